@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { OPTIONS, envName, flagName, type OptionSpec } from './config/options.js';
+import { loadConfig } from './config/load.js';
+import { createLogger } from './log.js';
+import { configError, HotpullError } from './errors.js';
+import { redact } from './redact.js';
+import type { CommandContext } from './commands/context.js';
+
+type Command = (context: CommandContext) => Promise<number>;
+
+// Commands load lazily: `hotpull sync` from cron should not pay for what `demo` imports.
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  run: { summary: 'follow the remote branch: poll, fast-forward, reload (the sidecar)', load: async () => (await import('./commands/run.js')).runCommand },
+  sync: { summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config', load: async () => (await import('./commands/sync.js')).syncCommand },
+  demo: { summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes', load: async () => (await import('./commands/demo.js')).demoCommand },
+};
+
+export function helpText(): string {
+  const width = 34;
+  const lines = OPTIONS.map((o: OptionSpec) => {
+    const flag = `  --${flagName(o.key)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
+    const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, `env ${envName(o.key)}`].filter(Boolean).join('; ');
+    return `${flag.padEnd(width)}${o.description} (${meta})`;
+  });
+  return [
+    'Usage: hotpull <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width - 2)}${c.summary}`),
+    '',
+    'Options (flag > HOTPULL_* environment > config file > default):',
+    ...lines,
+    `  ${'-h, --help'.padEnd(width - 2)}show this help`,
+    `  ${'--version'.padEnd(width - 2)}print the version`,
+    '',
+  ].join('\n');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export interface Io {
+  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stderr: { write(text: string): unknown };
+  signals: CommandContext['signals'];
+  cwd: string;
+}
+
+function parse(argv: string[]) {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } };
+  for (const o of OPTIONS as readonly OptionSpec[]) options[flagName(o.key)] = { type: o.kind === 'boolean' ? 'boolean' : 'string' };
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
+    throw configError(`${message} (see hotpull --help)`, error);
+  }
+}
+
+/** The CLI: argv and environment in, exit code out. Never calls process.exit. */
+export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: Io): Promise<number> {
+  try {
+    const { values, positionals } = parse(argv);
+    if (values.version) {
+      io.stdout.write(`${version()}\n`);
+      return 0;
+    }
+    const [name, ...args] = positionals;
+    if (values.help || !name || name === 'help') {
+      io.stdout.write(helpText());
+      return name || values.help ? 0 : 2;
+    }
+    const command = COMMANDS[name];
+    if (!command) throw configError(`unknown command ${JSON.stringify(name)}: must be one of ${Object.keys(COMMANDS).join(', ')} (see hotpull --help)`);
+    const flags: Record<string, unknown> = {};
+    for (const o of OPTIONS as readonly OptionSpec[]) flags[o.key] = (values as Record<string, unknown>)[flagName(o.key)];
+    const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true });
+    const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
+    return await (await command.load())({ config, env, logger, signals: io.signals, args, stdout: io.stdout });
+  } catch (error) {
+    if (error instanceof HotpullError) {
+      io.stderr.write(`hotpull: ${redact(error.message)}\n`);
+      return error.exitCode;
+    }
+    io.stderr.write(`hotpull: internal error: ${redact((error as Error)?.stack ?? String(error))}\n`);
+    return 1;
+  }
+}
+
+const isEntry = (() => {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+})();
+
+if (isEntry) {
+  const code = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr, signals: process, cwd: process.cwd() });
+  process.exitCode = code;
+}

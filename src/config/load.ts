@@ -1,0 +1,148 @@
+import path from 'node:path';
+import { cosmiconfig } from 'cosmiconfig';
+import { configError } from '../errors.js';
+import { envName, OPTIONS, type OptionSpec } from './options.js';
+import { validateOption, type Source } from './schema.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** The validated configuration, frozen once at the edge; everything downstream trusts it. */
+export interface Config {
+  readonly repo: string;
+  readonly remote: string;
+  /** undefined = the checkout's upstream branch, resolved at start */
+  readonly branch?: string;
+  readonly interval: number;
+  /** as given; resolved against the repo at start; undefined = uwsgi.ini when present */
+  readonly touch?: string;
+  readonly syncTimeout: number;
+  readonly backoffMax: number;
+  readonly onDiverged: 'stop' | 'reset';
+  readonly onDirty: 'stop' | 'reset';
+  readonly logLevel: LogLevel;
+  readonly logFormat: 'json' | 'pretty';
+  /** the config file that was read, if any */
+  readonly configFile?: string;
+}
+
+export interface LoadInput {
+  /** parsed command-line values keyed by config key (camelCase) */
+  readonly flags: Readonly<Record<string, unknown>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly isTTY: boolean;
+}
+
+const MODULE = 'hotpull';
+export const SEARCH_PLACES = [
+  'package.json',
+  `${MODULE}.config.json`,
+  `${MODULE}.config.yaml`,
+  `${MODULE}.config.yml`,
+  `${MODULE}.config.js`,
+  `${MODULE}.config.mjs`,
+  `${MODULE}.config.cjs`,
+  `.${MODULE}rc`,
+  `.${MODULE}rc.json`,
+  `.${MODULE}rc.yaml`,
+];
+
+interface FileConfig {
+  file: string;
+  values: Record<string, unknown>;
+}
+
+async function readConfigFile(explicit: string | undefined, searchDirs: string[]): Promise<FileConfig | undefined> {
+  const explorer = cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'none', cache: false });
+  let result;
+  try {
+    if (explicit) {
+      result = await explorer.load(explicit);
+    } else {
+      for (const dir of searchDirs) {
+        result = await explorer.search(dir);
+        if (result) break;
+      }
+    }
+  } catch (error) {
+    const file = explicit ?? searchDirs[0];
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be parsed: ${(error as Error).message.split('\n')[0]}`;
+    throw configError(`--config must name a readable config file; ${file} ${reason}`, error);
+  }
+  if (!result || result.isEmpty) return result ? { file: result.filepath, values: {} } : undefined;
+  const values = result.config as unknown;
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+    throw configError(`config file ${result.filepath} must hold an object of options (got ${JSON.stringify(values)})`);
+  }
+  return { file: result.filepath, values: values as Record<string, unknown> };
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  const lower = word.toLowerCase();
+  return candidates.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower.slice(0, 4)));
+}
+
+function checkKnownKeys(file: FileConfig): void {
+  const known = OPTIONS.filter((o: OptionSpec) => !o.noConfigKey).map((o) => o.key as string);
+  for (const key of Object.keys(file.values)) {
+    if (!known.includes(key)) {
+      const hint = closest(key, known);
+      throw configError(
+        `unknown key ${JSON.stringify(key)} in ${file.file}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ''}; known keys: ${known.join(', ')}`,
+      );
+    }
+  }
+}
+
+/**
+ * Merges defaults < config file < environment < flags, validating each value where it came from so an error
+ * names it as the user wrote it. Relative paths resolve against where they were written: flags and env against
+ * the working directory, config-file values against the file's directory.
+ */
+export async function loadConfig(input: LoadInput): Promise<Config> {
+  const { flags, env, cwd } = input;
+  const explicitConfig = (flags.config as string | undefined) ?? env[envName('config')];
+  const repoHint = (flags.repo as string | undefined) ?? env[envName('repo')];
+  const searchDirs = [cwd];
+  if (repoHint && path.resolve(cwd, repoHint) !== cwd) searchDirs.push(path.resolve(cwd, repoHint));
+  const file = await readConfigFile(explicitConfig ? path.resolve(cwd, explicitConfig) : undefined, searchDirs);
+  if (file) checkKnownKeys(file);
+
+  const values: Record<string, unknown> = {};
+  for (const spec of OPTIONS as readonly OptionSpec[]) {
+    let raw: unknown;
+    let source: Source | undefined;
+    let base = cwd;
+    if (flags[spec.key] !== undefined) {
+      raw = flags[spec.key];
+      source = { kind: 'flag' };
+    } else if (env[envName(spec.key)] !== undefined && env[envName(spec.key)] !== '') {
+      raw = env[envName(spec.key)];
+      source = { kind: 'env' };
+    } else if (file && !spec.noConfigKey && file.values[spec.key] !== undefined) {
+      raw = file.values[spec.key];
+      source = { kind: 'file', file: file.file };
+      base = path.dirname(file.file);
+    }
+    if (source === undefined) continue;
+    const value = validateOption(spec, raw, source);
+    values[spec.key] = spec.kind === 'path' ? path.resolve(base, value as string) : value;
+  }
+
+  const config: Config = {
+    repo: (values.repo as string | undefined) ?? cwd,
+    remote: (values.remote as string | undefined) ?? 'origin',
+    branch: values.branch as string | undefined,
+    interval: (values.interval as number | undefined) ?? 5000,
+    touch: values.touch as string | undefined,
+    syncTimeout: (values.syncTimeout as number | undefined) ?? 60_000,
+    backoffMax: (values.backoffMax as number | undefined) ?? 120_000,
+    onDiverged: (values.onDiverged as Config['onDiverged'] | undefined) ?? 'stop',
+    onDirty: (values.onDirty as Config['onDirty'] | undefined) ?? 'stop',
+    logLevel: (values.logLevel as LogLevel | undefined) ?? 'info',
+    logFormat: (values.logFormat as Config['logFormat'] | undefined) ?? (input.isTTY ? 'pretty' : 'json'),
+    configFile: file?.file,
+  };
+  return Object.freeze(config);
+}
+

@@ -1,0 +1,200 @@
+import { realpathSync } from 'node:fs';
+import { simpleGit, GitError, type SimpleGit } from 'simple-git';
+import { HotpullError } from '../errors.js';
+import { redact } from '../redact.js';
+import { formatDuration } from '../duration.js';
+
+/**
+ * The one simple-git adapter. Every git command hotpull runs goes through `Git.run`, which
+ * - passes `-c safe.directory=<checkout>` so a volume owned by another uid works without touching the
+ *   user's global git config ("dubious ownership"),
+ * - never lets git prompt (GIT_TERMINAL_PROMPT=0, ssh BatchMode) and forces C-locale messages,
+ * - bounds network steps with a timeout and a shutdown signal (simple-git kills git with SIGINT, on which git
+ *   removes its own lock files),
+ * - turns failures into HotpullError with the command, stdout and stderr, credentials redacted.
+ *
+ * simple-git waits an extra 50 ms after any git process that printed nothing (its completion plugin), so
+ * every command on the sync path is phrased to print something: `merge-base` instead of `--is-ancestor`,
+ * `cat-file -t` instead of `-e`, `status --branch`, `fetch --verbose`, merge and reset without --quiet.
+ */
+export interface RunOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export class Git {
+  readonly dir: string;
+  private readonly env: Record<string, string>;
+
+  constructor(dir: string, env: Readonly<Record<string, string | undefined>> = process.env) {
+    this.dir = realpathSync(dir);
+    const clean: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+    this.env = {
+      ...clean,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_SSH_COMMAND: clean.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+      LC_ALL: 'C',
+    };
+  }
+
+  private client(signal?: AbortSignal): SimpleGit {
+    return simpleGit({
+      baseDir: this.dir,
+      config: [`safe.directory=${this.dir}`],
+      abort: signal,
+      maxConcurrentProcesses: 1,
+      // simple-git strips or refuses GIT_* variables unless allowed; the environment we pass is the
+      // operator's own (proxies, CA bundles, GIT_SSH_COMMAND), so all of it is allowed through.
+      allowEnvironment: Object.keys(this.env),
+      // The environment is the operator's (Supervisor, Docker): their ssh command, askpass or credential
+      // helper must keep working. Arguments never carry untrusted input (remote and branch are config).
+      unsafe: {
+        allowUnsafeSshCommand: true,
+        allowUnsafeAskPass: true,
+        allowUnsafeCredentialHelper: true,
+        allowUnsafeConfigEnvCount: true,
+        allowUnsafeConfigPaths: true,
+      },
+      // simple-git treats a non-zero exit with empty stderr as success; `merge-base --is-ancestor` and
+      // `cat-file -e` answer exactly that way, so any non-zero exit is an error here.
+      errors: (error, result) =>
+        error ?? (result.exitCode === 0 ? undefined : Buffer.concat([...result.stdErr, Buffer.from(`exit code ${result.exitCode}`)])),
+    }).env(this.env);
+  }
+
+  async run(args: string[], options: RunOptions = {}): Promise<string> {
+    const signals: AbortSignal[] = [];
+    if (options.signal) signals.push(options.signal);
+    if (options.timeoutMs) signals.push(AbortSignal.timeout(options.timeoutMs));
+    const signal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+    const command = redact(`git ${args.join(' ')}`);
+    try {
+      return await this.client(signal).raw(args);
+    } catch (error) {
+      if (options.signal?.aborted) throw new HotpullError('ABORTED', `${command}: stopped`, { cause: error, command });
+      if (signal?.aborted) {
+        throw new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(options.timeoutMs!)}`, { cause: error, command });
+      }
+      const stderr = redact(error instanceof GitError ? error.message : String(error)).trim();
+      throw new HotpullError('GIT', `${command} failed: ${stderr.split('\n').filter(Boolean).slice(-3).join(' | ')}`, {
+        cause: error,
+        command,
+        stderr,
+      });
+    }
+  }
+
+  async gitDir(): Promise<string> {
+    return (await this.run(['rev-parse', '--absolute-git-dir'])).trim();
+  }
+
+  async topLevel(): Promise<string> {
+    return (await this.run(['rev-parse', '--show-toplevel'])).trim();
+  }
+
+  async head(): Promise<string> {
+    return (await this.run(['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
+  }
+
+  async resolve(ref: string): Promise<string | undefined> {
+    try {
+      return (await this.run(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async currentBranch(): Promise<string | undefined> {
+    const out = await this.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '');
+    return out.trim() || undefined;
+  }
+
+  /** The upstream of the current branch as { remote, branch }, if one is configured. */
+  async upstream(): Promise<{ remote: string; branch: string } | undefined> {
+    const branch = await this.currentBranch();
+    if (!branch) return undefined;
+    const remote = (await this.run(['config', '--get', `branch.${branch}.remote`]).catch(() => '')).trim();
+    const merge = (await this.run(['config', '--get', `branch.${branch}.merge`]).catch(() => '')).trim();
+    if (!remote || !merge.startsWith('refs/heads/')) return undefined;
+    return { remote, branch: merge.slice('refs/heads/'.length) };
+  }
+
+  async remotes(): Promise<string[]> {
+    return (await this.run(['remote'])).split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** The remote's sha for refs/heads/<branch>, without fetching anything; undefined when the branch is absent. */
+  async lsRemote(remote: string, branch: string, options: RunOptions): Promise<string | undefined> {
+    const out = await this.run(['ls-remote', '--heads', '--', remote, `refs/heads/${branch}`], options);
+    for (const line of out.split('\n')) {
+      const [sha, ref] = line.split('\t');
+      if (ref === `refs/heads/${branch}` && sha) return sha.trim();
+    }
+    return undefined;
+  }
+
+  /** Fetches the one branch into `destRef` (no tags, no submodules) and returns the sha it now names. */
+  async fetchBranch(remote: string, branch: string, destRef: string, options: RunOptions): Promise<string> {
+    await this.run(
+      ['fetch', '--verbose', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--', remote, `+refs/heads/${branch}:${destRef}`],
+      options,
+    );
+    return (await this.run(['rev-parse', '--verify', `${destRef}^{commit}`])).trim();
+  }
+
+  async hasCommit(sha: string): Promise<boolean> {
+    try {
+      return (await this.run(['cat-file', '-t', sha])).trim() === 'commit';
+    } catch (error) {
+      if (error instanceof HotpullError && error.code === 'GIT') return false;
+      throw error;
+    }
+  }
+
+  /** Whether `ancestor` (a full sha) is reachable from `descendant`: then it is their one merge base. */
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    try {
+      return (await this.run(['merge-base', ancestor, descendant])).trim() === ancestor;
+    } catch (error) {
+      if (error instanceof HotpullError && error.code === 'GIT') return false; // no common history
+      throw error;
+    }
+  }
+
+  /** Tracked files that differ from HEAD (staged or not); untracked files do not count. */
+  async modifiedFiles(): Promise<string[]> {
+    const out = await this.run(['status', '--porcelain=v2', '--branch', '--untracked-files=no', '--ignore-submodules=dirty']);
+    // v2 lines: "1 XY sub mH mI mW hH hI path" for changes, "2 ... path\torig" for renames, "u ..." for conflicts
+    return out
+      .split('\n')
+      .filter((l) => /^[12u] /.test(l))
+      .map((l) => {
+        const fields = l.split(' ');
+        const pathPart = fields.slice(l.startsWith('1 ') ? 8 : l.startsWith('2 ') ? 9 : 10).join(' ');
+        return pathPart.split('\t')[0]!;
+      });
+  }
+
+  async fastForward(sha: string): Promise<void> {
+    await this.run(['merge', '--ff-only', '--no-edit', '--no-stat', sha]);
+  }
+
+  async resetHard(sha: string): Promise<void> {
+    await this.run(['reset', '--hard', sha]);
+  }
+
+  async updateRef(ref: string, sha: string, reason: string): Promise<void> {
+    await this.run(['update-ref', '-m', reason, ref, sha]);
+  }
+
+  /** A commit holding the working tree's tracked changes (git stash create), without touching the tree. */
+  async stashCreate(message: string): Promise<string | undefined> {
+    return (await this.run(['stash', 'create', message])).trim() || undefined;
+  }
+
+  async changedPaths(from: string, to: string): Promise<string[]> {
+    const out = await this.run(['diff', '--name-only', '--no-renames', '-z', from, to]);
+    return out.split('\0').filter(Boolean);
+  }
+}

@@ -1,0 +1,30 @@
+import { pino, type Logger, type DestinationStream } from 'pino';
+import { redact } from './redact.js';
+
+export type { Logger };
+
+export interface LogOptions {
+  level: string;
+  format: 'json' | 'pretty';
+  /** defaults to stdout; tests pass their own */
+  destination?: { write(line: string): unknown };
+}
+
+/**
+ * The one pino adapter. Every line passes through `redact` on its way out, whatever field it sits in, so a
+ * credential that git echoed inside an error message cannot reach the log.
+ */
+export async function createLogger(options: LogOptions): Promise<Logger> {
+  let sink: { write(line: string): unknown };
+  if (options.destination) {
+    sink = options.destination;
+  } else if (options.format === 'pretty') {
+    // Loaded only when asked for: the sidecar's JSON path does not pay its import cost.
+    const { default: pretty } = await import('pino-pretty');
+    sink = pretty({ colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  } else {
+    sink = pino.destination({ fd: 1, sync: true });
+  }
+  const stream: DestinationStream = { write: (line: string) => void sink.write(redact(line)) };
+  return pino({ level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, stream);
+}

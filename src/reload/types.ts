@@ -1,0 +1,11 @@
+/** What a reload strategy is told about the deploy it is reloading for. */
+export interface ReloadContext {
+  readonly sha: string;
+  readonly previousSha: string;
+}
+
+/** A way to make the app server pick up new code (touch file, uWSGI FIFO, signal, command). */
+export interface Reloader {
+  readonly name: string;
+  reload(context: ReloadContext): Promise<void>;
+}

@@ -1,0 +1,64 @@
+/**
+ * Pure decisions of the sync pipeline: given where the checkout stands against the remote, what to do.
+ * Never lose work: anything that would rewrite history or discard local edits needs an explicit policy.
+ */
+export type Relation = 'same' | 'behind' | 'ahead' | 'diverged';
+export type Policy = 'stop' | 'reset';
+
+export interface PlanInput {
+  relation: Relation;
+  /** tracked files modified in the checkout */
+  modified: readonly string[];
+  onDiverged: Policy;
+  onDirty: Policy;
+}
+
+export type Plan =
+  | { kind: 'noop' }
+  | { kind: 'blocked'; state: 'diverged' | 'dirty'; reason: string }
+  | {
+      kind: 'apply';
+      /** ff = merge --ff-only; reset = reset --hard (after the backups below) */
+      mode: 'ff' | 'reset';
+      backupHead: boolean;
+      backupWorktree: boolean;
+    };
+
+export function relationOf(local: string, remote: string, localIsAncestor: boolean, remoteIsAncestor: boolean): Relation {
+  if (local === remote) return 'same';
+  if (localIsAncestor) return 'behind';
+  if (remoteIsAncestor) return 'ahead';
+  return 'diverged';
+}
+
+function listFiles(files: readonly string[]): string {
+  const shown = files.slice(0, 3).join(', ');
+  return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
+}
+
+export function planApply(input: PlanInput): Plan {
+  const { relation, modified } = input;
+  if (relation === 'same') return { kind: 'noop' };
+  const rewrites = relation !== 'behind';
+  if (rewrites && input.onDiverged === 'stop') {
+    const reason =
+      relation === 'ahead'
+        ? 'the checkout has commits the remote branch does not have; not rewriting them (--on-diverged reset saves a backup ref and resets)'
+        : 'the remote branch was rewritten (force-push) and no longer contains the deployed commit; not rewriting the checkout (--on-diverged reset saves a backup ref and resets)';
+    return { kind: 'blocked', state: 'diverged', reason };
+  }
+  const dirty = modified.length > 0;
+  if (dirty && input.onDirty === 'stop') {
+    return {
+      kind: 'blocked',
+      state: 'dirty',
+      reason: `tracked files were modified in the checkout (${listFiles(modified)}); not overwriting them (--on-dirty reset saves them under refs/hotpull/backup/ and resets)`,
+    };
+  }
+  return { kind: 'apply', mode: rewrites || dirty ? 'reset' : 'ff', backupHead: rewrites, backupWorktree: dirty };
+}
+
+/** A ref-name-safe UTC timestamp, e.g. 20261126T203015Z, for refs/hotpull/backup/<timestamp>. */
+export function backupStamp(nowMs: number): string {
+  return new Date(nowMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}

@@ -1,0 +1,86 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { configError, HotpullError } from '../errors.js';
+import { redact } from '../redact.js';
+import { Git } from '../git/repo.js';
+import type { Config } from '../config/load.js';
+
+/** What the pipeline works on, resolved and checked once at start from the config and the checkout. */
+export interface Target {
+  git: Git;
+  /** the checkout's top-level directory */
+  dir: string;
+  remote: string;
+  remoteLabel: string;
+  branch: string;
+  fetchRef: string;
+  /** absolute path of the reload file, or undefined when there is none */
+  touchFile?: string;
+}
+
+const looksLikeUrl = (remote: string) => /[/:\\]/.test(remote);
+
+export async function resolveTarget(config: Config, env: Readonly<Record<string, string | undefined>>): Promise<Target> {
+  const stat = await fs.stat(config.repo).catch(() => undefined);
+  if (!stat?.isDirectory()) throw configError(`--repo must be an existing directory (got ${JSON.stringify(config.repo)})`);
+  const git = new Git(config.repo, env);
+  let dir: string;
+  try {
+    dir = await git.topLevel();
+  } catch (error) {
+    const detail = error instanceof HotpullError && /not a git repository/i.test(error.message) ? 'no git repository there' : (error as Error).message;
+    throw configError(`--repo must be a git checkout (got ${JSON.stringify(config.repo)}: ${detail})`, error);
+  }
+  const checkout = dir === git.dir ? git : new Git(dir, env);
+
+  if (config.remote.startsWith('-')) throw configError(`--remote must be a remote name or URL (got ${JSON.stringify(config.remote)})`);
+  if (!looksLikeUrl(config.remote)) {
+    const remotes = await checkout.remotes();
+    if (!remotes.includes(config.remote)) {
+      throw configError(
+        `--remote must be a remote of the checkout or a URL (got ${JSON.stringify(config.remote)}; remotes: ${remotes.join(', ') || 'none'})`,
+      );
+    }
+  }
+
+  let branch = config.branch;
+  if (!branch) {
+    const upstream = await checkout.upstream();
+    branch = upstream?.branch ?? (await checkout.currentBranch());
+    if (!branch) throw configError(`--branch is required: the checkout at ${dir} has a detached HEAD and no upstream branch (got none)`);
+  }
+  if (branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(branch)) {
+    throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
+  }
+
+  let touchFile: string | undefined;
+  if (config.touch) touchFile = path.resolve(dir, config.touch);
+  else if (await fs.stat(path.join(dir, 'uwsgi.ini')).catch(() => undefined)) touchFile = path.join(dir, 'uwsgi.ini');
+
+  return {
+    git: checkout,
+    dir,
+    remote: config.remote,
+    remoteLabel: redact(config.remote),
+    branch,
+    fetchRef: looksLikeUrl(config.remote) ? `refs/hotpull/remote/${branch}` : `refs/remotes/${config.remote}/${branch}`,
+    touchFile,
+  };
+}
+
+/**
+ * Start-up check that the branch exists on the remote. A remote that answers without the branch is bad
+ * configuration (exit 2); a remote that does not answer is a runtime failure, left to the retry loop.
+ */
+export async function checkBranchOnRemote(target: Target, timeoutMs: number): Promise<'ok' | Error> {
+  let sha: string | undefined;
+  try {
+    sha = await target.git.lsRemote(target.remote, target.branch, { timeoutMs });
+  } catch (error) {
+    return error as Error;
+  }
+  if (!sha) {
+    throw configError(`--branch must name a branch on the remote (got ${JSON.stringify(target.branch)}: no refs/heads/${target.branch} on ${target.remoteLabel})`);
+  }
+  return 'ok';
+}

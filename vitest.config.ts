@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Tests spawn real git, uWSGI and daemons; two cores here, so keep parallelism modest.
+    maxWorkers: 2,
+  },
+});
