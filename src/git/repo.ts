@@ -17,9 +17,24 @@ import { formatDuration } from '../duration.js';
  * every command on the sync path is phrased to print something: `merge-base` instead of `--is-ancestor`,
  * `cat-file -t` instead of `-e`, `status --branch`, `fetch --verbose`, merge and reset without --quiet.
  */
+const UNSAFE_ALLOWED = Object.fromEntries(
+  [
+    'Alias', 'AskPass', 'CommandBinaries', 'ConfigEnvCount', 'ConfigPaths', 'CredentialHelper', 'DiffExternal', 'DiffTextConv',
+    'Editor', 'Exec', 'Filter', 'FsMonitor', 'GitProxy', 'GpgProgram', 'HooksPath', 'Include', 'MergeDriver', 'Pack', 'Pager',
+    'ProtocolOverride', 'SshCommand', 'Submodule', 'TemplateDir', 'UrlRewrite',
+  ].map((name) => [`allowUnsafe${name}`, true]),
+);
+
 export interface RunOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+}
+
+/** The lines of git's stderr that say what went wrong (fatal:/error:), else its last lines; advice dropped. */
+export function gist(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => /^(fatal|error):/.test(l));
+  return (errors.length > 0 ? errors : lines.slice(-3)).join(' | ');
 }
 
 export class Git {
@@ -47,15 +62,10 @@ export class Git {
       // simple-git strips or refuses GIT_* variables unless allowed; the environment we pass is the
       // operator's own (proxies, CA bundles, GIT_SSH_COMMAND), so all of it is allowed through.
       allowEnvironment: Object.keys(this.env),
-      // The environment is the operator's (Supervisor, Docker): their ssh command, askpass or credential
-      // helper must keep working. Arguments never carry untrusted input (remote and branch are config).
-      unsafe: {
-        allowUnsafeSshCommand: true,
-        allowUnsafeAskPass: true,
-        allowUnsafeCredentialHelper: true,
-        allowUnsafeConfigEnvCount: true,
-        allowUnsafeConfigPaths: true,
-      },
+      // simple-git refuses to run when the environment names an ssh command, askpass, editor, pager, config
+      // paths… The environment is the operator's (Supervisor, Docker, CI) and must keep working; the arguments
+      // are fixed by this module and never carry outside input, so its argument guards have nothing to catch.
+      unsafe: UNSAFE_ALLOWED,
       // simple-git treats a non-zero exit with empty stderr as success; `merge-base --is-ancestor` and
       // `cat-file -e` answer exactly that way, so any non-zero exit is an error here.
       errors: (error, result) =>
@@ -77,7 +87,7 @@ export class Git {
         throw new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(options.timeoutMs!)}`, { cause: error, command });
       }
       const stderr = redact(error instanceof GitError ? error.message : String(error)).trim();
-      throw new HotpullError('GIT', `${command} failed: ${stderr.split('\n').filter(Boolean).slice(-3).join(' | ')}`, {
+      throw new HotpullError('GIT', `${command} failed: ${gist(stderr)}`, {
         cause: error,
         command,
         stderr,

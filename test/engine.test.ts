@@ -1,0 +1,229 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commitAndPush, forcePush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
+import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
+
+let sb: Sandbox;
+afterEach(async () => {
+  await sb?.cleanup();
+});
+
+const mtimeOf = async (file: string) => (await fs.stat(file)).mtimeMs;
+
+describe('sync engine against a file:// remote', () => {
+  it('deploys a new commit and touches the reload file', async () => {
+    sb = await makeSandbox();
+    const { engine, logs } = await makePipeline(sb.checkout);
+    const before = await mtimeOf(path.join(sb.checkout, 'uwsgi.ini'));
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+
+    const outcome = await engine.sync('test');
+
+    expect(outcome.kind).toBe('deployed');
+    expect(await headOf(sb.checkout)).toBe(sha);
+    expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
+    expect(await mtimeOf(path.join(sb.checkout, 'uwsgi.ini'))).toBeGreaterThan(before);
+    expect(engine.status.state).toBe('idle');
+    expect(engine.status.deployedSha).toBe(sha);
+    const line = logs.records().find((r) => r.new === sha);
+    expect(line, 'one log line per deploy with old and new sha').toMatchObject({ level: 30, new: sha });
+    expect(Object.keys(line!.ms as object)).toEqual(['detect', 'fetch', 'apply', 'reload', 'total']);
+    expect(await headOf(sb.checkout, 'refs/remotes/origin/main')).toBe(sha);
+  });
+
+  it('does not touch anything when the remote has not moved', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout);
+    const touch = path.join(sb.checkout, 'uwsgi.ini');
+    const before = await mtimeOf(touch);
+    const fetchHeadBefore = await fs.stat(path.join(sb.checkout, '.git/FETCH_HEAD')).catch(() => undefined);
+
+    expect((await engine.sync('test')).kind).toBe('up-to-date');
+    expect((await engine.sync('test')).kind).toBe('up-to-date');
+
+    expect(await mtimeOf(touch)).toBe(before);
+    expect(await fs.stat(path.join(sb.checkout, '.git/FETCH_HEAD')).catch(() => undefined)).toEqual(fetchHeadBefore);
+    expect(engine.status.state).toBe('idle');
+  });
+
+  it('gives two deploys within one second two distinct whole-second mtimes and ends on the last head', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout);
+    const touch = path.join(sb.checkout, 'uwsgi.ini');
+    await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    await engine.sync('test');
+    const first = await mtimeOf(touch);
+    const last = await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
+    await engine.sync('test');
+    const second = await mtimeOf(touch);
+
+    expect(Math.floor(second / 1000)).toBeGreaterThan(Math.floor(first / 1000));
+    expect(await headOf(sb.checkout)).toBe(last);
+  });
+
+  it('creates a missing reload file given by --touch', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout, { touch: 'run/reload.touch' });
+    await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    await engine.sync('test');
+    expect((await fs.stat(path.join(sb.checkout, 'run/reload.touch'))).isFile()).toBe(true);
+  });
+
+  it('never rewrites a checkout when the remote was force-pushed, and resumes on a fast-forwardable head', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout);
+    const deployed = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    await engine.sync('test');
+    const touch = path.join(sb.checkout, 'uwsgi.ini');
+    const touchedAt = await mtimeOf(touch);
+
+    const rewritten = await forcePush(sb, { 'app.py': 'VERSION = 2b\n' });
+    const outcome = await engine.sync('test');
+
+    expect(outcome).toMatchObject({ kind: 'blocked', state: 'diverged' });
+    expect(engine.status.state).toBe('diverged');
+    expect(engine.status.remoteSha).toBe(rewritten);
+    expect(await headOf(sb.checkout)).toBe(deployed);
+    expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
+    expect(await mtimeOf(touch)).toBe(touchedAt);
+    // still polling, still blocked, no new fetch needed
+    expect((await engine.sync('test')).kind).toBe('blocked');
+
+    // the branch is restored on top of what we deployed: deploys resume
+    await git(sb.seed, 'reset', '--hard', deployed);
+    const resumed = await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' }).catch(async () => {
+      await git(sb.seed, 'push', '--force', 'origin', 'main');
+      return headOf(sb.seed);
+    });
+    await git(sb.seed, 'push', '--force', 'origin', 'main');
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await headOf(sb.checkout)).toBe(resumed);
+    expect(engine.status.state).toBe('idle');
+  });
+
+  it('with --on-diverged reset saves the old head under refs/hotpull/backup/ and resets', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout, { onDiverged: 'reset' });
+    const old = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    await engine.sync('test');
+    const rewritten = await forcePush(sb, { 'app.py': 'VERSION = 2b\n' });
+
+    expect((await engine.sync('test')).kind).toBe('deployed');
+
+    expect(await headOf(sb.checkout)).toBe(rewritten);
+    const backups = (await git(sb.checkout, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/hotpull/backup/')).split('\n');
+    expect(backups).toHaveLength(1);
+    expect(backups[0]).toMatch(new RegExp(`^${old} refs/hotpull/backup/\\d{8}T\\d{6}Z$`));
+  });
+
+  it('never clobbers tracked files modified in the checkout', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout);
+    const before = await headOf(sb.checkout);
+    await fs.writeFile(path.join(sb.checkout, 'app.py'), 'VERSION = "hotfix in the container"\n');
+    await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+
+    const outcome = await engine.sync('test');
+
+    expect(outcome).toMatchObject({ kind: 'blocked', state: 'dirty' });
+    expect(engine.status.reason).toContain('app.py');
+    expect(await headOf(sb.checkout)).toBe(before);
+    expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = "hotfix in the container"\n');
+  });
+
+  it('with --on-dirty reset keeps the local change in a backup ref, then deploys', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout, { onDirty: 'reset' });
+    await fs.writeFile(path.join(sb.checkout, 'app.py'), 'VERSION = "hotfix"\n');
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+
+    expect((await engine.sync('test')).kind).toBe('deployed');
+
+    expect(await headOf(sb.checkout)).toBe(sha);
+    const ref = (await git(sb.checkout, 'for-each-ref', '--format=%(refname)', 'refs/hotpull/backup/')).trim();
+    expect(ref).toMatch(/-worktree$/);
+    expect(await git(sb.checkout, 'show', `${ref}:app.py`)).toBe('VERSION = "hotfix"');
+  });
+
+  it('removes a stale index.lock that no process holds, with a warning', async () => {
+    sb = await makeSandbox();
+    const { engine, logs } = await makePipeline(sb.checkout);
+    const lock = path.join(sb.checkout, '.git/index.lock');
+    await fs.writeFile(lock, '');
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+
+    expect((await engine.sync('test')).kind).toBe('deployed');
+
+    expect(await headOf(sb.checkout)).toBe(sha);
+    await expect(fs.stat(lock)).rejects.toThrow();
+    expect(logs.records().some((r) => r.level === 40 && String(r.msg).includes('stale git lock'))).toBe(true);
+  });
+
+  it('leaves a lock alone while a process holds it open', async () => {
+    sb = await makeSandbox();
+    const { engine } = await makePipeline(sb.checkout);
+    const lock = path.join(sb.checkout, '.git/index.lock');
+    const { spawn } = await import('node:child_process');
+    // a real other process holding the lock open, as a running git does
+    const holder = spawn('sh', ['-c', `exec 3>"${lock}"; sleep 30`], { stdio: 'ignore' });
+    try {
+      await waitFor('the lock to exist', () => fs.stat(lock).then(() => true, () => false));
+      await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+      await expect(engine.sync('test')).rejects.toThrow(/index\.lock/);
+      expect((await fs.stat(lock)).isFile()).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('works on a checkout owned by another user without touching the global git config', async () => {
+    sb = await makeSandbox();
+    // chown needs root; CI runs as root, so there this case always runs
+    if (process.getuid?.() !== 0 && process.env.CI !== 'true') return;
+    await fs.chown(sb.checkout, 65534, 65534);
+    const home = path.join(sb.root, 'home');
+    await fs.mkdir(home);
+    const { engine } = await makePipeline(sb.checkout, {}, { HOME: home, GIT_CONFIG_NOSYSTEM: '1' });
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await git(sb.checkout, '-c', `safe.directory=${sb.checkout}`, 'rev-parse', 'HEAD')).toBe(sha);
+    expect(await fs.readdir(home)).toEqual([]);
+  });
+});
+
+describe('daemon: latest wins, backoff, recovery', () => {
+  it('backs off while the remote is gone and recovers by itself', async () => {
+    sb = await makeSandbox();
+    const { daemon, engine, outcomes } = await makeDaemon(sb.checkout, { interval: '100ms', backoffMax: '400ms' });
+    const moved = `${sb.bare}.away`;
+    daemon.start();
+    try {
+      await waitFor('first sync', () => engine.status.state === 'idle');
+      await fs.rename(sb.bare, moved);
+      await waitFor('three failures', () => engine.status.consecutiveFailures >= 3);
+      expect(engine.status.state).toBe('failing');
+      expect(engine.status.lastError).toMatch(/ls-remote/);
+      await fs.rename(moved, sb.bare);
+      const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+      await waitFor('recovery and deploy', async () => (await headOf(sb.checkout)) === sha);
+      await waitFor('idle again', () => engine.status.state === 'idle');
+      expect(engine.status.consecutiveFailures).toBe(0);
+      expect(outcomes.some((o) => o instanceof Error)).toBe(true);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('collapses triggers that arrive during a pass into one follow-up pass', async () => {
+    sb = await makeSandbox();
+    const { daemon, outcomes } = await makeDaemon(sb.checkout, { interval: '1m' });
+    daemon.start();
+    for (let i = 0; i < 50; i++) daemon.trigger('burst');
+    await waitFor('passes to finish', () => outcomes.length >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+    await daemon.stop();
+    expect(outcomes).toHaveLength(2); // the start pass, then one for the whole burst
+  });
+});
