@@ -102,5 +102,8 @@ const isEntry = (() => {
 
 if (isEntry) {
   const code = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr, signals: process, cwd: process.cwd() });
-  process.exitCode = code;
+  // Exit now rather than when the event loop drains: a git transport helper orphaned by an aborted fetch
+  // (git-remote-http waiting on a slow server) can hold a pipe to us open for as long as its request lasts.
+  // stdout/stderr are synchronous for files, pipes and TTYs on Linux, and pino writes synchronously.
+  process.exit(code);
 }

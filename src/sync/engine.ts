@@ -96,6 +96,7 @@ export class SyncEngine {
     let fetched = detected;
     if (remote !== local && !(await git.hasCommit(remote))) {
       this.setState('syncing');
+      logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
       target = await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
       fetched = this.clock();
       this.status.remoteSha = target;

@@ -1,0 +1,184 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
+import { startGitHttpServer, type GitHttpServer } from './helpers/http-git-server.js';
+import { CLI, makeDaemon, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+
+let sb: Sandbox | undefined;
+let server: GitHttpServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await sb?.cleanup();
+  sb = undefined;
+});
+
+beforeAll(async () => {
+  await expect(fs.stat(CLI), 'npm test builds dist/ first').resolves.toBeTruthy();
+});
+
+async function lockFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.lock')) found.push(path.join(entry.parentPath ?? '', entry.name));
+  }
+  return found;
+}
+
+describe('bad configuration: one line naming option, rule and value; exit 2', () => {
+  it.each([
+    [['run', '--interval', 'fast'], {}, 'hotpull: --interval must be a duration like 500ms, 2s or 1m of at least 100ms (got "fast")'],
+    [['run', '--interval', '10ms'], {}, 'hotpull: --interval must be a duration like 500ms, 2s or 1m of at least 100ms (got "10ms")'],
+    [['run'], { HOTPULL_SYNC_TIMEOUT: '5 minutes' }, 'hotpull: HOTPULL_SYNC_TIMEOUT must be a duration like 500ms, 2s or 1m of at least 100ms (got "5 minutes")'],
+    [['run', '--on-diverged', 'force'], {}, 'hotpull: --on-diverged must be one of stop, reset (got "force")'],
+    [['run', '--frobnicate'], {}, "hotpull: Unknown option '--frobnicate' (see hotpull --help)"],
+    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, demo (see hotpull --help)'],
+  ])('%j %j', async (args, env, message) => {
+    const result = await runCli(args, { env });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe(message);
+    expect(result.stdout).toBe('');
+  });
+
+  it('missing repo directory', async () => {
+    const result = await runCli(['run', '--repo', '/nonexistent/app']);
+    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")']);
+  });
+
+  it('a directory that is not a git checkout', async () => {
+    const dir = await tmpDir();
+    const result = await runCli(['sync', '--repo', dir]);
+    expect([result.exitCode, result.stderr]).toEqual([2, `hotpull: --repo must be a git checkout (got "${dir}": no git repository there)`]);
+    await fs.rm(dir, { recursive: true });
+  });
+
+  it('a branch that does not exist on the remote', async () => {
+    sb = await makeSandbox();
+    const result = await runCli(['run', '--repo', sb.checkout, '--branch', 'release']);
+    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --branch must name a branch on the remote (got "release": no refs/heads/release on origin)']);
+  });
+
+  it('a remote name the checkout does not have', async () => {
+    sb = await makeSandbox();
+    const result = await runCli(['run', '--repo', sb.checkout, '--remote', 'upstream']);
+    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --remote must be a remote of the checkout or a URL (got "upstream"; remotes: origin)']);
+  });
+
+  it('an unknown key in a config file, with a suggestion', async () => {
+    sb = await makeSandbox();
+    const file = path.join(sb.root, 'hotpull.config.yaml');
+    await fs.writeFile(file, 'intervall: 2s\n');
+    const result = await runCli(['run', '--repo', sb.checkout], { cwd: sb.root });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(new RegExp(`^hotpull: unknown key "intervall" in ${file} \\(did you mean "interval"\\?\\); known keys: repo, remote, `));
+  });
+
+  it('a bad value in a config file names the key and the file', async () => {
+    sb = await makeSandbox();
+    const file = path.join(sb.root, '.hotpullrc.json');
+    await fs.writeFile(file, JSON.stringify({ onDirty: 'clobber' }));
+    const result = await runCli(['run', '--repo', sb.checkout], { cwd: sb.root });
+    expect([result.exitCode, result.stderr]).toEqual([2, `hotpull: onDirty (in ${file}) must be one of stop, reset (got "clobber")`]);
+  });
+});
+
+describe('hotpull sync', () => {
+  it('exits 0 when it updated and when up to date, 1 when the remote fails', async () => {
+    sb = await makeSandbox();
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    const updated = await runCli(['sync', '--repo', sb.checkout]);
+    expect(updated.exitCode).toBe(0);
+    expect(await headOf(sb.checkout)).toBe(sha);
+    expect(updated.stdout).toContain(`"new":"${sha}"`);
+
+    const upToDate = await runCli(['sync', '--repo', sb.checkout]);
+    expect(upToDate.exitCode).toBe(0);
+    expect(upToDate.stdout).toContain('up to date');
+
+    await git(sb.checkout, 'remote', 'set-url', 'origin', path.join(sb.root, 'gone.git'));
+    const failed = await runCli(['sync', '--repo', sb.checkout]);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stdout).toContain('sync failed');
+  });
+});
+
+describe('hotpull run: signals', () => {
+  it('SIGUSR1 syncs now', async () => {
+    sb = await makeSandbox();
+    const child = spawnCli(['run', '--repo', sb.checkout, '--interval', '10m']);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor('the first sync', () => out.includes('hotpull following'), 5000);
+      const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGUSR1');
+      await waitFor('deploy after SIGUSR1', async () => (await headOf(sb!.checkout)) === sha, 5000);
+    } finally {
+      child.kill('SIGTERM');
+      expect((await child).exitCode).toBe(0);
+    }
+  });
+
+  it('SIGTERM during a slow fetch exits 0 within 10 s and leaves no lock', async () => {
+    sb = await makeSandbox();
+    server = await startGitHttpServer({ projectRoot: sb.root, user: 'deploy', password: 's3cret-pw', slowFetchMs: 30_000 });
+    await git(sb.checkout, 'remote', 'set-url', 'origin', `${server.url.replace('http://', 'http://deploy:s3cret-pw@')}remote.git`);
+    await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    const child = spawnCli(['run', '--repo', sb.checkout, '--interval', '10m', '--log-level', 'debug']);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor('the fetch to start', () => out.includes('fetching main'), 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const sent = Date.now();
+    child.kill('SIGTERM');
+    const result = await child;
+    expect([result.exitCode, result.signal, result.stderr]).toEqual([0, undefined, '']);
+    expect(Date.now() - sent).toBeLessThan(10_000);
+    expect(await lockFiles(path.join(sb.checkout, '.git'))).toEqual([]);
+    expect(out).not.toContain('s3cret-pw');
+  });
+});
+
+describe('smart-HTTP remote with basic auth', () => {
+  it('deploys over HTTP with the right password', async () => {
+    sb = await makeSandbox();
+    server = await startGitHttpServer({ projectRoot: sb.root, user: 'deploy', password: 'right-pw' });
+    await git(sb.checkout, 'remote', 'set-url', 'origin', `http://deploy:right-pw@127.0.0.1:${server.port}/remote.git`);
+    const { engine, logs } = await makeDaemon(sb.checkout);
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await headOf(sb.checkout)).toBe(sha);
+    expect(logs.text()).not.toContain('right-pw');
+  });
+
+  it('a wrong password gives state failing and the password reaches no log line', async () => {
+    sb = await makeSandbox();
+    server = await startGitHttpServer({ projectRoot: sb.root, user: 'deploy', password: 'right-pw' });
+    const url = `http://deploy:wr0ng-pa55@127.0.0.1:${server.port}/remote.git`;
+    const { daemon, engine, logs } = await makeDaemon(sb.checkout, { remote: url, branch: 'main', interval: '100ms', backoffMax: '200ms' });
+    daemon.start();
+    try {
+      await waitFor('two failures', () => engine.status.consecutiveFailures >= 2);
+    } finally {
+      await daemon.stop();
+    }
+    expect(engine.status.state).toBe('failing');
+    expect(engine.status.lastError).toMatch(/Authentication failed|401/);
+    expect(JSON.stringify(engine.status)).not.toContain('wr0ng-pa55');
+    expect(logs.lines.length).toBeGreaterThan(0);
+    expect(logs.text()).not.toContain('wr0ng-pa55');
+    expect(logs.text()).toContain('deploy:***@');
+
+    // the daemon process, whole stdout and stderr
+    const child = spawnCli(['run', '--repo', sb.checkout, '--remote', url, '--branch', 'main', '--interval', '200ms']);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor('a failure line', () => out.includes('sync failed'), 10_000);
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(0);
+    expect(`${result.stdout}${result.stderr}`).not.toContain('wr0ng-pa55');
+  });
+});
