@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { parseDuration, formatDuration } from '../src/duration.js';
+import { redact } from '../src/redact.js';
+import { planApply, relationOf, backupStamp } from '../src/sync/plan.js';
+import { nextDelay } from '../src/sync/schedule.js';
+import { nextMtimeSeconds } from '../src/reload/touch.js';
+import { gist } from '../src/git/repo.js';
+import { envName, flagName } from '../src/config/options.js';
+
+describe('durations', () => {
+  it.each([
+    ['500ms', 500],
+    ['2s', 2000],
+    ['1m', 60_000],
+    ['1.5s', 1500],
+    ['1h', 3_600_000],
+  ])('%s = %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  it.each(['', '5', 'fast', '2 s', '-1s', '1d', 's'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+  it('formats', () => expect([formatDuration(850), formatDuration(2000), formatDuration(90_000)]).toEqual(['850ms', '2s', '1.5m']));
+});
+
+describe('redact', () => {
+  it('hides passwords and bare tokens in URLs, keeps the rest', () => {
+    expect(redact('fatal: unable to access http://deploy:s3cret@127.0.0.1:8080/r.git/: 401')).toBe(
+      'fatal: unable to access http://deploy:***@127.0.0.1:8080/r.git/: 401',
+    );
+    expect(redact('https://ghp_abcdef@github.com/o/r.git')).toBe('https://***@github.com/o/r.git');
+    expect(redact('"remote":"https://x-access-token:tok@github.com/o/r"')).toBe('"remote":"https://x-access-token:***@github.com/o/r"');
+    expect(redact('git@github.com:o/r.git and /srv/app')).toBe('git@github.com:o/r.git and /srv/app');
+  });
+});
+
+describe('plan', () => {
+  const base = { modified: [] as string[], onDiverged: 'stop' as const, onDirty: 'stop' as const };
+  it('relation', () => {
+    expect(relationOf('a', 'a', true, true)).toBe('same');
+    expect(relationOf('a', 'b', true, false)).toBe('behind');
+    expect(relationOf('a', 'b', false, true)).toBe('ahead');
+    expect(relationOf('a', 'b', false, false)).toBe('diverged');
+  });
+  it('fast-forwards a clean checkout that is behind', () => {
+    expect(planApply({ ...base, relation: 'behind' })).toEqual({ kind: 'apply', mode: 'ff', backupHead: false, backupWorktree: false });
+  });
+  it('blocks on divergence and on local commits unless told to reset', () => {
+    expect(planApply({ ...base, relation: 'diverged' })).toMatchObject({ kind: 'blocked', state: 'diverged' });
+    expect(planApply({ ...base, relation: 'ahead' })).toMatchObject({ kind: 'blocked', state: 'diverged', reason: expect.stringContaining('commits the remote branch does not have') });
+    expect(planApply({ ...base, relation: 'diverged', onDiverged: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: true, backupWorktree: false });
+  });
+  it('blocks on modified tracked files, listing a few', () => {
+    const plan = planApply({ ...base, relation: 'behind', modified: ['a.py', 'b.py', 'c.py', 'd.py', 'e.py'] });
+    expect(plan).toMatchObject({ kind: 'blocked', state: 'dirty', reason: expect.stringContaining('a.py, b.py, c.py and 2 more') });
+    expect(planApply({ ...base, relation: 'behind', modified: ['a.py'], onDirty: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: false, backupWorktree: true });
+  });
+  it('backup stamps are ref-safe', () => expect(backupStamp(Date.UTC(2026, 10, 26, 20, 30, 15, 123))).toBe('20261126T203015Z'));
+});
+
+describe('schedule', () => {
+  const d = (failures: number, random = 0.5) => nextDelay({ intervalMs: 1000, failures, backoffMaxMs: 8000, random });
+  it('keeps the interval when healthy, jitter within ±10%', () => {
+    expect(d(0)).toBe(1000);
+    expect(d(0, 0)).toBe(900);
+    expect(d(0, 0.9999)).toBe(1100);
+  });
+  it('doubles per failure up to the cap', () => expect([1, 2, 3, 4, 10, 100].map((f) => d(f))).toEqual([2000, 4000, 8000, 8000, 8000, 8000]));
+});
+
+describe('touch mtime', () => {
+  it('moves at least one whole second past the previous mtime', () => {
+    expect(nextMtimeSeconds(10_500, 10_700)).toBe(11);
+    expect(nextMtimeSeconds(10_000, 10_100)).toBe(11);
+    expect(nextMtimeSeconds(5_000, 20_250)).toBe(20.25);
+    expect(nextMtimeSeconds(undefined, 20_250)).toBe(20.25);
+  });
+});
+
+describe('names', () => {
+  it('derives flags and env names from config keys', () => {
+    expect([flagName('syncTimeout'), envName('syncTimeout'), envName('interval')]).toEqual(['sync-timeout', 'HOTPULL_SYNC_TIMEOUT', 'HOTPULL_INTERVAL']);
+  });
+  it('keeps the meaningful lines of git stderr', () => {
+    expect(gist("fatal: Unable to create '/x/.git/index.lock': File exists.\n\nAnother git process seems to be running\nhint: remove it")).toBe(
+      "fatal: Unable to create '/x/.git/index.lock': File exists.",
+    );
+  });
+});
