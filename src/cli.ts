@@ -18,11 +18,27 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   demo: { summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes', load: async () => (await import('./commands/demo.js')).demoCommand },
 };
 
+/** The flag as typed: --sync-timeout, or --no-rollback for a negated boolean. */
+function cliFlag(o: OptionSpec): string {
+  return o.negatedFlag ? `no-${flagName(o.key)}` : flagName(o.key);
+}
+
+/** parseArgs values → config keys; a negated flag given means false. */
+function flagValues(values: Record<string, unknown>): Record<string, unknown> {
+  const flags: Record<string, unknown> = {};
+  for (const o of OPTIONS as readonly OptionSpec[]) {
+    const value = values[cliFlag(o)];
+    if (value === undefined) continue;
+    flags[o.key] = o.negatedFlag ? !value : value;
+  }
+  return flags;
+}
+
 export function helpText(): string {
   const width = 34;
-  const lines = OPTIONS.map((o: OptionSpec) => {
-    const flag = `  --${flagName(o.key)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
-    const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, `env ${envName(o.key)}`].filter(Boolean).join('; ');
+  const lines = (OPTIONS as readonly OptionSpec[]).map((o) => {
+    const flag = o.configOnly ? `  ${o.key} (config)` : `  --${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
+    const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, o.configOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
     return `${flag.padEnd(width)}${o.description} (${meta})`;
   });
   return [
@@ -52,8 +68,14 @@ export interface Io {
 }
 
 function parse(argv: string[]) {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } };
-  for (const o of OPTIONS as readonly OptionSpec[]) options[flagName(o.key)] = { type: o.kind === 'boolean' ? 'boolean' : 'string' };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  };
+  for (const o of OPTIONS as readonly OptionSpec[]) {
+    if (o.configOnly) continue;
+    options[cliFlag(o)] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}) };
+  }
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
@@ -77,8 +99,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     const command = COMMANDS[name];
     if (!command) throw configError(`unknown command ${JSON.stringify(name)}: must be one of ${Object.keys(COMMANDS).join(', ')} (see hotpull --help)`);
-    const flags: Record<string, unknown> = {};
-    for (const o of OPTIONS as readonly OptionSpec[]) flags[o.key] = (values as Record<string, unknown>)[flagName(o.key)];
+    const flags = flagValues(values as Record<string, unknown>);
     const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true });
     const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
     return await (await command.load())({ config, env, logger, signals: io.signals, args, stdout: io.stdout });

@@ -28,7 +28,7 @@ describe('sync engine against a file:// remote', () => {
     expect(engine.status.deployedSha).toBe(sha);
     const line = logs.records().find((r) => r.new === sha);
     expect(line, 'one log line per deploy with old and new sha').toMatchObject({ level: 30, new: sha });
-    expect(Object.keys(line!.ms as object)).toEqual(['detect', 'fetch', 'apply', 'reload', 'total']);
+    expect(Object.keys(line!.ms as object)).toEqual(['detect', 'fetch', 'apply', 'reload', 'verify', 'total']);
     expect(await headOf(sb.checkout, 'refs/remotes/origin/main')).toBe(sha);
   });
 

@@ -1,14 +1,26 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { SyncEngine } from '../sync/engine.js';
 import { resolveTarget, checkBranchOnRemote, type Target } from '../sync/target.js';
-import { TouchReloader } from '../reload/touch.js';
-import type { Reloader } from '../reload/types.js';
+import { createReloaders } from '../reload/index.js';
+import { describeSpec, type ReloadSpec } from '../reload/spec.js';
 import { oneLine } from '../errors.js';
 
 export interface Pipeline {
   target: Target;
   engine: SyncEngine;
+  /** the reload strategies in effect, as text */
+  reloads: string[];
+}
+
+/** --touch is shorthand for a first touch: strategy; with neither, uwsgi.ini is touched when the repo has one. */
+async function reloadSpecs(config: Config, dir: string): Promise<ReloadSpec[]> {
+  const specs: ReloadSpec[] = [...(config.touch ? [{ kind: 'touch' as const, file: config.touch }] : []), ...config.reload];
+  if (specs.length > 0) return specs.filter((s) => s.kind !== 'none');
+  const ini = path.join(dir, 'uwsgi.ini');
+  return (await fs.stat(ini).catch(() => undefined)) ? [{ kind: 'touch', file: 'uwsgi.ini' }] : [];
 }
 
 /** Wires config → target → reloaders → engine; shared by `run` and `sync`. Throws config errors (exit 2). */
@@ -18,20 +30,29 @@ export async function buildPipeline(config: Config, env: Readonly<Record<string,
   if (reachable !== 'ok') {
     logger.warn({ err: oneLine(reachable) }, `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`);
   }
-  const reloaders: Reloader[] = [];
-  if (target.touchFile) reloaders.push(new TouchReloader(target.touchFile));
-  else logger.warn(`no reload file: the repo has no uwsgi.ini and --touch is not set; deploys will update files only`);
+  const specs = await reloadSpecs(config, target.dir);
+  if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
+    logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
+  }
   const engine = new SyncEngine({
     git: target.git,
+    dir: target.dir,
     remote: target.remote,
     remoteLabel: target.remoteLabel,
     branch: target.branch,
     fetchRef: target.fetchRef,
-    reloaders,
+    reloaders: createReloaders(specs, { dir: target.dir, commandTimeoutMs: config.reloadTimeout, env }),
+    health: config.healthUrl
+      ? { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle }
+      : undefined,
+    rollback: config.rollback,
+    rules: config.onChange,
+    imageRevision: config.imageRevision,
     onDiverged: config.onDiverged,
     onDirty: config.onDirty,
     syncTimeoutMs: config.syncTimeout,
+    env,
     logger,
   });
-  return { target, engine };
+  return { target, engine, reloads: specs.map(describeSpec) };
 }

@@ -7,10 +7,10 @@ import { formatDuration } from '../duration.js';
 const STOP_DEADLINE_MS = 8000;
 
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
-  const { target, engine } = await buildPipeline(config, env, logger);
+  const { target, engine, reloads } = await buildPipeline(config, env, logger);
   const daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger });
   logger.info(
-    { repo: target.dir, remote: target.remoteLabel, branch: target.branch, interval: config.interval, touch: target.touchFile, config: config.configFile },
+    { repo: target.dir, remote: target.remoteLabel, branch: target.branch, interval: config.interval, reload: reloads, health: config.healthUrl, config: config.configFile },
     `hotpull following ${target.remoteLabel} ${target.branch} into ${target.dir} every ${formatDuration(config.interval)}`,
   );
   daemon.start();

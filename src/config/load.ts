@@ -3,6 +3,8 @@ import { cosmiconfig } from 'cosmiconfig';
 import { configError } from '../errors.js';
 import { envName, OPTIONS, type OptionSpec } from './options.js';
 import { validateOption, type Source } from './schema.js';
+import type { ReloadSpec } from '../reload/spec.js';
+import type { ChangeRule } from '../deploy/rules.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -15,6 +17,16 @@ export interface Config {
   readonly interval: number;
   /** as given; resolved against the repo at start; undefined = uwsgi.ini when present */
   readonly touch?: string;
+  /** reload strategies in order; empty = the default (touch, see `touch`) */
+  readonly reload: readonly ReloadSpec[];
+  readonly reloadTimeout: number;
+  readonly healthUrl?: string;
+  readonly healthExpect?: string;
+  readonly healthTimeout: number;
+  readonly healthSettle: number;
+  readonly rollback: boolean;
+  readonly onChange: readonly ChangeRule[];
+  readonly imageRevision?: string;
   readonly syncTimeout: number;
   readonly backoffMax: number;
   readonly onDiverged: 'stop' | 'reset';
@@ -116,7 +128,7 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     if (flags[spec.key] !== undefined) {
       raw = flags[spec.key];
       source = { kind: 'flag' };
-    } else if (env[envName(spec.key)] !== undefined && env[envName(spec.key)] !== '') {
+    } else if (!spec.configOnly && env[envName(spec.key)] !== undefined && env[envName(spec.key)] !== '') {
       raw = env[envName(spec.key)];
       source = { kind: 'env' };
     } else if (file && !spec.noConfigKey && file.values[spec.key] !== undefined) {
@@ -135,6 +147,15 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     branch: values.branch as string | undefined,
     interval: (values.interval as number | undefined) ?? 5000,
     touch: values.touch as string | undefined,
+    reload: (values.reload as ReloadSpec[] | undefined) ?? [],
+    reloadTimeout: (values.reloadTimeout as number | undefined) ?? 60_000,
+    healthUrl: values.healthUrl as string | undefined,
+    healthExpect: values.healthExpect as string | undefined,
+    healthTimeout: (values.healthTimeout as number | undefined) ?? 30_000,
+    healthSettle: (values.healthSettle as number | undefined) ?? 2000,
+    rollback: (values.rollback as boolean | undefined) ?? true,
+    onChange: (values.onChange as ChangeRule[] | undefined) ?? [],
+    imageRevision: values.imageRevision as string | undefined,
     syncTimeout: (values.syncTimeout as number | undefined) ?? 60_000,
     backoffMax: (values.backoffMax as number | undefined) ?? 120_000,
     onDiverged: (values.onDiverged as Config['onDiverged'] | undefined) ?? 'stop',

@@ -2,7 +2,7 @@
  * The table every option is derived from: the CLI flag, the HOTPULL_* environment name, the config-file key,
  * the help text and the validation rule. Adding an option means adding one row here.
  */
-export type OptionKind = 'string' | 'path' | 'duration' | 'enum' | 'boolean';
+export type OptionKind = 'string' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules';
 
 export interface OptionSpec {
   /** config-file key (camelCase); the flag is its kebab-case form, the env name HOTPULL_ + UPPER_SNAKE */
@@ -17,6 +17,12 @@ export interface OptionSpec {
   readonly defaultText?: string;
   /** options read from the command line and environment only, never from a config file */
   readonly noConfigKey?: boolean;
+  /** options only a config file can hold (structured values) */
+  readonly configOnly?: boolean;
+  /** a boolean whose flag is --no-<key> (sets false) */
+  readonly negatedFlag?: boolean;
+  /** the flag may be repeated; env and config take a list */
+  readonly multiple?: boolean;
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -26,7 +32,16 @@ export const OPTIONS = [
   { key: 'remote', kind: 'string', placeholder: 'NAME|URL', description: 'remote name of the checkout, or a URL', defaultText: 'origin' },
   { key: 'branch', kind: 'string', placeholder: 'NAME', description: 'branch to follow', defaultText: "the checkout's upstream branch" },
   { key: 'interval', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'poll period (500ms, 2s, 1m); each poll gets ~10% random jitter', defaultText: '5s' },
-  { key: 'touch', kind: 'string', placeholder: 'FILE', description: "reload file to touch after a deploy (uWSGI --touch-reload), relative to the repo", defaultText: 'uwsgi.ini when the repo has one' },
+  { key: 'touch', kind: 'string', placeholder: 'FILE', description: "shorthand for --reload touch:FILE (uWSGI --touch-reload), relative to the repo", defaultText: 'uwsgi.ini when the repo has one' },
+  { key: 'reload', kind: 'reloads', multiple: true, placeholder: 'STRATEGY', description: 'how to reload, repeatable, run in order: touch:FILE, uwsgi-fifo:PATH[:r|R|c|w], signal:PIDFILE[:SIG], command:"CMD", none (env: one value or a JSON list)', defaultText: 'touch:uwsgi.ini when the repo has one' },
+  { key: 'reloadTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'time limit for a command: reload', defaultText: '1m' },
+  { key: 'healthUrl', kind: 'url', placeholder: 'URL', description: 'after a reload, poll this URL until it answers 2xx; only then is the deploy live' },
+  { key: 'healthExpect', kind: 'string', placeholder: 'TEXT', description: 'text the health answer must contain; {sha} and {short_sha} are replaced by the deployed revision' },
+  { key: 'healthTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'how long a deploy may take to become healthy before it is rolled back', defaultText: '30s' },
+  { key: 'healthSettle', kind: 'duration', placeholder: 'DURATION', description: 'how long answers must stay good in a row before a deploy is live', defaultText: '2s' },
+  { key: 'rollback', kind: 'boolean', negatedFlag: true, description: 'on failed verification, leave the new code in place and report instead of rolling back', defaultText: 'roll back' },
+  { key: 'imageRevision', kind: 'string', placeholder: 'SHA', description: 'the commit the running image was built from (a build arg); hold rules compare against it, so a rebuilt image releases held changes' },
+  { key: 'onChange', kind: 'rules', configOnly: true, description: 'config file only: rules over changed paths, [{ paths, run | hold, timeout }]' },
   { key: 'syncTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'time limit for one ls-remote or fetch', defaultText: '60s' },
   { key: 'backoffMax', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'longest wait between retries while the remote is failing', defaultText: '2m' },
   { key: 'onDiverged', kind: 'enum', values: ['stop', 'reset'], placeholder: 'stop|reset', description: 'when the remote was force-pushed: stop and report, or save the old head under refs/hotpull/backup/ and reset', defaultText: 'stop' },

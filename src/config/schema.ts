@@ -2,14 +2,16 @@ import { z } from 'zod';
 import { configError } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { envName, flagName, type OptionSpec } from './options.js';
+import { parseReloadSpec, RELOAD_RULE, type ReloadSpec } from '../reload/spec.js';
+import type { ChangeRule } from '../deploy/rules.js';
 
 /** Where a value came from, so an error can name the option the way the user wrote it. */
 export type Source = { kind: 'flag' } | { kind: 'env' } | { kind: 'file'; file: string };
 
-export function optionLabel(spec: Pick<OptionSpec, 'key'>, source: Source): string {
+export function optionLabel(spec: Pick<OptionSpec, 'key' | 'negatedFlag'>, source: Source): string {
   switch (source.kind) {
     case 'flag':
-      return `--${flagName(spec.key)}`;
+      return `--${spec.negatedFlag ? `no-${flagName(spec.key)}` : flagName(spec.key)}`;
     case 'env':
       return envName(spec.key);
     case 'file':
@@ -28,6 +30,12 @@ export function ruleText(spec: OptionSpec): string {
     case 'string':
     case 'path':
       return 'a non-empty string';
+    case 'url':
+      return 'an http:// or https:// URL';
+    case 'reloads':
+      return RELOAD_RULE;
+    case 'rules':
+      return 'a list of rules like { paths: ["requirements*.txt"], run: ["pip install -r requirements.txt"], timeout: "5m" } or { paths: ["Dockerfile"], hold: true }';
   }
 }
 
@@ -52,11 +60,82 @@ function schemaFor(spec: OptionSpec): z.ZodType<unknown> {
     case 'string':
     case 'path':
       return nonEmpty;
+    case 'url':
+      return z.string().refine((text) => {
+        try {
+          return ['http:', 'https:'].includes(new URL(text).protocol);
+        } catch {
+          return false;
+        }
+      });
+    case 'reloads':
+    case 'rules':
+      throw new Error(`structured option ${spec.key} is validated by its own function`);
   }
+}
+
+/** `--reload` values: each must parse; the error names the first bad one and why. */
+export function validateReloads(spec: OptionSpec, raw: unknown, source: Source): ReloadSpec[] {
+  let list: unknown = raw;
+  if (typeof raw === 'string') list = source.kind === 'env' && raw.trim().startsWith('[') ? safeJson(raw) : [raw];
+  if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string')) {
+    throw configError(`${optionLabel(spec, source)} must be ${RELOAD_RULE} (got ${JSON.stringify(raw)})`);
+  }
+  return list.map((text: string) => {
+    const parsed = parseReloadSpec(text);
+    if ('error' in parsed) throw configError(`${optionLabel(spec, source)} must be ${RELOAD_RULE} (got ${JSON.stringify(text)}: ${parsed.error})`);
+    return parsed;
+  });
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+const stringList = z.union([nonEmpty.transform((s) => [s]), z.array(nonEmpty).min(1)]);
+const ruleSchema = z
+  .object({
+    paths: stringList,
+    run: stringList.optional(),
+    hold: z.boolean().optional(),
+    timeout: z.string().optional(),
+  })
+  .strict()
+  .refine((r) => (r.run === undefined) !== (r.hold !== true), { message: 'needs exactly one of run: [commands] or hold: true' });
+
+const DEFAULT_HOOK_TIMEOUT = 10 * 60_000;
+
+/** `onChange` rules, config file only. */
+export function validateRules(spec: OptionSpec, raw: unknown, source: Source): ChangeRule[] {
+  const result = z.array(ruleSchema).safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const where = `${spec.key}${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
+    const got = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey], raw);
+    const label = source.kind === 'file' ? `${where} (in ${source.file})` : where;
+    const rule = issue.path.length === 0 ? ruleText(spec) : issue.code === 'unrecognized_keys' ? 'only paths, run, hold, timeout' : issue.message.startsWith('needs') ? issue.message.replace(/^needs/, 'have') : 'a string or a list of non-empty strings';
+    throw configError(`${label} must ${rule.startsWith('have') || rule.startsWith('only') ? rule : `be ${rule}`} (got ${JSON.stringify(got)})`);
+  }
+  return result.data.map((rule, index) => {
+    let timeoutMs = DEFAULT_HOOK_TIMEOUT;
+    if (rule.timeout !== undefined) {
+      const ms = parseDuration(rule.timeout);
+      const label = `${spec.key}[${index}].timeout${source.kind === 'file' ? ` (in ${source.file})` : ''}`;
+      if (ms === undefined || ms < 100) throw configError(`${label} must be a duration like 30s or 5m (got ${JSON.stringify(rule.timeout)})`);
+      timeoutMs = ms;
+    }
+    return { paths: rule.paths, run: rule.run ?? [], hold: rule.hold === true, timeoutMs };
+  });
 }
 
 /** Validates one raw value; on failure throws the one-line config error: option, rule, bad value. */
 export function validateOption(spec: OptionSpec, raw: unknown, source: Source): unknown {
+  if (spec.kind === 'reloads') return validateReloads(spec, raw, source);
+  if (spec.kind === 'rules') return validateRules(spec, raw, source);
   const result = schemaFor(spec).safeParse(raw);
   if (result.success) return result.data;
   throw configError(`${optionLabel(spec, source)} must be ${ruleText(spec)} (got ${JSON.stringify(raw)})`);

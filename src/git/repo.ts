@@ -198,6 +198,10 @@ export class Git {
     await this.run(['update-ref', '-m', reason, ref, sha]);
   }
 
+  async deleteRef(ref: string): Promise<void> {
+    await this.run(['update-ref', '-d', ref]);
+  }
+
   /** A commit holding the working tree's tracked changes (git stash create), without touching the tree. */
   async stashCreate(message: string): Promise<string | undefined> {
     return (await this.run(['stash', 'create', message])).trim() || undefined;

@@ -3,11 +3,21 @@ import type { Git } from '../git/repo.js';
 import { removeStaleLocks } from '../git/locks.js';
 import type { Reloader } from '../reload/types.js';
 import { HotpullError, oneLine } from '../errors.js';
+import { runShell } from '../exec.js';
+import { decideRules, type ChangeRule } from '../deploy/rules.js';
+import { verifyHealth, type HealthCheck } from '../deploy/verify.js';
 import { backupStamp, planApply, relationOf, type Policy } from './plan.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
 
+export const LAST_GOOD_REF = 'refs/hotpull/last-good';
+export const REJECTED_REF = 'refs/hotpull/rejected';
+/** Triggers a person or script fired on purpose: they retry a rejected revision. */
+const EXPLICIT_TRIGGERS = new Set(['signal', 'cli', 'api']);
+
 export interface EngineOptions {
   git: Git;
+  /** the checkout's top-level directory; run hooks execute here */
+  dir: string;
   /** remote name or URL, as git is given it */
   remote: string;
   /** the remote as shown in logs and status (credentials redacted) */
@@ -16,9 +26,16 @@ export interface EngineOptions {
   /** where the fetched branch is stored, e.g. refs/remotes/origin/main */
   fetchRef: string;
   reloaders: readonly Reloader[];
+  health?: HealthCheck;
+  rollback: boolean;
+  rules: readonly ChangeRule[];
+  /** the revision the running container image was built from: hold rules compare against it when known */
+  imageRevision?: string;
   onDiverged: Policy;
   onDirty: Policy;
   syncTimeoutMs: number;
+  /** environment for run hooks */
+  env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
   clock?: () => number;
 }
@@ -26,22 +43,35 @@ export interface EngineOptions {
 export type SyncOutcome =
   | { kind: 'up-to-date'; sha: string }
   | { kind: 'deployed'; record: DeployRecord }
-  | { kind: 'blocked'; state: 'diverged' | 'dirty'; reason: string };
+  | { kind: 'rejected'; record: DeployRecord }
+  | { kind: 'blocked'; state: 'diverged' | 'dirty' | 'held' | 'rejected'; reason: string };
+
+interface Times {
+  started: number;
+  detected: number;
+  fetched: number;
+  applied: number;
+  reloaded?: number;
+  verified?: number;
+}
 
 const short = (sha: string | undefined) => sha?.slice(0, 12);
 
 /**
- * One pass of the pipeline: detect (ls-remote) → fetch (one ref) → plan → apply → reload → record.
- * It runs one pass at a time (the Daemon serializes them); failures throw and the Daemon backs off.
+ * One pass of the pipeline: detect (ls-remote) → fetch (one ref) → plan (policies, onChange rules) → apply →
+ * run hooks → reload → verify → record, with rollback when verification fails. One pass at a time: the
+ * Daemon serializes them, so a reload is never started while the previous one is unverified.
  */
 export class SyncEngine {
   readonly status: Status;
   private readonly clock: () => number;
   /** a deploy whose reload failed: retried on the next pass even when the checkout is up to date */
   private pendingReload?: { from: string; to: string };
-  /** the last blocked verdict logged, so a blocked poll logs once, not every interval */
-  private lastBlockedKey?: string;
+  /** the last blocked verdict, so a blocked poll logs once and skips work it already did */
+  private blocked?: { key: string; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
+  private rejectReason?: string;
   private gitDir?: string;
+  private initialized = false;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
@@ -71,67 +101,129 @@ export class SyncEngine {
     this.status.lastSuccessAt = new Date(this.clock()).toISOString();
   }
 
+  private async init(): Promise<void> {
+    if (this.initialized) return;
+    this.status.lastGoodSha = await this.options.git.resolve(LAST_GOOD_REF);
+    this.status.rejectedSha = await this.options.git.resolve(REJECTED_REF);
+    if (this.status.rejectedSha) this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
+    this.initialized = true;
+  }
+
+  private block(key: string, state: 'diverged' | 'dirty' | 'held' | 'rejected', reason: string, fields: Record<string, unknown>): SyncOutcome {
+    const outcome = { kind: 'blocked' as const, state, reason };
+    if (key !== this.blocked?.key) this.options.logger.warn({ state, ...fields }, `deploy blocked: ${reason}`);
+    this.blocked = { key, outcome };
+    this.setState(state, reason);
+    this.markSucceeded();
+    return outcome;
+  }
+
   async sync(trigger: string, signal?: AbortSignal): Promise<SyncOutcome> {
-    const { git, logger } = this.options;
+    const { git } = this.options;
     const network = { timeoutMs: this.options.syncTimeoutMs, signal };
+    await this.init();
     const started = this.clock();
     const local = await git.head();
     this.status.deployedSha = local;
     const remote = await git.lsRemote(this.options.remote, this.options.branch, network);
-    if (!remote) {
-      throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
-    }
+    if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
 
+    if (EXPLICIT_TRIGGERS.has(trigger) && this.status.rejectedSha === remote) {
+      this.options.logger.info({ sha: remote }, `${trigger}: retrying rejected revision ${short(remote)}`);
+      await this.clearRejected();
+    }
+    if (this.status.rejectedSha === remote) {
+      return this.block(`rejected:${local}:${remote}`, 'rejected', this.rejectReason!, { rejected: short(remote) });
+    }
     if (remote === local && !this.pendingReload) {
-      this.lastBlockedKey = undefined;
+      this.blocked = undefined;
       this.setState('idle');
       this.markSucceeded();
       return { kind: 'up-to-date', sha: local };
     }
+    if (this.blocked?.key === `held:${local}:${remote}`) return this.blocked.outcome;
 
     await this.recoverLocks();
     let target = remote;
     let fetched = detected;
     if (remote !== local && !(await git.hasCommit(remote))) {
       this.setState('syncing');
-      logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
+      this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
       target = await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
       fetched = this.clock();
       this.status.remoteSha = target;
     }
+    const times: Times = { started, detected, fetched, applied: fetched };
 
-    if (target === local) {
-      // Nothing to apply; only a reload that failed earlier is still owed.
-      const owed = this.pendingReload!;
-      return this.finish(trigger, owed.from, local, { started, detected, fetched, applied: fetched });
+    if (target === local) return this.finish(trigger, this.pendingReload!.from, local, times, signal);
+    if (target === this.status.rejectedSha) {
+      return this.block(`rejected:${local}:${target}`, 'rejected', this.rejectReason!, { rejected: short(target) });
     }
 
     const relation = relationOf(local, target, await git.isAncestor(local, target), await git.isAncestor(target, local));
-    const plan = planApply({
-      relation,
-      modified: await git.modifiedFiles(),
-      onDiverged: this.options.onDiverged,
-      onDirty: this.options.onDirty,
-    });
+    const plan = planApply({ relation, modified: await git.modifiedFiles(), onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
     if (plan.kind === 'noop') {
       this.setState('idle');
       this.markSucceeded();
       return { kind: 'up-to-date', sha: local };
     }
     if (plan.kind === 'blocked') {
-      const key = `${plan.state}:${local}:${target}`;
-      if (key !== this.lastBlockedKey) {
-        logger.warn({ state: plan.state, deployed: short(local), remote: short(target) }, `deploy blocked: ${plan.reason}`);
-        this.lastBlockedKey = key;
-      }
-      this.setState(plan.state, plan.reason);
-      this.markSucceeded();
-      return { kind: 'blocked', state: plan.state, reason: plan.reason };
+      return this.block(`${plan.state}:${local}:${target}`, plan.state, plan.reason, { deployed: short(local), remote: short(target) });
     }
-    this.lastBlockedKey = undefined;
 
+    const decision = await this.decide(local, target);
+    if (decision.hold) {
+      this.status.heldSha = target;
+      const { paths } = decision.hold;
+      const reason =
+        `${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''} changed ` +
+        `(hold rule ${JSON.stringify(decision.hold.rule.paths)}): a code deploy cannot carry this, the container needs a rebuild; ` +
+        `${short(target)} and later commits stay held until the image is rebuilt from them (--image-revision)`;
+      return this.block(`held:${local}:${remote}`, 'held', reason, { held: short(target), paths });
+    }
+    this.status.heldSha = undefined;
+    this.blocked = undefined;
+
+    await this.backups(plan, local, target);
+    if (plan.mode === 'ff') await git.fastForward(target);
+    else await git.resetHard(target);
+    this.status.deployedSha = target;
+    times.applied = this.clock();
+
+    for (const hook of decision.run) {
+      try {
+        await this.runHook(hook.command, hook.timeoutMs, local, target, signal);
+      } catch (error) {
+        // Nothing has reloaded yet: put the files back so the running code and the checkout agree.
+        await git.resetHard(local);
+        this.status.deployedSha = local;
+        const reason = `run hook failed for ${short(target)}, checkout restored to ${short(local)}: ${oneLine(error)}`;
+        const record = this.record(trigger, local, target, 'failed', times, reason);
+        await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
+        this.options.logger.error({ old: local, new: target, err: oneLine(error) }, reason);
+        return { kind: 'rejected', record };
+      }
+    }
+    this.pendingReload = { from: local, to: target };
+    return this.finish(trigger, local, target, times, signal);
+  }
+
+  private async decide(local: string, target: string) {
+    const { rules, git, imageRevision } = this.options;
+    if (rules.length === 0) return decideRules(rules, []);
+    const changed = await git.changedPaths(local, target);
+    const decision = decideRules(rules.filter((r) => !r.hold), changed);
+    // Hold rules ask "has the infrastructure changed since the image was built?": compare against the
+    // image's revision when it is known, else against what is deployed.
+    const holdBase = imageRevision && (await git.hasCommit(imageRevision)) ? imageRevision : local;
+    const holdChanged = holdBase === local ? changed : await git.changedPaths(holdBase, target);
+    return { ...decision, hold: decideRules(rules.filter((r) => r.hold), holdChanged).hold };
+  }
+
+  private async backups(plan: { backupHead: boolean; backupWorktree: boolean }, local: string, target: string): Promise<void> {
+    const { git, logger } = this.options;
     const stamp = backupStamp(this.clock());
     if (plan.backupWorktree) {
       const stash = await git.stashCreate(`hotpull: local changes before deploying ${target}`);
@@ -146,53 +238,111 @@ export class SyncEngine {
       await git.updateRef(ref, local, 'hotpull: backup before reset');
       logger.warn({ ref, old: short(local), new: short(target) }, `resetting the checkout to the rewritten remote; old head saved under ${ref}`);
     }
-    if (plan.mode === 'ff') await git.fastForward(target);
-    else await git.resetHard(target);
-    this.status.deployedSha = target;
-    this.pendingReload = { from: local, to: target };
-    const applied = this.clock();
-    return this.finish(trigger, local, target, { started, detected, fetched, applied });
   }
 
-  private async finish(
-    trigger: string,
-    from: string,
-    to: string,
-    t: { started: number; detected: number; fetched: number; applied: number },
-  ): Promise<SyncOutcome> {
+  private async runHook(command: string, timeoutMs: number, from: string, to: string, signal?: AbortSignal): Promise<void> {
+    const result = await runShell(command, {
+      cwd: this.options.dir,
+      timeoutMs,
+      signal,
+      env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
+    });
+    const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
+    this.options.logger.info({ hook: command, ms: result.durationMs, output: output.slice(-4000) }, `ran "${command}" in ${result.durationMs}ms`);
+  }
+
+  private async reloadAll(to: string, from: string): Promise<void> {
+    for (const reloader of this.options.reloaders) await reloader.reload({ sha: to, previousSha: from });
+  }
+
+  private async finish(trigger: string, from: string, to: string, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
+    const { health, logger, git } = this.options;
     this.setState('reloading');
-    for (const reloader of this.options.reloaders) {
-      try {
-        await reloader.reload({ sha: to, previousSha: from });
-      } catch (error) {
-        // The new code is on disk but not served: retried on the next pass, reported meanwhile.
-        this.record(trigger, from, to, 'failed', t, undefined, oneLine(error));
-        throw error;
-      }
+    try {
+      await this.reloadAll(to, from);
+    } catch (error) {
+      // The new code is on disk but maybe not served: the reload is retried on the next pass.
+      this.record(trigger, from, to, 'failed', times, oneLine(error));
+      throw error;
     }
     this.pendingReload = undefined;
-    const reloaded = this.clock();
-    const record = this.record(trigger, from, to, 'reloaded', t, reloaded);
-    this.setState('idle');
-    this.markSucceeded();
-    this.options.logger.info(
-      { old: from, new: to, trigger, ms: record.durations },
-      `deployed ${short(from)} → ${short(to)} in ${record.durations.total}ms (detect ${record.durations.detect}ms, fetch ${record.durations.fetch}ms, apply ${record.durations.apply}ms, reload ${record.durations.reload}ms)`,
-    );
-    return { kind: 'deployed', record };
+    times.reloaded = this.clock();
+
+    if (!health) {
+      const record = this.record(trigger, from, to, 'reloaded', times);
+      await this.succeeded(to, record, 'reloaded (unverified: no --health-url)');
+      return { kind: 'deployed', record };
+    }
+
+    this.setState('verifying');
+    const verdict = await verifyHealth(health, to, signal);
+    times.verified = this.clock();
+    if (verdict.ok) {
+      await git.updateRef(LAST_GOOD_REF, to, 'hotpull: verified live');
+      this.status.lastGoodSha = to;
+      const record = this.record(trigger, from, to, 'live', times);
+      await this.succeeded(to, record, 'live');
+      return { kind: 'deployed', record };
+    }
+
+    if (!this.options.rollback) {
+      const reason = `${short(to)} failed verification and was left in place (--no-rollback): ${verdict.reason}`;
+      const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
+      logger.error({ old: from, new: to, err: verdict.reason }, reason);
+      await this.reject(to, reason);
+      return { kind: 'rejected', record };
+    }
+
+    const good = this.status.lastGoodSha && this.status.lastGoodSha !== to ? this.status.lastGoodSha : from;
+    logger.error({ bad: to, good, err: verdict.reason }, `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`);
+    await git.resetHard(good);
+    this.status.deployedSha = good;
+    await this.reloadAll(good, to);
+    const again = await verifyHealth(health, good, signal);
+    const record = this.record(trigger, from, to, 'rolled-back', times, verdict.reason, good);
+    await this.reject(to, `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`);
+    if (!again.ok) {
+      const reason = `rolled back to ${short(good)} but it is not healthy either: ${again.reason}`;
+      logger.error({ good, err: again.reason }, reason);
+      this.setState('failing', reason);
+      this.status.lastError = reason;
+    } else {
+      logger.warn({ good, ms: again.ms }, `rolled back: ${short(good)} is serving again`);
+    }
+    return { kind: 'rejected', record };
   }
 
-  private record(
-    trigger: string,
-    from: string,
-    to: string,
-    result: DeployRecord['result'],
-    t: { started: number; detected: number; fetched: number; applied: number },
-    reloaded?: number,
-    error?: string,
-  ): DeployRecord {
+  private async succeeded(to: string, record: DeployRecord, what: string): Promise<void> {
+    if (this.status.rejectedSha) await this.clearRejected();
+    this.setState('idle');
+    this.markSucceeded();
+    const d = record.durations;
+    this.options.logger.info(
+      { old: record.from, new: to, trigger: record.trigger, result: record.result, ms: d },
+      `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${d.total}ms (detect ${d.detect}ms, fetch ${d.fetch}ms, apply ${d.apply}ms, reload ${d.reload}ms${record.stages.verified ? `, verify ${d.verify}ms` : ''})`,
+    );
+  }
+
+  private async reject(sha: string, reason: string): Promise<void> {
+    await this.options.git.updateRef(REJECTED_REF, sha, 'hotpull: rejected');
+    this.status.rejectedSha = sha;
+    this.rejectReason = reason;
+    this.setState('rejected', reason);
+    this.markSucceeded();
+  }
+
+  private async clearRejected(): Promise<void> {
+    await this.options.git.deleteRef(REJECTED_REF).catch(() => undefined);
+    this.status.rejectedSha = undefined;
+    this.rejectReason = undefined;
+    this.blocked = undefined;
+  }
+
+  private record(trigger: string, from: string, to: string, result: DeployRecord['result'], t: Times, error?: string, rolledBackTo?: string): DeployRecord {
     const iso = (ms: number) => new Date(ms).toISOString();
-    const end = reloaded ?? this.clock();
+    const end = this.clock();
+    const reloaded = t.reloaded ?? end;
+    const verified = t.verified ?? reloaded;
     const record: DeployRecord = {
       trigger,
       from,
@@ -202,16 +352,19 @@ export class SyncEngine {
         detected: iso(t.detected),
         fetched: iso(t.fetched),
         applied: iso(t.applied),
-        ...(reloaded === undefined ? {} : { reloaded: iso(reloaded) }),
+        ...(t.reloaded === undefined ? {} : { reloaded: iso(t.reloaded) }),
+        ...(t.verified === undefined || result !== 'live' ? {} : { verified: iso(t.verified) }),
       },
       durations: {
         detect: t.detected - t.started,
         fetch: t.fetched - t.detected,
         apply: t.applied - t.fetched,
-        reload: end - t.applied,
+        reload: reloaded - t.applied,
+        verify: verified - reloaded,
         total: end - t.started,
       },
       ...(error === undefined ? {} : { error }),
+      ...(rolledBackTo === undefined ? {} : { rolledBackTo }),
     };
     this.status.deploys.unshift(record);
     this.status.deploys.length = Math.min(this.status.deploys.length, HISTORY_LIMIT);

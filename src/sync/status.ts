@@ -11,7 +11,12 @@ export type State =
   | 'held'
   | 'rejected';
 
-export type DeployResult = 'reloaded' | 'live' | 'failed';
+/**
+ * live: verified by the health check; reloaded: reloaded, no health check configured (unverified);
+ * failed: a run hook or the reload failed, the checkout was restored; rolled-back: verification failed and the
+ * last verified revision was restored; rejected: verification failed and --no-rollback left it in place.
+ */
+export type DeployResult = 'live' | 'reloaded' | 'failed' | 'rolled-back' | 'rejected';
 
 export interface DeployRecord {
   trigger: string;
@@ -20,8 +25,10 @@ export interface DeployRecord {
   result: DeployResult;
   /** ISO timestamps of each stage reached */
   stages: { detected: string; fetched?: string; applied?: string; reloaded?: string; verified?: string };
+  /** the revision restored by a rollback */
+  rolledBackTo?: string;
   /** milliseconds spent in each stage */
-  durations: { detect: number; fetch: number; apply: number; reload: number; total: number };
+  durations: { detect: number; fetch: number; apply: number; reload: number; verify: number; total: number };
   error?: string;
 }
 
@@ -33,6 +40,12 @@ export interface Status {
   branch: string;
   deployedSha?: string;
   remoteSha?: string;
+  /** the last revision verified live (refs/hotpull/last-good) */
+  lastGoodSha?: string;
+  /** a revision that failed and is not retried until the branch moves (refs/hotpull/rejected) */
+  rejectedSha?: string;
+  /** a revision held back because it changes what only a container rebuild can carry */
+  heldSha?: string;
   lastError?: string;
   consecutiveFailures: number;
   lastSuccessAt?: string;

@@ -1,5 +1,4 @@
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { configError, HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { Git } from '../git/repo.js';
@@ -14,8 +13,6 @@ export interface Target {
   remoteLabel: string;
   branch: string;
   fetchRef: string;
-  /** absolute path of the reload file, or undefined when there is none */
-  touchFile?: string;
 }
 
 const looksLikeUrl = (remote: string) => /[/:\\]/.test(remote);
@@ -53,10 +50,6 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
     throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
   }
 
-  let touchFile: string | undefined;
-  if (config.touch) touchFile = path.resolve(dir, config.touch);
-  else if (await fs.stat(path.join(dir, 'uwsgi.ini')).catch(() => undefined)) touchFile = path.join(dir, 'uwsgi.ini');
-
   return {
     git: checkout,
     dir,
@@ -64,7 +57,6 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
     remoteLabel: redact(config.remote),
     branch,
     fetchRef: looksLikeUrl(config.remote) ? `refs/hotpull/remote/${branch}` : `refs/remotes/${config.remote}/${branch}`,
-    touchFile,
   };
 }
 

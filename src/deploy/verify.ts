@@ -1,0 +1,71 @@
+import { formatDuration } from '../duration.js';
+
+/** How a deploy is verified: the app answers 2xx (and shows the expected text) continuously for a while. */
+export interface HealthCheck {
+  url: string;
+  timeoutMs: number;
+  /** text the body must contain; {sha} and {short_sha} are replaced by the deployed revision */
+  expect?: string;
+  /**
+   * How long answers must stay good before the deploy counts as live. A touch reload starts up to a second
+   * after the touch (uWSGI checks once a second), so the old workers can still answer well meanwhile; an app
+   * that then fails to import only shows after that. Any bad answer restarts the window.
+   */
+  settleMs: number;
+  /** pause between requests */
+  pollMs?: number;
+}
+
+export type VerifyResult = { ok: true; ms: number; requests: number } | { ok: false; ms: number; requests: number; reason: string };
+
+export function expandExpect(template: string, sha: string): string {
+  return template.replaceAll('{sha}', sha).replaceAll('{short_sha}', sha.slice(0, 7));
+}
+
+const MIN_GOOD_ANSWERS = 3;
+
+async function probe(url: string, expected: string | undefined, timeoutMs: number): Promise<string | undefined> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'hotpull-verify' }, redirect: 'manual' });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code;
+    return `GET ${url} failed: ${cause ?? (error as Error).message}`;
+  }
+  const body = await response.text().catch(() => '');
+  if (response.status < 200 || response.status > 299) return `GET ${url} answered ${response.status}: ${body.trim().slice(0, 120)}`;
+  if (expected !== undefined && !body.includes(expected)) {
+    return `GET ${url} answered ${response.status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})`;
+  }
+  return undefined;
+}
+
+/** Polls until the app answers well for settleMs (and at least 3 times) in a row, or the timeout passes. */
+export async function verifyHealth(check: HealthCheck, sha: string, signal?: AbortSignal): Promise<VerifyResult> {
+  const expected = check.expect === undefined ? undefined : expandExpect(check.expect, sha);
+  const started = Date.now();
+  const deadline = started + check.timeoutMs;
+  const pollMs = check.pollMs ?? 100;
+  let goodSince: number | undefined;
+  let good = 0;
+  let requests = 0;
+  let lastProblem = 'no answer yet';
+  while (!signal?.aborted) {
+    const now = Date.now();
+    if (now >= deadline) break;
+    requests += 1;
+    const problem = await probe(check.url, expected, Math.max(100, Math.min(5000, deadline - now)));
+    if (problem === undefined) {
+      goodSince ??= Date.now();
+      good += 1;
+      if (good >= MIN_GOOD_ANSWERS && Date.now() - goodSince >= check.settleMs) return { ok: true, ms: Date.now() - started, requests };
+    } else {
+      lastProblem = problem;
+      goodSince = undefined;
+      good = 0;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  const reason = goodSince === undefined ? lastProblem : `answers were good only for ${formatDuration(Date.now() - goodSince)}; before that: ${lastProblem}`;
+  return { ok: false, ms: Date.now() - started, requests, reason: `not healthy within ${formatDuration(check.timeoutMs)}: ${reason}` };
+}

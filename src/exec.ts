@@ -1,0 +1,60 @@
+import { execa } from 'execa';
+import { HotpullError } from './errors.js';
+import { formatDuration } from './duration.js';
+import { redact } from './redact.js';
+
+/** The one execa adapter: runs an operator-configured shell command with a time limit, output captured. */
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface ShellOptions {
+  cwd: string;
+  timeoutMs: number;
+  env?: Readonly<Record<string, string | undefined>>;
+  signal?: AbortSignal;
+}
+
+/** Last lines of a command's output, for a one-line message. */
+export function tail(text: string, lines = 3): string {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).slice(-lines).join(' | ');
+}
+
+export async function runShell(command: string, options: ShellOptions): Promise<CommandResult> {
+  const started = Date.now();
+  const result = await execa(command, {
+    shell: true,
+    cwd: options.cwd,
+    env: options.env as Record<string, string> | undefined,
+    timeout: options.timeoutMs,
+    cancelSignal: options.signal,
+    reject: false,
+    stdin: 'ignore',
+    all: false,
+    forceKillAfterDelay: 2000,
+  });
+  const durationMs = Date.now() - started;
+  const label = redact(command);
+  if (result.timedOut) {
+    throw new HotpullError('TIMEOUT', `command "${label}" timed out after ${formatDuration(options.timeoutMs)}`, {
+      command: label,
+      stdout: result.stdout,
+      stderr: result.stderr,
+    });
+  }
+  if (result.isCanceled) throw new HotpullError('ABORTED', `command "${label}" stopped`, { command: label });
+  if (result.exitCode !== 0) {
+    const why = result.exitCode === undefined ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+    const detail = tail(result.stderr) || tail(result.stdout);
+    throw new HotpullError('RELOAD', `command "${label}" ${why}${detail ? `: ${redact(detail)}` : ''}`, {
+      command: label,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      exitCode: result.exitCode ?? 1,
+    });
+  }
+  return { exitCode: 0, stdout: result.stdout, stderr: result.stderr, durationMs };
+}
