@@ -18,10 +18,22 @@ export interface RuleDecision {
   run: Array<{ command: string; timeoutMs: number; paths: string[] }>;
 }
 
+/**
+ * gitignore-like: a glob without a slash matches the file name in any directory, one with a slash matches the
+ * whole repo-relative path. (picomatch's own `basename` option also breaks globs that contain slashes.)
+ */
+export function pathMatcher(globs: readonly string[]): (file: string) => boolean {
+  const byName = globs.filter((g) => !g.includes('/'));
+  const byPath = globs.filter((g) => g.includes('/')).map((g) => g.replace(/^\//, ''));
+  const name = byName.length ? picomatch(byName, { dot: true }) : () => false;
+  const full = byPath.length ? picomatch(byPath, { dot: true }) : () => false;
+  return (file) => full(file) || name(file.slice(file.lastIndexOf('/') + 1));
+}
+
 export function decideRules(rules: readonly ChangeRule[], changed: readonly string[]): RuleDecision {
   const decision: RuleDecision = { run: [] };
   for (const rule of rules) {
-    const isMatch = picomatch(rule.paths as string[], { dot: true, basename: true });
+    const isMatch = pathMatcher(rule.paths);
     const paths = changed.filter((p) => isMatch(p));
     if (paths.length === 0) continue;
     if (rule.hold) {
