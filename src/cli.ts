@@ -14,7 +14,8 @@ type Command = (context: CommandContext) => Promise<number>;
 // Commands load lazily: `hotpull sync` from cron should not pay for what `demo` imports.
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   run: { summary: 'follow the remote branch: poll, fast-forward, reload (the sidecar)', load: async () => (await import('./commands/run.js')).runCommand },
-  sync: { summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config', load: async () => (await import('./commands/sync.js')).syncCommand },
+  sync: { summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon', load: async () => (await import('./commands/sync.js')).syncCommand },
+  status: { summary: "show a running daemon's state and recent deploys (--url, --json): 0 live, 1 problem, 3 unreachable", load: async () => (await import('./commands/status.js')).statusCommand },
   demo: { summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes', load: async () => (await import('./commands/demo.js')).demoCommand },
 };
 
@@ -37,8 +38,8 @@ function flagValues(values: Record<string, unknown>): Record<string, unknown> {
 export function helpText(): string {
   const width = 34;
   const lines = (OPTIONS as readonly OptionSpec[]).map((o) => {
-    const flag = o.configOnly ? `  ${o.key} (config)` : `  --${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
-    const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, o.configOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
+    const flag = o.configOnly ? `  ${o.key} (config)` : o.envOnly ? `  ${envName(o.key)}` : `  --${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
+    const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, o.configOnly || o.envOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
     return `${flag.padEnd(width)}${o.description} (${meta})`;
   });
   return [
@@ -73,7 +74,7 @@ function parse(argv: string[]) {
     version: { type: 'boolean' },
   };
   for (const o of OPTIONS as readonly OptionSpec[]) {
-    if (o.configOnly) continue;
+    if (o.configOnly || o.envOnly) continue;
     options[cliFlag(o)] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}) };
   }
   try {

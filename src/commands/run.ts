@@ -2,30 +2,48 @@ import type { CommandContext } from './context.js';
 import { buildPipeline } from './pipeline.js';
 import { Daemon } from '../sync/daemon.js';
 import { formatDuration } from '../duration.js';
+import { Metrics } from '../http/metrics.js';
+import { loadSecret } from '../http/secret.js';
+import type { StatusServer } from '../http/server.js';
 
 /** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s). */
 const STOP_DEADLINE_MS = 8000;
 
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
+  const secret = config.listen ? await loadSecret(config) : undefined;
   const { target, engine, reloads } = await buildPipeline(config, env, logger);
   const daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger });
+
+  let server: StatusServer | undefined;
+  if (config.listen) {
+    const metrics = new Metrics();
+    daemon.onPass((outcome, pass) => metrics.recordPass(outcome, pass));
+    // Loaded only when asked for: a poll-only sidecar never pays for the HTTP stack.
+    const { startServer } = await import('../http/server.js');
+    server = await startServer({ listen: config.listen, daemon, status: () => engine.status, metrics, branch: target.branch, secret, logger });
+    if (!secret) logger.warn('no webhook secret (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET): POST /webhook and /sync answer 503');
+    logger.info({ url: server.url }, `listening on ${server.url}`);
+  }
+
   logger.info(
     { repo: target.dir, remote: target.remoteLabel, branch: target.branch, interval: config.interval, reload: reloads, health: config.healthUrl, config: config.configFile },
     `hotpull following ${target.remoteLabel} ${target.branch} into ${target.dir} every ${formatDuration(config.interval)}`,
   );
   daemon.start();
 
+  // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for.
   const signal = await new Promise<string>((resolve) => {
     signals.on('SIGUSR1', () => {
       logger.info('SIGUSR1: syncing now');
       daemon.trigger('signal');
     });
-    signals.once('SIGTERM', () => resolve('SIGTERM'));
-    signals.once('SIGINT', () => resolve('SIGINT'));
+    signals.on('SIGTERM', () => resolve('SIGTERM'));
+    signals.on('SIGINT', () => resolve('SIGINT'));
   });
   logger.info(`${signal}: stopping`);
   const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
-  if ((await Promise.race([daemon.stop().then(() => 'done' as const), deadline])) === 'late') {
+  const stopped = Promise.all([daemon.stop(), server?.close()]).then(() => 'done' as const);
+  if ((await Promise.race([stopped, deadline])) === 'late') {
     logger.warn(`a git step did not finish within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway`);
   }
   logger.info('stopped');

@@ -1,9 +1,18 @@
 import type { CommandContext } from './context.js';
 import { buildPipeline } from './pipeline.js';
-import { oneLine } from '../errors.js';
+import { configError, oneLine } from '../errors.js';
+import { daemonUrl } from './status.js';
+import { requestSync } from '../http/client.js';
+import { loadSecret } from '../http/secret.js';
 
 /** One pass and exit: 0 = up to date or updated, 1 = failed or blocked (diverged/dirty), 2 = bad config. */
-export async function syncCommand({ config, env, logger }: CommandContext): Promise<number> {
+export async function syncCommand({ config, env, logger, stdout }: CommandContext): Promise<number> {
+  if (config.now) {
+    const secret = await loadSecret(config);
+    if (!secret) throw configError('sync --now needs the webhook secret: set HOTPULL_WEBHOOK_SECRET or --webhook-secret-file (got neither)');
+    stdout.write(`${await requestSync(daemonUrl(config), secret)}\n`);
+    return 0;
+  }
   const { engine } = await buildPipeline(config, env, logger);
   try {
     const outcome = await engine.sync('cli');

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import { configError } from '../errors.js';
 import { envName, OPTIONS, type OptionSpec } from './options.js';
-import { validateOption, type Source } from './schema.js';
+import { validateOption, type ListenAddress, type Source } from './schema.js';
 import type { ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
 
@@ -27,6 +27,13 @@ export interface Config {
   readonly rollback: boolean;
   readonly onChange: readonly ChangeRule[];
   readonly imageRevision?: string;
+  readonly listen?: ListenAddress;
+  /** never logged: redacted from the config when printed */
+  readonly webhookSecret?: string;
+  readonly webhookSecretFile?: string;
+  readonly url?: string;
+  readonly json: boolean;
+  readonly now: boolean;
   readonly syncTimeout: number;
   readonly backoffMax: number;
   readonly onDiverged: 'stop' | 'reset';
@@ -95,7 +102,7 @@ function closest(word: string, candidates: string[]): string | undefined {
 }
 
 function checkKnownKeys(file: FileConfig): void {
-  const known = OPTIONS.filter((o: OptionSpec) => !o.noConfigKey).map((o) => o.key as string);
+  const known = OPTIONS.filter((o: OptionSpec) => !o.noConfigKey && !o.envOnly).map((o) => o.key as string);
   for (const key of Object.keys(file.values)) {
     if (!known.includes(key)) {
       const hint = closest(key, known);
@@ -125,13 +132,13 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     let raw: unknown;
     let source: Source | undefined;
     let base = cwd;
-    if (flags[spec.key] !== undefined) {
+    if (flags[spec.key] !== undefined && !spec.envOnly) {
       raw = flags[spec.key];
       source = { kind: 'flag' };
     } else if (!spec.configOnly && env[envName(spec.key)] !== undefined && env[envName(spec.key)] !== '') {
       raw = env[envName(spec.key)];
       source = { kind: 'env' };
-    } else if (file && !spec.noConfigKey && file.values[spec.key] !== undefined) {
+    } else if (file && !spec.noConfigKey && !spec.envOnly && file.values[spec.key] !== undefined) {
       raw = file.values[spec.key];
       source = { kind: 'file', file: file.file };
       base = path.dirname(file.file);
@@ -156,6 +163,12 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     rollback: (values.rollback as boolean | undefined) ?? true,
     onChange: (values.onChange as ChangeRule[] | undefined) ?? [],
     imageRevision: values.imageRevision as string | undefined,
+    listen: values.listen as ListenAddress | undefined,
+    webhookSecret: values.webhookSecret as string | undefined,
+    webhookSecretFile: values.webhookSecretFile as string | undefined,
+    url: values.url as string | undefined,
+    json: (values.json as boolean | undefined) ?? false,
+    now: (values.now as boolean | undefined) ?? false,
     syncTimeout: (values.syncTimeout as number | undefined) ?? 60_000,
     backoffMax: (values.backoffMax as number | undefined) ?? 120_000,
     onDiverged: (values.onDiverged as Config['onDiverged'] | undefined) ?? 'stop',

@@ -2,7 +2,7 @@
  * The table every option is derived from: the CLI flag, the HOTPULL_* environment name, the config-file key,
  * the help text and the validation rule. Adding an option means adding one row here.
  */
-export type OptionKind = 'string' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules';
+export type OptionKind = 'string' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules' | 'listen';
 
 export interface OptionSpec {
   /** config-file key (camelCase); the flag is its kebab-case form, the env name HOTPULL_ + UPPER_SNAKE */
@@ -19,6 +19,8 @@ export interface OptionSpec {
   readonly noConfigKey?: boolean;
   /** options only a config file can hold (structured values) */
   readonly configOnly?: boolean;
+  /** secrets: read from the environment only (never a flag, which `ps` shows, nor a config file) */
+  readonly envOnly?: boolean;
   /** a boolean whose flag is --no-<key> (sets false) */
   readonly negatedFlag?: boolean;
   /** the flag may be repeated; env and config take a list */
@@ -48,6 +50,12 @@ export const OPTIONS = [
   { key: 'onDirty', kind: 'enum', values: ['stop', 'reset'], placeholder: 'stop|reset', description: 'when tracked files were changed in the checkout: stop and report, or save them under refs/hotpull/backup/ and reset', defaultText: 'stop' },
   { key: 'logLevel', kind: 'enum', values: LOG_LEVELS, placeholder: 'LEVEL', description: 'log level', defaultText: 'info' },
   { key: 'logFormat', kind: 'enum', values: ['json', 'pretty'], placeholder: 'json|pretty', description: 'log format', defaultText: 'pretty on a TTY, else json' },
+  { key: 'listen', kind: 'listen', placeholder: '[HOST:]PORT', description: 'serve /webhook, /sync, /status, /healthz, /metrics; host 127.0.0.1 unless given', defaultText: 'off' },
+  { key: 'webhookSecretFile', kind: 'path', placeholder: 'FILE', description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)' },
+  { key: 'webhookSecret', kind: 'string', envOnly: true, description: 'the webhook secret itself (environment only)' },
+  { key: 'url', kind: 'url', placeholder: 'URL', noConfigKey: true, description: 'status, sync --now: the daemon to ask', defaultText: 'http://<listen>' },
+  { key: 'json', kind: 'boolean', noConfigKey: true, description: 'status: print the raw JSON' },
+  { key: 'now', kind: 'boolean', noConfigKey: true, description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process' },
   { key: 'config', kind: 'path', placeholder: 'FILE', description: 'config file (default: search hotpull.config.*, .hotpullrc*, package.json#hotpull)', noConfigKey: true },
 ] as const satisfies readonly OptionSpec[];
 

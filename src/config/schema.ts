@@ -32,6 +32,8 @@ export function ruleText(spec: OptionSpec): string {
       return 'a non-empty string';
     case 'url':
       return 'an http:// or https:// URL';
+    case 'listen':
+      return 'PORT or HOST:PORT, e.g. 9300, 0.0.0.0:9300 or [::1]:9300';
     case 'reloads':
       return RELOAD_RULE;
     case 'rules':
@@ -68,10 +70,26 @@ function schemaFor(spec: OptionSpec): z.ZodType<unknown> {
           return false;
         }
       });
+    case 'listen':
+      return z.union([z.number(), z.string()]).transform((raw, ctx) => parseListen(String(raw)) ?? (ctx.addIssue({ code: 'custom', message: 'bad listen' }), z.NEVER));
     case 'reloads':
     case 'rules':
       throw new Error(`structured option ${spec.key} is validated by its own function`);
   }
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** `9300` → 127.0.0.1:9300 (loopback unless a host is given); `0.0.0.0:9300`; `[::1]:9300`. */
+export function parseListen(text: string): ListenAddress | undefined {
+  const match = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(text.trim());
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port > 65535) return undefined;
+  return { host: (match[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 /** `--reload` values: each must parse; the error names the first bad one and why. */

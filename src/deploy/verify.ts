@@ -1,3 +1,4 @@
+import { fetchFailure } from '../http/net.js';
 import { formatDuration } from '../duration.js';
 
 /** How a deploy is verified: the app answers 2xx (and shows the expected text) continuously for a while. */
@@ -29,8 +30,7 @@ async function probe(url: string, expected: string | undefined, timeoutMs: numbe
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'hotpull-verify' }, redirect: 'manual' });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code;
-    return `GET ${url} failed: ${cause ?? (error as Error).message}`;
+    return `GET ${url} failed: ${fetchFailure(error)}`;
   }
   const body = await response.text().catch(() => '');
   if (response.status < 200 || response.status > 299) return `GET ${url} answered ${response.status}: ${body.trim().slice(0, 120)}`;

@@ -4,6 +4,8 @@ import { isHotpullError, oneLine } from '../errors.js';
 import { nextDelay } from './schedule.js';
 import type { SyncEngine, SyncOutcome } from './engine.js';
 
+export type PassListener = (outcome: SyncOutcome | Error, pass: { trigger: string; ms: number }) => void;
+
 export interface DaemonOptions {
   intervalMs: number;
   backoffMaxMs: number;
@@ -25,7 +27,7 @@ export class Daemon {
   private stopping = false;
   private readonly abort = new AbortController();
   private readonly random: () => number;
-  private readonly listeners = new Set<(outcome: SyncOutcome | Error) => void>();
+  private readonly listeners = new Set<PassListener>();
 
   constructor(
     readonly engine: SyncEngine,
@@ -47,8 +49,8 @@ export class Daemon {
     this.running = this.drain();
   }
 
-  /** Called after every pass with its outcome or error (tests and status use it). */
-  onPass(listener: (outcome: SyncOutcome | Error) => void): () => void {
+  /** Called after every pass with its outcome or error, what triggered it and how long it took. */
+  onPass(listener: PassListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -58,6 +60,7 @@ export class Daemon {
       const reason = this.wanted;
       this.wanted = undefined;
       let result: SyncOutcome | Error;
+      const started = Date.now();
       try {
         result = await this.engine.sync(reason, this.abort.signal);
         this.retryIn = undefined;
@@ -72,7 +75,7 @@ export class Daemon {
           `sync failed (${failures} in a row), old code keeps serving; retrying in ${formatDuration(this.retryIn)}: ${oneLine(error)}`,
         );
       }
-      for (const listener of this.listeners) listener(result);
+      for (const listener of this.listeners) listener(result, { trigger: reason, ms: Date.now() - started });
     }
     this.running = undefined;
     const wait = this.retryIn ?? this.delay();

@@ -1,0 +1,256 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import net from 'node:net';
+import { createHmac } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commitAndPush, forcePush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
+import { makeDaemon, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+import { startServer, type StatusServer } from '../src/http/server.js';
+import { Metrics } from '../src/http/metrics.js';
+import { formatStatus } from '../src/http/status-text.js';
+import { authenticate, safeEqual } from '../src/http/signature.js';
+
+const SECRET = 'hook-s3cret';
+let sb: Sandbox | undefined;
+let server: StatusServer | undefined;
+let stopDaemon: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await server?.close();
+  await stopDaemon?.();
+  await sb?.cleanup();
+  server = undefined;
+  stopDaemon = undefined;
+  sb = undefined;
+});
+
+async function setup(flags: Record<string, unknown> = {}, options: { secret?: string; start?: boolean } = {}) {
+  sb = await makeSandbox();
+  const d = await makeDaemon(sb.checkout, { interval: '10m', ...flags });
+  const metrics = new Metrics();
+  d.daemon.onPass((o, p) => metrics.recordPass(o, p));
+  server = await startServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    daemon: d.daemon,
+    status: () => d.engine.status,
+    metrics,
+    branch: 'main',
+    secret: 'secret' in options ? options.secret : SECRET,
+    logger: d.logger,
+  });
+  stopDaemon = () => d.daemon.stop();
+  if (options.start !== false) {
+    d.daemon.start();
+    await waitFor('first pass', () => d.outcomes.length >= 1);
+  }
+  return { ...d, url: server.url, sb };
+}
+
+const sign = (body: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+const pushBody = (ref = 'refs/heads/main') => JSON.stringify({ ref, after: 'x', repository: { full_name: 'o/r' } });
+
+function githubPush(url: string, body = pushBody(), headers: Record<string, string> = {}) {
+  return fetch(`${url}/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': sign(body), ...headers },
+    body,
+  });
+}
+
+describe('POST /webhook', () => {
+  it('a correctly signed GitHub push deploys', async () => {
+    const { url, outcomes } = await setup();
+    const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
+    const res = await githubPush(url);
+    expect(res.status).toBe(202);
+    await waitFor('deploy', async () => (await headOf(sb!.checkout)) === sha);
+    expect(outcomes.at(-1)).toMatchObject({ kind: 'deployed' });
+    expect((outcomes.at(-1) as { record: { trigger: string } }).record.trigger).toBe('webhook');
+  });
+
+  it.each([
+    ['tampered body', (body: string) => ({ body: body.replace('main', 'mair'), headers: { 'x-hub-signature-256': sign(body) } })],
+    ['wrong secret', (body: string) => ({ body, headers: { 'x-hub-signature-256': sign(body, 'not-the-secret') } })],
+    ['missing header', (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined } })],
+    ['wrong GitLab token', (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined, 'x-gitlab-token': 'nope' } })],
+    ['wrong bearer', (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined, authorization: 'Bearer nope' } })],
+  ])('%s: 401 and the checkout is untouched, no sync runs', async (_name, make) => {
+    const { url, outcomes } = await setup();
+    const before = await headOf(sb!.checkout);
+    await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
+    const { body, headers } = make(pushBody());
+    const clean = Object.fromEntries(Object.entries({ 'content-type': 'application/json', 'x-github-event': 'push', ...headers }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const res = await fetch(`${url}/webhook`, { method: 'POST', headers: clean, body });
+    expect(res.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(outcomes).toHaveLength(1);
+    expect(await headOf(sb!.checkout)).toBe(before);
+  });
+
+  it('GitLab token, Gitea signature and bearer forms are accepted', async () => {
+    const { url } = await setup();
+    const body = pushBody();
+    const gitea = createHmac('sha256', SECRET).update(body).digest('hex');
+    for (const headers of [
+      { 'x-gitlab-token': SECRET, 'x-gitlab-event': 'Push Hook' },
+      { 'x-gitea-signature': gitea, 'x-gitea-event': 'push' },
+      { authorization: `Bearer ${SECRET}` },
+    ]) {
+      expect((await fetch(`${url}/webhook`, { method: 'POST', headers, body })).status).toBe(202);
+    }
+  });
+
+  it('ignores other branches (202), answers pings (200), refuses bad input', async () => {
+    const { url, outcomes } = await setup();
+    const other = await githubPush(url, pushBody('refs/heads/feature'));
+    expect([other.status, ((await other.json()) as { message: string }).message]).toEqual([202, 'push to refs/heads/feature ignored: following main']);
+    const pingBody = '{"zen":"hi"}';
+    expect((await githubPush(url, pingBody, { 'x-github-event': 'ping', 'x-hub-signature-256': sign(pingBody) })).status).toBe(200);
+    const garbage = 'not json{';
+    expect((await githubPush(url, garbage, { 'x-hub-signature-256': sign(garbage) })).status).toBe(400);
+    expect((await fetch(`${url}/webhook`)).status).toBe(405);
+    const big = 'x'.repeat(1024 * 1024 + 1);
+    const tooBig = await fetch(`${url}/webhook`, { method: 'POST', headers: { 'x-hub-signature-256': sign(big) }, body: big }).then((r) => r.status, () => 413);
+    expect(tooBig).toBe(413);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(outcomes).toHaveLength(1);
+  });
+
+  it('refuses webhooks without a configured secret', async () => {
+    const { url } = await setup({}, { secret: undefined });
+    expect((await githubPush(url)).status).toBe(503);
+    expect((await fetch(`${url}/status`)).status).toBe(200);
+  });
+
+  it('1000 concurrent valid calls during a deploy give at most 2 deploys', async () => {
+    const { url, engine } = await setup({ reload: ['command:sleep 0.5'] });
+    const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
+    const body = pushBody();
+    const headers = { 'x-github-event': 'push', 'x-hub-signature-256': sign(body) };
+    const statuses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${url}/webhook`, { method: 'POST', headers, body }).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 202)).toHaveLength(1000);
+    await waitFor('deployed', async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(engine.status.deploys.length).toBeGreaterThanOrEqual(1);
+    expect(engine.status.deploys.length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('status, healthz, metrics', () => {
+  it('reflect a deploy, a failure and a divergence', async () => {
+    const { url, engine, daemon } = await setup({ interval: '100ms', backoffMax: '200ms' });
+    const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
+    daemon.trigger('test');
+    await waitFor('deploy', () => engine.status.deploys.length === 1);
+    const status = (await (await fetch(`${url}/status`)).json()) as Record<string, unknown>;
+    expect(status).toMatchObject({ state: 'idle', deployedSha: sha, remoteSha: sha, branch: 'main', live: true });
+    const deploy = (status.deploys as Array<Record<string, unknown>>)[0]!;
+    expect(deploy).toMatchObject({ to: sha, result: 'reloaded' });
+    expect(Object.keys(deploy.stages as object)).toEqual(['detected', 'fetched', 'applied', 'reloaded']);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    let metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('hotpull_deploys_total{result="reloaded"} 1');
+    expect(metrics).toContain(`hotpull_info{sha="${sha}",branch="main"`);
+    expect(metrics).toMatch(/hotpull_sync_duration_seconds_count \d+/);
+
+    await forcePush(sb!, { 'app.py': 'VERSION = 2b\n' });
+    await waitFor('diverged', () => engine.status.state === 'diverged');
+    expect(((await (await fetch(`${url}/status`)).json()) as { state: string; live: boolean })).toMatchObject({ state: 'diverged', live: false });
+    expect(await (await fetch(`${url}/metrics`)).text()).toContain('hotpull_state{state="diverged"} 1');
+
+    await fs.rename(sb!.bare, `${sb!.bare}.gone`);
+    await waitFor('failing', () => engine.status.state === 'failing');
+    const healthz = await fetch(`${url}/healthz`);
+    expect(healthz.status).toBe(503);
+    expect(await healthz.text()).toMatch(/^failing: git ls-remote/);
+    metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/hotpull_syncs_total\{trigger="poll",result="error"\} \d+/);
+    await fs.rename(`${sb!.bare}.gone`, sb!.bare);
+  });
+
+  it('healthz is 503 before the first successful sync', async () => {
+    const { url } = await setup({}, { start: false });
+    const res = await fetch(`${url}/healthz`);
+    expect([res.status, await res.text()]).toEqual([503, 'starting: no successful sync yet\n']);
+  });
+
+  it('formats a readable summary', () => {
+    const text = formatStatus(
+      {
+        state: 'idle',
+        remote: 'origin',
+        branch: 'main',
+        deployedSha: 'a'.repeat(40),
+        consecutiveFailures: 0,
+        lastSuccessAt: new Date(10_000).toISOString(),
+        deploys: [{ trigger: 'poll', from: 'b'.repeat(40), to: 'a'.repeat(40), result: 'live', stages: { detected: new Date(0).toISOString() }, durations: { detect: 1, fetch: 2, apply: 3, reload: 4, verify: 5, total: 1500 } }],
+      },
+      12_000,
+    );
+    expect(text).toBe(
+      [
+        'state     idle',
+        'branch    main on origin',
+        'deployed  aaaaaaaaaaaa',
+        'last sync 2s ago',
+        '',
+        'recent deploys:',
+        '  1970-01-01T00:00:00.000Z  bbbbbbbbbbbb → aaaaaaaaaaaa  live           1.5s  (poll)',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('compares secrets in constant time and rejects length mismatches', () => {
+    expect(safeEqual('abc', 'abc')).toBe(true);
+    expect(safeEqual('abc', 'abd')).toBe(false);
+    expect(safeEqual('abc', 'abcd')).toBe(false);
+    expect(authenticate({}, Buffer.from(''), 's')).toMatchObject({ ok: false, reason: expect.stringContaining('no signature') });
+  });
+});
+
+describe('hotpull status / sync --now against the real daemon', () => {
+  it('prints the summary, exits 0 live, 1 on a problem, 3 unreachable; sync --now triggers a sync', async () => {
+    sb = await makeSandbox();
+    const env = { HOTPULL_WEBHOOK_SECRET: SECRET };
+    const child = spawnCli(['run', '--repo', sb.checkout, '--interval', '10m', '--listen', '127.0.0.1:0'], { env });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const url = (await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 10_000))!;
+      await waitFor('first sync', () => out.includes('hotpull following'));
+      const live = await runCli(['status', '--url', url]);
+      expect(live.exitCode).toBe(0);
+      expect(live.stdout).toMatch(/^state {5}idle\nbranch {4}main on origin\ndeployed  [0-9a-f]{12}\n/);
+      const json = await runCli(['status', '--url', url, '--json']);
+      expect(JSON.parse(json.stdout)).toMatchObject({ state: 'idle', branch: 'main' });
+      expect(json.stdout).not.toContain(SECRET);
+
+      const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+      const now = await runCli(['sync', '--now', '--url', url], { env });
+      expect([now.exitCode, now.stdout.trim()]).toEqual([0, 'sync queued']);
+      await waitFor('deploy', async () => (await headOf(sb!.checkout)) === sha);
+
+      await fs.writeFile(path.join(sb.checkout, 'app.py'), 'local edit\n');
+      await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
+      await runCli(['sync', '--now', '--url', url], { env });
+      await waitFor('dirty', async () => (await runCli(['status', '--url', url])).exitCode === 1);
+      const dirty = await runCli(['status', '--url', url]);
+      expect(dirty.stdout).toMatch(/^state {5}dirty: tracked files were modified/);
+
+      const wrongSecret = await runCli(['sync', '--now', '--url', url], { env: { HOTPULL_WEBHOOK_SECRET: 'nope' } });
+      expect(wrongSecret.exitCode).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+      expect((await child).exitCode).toBe(0);
+    }
+    const closed = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const gone = await runCli(['status', '--url', `http://127.0.0.1:${closed}`]);
+    expect(gone.exitCode).toBe(3);
+    expect(gone.stderr).toBe(`hotpull: cannot reach the hotpull daemon at http://127.0.0.1:${closed}/status: ECONNREFUSED`);
+  });
+});
