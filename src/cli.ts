@@ -40,7 +40,7 @@ export function helpText(): string {
   const lines = (OPTIONS as readonly OptionSpec[]).map((o) => {
     const flag = o.configOnly ? `  ${o.key} (config)` : o.envOnly ? `  ${envName(o.key)}` : `  --${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
     const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, o.configOnly || o.envOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
-    return `${flag.padEnd(width)}${o.description} (${meta})`;
+    return `${flag.padEnd(width)}${o.description}${meta ? ` (${meta})` : ''}`;
   });
   return [
     'Usage: hotpull <command> [options]',
