@@ -69,7 +69,10 @@ export class Git {
       // simple-git treats a non-zero exit with empty stderr as success; `merge-base --is-ancestor` and
       // `cat-file -e` answer exactly that way, so any non-zero exit is an error here.
       errors: (error, result) =>
-        error ?? (result.exitCode === 0 ? undefined : Buffer.concat([...result.stdErr, Buffer.from(`exit code ${result.exitCode}`)])),
+        error ??
+        (result.exitCode === 0
+          ? undefined
+          : Buffer.concat([...result.stdErr, Buffer.from(typeof result.exitCode === 'number' && result.exitCode >= 0 ? `exit code ${result.exitCode}` : 'git was killed by a signal')])),
     }).env(this.env);
   }
 
