@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { SyncEngine } from '../sync/engine.js';
+import { InPlaceWorkspace } from '../sync/in-place.js';
 import { resolveTarget, checkBranchOnRemote, type Target } from '../sync/target.js';
 import { createReloaders } from '../reload/index.js';
 import { describeSpec, type ReloadSpec } from '../reload/spec.js';
@@ -35,8 +36,7 @@ export async function buildPipeline(config: Config, env: Readonly<Record<string,
     logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
   }
   const engine = new SyncEngine({
-    git: target.git,
-    dir: target.dir,
+    workspace: new InPlaceWorkspace(target.git, logger),
     remote: target.remote,
     remoteLabel: target.remoteLabel,
     branch: target.branch,

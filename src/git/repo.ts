@@ -210,6 +210,11 @@ export class Git {
     return (await this.run(['stash', 'create', message])).trim() || undefined;
   }
 
+  async listFiles(commit: string): Promise<string[]> {
+    const out = await this.run(['ls-tree', '-r', '--name-only', '-z', commit]);
+    return out.split('\0').filter(Boolean);
+  }
+
   async changedPaths(from: string, to: string): Promise<string[]> {
     const out = await this.run(['diff', '--name-only', '--no-renames', '-z', from, to]);
     return out.split('\0').filter(Boolean);

@@ -1,12 +1,11 @@
 import type { Logger } from '../log.js';
-import type { Git } from '../git/repo.js';
-import { removeStaleLocks } from '../git/locks.js';
+import type { Workspace, Staged } from './workspace.js';
 import type { Reloader } from '../reload/types.js';
 import { HotpullError, oneLine } from '../errors.js';
 import { runShell } from '../exec.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck } from '../deploy/verify.js';
-import { backupStamp, planApply, relationOf, type Policy } from './plan.js';
+import { planApply, relationOf, type Policy } from './plan.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
@@ -15,9 +14,7 @@ export const REJECTED_REF = 'refs/hotpull/rejected';
 const EXPLICIT_TRIGGERS = new Set(['signal', 'cli', 'api']);
 
 export interface EngineOptions {
-  git: Git;
-  /** the checkout's top-level directory; run hooks execute here */
-  dir: string;
+  workspace: Workspace;
   /** remote name or URL, as git is given it */
   remote: string;
   /** the remote as shown in logs and status (credentials redacted) */
@@ -70,7 +67,6 @@ export class SyncEngine {
   /** the last blocked verdict, so a blocked poll logs once and skips work it already did */
   private blocked?: { key: string; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   private rejectReason?: string;
-  private gitDir?: string;
   private initialized = false;
 
   constructor(private readonly options: EngineOptions) {
@@ -101,10 +97,15 @@ export class SyncEngine {
     this.status.lastSuccessAt = new Date(this.clock()).toISOString();
   }
 
+  private get git() {
+    return this.options.workspace.git;
+  }
+
   private async init(): Promise<void> {
     if (this.initialized) return;
-    this.status.lastGoodSha = await this.options.git.resolve(LAST_GOOD_REF);
-    this.status.rejectedSha = await this.options.git.resolve(REJECTED_REF);
+    for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
+    this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
+    this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
     if (this.status.rejectedSha) this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
     this.initialized = true;
   }
@@ -119,11 +120,12 @@ export class SyncEngine {
   }
 
   async sync(trigger: string, signal?: AbortSignal): Promise<SyncOutcome> {
-    const { git } = this.options;
+    const { git } = this;
+    const { workspace } = this.options;
     const network = { timeoutMs: this.options.syncTimeoutMs, signal };
     await this.init();
     const started = this.clock();
-    const local = await git.head();
+    const local = await workspace.deployed();
     this.status.deployedSha = local;
     const remote = await git.lsRemote(this.options.remote, this.options.branch, network);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
@@ -145,10 +147,10 @@ export class SyncEngine {
     }
     if (this.blocked?.key === `held:${local}:${remote}`) return this.blocked.outcome;
 
-    await this.recoverLocks();
+    for (const message of await workspace.recover()) this.options.logger.warn(message);
     let target = remote;
     let fetched = detected;
-    if (remote !== local && !(await git.hasCommit(remote))) {
+    if (!(await git.hasCommit(remote))) {
       this.setState('syncing');
       this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
       target = await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
@@ -157,17 +159,18 @@ export class SyncEngine {
     }
     const times: Times = { started, detected, fetched, applied: fetched };
 
-    if (target === local) return this.finish(trigger, this.pendingReload!.from, local, times, signal);
+    if (target === local) return this.finish(trigger, this.pendingReload!.from, { sha: local, dir: '' }, times, signal);
     if (target === this.status.rejectedSha) {
       return this.block(`rejected:${local}:${target}`, 'rejected', this.rejectReason!, { rejected: short(target) });
     }
 
-    const relation = relationOf(local, target, await git.isAncestor(local, target), await git.isAncestor(target, local));
-    const plan = planApply({ relation, modified: await git.modifiedFiles(), onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
+    const relation = local === undefined ? 'behind' : relationOf(local, target, await git.isAncestor(local, target), await git.isAncestor(target, local));
+    const modified = local === undefined ? [] : await workspace.modifiedFiles();
+    const plan = planApply({ relation, modified, onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
     if (plan.kind === 'noop') {
       this.setState('idle');
       this.markSucceeded();
-      return { kind: 'up-to-date', sha: local };
+      return { kind: 'up-to-date', sha: target };
     }
     if (plan.kind === 'blocked') {
       return this.block(`${plan.state}:${local}:${target}`, plan.state, plan.reason, { deployed: short(local), remote: short(target) });
@@ -186,63 +189,47 @@ export class SyncEngine {
     this.status.heldSha = undefined;
     this.blocked = undefined;
 
-    await this.backups(plan, local, target);
-    if (plan.mode === 'ff') await git.fastForward(target);
-    else await git.resetHard(target);
-    this.status.deployedSha = target;
+    const staged = await workspace.stage(target, plan, local);
+    if (workspace.layout === 'in-place') this.status.deployedSha = target;
     times.applied = this.clock();
 
     for (const hook of decision.run) {
       try {
-        await this.runHook(hook.command, hook.timeoutMs, local, target, signal);
+        await this.runHook(hook.command, hook.timeoutMs, staged.dir, local ?? '', target, signal);
       } catch (error) {
-        // Nothing has reloaded yet: put the files back so the running code and the checkout agree.
-        await git.resetHard(local);
+        // Nothing has reloaded yet: drop the new files so the running code and the disk agree.
+        await workspace.discard(staged, local);
         this.status.deployedSha = local;
         const reason = `run hook failed for ${short(target)}, checkout restored to ${short(local)}: ${oneLine(error)}`;
-        const record = this.record(trigger, local, target, 'failed', times, reason);
+        const record = this.record(trigger, local ?? '', target, 'failed', times, reason);
         await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
         this.options.logger.error({ old: local, new: target, err: oneLine(error) }, reason);
         return { kind: 'rejected', record };
       }
     }
-    this.pendingReload = { from: local, to: target };
-    return this.finish(trigger, local, target, times, signal);
+    await workspace.activate(staged);
+    this.status.deployedSha = target;
+    this.pendingReload = { from: local ?? '', to: target };
+    return this.finish(trigger, local ?? '', staged, times, signal);
   }
 
-  private async decide(local: string, target: string) {
-    const { rules, git, imageRevision } = this.options;
+  private async decide(local: string | undefined, target: string) {
+    const { rules, imageRevision } = this.options;
+    const { git } = this;
     if (rules.length === 0) return decideRules(rules, []);
-    const changed = await git.changedPaths(local, target);
+    // The first release of an empty volume has no old revision: every path counts as changed.
+    const changed = local === undefined ? await git.listFiles(target) : await git.changedPaths(local, target);
     const decision = decideRules(rules.filter((r) => !r.hold), changed);
     // Hold rules ask "has the infrastructure changed since the image was built?": compare against the
     // image's revision when it is known, else against what is deployed.
     const holdBase = imageRevision && (await git.hasCommit(imageRevision)) ? imageRevision : local;
-    const holdChanged = holdBase === local ? changed : await git.changedPaths(holdBase, target);
+    const holdChanged = holdBase === local || holdBase === undefined ? changed : await git.changedPaths(holdBase, target);
     return { ...decision, hold: decideRules(rules.filter((r) => r.hold), holdChanged).hold };
   }
 
-  private async backups(plan: { backupHead: boolean; backupWorktree: boolean }, local: string, target: string): Promise<void> {
-    const { git, logger } = this.options;
-    const stamp = backupStamp(this.clock());
-    if (plan.backupWorktree) {
-      const stash = await git.stashCreate(`hotpull: local changes before deploying ${target}`);
-      if (stash) {
-        const ref = `refs/hotpull/backup/${stamp}-worktree`;
-        await git.updateRef(ref, stash, 'hotpull: backup of local changes');
-        logger.warn({ ref }, `discarding local changes to tracked files; saved under ${ref}`);
-      }
-    }
-    if (plan.backupHead) {
-      const ref = `refs/hotpull/backup/${stamp}`;
-      await git.updateRef(ref, local, 'hotpull: backup before reset');
-      logger.warn({ ref, old: short(local), new: short(target) }, `resetting the checkout to the rewritten remote; old head saved under ${ref}`);
-    }
-  }
-
-  private async runHook(command: string, timeoutMs: number, from: string, to: string, signal?: AbortSignal): Promise<void> {
+  private async runHook(command: string, timeoutMs: number, cwd: string, from: string, to: string, signal?: AbortSignal): Promise<void> {
     const result = await runShell(command, {
-      cwd: this.options.dir,
+      cwd,
       timeoutMs,
       signal,
       env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
@@ -255,8 +242,10 @@ export class SyncEngine {
     for (const reloader of this.options.reloaders) await reloader.reload({ sha: to, previousSha: from });
   }
 
-  private async finish(trigger: string, from: string, to: string, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
-    const { health, logger, git } = this.options;
+  private async finish(trigger: string, from: string, staged: Staged, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
+    const { health, logger, workspace } = this.options;
+    const { git } = this;
+    const to = staged.sha;
     this.setState('reloading');
     try {
       await this.reloadAll(to, from);
@@ -271,6 +260,7 @@ export class SyncEngine {
     if (!health) {
       const record = this.record(trigger, from, to, 'reloaded', times);
       await this.succeeded(to, record, 'reloaded (unverified: no --health-url)');
+      await workspace.settled(to);
       return { kind: 'deployed', record };
     }
 
@@ -282,6 +272,7 @@ export class SyncEngine {
       this.status.lastGoodSha = to;
       const record = this.record(trigger, from, to, 'live', times);
       await this.succeeded(to, record, 'live');
+      await workspace.settled(to);
       return { kind: 'deployed', record };
     }
 
@@ -294,8 +285,15 @@ export class SyncEngine {
     }
 
     const good = this.status.lastGoodSha && this.status.lastGoodSha !== to ? this.status.lastGoodSha : from;
+    if (!good) {
+      const reason = `${short(to)} failed verification and there is no earlier revision to roll back to: ${verdict.reason}`;
+      const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
+      logger.error({ new: to, err: verdict.reason }, reason);
+      await this.reject(to, reason);
+      return { kind: 'rejected', record };
+    }
     logger.error({ bad: to, good, err: verdict.reason }, `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`);
-    await git.resetHard(good);
+    await workspace.restore(good);
     this.status.deployedSha = good;
     await this.reloadAll(good, to);
     const again = await verifyHealth(health, good, signal);
@@ -324,7 +322,7 @@ export class SyncEngine {
   }
 
   private async reject(sha: string, reason: string): Promise<void> {
-    await this.options.git.updateRef(REJECTED_REF, sha, 'hotpull: rejected');
+    await this.git.updateRef(REJECTED_REF, sha, 'hotpull: rejected');
     this.status.rejectedSha = sha;
     this.rejectReason = reason;
     this.setState('rejected', reason);
@@ -332,7 +330,7 @@ export class SyncEngine {
   }
 
   private async clearRejected(): Promise<void> {
-    await this.options.git.deleteRef(REJECTED_REF).catch(() => undefined);
+    await this.git.deleteRef(REJECTED_REF).catch(() => undefined);
     this.status.rejectedSha = undefined;
     this.rejectReason = undefined;
     this.blocked = undefined;
@@ -371,10 +369,4 @@ export class SyncEngine {
     return record;
   }
 
-  private async recoverLocks(): Promise<void> {
-    this.gitDir ??= await this.options.git.gitDir();
-    for (const file of await removeStaleLocks(this.gitDir)) {
-      this.options.logger.warn({ file }, `removed stale git lock ${file} (no process holds it; left by a killed git)`);
-    }
-  }
 }

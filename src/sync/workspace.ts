@@ -1,0 +1,41 @@
+import type { Git } from '../git/repo.js';
+
+/** How a plan changes what is on disk (see plan.ts). */
+export interface ApplyPlan {
+  mode: 'ff' | 'reset';
+  backupHead: boolean;
+  backupWorktree: boolean;
+}
+
+/** A revision put on disk but not yet serving: hooks run in `dir`, then it is activated or discarded. */
+export interface Staged {
+  sha: string;
+  dir: string;
+}
+
+/**
+ * Where deployed code lives, and how a revision becomes the served one. Two layouts:
+ * in-place (the checkout is fast-forwarded where it is) and atomic (each revision is a complete worktree and
+ * a `current` link is switched with rename()).
+ */
+export interface Workspace {
+  readonly layout: 'in-place' | 'atomic';
+  /** the repository fetches, ancestry checks and diffs run in */
+  readonly git: Git;
+  /** the revision being served; undefined before the first release of an empty atomic volume */
+  deployed(): Promise<string | undefined>;
+  /** tracked files modified in the served tree */
+  modifiedFiles(): Promise<string[]>;
+  /** puts `target` on disk; in-place this already changes the served files */
+  stage(target: string, plan: ApplyPlan, local: string | undefined): Promise<Staged>;
+  /** makes a staged revision the served one */
+  activate(staged: Staged): Promise<void>;
+  /** drops a staged revision that must not be served (a run hook failed), restoring `local` */
+  discard(staged: Staged, local: string | undefined): Promise<void>;
+  /** serves `sha` again (rollback) */
+  restore(sha: string): Promise<void>;
+  /** after a verified deploy: housekeeping such as pruning old releases */
+  settled(liveSha: string): Promise<void>;
+  /** repairs what a crash left (temp links, half-made releases, locks); returns what it did, for the log */
+  recover(): Promise<string[]>;
+}
