@@ -16,6 +16,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   run: { summary: 'follow the remote branch: poll, fast-forward, reload (the sidecar)', load: async () => (await import('./commands/run.js')).runCommand },
   sync: { summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon', load: async () => (await import('./commands/sync.js')).syncCommand },
   status: { summary: "show a running daemon's state and recent deploys (--url, --json): 0 live, 1 problem, 3 unreachable", load: async () => (await import('./commands/status.js')).statusCommand },
+  watch: { summary: 'dev mode: reload the app server when files in --repo change (--ignore, --ext, --debounce, --poll); run --watch also pulls', load: async () => (await import('./commands/watch.js')).watchCommand },
+  host: { summary: 'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls', load: async () => (await import('./commands/host.js')).hostCommand },
   demo: { summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes', load: async () => (await import('./commands/demo.js')).demoCommand },
 };
 
@@ -38,7 +40,7 @@ function flagValues(values: Record<string, unknown>): Record<string, unknown> {
 export function helpText(): string {
   const width = 34;
   const lines = (OPTIONS as readonly OptionSpec[]).map((o) => {
-    const flag = o.configOnly ? `  ${o.key} (config)` : o.envOnly ? `  ${envName(o.key)}` : `  --${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
+    const flag = o.configOnly ? `  ${o.key} (config)` : o.envOnly ? `  ${envName(o.key)}` : `  ${o.short ? `-${o.short}, ` : ''}--${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
     const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, o.configOnly || o.envOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
     return `${flag.padEnd(width)}${o.description}${meta ? ` (${meta})` : ''}`;
   });
@@ -75,10 +77,13 @@ function parse(argv: string[]) {
   };
   for (const o of OPTIONS as readonly OptionSpec[]) {
     if (o.configOnly || o.envOnly) continue;
-    options[cliFlag(o)] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}) };
+    options[cliFlag(o)] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
   }
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
+    // What follows `--` stays in the positionals as before, and is also handed over as is (host up: docker run args).
+    const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
+    return { ...parsed, passthrough: terminator ? argv.slice(terminator.index + 1) : [] };
   } catch (error) {
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
     throw configError(`${message} (see hotpull --help)`, error);
@@ -88,7 +93,7 @@ function parse(argv: string[]) {
 /** The CLI: argv and environment in, exit code out. Never calls process.exit. */
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: Io): Promise<number> {
   try {
-    const { values, positionals } = parse(argv);
+    const { values, positionals, passthrough } = parse(argv);
     if (values.version) {
       io.stdout.write(`${version()}\n`);
       return 0;
@@ -103,7 +108,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     const flags = flagValues(values as Record<string, unknown>);
     const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true });
     const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
-    return await (await command.load())({ config, env, logger, signals: io.signals, args, stdout: io.stdout });
+    return await (await command.load())({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
   } catch (error) {
     if (error instanceof HotpullError) {
       io.stderr.write(`hotpull: ${redact(error.message)}\n`);

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'TIMEOUT' // a bounded step ran out of time
   | 'ABORTED' // stopped on purpose (shutdown)
   | 'RELOAD' // a reload strategy failed
+  | 'DOCKER' // a docker (or podman) CLI command failed, or a container did not start
   | 'UNREACHABLE'; // a daemon or server could not be reached
 
 export interface HotpullErrorOptions {

@@ -58,3 +58,45 @@ export async function runShell(command: string, options: ShellOptions): Promise<
   }
   return { exitCode: 0, stdout: result.stdout, stderr: result.stderr, durationMs };
 }
+
+export interface ArgvOptions {
+  timeoutMs: number;
+  cwd?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+  signal?: AbortSignal;
+}
+
+export interface ArgvResult extends CommandResult {
+  /** stdout and stderr interleaved as they were written */
+  all: string;
+  /** set when the program could not be started at all (ENOENT, EACCES): exitCode is then -1 */
+  startError?: string;
+}
+
+/**
+ * Runs a program with an argument vector (no shell, nothing to quote) and returns its output whatever its exit
+ * code: the caller decides what a non-zero exit means. Throws only on timeout and cancellation.
+ */
+export async function runArgv(file: string, args: readonly string[], options: ArgvOptions): Promise<ArgvResult> {
+  const started = Date.now();
+  const result = await execa(file, args, {
+    cwd: options.cwd,
+    env: options.env as Record<string, string> | undefined,
+    timeout: options.timeoutMs,
+    cancelSignal: options.signal,
+    reject: false,
+    stdin: 'ignore',
+    all: true,
+    forceKillAfterDelay: 2000,
+  });
+  const durationMs = Date.now() - started;
+  const label = redact([file, ...args].join(' '));
+  const output = { stdout: result.stdout, stderr: result.stderr, all: result.all ?? '' };
+  if (result.timedOut) throw new HotpullError('TIMEOUT', `${label} timed out after ${formatDuration(options.timeoutMs)}`, { command: label, ...output });
+  if (result.isCanceled) throw new HotpullError('ABORTED', `${label} stopped`, { command: label });
+  const code = (result as { code?: string }).code;
+  if (result.exitCode === undefined && result.signal === undefined && code) {
+    return { exitCode: -1, ...output, durationMs, startError: code };
+  }
+  return { exitCode: result.exitCode ?? 128, ...output, durationMs };
+}

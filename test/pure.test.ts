@@ -33,10 +33,11 @@ describe('redact', () => {
 describe('plan', () => {
   const base = { modified: [] as string[], onDiverged: 'stop' as const, onDirty: 'stop' as const };
   it('relation', () => {
-    expect(relationOf('a', 'a', true, true)).toBe('same');
-    expect(relationOf('a', 'b', true, false)).toBe('behind');
-    expect(relationOf('a', 'b', false, true)).toBe('ahead');
-    expect(relationOf('a', 'b', false, false)).toBe('diverged');
+    expect(relationOf('a', 'a', 'a')).toBe('same');
+    expect(relationOf('a', 'b', 'a')).toBe('behind');
+    expect(relationOf('a', 'b', 'b')).toBe('ahead');
+    expect(relationOf('a', 'b', 'c')).toBe('diverged');
+    expect(relationOf('a', 'b', undefined)).toBe('diverged');
   });
   it('fast-forwards a clean checkout that is behind', () => {
     expect(planApply({ ...base, relation: 'behind' })).toEqual({ kind: 'apply', mode: 'ff', backupHead: false, backupWorktree: false });

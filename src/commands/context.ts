@@ -12,4 +12,10 @@ export interface CommandContext {
   /** positional arguments after the command name */
   args: string[];
   stdout: { write(text: string): unknown };
+  /** the command-line values by config key, for a command that loads the config again (host deploy) */
+  flags?: Readonly<Record<string, unknown>>;
+  /** the working directory the config was resolved against */
+  cwd?: string;
+  /** the arguments after `--`, which are also the last entries of `args` */
+  passthrough?: string[];
 }

@@ -4,8 +4,10 @@ import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { SyncEngine } from '../sync/engine.js';
 import { InPlaceWorkspace } from '../sync/in-place.js';
-import { resolveTarget, checkBranchOnRemote, type Target } from '../sync/target.js';
+import { resolveTarget, resolveAtomicTarget, checkBranchOnRemote, type Target } from '../sync/target.js';
 import { createReloaders } from '../reload/index.js';
+import { ReloadGate } from '../reload/gate.js';
+import type { Reloader } from '../reload/types.js';
 import { describeSpec, type ReloadSpec } from '../reload/spec.js';
 import { oneLine } from '../errors.js';
 
@@ -14,6 +16,28 @@ export interface Pipeline {
   engine: SyncEngine;
   /** the reload strategies in effect, as text */
   reloads: string[];
+  /** the same strategies, for `run --watch` to reload local edits with */
+  reloading: Reloads;
+  /** run --watch: shared by the engine and the watcher so their reloads never overlap */
+  gate?: ReloadGate;
+}
+
+export interface Reloads {
+  specs: ReloadSpec[];
+  reloaders: Reloader[];
+  /** absolute paths the strategies write or use (touch file, FIFO, pid file): a watcher must not react to them */
+  files: string[];
+}
+
+/** The reload strategies for a checkout, shared by run, sync and watch: --touch and --reload, else uwsgi.ini. */
+export async function resolveReloads(config: Config, dir: string, env: Readonly<Record<string, string | undefined>>): Promise<Reloads> {
+  const specs = await reloadSpecs(config, dir);
+  const files = specs.flatMap((s) => (s.kind === 'touch' ? [s.file] : s.kind === 'uwsgi-fifo' ? [s.fifo] : s.kind === 'signal' ? [s.pidfile] : []));
+  return {
+    specs,
+    reloaders: createReloaders(specs, { dir, commandTimeoutMs: config.reloadTimeout, env }),
+    files: files.map((f) => path.resolve(dir, f)),
+  };
 }
 
 /** --touch is shorthand for a first touch: strategy; with neither, uwsgi.ini is touched when the repo has one. */
@@ -26,22 +50,27 @@ async function reloadSpecs(config: Config, dir: string): Promise<ReloadSpec[]> {
 
 /** Wires config → target → reloaders → engine; shared by `run` and `sync`. Throws config errors (exit 2). */
 export async function buildPipeline(config: Config, env: Readonly<Record<string, string | undefined>>, logger: Logger): Promise<Pipeline> {
-  const target = await resolveTarget(config, env);
+  const atomic = config.layout === 'atomic' ? await resolveAtomicTarget(config, env, logger) : undefined;
+  const target = atomic ?? (await resolveTarget(config, env));
   const reachable = await checkBranchOnRemote(target, config.syncTimeout);
   if (reachable !== 'ok') {
     logger.warn({ err: oneLine(reachable) }, `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`);
   }
-  const specs = await reloadSpecs(config, target.dir);
+  const reloading = await resolveReloads(config, target.dir, env);
+  const { specs } = reloading;
+  const gate = config.watch ? new ReloadGate() : undefined;
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
     logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
   }
   const engine = new SyncEngine({
-    workspace: new InPlaceWorkspace(target.git, logger),
+    workspace: atomic?.workspace ?? new InPlaceWorkspace(target.git, logger),
+    fetchDepth: config.depth,
     remote: target.remote,
     remoteLabel: target.remoteLabel,
     branch: target.branch,
     fetchRef: target.fetchRef,
-    reloaders: createReloaders(specs, { dir: target.dir, commandTimeoutMs: config.reloadTimeout, env }),
+    reloaders: reloading.reloaders,
+    gate,
     health: config.healthUrl
       ? { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle }
       : undefined,
@@ -54,5 +83,5 @@ export async function buildPipeline(config: Config, env: Readonly<Record<string,
     env,
     logger,
   });
-  return { target, engine, reloads: specs.map(describeSpec) };
+  return { target, engine, reloads: specs.map(describeSpec), reloading, gate };
 }

@@ -5,13 +5,17 @@ import { formatDuration } from '../duration.js';
 import { Metrics } from '../http/metrics.js';
 import { loadSecret } from '../http/secret.js';
 import type { StatusServer } from '../http/server.js';
+import { configError } from '../errors.js';
 
 /** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s). */
 const STOP_DEADLINE_MS = 8000;
 
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
   const secret = config.listen ? await loadSecret(config) : undefined;
-  const { target, engine, reloads } = await buildPipeline(config, env, logger);
+  if (config.watch && config.layout === 'atomic') {
+    throw configError('--watch needs --layout in-place (got atomic): dev mode reloads for edits made in the checkout itself');
+  }
+  const { target, engine, reloads, reloading, gate } = await buildPipeline(config, env, logger);
   const daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger });
 
   let server: StatusServer | undefined;
@@ -30,6 +34,8 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     `hotpull following ${target.remoteLabel} ${target.branch} into ${target.dir} every ${formatDuration(config.interval)}`,
   );
   daemon.start();
+  // Dev mode: local edits reload too, through the gate the engine holds while it deploys. Loaded only when asked for.
+  const watching = config.watch ? (await import('./watch.js')).startWatching(config, target.dir, reloading, logger, gate) : undefined;
 
   // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for.
   const signal = await new Promise<string>((resolve) => {
@@ -42,7 +48,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   });
   logger.info(`${signal}: stopping`);
   const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
-  const stopped = Promise.all([daemon.stop(), server?.close()]).then(() => 'done' as const);
+  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() => 'done' as const);
   if ((await Promise.race([stopped, deadline])) === 'late') {
     logger.warn(`a git step did not finish within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway`);
   }

@@ -27,6 +27,9 @@ export interface Config {
   readonly rollback: boolean;
   readonly onChange: readonly ChangeRule[];
   readonly imageRevision?: string;
+  readonly layout: 'in-place' | 'atomic';
+  readonly keep: number;
+  readonly depth?: number;
   readonly listen?: ListenAddress;
   /** never logged: redacted from the config when printed */
   readonly webhookSecret?: string;
@@ -34,10 +37,30 @@ export interface Config {
   readonly url?: string;
   readonly json: boolean;
   readonly now: boolean;
+  /** host commands (command line and environment only) */
+  readonly name?: string;
+  readonly image?: string;
+  /** as given: HOSTDIR[:CONTAINERDIR], resolved by the host command */
+  readonly code?: string;
+  readonly pull: boolean;
+  readonly publish: readonly string[];
+  /** host up: NAME=VALUE entries for the container */
+  readonly env: readonly string[];
+  readonly envFile?: string;
+  readonly stopTimeout: number;
+  readonly dockerBin: string;
   readonly syncTimeout: number;
   readonly backoffMax: number;
   readonly onDiverged: 'stop' | 'reset';
   readonly onDirty: 'stop' | 'reset';
+  /** run: also reload on local edits (dev mode) */
+  readonly watch: boolean;
+  /** watch: globs over repo-relative paths, on top of the built-in ignores */
+  readonly ignore: readonly string[];
+  /** watch: extensions without dots; empty = every file */
+  readonly ext: readonly string[];
+  readonly debounce: number;
+  readonly poll: 'off' | 'on' | 'auto';
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty';
   /** the config file that was read, if any */
@@ -113,6 +136,11 @@ function checkKnownKeys(file: FileConfig): void {
   }
 }
 
+/** scheme://… or git's scp-like user@host:path */
+function isUrl(text: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text) || /^[^/\s]+@[^/\s:]+:/.test(text);
+}
+
 /**
  * Merges defaults < config file < environment < flags, validating each value where it came from so an error
  * names it as the user wrote it. Relative paths resolve against where they were written: flags and env against
@@ -145,7 +173,8 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     }
     if (source === undefined) continue;
     const value = validateOption(spec, raw, source);
-    values[spec.key] = spec.kind === 'path' ? path.resolve(base, value as string) : value;
+    // A URL stays a URL: `host up --repo https://…` is what to clone, not a path under the working directory.
+    values[spec.key] = spec.kind === 'path' && !isUrl(value as string) ? path.resolve(base, value as string) : value;
   }
 
   const config: Config = {
@@ -163,16 +192,33 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     rollback: (values.rollback as boolean | undefined) ?? true,
     onChange: (values.onChange as ChangeRule[] | undefined) ?? [],
     imageRevision: values.imageRevision as string | undefined,
+    layout: (values.layout as Config['layout'] | undefined) ?? 'in-place',
+    keep: (values.keep as number | undefined) ?? 3,
+    depth: values.depth as number | undefined,
     listen: values.listen as ListenAddress | undefined,
     webhookSecret: values.webhookSecret as string | undefined,
     webhookSecretFile: values.webhookSecretFile as string | undefined,
     url: values.url as string | undefined,
     json: (values.json as boolean | undefined) ?? false,
     now: (values.now as boolean | undefined) ?? false,
+    name: values.name as string | undefined,
+    image: values.image as string | undefined,
+    code: values.code as string | undefined,
+    pull: (values.pull as boolean | undefined) ?? false,
+    publish: (values.publish as string[] | undefined) ?? [],
+    env: (values.env as string[] | undefined) ?? [],
+    envFile: values.envFile as string | undefined,
+    stopTimeout: (values.stopTimeout as number | undefined) ?? 10_000,
+    dockerBin: (values.dockerBin as string | undefined) ?? 'docker',
     syncTimeout: (values.syncTimeout as number | undefined) ?? 60_000,
     backoffMax: (values.backoffMax as number | undefined) ?? 120_000,
     onDiverged: (values.onDiverged as Config['onDiverged'] | undefined) ?? 'stop',
     onDirty: (values.onDirty as Config['onDirty'] | undefined) ?? 'stop',
+    watch: (values.watch as boolean | undefined) ?? false,
+    ignore: (values.ignore as string[] | undefined) ?? [],
+    ext: (values.ext as string[] | undefined) ?? [],
+    debounce: (values.debounce as number | undefined) ?? 150,
+    poll: (values.poll as Config['poll'] | undefined) ?? 'off',
     logLevel: (values.logLevel as LogLevel | undefined) ?? 'info',
     logFormat: (values.logFormat as Config['logFormat'] | undefined) ?? (input.isTTY ? 'pretty' : 'json'),
     configFile: file?.file,

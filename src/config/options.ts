@@ -2,7 +2,7 @@
  * The table every option is derived from: the CLI flag, the HOTPULL_* environment name, the config-file key,
  * the help text and the validation rule. Adding an option means adding one row here.
  */
-export type OptionKind = 'string' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules' | 'listen';
+export type OptionKind = 'string' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules' | 'listen' | 'count' | 'globs' | 'extensions' | 'strings';
 
 export interface OptionSpec {
   /** config-file key (camelCase); the flag is its kebab-case form, the env name HOTPULL_ + UPPER_SNAKE */
@@ -25,15 +25,20 @@ export interface OptionSpec {
   readonly negatedFlag?: boolean;
   /** the flag may be repeated; env and config take a list */
   readonly multiple?: boolean;
+  /** a one-letter alias for the flag, e.g. p for -p */
+  readonly short?: string;
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export const OPTIONS = [
-  { key: 'repo', kind: 'path', placeholder: 'DIR', description: 'the git checkout to keep deployed', defaultText: 'current directory' },
+  { key: 'repo', kind: 'path', placeholder: 'DIR', description: 'the git checkout to keep deployed (host up: the URL to clone into an empty --code directory)', defaultText: 'current directory' },
   { key: 'remote', kind: 'string', placeholder: 'NAME|URL', description: 'remote name of the checkout, or a URL', defaultText: 'origin' },
   { key: 'branch', kind: 'string', placeholder: 'NAME', description: 'branch to follow', defaultText: "the checkout's upstream branch" },
   { key: 'interval', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'poll period (500ms, 2s, 1m); each poll gets ~10% random jitter', defaultText: '5s' },
+  { key: 'layout', kind: 'enum', values: ['in-place', 'atomic'], placeholder: 'in-place|atomic', description: 'in-place: fast-forward the checkout; atomic: each revision a complete worktree under releases/, `current` switched by rename()', defaultText: 'in-place' },
+  { key: 'keep', kind: 'count', placeholder: 'N', description: 'atomic: live releases kept for instant rollback (older ones pruned)', defaultText: '3' },
+  { key: 'depth', kind: 'count', placeholder: 'N', description: 'atomic: shallow first clone of N commits', defaultText: 'full history' },
   { key: 'touch', kind: 'string', placeholder: 'FILE', description: "shorthand for --reload touch:FILE (uWSGI --touch-reload), relative to the repo", defaultText: 'uwsgi.ini when the repo has one' },
   { key: 'reload', kind: 'reloads', multiple: true, placeholder: 'STRATEGY', description: 'how to reload, repeatable, run in order: touch:FILE, uwsgi-fifo:PATH[:r|R|c|w], signal:PIDFILE[:SIG], command:"CMD", none (env: one value or a JSON list)', defaultText: 'touch:uwsgi.ini when the repo has one' },
   { key: 'reloadTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'time limit for a command: reload', defaultText: '1m' },
@@ -48,14 +53,28 @@ export const OPTIONS = [
   { key: 'backoffMax', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'longest wait between retries while the remote is failing', defaultText: '2m' },
   { key: 'onDiverged', kind: 'enum', values: ['stop', 'reset'], placeholder: 'stop|reset', description: 'when the remote was force-pushed: stop and report, or save the old head under refs/hotpull/backup/ and reset', defaultText: 'stop' },
   { key: 'onDirty', kind: 'enum', values: ['stop', 'reset'], placeholder: 'stop|reset', description: 'when tracked files were changed in the checkout: stop and report, or save them under refs/hotpull/backup/ and reset', defaultText: 'stop' },
+  { key: 'watch', kind: 'boolean', description: 'run: also reload when files in the checkout change (dev mode, as hotpull watch does)', defaultText: 'off' },
+  { key: 'ignore', kind: 'globs', multiple: true, placeholder: 'GLOB', description: 'watch: changes not to reload for, repeatable; globs relative to the repo, no slash = a name at any depth, trailing slash = a directory (env: one value or a JSON list)', defaultText: '.git/, __pycache__/, *.pyc, node_modules/, .venv/, venv/, editor swap files, the reload file' },
+  { key: 'ext', kind: 'extensions', placeholder: 'EXT[,EXT]', description: 'watch: only files with these extensions count, e.g. py,html (new and deleted directories still do)', defaultText: 'every file' },
+  { key: 'debounce', kind: 'duration', placeholder: 'DURATION', description: 'watch: wait this long after the last change so a burst (git checkout, save all) gives one reload', defaultText: '150ms' },
+  { key: 'poll', kind: 'enum', values: ['off', 'on', 'auto'], placeholder: 'off|on|auto', description: 'watch: on = poll for changes instead of inotify (Docker Desktop and WSL2 bind mounts deliver no events); auto = probe the mount at start and poll when no event arrives', defaultText: 'off' },
   { key: 'logLevel', kind: 'enum', values: LOG_LEVELS, placeholder: 'LEVEL', description: 'log level', defaultText: 'info' },
   { key: 'logFormat', kind: 'enum', values: ['json', 'pretty'], placeholder: 'json|pretty', description: 'log format', defaultText: 'pretty on a TTY, else json' },
   { key: 'listen', kind: 'listen', placeholder: '[HOST:]PORT', description: 'serve /webhook, /sync, /status, /healthz, /metrics; host 127.0.0.1 unless given', defaultText: 'off' },
   { key: 'webhookSecretFile', kind: 'path', placeholder: 'FILE', description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)' },
   { key: 'webhookSecret', kind: 'string', envOnly: true, description: 'the webhook secret itself (environment only)' },
   { key: 'url', kind: 'url', placeholder: 'URL', noConfigKey: true, description: 'status, sync --now: the daemon to ask', defaultText: 'http://<listen>' },
-  { key: 'json', kind: 'boolean', noConfigKey: true, description: 'status: print the raw JSON' },
+  { key: 'json', kind: 'boolean', noConfigKey: true, description: 'status, host ls: print the raw JSON' },
   { key: 'now', kind: 'boolean', noConfigKey: true, description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process' },
+  { key: 'name', kind: 'string', placeholder: 'NAME', noConfigKey: true, description: 'host up: the container name' },
+  { key: 'image', kind: 'string', placeholder: 'IMAGE', noConfigKey: true, description: 'host up: the image to run (compared by id: a new image behind the tag replaces the container)' },
+  { key: 'code', kind: 'string', placeholder: 'HOSTDIR[:CONTAINERDIR]', noConfigKey: true, description: 'host up: the code directory on the host and where the container mounts it; host deploy: the checkout to update' },
+  { key: 'pull', kind: 'boolean', noConfigKey: true, description: 'host up: pull the image before comparing it with the running one' },
+  { key: 'publish', kind: 'strings', short: 'p', multiple: true, placeholder: 'HOSTPORT:PORT', noConfigKey: true, description: 'host up: publish a container port, [IP:]HOSTPORT:PORT[/udp], repeatable (env: one value or a JSON list)' },
+  { key: 'env', kind: 'strings', short: 'e', multiple: true, placeholder: 'NAME=VALUE', noConfigKey: true, description: "host up: a variable of the container's environment, repeatable (env: one value or a JSON list)" },
+  { key: 'envFile', kind: 'path', placeholder: 'FILE', noConfigKey: true, description: "host up: a file of NAME=VALUE lines for the container's environment (docker's --env-file format)" },
+  { key: 'stopTimeout', kind: 'duration', placeholder: 'DURATION', noConfigKey: true, description: 'host up: how long a replaced container gets to stop after SIGTERM before it is killed', defaultText: '10s' },
+  { key: 'dockerBin', kind: 'string', placeholder: 'PATH', noConfigKey: true, description: 'host: the docker CLI to run (podman works too); DOCKER_HOST is honoured', defaultText: 'docker' },
   { key: 'config', kind: 'path', placeholder: 'FILE', description: 'config file (default: search hotpull.config.*, .hotpullrc*, package.json#hotpull)', noConfigKey: true },
 ] as const satisfies readonly OptionSpec[];
 

@@ -32,6 +32,14 @@ export function ruleText(spec: OptionSpec): string {
       return 'a non-empty string';
     case 'url':
       return 'an http:// or https:// URL';
+    case 'count':
+      return 'a whole number of at least 1';
+    case 'globs':
+      return 'a glob relative to the repo like *.log or media/ (env: one value or a JSON list)';
+    case 'extensions':
+      return 'a comma-separated list of file extensions like py,html';
+    case 'strings':
+      return 'a non-empty string (repeatable; env: one value or a JSON list)';
     case 'listen':
       return 'PORT or HOST:PORT, e.g. 9300, 0.0.0.0:9300 or [::1]:9300';
     case 'reloads':
@@ -70,6 +78,17 @@ function schemaFor(spec: OptionSpec): z.ZodType<unknown> {
           return false;
         }
       });
+    case 'count':
+      return z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1));
+    case 'extensions':
+      return z
+        .union([z.string(), z.array(z.string()).min(1).transform((list) => list.join(','))])
+        .transform((text, ctx) => parseExtensions(text) ?? (ctx.addIssue({ code: 'custom', message: 'not extensions' }), z.NEVER));
+    case 'globs':
+      return z.union([nonEmpty.transform((s) => [s]), z.array(nonEmpty).min(1)]);
+    case 'strings':
+      // Not trimmed: `-e 'GREETING= hi '` means what it says.
+      return z.union([z.string().min(1).transform((s) => [s]), z.array(z.string().min(1)).min(1)]);
     case 'listen':
       return z.union([z.number(), z.string()]).transform((raw, ctx) => parseListen(String(raw)) ?? (ctx.addIssue({ code: 'custom', message: 'bad listen' }), z.NEVER));
     case 'reloads':
@@ -90,6 +109,12 @@ export function parseListen(text: string): ListenAddress | undefined {
   const port = Number(match[2]);
   if (port > 65535) return undefined;
   return { host: (match[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+/** `--ext` text → extensions without their dots (`.py, html` → py, html); undefined when an item is not one. */
+export function parseExtensions(text: string): string[] | undefined {
+  const items = text.split(',').map((e) => e.trim().replace(/^\./, ''));
+  return items.every((e) => /^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*$/.test(e)) ? items : undefined;
 }
 
 /** `--reload` values: each must parse; the error names the first bad one and why. */
@@ -154,7 +179,9 @@ export function validateRules(spec: OptionSpec, raw: unknown, source: Source): C
 export function validateOption(spec: OptionSpec, raw: unknown, source: Source): unknown {
   if (spec.kind === 'reloads') return validateReloads(spec, raw, source);
   if (spec.kind === 'rules') return validateRules(spec, raw, source);
-  const result = schemaFor(spec).safeParse(raw);
+  // Like --reload: an environment variable holds one glob or a JSON list of them.
+  const listFromEnv = (spec.kind === 'globs' || spec.kind === 'strings') && source.kind === 'env' && typeof raw === 'string' && raw.trim().startsWith('[');
+  const result = schemaFor(spec).safeParse(listFromEnv ? safeJson(raw as string) : raw);
   if (result.success) return result.data;
   throw configError(`${optionLabel(spec, source)} must be ${ruleText(spec)} (got ${JSON.stringify(raw)})`);
 }

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { processesUsing } from '../procfs.js';
 
 // Lock files git leaves behind when it is killed (SIGKILL, OOM, container stop): the most reported failure
 // against git-sync. Any of these makes every later git write fail with "File exists".
@@ -28,7 +29,20 @@ export async function findLockFiles(gitDir: string): Promise<string[]> {
       return (await fs.stat(file).catch(() => undefined)) ? file : undefined;
     }),
   );
-  return [...top.filter((f): f is string => f !== undefined), ...(await listRefLocks(path.join(gitDir, 'refs')))];
+  // linked worktrees (the atomic layout's releases) keep their own index and HEAD under worktrees/<name>/
+  const worktrees = await fs.readdir(path.join(gitDir, 'worktrees')).catch(() => [] as string[]);
+  const perWorktree = await Promise.all(
+    worktrees.flatMap((name) =>
+      ['index.lock', 'HEAD.lock'].map(async (lock) => {
+        const file = path.join(gitDir, 'worktrees', name, lock);
+        return (await fs.stat(file).catch(() => undefined)) ? file : undefined;
+      }),
+    ),
+  );
+  return [
+    ...[...top, ...perWorktree].filter((f): f is string => f !== undefined),
+    ...(await listRefLocks(path.join(gitDir, 'refs'))),
+  ];
 }
 
 /**
@@ -37,27 +51,10 @@ export async function findLockFiles(gitDir: string): Promise<string[]> {
  * /proc we cannot tell, so only a lock older than `maxAgeMs` counts as stale.
  */
 export async function isLockHeld(file: string, now = Date.now(), maxAgeMs = 10 * 60_000): Promise<boolean> {
-  let pids: string[];
-  try {
-    pids = (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p));
-  } catch {
-    const stat = await fs.stat(file).catch(() => undefined);
-    return stat !== undefined && now - stat.mtimeMs < maxAgeMs;
-  }
-  for (const pid of pids) {
-    if (Number(pid) === process.pid) continue;
-    let fds: string[];
-    try {
-      fds = await fs.readdir(`/proc/${pid}/fd`);
-    } catch {
-      continue; // gone, or not ours to see
-    }
-    for (const fd of fds) {
-      const target = await fs.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-      if (target === file) return true;
-    }
-  }
-  return false;
+  const holders = await processesUsing((target) => target === file);
+  if (holders !== undefined) return holders.length > 0;
+  const stat = await fs.stat(file).catch(() => undefined);
+  return stat !== undefined && now - stat.mtimeMs < maxAgeMs;
 }
 
 /** Removes lock files no process holds; returns the ones removed so the caller can warn about each. */

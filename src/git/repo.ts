@@ -39,6 +39,7 @@ export function gist(stderr: string): string {
 
 export class Git {
   readonly dir: string;
+  private gitDirPath?: string;
   private readonly env: Record<string, string>;
 
   constructor(dir: string, env: Readonly<Record<string, string | undefined>> = process.env) {
@@ -110,6 +111,34 @@ export class Git {
     return (await this.run(['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
   }
 
+  /**
+   * HEAD's sha read from the files git keeps it in, without spawning git: the daemon asks every poll, and a
+   * spawn from a 70 MB process is most of its idle CPU. Anything unusual (linked worktree, reftable, a
+   * symbolic ref missing from both places) falls back to `git rev-parse`.
+   */
+  async headFromFiles(): Promise<string> {
+    const { readFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    this.gitDirPath ??= await this.gitDir();
+    const dir = this.gitDirPath;
+    try {
+      const head = (await readFile(path.join(dir, 'HEAD'), 'utf8')).trim();
+      if (/^[0-9a-f]{40}$/.test(head)) return head;
+      const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
+      if (ref && !ref.includes('..')) {
+        const loose = (await readFile(path.join(dir, ref), 'utf8').catch(() => '')).trim();
+        if (/^[0-9a-f]{40}$/.test(loose)) return loose;
+        const packed = await readFile(path.join(dir, 'packed-refs'), 'utf8').catch(() => '');
+        const line = packed.split('\n').find((l) => l.endsWith(` ${ref}`));
+        const sha = line?.slice(0, 40);
+        if (sha && /^[0-9a-f]{40}$/.test(sha)) return sha;
+      }
+    } catch {
+      // fall through
+    }
+    return this.head();
+  }
+
   async resolve(ref: string): Promise<string | undefined> {
     try {
       return (await this.run(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim() || undefined;
@@ -147,13 +176,22 @@ export class Git {
     return undefined;
   }
 
-  /** Fetches the one branch into `destRef` (no tags, no submodules) and returns the sha it now names. */
-  async fetchBranch(remote: string, branch: string, destRef: string, options: RunOptions): Promise<string> {
+  /** Fetches the one branch into `destRef` (no tags, no submodules). */
+  async fetchBranch(remote: string, branch: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
     await this.run(
-      ['fetch', '--verbose', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--', remote, `+refs/heads/${branch}:${destRef}`],
+      [
+        'fetch',
+        '--verbose',
+        '--no-tags',
+        '--no-recurse-submodules',
+        '--no-write-fetch-head',
+        ...(options.depth ? [`--depth=${options.depth}`] : []),
+        '--',
+        remote,
+        `+refs/heads/${branch}:${destRef}`,
+      ],
       options,
     );
-    return (await this.run(['rev-parse', '--verify', `${destRef}^{commit}`])).trim();
   }
 
   async hasCommit(sha: string): Promise<boolean> {
@@ -165,12 +203,12 @@ export class Git {
     }
   }
 
-  /** Whether `ancestor` (a full sha) is reachable from `descendant`: then it is their one merge base. */
-  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+  /** The best common ancestor of two commits; undefined when they share no history. */
+  async mergeBase(a: string, b: string): Promise<string | undefined> {
     try {
-      return (await this.run(['merge-base', ancestor, descendant])).trim() === ancestor;
+      return (await this.run(['merge-base', a, b])).trim() || undefined;
     } catch (error) {
-      if (error instanceof HotpullError && error.code === 'GIT') return false; // no common history
+      if (error instanceof HotpullError && error.code === 'GIT') return undefined;
       throw error;
     }
   }
@@ -208,6 +246,61 @@ export class Git {
   /** A commit holding the working tree's tracked changes (git stash create), without touching the tree. */
   async stashCreate(message: string): Promise<string | undefined> {
     return (await this.run(['stash', 'create', message])).trim() || undefined;
+  }
+
+  /** Creates an empty bare repository at `dir` (made if missing) and returns its adapter. */
+  static async initBare(dir: string, env: Readonly<Record<string, string | undefined>>): Promise<Git> {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    const git = new Git(dir, env);
+    await git.run(['init', '--bare', '--quiet', '.']).catch(async () => git.run(['init', '--bare', '.']));
+    return git;
+  }
+
+  async setConfig(key: string, value: string): Promise<void> {
+    await this.run(['config', key, value]);
+  }
+
+  async getConfig(key: string): Promise<string | undefined> {
+    return (await this.run(['config', '--get', key]).catch(() => '')).trim() || undefined;
+  }
+
+  async setRemote(name: string, url: string): Promise<void> {
+    const current = await this.getConfig(`remote.${name}.url`);
+    if (current === url) return;
+    await this.run(current === undefined ? ['remote', 'add', name, url] : ['remote', 'set-url', name, url]);
+  }
+
+  /** The branch a remote's HEAD points to (its default branch), without fetching. */
+  async remoteDefaultBranch(remote: string, options: RunOptions): Promise<string | undefined> {
+    const out = await this.run(['ls-remote', '--symref', '--', remote, 'HEAD'], options);
+    return /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out)?.[1];
+  }
+
+  /** A complete checkout of `sha` at `dir` (detached), registered as a linked worktree of this repository. */
+  async worktreeAdd(dir: string, sha: string): Promise<void> {
+    await this.run(['worktree', 'add', '--detach', '--force', dir, sha]);
+  }
+
+  async worktreeMove(from: string, to: string): Promise<void> {
+    await this.run(['worktree', 'move', from, to]);
+  }
+
+  async worktreeRemove(dir: string): Promise<void> {
+    await this.run(['worktree', 'remove', '--force', '--force', dir]);
+  }
+
+  async worktreePrune(): Promise<void> {
+    await this.run(['worktree', 'prune', '--verbose']);
+  }
+
+  async worktreeRepair(dirs: string[]): Promise<void> {
+    if (dirs.length > 0) await this.run(['worktree', 'repair', ...dirs]).catch(() => undefined);
+  }
+
+  /** Throws when objects reachable from refs are missing (a repository damaged by a crash or a full disk). */
+  async fsckConnectivity(): Promise<void> {
+    await this.run(['fsck', '--connectivity-only', '--no-dangling', '--no-progress']);
   }
 
   async listFiles(commit: string): Promise<string[]> {

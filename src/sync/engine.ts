@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { Workspace, Staged } from './workspace.js';
 import type { Reloader } from '../reload/types.js';
+import type { ReloadGate } from '../reload/gate.js';
 import { HotpullError, oneLine } from '../errors.js';
 import { runShell } from '../exec.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
@@ -23,6 +24,8 @@ export interface EngineOptions {
   /** where the fetched branch is stored, e.g. refs/remotes/origin/main */
   fetchRef: string;
   reloaders: readonly Reloader[];
+  /** run --watch: held from before files change until the pass ends, so file-watch reloads wait and skip them */
+  gate?: ReloadGate;
   health?: HealthCheck;
   rollback: boolean;
   rules: readonly ChangeRule[];
@@ -31,6 +34,8 @@ export interface EngineOptions {
   onDiverged: Policy;
   onDirty: Policy;
   syncTimeoutMs: number;
+  /** shallow first fetch (atomic layout on an empty volume) */
+  fetchDepth?: number;
   /** environment for run hooks */
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
@@ -68,6 +73,7 @@ export class SyncEngine {
   private blocked?: { key: string; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   private rejectReason?: string;
   private initialized = false;
+  private releaseGate?: () => void;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
@@ -120,6 +126,25 @@ export class SyncEngine {
   }
 
   async sync(trigger: string, signal?: AbortSignal): Promise<SyncOutcome> {
+    try {
+      return await this.pass(trigger, signal);
+    } finally {
+      this.releaseGate?.();
+      this.releaseGate = undefined;
+    }
+  }
+
+  /** run --watch: from here files change and the app reloads (see ReloadGate). */
+  private async enterGate(local: string | undefined, target: string): Promise<void> {
+    const { gate } = this.options;
+    if (!gate) return;
+    const { git } = this;
+    this.releaseGate = await gate.enter(async () =>
+      local === undefined ? git.listFiles(target) : local === target ? [] : git.changedPaths(local, target),
+    );
+  }
+
+  private async pass(trigger: string, signal?: AbortSignal): Promise<SyncOutcome> {
     const { git } = this;
     const { workspace } = this.options;
     const network = { timeoutMs: this.options.syncTimeoutMs, signal };
@@ -145,27 +170,35 @@ export class SyncEngine {
       this.markSucceeded();
       return { kind: 'up-to-date', sha: local };
     }
-    if (this.blocked?.key === `held:${local}:${remote}`) return this.blocked.outcome;
+    // A blocked verdict for the same pair stands until something moves; only a dirty tree can clear by
+    // itself (someone reverts the edit), so that one is looked at again.
+    const sameBlock = this.blocked?.key.endsWith(`:${local}:${remote}`) ? this.blocked : undefined;
+    if (sameBlock && sameBlock.outcome.state !== 'dirty') return sameBlock.outcome;
 
     for (const message of await workspace.recover()) this.options.logger.warn(message);
-    let target = remote;
+    const target = remote;
     let fetched = detected;
-    if (!(await git.hasCommit(remote))) {
+    // The dirty check is local and the fetch is network: run them side by side.
+    const modifiedFiles = local === undefined ? Promise.resolve([]) : workspace.modifiedFiles();
+    modifiedFiles.catch(() => undefined);
+    if (remote !== local && !sameBlock) {
       this.setState('syncing');
       this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
-      target = await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+      const depth = local === undefined ? this.options.fetchDepth : undefined;
+      await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, { ...network, depth });
       fetched = this.clock();
-      this.status.remoteSha = target;
     }
+    const modified = await modifiedFiles;
     const times: Times = { started, detected, fetched, applied: fetched };
+    await this.enterGate(local, target);
 
     if (target === local) return this.finish(trigger, this.pendingReload!.from, { sha: local, dir: '' }, times, signal);
-    if (target === this.status.rejectedSha) {
-      return this.block(`rejected:${local}:${target}`, 'rejected', this.rejectReason!, { rejected: short(target) });
-    }
 
-    const relation = local === undefined ? 'behind' : relationOf(local, target, await git.isAncestor(local, target), await git.isAncestor(target, local));
-    const modified = local === undefined ? [] : await workspace.modifiedFiles();
+    const base = local === undefined ? undefined : await git.mergeBase(local, target);
+    // No deployed revision yet, or one this repository does not know (re-cloned after damage): nothing
+    // on disk can be rewritten by going to the target.
+    const unknownLocal = local === undefined || (base === undefined && !(await git.hasCommit(local)));
+    const relation = unknownLocal ? 'behind' : relationOf(local, target, base);
     const plan = planApply({ relation, modified, onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
     if (plan.kind === 'noop') {
       this.setState('idle');
@@ -173,7 +206,7 @@ export class SyncEngine {
       return { kind: 'up-to-date', sha: target };
     }
     if (plan.kind === 'blocked') {
-      return this.block(`${plan.state}:${local}:${target}`, plan.state, plan.reason, { deployed: short(local), remote: short(target) });
+      return this.block(`${plan.state}:${local}:${remote}`, plan.state, plan.reason, { deployed: short(local), remote: short(target) });
     }
 
     const decision = await this.decide(local, target);

@@ -18,7 +18,7 @@ export class InPlaceWorkspace implements Workspace {
   ) {}
 
   deployed(): Promise<string> {
-    return this.git.head();
+    return this.git.headFromFiles();
   }
 
   modifiedFiles(): Promise<string[]> {

@@ -24,10 +24,11 @@ export type Plan =
       backupWorktree: boolean;
     };
 
-export function relationOf(local: string, remote: string, localIsAncestor: boolean, remoteIsAncestor: boolean): Relation {
+/** Where the deployed commit stands against the target, from their merge base (undefined: no common history). */
+export function relationOf(local: string, remote: string, mergeBase: string | undefined): Relation {
   if (local === remote) return 'same';
-  if (localIsAncestor) return 'behind';
-  if (remoteIsAncestor) return 'ahead';
+  if (mergeBase === local) return 'behind';
+  if (mergeBase === remote) return 'ahead';
   return 'diverged';
 }
 

@@ -1,7 +1,10 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { configError, HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { Git } from '../git/repo.js';
+import { openAtomic, type AtomicWorkspace } from './atomic.js';
+import type { Logger } from '../log.js';
 import type { Config } from '../config/load.js';
 
 /** What the pipeline works on, resolved and checked once at start from the config and the checkout. */
@@ -58,6 +61,50 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
     branch,
     fetchRef: looksLikeUrl(config.remote) ? `refs/hotpull/remote/${branch}` : `refs/remotes/${config.remote}/${branch}`,
   };
+}
+
+/**
+ * The atomic layout's target: the volume root holds .hotpull/repo (made on an empty directory, cloned from
+ * --remote, which must then be a URL), releases/ and the `current` link.
+ */
+export async function resolveAtomicTarget(
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+): Promise<Target & { workspace: AtomicWorkspace }> {
+  const root = config.repo;
+  const stat = await fs.stat(root).catch(() => undefined);
+  if (stat && !stat.isDirectory()) throw configError(`--repo must be a directory for --layout atomic (got ${JSON.stringify(root)}: a file)`);
+  await fs.mkdir(root, { recursive: true });
+  const existing = await fs.stat(path.join(root, '.hotpull', 'repo', 'HEAD')).catch(() => undefined);
+  if (!existing) {
+    const entries = (await fs.readdir(root)).filter((e) => e !== 'lost+found' && e !== '.hotpull');
+    if (entries.length > 0) {
+      throw configError(
+        `--repo must be an empty directory or an existing atomic layout for --layout atomic (got ${JSON.stringify(root)}, which holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''})`,
+      );
+    }
+    if (!looksLikeUrl(config.remote)) {
+      throw configError(`--remote must be a URL for the first clone of an atomic layout (got ${JSON.stringify(config.remote)})`);
+    }
+  }
+  const { workspace, created } = await openAtomic(root, {
+    remoteUrl: looksLikeUrl(config.remote) ? config.remote : undefined,
+    keep: config.keep,
+    env,
+    logger,
+  });
+  const git = workspace.git;
+  let branch = config.branch ?? (await git.getConfig('hotpull.branch'));
+  if (!branch) {
+    branch = await git.remoteDefaultBranch('origin', { timeoutMs: config.syncTimeout }).catch(() => undefined);
+    if (!branch) throw configError(`--branch is required: the remote's default branch could not be read (got none)`);
+  }
+  if (branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(branch)) throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
+  await git.setConfig('hotpull.branch', branch);
+  if (created) logger.info({ root }, `created the atomic layout in ${root}`);
+  const url = (await git.getConfig('remote.origin.url')) ?? config.remote;
+  return { git, dir: root, remote: 'origin', remoteLabel: redact(url), branch, fetchRef: `refs/remotes/origin/${branch}`, workspace };
 }
 
 /**
