@@ -21,6 +21,7 @@ import type { ApplyPlan, Staged, Workspace } from './workspace.js';
  */
 export const SHA = /^[0-9a-f]{40}$/;
 const INCOMING = '.incoming-';
+const TRASH = '.trash-';
 const TEMP_LINK = 'current.tmp-';
 
 export interface AtomicOptions {
@@ -72,7 +73,7 @@ export class AtomicWorkspace implements Workspace {
   async stage(target: string, _plan: ApplyPlan): Promise<Staged> {
     const final = this.releaseDir(target);
     if (await this.isCompleteRelease(target)) return { sha: target, dir: final };
-    await fs.rm(final, { recursive: true, force: true });
+    if (await exists(final)) await this.removeRelease(target);
     await fs.mkdir(this.releases, { recursive: true });
     const incoming = path.join(this.releases, `${INCOMING}${target.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
     await this.git.worktreeAdd(incoming, target);
@@ -126,10 +127,14 @@ export class AtomicWorkspace implements Workspace {
     return removed;
   }
 
+  /**
+   * A release is first renamed out of the way (atomic), then deleted: a kill in the middle of deleting leaves
+   * a .trash-* directory for the next start to finish, never a release directory with files missing.
+   */
   private async removeRelease(sha: string): Promise<void> {
-    const dir = this.releaseDir(sha);
-    await this.git.worktreeRemove(dir).catch(() => undefined);
-    await fs.rm(dir, { recursive: true, force: true });
+    const trash = path.join(this.releases, `${TRASH}${sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    await fs.rename(this.releaseDir(sha), trash).catch(() => undefined);
+    await fs.rm(trash, { recursive: true, force: true });
     await this.git.worktreePrune().catch(() => undefined);
   }
 
@@ -177,10 +182,9 @@ export class AtomicWorkspace implements Workspace {
     this.checkedAtStart = true;
 
     const names = await fs.readdir(this.releases).catch(() => [] as string[]);
-    for (const name of names.filter((n) => n.startsWith(INCOMING))) {
-      await this.git.worktreeRemove(path.join(this.releases, name)).catch(() => undefined);
+    for (const name of names.filter((n) => n.startsWith(INCOMING) || n.startsWith(TRASH))) {
       await fs.rm(path.join(this.releases, name), { recursive: true, force: true });
-      done.push(`removed half-made release ${name}`);
+      done.push(`removed ${name.startsWith(INCOMING) ? 'half-made release' : 'half-deleted release'} ${name}`);
     }
     const releases = names.filter((n) => SHA.test(n));
     // A kill during `worktree move` can leave the registry pointing at the old path.

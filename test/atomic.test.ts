@@ -1,0 +1,179 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { commitAndPush, git, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
+import { makePipeline, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+
+let sb: Sandbox | undefined;
+let extra: string[] = [];
+afterEach(async () => {
+  await sb?.cleanup();
+  for (const dir of extra) await fs.rm(dir, { recursive: true, force: true });
+  sb = undefined;
+  extra = [];
+});
+
+async function volume(): Promise<string> {
+  const root = await tmpDir('hotpull-volume-');
+  extra.push(root);
+  return path.join(root, 'app');
+}
+
+const currentSha = async (root: string) => path.basename(await fs.readlink(path.join(root, 'current')));
+
+/** Every file of `sha` is in the release with the same bytes, and the release holds nothing else but .git. */
+async function assertCompleteRelease(bare: string, root: string, sha: string): Promise<void> {
+  const dir = path.join(root, 'releases', sha);
+  const files = (await git(bare, 'ls-tree', '-r', '--name-only', sha)).split('\n').filter(Boolean);
+  for (const file of files) {
+    const blob = (await execa('git', ['show', `${sha}:${file}`], { cwd: bare, stripFinalNewline: false })).stdout;
+    expect(await fs.readFile(path.join(dir, file), 'utf8'), `${sha}:${file}`).toBe(blob);
+  }
+  const present = (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .filter((f) => f !== '.git');
+  expect(present.sort()).toEqual([...files].sort());
+}
+
+describe('--layout atomic', () => {
+  it('makes the first clone and release in an empty directory, then switches current per deploy', async () => {
+    sb = await makeSandbox();
+    const root = await volume();
+    const { engine } = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main' });
+    const first = await git(sb.bare, 'rev-parse', 'main');
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await currentSha(root)).toBe(first);
+    expect(await fs.readlink(path.join(root, 'current'))).toBe(path.join('releases', first));
+    await assertCompleteRelease(sb.bare, root, first);
+
+    const second = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n', 'lib/new.py': 'x = 1\n' });
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await currentSha(root)).toBe(second);
+    await assertCompleteRelease(sb.bare, root, second);
+    expect(await fs.readFile(path.join(root, 'current/app.py'), 'utf8')).toBe('VERSION = 2\n');
+    // the previous release stays for instant rollback
+    await assertCompleteRelease(sb.bare, root, first);
+  });
+
+  it('refuses a non-empty directory that is not an atomic layout, and a first clone without a URL', async () => {
+    sb = await makeSandbox();
+    const result = await runCli(['sync', '--layout', 'atomic', '--repo', sb.checkout, '--remote', sb.bare]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^hotpull: --repo must be an empty directory or an existing atomic layout for --layout atomic \(got ".*checkout", which holds /);
+    const root = await volume();
+    const noUrl = await runCli(['sync', '--layout', 'atomic', '--repo', root]);
+    expect([noUrl.exitCode, noUrl.stderr]).toEqual([2, 'hotpull: --remote must be a URL for the first clone of an atomic layout (got "origin")']);
+  });
+
+  it('runs onChange hooks inside the new release before the switch; a failure means no switch', async () => {
+    sb = await makeSandbox();
+    const root = await volume();
+    const file = path.join(path.dirname(root), 'hotpull.config.json');
+    await fs.writeFile(
+      file,
+      JSON.stringify({ onChange: [{ paths: 'requirements.txt', run: 'test "$(cat requirements.txt)" = good && pwd > ../hook-ran-in' }] }),
+    );
+    const { engine } = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main', config: file });
+    await engine.sync('test');
+    const before = await currentSha(root);
+    const good = await commitAndPush(sb, { 'requirements.txt': 'good' });
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect((await fs.readFile(path.join(root, 'releases/hook-ran-in'), 'utf8')).trim()).toBe(path.join(await fs.realpath(root), 'releases', good));
+    expect(before).not.toBe(good);
+
+    const bad = await commitAndPush(sb, { 'requirements.txt': 'bad' });
+    expect((await engine.sync('test')).kind).toBe('rejected');
+    expect(await currentSha(root)).toBe(good);
+    await expect(fs.stat(path.join(root, 'releases', bad))).rejects.toThrow();
+  });
+
+  it('rolls back by switching current to the last verified release', async () => {
+    sb = await makeSandbox({ files: { 'health.txt': 'ok' } });
+    const root = await volume();
+    // a real server that answers from whatever `current` points at, as an app server re-reading would
+    const server = http.createServer(async (_req, res) => {
+      const text = await fs.readFile(path.join(root, 'current/health.txt'), 'utf8').catch(() => 'missing');
+      res.writeHead(text === 'ok' ? 200 : 500).end(text);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    try {
+      const { engine } = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main', healthUrl: url, healthTimeout: '1s', healthSettle: '100ms', reload: ['none'] });
+      expect((await engine.sync('test')).kind).toBe('deployed');
+      const good = await currentSha(root);
+      expect(engine.status.lastGoodSha).toBe(good);
+      const bad = await commitAndPush(sb, { 'health.txt': 'broken' });
+      const outcome = await engine.sync('test');
+      expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rolled-back', rolledBackTo: good } });
+      expect(await currentSha(root)).toBe(good);
+      expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad });
+      expect((await engine.sync('test')).kind).toBe('blocked');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('keeps --keep live releases, never current, never one a process still uses', async () => {
+    sb = await makeSandbox();
+    const root = await volume();
+    const { engine } = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main', keep: 2 });
+    await engine.sync('test');
+    const first = await currentSha(root);
+    // a process whose working directory is the first release, like a uWSGI master after a chain reload
+    const user = spawn('sleep', ['30'], { cwd: path.join(root, 'releases', first), stdio: 'ignore' });
+    try {
+      const shas = [];
+      for (let i = 2; i <= 5; i++) {
+        shas.push(await commitAndPush(sb, { 'app.py': `VERSION = ${i}\n` }));
+        await engine.sync('test');
+      }
+      const releases = (await fs.readdir(path.join(root, 'releases'))).sort();
+      expect(releases).toEqual([first, ...shas.slice(-2)].sort());
+    } finally {
+      user.kill('SIGKILL');
+    }
+    await commitAndPush(sb, { 'app.py': 'VERSION = 6\n' });
+    await engine.sync('test');
+    expect(await fs.readdir(path.join(root, 'releases'))).not.toContain(first);
+  });
+
+  it('survives kill -9 at random points across 50 deploys: current is always a complete pushed release', async () => {
+    sb = await makeSandbox();
+    const root = await volume();
+    const pushed = new Set([await git(sb.bare, 'rev-parse', 'main')]);
+    const args = ['run', '--layout', 'atomic', '--repo', root, '--remote', sb.bare, '--branch', 'main', '--interval', '100ms', '--keep', '2', '--log-level', 'warn'];
+    // a first release, so that from then on `current` must exist after every kill
+    const first = spawnCli(args);
+    await waitFor('the first release', () => fs.readlink(path.join(root, 'current')).then(() => true, () => false), 20_000);
+    first.kill('SIGKILL');
+    await first;
+    for (let i = 0; i < 50; i++) {
+      pushed.add(await commitAndPush(sb, { 'app.py': `VERSION = ${i}\n`, [`pkg/m${i % 7}.py`]: `N = ${i}\n` }));
+      const child = spawnCli(args);
+      // node start-up plus the pipeline take ~0.3-0.5 s here: the kill lands before, during or after a deploy
+      await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
+      child.kill('SIGKILL');
+      await child;
+      const sha = path.basename(await fs.readlink(path.join(root, 'current')));
+      expect(pushed.has(sha), `current names a pushed sha (${sha})`).toBe(true);
+      await assertCompleteRelease(sb.bare, root, sha);
+    }
+    const last = await git(sb.bare, 'rev-parse', 'main');
+    const child = spawnCli(args);
+    try {
+      await waitFor('the last push deployed after restart', async () => (await currentSha(root).catch(() => '')) === last, 20_000);
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+    await assertCompleteRelease(sb.bare, root, last);
+    const leftovers = (await fs.readdir(path.join(root, 'releases'))).filter((n) => n.startsWith('.'));
+    expect(leftovers).toEqual([]);
+    expect((await fs.readdir(root)).filter((n) => n.startsWith('current.tmp-'))).toEqual([]);
+    await git(path.join(root, '.hotpull/repo'), 'fsck', '--connectivity-only');
+  }, 180_000);
+});
