@@ -24,6 +24,7 @@ export function expandExpect(template: string, sha: string): string {
 }
 
 const MIN_GOOD_ANSWERS = 3;
+const PARALLEL_PROBES = 3;
 
 async function probe(url: string, expected: string | undefined, timeoutMs: number): Promise<string | undefined> {
   let response: Response;
@@ -53,8 +54,12 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
   while (!signal?.aborted) {
     const now = Date.now();
     if (now >= deadline) break;
-    requests += 1;
-    const problem = await probe(check.url, expected, Math.max(100, Math.min(5000, deadline - now)));
+    // A few requests at once each round, so that more than one worker answers: one worker on the new code
+    // and one still on the old (a chain reload in progress, or one uWSGI dropped) must not pass.
+    requests += PARALLEL_PROBES;
+    const perRequest = Math.max(100, Math.min(5000, deadline - now));
+    const answers = await Promise.all(Array.from({ length: PARALLEL_PROBES }, () => probe(check.url, expected, perRequest)));
+    const problem = answers.find((a) => a !== undefined);
     if (problem === undefined) {
       goodSince ??= Date.now();
       good += 1;
