@@ -93,9 +93,27 @@ export class DockerCli {
     return (await this.run(args, context, PULL_MS)).stdout.trim();
   }
 
-  /** The container's last log lines, stdout and stderr interleaved; empty when they cannot be read. */
-  async logs(name: string, lines: number): Promise<string> {
-    const result = await this.run(['logs', '--tail', String(lines), '--', name], { action: 'logs' }, QUICK_MS, true);
-    return result.exitCode === 0 ? result.all : '';
+  /**
+   * The container's last log lines, oldest first; undefined when there is no such container. docker writes the
+   * container's stdout and stderr to two pipes, so their order is restored from the timestamps.
+   */
+  async logs(name: string, lines: number): Promise<string[] | undefined> {
+    const result = await this.run(['logs', '--timestamps', '--tail', String(lines), '--', name], { action: 'logs' }, QUICK_MS, true);
+    if (result.exitCode !== 0) return undefined;
+    return [...parseLogLines(result.stdout), ...parseLogLines(result.stderr)]
+      .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
+      .map((l) => l.text)
+      .slice(-lines);
   }
+}
+
+/** `2026-11-26T20:38:19.45990791Z text` → a sortable key (nanoseconds padded) and the text. */
+export function parseLogLines(output: string): Array<{ at: string; text: string }> {
+  return output
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line) => {
+      const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ?(.*)$/.exec(line);
+      return match ? { at: `${match[1]}.${(match[2] ?? '').padEnd(9, '0')}${match[3]}`, text: match[4]! } : { at: '', text: line };
+    });
 }

@@ -62,7 +62,7 @@ export interface UpInput {
   processEnv: Readonly<Record<string, string | undefined>>;
 }
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const ENV_NAME = /^[^=\s]+$/;
 
 function required(value: string | undefined, flag: string, what: string): string {
@@ -128,7 +128,7 @@ export function splitPassthrough(passthrough: readonly string[]): { runArgs: str
 
 export function desiredContainer(input: UpInput): DesiredContainer {
   const name = required(input.name, '--name', 'NAME (the container name)');
-  if (!NAME.test(name)) throw configError(`--name must be a container name of letters, digits and _.- (got ${JSON.stringify(name)})`);
+  if (!NAME.test(name)) throw configError(`--name must be a container name: two or more letters, digits and _.-, starting with a letter or digit (got ${JSON.stringify(name)})`);
   const image = required(input.image, '--image', 'IMAGE');
   const code = parseCode(required(input.code, '--code', 'HOSTDIR:CONTAINERDIR'), input.cwd);
   const ports = input.publish.map(parsePort);

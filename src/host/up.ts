@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HotpullError } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import { verifyHealth } from '../deploy/verify.js';
+import { redact } from '../redact.js';
 import { checkoutOrigin, ensureCode } from './code.js';
 import { classify, problemMessage, vmShareWarning } from './classify.js';
 import { decide, describeState, shortId, type ContainerInspect, type Decision } from './diff.js';
@@ -44,7 +45,7 @@ export async function hostUp(options: UpOptions): Promise<Decision> {
   if (!image) throw new HotpullError('DOCKER', problemMessage('image-missing', '', { action: 'run', image: spec.image }));
 
   const code = await ensureCode(spec.code.hostDir, { repo: spec.repo, branch: spec.branch, env: options.env });
-  if (code.kind === 'cloned') print(`cloned ${spec.repo}${spec.branch ? ` (${spec.branch})` : ''} into ${spec.code.hostDir} at ${code.sha.slice(0, 12)}`);
+  if (code.kind === 'cloned') print(`cloned ${redact(spec.repo ?? '')}${spec.branch ? ` (${spec.branch})` : ''} into ${spec.code.hostDir} at ${code.sha.slice(0, 12)}`);
   if (code.kind === 'empty') print(`warning: ${spec.code.hostDir} is empty and no --repo was given: the container starts without code`);
   if (!spec.repo || !spec.branch) {
     const origin = await checkoutOrigin(spec.code.hostDir, options.env);
@@ -110,6 +111,8 @@ async function waitUntilUp(docker: DockerCli, name: string, options: WaitOptions
   const started = Date.now();
   const deadline = started + options.timeoutMs;
   let runningSince: number | undefined;
+  // A check from `docker run --health-cmd` counts like the image's HEALTHCHECK: docker reports both in State.Health.
+  let checked = options.hasHealthcheck;
   for (;;) {
     const container = await docker.container(name);
     if (!container) throw new HotpullError('DOCKER', `container ${name} disappeared while starting (removed by someone else?)`);
@@ -119,15 +122,16 @@ async function waitUntilUp(docker: DockerCli, name: string, options: WaitOptions
     if (state.Running) {
       runningSince ??= Date.now();
       const health = state.Health?.Status;
-      if (health === 'healthy' || (!options.hasHealthcheck && !health && Date.now() - runningSince >= options.settleMs)) break;
+      checked ||= health !== undefined;
+      if (health === 'healthy' || (!checked && Date.now() - runningSince >= options.settleMs)) break;
     }
     if (Date.now() >= deadline) {
-      const goal = options.hasHealthcheck ? 'healthy' : 'running';
+      const goal = checked ? 'healthy' : 'running';
       throw await withLogs(docker, name, `container ${name} did not become ${goal} within ${formatDuration(options.timeoutMs)} (it is ${describeState(state)})`);
     }
     await sleep(POLL_MS);
   }
-  if (!options.url) return options.hasHealthcheck ? 'healthy' : 'running';
+  if (!options.url) return checked ? 'healthy' : 'running';
   const result = await verifyHealth(
     { url: options.url, expect: options.expect, timeoutMs: Math.max(1000, deadline - Date.now()), settleMs: options.settleMs },
     options.sha,
@@ -151,12 +155,10 @@ function startProblem(container: ContainerInspect): string | undefined {
 }
 
 async function withLogs(docker: DockerCli, name: string, message: string, cause?: HotpullError): Promise<HotpullError> {
-  const logs = (await docker.logs(name, LOG_LINES).catch(() => ''))
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .filter(Boolean);
-  const text = logs.length > 0 ? `; its last log lines:\n${logs.map((l) => `  ${l}`).join('\n')}` : '; it printed nothing';
-  return new HotpullError('DOCKER', `${message} (left for \`docker logs ${name}\`)${text}`, {
+  const logs = (await docker.logs(name, LOG_LINES).catch(() => undefined))?.map((l) => l.trimEnd()).filter(Boolean);
+  const text =
+    logs === undefined ? '' : logs.length > 0 ? ` (left for \`docker logs ${name}\`); its last log lines:\n${logs.map((l) => `  ${l}`).join('\n')}` : ` (left for \`docker logs ${name}\`); it printed nothing`;
+  return new HotpullError('DOCKER', `${message}${text}`, {
     cause,
     command: cause?.command,
     stdout: cause?.stdout,

@@ -1,0 +1,116 @@
+import { promises as fs } from 'node:fs';
+import type { CommandContext } from './context.js';
+import { buildPipeline } from './pipeline.js';
+import { loadConfig } from '../config/load.js';
+import { configError, HotpullError, oneLine } from '../errors.js';
+import { DockerCli } from '../host/docker.js';
+import { desiredContainer, parseCode } from '../host/spec.js';
+import { hostUp } from '../host/up.js';
+import { formatTable, listManaged } from '../host/ls.js';
+
+const SUBCOMMANDS = ['up', 'deploy', 'ls'] as const;
+type Sub = (typeof SUBCOMMANDS)[number];
+
+/**
+ * `hotpull host up|deploy|ls`: the seed's two Ansible playbooks as one command a host, a CI job or an Ansible
+ * `command:` task can call. Wiring only: src/host/ holds the logic.
+ */
+export async function hostCommand(context: CommandContext): Promise<number> {
+  const passthrough = context.passthrough ?? [];
+  const own = context.args.slice(0, context.args.length - passthrough.length);
+  const [sub, ...extra] = own;
+  if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
+    throw configError(`host needs a sub-command: one of ${SUBCOMMANDS.join(', ')} (got ${sub === undefined ? 'none' : JSON.stringify(sub)})`);
+  }
+  if (extra.length > 0) throw configError(`host ${sub} takes no further arguments; put docker run arguments after -- (got ${JSON.stringify(extra.join(' '))})`);
+  if (passthrough.length > 0 && sub !== 'up') throw configError(`host ${sub} takes no arguments after -- (got ${JSON.stringify(passthrough.join(' '))})`);
+  return ({ up, deploy, ls } satisfies Record<Sub, (c: CommandContext) => Promise<number>>)[sub as Sub](context);
+}
+
+const print = (context: CommandContext) => (line: string) => void context.stdout.write(`${line}\n`);
+const docker = ({ config, env }: CommandContext) => new DockerCli({ bin: config.dockerBin, env });
+
+async function readEnvFile(file: string | undefined): Promise<{ path: string; text: string } | undefined> {
+  if (!file) return undefined;
+  try {
+    return { path: file, text: await fs.readFile(file, 'utf8') };
+  } catch (error) {
+    throw configError(`--env-file must be a readable file (got ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`, error);
+  }
+}
+
+async function up(context: CommandContext): Promise<number> {
+  const { config, env } = context;
+  const cwd = context.cwd ?? process.cwd();
+  const spec = desiredContainer({
+    name: config.name,
+    image: config.image,
+    code: config.code,
+    publish: config.publish,
+    env: config.env,
+    envFile: await readEnvFile(config.envFile),
+    passthrough: context.passthrough ?? [],
+    // --repo defaults to the working directory for the daemon; here only a given one means "clone this".
+    repo: config.repo !== cwd ? config.repo : undefined,
+    branch: config.branch,
+    cwd,
+    processEnv: env,
+  });
+  await hostUp({
+    spec,
+    docker: docker(context),
+    pull: config.pull,
+    stopTimeoutMs: config.stopTimeout,
+    health: { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle },
+    env,
+    platform: process.platform,
+    print: print(context),
+  });
+  return 0;
+}
+
+/**
+ * The seed's 10-second path: fast-forward the checkout on the host with the daemon's own engine (its config
+ * file in the checkout applies: reload strategies, health URL, onChange rules), then reload. Exit codes as
+ * `hotpull sync`: 0 up to date or deployed, 1 failed or blocked.
+ */
+async function deploy(context: CommandContext): Promise<number> {
+  const { env, logger } = context;
+  const cwd = context.cwd ?? process.cwd();
+  if (!context.config.code) throw configError('host deploy needs --code HOSTDIR, the checkout to update (got none)');
+  const dir = parseCode(context.config.code, cwd, false).hostDir;
+  const config = await loadConfig({ flags: { ...context.flags, repo: dir }, env, cwd, isTTY: false });
+  const { engine, target, reloads } = await buildPipeline(config, env, logger);
+  const out = print(context);
+  let outcome;
+  try {
+    outcome = await engine.sync('cli');
+  } catch (error) {
+    if (error instanceof HotpullError) throw error;
+    throw new HotpullError('GIT', `host deploy failed: ${oneLine(error)}`, { cause: error });
+  }
+  const short = (sha: string) => sha.slice(0, 12);
+  switch (outcome.kind) {
+    case 'up-to-date':
+      out(`up to date: ${target.dir} is at ${short(outcome.sha)} (${target.remoteLabel} ${target.branch})`);
+      return 0;
+    case 'deployed': {
+      const { record } = outcome;
+      const how = reloads.length > 0 ? reloads.join(', ') : 'no reload configured';
+      out(`deployed ${short(record.from)} → ${short(record.to)} into ${target.dir} (${how}): ${record.result}${record.error ? `: ${record.error}` : ''}`);
+      return record.result === 'live' || record.result === 'reloaded' ? 0 : 1;
+    }
+    case 'rejected':
+      out(`rejected ${short(outcome.record.to)}: ${outcome.record.error ?? outcome.record.result}`);
+      return 1;
+    case 'blocked':
+      out(`not deployed (${outcome.state}): ${outcome.reason}`);
+      return 1;
+  }
+}
+
+async function ls(context: CommandContext): Promise<number> {
+  const rows = await listManaged(docker(context), context.env);
+  context.stdout.write(context.config.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows));
+  return 0;
+}
