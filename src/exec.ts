@@ -1,4 +1,6 @@
-import { execa } from 'execa';
+// execa costs ~15 MB of RSS once loaded; a sidecar that only polls never needs it, so it loads on first use.
+const loadExeca = async () => (await import('execa')).execa;
+import { constants } from 'node:os';
 import { HotpullError } from './errors.js';
 import { formatDuration } from './duration.js';
 import { redact } from './redact.js';
@@ -25,6 +27,7 @@ export function tail(text: string, lines = 3): string {
 
 export async function runShell(command: string, options: ShellOptions): Promise<CommandResult> {
   const started = Date.now();
+  const execa = await loadExeca();
   const result = await execa(command, {
     shell: true,
     cwd: options.cwd,
@@ -63,6 +66,8 @@ export interface ArgvOptions {
   timeoutMs: number;
   cwd?: string;
   env?: Readonly<Record<string, string | undefined>>;
+  /** `env` is the whole environment (default: added to this process's) */
+  replaceEnv?: boolean;
   signal?: AbortSignal;
 }
 
@@ -79,9 +84,11 @@ export interface ArgvResult extends CommandResult {
  */
 export async function runArgv(file: string, args: readonly string[], options: ArgvOptions): Promise<ArgvResult> {
   const started = Date.now();
+  const execa = await loadExeca();
   const result = await execa(file, args, {
     cwd: options.cwd,
     env: options.env as Record<string, string> | undefined,
+    extendEnv: !options.replaceEnv,
     timeout: options.timeoutMs,
     cancelSignal: options.signal,
     reject: false,
@@ -98,5 +105,7 @@ export async function runArgv(file: string, args: readonly string[], options: Ar
   if (result.exitCode === undefined && result.signal === undefined && code) {
     return { exitCode: -1, ...output, durationMs, startError: code };
   }
-  return { exitCode: result.exitCode ?? 128, ...output, durationMs };
+  // killed by a signal: the shell's convention, 128 + the signal's number
+  const bySignal = result.signal ? 128 + (constants.signals[result.signal] ?? 0) : 128;
+  return { exitCode: result.exitCode ?? bySignal, ...output, durationMs };
 }

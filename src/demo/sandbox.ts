@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runArgv } from '../exec.js';
 import { HotpullError } from '../errors.js';
 
 /**
@@ -67,14 +67,14 @@ export function sandboxGitEnv(env: Readonly<Record<string, string | undefined>>)
 const OVERRIDES = ['-c', 'commit.gpgsign=false', '-c', 'core.hooksPath=/dev/null', '-c', 'advice.detachedHead=false'];
 
 async function git(cwd: string, args: string[], env: Record<string, string>, signal?: AbortSignal): Promise<string> {
-  const result = await execa('git', [...OVERRIDES, ...args], { cwd, env, extendEnv: false, stdin: 'ignore', reject: false, cancelSignal: signal });
+  const result = await runArgv('git', [...OVERRIDES, ...args], { cwd, env, replaceEnv: true, signal, timeoutMs: 60_000 });
   signal?.throwIfAborted();
   const command = `git ${args.join(' ')}`;
   // A Ctrl-C in the terminal reaches git too, possibly before the demo's own handler has run.
-  if (result.signal) throw new HotpullError('ABORTED', `demo: ${command} was stopped by ${result.signal}`, { command });
-  if (result.failed) {
+  if (result.exitCode === 128 + 2 || result.exitCode === 128 + 15) throw new HotpullError('ABORTED', `demo: ${command} was stopped by a signal`, { command });
+  if (result.exitCode !== 0) {
     const stderr = result.stderr.trim();
-    const why = stderr.split('\n').filter(Boolean).slice(-3).join(' | ') || result.shortMessage;
+    const why = stderr.split('\n').filter(Boolean).slice(-3).join(' | ') || result.startError || `exit code ${result.exitCode}`;
     throw new HotpullError('GIT', `demo: ${command} (in ${cwd}) failed: ${why}`, { command, stdout: result.stdout, stderr });
   }
   return result.stdout.trim();

@@ -1,4 +1,6 @@
 import { realpathSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { simpleGit, GitError, type SimpleGit } from 'simple-git';
 import { HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
@@ -117,8 +119,6 @@ export class Git {
    * symbolic ref missing from both places) falls back to `git rev-parse`.
    */
   async headFromFiles(): Promise<string> {
-    const { readFile } = await import('node:fs/promises');
-    const path = await import('node:path');
     this.gitDirPath ??= await this.gitDir();
     const dir = this.gitDirPath;
     try {
