@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  benchEnv, cloneCheckout, git, makeRemote, pushCommit, ratio, readCpuTicks, readStatusKb, removeAtExit, round, run,
+  benchEnv, cloneCheckout, git, makeRemote, pushCommit, ratio, readTreeCpuTicks, readStatusKb, removeAtExit, round, run,
   sleep, spawnTracked, stopTracked, summarize, table, timed,
 } from './lib.mjs';
 
@@ -123,8 +123,9 @@ function breakdown(cycles, totals) {
 
 /**
  * Samples VmRSS of each process every second from spawn on (the max includes start-up), and CPU ticks at the
- * end of a warm-up and at the end of the window. cutime/cstime count the children each has waited for (the git
- * processes of every poll, and bash's sleep).
+ * end of a warm-up and at the end of the window, over each process tree: "children" is what the process waited
+ * for (the git processes of every poll, bash's sleep) plus its live descendants (hotpull's ls-remote helper
+ * shell and the git processes it reaps).
  */
 async function measureIdle(procs, seconds, clkTck) {
   const state = procs.map((p) => ({ ...p, rss: [], windowRss: [] }));
@@ -138,7 +139,8 @@ async function measureIdle(procs, seconds, clkTck) {
   const sample = async (inWindow) => {
     alive();
     for (const p of state) {
-      const kb = await readStatusKb(p.child.pid, 'VmRSS');
+      // the whole process tree: hotpull's long-lived helper shell counts as its memory
+      const kb = (await readTreeCpuTicks(p.child.pid)).rssKb;
       p.rss.push(kb);
       if (inWindow) p.windowRss.push(kb);
     }
@@ -150,13 +152,13 @@ async function measureIdle(procs, seconds, clkTck) {
   }
   alive();
   const start = performance.now();
-  for (const p of state) p.ticks0 = await readCpuTicks(p.child.pid);
+  for (const p of state) p.ticks0 = await readTreeCpuTicks(p.child.pid);
   for (let s = 1; s <= seconds; s++) {
     await sleep(Math.max(0, start + s * 1000 - performance.now()));
     await sample(true);
   }
   alive();
-  for (const p of state) p.ticks1 = await readCpuTicks(p.child.pid);
+  for (const p of state) p.ticks1 = await readTreeCpuTicks(p.child.pid);
   const elapsed = (performance.now() - start) / 1000;
   const result = {};
   for (const p of state) {

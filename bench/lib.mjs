@@ -194,6 +194,32 @@ export async function readCpuTicks(pid) {
   return { utime, stime, cutime, cstime, total: utime + stime + cutime + cstime };
 }
 
+/**
+ * CPU ticks of a process and all its live descendants. A long-lived child (hotpull's ls-remote helper shell)
+ * is never waited for while the parent runs, so its ticks (and those of the git processes it reaps) never
+ * reach the parent's cutime/cstime: they are added here from its own /proc entry. A child that exited in the
+ * meantime is in its parent's cutime, so the sum over a window stays exact.
+ */
+export async function readTreeCpuTicks(pid) {
+  const { readdir } = await import('node:fs/promises');
+  const parents = new Map();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const text = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (!text) continue;
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    parents.set(Number(entry), Number(rest[1]));
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parents) if (parent === tree[i]) tree.push(child);
+  const own = await readCpuTicks(pid);
+  let rssKb = 0;
+  for (const member of tree) rssKb += await readStatusKb(member, 'VmRSS').catch(() => 0);
+  let descendants = 0;
+  for (const child of tree.slice(1)) descendants += (await readCpuTicks(child).catch(() => ({ total: 0 }))).total;
+  return { ...own, cutime: own.cutime + descendants, total: own.total + descendants, processes: tree.length, rssKb };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Statistics and formatting
 

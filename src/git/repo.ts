@@ -5,6 +5,7 @@ import { simpleGit, GitError, type SimpleGit } from 'simple-git';
 import { HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { formatDuration } from '../duration.js';
+import { LsRemoteCoprocess } from './coprocess.js';
 
 /**
  * The one simple-git adapter. Every git command hotpull runs goes through `Git.run`, which
@@ -42,6 +43,7 @@ export function gist(stderr: string): string {
 export class Git {
   readonly dir: string;
   private gitDirPath?: string;
+  private lsRemoteHelper?: LsRemoteCoprocess;
   private readonly env: Record<string, string>;
 
   constructor(dir: string, env: Readonly<Record<string, string | undefined>> = process.env) {
@@ -166,14 +168,27 @@ export class Git {
     return (await this.run(['remote'])).split('\n').map((s) => s.trim()).filter(Boolean);
   }
 
-  /** The remote's sha for refs/heads/<branch>, without fetching anything; undefined when the branch is absent. */
+  /**
+   * The remote's sha for refs/heads/<branch>, without fetching anything; undefined when the branch is absent.
+   * Runs through a long-lived helper shell (see coprocess.ts): this is the call made on every poll.
+   */
   async lsRemote(remote: string, branch: string, options: RunOptions): Promise<string | undefined> {
-    const out = await this.run(['ls-remote', '--heads', '--', remote, `refs/heads/${branch}`], options);
-    for (const line of out.split('\n')) {
+    this.lsRemoteHelper ??= new LsRemoteCoprocess(this.dir, this.env);
+    const { code, output } = await this.lsRemoteHelper.run({ remote, ref: `refs/heads/${branch}`, ...options });
+    if (code !== 0) {
+      const command = redact(`git ls-remote --heads -- ${remote} refs/heads/${branch}`);
+      throw new HotpullError('GIT', `${command} failed: ${gist(redact(output))}`, { command, stderr: redact(output) });
+    }
+    for (const line of output.split('\n')) {
       const [sha, ref] = line.split('\t');
       if (ref === `refs/heads/${branch}` && sha) return sha.trim();
     }
     return undefined;
+  }
+
+  /** Ends helper processes this adapter keeps (the ls-remote shell). */
+  close(): void {
+    this.lsRemoteHelper?.close();
   }
 
   /** Fetches the one branch into `destRef` (no tags, no submodules). */

@@ -98,5 +98,6 @@ export class Daemon {
     clearTimeout(this.timer);
     this.abort.abort();
     await this.running;
+    this.engine.close();
   }
 }

@@ -91,6 +91,11 @@ export class SyncEngine {
     this.status.reason = reason;
   }
 
+  /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
+  close(): void {
+    this.git.close();
+  }
+
   /** Called by the Daemon when a pass threw: the old code keeps serving, the state says why. */
   markFailed(error: unknown): void {
     this.status.consecutiveFailures += 1;

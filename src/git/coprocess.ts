@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { HotpullError } from '../errors.js';
+import { formatDuration } from '../duration.js';
+import { redact } from '../redact.js';
+
+/**
+ * A long-lived `sh` that runs `git ls-remote` on request. The daemon asks the remote every poll; spawning git
+ * from a 60 MB Node process costs a fork of its page tables each time (most of the sidecar's idle CPU, measured
+ * in bench/core.mjs), while the small shell forks git for a fraction of that. Requests go in as lines on stdin
+ * (read with `read -r`, passed to git as quoted arguments: nothing is ever evaluated), answers come back on
+ * stdout ended by a sentinel line carrying git's exit code. A timeout or abort kills the shell's process group;
+ * the next request starts a new one.
+ */
+const SENTINEL = '\u001eHOTPULL_EXIT ';
+const SCRIPT = [
+  'while IFS= read -r remote && IFS= read -r ref; do',
+  '  git -c "safe.directory=$HOTPULL_SAFE_DIRECTORY" ls-remote --heads -- "$remote" "$ref" 2>&1',
+  `  printf '\\n${SENTINEL}%s\\n' "$?"`,
+  'done',
+].join('\n');
+
+export interface CoprocessRequest {
+  remote: string;
+  ref: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export class LsRemoteCoprocess {
+  private child?: ChildProcess;
+  private buffer = '';
+  private waiting?: (result: { code: number; output: string } | Error) => void;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly cwd: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  /** git's output (stdout and stderr) and exit code; throws HotpullError on timeout, abort or a dead shell. */
+  run(request: CoprocessRequest): Promise<{ code: number; output: string }> {
+    const next = this.queue.then(() => this.runOne(request));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private start(): ChildProcess {
+    const child = spawn('sh', ['-c', SCRIPT, 'hotpull-ls-remote'], {
+      cwd: this.cwd,
+      env: { ...this.env, HOTPULL_SAFE_DIRECTORY: this.cwd },
+      stdio: ['pipe', 'pipe', 'ignore'],
+      detached: true, // its own process group, so a timeout ends git and its transport helpers too
+    });
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      const at = this.buffer.indexOf(SENTINEL);
+      if (at < 0) return;
+      const end = this.buffer.indexOf('\n', at);
+      if (end < 0) return;
+      const output = this.buffer.slice(0, at).replace(/\n$/, '');
+      const code = Number(this.buffer.slice(at + SENTINEL.length, end));
+      this.buffer = this.buffer.slice(end + 1);
+      this.waiting?.({ code, output });
+    });
+    child.on('exit', () => {
+      if (this.child === child) this.child = undefined;
+      this.waiting?.(new HotpullError('GIT', 'git ls-remote: the helper shell exited'));
+    });
+    child.on('error', (error) => this.waiting?.(new HotpullError('GIT', `git ls-remote: cannot start sh: ${error.message}`, { cause: error })));
+    child.stdin!.on('error', () => undefined);
+    this.idle(child);
+    return child;
+  }
+
+  /** Between requests the shell must not keep the process alive (`hotpull sync` exits when done). */
+  private idle(child: ChildProcess): void {
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private busy(child: ChildProcess): void {
+    child.ref();
+    (child.stdout as unknown as { ref?: () => void }).ref?.();
+    (child.stdin as unknown as { ref?: () => void }).ref?.();
+  }
+
+  private kill(): void {
+    const child = this.child;
+    this.child = undefined;
+    this.buffer = '';
+    if (child?.pid) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** Ends the helper shell (tests, shutdown). */
+  close(): void {
+    this.kill();
+  }
+
+  private async runOne({ remote, ref, timeoutMs, signal }: CoprocessRequest): Promise<{ code: number; output: string }> {
+    if (/[\n\r]/.test(remote) || /[\n\r]/.test(ref)) throw new HotpullError('GIT', 'git ls-remote: remote and ref must be one line each');
+    const command = redact(`git ls-remote --heads -- ${remote} ${ref}`);
+    if (signal?.aborted) throw new HotpullError('ABORTED', `${command}: stopped`, { command });
+    const child = (this.child ??= this.start());
+    this.busy(child);
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      return await new Promise<{ code: number; output: string }>((resolve, reject) => {
+        this.waiting = (result) => (result instanceof Error ? reject(result) : resolve(result));
+        if (timeoutMs) {
+          timer = setTimeout(() => {
+            this.kill();
+            reject(new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(timeoutMs)}`, { command }));
+          }, timeoutMs);
+        }
+        onAbort = () => {
+          this.kill();
+          reject(new HotpullError('ABORTED', `${command}: stopped`, { command }));
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        child.stdin!.write(`${remote}\n${ref}\n`);
+      });
+    } finally {
+      this.waiting = undefined;
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      if (this.child === child) this.idle(child);
+    }
+  }
+}
