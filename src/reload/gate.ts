@@ -34,7 +34,7 @@ export class ReloadGate {
     let ourTurn!: () => void;
     const turn = new Promise<void>((resolve) => (ourTurn = resolve));
     void this.exclusive(async () => {
-      const deploy: { paths: ReadonlySet<string>; endedAt?: number } = { paths: new Set(await paths().catch(() => [])) };
+      const deploy: { paths: ReadonlySet<string>; endedAt?: number } = { paths: withParents(await paths().catch(() => [])) };
       this.deploys.push(deploy);
       ourTurn();
       await held;
@@ -55,4 +55,14 @@ export class ReloadGate {
   get deploying(): boolean {
     return this.deploys.some((d) => d.endedAt === undefined);
   }
+}
+
+/** A deploy that adds `views/home.py` also creates `views/`: the directory event is the deploy's too. */
+function withParents(paths: readonly string[]): Set<string> {
+  const all = new Set<string>();
+  for (const p of paths) {
+    all.add(p);
+    for (let slash = p.indexOf('/'); slash > 0; slash = p.indexOf('/', slash + 1)) all.add(p.slice(0, slash));
+  }
+  return all;
 }

@@ -6,7 +6,7 @@ import type { ReloadGate } from '../reload/gate.js';
 import { formatDuration } from '../duration.js';
 import { oneLine } from '../errors.js';
 import { startWatcher, type FileEvent, type FileWatcher } from './chokidar.js';
-import { DEFAULT_IGNORES, ignoreMatcher } from './ignore.js';
+import { DEFAULT_IGNORES, ignoreMatcher, type PathKind } from './ignore.js';
 import { Debouncer, describePaths } from './debounce.js';
 import { isProbePath, probeMount } from './probe.js';
 import { probeMessage, watchErrorMessage, type PollMode } from './messages.js';
@@ -55,7 +55,7 @@ class DevWatcher implements DevWatch {
   readonly stats = { reloads: 0, failures: 0 };
   private watcher: FileWatcher;
   private readonly dir: string;
-  private readonly matches: (path: string, kind?: 'file' | 'dir') => boolean;
+  private readonly matches: (path: string, kind?: PathKind) => boolean;
   private readonly debouncer: Debouncer;
   private readonly pollIntervalMs: number;
   private readonly probes = new Map<string, () => void>();
@@ -129,7 +129,7 @@ class DevWatcher implements DevWatch {
       this.probes.get(event.path)?.();
       return;
     }
-    if (this.matches(event.path, event.kind === 'addDir' || event.kind === 'unlinkDir' ? 'dir' : 'file')) return;
+    if (this.matches(event.path, event.pathKind)) return;
     // The daemon's own git apply: its reload covers it.
     if (this.options.gate?.wroteRecently(event.path)) return;
     this.options.logger.trace({ event: event.kind, path: event.path }, `${event.kind} ${event.path}`);
@@ -207,11 +207,15 @@ class DevWatcher implements DevWatch {
   }
 }
 
+/** The watches this user may have: the host's fs.inotify.max_user_watches, or a user namespace's lower limit. */
 function readWatchLimit(): number | undefined {
-  try {
-    const value = Number(readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8').trim());
-    return Number.isFinite(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
+  const limits = ['/proc/sys/fs/inotify/max_user_watches', '/proc/sys/user/max_inotify_watches'].flatMap((file) => {
+    try {
+      const value = Number(readFileSync(file, 'utf8').trim());
+      return Number.isFinite(value) && value > 0 ? [value] : [];
+    } catch {
+      return [];
+    }
+  });
+  return limits.length ? Math.min(...limits) : undefined;
 }

@@ -7,7 +7,7 @@ import { pathMatcher } from '../deploy/rules.js';
  */
 export const DEFAULT_IGNORES: readonly string[] = ['.git/', '__pycache__/', '*.pyc', 'node_modules/', '.venv/', 'venv/', '*.swp', '*~', '.#*', '4913'];
 
-/** What a path is, when the watcher knows: chokidar asks before it has stat the path. */
+/** What a path is; undefined when unknown (inotify reports a create or delete without saying which). */
 export type PathKind = 'file' | 'dir' | undefined;
 
 export interface IgnoreOptions {
@@ -47,9 +47,9 @@ export function ignoreMatcher(options: IgnoreOptions): (path: string, kind?: Pat
     const slash = path.lastIndexOf('/');
     if (slash > 0 && dirIgnored(path.slice(0, slash))) return true;
     if (exact.has(path) || isAnyMatch(path)) return true;
-    // Not known yet may be a directory: `venv` is skipped before chokidar spends a stat on it.
+    // Unknown may be either: directory globs apply, and so does --ext.
     if (kind !== 'file' && isDirMatch(path)) return true;
-    if (kind === 'file' && suffixes.length > 0) {
+    if (kind !== 'dir' && suffixes.length > 0) {
       const lower = path.toLowerCase();
       return !suffixes.some((s) => lower.endsWith(s));
     }

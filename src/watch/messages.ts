@@ -7,7 +7,7 @@ export const WATCH_LIMIT_FIX = 'sysctl fs.inotify.max_user_watches=524288';
 export interface WatchErrorContext {
   /** the path as the user knows it: repo-relative, or the repo itself */
   readonly where: string;
-  /** fs.inotify.max_user_watches when it could be read */
+  /** the inotify watches a user may have, when it could be read */
   readonly watchLimit?: number;
   readonly uid?: number;
 }
@@ -21,7 +21,7 @@ export function watchErrorMessage(error: NodeJS.ErrnoException, context: WatchEr
   switch (error.code) {
     case 'ENOSPC':
       return (
-        `cannot watch ${where}: the inotify watch limit is reached (fs.inotify.max_user_watches${context.watchLimit ? ` = ${context.watchLimit}` : ''}), ` +
+        `cannot watch ${where}: the inotify watch limit is reached${context.watchLimit ? ` (${context.watchLimit} watches per user)` : ''}, ` +
         `so changes below it will not reload; raise it on the host with \`${WATCH_LIMIT_FIX}\`, or --ignore large directories, or use --poll on`
       );
     case 'EMFILE':

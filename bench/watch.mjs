@@ -1,0 +1,307 @@
+#!/usr/bin/env node
+// Dev-mode figures for `hotpull watch` (chokidar 5) on this machine:
+//   1. write-to-reload: time from writing app.py to uwsgi.ini's mtime changing (the touch reload), median of
+//      --saves saves, at the default 150 ms debounce and at 0 ms (what the watcher itself adds)
+//   2. a generated tree of 50,000 files in 5,000 directories: time to ready, RSS and inotify watches of
+//      `hotpull watch` beside `inotifywait -m -r` (inotify-tools) on the same tree, in the same run, rounds
+//      alternating which goes first; then write-to-reload on that tree
+// Run: node bench/watch.mjs [--saves N] [--tree-rounds N] [--files N] [--dirs N] (npm run build first).
+// Needs dist/ (npx tsc -p .), inotifywait and Linux /proc. A table goes to stdout, then the same figures as one
+// JSON object on the last line; progress goes to stderr. Everything runs in one mkdtemp directory, removed at the end.
+import { existsSync, watch as fsWatch } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { readStatusKb, removeAtExit, round, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+
+const DEBOUNCE_MS = 150;
+const LATENCY_SLACK_MS = 50; // target: write-to-reload within debounce + 50 ms
+const READY_TARGET_MS = 5000;
+const RSS_TARGET_MB = 150;
+const PAUSE_MS = 250; // between saves, so each save is its own burst
+const ROUND_TIMEOUT_MS = 5000;
+
+const { values: argv } = parseArgs({
+  options: {
+    saves: { type: 'string', default: '50' },
+    'tree-rounds': { type: 'string', default: '3' },
+    files: { type: 'string', default: '50000' },
+    dirs: { type: 'string', default: '5000' },
+  },
+  strict: true,
+});
+const count = (name, min) => {
+  const n = Number(argv[name]);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min} (got ${argv[name]})`);
+  return n;
+};
+const SAVES = count('saves', 1);
+const TREE_ROUNDS = count('tree-rounds', 1);
+const FILES = count('files', 1);
+const DIRS = count('dirs', 1);
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p .)`);
+
+const progress = (text) => process.stderr.write(`bench: ${text}\n`);
+const mb = (kb) => round(kb / 1024, 1);
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HOTPULL_') && !k.startsWith('CHOKIDAR_')));
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** Resolves with the first line of `stream` matching `re`, or rejects after timeoutMs. */
+function waitForLine(stream, re, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => {
+      stream.off('data', onData);
+      reject(new Error(`timed out after ${timeoutMs}ms waiting for ${what}; output so far: ${buffer.slice(-500)}`));
+    }, timeoutMs);
+    function onData(chunk) {
+      buffer += chunk.toString();
+      const line = buffer.split('\n').find((l) => re.test(l));
+      if (line !== undefined) {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        resolve(line);
+      }
+    }
+    stream.on('data', onData);
+  });
+}
+
+/** inotify watches a process holds: one `inotify wd:` line per watch in /proc/PID/fdinfo of its inotify fds. */
+async function inotifyWatches(pid) {
+  let watches = 0;
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (target !== 'anon_inode:inotify') continue;
+    const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
+    watches += info.split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+  }
+  return watches;
+}
+
+async function startHotpull(repo, extra = []) {
+  const started = performance.now();
+  const child = spawnTracked(process.execPath, [CLI, 'watch', '--repo', repo, '--log-format', 'json', ...extra], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.on('data', (b) => progress(`hotpull stderr: ${b.toString().trim()}`));
+  const line = await waitForLine(child.stdout, /for changes \(.*\), ready in/, 120_000, 'hotpull to be ready');
+  const readyMs = performance.now() - started;
+  return { child, readyMs, selfReportedMs: JSON.parse(line).readyMs };
+}
+
+async function startInotifywait(tree) {
+  const started = performance.now();
+  const child = spawnTracked('inotifywait', ['-m', '-r', '-e', 'modify,attrib,close_write,move,create,delete', tree], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await waitForLine(child.stderr, /Watches established/, 120_000, 'inotifywait to be ready');
+  return { child, readyMs: performance.now() - started };
+}
+
+/**
+ * Write-to-reload: writes `file`, waits for `reloadFile`'s mtime to change (heard through fs.watch on it, then
+ * confirmed with a stat), `saves` times. Returns ms samples; a save that never reloaded counts as a miss.
+ */
+async function writeToReload(file, reloadFile, saves) {
+  const samples = [];
+  let misses = 0;
+  let lastMtime = (await stat(reloadFile)).mtimeMs;
+  let onChange;
+  const watcher = fsWatch(reloadFile, () => onChange?.());
+  try {
+    for (let i = 0; i < saves; i++) {
+      const changed = new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), ROUND_TIMEOUT_MS);
+        onChange = async () => {
+          const now = performance.now();
+          const { mtimeMs } = await stat(reloadFile);
+          if (mtimeMs !== lastMtime) {
+            lastMtime = mtimeMs;
+            clearTimeout(timer);
+            resolve(now);
+          }
+        };
+      });
+      const t0 = performance.now();
+      await writeFile(file, `VERSION = ${i}\n`);
+      const t1 = await changed;
+      onChange = undefined;
+      if (t1 === undefined) misses += 1;
+      else samples.push(t1 - t0);
+      await sleep(PAUSE_MS);
+    }
+  } finally {
+    watcher.close();
+  }
+  return { ...summarize(samples.length ? samples : [NaN]), misses };
+}
+
+/** `dirs` directories (a tenth of them at the top, the rest one level below), `files` spread evenly. */
+async function generateTree(root, files, dirs) {
+  const top = Math.max(1, Math.round(dirs / 100));
+  const all = [];
+  for (let t = 0; t < top; t++) {
+    const dir = path.join(root, `pkg${String(t).padStart(3, '0')}`);
+    all.push(dir);
+    for (let s = 0; s < Math.ceil(dirs / top) - 1 && all.length < dirs; s++) all.push(path.join(dir, `sub${String(s).padStart(3, '0')}`));
+  }
+  for (const dir of all) await mkdir(dir, { recursive: true });
+  const writes = [];
+  for (let i = 0; i < files; i++) {
+    writes.push(writeFile(path.join(all[i % all.length], `m${i}.py`), `X = ${i}\n`));
+    if (writes.length >= 256) await Promise.all(writes.splice(0));
+  }
+  await Promise.all(writes);
+  await writeFile(path.join(root, 'uwsgi.ini'), '[uwsgi]\n');
+  return all;
+}
+
+async function measureHotpullTree(tree) {
+  const { child, readyMs, selfReportedMs } = await startHotpull(tree);
+  const rss = await readStatusKb(child.pid, 'VmRSS');
+  const hwm = await readStatusKb(child.pid, 'VmHWM');
+  const watches = await inotifyWatches(child.pid);
+  return { child, result: { readyMs: round(readyMs), selfReportedMs, rssMB: mb(rss), peakRssMB: mb(hwm), watches } };
+}
+
+/** chokidar 5 with its defaults (a watch on every file as well as every directory), for scale. */
+async function measureChokidarDefaults(tree) {
+  const chokidar = new URL('../node_modules/chokidar/index.js', import.meta.url).href;
+  const script = `import { watch } from ${JSON.stringify(chokidar)};
+watch(process.argv[1], { ignoreInitial: true }).on('ready', () => process.stdout.write('ready\\n'));`;
+  const started = performance.now();
+  const child = spawnTracked(process.execPath, ['--input-type=module', '-e', script, tree], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  await waitForLine(child.stdout, /^ready/, 180_000, 'chokidar to be ready');
+  const readyMs = performance.now() - started;
+  const result = { readyMs: round(readyMs), rssMB: mb(await readStatusKb(child.pid, 'VmRSS')), peakRssMB: mb(await readStatusKb(child.pid, 'VmHWM')), watches: await inotifyWatches(child.pid) };
+  await stopTracked(child);
+  return result;
+}
+
+async function measureInotifywait(tree) {
+  const { child, readyMs } = await startInotifywait(tree);
+  const rss = await readStatusKb(child.pid, 'VmRSS');
+  const hwm = await readStatusKb(child.pid, 'VmHWM');
+  const watches = await inotifyWatches(child.pid);
+  await stopTracked(child);
+  return { readyMs: round(readyMs), rssMB: mb(rss), peakRssMB: mb(hwm), watches };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+// ---------------------------------------------------------------------------------------------------------
+
+const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-watch-'));
+removeAtExit(root);
+const limit = Number((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8')).trim());
+progress(`node ${process.version}, ${os.cpus().length} cores, fs.inotify.max_user_watches=${limit}, temp dir ${root}`);
+
+// 1. write-to-reload on a small app
+const app = path.join(root, 'app');
+await mkdir(path.join(app, 'pkg'), { recursive: true });
+await writeFile(path.join(app, 'uwsgi.ini'), '[uwsgi]\nmodule = app\n');
+await writeFile(path.join(app, 'app.py'), 'VERSION = 0\n');
+for (let i = 0; i < 100; i++) await writeFile(path.join(app, 'pkg', `mod${i}.py`), `def f():\n    return ${i}\n`);
+const latency = {};
+for (const debounce of [DEBOUNCE_MS, 0]) {
+  progress(`write-to-reload, debounce ${debounce}ms: ${SAVES} saves`);
+  const { child } = await startHotpull(app, ['--debounce', `${debounce}ms`]);
+  await sleep(300);
+  latency[`debounce${debounce}ms`] = await writeToReload(path.join(app, 'app.py'), path.join(app, 'uwsgi.ini'), SAVES);
+  await stopTracked(child);
+}
+
+// 2. the large tree
+const tree = path.join(root, 'tree');
+progress(`generating ${FILES} files in ${DIRS} directories`);
+const genStarted = performance.now();
+const dirs = await generateTree(tree, FILES, DIRS);
+progress(`generated in ${round((performance.now() - genStarted) / 1000, 1)}s (${dirs.length} directories + the root)`);
+const hotpullRounds = [];
+const inotifyRounds = [];
+const chokidarRounds = [];
+let treeLatency;
+for (let r = 0; r < TREE_ROUNDS; r++) {
+  // Alternate who goes first, so neither always finds the dentry cache warmed by the other.
+  const order = r % 2 === 0 ? ['hotpull', 'inotifywait', 'chokidar'] : ['chokidar', 'inotifywait', 'hotpull'];
+  for (const who of order) {
+    progress(`tree round ${r + 1}/${TREE_ROUNDS}: ${who}`);
+    if (who === 'inotifywait') {
+      inotifyRounds.push(await measureInotifywait(tree));
+      continue;
+    }
+    if (who === 'chokidar') {
+      chokidarRounds.push(await measureChokidarDefaults(tree));
+      continue;
+    }
+    const { child, result } = await measureHotpullTree(tree);
+    hotpullRounds.push(result);
+    if (r === 0) {
+      progress('write-to-reload on the large tree: 10 saves of a file two levels down');
+      treeLatency = await writeToReload(path.join(dirs.at(-1), 'm0.py'), path.join(tree, 'uwsgi.ini'), 10);
+    }
+    await stopTracked(child);
+  }
+}
+
+const pick = (rounds, key) => median(rounds.map((x) => x[key]));
+const hp = Object.fromEntries(['readyMs', 'selfReportedMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(hotpullRounds, k)]));
+const iw = Object.fromEntries(['readyMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(inotifyRounds, k)]));
+const cd = Object.fromEntries(['readyMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(chokidarRounds, k)]));
+const latencyTarget = DEBOUNCE_MS + LATENCY_SLACK_MS;
+const verdict = (ok) => (ok ? 'ok' : 'MISSED');
+
+const ms = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const l150 = latency[`debounce${DEBOUNCE_MS}ms`];
+const l0 = latency.debounce0ms;
+process.stdout.write(
+  [
+    `hotpull watch (chokidar 5) on ${os.cpus().length} cores, node ${process.version}`,
+    '',
+    `write-to-reload (file write → touch file mtime change), ${SAVES} saves each; target median ≤ ${latencyTarget} ms`,
+    table(
+      ['case', 'median ms', 'p90 ms', 'min ms', 'max ms', 'misses', 'target'],
+      [
+        [`small app, debounce ${DEBOUNCE_MS}ms`, ms(l150.median), ms(l150.p90), ms(l150.min), ms(l150.max), l150.misses, verdict(l150.median <= latencyTarget)],
+        ['small app, debounce 0ms', ms(l0.median), ms(l0.p90), ms(l0.min), ms(l0.max), l0.misses, ''],
+        [`${FILES}-file tree, debounce ${DEBOUNCE_MS}ms (10 saves)`, ms(treeLatency.median), ms(treeLatency.p90), ms(treeLatency.min), ms(treeLatency.max), treeLatency.misses, verdict(treeLatency.median <= latencyTarget)],
+      ],
+    ),
+    '',
+    `${FILES} files in ${dirs.length + 1} directories, median of ${TREE_ROUNDS} rounds; targets: ready < ${READY_TARGET_MS} ms, RSS < ${RSS_TARGET_MB} MB`,
+    table(
+      ['watcher', 'ready ms', 'RSS MB', 'peak RSS MB', 'inotify watches', 'target'],
+      [
+        ['hotpull watch', ms(hp.readyMs), hp.rssMB, hp.peakRssMB, hp.watches, `ready ${verdict(hp.readyMs < READY_TARGET_MS)}, RSS ${verdict(hp.peakRssMB < RSS_TARGET_MB)}`],
+        ['inotifywait -m -r', ms(iw.readyMs), iw.rssMB, iw.peakRssMB, iw.watches, ''],
+        ['hotpull / inotifywait', round(hp.readyMs / iw.readyMs, 1), round(hp.rssMB / iw.rssMB, 1), round(hp.peakRssMB / iw.peakRssMB, 1), round(hp.watches / iw.watches, 1), ''],
+        ['chokidar 5 defaults (for scale)', ms(cd.readyMs), cd.rssMB, cd.peakRssMB, cd.watches, ''],
+      ],
+    ),
+    '  (hotpull has chokidar watch directories only, 50 at a time per chokidar instance: inotify reports file',
+    '   changes on the directory watch. chokidar defaults watch every file too, and scan every directory at once.',
+    '   Both lstat every file while scanning.)',
+    `  (hotpull ready = spawn to its "ready" log line, node start-up included; it reports ${ms(hp.selfReportedMs)} ms from watcher start)`,
+    '',
+    JSON.stringify({
+      bench: 'watch',
+      node: process.version,
+      cores: os.cpus().length,
+      maxUserWatches: limit,
+      saves: SAVES,
+      debounceMs: DEBOUNCE_MS,
+      writeToReload: { [`debounce${DEBOUNCE_MS}ms`]: l150, debounce0ms: l0, largeTree: treeLatency, targetMs: latencyTarget },
+      tree: { files: FILES, dirs: dirs.length + 1, rounds: TREE_ROUNDS, hotpull: hp, inotifywait: iw, chokidarDefaults: cd, hotpullRounds, inotifyRounds, chokidarRounds, targets: { readyMs: READY_TARGET_MS, rssMB: RSS_TARGET_MB } },
+    }),
+    '',
+  ].join('\n'),
+);
