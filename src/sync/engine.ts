@@ -157,7 +157,11 @@ export class SyncEngine {
     const started = this.clock();
     const local = await workspace.deployed();
     this.status.deployedSha = local;
-    const remote = await git.lsRemote(this.options.remote, this.options.branch, network);
+    // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
+    // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
+    const prefetch = trigger === 'webhook' && local !== undefined;
+    if (prefetch) await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, network);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
@@ -186,7 +190,7 @@ export class SyncEngine {
     // The dirty check is local and the fetch is network: run them side by side.
     const modifiedFiles = local === undefined ? Promise.resolve([]) : workspace.modifiedFiles();
     modifiedFiles.catch(() => undefined);
-    if (remote !== local && !sameBlock) {
+    if (remote !== local && !sameBlock && !prefetch) {
       this.setState('syncing');
       this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
       const depth = local === undefined ? this.options.fetchDepth : undefined;
