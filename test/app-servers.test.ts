@@ -20,7 +20,9 @@ import {
   startUwsgi,
   uwsgiMissing,
   waitForBody,
+  readUwsgiStats,
   waitForLog,
+  waitWorkersReady,
   workerVersions,
   writeMasterFifo,
   type UwsgiServer,
@@ -148,6 +150,10 @@ describe.skipIf(uwsgiReason !== undefined && !CI)(suiteTitle('uWSGI fixture', uw
     expect(byPid.size).toBe(WORKERS);
     expect([...byPid.values()]).toEqual(['v1', 'v1']);
     expect(byPid.has(server.pid)).toBe(false); // workers, not the master, answer
+    const stats = await readUwsgiStats(server.statsSocket ?? '');
+    expect(stats.pid).toBe(server.pid);
+    expect(stats.workers.map((w) => w.pid).sort()).toEqual([...byPid.keys()].sort());
+    expect(stats.workers.every((w) => w.accepting === 1)).toBe(true);
     expect((await readFile(l.pidfile, 'utf8')).trim()).toBe(String(server.pid));
     await server.stop();
     expect(isAlive(server.pid)).toBe(false);
@@ -168,6 +174,7 @@ describe.skipIf(uwsgiReason !== undefined && !CI)(suiteTitle('uWSGI fixture', uw
     await bumpMtime(l.trigger);
     report('touch-reload', await waitServedEverywhere(server, 'v2', since));
     // A second touch (mtime + 1 s again) reloads again.
+    await waitWorkersReady(server);
     await writeApp(l.checkout, 'v3');
     const again = performance.now();
     await bumpMtime(l.trigger);
@@ -183,10 +190,17 @@ describe.skipIf(uwsgiReason !== undefined && !CI)(suiteTitle('uWSGI fixture', uw
     await writeMasterFifo(l.fifo, 'r');
     report("FIFO 'r'", await waitServedEverywhere(server, 'v2', since));
     // The FIFO is recreated by the re-exec'ed master: a second reload works too.
+    await waitWorkersReady(server);
     await writeApp(l.checkout, 'v3');
     const again = performance.now();
     await writeMasterFifo(l.fifo, 'r');
     report("FIFO 'r' (second)", await waitServedEverywhere(server, 'v3', again));
+    // Right after a reload uWSGI ignores SIGINT for a moment: stop() repeats it.
+    const workerPids = [...(await workerVersions(server.url, WORKERS)).keys()];
+    const stopping = performance.now();
+    await server.stop();
+    expect(performance.now() - stopping).toBeLessThan(4000);
+    for (const pid of [server.pid, ...workerPids]) expect(isAlive(pid)).toBe(false);
   });
 
   it("serves new code on every worker after 'c' (chain reload) with lazyApps", async () => {
@@ -208,7 +222,8 @@ describe.skipIf(uwsgiReason !== undefined && !CI)(suiteTitle('uWSGI fixture', uw
     await bumpMtime(l.trigger);
     await expectBroken(server);
 
-    // Roll back: old code, reload again.
+    // Roll back: old code, reload again (once every worker can take it).
+    await waitWorkersReady(server);
     await writeApp(l.checkout, 'v2');
     const since = performance.now();
     await bumpMtime(l.trigger);
@@ -217,9 +232,11 @@ describe.skipIf(uwsgiReason !== undefined && !CI)(suiteTitle('uWSGI fixture', uw
     expect(await fetchText(`${server.url}/health`)).toEqual({ status: 200, body: 'ok v2' });
 
     // Same story through the FIFO.
+    await waitWorkersReady(server);
     await writeApp(l.checkout, 'v3', { crashOnImport: true });
     await writeMasterFifo(l.fifo, 'r');
     await expectBroken(server);
+    await waitWorkersReady(server);
     await writeApp(l.checkout, 'v2');
     const again = performance.now();
     await writeMasterFifo(l.fifo, 'r');
@@ -236,6 +253,7 @@ describe.skipIf(uwsgiReason !== undefined && !CI)(suiteTitle('uWSGI fixture', uw
     await waitForLog(server, (log) => log.includes('chain reloading complete'), RELOAD_TIMEOUT_MS);
     expect(countMatches(await server.logs(), /unable to load app 0/g)).toBe(WORKERS);
     await expectBroken(server);
+    await waitWorkersReady(server);
 
     await writeApp(l.checkout, 'v2');
     const since = performance.now();
@@ -246,6 +264,7 @@ describe.skipIf(uwsgiReason !== undefined && !CI)(suiteTitle('uWSGI fixture', uw
   it('starts with an app that crashes at import (HTTP 500) and recovers after a fix + reload', async () => {
     const l = await layout('v1');
     await writeApp(l.checkout, 'v1', { crashOnImport: true });
+    // Resolves although the app is broken: broken workers still accept.
     const server = track(await startUwsgi({ dir: l.checkout, masterFifo: l.fifo }));
     await expectBroken(server);
     await writeApp(l.checkout, 'v1');

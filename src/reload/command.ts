@@ -4,6 +4,7 @@ import type { Reloader, ReloadContext } from './types.js';
 /** Runs a shell command to reload (e.g. `supervisorctl restart app`); HOTPULL_SHA tells it what was deployed. */
 export class CommandReloader implements Reloader {
   readonly name: string;
+  readonly repeatable = false;
 
   constructor(
     readonly command: string,

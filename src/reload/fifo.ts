@@ -9,6 +9,7 @@ import type { Reloader } from './types.js';
  */
 export class FifoReloader implements Reloader {
   readonly name: string;
+  readonly repeatable = true;
 
   constructor(
     readonly fifo: string,

@@ -5,6 +5,7 @@ import type { Reloader } from './types.js';
 /** Sends a signal to the pid in a pid file (gunicorn --pid, uWSGI --pidfile): HUP by default. */
 export class SignalReloader implements Reloader {
   readonly name: string;
+  readonly repeatable = true;
 
   constructor(
     readonly pidfile: string,

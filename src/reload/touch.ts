@@ -16,6 +16,7 @@ export function nextMtimeSeconds(previousMtimeMs: number | undefined, nowMs: num
 
 export class TouchReloader implements Reloader {
   readonly name: string;
+  readonly repeatable = true;
 
   constructor(
     readonly file: string,

@@ -5,7 +5,7 @@ import type { ReloadGate } from '../reload/gate.js';
 import { HotpullError, oneLine } from '../errors.js';
 import { runShell } from '../exec.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
-import { verifyHealth, type HealthCheck } from '../deploy/verify.js';
+import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
 
@@ -307,7 +307,7 @@ export class SyncEngine {
     }
 
     this.setState('verifying');
-    const verdict = await verifyHealth(health, to, signal);
+    const verdict = await this.verify(health, to, from, signal);
     times.verified = this.clock();
     if (verdict.ok) {
       await git.updateRef(LAST_GOOD_REF, to, 'hotpull: verified live');
@@ -337,10 +337,14 @@ export class SyncEngine {
     logger.error({ bad: to, good, err: verdict.reason }, `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`);
     await workspace.restore(good);
     this.status.deployedSha = good;
-    await this.reloadAll(good, to);
-    const again = await verifyHealth(health, good, signal);
     const record = this.record(trigger, from, to, 'rolled-back', times, verdict.reason, good);
+    // Rejected before reloading: if the reload of the good revision fails too (gunicorn exits when a worker
+    // cannot import, so there is no master left to signal), the bad one must still not be deployed again.
     await this.reject(to, `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`);
+    const again = await this.reloadAll(good, to).then(
+      () => verifyHealth(health, good, signal),
+      (error: unknown) => ({ ok: false as const, ms: 0, requests: 0, reason: `its reload failed: ${oneLine(error)}` }),
+    );
     if (!again.ok) {
       const reason = `rolled back to ${short(good)} but it is not healthy either: ${again.reason}`;
       logger.error({ good, err: again.reason }, reason);
@@ -350,6 +354,27 @@ export class SyncEngine {
       logger.warn({ good, ms: again.ms }, `rolled back: ${short(good)} is serving again`);
     }
     return { kind: 'rejected', record };
+  }
+
+  /**
+   * Verifies, and once, half-way through the time allowed, repeats the reload: a reload can be lost (uWSGI drops
+   * a chain reload requested while one still runs, and one requested before every worker accepts). Only
+   * strategies that are safe to repeat are repeated; a broken app fails both halves the same way.
+   */
+  private async verify(health: HealthCheck, to: string, from: string, signal?: AbortSignal): Promise<VerifyResult> {
+    const repeatable = this.options.reloaders.filter((r) => r.repeatable);
+    if (repeatable.length === 0) return verifyHealth(health, to, signal);
+    const half = Math.round(health.timeoutMs / 2);
+    const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal);
+    if (first.ok || signal?.aborted) return first;
+    this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${half}ms; reloading once more in case the reload was dropped`);
+    try {
+      for (const reloader of repeatable) await reloader.reload({ sha: to, previousSha: from });
+    } catch (error) {
+      return { ...first, reason: `${first.reason}; reloading again failed: ${oneLine(error)}` };
+    }
+    const second = await verifyHealth({ ...health, timeoutMs: health.timeoutMs - half }, to, signal);
+    return second.ok ? { ...second, ms: first.ms + second.ms } : second;
   }
 
   private async succeeded(to: string, record: DeployRecord, what: string): Promise<void> {

@@ -10,42 +10,56 @@
  *   source itself, so no stale `__pycache__` can mask a rewrite.
  * - NO `--need-app`: with it, an app that fails to import during a reload is
  *   fatal ("no app loaded. GAME OVER"): the whole uWSGI exits, with or
- *   without `--lazy-apps` (a failing lazy worker exits 22 and the master
- *   follows). Without it uWSGI keeps running in "full dynamic mode" and we
- *   can roll back. uWSGI 2.0 defaults to need-app off and its CLI refuses a
- *   value (`--need-app=false` is an error); 2.1 turns it on by default.
+ *   without `--lazy-apps` (a failing lazy worker exits and the master
+ *   follows), and nothing is left to roll back. uWSGI 2.0 defaults to
+ *   need-app off and its CLI refuses a value (`--need-app=false` is an
+ *   error); the 2.1 branch reportedly turns it on by default: pin it then.
+ * - `--stats <tmp>/stats.sock`: per-worker `accepting` flag, the only reliable
+ *   "safe to send a reload now" signal we found (see startUwsgi).
  * - `--no-orphans`: workers die with the master even if the master is SIGKILLed.
  * - `--lazy-apps` only on request: needed for chain reload (`c`); without it
  *   the master imports the app once and forks workers.
  *
- * Crash at import after a reload (observed, 2.0.21, both with and without
- * `--lazy-apps`, for touch-reload, FIFO `r` and FIFO `c`): the master and all
- * workers keep running and the listening socket stays open; every request
- * gets `500 Internal Server Error` (body "Internal Server Error"; log says
- * "unable to load app 0 ... import error" and, per request, "--- no python
- * application found, check your startup logs for errors ---"). Connections are
- * NOT refused, so a verifier must look at the status/body, not only connect.
- * Recovery works: restore the old app.py, reload again (touch / `r` / `c`),
- * and every worker serves the old version again, same master pid.
+ * Crash at import after a reload (observed, 2.0.21, with and without
+ * `--lazy-apps`, after touch-reload, FIFO `r` and FIFO `c`, and at first
+ * start): the master and all workers keep running, the listening socket stays
+ * open, every path (/health too) answers `500` with body "Internal Server
+ * Error"; the log says "unable to load app 0 ... import error" once per load
+ * and "--- no python application found ---" per request. Nothing is refused,
+ * so a verifier must check status/body, not connectability.
+ * Recovery works with these flags: restore the old app.py, reload again
+ * (touch / `r` / `c`), and every worker serves the old version again under
+ * the same master pid.
  * During a graceful reload (`r`, touch) the socket is inherited across the
- * master's re-exec: requests are held in the backlog (~1 s), not refused.
+ * master's re-exec: requests wait in the backlog (~1 s), they are not refused.
  *
- * Measured here (2 workers, idle, 2-core VM; time from the trigger until
- * every worker serves the new code, incl. the test's 25 ms polling):
- * - touch-reload (mtime +1 s): 0.3–1.9 s; uWSGI polls the file once a second,
- *   so expect up to ~2 s;
- * - FIFO `r` (graceful reload): ~1.1 s;
- * - FIFO `c` (chain reload, `--lazy-apps`): ~1.3–1.5 s (one worker at a time);
- * - gunicorn HUP (see ./gunicorn.ts): ~0.1–0.2 s.
+ * Lost signals: a reload sent before every worker runs its request loop is
+ * lost for the late worker, and the master then waits for it up to the 60 s
+ * reload mercy with one worker gone and one on the old code (9 of 20 tries
+ * when 'r' followed the first HTTP answer; 0 of 30 after waiting for
+ * `accepting` in the stats). A SIGINT sent as soon as a reloaded uWSGI
+ * answers was ignored 30 of 30 times. Hence waitWorkersReady() and stop()
+ * repeating its signal.
+ *
+ * Measured here (2 workers, idle app, 2-core VM shared with other test runs;
+ * from the trigger until the new version answers, polling every 25 ms; three
+ * runs of test/app-servers.test.ts):
+ * - touch-reload (mtime +1 s): 1.8–2.3 s (one bash run: 1.0 s); uWSGI checks
+ *   the file once a second, then the graceful reload takes ~1 s. All workers
+ *   switch together (full re-exec), so the first new answer means all.
+ * - FIFO `r` (graceful reload): 1.05–1.5 s, all workers together.
+ * - FIFO `c` (chain reload, `--lazy-apps`): first worker 1.0–1.3 s, every
+ *   worker ~3.0–3.5 s (the master checks the replaced worker once a second
+ *   before cursing the next), "chain reloading complete" in the log after.
+ * - gunicorn HUP (see ./gunicorn.ts): 0.04–0.12 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const UWSGI_BIN = '/usr/bin/uwsgi';
 export const UWSGI_PYTHON3_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
@@ -75,6 +89,8 @@ export interface UwsgiServer {
   stop(): Promise<void>;
   /** Whole log so far (still available after stop()). */
   logs(): Promise<string>;
+  /** uWSGI only: unix socket of `--stats` (see readUwsgiStats / waitWorkersReady). */
+  statsSocket?: string;
 }
 
 /** Why uWSGI cannot run here, or undefined if it can. */
@@ -85,7 +101,7 @@ export function uwsgiMissing(): string | undefined {
 }
 
 /** The argv (without the binary) startUwsgi runs. */
-export function uwsgiArgs(opts: UwsgiOptions, port: number, logFile: string): string[] {
+export function uwsgiArgs(opts: UwsgiOptions, port: number, logFile: string, statsSocket?: string): string[] {
   const dir = resolve(opts.dir);
   const args = [
     '--plugin', 'python3',
@@ -101,39 +117,106 @@ export function uwsgiArgs(opts: UwsgiOptions, port: number, logFile: string): st
   if (opts.touchReload) args.push('--touch-reload', opts.touchReload);
   if (opts.masterFifo) args.push('--master-fifo', opts.masterFifo);
   if (opts.pidfile) args.push('--pidfile', opts.pidfile);
+  if (statsSocket) args.push('--stats', statsSocket);
   args.push(...(opts.extraArgs ?? []));
   return args;
 }
 
 /**
- * Resolves once HTTP answers AND every worker is spawned and has tried to
- * load the app. The first HTTP answer alone is not enough: with --lazy-apps
- * another worker may still be importing app.py, and a test that rewrites the
- * file right then gets a worker on the new code without any reload.
+ * Resolves once HTTP answers AND every worker is accepting (stats socket) AND
+ * has tried to load the app (log). The first HTTP answer alone is not enough:
+ * - a reload requested before a worker has entered its request loop is lost
+ *   for that worker (observed: 'r' sent on the first HTTP answer left 9 of 20
+ *   starts with worker 1 gone and worker 2 still on the old code, the master
+ *   waiting for it up to the 60 s reload mercy; 0 of 30 after waiting for
+ *   `accepting`);
+ * - with --lazy-apps another worker may still be importing app.py, and a test
+ *   that rewrites the file right then gets new code without any reload.
+ * Call waitWorkersReady() again before each reload that follows a reload.
  */
 export async function startUwsgi(opts: UwsgiOptions): Promise<UwsgiServer> {
   if (opts.touchReload && !existsSync(opts.touchReload)) await writeFile(opts.touchReload, '');
-  const server = await startAppServer({
+  const statsSocketOf = (logFile: string): string => join(dirname(logFile), 'stats.sock');
+  const started = await startAppServer({
     name: 'uwsgi',
     bin: UWSGI_BIN,
-    args: (port, logFile) => uwsgiArgs(opts, port, logFile),
+    args: (port, logFile) => uwsgiArgs(opts, port, logFile, statsSocketOf(logFile)),
     // UWSGI_* variables are read as options: never inherit them.
     dropEnv: (key) => key.startsWith('UWSGI_'),
     stopSignal: 'SIGINT', // SIGTERM means "brutal reload" to uWSGI 2.0, not exit
   });
+  const server: UwsgiServer = { ...started, statsSocket: statsSocketOf(started.logFile) };
   const workers = opts.workers ?? 2;
   const loads = opts.lazyApps ? workers : 1;
   try {
-    await waitForLog(
-      server,
-      (log) => countMatches(log, /spawned uWSGI worker \d+ /g) >= workers && countMatches(log, APP_LOAD_ATTEMPT) >= loads,
-      15_000,
-    );
+    await waitWorkersReady(server, 15_000);
+    await waitForLog(server, (log) => countMatches(log, APP_LOAD_ATTEMPT) >= loads, 15_000);
   } catch (error) {
     await server.stop();
     throw error;
   }
   return server;
+}
+
+export interface UwsgiWorkerStats {
+  id: number;
+  /** 0 while not spawned. */
+  pid: number;
+  /** 1 once the worker runs its request loop (chain reload waits for it too). */
+  accepting: number;
+  status: string;
+  requests: number;
+  respawn_count: number;
+  last_spawn: number;
+}
+
+export interface UwsgiStats {
+  version: string;
+  pid: number;
+  cwd: string;
+  workers: UwsgiWorkerStats[];
+}
+
+/** One JSON document from a uWSGI `--stats` unix socket. */
+export async function readUwsgiStats(socketPath: string, timeoutMs = 2000): Promise<UwsgiStats> {
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(socketPath);
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`stats socket ${socketPath}: timeout`)));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      try {
+        resolvePromise(JSON.parse(Buffer.concat(chunks).toString('utf8')) as UwsgiStats);
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  });
+}
+
+/**
+ * Poll the stats socket until every worker slot has a pid and is accepting,
+ * i.e. a reload sent now reaches every worker (see the header). Also true for
+ * workers whose app failed to import (they accept and answer 500).
+ */
+export async function waitWorkersReady(server: Pick<UwsgiServer, 'statsSocket' | 'logs'>, timeoutMs = 15_000): Promise<UwsgiStats> {
+  if (!server.statsSocket) throw new Error('waitWorkersReady: server has no stats socket');
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const stats = await readUwsgiStats(server.statsSocket);
+      last = stats.workers.map(({ id, pid, accepting }) => ({ id, pid, accepting }));
+      if (stats.workers.length > 0 && stats.workers.every((w) => w.pid > 0 && w.accepting === 1)) return stats;
+    } catch (error) {
+      last = String(error); // master re-exec'ing: socket briefly gone
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`uWSGI workers not ready within ${timeoutMs} ms: ${JSON.stringify(last)}; log:\n${tail(await server.logs())}`);
+    }
+    await sleep(25);
+  }
 }
 
 /** One per app load attempt (per worker with --lazy-apps, per master start without). */
@@ -354,13 +437,7 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const child of live) {
       if (child.pid === undefined) continue;
-      for (const pid of [...descendants(child.pid), child.pid]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      for (const pid of [...descendants(child.pid), child.pid]) signal(pid, 'SIGKILL');
     }
   });
 }
@@ -424,29 +501,27 @@ async function startAppServerOnce(spec: AppServerSpec): Promise<UwsgiServer> {
       const pid = child.pid;
       if (pid !== undefined && !exited && !spawnError) {
         const children = descendants(pid);
-        try {
-          process.kill(pid, spec.stopSignal);
-        } catch {
-          // already gone
-        }
-        const timedOut = await Promise.race([exitPromise.then(() => false), sleep(5000).then(() => true)]);
-        if (timedOut) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // already gone
+        // Repeat the signal: uWSGI ignores SIGINT for a moment after a
+        // (re)start (observed: a SIGINT sent as soon as a reloaded uWSGI
+        // answered was lost every time), then SIGKILL after 5 s.
+        const started = Date.now();
+        let sent = 0;
+        while (!exited) {
+          const elapsed = Date.now() - started;
+          if (elapsed >= 5000) break;
+          if (elapsed >= sent * 300) {
+            signal(pid, spec.stopSignal);
+            sent++;
           }
+          await Promise.race([exitPromise, sleep(25)]);
+        }
+        if (!exited) {
+          signal(pid, 'SIGKILL');
           await Promise.race([exitPromise, sleep(2000)]);
         }
         // Workers normally die with the master; make sure of it.
         for (const workerPid of new Set([...children, ...descendants(pid)])) {
-          if (isAlive(workerPid)) {
-            try {
-              process.kill(workerPid, 'SIGKILL');
-            } catch {
-              // already gone
-            }
-          }
+          if (isAlive(workerPid)) signal(workerPid, 'SIGKILL');
         }
       }
       cachedLogs = await readFile(logFile, 'utf8').catch(() => '');
@@ -507,6 +582,14 @@ export function descendants(pid: number): number[] {
     }
   }
   return result;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
 }
 
 export function isAlive(pid: number): boolean {
