@@ -2,10 +2,13 @@
  * A real dockerd for the host tests: finds one that answers (DOCKER_HOST or the default socket), builds a tiny
  * busybox image with `docker import` when missing (no registry is reachable), and removes the containers a test
  * run created. Without Docker the suites are skipped locally and fail when CI=true.
+ * For the project Dockerfile (test/e2e/docker.test.ts): its base images made offline by docker/offline-bases.sh
+ * and kept, the build, and the removal of what a build made.
  */
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 export const CI = process.env.CI === 'true';
@@ -94,4 +97,88 @@ export async function removeContainers(prefix: string): Promise<void> {
     .map((n) => n.trim())
     .filter((n) => n.startsWith(prefix));
   if (names.length > 0) await docker(['rm', '--force', ...names], { reject: false });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The project Dockerfile, built offline (test/e2e/docker.test.ts; bench/fullstack.mjs does the same in plain ESM)
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** Base images the tests build the Dockerfile from; kept between runs (made by debootstrap when missing). */
+export const BASE_PREFIX = 'hotpull-test';
+export const APP_BASE = `${BASE_PREFIX}/debian-app:bookworm`;
+
+export interface StackBases {
+  /** `--build-arg` pairs for docker build */
+  buildArgs: string[];
+  appBase: string;
+  nodeBase: string;
+}
+
+/**
+ * The Dockerfile's two bases as local images, made by docker/offline-bases.sh only when their tags are missing:
+ * debootstrap + docker import (about a minute) for APP_BASE, this machine's node and npm on top for NODE_BASE.
+ */
+export async function ensureStackBases(): Promise<StackBases> {
+  const result = await execa('bash', [path.join(PROJECT_ROOT, 'docker/offline-bases.sh')], {
+    env: { TAG_PREFIX: BASE_PREFIX, APP_BASE_TAG: APP_BASE },
+    timeout: 10 * 60_000,
+    stdin: 'ignore',
+    reject: false,
+  });
+  if (result.exitCode !== 0) throw new Error(`docker/offline-bases.sh failed (${result.exitCode}): ${result.stderr.trim()}`);
+  const buildArgs = result.stdout.trim().split(/\s+/);
+  const value = (name: string) => buildArgs.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1) ?? '';
+  return { buildArgs, appBase: value('APP_BASE'), nodeBase: value('NODE_BASE') };
+}
+
+/** `docker build` of the project Dockerfile (or the one in `context`) offline: --pull=false, --network host. */
+export async function buildImage(tag: string, bases: StackBases, context = PROJECT_ROOT): Promise<{ seconds: number; output: string }> {
+  const started = performance.now();
+  const result = await execa(DOCKER, ['build', '--pull=false', '--network', 'host', ...bases.buildArgs, '--tag', tag, context], {
+    timeout: 10 * 60_000,
+    stdin: 'ignore',
+    reject: false,
+    all: true,
+  });
+  if (result.exitCode !== 0) throw new Error(`docker build of ${tag} failed (${result.exitCode}):\n${String(result.all).split('\n').slice(-30).join('\n')}`);
+  return { seconds: (performance.now() - started) / 1000, output: String(result.all) };
+}
+
+export interface BuildStep {
+  instruction: string;
+  /** the image the step left (the base's for FROM) */
+  id?: string;
+  cached: boolean;
+}
+
+/** The steps of a legacy-builder `docker build` log (dockerd 20.10 without BuildKit prints "Step N/M : …"). */
+export function buildSteps(output: string): BuildStep[] {
+  return output.split(/^Step \d+\/\d+ : /m).slice(1).map((chunk) => ({
+    instruction: chunk.split('\n', 1)[0] ?? '',
+    id: [...chunk.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].at(-1)?.[1],
+    cached: /^ ---> Using cache$/m.test(chunk),
+  }));
+}
+
+/**
+ * Removes the images a build made for a stage's steps from the one starting with `from` (e.g. `COPY src`) to
+ * the stage's end, newest first and without pruning parents: removing the final image takes the runtime stage
+ * with it, but the build stage is nobody's parent and would stay as dangling images; the layers before `from`
+ * (npm ci) stay too, on purpose, as the next build's cache.
+ */
+export async function removeStageLeftovers(output: string, from: string): Promise<void> {
+  const steps = buildSteps(output);
+  const start = steps.findIndex((step) => step.instruction.startsWith(from));
+  if (start < 0) return;
+  const end = steps.findIndex((step, i) => i > start && step.instruction.startsWith('FROM '));
+  const made = steps.slice(start, end < 0 ? undefined : end).filter((step) => !step.cached && step.id);
+  for (const step of made.reverse()) await docker(['image', 'rm', '--no-prune', step.id as string], { reject: false });
+}
+
+/** Removes an image the tests built (never a base image); its runtime-stage layers go with it. */
+export async function removeImage(tag: string): Promise<void> {
+  if (!tag.startsWith(`${BASE_PREFIX}/`) || tag === APP_BASE || tag.startsWith(`${BASE_PREFIX}/node:`)) {
+    throw new Error(`refusing to remove ${tag}`);
+  }
+  await docker(['image', 'rm', '--force', tag], { reject: false });
 }
