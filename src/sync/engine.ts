@@ -203,11 +203,17 @@ export class SyncEngine {
 
     if (target === local) return this.finish(trigger, this.pendingReload!.from, { sha: local, dir: '' }, times, signal);
 
-    const base = local === undefined ? undefined : await git.mergeBase(local, target);
+    // The common case first: a clean checkout behind the remote, no rules to consult. `merge --ff-only` both
+    // checks and applies, which saves the merge-base round trip; only when it refuses is the relation worked out.
+    const fastForwarded =
+      workspace.tryFastForward !== undefined && local !== undefined && modified.length === 0 && this.options.rules.length === 0
+        ? await workspace.tryFastForward(target)
+        : false;
+    const base = fastForwarded || local === undefined ? undefined : await git.mergeBase(local, target);
     // No deployed revision yet, or one this repository does not know (re-cloned after damage): nothing
     // on disk can be rewritten by going to the target.
-    const unknownLocal = local === undefined || (base === undefined && !(await git.hasCommit(local)));
-    const relation = unknownLocal ? 'behind' : relationOf(local, target, base);
+    const unknownLocal = !fastForwarded && (local === undefined || (base === undefined && !(await git.hasCommit(local))));
+    const relation = fastForwarded || unknownLocal ? 'behind' : relationOf(local!, target, base);
     const plan = planApply({ relation, modified, onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
     if (plan.kind === 'noop') {
       this.setState('idle');
@@ -231,7 +237,7 @@ export class SyncEngine {
     this.status.heldSha = undefined;
     this.blocked = undefined;
 
-    const staged = await workspace.stage(target, plan, local);
+    const staged = fastForwarded ? { sha: target, dir: git.dir } : await workspace.stage(target, plan, local);
     if (workspace.layout === 'in-place') this.status.deployedSha = target;
     times.applied = this.clock();
 

@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import type { Git } from '../git/repo.js';
 import { removeStaleLocks } from '../git/locks.js';
 import { backupStamp } from './plan.js';
+import { HotpullError } from '../errors.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
 
 const short = (sha: string) => sha.slice(0, 12);
@@ -43,6 +44,17 @@ export class InPlaceWorkspace implements Workspace {
     if (plan.mode === 'ff') await this.git.fastForward(target);
     else await this.git.resetHard(target);
     return { sha: target, dir: this.git.dir };
+  }
+
+  async tryFastForward(target: string): Promise<boolean> {
+    try {
+      await this.git.fastForward(target);
+    } catch (error) {
+      if (error instanceof HotpullError && error.code === 'GIT' && /not possible to fast-forward/i.test(error.message)) return false;
+      throw error;
+    }
+    // "Already up to date" when the checkout is ahead: nothing moved, so this was not the case we handle here
+    return (await this.git.headFromFiles()) === target;
   }
 
   async activate(): Promise<void> {}

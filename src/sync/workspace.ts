@@ -26,6 +26,11 @@ export interface Workspace {
   deployed(): Promise<string | undefined>;
   /** tracked files modified in the served tree */
   modifiedFiles(): Promise<string[]>;
+  /**
+   * in-place only: fast-forwards to `target` when that is possible and says whether it did (false: not a
+   * fast-forward, nothing changed). Lets the engine skip working out the relation in the common case.
+   */
+  tryFastForward?(target: string): Promise<boolean>;
   /** puts `target` on disk; in-place this already changes the served files */
   stage(target: string, plan: ApplyPlan, local: string | undefined): Promise<Staged>;
   /** makes a staged revision the served one */
