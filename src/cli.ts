@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   status: { summary: "show a running daemon's state and recent deploys (--url, --json): 0 live, 1 problem, 3 unreachable", load: async () => (await import('./commands/status.js')).statusCommand },
   watch: { summary: 'dev mode: reload the app server when files in --repo change (--ignore, --ext, --debounce, --poll); run --watch also pulls', load: async () => (await import('./commands/watch.js')).watchCommand },
   host: { summary: 'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls', load: async () => (await import('./commands/host.js')).hostCommand },
+  'supervisor-config': { summary: 'print a [program:hotpull] section for supervisord.conf that runs hotpull run with the options given', load: async () => (await import('./commands/supervisor-config.js')).supervisorConfigCommand },
   demo: { summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes', load: async () => (await import('./commands/demo.js')).demoCommand },
 };
 
@@ -70,6 +71,17 @@ export interface Io {
   cwd: string;
 }
 
+/** `--poll` alone means `--poll on`: options with a `bareValue` may be given without one. */
+function withBareValues(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((arg, i) => {
+    if (end >= 0 && i > end) return arg;
+    const spec = (OPTIONS as readonly OptionSpec[]).find((o) => o.bareValue !== undefined && arg === `--${flagName(o.key)}`);
+    const next = argv[i + 1];
+    return spec && (next === undefined || next.startsWith('-') || (end >= 0 && i + 1 === end)) ? `${arg}=${spec.bareValue}` : arg;
+  });
+}
+
 function parse(argv: string[]) {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
@@ -80,7 +92,7 @@ function parse(argv: string[]) {
     options[cliFlag(o)] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
   }
   try {
-    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
+    const parsed = parseArgs({ args: withBareValues(argv), options, allowPositionals: true, strict: true, tokens: true });
     // What follows `--` stays in the positionals as before, and is also handed over as is (host up: docker run args).
     const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
     return { ...parsed, passthrough: terminator ? argv.slice(terminator.index + 1) : [] };
@@ -106,7 +118,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     const command = COMMANDS[name];
     if (!command) throw configError(`unknown command ${JSON.stringify(name)}: must be one of ${Object.keys(COMMANDS).join(', ')} (see hotpull --help)`);
     const flags = flagValues(values as Record<string, unknown>);
-    const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true });
+    const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true, ...(name === 'supervisor-config' ? { readFile: false } : {}) });
     const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
     return await (await command.load())({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
   } catch (error) {

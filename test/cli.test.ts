@@ -33,7 +33,10 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     [['run'], { HOTPULL_SYNC_TIMEOUT: '5 minutes' }, 'hotpull: HOTPULL_SYNC_TIMEOUT must be a duration like 500ms, 2s or 1m of at least 100ms (got "5 minutes")'],
     [['run', '--on-diverged', 'force'], {}, 'hotpull: --on-diverged must be one of stop, reset (got "force")'],
     [['run', '--frobnicate'], {}, "hotpull: Unknown option '--frobnicate' (see hotpull --help)"],
-    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, watch, host, demo (see hotpull --help)'],
+    // `--poll` alone is `--poll on`: parsing gets past it to the next check
+    [['watch', '--poll', '--repo', '/nonexistent/app'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
+    [['watch', '--repo', '/nonexistent/app', '--poll'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
+    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, watch, host, supervisor-config, demo (see hotpull --help)'],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });
     expect(result.exitCode).toBe(2);

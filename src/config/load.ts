@@ -73,6 +73,8 @@ export interface LoadInput {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
   readonly isTTY: boolean;
+  /** false: flags and environment only, no config file (supervisor-config: the file is for `hotpull run` to read, maybe on another machine) */
+  readonly readFile?: boolean;
 }
 
 const MODULE = 'hotpull';
@@ -152,7 +154,7 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
   const repoHint = (flags.repo as string | undefined) ?? env[envName('repo')];
   const searchDirs = [cwd];
   if (repoHint && path.resolve(cwd, repoHint) !== cwd) searchDirs.push(path.resolve(cwd, repoHint));
-  const file = await readConfigFile(explicitConfig ? path.resolve(cwd, explicitConfig) : undefined, searchDirs);
+  const file = input.readFile === false ? undefined : await readConfigFile(explicitConfig ? path.resolve(cwd, explicitConfig) : undefined, searchDirs);
   if (file) checkKnownKeys(file);
 
   const values: Record<string, unknown> = {};

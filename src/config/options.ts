@@ -23,6 +23,8 @@ export interface OptionSpec {
   readonly envOnly?: boolean;
   /** a boolean whose flag is --no-<key> (sets false) */
   readonly negatedFlag?: boolean;
+  /** the value a flag given alone stands for (`--poll` = `--poll on`) */
+  readonly bareValue?: string;
   /** the flag may be repeated; env and config take a list */
   readonly multiple?: boolean;
   /** a one-letter alias for the flag, e.g. p for -p */
@@ -57,7 +59,7 @@ export const OPTIONS = [
   { key: 'ignore', kind: 'globs', multiple: true, placeholder: 'GLOB', description: 'watch: changes not to reload for, repeatable; globs relative to the repo, no slash = a name at any depth, trailing slash = a directory (env: one value or a JSON list)', defaultText: '.git/, __pycache__/, *.pyc, node_modules/, .venv/, venv/, editor swap files, the reload file' },
   { key: 'ext', kind: 'extensions', placeholder: 'EXT[,EXT]', description: 'watch: only files with these extensions count, e.g. py,html (new and deleted directories still do)', defaultText: 'every file' },
   { key: 'debounce', kind: 'duration', placeholder: 'DURATION', description: 'watch: wait this long after the last change so a burst (git checkout, save all) gives one reload', defaultText: '150ms' },
-  { key: 'poll', kind: 'enum', values: ['off', 'on', 'auto'], placeholder: 'off|on|auto', description: 'watch: on = poll for changes instead of inotify (Docker Desktop and WSL2 bind mounts deliver no events); auto = probe the mount at start and poll when no event arrives', defaultText: 'off' },
+  { key: 'poll', kind: 'enum', values: ['off', 'on', 'auto'], bareValue: 'on', placeholder: 'off|on|auto', description: 'watch: on (or --poll alone) = poll for changes instead of inotify (Docker Desktop and WSL2 bind mounts deliver no events); auto = probe the mount at start and poll when no event arrives', defaultText: 'off' },
   { key: 'logLevel', kind: 'enum', values: LOG_LEVELS, placeholder: 'LEVEL', description: 'log level', defaultText: 'info' },
   { key: 'logFormat', kind: 'enum', values: ['json', 'pretty'], placeholder: 'json|pretty', description: 'log format', defaultText: 'pretty on a TTY, else json' },
   { key: 'listen', kind: 'listen', placeholder: '[HOST:]PORT', description: 'serve /webhook, /sync, /status, /healthz, /metrics; host 127.0.0.1 unless given', defaultText: 'off' },

@@ -346,7 +346,10 @@ export class SyncEngine {
     const record = this.record(trigger, from, to, 'rolled-back', times, verdict.reason, good);
     // Rejected before reloading: if the reload of the good revision fails too (gunicorn exits when a worker
     // cannot import, so there is no master left to signal), the bad one must still not be deployed again.
-    await this.reject(to, `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`);
+    const rejection = `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`;
+    await this.reject(to, rejection);
+    // Until the good revision is verified again, the status says the rollback is under way, not done.
+    this.setState('verifying', `rolling back to ${short(good)}: ${rejection}`);
     const again = await this.reloadAll(good, to).then(
       () => verifyHealth(health, good, signal),
       (error: unknown) => ({ ok: false as const, ms: 0, requests: 0, reason: `its reload failed: ${oneLine(error)}` }),
@@ -357,6 +360,7 @@ export class SyncEngine {
       this.setState('failing', reason);
       this.status.lastError = reason;
     } else {
+      this.setState('rejected', rejection);
       logger.warn({ good, ms: again.ms }, `rolled back: ${short(good)} is serving again`);
     }
     return { kind: 'rejected', record };
