@@ -177,6 +177,17 @@ describe('sync engine against a file:// remote', () => {
     }
   });
 
+  it('ignores GIT_DIR and friends inherited from the environment (a git hook, a Supervisor env)', async () => {
+    sb = await makeSandbox();
+    const elsewhere = path.join(sb.root, 'elsewhere.git');
+    await git(sb.root, 'init', '-q', '--bare', elsewhere);
+    const { engine } = await makePipeline(sb.checkout, {}, { GIT_DIR: elsewhere, GIT_INDEX_FILE: path.join(sb.root, 'stray-index'), GIT_WORK_TREE: sb.root });
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await headOf(sb.checkout)).toBe(sha);
+    expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
+  });
+
   it('works on a checkout owned by another user without touching the global git config', async () => {
     sb = await makeSandbox();
     // chown needs root; CI runs as root, so there this case always runs

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runArgv } from '../exec.js';
+import { withoutRepoLocating } from '../git/env.js';
 import { HotpullError } from '../errors.js';
 
 /**
@@ -30,36 +31,9 @@ const IDENTITY = {
   GIT_COMMITTER_EMAIL: 'demo@hotpull.invalid',
 };
 
-/**
- * Variables that point git at some other repository (set, for instance, when the demo is started from a git
- * hook); `git rev-parse --local-env-vars` on git 2.39.
- */
-const REPO_LOCATING = new Set([
-  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
-  'GIT_CONFIG',
-  'GIT_CONFIG_PARAMETERS',
-  'GIT_CONFIG_COUNT',
-  'GIT_OBJECT_DIRECTORY',
-  'GIT_DIR',
-  'GIT_WORK_TREE',
-  'GIT_IMPLICIT_WORK_TREE',
-  'GIT_GRAFT_FILE',
-  'GIT_INDEX_FILE',
-  'GIT_NO_REPLACE_OBJECTS',
-  'GIT_REPLACE_REF_BASE',
-  'GIT_PREFIX',
-  'GIT_INTERNAL_SUPER_PREFIX',
-  'GIT_SHALLOW_FILE',
-  'GIT_COMMON_DIR',
-]);
-
 /** The caller's environment made safe for sandbox git: nothing aims it elsewhere, an identity is set. */
 export function sandboxGitEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
-  const clean: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || REPO_LOCATING.has(key) || /^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(key)) continue;
-    clean[key] = value;
-  }
+  const clean = withoutRepoLocating(env);
   return { ...clean, ...IDENTITY, GIT_TERMINAL_PROMPT: '0' };
 }
 

@@ -6,6 +6,7 @@ import { HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { formatDuration } from '../duration.js';
 import { LsRemoteCoprocess } from './coprocess.js';
+import { withoutRepoLocating } from './env.js';
 
 /**
  * The one simple-git adapter. Every git command hotpull runs goes through `Git.run`, which
@@ -48,8 +49,7 @@ export class Git {
 
   constructor(dir: string, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.dir = realpathSync(dir);
-    const clean: Record<string, string> = {};
-    for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+    const clean = withoutRepoLocating(env);
     this.env = {
       ...clean,
       GIT_TERMINAL_PROMPT: '0',

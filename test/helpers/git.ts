@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { REPO_LOCATING_VARS } from '../../src/git/env.js';
 
 export interface Sandbox {
   /** mkdtemp dir under os.tmpdir(), prefix 'hotpull-test-' */
@@ -35,29 +36,8 @@ const IDENTITY = {
   GIT_COMMITTER_EMAIL: 'hotpull-test@example.invalid',
 } as const;
 
-/**
- * Variables that would point git at some *other* repository (e.g. when the
- * test run itself is started from a git hook, GIT_DIR / GIT_INDEX_FILE are
- * set). Output of `git rev-parse --local-env-vars` for git 2.39.
- */
-export const GIT_LOCAL_ENV_VARS: readonly string[] = [
-  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
-  'GIT_CONFIG',
-  'GIT_CONFIG_PARAMETERS',
-  'GIT_CONFIG_COUNT',
-  'GIT_OBJECT_DIRECTORY',
-  'GIT_DIR',
-  'GIT_WORK_TREE',
-  'GIT_IMPLICIT_WORK_TREE',
-  'GIT_GRAFT_FILE',
-  'GIT_INDEX_FILE',
-  'GIT_NO_REPLACE_OBJECTS',
-  'GIT_REPLACE_REF_BASE',
-  'GIT_PREFIX',
-  'GIT_INTERNAL_SUPER_PREFIX',
-  'GIT_SHALLOW_FILE',
-  'GIT_COMMON_DIR',
-];
+/** Variables that would point git at some *other* repository (the list hotpull itself drops). */
+export const GIT_LOCAL_ENV_VARS: readonly string[] = [...REPO_LOCATING_VARS];
 
 /** Environment for child git processes: inherited env minus repo-locating vars, plus a fixed identity. */
 export function gitEnv(extra: Record<string, string> = {}): Record<string, string> {
