@@ -59,6 +59,20 @@ describe('--layout atomic', () => {
     await assertCompleteRelease(sb.bare, root, first);
   });
 
+  it('--depth makes a shallow first clone, and later deploys still fetch and switch', async () => {
+    sb = await makeSandbox();
+    for (let i = 2; i <= 5; i++) await commitAndPush(sb, { 'app.py': `VERSION = ${i}\n` });
+    const root = await volume();
+    const { engine } = await makePipeline(root, { layout: 'atomic', remote: `file://${sb.bare}`, branch: 'main', depth: 1 });
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    const repo = path.join(root, '.hotpull/repo');
+    expect(await git(repo, 'rev-list', '--count', 'refs/remotes/origin/main')).toBe('1');
+    const next = await commitAndPush(sb, { 'app.py': 'VERSION = 6\n' });
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await currentSha(root)).toBe(next);
+    await assertCompleteRelease(sb.bare, root, next);
+  });
+
   it('refuses a non-empty directory that is not an atomic layout, and a first clone without a URL', async () => {
     sb = await makeSandbox();
     const result = await runCli(['sync', '--layout', 'atomic', '--repo', sb.checkout, '--remote', sb.bare]);
