@@ -73,6 +73,29 @@ describe('--layout atomic', () => {
     await assertCompleteRelease(sb.bare, root, next);
   });
 
+  it('sets aside a repository that fails git fsck and clones again in the same directory; current keeps serving', async () => {
+    sb = await makeSandbox();
+    const root = await volume();
+    const first = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main' });
+    await first.engine.sync('test');
+    const served = await currentSha(root);
+    // damage: every object gone, as after a crash on a full disk
+    const objects = path.join(root, '.hotpull/repo/objects');
+    for (const dir of await fs.readdir(objects)) if (/^[0-9a-f]{2}$|^pack$/.test(dir)) await fs.rm(path.join(objects, dir), { recursive: true });
+    await expect(git(path.join(root, '.hotpull/repo'), 'fsck', '--connectivity-only')).rejects.toThrow();
+
+    const restarted = await makePipeline(root, { layout: 'atomic', branch: 'main' });
+    expect(restarted.logs.text()).toContain('repository failed git fsck; set aside');
+    expect(await currentSha(root)).toBe(served);
+    await assertCompleteRelease(sb.bare, root, served);
+    const next = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    expect((await restarted.engine.sync('test')).kind).toBe('deployed');
+    expect(await currentSha(root)).toBe(next);
+    await assertCompleteRelease(sb.bare, root, next);
+    await git(path.join(root, '.hotpull/repo'), 'fsck', '--connectivity-only');
+    expect((await fs.readdir(path.join(root, '.hotpull'))).some((n) => n.startsWith('repo.broken-'))).toBe(true);
+  });
+
   it('refuses a non-empty directory that is not an atomic layout, and a first clone without a URL', async () => {
     sb = await makeSandbox();
     const result = await runCli(['sync', '--layout', 'atomic', '--repo', sb.checkout, '--remote', sb.bare]);

@@ -67,7 +67,15 @@ export class AtomicWorkspace implements Workspace {
 
   async modifiedFiles(): Promise<string[]> {
     const sha = await this.deployed();
-    return sha ? new Git(this.releaseDir(sha), this.options.env).modifiedFiles() : [];
+    if (!sha) return [];
+    try {
+      return await new Git(this.releaseDir(sha), this.options.env).modifiedFiles();
+    } catch (error) {
+      // After a re-clone the served release's git metadata points into the old repository: its files cannot be
+      // compared any more, and the next release replaces it anyway.
+      if (/not a git repository/i.test((error as Error).message)) return [];
+      throw error;
+    }
   }
 
   async stage(target: string, _plan: ApplyPlan): Promise<Staged> {
