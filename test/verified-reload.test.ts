@@ -132,6 +132,17 @@ describe('deploys that must not go live', () => {
     expect(await everyWorker(server.url)).toEqual(['v3']);
   }, 60_000);
 
+  itServers('--no-rollback leaves a revision that fails verification in place and reports it rejected', async () => {
+    const { sb, server } = await withUwsgi();
+    const { engine } = await makePipeline(sb.checkout, { healthUrl: `${server.url}/health`, healthTimeout: '4s', rollback: false });
+    const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2', { crashOnImport: true }) });
+    expect(await engine.sync('test')).toMatchObject({ kind: 'rejected', record: { result: 'rejected' } });
+    expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad, deployedSha: bad });
+    expect(engine.status.reason).toContain('left in place (--no-rollback)');
+    expect(await headOf(sb.checkout)).toBe(bad);
+    expect((await engine.sync('test')).kind).toBe('blocked');
+  }, 30_000);
+
   itServers('a failing run hook leaves the old code served and the checkout restored', async () => {
     const { sb, server } = await withUwsgi();
     const config = path.join(sb.root, 'hotpull.config.json');
