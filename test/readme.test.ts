@@ -2,7 +2,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OPTIONS, envName, flagName, type OptionSpec } from '../src/config/options.js';
-import { ROOT } from './helpers/hotpull.js';
+import { ROOT, runCli } from './helpers/hotpull.js';
+import { loadConfig } from '../src/config/load.js';
+import { tmpDir } from './helpers/git.js';
 
 describe('README stays true', () => {
   it('documents every option under the name the user types', async () => {
@@ -20,5 +22,31 @@ describe('README stays true', () => {
     const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toContain('demo');
     expect(pkg.scripts.test).toContain('vitest run');
+  });
+
+  it('every YAML config in it loads without a config error', async () => {
+    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const block of blocks) {
+      const dir = await tmpDir();
+      await fs.writeFile(path.join(dir, 'hotpull.config.yaml'), block);
+      const config = await loadConfig({ flags: {}, env: {}, cwd: dir, isTTY: false });
+      expect(config.configFile).toBe(path.join(dir, 'hotpull.config.yaml'));
+      await fs.rm(dir, { recursive: true });
+    }
+  });
+
+  it('the [program:hotpull] shown is what supervisor-config prints', async () => {
+    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const shown = /```ini\n(\[program:hotpull\]\ncommand=hotpull run --repo \/app --interval 2s\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(shown).toBeDefined();
+    const printed = await runCli(['supervisor-config', '--repo', '/app', '--interval', '2s']);
+    expect(printed.exitCode).toBe(0);
+    const withoutComments = printed.stdout
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !/^;\s/.test(line) && !/^; /.test(line) && line !== ';')
+      .join('\n');
+    for (const line of shown!.trim().split('\n')) expect(withoutComments).toContain(line);
   });
 });
