@@ -134,6 +134,12 @@ describe('hotpull run: signals', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor('the fetch to start', () => out.includes('fetching main'), 10_000);
     await new Promise((r) => setTimeout(r, 500));
+    // mid-fetch, git and its transport helper are running: the password is on no process's command line
+    const cmdlines = await Promise.all(
+      (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p)).map((p) => fs.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')),
+    );
+    expect(cmdlines.filter((c) => c.includes('remote-http')).length).toBeGreaterThan(0);
+    expect(cmdlines.filter((c) => c.includes('s3cret-pw'))).toEqual([]);
     const sent = Date.now();
     child.kill('SIGTERM');
     const result = await child;
@@ -156,6 +162,16 @@ describe('smart-HTTP remote with basic auth', () => {
     expect(logs.text()).not.toContain('right-pw');
   });
 
+  it('a token-only URL (https://TOKEN@host) works, and the token is on no command line', async () => {
+    sb = await makeSandbox();
+    server = await startGitHttpServer({ projectRoot: sb.root, user: 't0ken-abc', password: '' });
+    const { engine, target } = await makeDaemon(sb.checkout, { remote: `http://t0ken-abc@127.0.0.1:${server.port}/remote.git`, branch: 'main' });
+    expect(target.remote).toBe(`http://127.0.0.1:${server.port}/remote.git`);
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await headOf(sb.checkout)).toBe(sha);
+  });
+
   it('a wrong password gives state failing and the password reaches no log line', async () => {
     sb = await makeSandbox();
     server = await startGitHttpServer({ projectRoot: sb.root, user: 'deploy', password: 'right-pw' });
@@ -172,7 +188,8 @@ describe('smart-HTTP remote with basic auth', () => {
     expect(JSON.stringify(engine.status)).not.toContain('wr0ng-pa55');
     expect(logs.lines.length).toBeGreaterThan(0);
     expect(logs.text()).not.toContain('wr0ng-pa55');
-    expect(logs.text()).toContain('deploy:***@');
+    // the password never reached git's command line, so git's own message names the URL without it
+    expect(logs.text()).toContain(`Authentication failed for 'http://127.0.0.1:${server.port}/remote.git/'`);
 
     // the daemon process, whole stdout and stderr
     const child = spawnCli(['run', '--repo', sb.checkout, '--remote', url, '--branch', 'main', '--interval', '200ms']);

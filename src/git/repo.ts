@@ -45,7 +45,7 @@ export class Git {
   readonly dir: string;
   private gitDirPath?: string;
   private lsRemoteHelper?: LsRemoteCoprocess;
-  private readonly env: Record<string, string>;
+  private env: Record<string, string>;
 
   constructor(dir: string, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.dir = realpathSync(dir);
@@ -56,6 +56,40 @@ export class Git {
       GIT_SSH_COMMAND: clean.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
       LC_ALL: 'C',
     };
+  }
+
+  /**
+   * The remote as it may appear on git's command line, with any password or token taken out of the URL: argv is
+   * world-readable (ps, /proc/<pid>/cmdline, and git passes the URL on to git-remote-http's argv), the
+   * environment is not. The secret reaches git through a credential helper configured in the environment
+   * (GIT_CONFIG_COUNT) that prints it from variables. Returns the remote unchanged when it carries no secret.
+   */
+  async commandLineRemote(remote: string): Promise<string> {
+    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) ? remote : await this.getConfig(`remote.${remote}.url`);
+    if (!url || !/^https?:\/\//i.test(url)) return remote;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return remote;
+    }
+    if (!parsed.username && !parsed.password) return remote;
+    // user:password keeps the user in the URL; a bare token (https://TOKEN@host) is the secret itself
+    const username = decodeURIComponent(parsed.password ? parsed.username : parsed.username);
+    const password = parsed.password ? decodeURIComponent(parsed.password) : '';
+    parsed.password = '';
+    if (!password) parsed.username = '';
+    this.env = {
+      ...this.env,
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'credential.helper',
+      GIT_CONFIG_VALUE_0: '!f() { test "$1" = get || return 0; printf "username=%s\\npassword=%s\\n" "$HOTPULL_GIT_USERNAME" "$HOTPULL_GIT_PASSWORD"; }; f',
+      HOTPULL_GIT_USERNAME: username,
+      HOTPULL_GIT_PASSWORD: password,
+    };
+    this.lsRemoteHelper?.close();
+    this.lsRemoteHelper = undefined;
+    return parsed.href;
   }
 
   private client(signal?: AbortSignal): SimpleGit {

@@ -56,7 +56,7 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
   return {
     git: checkout,
     dir,
-    remote: config.remote,
+    remote: await checkout.commandLineRemote(config.remote),
     remoteLabel: redact(config.remote),
     branch,
     fetchRef: looksLikeUrl(config.remote) ? `refs/hotpull/remote/${branch}` : `refs/remotes/${config.remote}/${branch}`,
@@ -104,7 +104,7 @@ export async function resolveAtomicTarget(
   await git.setConfig('hotpull.branch', branch);
   if (created) logger.info({ root }, `created the atomic layout in ${root}`);
   const url = (await git.getConfig('remote.origin.url')) ?? config.remote;
-  return { git, dir: root, remote: 'origin', remoteLabel: redact(url), branch, fetchRef: `refs/remotes/origin/${branch}`, workspace };
+  return { git, dir: root, remote: await git.commandLineRemote('origin'), remoteLabel: redact(url), branch, fetchRef: `refs/remotes/origin/${branch}`, workspace };
 }
 
 /**
