@@ -89,7 +89,3 @@ export function flagName(key: string): string {
 export function envName(key: string): string {
   return `HOTPULL_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
-
-export function optionSpec(key: string): OptionSpec | undefined {
-  return (OPTIONS as readonly OptionSpec[]).find((o) => o.key === key);
-}
