@@ -335,10 +335,6 @@ export class Git {
     await this.run(['worktree', 'move', from, to]);
   }
 
-  async worktreeRemove(dir: string): Promise<void> {
-    await this.run(['worktree', 'remove', '--force', '--force', dir]);
-  }
-
   async worktreePrune(): Promise<void> {
     await this.run(['worktree', 'prune', '--verbose']);
   }
