@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
 import { commitAndPush, forcePush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
 
@@ -175,6 +176,23 @@ describe('sync engine against a file:// remote', () => {
     } finally {
       holder.kill('SIGKILL');
     }
+  });
+
+  it('fetches from a local bare remote owned by another user, without touching the global git config', async () => {
+    sb = await makeSandbox();
+    if (process.getuid?.() !== 0 && process.env.CI !== 'true') return;
+    const home = path.join(sb.root, 'home');
+    await fs.mkdir(home);
+    await fs.writeFile(path.join(home, '.gitconfig'), '[user]\n\tname = kept\n');
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    await execa('chown', ['-R', '65534:65534', sb.bare, sb.checkout]);
+    const env = { HOME: home, GIT_CONFIG_NOSYSTEM: '1' };
+    await expect(execa('git', ['ls-remote', sb.bare], { env: { ...process.env, ...env } })).rejects.toThrow(/dubious ownership/);
+    const { engine } = await makePipeline(sb.checkout, {}, env);
+    expect((await engine.sync('test')).kind).toBe('deployed');
+    expect(await git(sb.checkout, '-c', `safe.directory=${sb.checkout}`, 'rev-parse', 'HEAD')).toBe(sha);
+    expect(await fs.readdir(home)).toEqual(['.gitconfig']);
+    expect(await fs.readFile(path.join(home, '.gitconfig'), 'utf8')).toBe('[user]\n\tname = kept\n');
   });
 
   it('ignores GIT_DIR and friends inherited from the environment (a git hook, a Supervisor env)', async () => {

@@ -1,4 +1,6 @@
-import { realpathSync } from 'node:fs';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, GitError, type SimpleGit } from 'simple-git';
@@ -90,6 +92,42 @@ export class Git {
     this.lsRemoteHelper?.close();
     this.lsRemoteHelper = undefined;
     return parsed.href;
+  }
+
+  /**
+   * A remote that is a directory on this machine (a bare repository on a volume) owned by another uid trips
+   * git's "dubious ownership" check in the upload-pack it starts there, and `-c safe.directory` does not reach
+   * that process (git clears command-line config for the other repository). Global config does: git gets a
+   * global config file of hotpull's own that includes the user's real ones and trusts this one directory.
+   * The user's files are never written.
+   */
+  async trustLocalRemote(remote: string): Promise<void> {
+    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || remote.startsWith('/') || remote.startsWith('.') ? remote : await this.getConfig(`remote.${remote}.url`);
+    if (!url) return;
+    let dir: string;
+    if (url.startsWith('file://')) dir = fileURLToPath(url);
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+:/.test(url)) return; // network, or scp-like host:path
+    else dir = path.resolve(this.dir, url);
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      return;
+    }
+    const home = this.env.HOME ?? homedir();
+    const includes = this.env.GIT_CONFIG_GLOBAL
+      ? [this.env.GIT_CONFIG_GLOBAL]
+      : [path.join(this.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'git', 'config'), path.join(home, '.gitconfig')];
+    const quote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    const shim = path.join(mkdtempSync(path.join(tmpdir(), 'hotpull-git-')), 'config');
+    writeFileSync(
+      shim,
+      `# written by hotpull: your global git config, plus trust in the local remote\n[include]\n${includes.map((f) => `\tpath = ${quote(f)}\n`).join('')}[safe]\n\tdirectory = ${quote(real)}\n`,
+      { mode: 0o600 },
+    );
+    this.env = { ...this.env, GIT_CONFIG_GLOBAL: shim };
+    this.lsRemoteHelper?.close();
+    this.lsRemoteHelper = undefined;
   }
 
   private client(signal?: AbortSignal): SimpleGit {

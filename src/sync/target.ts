@@ -53,6 +53,7 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
     throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
   }
 
+  await checkout.trustLocalRemote(config.remote);
   return {
     git: checkout,
     dir,
@@ -104,6 +105,7 @@ export async function resolveAtomicTarget(
   await git.setConfig('hotpull.branch', branch);
   if (created) logger.info({ root }, `created the atomic layout in ${root}`);
   const url = (await git.getConfig('remote.origin.url')) ?? config.remote;
+  await git.trustLocalRemote('origin');
   return { git, dir: root, remote: await git.commandLineRemote('origin'), remoteLabel: redact(url), branch, fetchRef: `refs/remotes/origin/${branch}`, workspace };
 }
 
