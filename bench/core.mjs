@@ -10,7 +10,6 @@
 // (`npm run bench` builds first). Needs dist/ (npx tsc -p .), git and Linux /proc.
 // A readable table goes to stdout, then the same figures as one JSON object on the last line; progress goes
 // to stderr. Everything runs in one mkdtemp directory, removed at the end; file:// remotes only.
-import { execFileSync } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  benchEnv, cloneCheckout, git, makeRemote, pushCommit, ratio, readTreeCpuTicks, readStatusKb, removeAtExit, round, run,
+  benchEnv, cloneCheckout, git, machineContext, makeRemote, pushCommit, ratio, readTreeCpuTicks, readStatusKb, removeAtExit, round, run,
   sleep, spawnTracked, stopTracked, summarize, table, timed,
 } from './lib.mjs';
 
@@ -59,27 +58,6 @@ const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 const ms = (x) => (x === undefined ? '' : x.toFixed(2));
 const mb = (kb) => round(kb / 1024, 1);
 
-function machineContext() {
-  const sh = (cmd, args) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
-    } catch {
-      return undefined;
-    }
-  };
-  return {
-    node: process.version,
-    git: sh('git', ['--version'])?.replace(/^git version /, ''),
-    nproc: Number(sh('nproc', []) ?? os.availableParallelism()),
-    clkTck: Number(sh('getconf', ['CLK_TCK']) ?? 100),
-    cpu: os.cpus()[0]?.model,
-    kernel: `${os.type()} ${os.release()} ${os.arch()}`,
-    tmpdir: os.tmpdir(),
-    // other work on the machine skews every figure here: shown at the start and end of the run
-    loadavgStart: os.loadavg().map((x) => round(x)),
-  };
-}
-
 /** Calls through hotpull's Git adapter, recorded per sync pass: [label, ms] in call order. */
 function instrument(gitAdapter) {
   const original = gitAdapter.run.bind(gitAdapter);
@@ -91,6 +69,16 @@ function instrument(gitAdapter) {
     } finally {
       const label = args[0] === 'rev-parse' ? `rev-parse ${args.at(-1).replace(/\^\{commit\}$/, '')}` : args[0];
       recorder.calls?.push([label, performance.now() - start]);
+    }
+  };
+  // ls-remote does not go through run(): it is answered by the adapter's long-lived helper shell
+  const lsRemote = gitAdapter.lsRemote.bind(gitAdapter);
+  gitAdapter.lsRemote = async (...args) => {
+    const start = performance.now();
+    try {
+      return await lsRemote(...args);
+    } finally {
+      recorder.calls?.push(['ls-remote (helper shell)', performance.now() - start]);
     }
   };
   return recorder;
@@ -110,7 +98,7 @@ function breakdown(cycles, totals) {
       perStep.get(key).push(t);
       inGit += t;
     }
-    const key = 'outside git calls (JS, lock scan, touch)';
+    const key = 'outside git calls (JS, lock scan, touch; < 0 when calls overlap)';
     if (!perStep.has(key)) perStep.set(key, []);
     perStep.get(key).push(totals[i] - inGit);
   });
@@ -189,7 +177,10 @@ async function main() {
   const globalConfig = path.join(root, 'gitconfig');
   await writeFile(globalConfig, '');
   const env = benchEnv(globalConfig);
-  const { bare, author } = await makeRemote(root, env, { files: REPO_FILES });
+  // a small app: uwsgi.ini (the reload file hotpull finds on its own), app.py and REPO_FILES modules
+  const files = { 'uwsgi.ini': '[uwsgi]\nmodule = app\n', 'app.py': 'VERSION = 0\n' };
+  for (let i = 0; i < REPO_FILES; i++) files[`pkg/mod${String(i).padStart(3, '0')}.py`] = `def f${i}():\n    return ${i}\n`;
+  const { bare, author } = await makeRemote(root, env, files);
   const hpCheckout = await cloneCheckout(root, env, bare, 'checkout-hotpull');
   const bareCheckout = await cloneCheckout(root, env, bare, 'checkout-bare');
   const stepsCheckout = await cloneCheckout(root, env, bare, 'checkout-bare-steps');
@@ -416,7 +407,7 @@ async function main() {
     [4, 'Where a hotpull deploy cycle goes', result.deploy.breakdown],
     ['4b', 'Where a hotpull no-change poll goes', result.noChangePoll.breakdown],
   ]) {
-    console.log(`${n}. ${title} (${b.gitCallsPerCycle} git calls per cycle, each through Git.run)`);
+    console.log(`${n}. ${title} (${b.gitCallsPerCycle} git calls per cycle, through the Git adapter)`);
     console.log(table(['ms per cycle', 'median', 'p90'], b.steps.map((s) => [`  ${s.step}`, ms(s.median), ms(s.p90)])));
     console.log('');
   }

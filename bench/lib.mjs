@@ -1,8 +1,9 @@
 // Helpers for bench/core.mjs: real git in real temp dirs, child processes tracked by pid so none outlives the
 // bench, /proc readers, and small statistics. Plain Node ESM, no dependencies.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -142,23 +143,45 @@ export async function timed(fn) {
 // ---------------------------------------------------------------------------------------------------------
 // The sandbox: a bare remote, an author clone that pushes, and any number of deployed checkouts.
 
-/** A small app: uwsgi.ini (the reload file hotpull finds on its own), app.py and `files` modules. */
-export async function makeRemote(root, env, { files }) {
+/** A bare remote on `main` holding `files` (path → content) as its first commit, and an author clone that pushes. */
+export async function makeRemote(root, env, files) {
   const bare = path.join(root, 'remote.git');
   const author = path.join(root, 'author');
   await git(root, env, 'init', '--quiet', '--bare', '--initial-branch=main', bare);
   await git(root, env, 'clone', '--quiet', bare, author);
   await git(author, env, 'checkout', '--quiet', '-B', 'main');
-  await writeFile(path.join(author, 'uwsgi.ini'), '[uwsgi]\nmodule = app\n');
-  await writeFile(path.join(author, 'app.py'), 'VERSION = 0\n');
-  await mkdir(path.join(author, 'pkg'));
-  for (let i = 0; i < files; i++) {
-    await writeFile(path.join(author, 'pkg', `mod${String(i).padStart(3, '0')}.py`), `def f${i}():\n    return ${i}\n`);
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(author, name)), { recursive: true });
+    await writeFile(path.join(author, name), content);
   }
   await git(author, env, 'add', '-A');
   await git(author, env, 'commit', '--quiet', '-m', 'initial');
   await git(author, env, 'push', '--quiet', 'origin', 'main');
   return { bare, author };
+}
+
+/** Node, git, CPU and load of the machine a bench runs on, plus `extra` fields; other work skews every figure. */
+export function machineContext(extra = {}) {
+  const sh = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const entries = Object.entries(extra).map(([key, [cmd, args]]) => [key, sh(cmd, args)]);
+  return {
+    node: process.version,
+    git: sh('git', ['--version'])?.replace(/^git version /, ''),
+    ...Object.fromEntries(entries),
+    nproc: Number(sh('nproc', []) ?? os.availableParallelism()),
+    clkTck: Number(sh('getconf', ['CLK_TCK']) ?? 100),
+    cpu: os.cpus()[0]?.model,
+    kernel: `${os.type()} ${os.release()} ${os.arch()}`,
+    tmpdir: os.tmpdir(),
+    // shown at the start and end of a run
+    loadavgStart: os.loadavg().map((x) => round(x)),
+  };
 }
 
 export async function cloneCheckout(root, env, bare, name) {

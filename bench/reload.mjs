@@ -22,7 +22,6 @@
 // Needs dist/ (npx tsc -p .), git, /usr/bin/uwsgi + python3 plugin, Linux. A table goes to stdout, then the same
 // figures as one JSON object on the last line; progress goes to stderr. Everything runs in one mkdtemp directory,
 // removed at the end; loopback and file remotes only.
-import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
@@ -32,7 +31,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchEnv, git, removeAtExit, round, run, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import { benchEnv, git, machineContext, makeRemote, removeAtExit, round, run, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
 import { fetchText, pinnedRound, startUwsgi, uwsgiMissing, writeFifo, wsgiAppSource } from './uwsgi.mjs';
 
 const WORKERS = 2;
@@ -98,19 +97,6 @@ function prng(seed) {
 // The sandbox: one bare remote and an author clone; each variant clones a fresh checkout at the current head.
 
 let versionCounter = 0;
-
-async function makeRemote(root, env) {
-  const bare = path.join(root, 'remote.git');
-  const author = path.join(root, 'author');
-  await git(root, env, 'init', '--quiet', '--bare', '--initial-branch=main', bare);
-  await git(root, env, 'clone', '--quiet', bare, author);
-  await git(author, env, 'checkout', '--quiet', '-B', 'main');
-  await writeFile(path.join(author, 'app.py'), wsgiAppSource('v0'));
-  await git(author, env, 'add', '-A');
-  await git(author, env, 'commit', '--quiet', '-m', 'v0');
-  await git(author, env, 'push', '--quiet', 'origin', 'main');
-  return { bare, author };
-}
 
 /** Commits a new app version and pushes it; resolves when `git push` has exited, with that moment. */
 async function push(author, env) {
@@ -327,7 +313,7 @@ async function openVariant(variant, { root, env }) {
   const dir = path.join(root, variant.key);
   await mkdir(dir);
   // Its own remote: the deployers of a group all run at once and must not deploy each other's pushes.
-  const { bare, author } = await makeRemote(dir, env);
+  const { bare, author } = await makeRemote(dir, env, { 'app.py': wsgiAppSource('v0') });
   const checkout = path.join(dir, 'checkout');
   await git(dir, env, 'clone', '--quiet', '--branch', 'main', bare, checkout);
   const touchFile = path.join(dir, 'reload.touch'); // outside the checkout, as in production
@@ -439,28 +425,9 @@ function summarizeVariant(variant, samples, warnings) {
   };
 }
 
-function machineContext() {
-  const sh = (cmd, args) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
-    } catch {
-      return undefined;
-    }
-  };
-  return {
-    node: process.version,
-    git: sh('git', ['--version'])?.replace(/^git version /, ''),
-    uwsgi: sh('/usr/bin/uwsgi', ['--version']),
-    nproc: Number(sh('nproc', []) ?? os.availableParallelism()),
-    cpu: os.cpus()[0]?.model,
-    kernel: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadavgStart: os.loadavg().map((x) => round(x)),
-  };
-}
-
 async function main() {
   const started = performance.now();
-  const context = machineContext();
+  const context = machineContext({ uwsgi: ['/usr/bin/uwsgi', ['--version']] });
   console.log(`hotpull reload bench: node ${context.node}, git ${context.git}, uWSGI ${context.uwsgi}, nproc ${context.nproc}`);
   console.log(`  ${context.cpu ?? 'unknown cpu'}; ${context.kernel}; load average ${context.loadavgStart.join(' ')}`);
   console.log(`  ${PUSHES} pushes per variant (after ${WARMUP} warm-up), ${WORKERS} uWSGI workers, probe hold ${HOLD_MS} ms, seed ${SEED}`);
