@@ -5,7 +5,7 @@ import { daemonUrl } from './status.js';
 import { requestSync } from '../http/client.js';
 import { loadSecret } from '../http/secret.js';
 
-/** One pass and exit: 0 = up to date or updated, 1 = failed or blocked (diverged/dirty), 2 = bad config. */
+/** One pass and exit: 0 = up to date or updated, 1 = failed, blocked (diverged, dirty, held) or rejected, 2 = bad config. */
 export async function syncCommand({ config, env, logger, stdout }: CommandContext): Promise<number> {
   if (config.now) {
     const secret = await loadSecret(config);
@@ -17,7 +17,7 @@ export async function syncCommand({ config, env, logger, stdout }: CommandContex
   try {
     const outcome = await engine.sync('cli');
     if (outcome.kind === 'up-to-date') logger.info({ sha: outcome.sha }, `up to date at ${outcome.sha.slice(0, 12)}`);
-    return outcome.kind === 'blocked' ? 1 : 0;
+    return outcome.kind === 'blocked' || outcome.kind === 'rejected' ? 1 : 0;
   } catch (error) {
     logger.error({ err: oneLine(error) }, `sync failed: ${oneLine(error)}`);
     return 1;

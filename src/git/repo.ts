@@ -61,14 +61,29 @@ export class Git {
   }
 
   /**
-   * The remote as it may appear on git's command line, with any password or token taken out of the URL: argv is
-   * world-readable (ps, /proc/<pid>/cmdline, and git passes the URL on to git-remote-http's argv), the
-   * environment is not. The secret reaches git through a credential helper configured in the environment
-   * (GIT_CONFIG_COUNT) that prints it from variables. Returns the remote unchanged when it carries no secret.
+   * Readies a remote (a name of the checkout's, or a URL) for the commands to come and returns it as it may
+   * appear on git's command line. Reads the remote's URL once for two things:
+   * - a password or token in an http(s) URL is taken out of it. Command lines are world-readable (ps,
+   *   /proc/<pid>/cmdline, and git hands the URL on to git-remote-http's argv), the environment is not: the
+   *   secret reaches git through a credential helper configured in the environment (GIT_CONFIG_COUNT);
+   * - a remote that is a directory on this machine, owned by another uid, trips "dubious ownership" in the
+   *   upload-pack git starts there, which `-c safe.directory` does not reach (git clears command-line config
+   *   for the other repository). Global config does: git gets a global config file of hotpull's own that
+   *   includes the user's real ones and trusts that one directory. The user's files are never written.
    */
-  async commandLineRemote(remote: string): Promise<string> {
-    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) ? remote : await this.getConfig(`remote.${remote}.url`);
-    if (!url || !/^https?:\/\//i.test(url)) return remote;
+  async prepareRemote(remote: string): Promise<string> {
+    const isUrlOrPath = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || remote.startsWith('/') || remote.startsWith('.');
+    const url = isUrlOrPath ? remote : await this.getConfig(`remote.${remote}.url`);
+    if (!url) return remote;
+    this.lsRemoteHelper?.close(); // it would keep the environment it was started with
+    this.lsRemoteHelper = undefined;
+    if (/^https?:\/\//i.test(url)) return this.moveCredentialsToEnv(remote, url);
+    if (url.startsWith('file://')) this.trustDirectory(fileURLToPath(url));
+    else if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^[^/]+:/.test(url)) this.trustDirectory(path.resolve(this.dir, url)); // not scp-like host:path
+    return remote;
+  }
+
+  private moveCredentialsToEnv(remote: string, url: string): string {
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -77,8 +92,8 @@ export class Git {
     }
     if (!parsed.username && !parsed.password) return remote;
     // user:password keeps the user in the URL; a bare token (https://TOKEN@host) is the secret itself
-    const username = decodeURIComponent(parsed.password ? parsed.username : parsed.username);
-    const password = parsed.password ? decodeURIComponent(parsed.password) : '';
+    const username = decodeURIComponent(parsed.username);
+    const password = decodeURIComponent(parsed.password);
     parsed.password = '';
     if (!password) parsed.username = '';
     this.env = {
@@ -89,25 +104,10 @@ export class Git {
       HOTPULL_GIT_USERNAME: username,
       HOTPULL_GIT_PASSWORD: password,
     };
-    this.lsRemoteHelper?.close();
-    this.lsRemoteHelper = undefined;
     return parsed.href;
   }
 
-  /**
-   * A remote that is a directory on this machine (a bare repository on a volume) owned by another uid trips
-   * git's "dubious ownership" check in the upload-pack it starts there, and `-c safe.directory` does not reach
-   * that process (git clears command-line config for the other repository). Global config does: git gets a
-   * global config file of hotpull's own that includes the user's real ones and trusts this one directory.
-   * The user's files are never written.
-   */
-  async trustLocalRemote(remote: string): Promise<void> {
-    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || remote.startsWith('/') || remote.startsWith('.') ? remote : await this.getConfig(`remote.${remote}.url`);
-    if (!url) return;
-    let dir: string;
-    if (url.startsWith('file://')) dir = fileURLToPath(url);
-    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+:/.test(url)) return; // network, or scp-like host:path
-    else dir = path.resolve(this.dir, url);
+  private trustDirectory(dir: string): void {
     let real: string;
     try {
       real = realpathSync(dir);
@@ -126,8 +126,6 @@ export class Git {
       { mode: 0o600 },
     );
     this.env = { ...this.env, GIT_CONFIG_GLOBAL: shim };
-    this.lsRemoteHelper?.close();
-    this.lsRemoteHelper = undefined;
   }
 
   private client(signal?: AbortSignal): SimpleGit {

@@ -53,11 +53,10 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
     throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
   }
 
-  await checkout.trustLocalRemote(config.remote);
   return {
     git: checkout,
     dir,
-    remote: await checkout.commandLineRemote(config.remote),
+    remote: await checkout.prepareRemote(config.remote),
     remoteLabel: redact(config.remote),
     branch,
     fetchRef: looksLikeUrl(config.remote) ? `refs/hotpull/remote/${branch}` : `refs/remotes/${config.remote}/${branch}`,
@@ -96,17 +95,17 @@ export async function resolveAtomicTarget(
     logger,
   });
   const git = workspace.git;
+  const remote = await git.prepareRemote('origin');
   let branch = config.branch ?? (await git.getConfig('hotpull.branch'));
   if (!branch) {
-    branch = await git.remoteDefaultBranch('origin', { timeoutMs: config.syncTimeout }).catch(() => undefined);
+    branch = await git.remoteDefaultBranch(remote, { timeoutMs: config.syncTimeout }).catch(() => undefined);
     if (!branch) throw configError(`--branch is required: the remote's default branch could not be read (got none)`);
   }
   if (branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(branch)) throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
   await git.setConfig('hotpull.branch', branch);
   if (created) logger.info({ root }, `created the atomic layout in ${root}`);
   const url = (await git.getConfig('remote.origin.url')) ?? config.remote;
-  await git.trustLocalRemote('origin');
-  return { git, dir: root, remote: await git.commandLineRemote('origin'), remoteLabel: redact(url), branch, fetchRef: `refs/remotes/origin/${branch}`, workspace };
+  return { git, dir: root, remote, remoteLabel: redact(url), branch, fetchRef: `refs/remotes/origin/${branch}`, workspace };
 }
 
 /**
