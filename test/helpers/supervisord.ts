@@ -12,12 +12,12 @@
  * - programs run in their own process groups (stopasgroup/killasgroup signal those), so the processes left
  *   after a test are found through /proc as descendants of supervisord, collected before it is stopped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { descendants, isAlive } from './uwsgi.js';
+import { descendants, isAlive, killOnExit } from './uwsgi.js';
 
 export const SUPERVISORD_BIN = '/usr/bin/supervisord';
 export const SUPERVISORCTL_BIN = '/usr/bin/supervisorctl';
@@ -52,26 +52,6 @@ export interface Supervisord {
   exited: Promise<number | null>;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of live) {
-      if (child.pid === undefined) continue;
-      for (const pid of [...descendants(child.pid), child.pid]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }
-  });
-}
-
 /** `supervisorctl status` output → name → state, pid. */
 export function parseStatus(text: string): Map<string, ProgramStatus> {
   const result = new Map<string, ProgramStatus>();
@@ -101,11 +81,10 @@ export async function startSupervisord(options: { dir: string; conf: string; env
   } finally {
     closeSync(fd);
   }
-  installExitHook();
-  live.add(child);
+  const forget = killOnExit(child);
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code, signal) => {
-      live.delete(child);
+      forget();
       resolve(code ?? (signal ? 128 : null));
     });
   });

@@ -430,16 +430,22 @@ export async function freePort(): Promise<number> {
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** If the test process dies without stop(), take the servers down with it. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of live) {
-      if (child.pid === undefined) continue;
-      for (const pid of [...descendants(child.pid), child.pid]) signal(pid, 'SIGKILL');
-    }
-  });
+/**
+ * If the test process dies without stopping a server it started, take it and its children down with it.
+ * Returns the function that forgets the child once it has been stopped properly.
+ */
+export function killOnExit(child: ChildProcess): () => void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const c of live) {
+        if (c.pid === undefined) continue;
+        for (const pid of [...descendants(c.pid), c.pid]) signal(pid, 'SIGKILL');
+      }
+    });
+  }
+  live.add(child);
+  return () => live.delete(child);
 }
 
 export async function startAppServer(spec: AppServerSpec): Promise<UwsgiServer> {
@@ -475,21 +481,20 @@ async function startAppServerOnce(spec: AppServerSpec): Promise<UwsgiServer> {
   } finally {
     closeSync(logFd);
   }
-  installExitHook();
-  live.add(child);
+  const forget = killOnExit(child);
 
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exitPromise = new Promise<void>((resolveExit) => {
     child.once('exit', (code, signal) => {
       exited = { code, signal };
-      live.delete(child);
+      forget();
       resolveExit();
     });
   });
   let spawnError: Error | undefined;
   child.once('error', (error) => {
     spawnError = error;
-    live.delete(child);
+    forget();
   });
 
   let cachedLogs: string | undefined;
