@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Daemon } from '../sync/daemon.js';
-import type { Status } from '../sync/status.js';
+import { PROBLEM_STATES, type Status } from '../sync/status.js';
 import { authenticate, classifyEvent } from './signature.js';
 import type { Metrics } from './metrics.js';
 import type { ListenAddress } from '../config/schema.js';
@@ -64,7 +64,6 @@ export function publicStatus(status: Status): Record<string, unknown> {
   return { ...status, live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined };
 }
 
-export const PROBLEM_STATES = new Set(['diverged', 'dirty', 'failing', 'held', 'rejected']);
 
 /**
  * One listener for push deploys and visibility. The webhook answers at once (202) and only raises the

@@ -1,6 +1,5 @@
-import type { Status } from '../sync/status.js';
 import { formatDuration } from '../duration.js';
-import { PROBLEM_STATES } from './server.js';
+import { PROBLEM_STATES, type Status } from '../sync/status.js';
 
 const short = (sha: string | undefined) => (sha ? sha.slice(0, 12) : '-');
 

@@ -53,3 +53,6 @@ export interface Status {
 }
 
 export const HISTORY_LIMIT = 20;
+
+/** States in which the daemon reports a problem (`hotpull status` exits 1, /status says live: false). */
+export const PROBLEM_STATES: ReadonlySet<State> = new Set<State>(['diverged', 'dirty', 'failing', 'held', 'rejected']);
