@@ -19,6 +19,21 @@ export interface ShellOptions {
   timeoutMs: number;
   env?: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
+  /** told the pid (= process group id) of the command once it runs, so a restart can end what a crash left */
+  onStart?: (pid: number) => void;
+}
+
+/** How long a command's process group gets between SIGTERM and SIGKILL when it is stopped or times out. */
+export const KILL_GRACE_MS = 2000;
+
+/** Signals a whole process group; a group that is gone already is not an error. */
+export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Last lines of a command's output, for a one-line message. */
@@ -33,6 +48,7 @@ export interface ArgvOptions {
   /** `env` is the whole environment (default: added to this process's) */
   replaceEnv?: boolean;
   signal?: AbortSignal;
+  onStart?: (pid: number) => void;
 }
 
 export interface ArgvResult extends CommandResult {
@@ -44,28 +60,54 @@ export interface ArgvResult extends CommandResult {
   startError?: string;
 }
 
-/** What both entry points share: one execa call, with time limit and cancellation turned into HotpullErrors. */
+/**
+ * What both entry points share: one execa call, with time limit and cancellation turned into HotpullErrors.
+ * Every command runs in a process group of its own (detached), and a timeout or a stop ends the whole group,
+ * SIGTERM first and SIGKILL after KILL_GRACE_MS: a reload command's children (`supervisorctl`, a shell's
+ * `sleep`) must not outlive it as orphans holding the deploy up.
+ */
 async function execute(file: string, args: readonly string[], options: ArgvOptions & { shell?: boolean }): Promise<ArgvResult> {
   const started = Date.now();
   const execa = await loadExeca();
-  const result = await execa(file, args, {
+  const child = execa(file, args, {
     shell: options.shell ?? false,
     cwd: options.cwd,
     env: options.env as Record<string, string> | undefined,
     extendEnv: !options.replaceEnv,
-    timeout: options.timeoutMs,
-    cancelSignal: options.signal,
     reject: false,
     stdin: 'ignore',
     all: true,
-    forceKillAfterDelay: 2000,
+    detached: true,
   });
+  let ended: 'timeout' | 'stopped' | undefined;
+  let grace: NodeJS.Timeout | undefined;
+  const end = (why: 'timeout' | 'stopped') => {
+    if (ended || child.pid === undefined) return;
+    ended = why;
+    killGroup(child.pid, 'SIGTERM');
+    grace = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), KILL_GRACE_MS);
+  };
+  const timer = setTimeout(() => end('timeout'), options.timeoutMs);
+  const onAbort = () => end('stopped');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (child.pid !== undefined) options.onStart?.(child.pid);
+  if (options.signal?.aborted) onAbort();
+  let result;
+  try {
+    result = await child;
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(grace);
+    options.signal?.removeEventListener('abort', onAbort);
+    // what ignored SIGTERM in a group we ended goes now, not after the grace
+    if (ended && child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+  }
   const durationMs = Date.now() - started;
   const label = redact([file, ...args].join(' '));
-  const output = { stdout: result.stdout, stderr: result.stderr, all: result.all ?? '' };
+  const output = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), all: String(result.all ?? '') };
   const what = options.shell ? `command "${label}"` : label;
-  if (result.timedOut) throw new HotpullError('TIMEOUT', `${what} timed out after ${formatDuration(options.timeoutMs)}`, { command: label, ...output });
-  if (result.isCanceled) throw new HotpullError('ABORTED', `${what} stopped`, { command: label });
+  if (ended === 'timeout') throw new HotpullError('TIMEOUT', `${what} timed out after ${formatDuration(options.timeoutMs)}`, { command: label, ...output });
+  if (ended === 'stopped') throw new HotpullError('ABORTED', `${what} stopped`, { command: label });
   const code = (result as { code?: string }).code;
   if (result.exitCode === undefined && result.signal === undefined && code) {
     return { exitCode: -1, ...output, durationMs, startError: code };

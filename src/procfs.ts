@@ -1,10 +1,17 @@
 import { promises as fs } from 'node:fs';
 
+export interface ProcessScan {
+  /** processes whose working directory or an open file matched */
+  pids: number[];
+  /** processes whose cwd and descriptors could not be read (another uid, as non-root): their `comm` names */
+  unreadable: Array<{ pid: number; comm: string }>;
+}
+
 /**
- * Pids of other processes whose working directory or an open file satisfies `match`, seen through /proc.
- * Undefined when /proc cannot be read (not Linux): callers then fall back to a safe default.
+ * Other processes whose working directory or an open file satisfies `match`, seen through /proc, and the ones
+ * that could not be looked into. Undefined when /proc cannot be read (not Linux).
  */
-export async function processesUsing(match: (target: string) => boolean): Promise<number[] | undefined> {
+export async function scanProcesses(match: (target: string) => boolean): Promise<ProcessScan | undefined> {
   let pids: string[];
   try {
     pids = (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p));
@@ -12,14 +19,20 @@ export async function processesUsing(match: (target: string) => boolean): Promis
     return undefined;
   }
   const found: number[] = [];
+  const unreadable: ProcessScan['unreadable'] = [];
   for (const pid of pids) {
     if (Number(pid) === process.pid) continue;
-    const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => '');
+    const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch((error: NodeJS.ErrnoException) => (error.code === 'EACCES' ? undefined : ''));
     if (cwd && match(cwd)) {
       found.push(Number(pid));
       continue;
     }
-    const fds = await fs.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    const fds = await fs.readdir(`/proc/${pid}/fd`).catch((error: NodeJS.ErrnoException) => (error.code === 'EACCES' ? undefined : ([] as string[])));
+    if (cwd === undefined || fds === undefined) {
+      const comm = (await fs.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+      if (comm) unreadable.push({ pid: Number(pid), comm });
+      continue;
+    }
     for (const fd of fds) {
       const target = await fs.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
       if (target && match(target)) {
@@ -28,5 +41,24 @@ export async function processesUsing(match: (target: string) => boolean): Promis
       }
     }
   }
-  return found;
+  return { pids: found, unreadable };
+}
+
+/** Pids of other processes using what `match` accepts; undefined when /proc cannot be read. */
+export async function processesUsing(match: (target: string) => boolean): Promise<number[] | undefined> {
+  return (await scanProcesses(match))?.pids;
+}
+
+/** A process's command line as one line (for messages), or its name. */
+export async function describeProcess(pid: number): Promise<string> {
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const text = cmdline.split('\0').filter(Boolean).join(' ').slice(0, 120);
+  return text || (await fs.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '?')).trim();
+}
+
+/** A process's start time (clock ticks since boot, /proc/<pid>/stat field 22): tells a pid apart from a reused one. */
+export async function processStartTime(pid: number): Promise<string | undefined> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (!stat) return undefined;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }

@@ -40,17 +40,17 @@ describe('plan', () => {
     expect(relationOf('a', 'b', undefined)).toBe('diverged');
   });
   it('fast-forwards a clean checkout that is behind', () => {
-    expect(planApply({ ...base, relation: 'behind' })).toEqual({ kind: 'apply', mode: 'ff', backupHead: false, backupWorktree: false });
+    expect(planApply({ ...base, relation: 'behind' })).toEqual({ kind: 'apply', mode: 'ff', backupHead: false, backupWorktree: false, moveAside: [] });
   });
   it('blocks on divergence and on local commits unless told to reset', () => {
     expect(planApply({ ...base, relation: 'diverged' })).toMatchObject({ kind: 'blocked', state: 'diverged' });
     expect(planApply({ ...base, relation: 'ahead' })).toMatchObject({ kind: 'blocked', state: 'diverged', reason: expect.stringContaining('commits the remote branch does not have') });
-    expect(planApply({ ...base, relation: 'diverged', onDiverged: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: true, backupWorktree: false });
+    expect(planApply({ ...base, relation: 'diverged', onDiverged: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: true, backupWorktree: false, moveAside: [] });
   });
   it('blocks on modified tracked files, listing a few', () => {
     const plan = planApply({ ...base, relation: 'behind', modified: ['a.py', 'b.py', 'c.py', 'd.py', 'e.py'] });
     expect(plan).toMatchObject({ kind: 'blocked', state: 'dirty', reason: expect.stringContaining('a.py, b.py, c.py and 2 more') });
-    expect(planApply({ ...base, relation: 'behind', modified: ['a.py'], onDirty: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: false, backupWorktree: true });
+    expect(planApply({ ...base, relation: 'behind', modified: ['a.py'], onDirty: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: false, backupWorktree: true, moveAside: [] });
   });
   it('backup stamps are ref-safe', () => expect(backupStamp(Date.UTC(2026, 10, 26, 20, 30, 15, 123))).toBe('20261126T203015Z'));
 });

@@ -312,8 +312,34 @@ export class Git {
       });
   }
 
+  /** Fast-forwards; refuses (like for untracked files) when an ignored file is in the way: nothing is overwritten silently. */
   async fastForward(sha: string): Promise<void> {
-    await this.run(['merge', '--ff-only', '--no-edit', '--no-stat', sha]);
+    await this.run(['merge', '--ff-only', '--no-overwrite-ignore', '--no-edit', '--no-stat', sha]);
+  }
+
+  /** Whether a path in the working tree is unknown to the index. */
+  async isUntracked(file: string): Promise<boolean> {
+    return (await this.run(['--literal-pathspecs', 'ls-files', '-z', '--', file])).length === 0;
+  }
+
+  /** Paths a commit range adds (absent in `from`, present in `to`). */
+  async addedPaths(from: string, to: string): Promise<string[]> {
+    const out = await this.run(['diff', '--name-only', '--no-renames', '--diff-filter=A', '-z', from, to]);
+    return out.split('\0').filter(Boolean);
+  }
+
+  /**
+   * Sets `paths` in the index and working tree to their state in `sha` (removing those it lacks) and, with
+   * `unstage`, puts the index back to HEAD for them. Paths are literal (no glob magic) and go through a file, so
+   * any number of them and any name works.
+   */
+  async checkoutPaths(sha: string, paths: readonly string[], specFile: string, unstage = false): Promise<void> {
+    if (paths.length === 0) return;
+    const { writeFile: write } = await import('node:fs/promises');
+    await write(specFile, `${paths.join('\0')}\0`);
+    const spec = [`--pathspec-from-file=${specFile}`, '--pathspec-file-nul'];
+    await this.run(['--literal-pathspecs', 'checkout', '--no-overlay', sha, ...spec]);
+    if (unstage) await this.run(['--literal-pathspecs', 'reset', 'HEAD', ...spec]).catch(() => undefined);
   }
 
   async resetHard(sha: string): Promise<void> {

@@ -20,6 +20,8 @@ export class CommandReloader implements Reloader {
       cwd: this.cwd,
       timeoutMs: this.timeoutMs,
       env: { ...this.env, HOTPULL_SHA: context.sha, HOTPULL_PREVIOUS_SHA: context.previousSha },
+      signal: context.signal,
+      onStart: context.onStart,
     });
   }
 }

@@ -2,6 +2,10 @@
 export interface ReloadContext {
   readonly sha: string;
   readonly previousSha: string;
+  /** a stop (SIGTERM): a reload that runs a program ends it, with its whole process group */
+  readonly signal?: AbortSignal;
+  /** told the pid of a program the reload runs, so a restart after a crash can end it */
+  readonly onStart?: (pid: number) => void;
 }
 
 /** A way to make the app server pick up new code (touch file, uWSGI FIFO, signal, command). */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { Git } from '../git/repo.js';
-import { removeStaleLocks } from '../git/locks.js';
+import { clearLocks } from '../git/locks.js';
 import { processesUsing } from '../procfs.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
 
@@ -39,6 +39,10 @@ export class AtomicWorkspace implements Workspace {
     readonly git: Git,
     private readonly options: AtomicOptions,
   ) {}
+
+  async stateDir(): Promise<string> {
+    return path.join(await this.git.gitDir(), 'hotpull');
+  }
 
   static repoDir(root: string): string {
     return path.join(root, '.hotpull', 'repo');
@@ -99,7 +103,7 @@ export class AtomicWorkspace implements Workspace {
   }
 
   async restore(sha: string): Promise<void> {
-    if (!(await this.isCompleteRelease(sha))) await this.stage(sha, { mode: 'ff', backupHead: false, backupWorktree: false });
+    if (!(await this.isCompleteRelease(sha))) await this.stage(sha, { mode: 'ff', backupHead: false, backupWorktree: false, moveAside: [] });
     await this.switchTo(sha);
   }
 
@@ -180,7 +184,7 @@ export class AtomicWorkspace implements Workspace {
    */
   async recover(): Promise<string[]> {
     const done: string[] = [];
-    for (const file of await removeStaleLocks(await this.git.gitDir())) done.push(`removed stale git lock ${file} (no process holds it; left by a killed git)`);
+    done.push(...(await clearLocks(await this.git.gitDir())));
     for (const name of await fs.readdir(this.root).catch(() => [] as string[])) {
       if (!name.startsWith(TEMP_LINK)) continue;
       await fs.rm(path.join(this.root, name), { force: true });

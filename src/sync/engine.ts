@@ -2,8 +2,11 @@ import type { Logger } from '../log.js';
 import type { Workspace, Staged } from './workspace.js';
 import type { Reloader } from '../reload/types.js';
 import type { ReloadGate } from '../reload/gate.js';
-import { HotpullError, oneLine } from '../errors.js';
-import { runShell } from '../exec.js';
+import path from 'node:path';
+import { HotpullError, isHotpullError, oneLine } from '../errors.js';
+import { killGroup, runShell, KILL_GRACE_MS } from '../exec.js';
+import { processStartTime } from '../procfs.js';
+import { Journal, type JournalEntry } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { planApply, relationOf, type Policy } from './plan.js';
@@ -67,8 +70,15 @@ const short = (sha: string | undefined) => sha?.slice(0, 12);
 export class SyncEngine {
   readonly status: Status;
   private readonly clock: () => number;
-  /** a deploy whose reload failed: retried on the next pass even when the checkout is up to date */
-  private pendingReload?: { from: string; to: string };
+  /**
+   * A deploy on disk that has not reached a verdict: its hooks or reload failed, or a stop or crash interrupted
+   * it (read back from the journal at start). Finished on the next pass even when the checkout is up to date.
+   */
+  private pending?: { from: string; to: string; stage: 'hooks' | 'reload'; rollback?: boolean; interrupted?: boolean };
+  private journal?: Journal;
+  private journalEntry?: Omit<JournalEntry, 'at'>;
+  private journalWrites: Promise<unknown> = Promise.resolve();
+  private journalRead = false;
   /** the last blocked verdict, so a blocked poll logs once and skips work it already did */
   private blocked?: { key: string; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   private rejectReason?: string;
@@ -115,6 +125,7 @@ export class SyncEngine {
   private async init(): Promise<void> {
     if (this.initialized) return;
     for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
+    this.journal = new Journal(path.join(await this.options.workspace.stateDir(), 'journal.json'));
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
     this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
     if (this.status.rejectedSha) this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
@@ -128,6 +139,93 @@ export class SyncEngine {
     this.setState(state, reason);
     this.markSucceeded();
     return outcome;
+  }
+
+  /** Writes the journal; writes are serialized so a late one never overtakes a newer entry. */
+  private note(entry: Omit<JournalEntry, 'at'> | undefined, durable = false): Promise<void> {
+    this.journalEntry = entry;
+    const journal = this.journal!;
+    const write = this.journalWrites.then(() => (entry ? journal.write(entry, durable) : journal.clear()));
+    this.journalWrites = write.catch(() => undefined);
+    return write;
+  }
+
+  /** A hook or command reload started: written down so a start after a crash can end what it left running. */
+  private noteChild = (pid: number): void => {
+    const entry = this.journalEntry;
+    if (!entry) return;
+    const journal = this.journal!;
+    this.journalWrites = this.journalWrites
+      .then(() => processStartTime(pid))
+      // only if no newer entry was written meanwhile (the command may have finished already)
+      .then((start) => (this.journalEntry === entry ? journal.write({ ...entry, child: { pid, start } }) : undefined))
+      .catch(() => undefined);
+  };
+
+  /**
+   * What a crash or a stop left half done, read back from the journal: a command still running (ended, with its
+   * process group), a tree between two revisions (finished to the new one, or undone to the old when that cannot
+   * be done, e.g. the disk is full), and a deploy on disk whose hooks, reload or verification never ran.
+   */
+  private async resumeInterrupted(): Promise<void> {
+    const { workspace, logger } = this.options;
+    let entry = await this.journal!.read();
+    const first = !this.journalRead;
+    this.journalRead = true;
+    // after the first pass only an apply left unfinished (an undo that failed on a full disk) is looked at again
+    if (!entry || (!first && entry.stage !== 'apply')) return;
+    this.journalEntry = entry;
+    if (first && entry.child && entry.child.start !== undefined && (await processStartTime(entry.child.pid)) === entry.child.start) {
+      logger.warn({ pid: entry.child.pid }, `ending the command the interrupted deploy left running (process group ${entry.child.pid})`);
+      killGroup(entry.child.pid, 'SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, KILL_GRACE_MS).unref());
+      killGroup(entry.child.pid, 'SIGKILL');
+    }
+    if (entry.stage === 'apply' && workspace.settleTree) {
+      try {
+        for (const message of await workspace.settleTree(entry.from, entry.to, entry.to)) logger.warn(message);
+      } catch (error) {
+        if (entry.from && !entry.rollback) await this.undoApply(entry.from, entry.to);
+        throw applyFailure(error, entry.to, entry.from);
+      }
+      entry = { ...entry, stage: 'hooks', at: entry.at };
+      await this.note({ from: entry.from, to: entry.to, stage: 'hooks', rollback: entry.rollback, trigger: entry.trigger });
+    }
+    const deployed = await workspace.deployed();
+    if (entry.stage === 'apply' || deployed !== entry.to) {
+      // e.g. the atomic layout stopped before switching `current`: nothing of it is served, the pass redoes it
+      await this.note(undefined);
+      return;
+    }
+    this.pending = { from: entry.from, to: entry.to, stage: entry.stage, rollback: entry.rollback, interrupted: true };
+    logger.warn(
+      { old: entry.from, new: entry.to, stage: entry.stage },
+      `resuming the interrupted ${entry.rollback ? 'rollback' : 'deploy'} of ${short(entry.to)}: ${entry.stage === 'hooks' ? 'run hooks, ' : ''}reload and verify`,
+    );
+  }
+
+  /** Puts the tree back to `from` after an apply failed; when even that fails the journal stays for the next pass. */
+  private async undoApply(from: string, to: string): Promise<void> {
+    const settle = this.options.workspace.settleTree;
+    if (!settle) return;
+    try {
+      for (const message of await settle.call(this.options.workspace, from, to, from)) this.options.logger.warn(message);
+      await this.note(undefined);
+    } catch (error) {
+      this.options.logger.error({ err: oneLine(error) }, `could not put the checkout back to ${short(from)} either; will try again on the next pass: ${oneLine(error)}`);
+    }
+  }
+
+  /** Changes the tree (in-place) with the journal written first; a failure leaves the tree at `from`, whole. */
+  private async applyTree<T>(from: string, to: string, mode: 'ff' | 'reset', trigger: string, apply: () => Promise<T>, rollback?: boolean): Promise<T> {
+    if (!this.options.workspace.settleTree) return apply();
+    await this.note({ from, to, stage: 'apply', mode, trigger, ...(rollback ? { rollback } : {}) }, true);
+    try {
+      return await apply();
+    } catch (error) {
+      if (from && !rollback) await this.undoApply(from, to);
+      throw applyFailure(error, to, from);
+    }
   }
 
   async sync(trigger: string, signal?: AbortSignal): Promise<SyncOutcome> {
@@ -154,9 +252,19 @@ export class SyncEngine {
     const { workspace } = this.options;
     const network = { timeoutMs: this.options.syncTimeoutMs, signal };
     await this.init();
+    await this.resumeInterrupted();
     const started = this.clock();
     const local = await workspace.deployed();
     this.status.deployedSha = local;
+    if (this.pending && this.pending.to !== local) this.pending = undefined;
+    // A deploy a stop or crash interrupted is finished first, before anything else and without the network:
+    // what is on disk gets its hooks, reload and verification. (A reload that failed is retried below, after
+    // detection, so that a newer commit can still replace a revision that cannot be reloaded.)
+    if (this.pending?.interrupted) {
+      this.pending.interrupted = false;
+      const now = this.clock();
+      return this.resumePending(trigger, { started, detected: now, fetched: now, applied: now }, signal);
+    }
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
     const prefetch = trigger === 'webhook' && local !== undefined;
@@ -173,7 +281,7 @@ export class SyncEngine {
     if (this.status.rejectedSha === remote) {
       return this.block(`rejected:${local}:${remote}`, 'rejected', this.rejectReason!, { rejected: short(remote) });
     }
-    if (remote === local && !this.pendingReload) {
+    if (remote === local && !this.pending) {
       this.blocked = undefined;
       this.setState('idle');
       this.markSucceeded();
@@ -200,21 +308,24 @@ export class SyncEngine {
     const modified = await modifiedFiles;
     const times: Times = { started, detected, fetched, applied: fetched };
     await this.enterGate(local, target);
+    if (target === local) return this.resumePending(trigger, times, signal);
 
-    if (target === local) return this.finish(trigger, this.pendingReload!.from, { sha: local, dir: '' }, times, signal);
 
     // The common case first: a clean checkout behind the remote, no rules to consult. `merge --ff-only` both
     // checks and applies, which saves the merge-base round trip; only when it refuses is the relation worked out.
-    const fastForwarded =
-      workspace.tryFastForward !== undefined && local !== undefined && modified.length === 0 && this.options.rules.length === 0
-        ? await workspace.tryFastForward(target)
-        : false;
+    const tryFastForward = workspace.tryFastForward?.bind(workspace);
+    let fastForwarded = false;
+    if (tryFastForward !== undefined && local !== undefined && modified.length === 0 && this.options.rules.length === 0) {
+      fastForwarded = await this.applyTree(local, target, 'ff', trigger, () => tryFastForward(target));
+      if (!fastForwarded) await this.note(undefined);
+    }
     const base = fastForwarded || local === undefined ? undefined : await git.mergeBase(local, target);
     // No deployed revision yet, or one this repository does not know (re-cloned after damage): nothing
     // on disk can be rewritten by going to the target.
     const unknownLocal = !fastForwarded && (local === undefined || (base === undefined && !(await git.hasCommit(local))));
     const relation = fastForwarded || unknownLocal ? 'behind' : relationOf(local!, target, base);
-    const plan = planApply({ relation, modified, onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
+    const obstructing = !fastForwarded && local !== undefined && relation !== 'same' && workspace.obstructions ? await workspace.obstructions(local, target) : [];
+    const plan = planApply({ relation, modified, obstructing, onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
     if (plan.kind === 'noop') {
       this.setState('idle');
       this.markSucceeded();
@@ -237,28 +348,74 @@ export class SyncEngine {
     this.status.heldSha = undefined;
     this.blocked = undefined;
 
-    const staged = fastForwarded ? { sha: target, dir: git.dir } : await workspace.stage(target, plan, local);
-    if (workspace.layout === 'in-place') this.status.deployedSha = target;
+    const from = local ?? '';
+    const staged = fastForwarded
+      ? { sha: target, dir: git.dir }
+      : await this.applyTree(from, target, plan.mode, trigger, () => workspace.stage(target, plan, local));
+    if (workspace.settleTree) {
+      this.status.deployedSha = target;
+      this.pending = { from, to: target, stage: 'hooks' };
+      await this.note({ from, to: target, stage: decision.run.length > 0 ? 'hooks' : 'reload', trigger });
+    }
     times.applied = this.clock();
 
-    for (const hook of decision.run) {
+    const failed = await this.runHooks(decision.run, staged, from, target, trigger, times, signal);
+    if (failed) return failed;
+    // From here the new revision may be served: a stop or a crash resumes with the reload.
+    await this.note({ from, to: target, stage: 'reload', trigger });
+    await workspace.activate(staged);
+    this.status.deployedSha = target;
+    this.pending = { from, to: target, stage: 'reload' };
+    return this.finish(trigger, from, staged, times, signal);
+  }
+
+  /** Runs onChange hooks; a failure (not a stop) puts the old revision back and rejects the new one. */
+  private async runHooks(
+    hooks: readonly { command: string; timeoutMs: number }[],
+    staged: Staged,
+    from: string,
+    target: string,
+    trigger: string,
+    times: Times,
+    signal?: AbortSignal,
+  ): Promise<SyncOutcome | undefined> {
+    const { workspace } = this.options;
+    for (const hook of hooks) {
       try {
-        await this.runHook(hook.command, hook.timeoutMs, staged.dir, local ?? '', target, signal);
+        await this.runHook(hook.command, hook.timeoutMs, staged.dir, from, target, signal);
       } catch (error) {
+        // A stop is not a verdict: the journal keeps the hooks owed, the next start runs them again.
+        if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError(`run hook "${hook.command}"`);
         // Nothing has reloaded yet: drop the new files so the running code and the disk agree.
-        await workspace.discard(staged, local);
+        const local = from || undefined;
+        if (local !== undefined) await this.applyTree(target, local, 'reset', trigger, () => workspace.discard(staged, local));
+        else await workspace.discard(staged, local);
+        await this.note(undefined);
+        this.pending = undefined;
         this.status.deployedSha = local;
         const reason = `run hook failed for ${short(target)}, checkout restored to ${short(local)}: ${oneLine(error)}`;
-        const record = this.record(trigger, local ?? '', target, 'failed', times, reason);
+        const record = this.record(trigger, from, target, 'failed', times, reason);
         await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
         this.options.logger.error({ old: local, new: target, err: oneLine(error) }, reason);
         return { kind: 'rejected', record };
       }
     }
-    await workspace.activate(staged);
-    this.status.deployedSha = target;
-    this.pendingReload = { from: local ?? '', to: target };
-    return this.finish(trigger, local ?? '', staged, times, signal);
+    return undefined;
+  }
+
+  /** The checkout is at the revision of a deploy that has not reached a verdict: finish it. */
+  private async resumePending(trigger: string, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
+    const pending = this.pending!;
+    const staged = { sha: pending.to, dir: this.git.dir };
+    if (pending.stage === 'hooks') {
+      await this.note({ from: pending.from, to: pending.to, stage: 'hooks', trigger });
+      const decision = await this.decide(pending.from || undefined, pending.to);
+      const failed = await this.runHooks(decision.run, staged, pending.from, pending.to, trigger, times, signal);
+      if (failed) return failed;
+    }
+    await this.note({ from: pending.from, to: pending.to, stage: 'reload', trigger, ...(pending.rollback ? { rollback: true } : {}) });
+    this.pending = { ...pending, stage: 'reload' };
+    return this.finish(trigger, pending.from, staged, times, signal);
   }
 
   private async decide(local: string | undefined, target: string) {
@@ -280,14 +437,18 @@ export class SyncEngine {
       cwd,
       timeoutMs,
       signal,
+      onStart: this.noteChild,
       env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
     });
     const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
     this.options.logger.info({ hook: command, ms: result.durationMs, output: output.slice(-4000) }, `ran "${command}" in ${result.durationMs}ms`);
   }
 
-  private async reloadAll(to: string, from: string): Promise<void> {
-    for (const reloader of this.options.reloaders) await reloader.reload({ sha: to, previousSha: from });
+  private async reloadAll(to: string, from: string, signal?: AbortSignal): Promise<void> {
+    for (const reloader of this.options.reloaders) {
+      if (signal?.aborted) throw abortedError('reload');
+      await reloader.reload({ sha: to, previousSha: from, signal, onStart: this.noteChild });
+    }
   }
 
   private async finish(trigger: string, from: string, staged: Staged, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
@@ -296,16 +457,19 @@ export class SyncEngine {
     const to = staged.sha;
     this.setState('reloading');
     try {
-      await this.reloadAll(to, from);
+      await this.reloadAll(to, from, signal);
     } catch (error) {
+      // A stop is not a verdict, and the journal says a reload is owed: the next start reloads and verifies.
+      if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('reload');
       // The new code is on disk but maybe not served: the reload is retried on the next pass.
       this.record(trigger, from, to, 'failed', times, oneLine(error));
       throw error;
     }
-    this.pendingReload = undefined;
     times.reloaded = this.clock();
 
     if (!health) {
+      this.pending = undefined;
+      await this.note(undefined);
       const record = this.record(trigger, from, to, 'reloaded', times);
       await this.succeeded(to, record, 'reloaded (unverified: no --health-url)');
       await workspace.settled(to);
@@ -314,7 +478,11 @@ export class SyncEngine {
 
     this.setState('verifying');
     const verdict = await this.verify(health, to, from, signal);
+    // Stopped while verifying: no verdict either way. Nothing is marked rejected; the next start re-verifies.
+    if (signal?.aborted) throw abortedError('verification');
     times.verified = this.clock();
+    this.pending = undefined;
+    await this.note(undefined);
     if (verdict.ok) {
       await git.updateRef(LAST_GOOD_REF, to, 'hotpull: verified live');
       this.status.lastGoodSha = to;
@@ -332,7 +500,9 @@ export class SyncEngine {
       return { kind: 'rejected', record };
     }
 
-    const good = this.status.lastGoodSha && this.status.lastGoodSha !== to ? this.status.lastGoodSha : from;
+    const candidate = this.status.lastGoodSha && this.status.lastGoodSha !== to ? this.status.lastGoodSha : from;
+    // never back to a revision already rejected (a resumed rollback whose target fails again)
+    const good = candidate && candidate !== this.status.rejectedSha ? candidate : undefined;
     if (!good) {
       const reason = `${short(to)} failed verification and there is no earlier revision to roll back to: ${verdict.reason}`;
       const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
@@ -341,19 +511,25 @@ export class SyncEngine {
       return { kind: 'rejected', record };
     }
     logger.error({ bad: to, good, err: verdict.reason }, `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`);
-    await workspace.restore(good);
-    this.status.deployedSha = good;
     const record = this.record(trigger, from, to, 'rolled-back', times, verdict.reason, good);
     // Rejected before reloading: if the reload of the good revision fails too (gunicorn exits when a worker
     // cannot import, so there is no master left to signal), the bad one must still not be deployed again.
     const rejection = `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`;
     await this.reject(to, rejection);
+    await this.applyTree(to, good, 'reset', trigger, () => workspace.restore(good), true);
+    this.status.deployedSha = good;
+    // A stop from here on resumes the rollback (reload and verify the good revision) at the next start.
+    await this.note({ from: to, to: good, stage: 'reload', trigger, rollback: true });
+    this.pending = { from: to, to: good, stage: 'reload', rollback: true };
     // Until the good revision is verified again, the status says the rollback is under way, not done.
     this.setState('verifying', `rolling back to ${short(good)}: ${rejection}`);
-    const again = await this.reloadAll(good, to).then(
+    const again = await this.reloadAll(good, to, signal).then(
       () => verifyHealth(health, good, signal),
       (error: unknown) => ({ ok: false as const, ms: 0, requests: 0, reason: `its reload failed: ${oneLine(error)}` }),
     );
+    if (signal?.aborted) throw abortedError('rollback');
+    this.pending = undefined;
+    await this.note(undefined);
     if (!again.ok) {
       const reason = `rolled back to ${short(good)} but it is not healthy either: ${again.reason}`;
       logger.error({ good, err: again.reason }, reason);
@@ -379,7 +555,7 @@ export class SyncEngine {
     if (first.ok || signal?.aborted) return first;
     this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${half}ms; reloading once more in case the reload was dropped`);
     try {
-      for (const reloader of repeatable) await reloader.reload({ sha: to, previousSha: from });
+      for (const reloader of repeatable) await reloader.reload({ sha: to, previousSha: from, signal });
     } catch (error) {
       return { ...first, reason: `${first.reason}; reloading again failed: ${oneLine(error)}` };
     }
@@ -446,4 +622,15 @@ export class SyncEngine {
     return record;
   }
 
+}
+
+function abortedError(step: string): HotpullError {
+  return new HotpullError('ABORTED', `${step} stopped: no verdict, the next start finishes the deploy`);
+}
+
+/** An apply that failed: said in words when the disk is full, with what was done about it. */
+function applyFailure(error: unknown, to: string, from: string): unknown {
+  if (!/no space left on device|ENOSPC/i.test(oneLine(error))) return error;
+  const back = from ? `the checkout stays at ${short(from)} and the old code keeps serving` : 'nothing is served yet';
+  return new HotpullError('GIT', `no space left on device while writing ${short(to)}; ${back}; retrying: ${oneLine(error)}`, { cause: error });
 }

@@ -1,6 +1,8 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { Git } from '../git/repo.js';
-import { removeStaleLocks } from '../git/locks.js';
+import { clearLocks } from '../git/locks.js';
 import { backupStamp } from './plan.js';
 import { HotpullError } from '../errors.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
@@ -10,7 +12,7 @@ const short = (sha: string) => sha.slice(0, 12);
 /** The seed's layout: the checkout on the volume is fast-forwarded where it is. */
 export class InPlaceWorkspace implements Workspace {
   readonly layout = 'in-place' as const;
-  private gitDir?: string;
+  private gitDirPath?: string;
 
   constructor(
     readonly git: Git,
@@ -18,12 +20,41 @@ export class InPlaceWorkspace implements Workspace {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  private async gitDir(): Promise<string> {
+    return (this.gitDirPath ??= await this.git.gitDir());
+  }
+
+  async stateDir(): Promise<string> {
+    return path.join(await this.gitDir(), 'hotpull');
+  }
+
   deployed(): Promise<string> {
     return this.git.headFromFiles();
   }
 
   modifiedFiles(): Promise<string[]> {
     return this.git.modifiedFiles();
+  }
+
+  async obstructions(local: string, target: string): Promise<string[]> {
+    const added = await this.git.addedPaths(local, target);
+    const found = new Set<string>();
+    for (const file of added) {
+      // the file itself, or a non-directory where the file's directory must go
+      const parts = file.split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const at = parts.slice(0, i).join('/');
+        const stat = await fs.lstat(path.join(this.git.dir, at)).catch(() => undefined);
+        if (!stat) break;
+        if (i === parts.length || !stat.isDirectory()) {
+          // an ancestor the target turns from a tracked file into a directory is git's to handle
+          if (i < parts.length && !(await this.git.isUntracked(at))) break;
+          found.add(at);
+          break;
+        }
+      }
+    }
+    return [...found];
   }
 
   async stage(target: string, plan: ApplyPlan, local: string): Promise<Staged> {
@@ -36,6 +67,7 @@ export class InPlaceWorkspace implements Workspace {
         this.logger.warn({ ref }, `discarding local changes to tracked files; saved under ${ref}`);
       }
     }
+    if (plan.moveAside.length > 0) await this.moveAside(plan.moveAside, stamp);
     if (plan.backupHead) {
       const ref = `refs/hotpull/backup/${stamp}`;
       await this.git.updateRef(ref, local, 'hotpull: backup before reset');
@@ -46,11 +78,23 @@ export class InPlaceWorkspace implements Workspace {
     return { sha: target, dir: this.git.dir };
   }
 
+  /** Untracked files in the way go under .git/hotpull/backup/<stamp>/ (same filesystem: a rename). */
+  private async moveAside(files: readonly string[], stamp: string): Promise<void> {
+    const dir = path.join(await this.stateDir(), 'backup', stamp);
+    for (const file of files) {
+      const to = path.join(dir, file);
+      await fs.mkdir(path.dirname(to), { recursive: true });
+      await fs.rename(path.join(this.git.dir, file), to);
+    }
+    this.logger.warn({ files, dir }, `moved ${files.length} untracked file(s) in the way of the new revision to ${dir}`);
+  }
+
   async tryFastForward(target: string): Promise<boolean> {
     try {
       await this.git.fastForward(target);
     } catch (error) {
-      if (error instanceof HotpullError && error.code === 'GIT' && /not possible to fast-forward/i.test(error.message)) return false;
+      // not a fast-forward, or untracked/ignored files in the way: the careful path works out what to do
+      if (error instanceof HotpullError && error.code === 'GIT' && /not possible to fast-forward|would be overwritten/i.test(error.message)) return false;
       throw error;
     }
     // "Already up to date" when the checkout is ahead: nothing moved, so this was not the case we handle here
@@ -70,7 +114,38 @@ export class InPlaceWorkspace implements Workspace {
   async settled(): Promise<void> {}
 
   async recover(): Promise<string[]> {
-    this.gitDir ??= await this.git.gitDir();
-    return (await removeStaleLocks(this.gitDir)).map((file) => `removed stale git lock ${file} (no process holds it; left by a killed git)`);
+    return clearLocks(await this.gitDir());
+  }
+
+  /**
+   * Finishes or undoes an interrupted apply. The tree was clean when it started (the dirty rules saw to it, or
+   * the local edits were saved first), so what differs on the paths between `from` and `to` is the apply's own
+   * half-written work; a modified file elsewhere is a person's edit, saved under a backup ref and put back.
+   */
+  async settleTree(from: string, to: string, sha: string): Promise<string[]> {
+    const done = await this.recover();
+    const changed = new Set(from ? await this.git.changedPaths(from, to) : await this.git.listFiles(to));
+    const edits = (await this.git.modifiedFiles()).filter((file) => !changed.has(file));
+    let saved: string | undefined;
+    if (edits.length > 0) {
+      saved = await this.git.stashCreate('hotpull: local edits found after an interrupted deploy');
+      if (saved) {
+        const ref = `refs/hotpull/backup/${backupStamp(this.clock())}-interrupted`;
+        await this.git.updateRef(ref, saved, 'hotpull: backup of local edits after an interrupted deploy');
+        done.push(`saved local edits (${edits.slice(0, 3).join(', ')}${edits.length > 3 ? '…' : ''}) under ${ref}`);
+      }
+    }
+    await this.git.resetHard(sha);
+    // reset --hard leaves files the index did not know: the other revision's files the apply had written
+    const keep = new Set(await this.git.listFiles(sha));
+    for (const file of changed) {
+      if (keep.has(file)) continue;
+      const full = path.join(this.git.dir, file);
+      const stat = await fs.lstat(full).catch(() => undefined);
+      if (stat && !stat.isDirectory()) await fs.rm(full, { force: true });
+    }
+    if (saved) await this.git.checkoutPaths(saved, edits, path.join(await this.stateDir(), 'pathspec'), true);
+    done.push(`the interrupted deploy ${short(from || '(none)')} → ${short(to)} was ${sha === to ? 'finished' : 'undone'}: the checkout is at ${short(sha)}`);
+    return done;
   }
 }

@@ -9,6 +9,8 @@ export interface PlanInput {
   relation: Relation;
   /** tracked files modified in the checkout */
   modified: readonly string[];
+  /** untracked (or ignored) files at paths the target adds: applying would overwrite them */
+  obstructing?: readonly string[];
   onDiverged: Policy;
   onDirty: Policy;
 }
@@ -22,6 +24,8 @@ export type Plan =
       mode: 'ff' | 'reset';
       backupHead: boolean;
       backupWorktree: boolean;
+      /** untracked files in the way, moved aside into the backup before applying */
+      moveAside: readonly string[];
     };
 
 /** Where the deployed commit stands against the target, from their merge base (undefined: no common history). */
@@ -49,6 +53,7 @@ export function planApply(input: PlanInput): Plan {
     return { kind: 'blocked', state: 'diverged', reason };
   }
   const dirty = modified.length > 0;
+  const obstructing = input.obstructing ?? [];
   if (dirty && input.onDirty === 'stop') {
     return {
       kind: 'blocked',
@@ -56,7 +61,22 @@ export function planApply(input: PlanInput): Plan {
       reason: `tracked files were modified in the checkout (${listFiles(modified)}); not overwriting them (--on-dirty reset saves them under refs/hotpull/backup/ and resets)`,
     };
   }
-  return { kind: 'apply', mode: rewrites || dirty ? 'reset' : 'ff', backupHead: rewrites, backupWorktree: dirty };
+  if (obstructing.length > 0 && input.onDirty === 'stop') {
+    return {
+      kind: 'blocked',
+      state: 'dirty',
+      reason:
+        `untracked files in the checkout are in the way of files the new revision adds (${listFiles(obstructing)}); not overwriting them ` +
+        '(--on-dirty reset moves them under .git/hotpull/backup/ and deploys)',
+    };
+  }
+  return {
+    kind: 'apply',
+    mode: rewrites || dirty || obstructing.length > 0 ? 'reset' : 'ff',
+    backupHead: rewrites,
+    backupWorktree: dirty,
+    moveAside: obstructing,
+  };
 }
 
 /** A ref-name-safe UTC timestamp, e.g. 20261126T203015Z, for refs/hotpull/backup/<timestamp>. */

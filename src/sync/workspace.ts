@@ -5,6 +5,8 @@ export interface ApplyPlan {
   mode: 'ff' | 'reset';
   backupHead: boolean;
   backupWorktree: boolean;
+  /** untracked files in the way of the target's new files, moved into the backup first */
+  moveAside: readonly string[];
 }
 
 /** A revision put on disk but not yet serving: hooks run in `dir`, then it is activated or discarded. */
@@ -43,4 +45,16 @@ export interface Workspace {
   settled(liveSha: string): Promise<void>;
   /** repairs what a crash left (temp links, half-made releases, locks); returns what it did, for the log */
   recover(): Promise<string[]>;
+  /** where hotpull keeps its own state for this workspace (journal, owner lock, pause…): inside the git dir */
+  stateDir(): Promise<string>;
+  /**
+   * in-place only (the atomic layout never writes into a served tree): untracked or ignored files at paths that
+   * going from `local` to `target` would create, which applying would overwrite.
+   */
+  obstructions?(local: string, target: string): Promise<string[]>;
+  /**
+   * in-place only: an apply from `from` to `to` was interrupted (a crash, a full disk). Brings the tree to exactly
+   * `sha` (one of the two), keeping local edits outside the paths the apply changes; returns what it did.
+   */
+  settleTree?(from: string, to: string, sha: string): Promise<string[]>;
 }
