@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { inspectorOption } from './early.js';
 import { parseArgs } from 'node:util';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +106,10 @@ function parse(argv: string[]) {
 /** The CLI: argv and environment in, exit code out. Never calls process.exit. */
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: Io): Promise<number> {
   try {
+    const inspect = inspectorOption(env.NODE_OPTIONS, process.execArgv);
+    if (inspect) {
+      throw configError(`NODE_OPTIONS and node's flags must not open the inspector (got ${inspect}): anyone who can reach it runs code as hotpull`);
+    }
     const { values, positionals, passthrough } = parse(argv);
     if (values.version) {
       io.stdout.write(`${version()}\n`);
@@ -139,10 +144,13 @@ const isEntry = (() => {
   }
 })();
 
-if (isEntry) {
+/** The process entry: runs main() on this process's argv and exits with its code. */
+export async function runAsEntry(): Promise<never> {
   const code = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr, signals: process, cwd: process.cwd() });
   // Exit now rather than when the event loop drains: a git transport helper orphaned by an aborted fetch
   // (git-remote-http waiting on a slow server) can hold a pipe to us open for as long as its request lasts.
   // stdout/stderr are synchronous for files, pipes and TTYs on Linux, and pino writes synchronously.
   process.exit(code);
 }
+
+if (isEntry) await runAsEntry();

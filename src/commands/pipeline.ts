@@ -10,6 +10,8 @@ import { ReloadGate } from '../reload/gate.js';
 import type { Reloader } from '../reload/types.js';
 import { describeSpec, type ReloadSpec } from '../reload/spec.js';
 import { oneLine } from '../errors.js';
+import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
+import { formatDuration } from '../duration.js';
 
 export interface Pipeline {
   target: Target;
@@ -48,10 +50,45 @@ async function reloadSpecs(config: Config, dir: string): Promise<ReloadSpec[]> {
   return (await fs.stat(ini).catch(() => undefined)) ? [{ kind: 'touch', file: 'uwsgi.ini' }] : [];
 }
 
+/**
+ * One process owns a checkout: `run` refuses to start beside another owner (exit 2); `sync` and `host deploy`
+ * wait for it (up to --sync-timeout) and say so. The atomic layout's lock is taken before its repository is
+ * opened, which may set a damaged one aside and clone again.
+ */
+async function takeOwnership(file: string, what: string, role: 'run' | 'sync', config: Config, logger: Logger): Promise<OwnerLock> {
+  return acquireOwner(file, {
+    role,
+    what,
+    waitMs: config.syncTimeout,
+    onWait: (holder) =>
+      logger.warn(
+        { holder },
+        `${describeHolder(holder)} owns ${what}; waiting up to ${formatDuration(config.syncTimeout)} for it (or ask the daemon: hotpull sync --now)`,
+      ),
+  });
+}
+
+async function atomicLockFile(root: string): Promise<string | undefined> {
+  const stat = await fs.stat(root).catch(() => undefined);
+  if (stat && !stat.isDirectory()) return undefined; // resolveAtomicTarget says what is wrong
+  return path.join(root, '.hotpull', 'owner.lock');
+}
+
 /** Wires config → target → reloaders → engine; shared by `run` and `sync`. Throws config errors (exit 2). */
-export async function buildPipeline(config: Config, env: Readonly<Record<string, string | undefined>>, logger: Logger): Promise<Pipeline> {
+export async function buildPipeline(
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+  role: 'run' | 'sync' = 'sync',
+): Promise<Pipeline> {
+  let owner: OwnerLock | undefined;
+  if (config.layout === 'atomic') {
+    const file = await atomicLockFile(config.repo);
+    if (file) owner = await takeOwnership(file, `the atomic layout ${config.repo}`, role, config, logger);
+  }
   const atomic = config.layout === 'atomic' ? await resolveAtomicTarget(config, env, logger) : undefined;
   const target = atomic ?? (await resolveTarget(config, env));
+  owner ??= await takeOwnership(path.join(await target.git.gitDir(), 'hotpull', 'owner.lock'), `the checkout ${target.dir}`, role, config, logger);
   const reachable = await checkBranchOnRemote(target, config.syncTimeout);
   if (reachable !== 'ok') {
     logger.warn({ err: oneLine(reachable) }, `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`);
@@ -82,6 +119,7 @@ export async function buildPipeline(config: Config, env: Readonly<Record<string,
     syncTimeoutMs: config.syncTimeout,
     env,
     logger,
+    owner,
   });
   return { target, engine, reloads: specs.map(describeSpec), reloading, gate };
 }

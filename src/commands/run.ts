@@ -15,7 +15,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   if (config.watch && config.layout === 'atomic') {
     throw configError('--watch needs --layout in-place (got atomic): dev mode reloads for edits made in the checkout itself');
   }
-  const { target, engine, reloads, reloading, gate } = await buildPipeline(config, env, logger);
+  const { target, engine, reloads, reloading, gate } = await buildPipeline(config, env, logger, 'run');
   const daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger });
 
   let server: StatusServer | undefined;
@@ -50,7 +50,9 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
   const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() => 'done' as const);
   if ((await Promise.race([stopped, deadline])) === 'late') {
-    logger.warn(`a git step did not finish within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway`);
+    // Reload and hook commands are ended with their process group within a few seconds; what is left is a local
+    // git step. The journal says what the next start has to finish.
+    logger.warn(`the pass in progress (${engine.status.state}) did not end within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway, the next start finishes it`);
   }
   logger.info('stopped');
   return 0;

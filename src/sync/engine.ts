@@ -43,6 +43,8 @@ export interface EngineOptions {
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
   clock?: () => number;
+  /** this process's ownership of the checkout, released by close() */
+  owner?: { release(): void };
 }
 
 export type SyncOutcome =
@@ -104,6 +106,7 @@ export class SyncEngine {
   /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
   close(): void {
     this.git.close();
+    this.options.owner?.release();
   }
 
   /** Called by the Daemon when a pass threw: the old code keeps serving, the state says why. */

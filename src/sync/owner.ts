@@ -1,0 +1,126 @@
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { configError, HotpullError } from '../errors.js';
+
+/**
+ * One process owns a checkout (or an atomic layout's root) at a time. The lock is an flock(2) on a file under
+ * the git directory, taken on an open file description this process keeps for its whole life: the kernel drops
+ * it when the process ends, however it ends (kill -9, OOM), so a lock is never stale and never guessed at.
+ * Node has no flock(); util-linux's `flock FD` locks the description it inherits as fd 3 and exits, and the lock
+ * stays with the description, which only this process still holds.
+ */
+export interface OwnerLock {
+  readonly file: string;
+  release(): void;
+}
+
+export interface Holder {
+  pid?: number;
+  role?: string;
+  since?: string;
+}
+
+const BUSY = 75;
+/** Locks this process holds, by file: a second pipeline on the same checkout in one process (tests) shares it. */
+const held = new Map<string, { fd: number; count: number }>();
+
+/** What the lock file says about its holder: "<pid> <role> <iso time>". */
+export function parseHolder(text: string): Holder {
+  const [pid, role, since] = text.trim().split(/\s+/);
+  return { pid: pid && /^\d+$/.test(pid) ? Number(pid) : undefined, role, since };
+}
+
+export function describeHolder(holder: Holder): string {
+  if (holder.pid === undefined) return 'another hotpull';
+  return `another hotpull (pid ${holder.pid}${holder.role ? `, hotpull ${holder.role}` : ''}${holder.since ? `, since ${holder.since}` : ''})`;
+}
+
+function flockFd(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('flock', ['--exclusive', '--nonblock', '--conflict-exit-code', String(BUSY), '3'], {
+      stdio: ['ignore', 'ignore', 'pipe', fd],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'ENOENT'
+          ? configError('flock (util-linux) must be on PATH: hotpull uses it to make sure one process owns a checkout (got none)')
+          : error,
+      ),
+    );
+    child.on('exit', (code) => (code === 0 || code === BUSY ? resolve(code) : reject(new HotpullError('GIT', `flock failed (${code}): ${stderr.trim()}`))));
+  });
+}
+
+/** Takes the lock or returns who holds it. */
+export async function tryAcquire(file: string, role: string): Promise<OwnerLock | { holder: Holder }> {
+  const mine = held.get(file);
+  if (mine) {
+    mine.count += 1;
+    return lockHandle(file);
+  }
+  mkdirSync(path.dirname(file), { recursive: true });
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+  let code: number;
+  try {
+    code = await flockFd(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  if (code === BUSY) {
+    const text = readFileSync(fd, 'utf8');
+    closeSync(fd);
+    return { holder: parseHolder(text) };
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid} ${role} ${new Date().toISOString()}\n`, 0);
+  held.set(file, { fd, count: 1 });
+  return lockHandle(file);
+}
+
+function lockHandle(file: string): OwnerLock {
+  let released = false;
+  return {
+    file,
+    release() {
+      const entry = held.get(file);
+      if (released || !entry) return;
+      released = true;
+      entry.count -= 1;
+      if (entry.count > 0) return;
+      held.delete(file);
+      closeSync(entry.fd);
+    },
+  };
+}
+
+export interface AcquireOptions {
+  /** run: a second daemon is bad configuration (exit 2); sync: wait for the owner, up to waitMs */
+  role: 'run' | 'sync';
+  waitMs?: number;
+  /** what the lock protects, for messages */
+  what: string;
+  onWait?: (holder: Holder) => void;
+}
+
+export async function acquireOwner(file: string, options: AcquireOptions): Promise<OwnerLock> {
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  let told = false;
+  for (;;) {
+    const result = await tryAcquire(file, options.role);
+    if (!('holder' in result)) return result;
+    const who = describeHolder(result.holder);
+    if (options.role === 'run') {
+      throw configError(`--repo must not be followed by two daemons: ${who} owns ${options.what} (lock ${file}); stop it first, or ask it with "hotpull sync --now"`);
+    }
+    if (Date.now() >= deadline) {
+      throw new HotpullError('GIT', `${who} still owns ${options.what} (lock ${file}); gave up waiting. Ask the daemon with "hotpull sync --now" instead`);
+    }
+    if (!told) options.onWait?.(result.holder);
+    told = true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
