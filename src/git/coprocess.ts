@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { HotpullError } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
@@ -31,6 +32,8 @@ export class LsRemoteCoprocess {
   private buffer = '';
   private waiting?: (result: { code: number; output: string } | Error) => void;
   private queue: Promise<unknown> = Promise.resolve();
+  /** the checkout directory the shell was started in (device:inode): a checkout deleted and cloned again is another */
+  private startedIn?: string;
 
   constructor(
     private readonly cwd: string,
@@ -44,7 +47,17 @@ export class LsRemoteCoprocess {
     return next;
   }
 
+  private directoryIdentity(): string | undefined {
+    try {
+      const stat = statSync(this.cwd);
+      return `${stat.dev}:${stat.ino}`;
+    } catch {
+      return undefined;
+    }
+  }
+
   private start(): ChildProcess {
+    this.startedIn = this.directoryIdentity();
     const child = spawn('sh', ['-c', SCRIPT, 'hotpull-ls-remote'], {
       cwd: this.cwd,
       env: { ...this.env, HOTPULL_SAFE_DIRECTORY: this.cwd },
@@ -108,6 +121,9 @@ export class LsRemoteCoprocess {
     if (/[\n\r]/.test(remote) || /[\n\r]/.test(ref)) throw new HotpullError('GIT', 'git ls-remote: remote and ref must be one line each');
     const command = redact(`git ls-remote --heads -- ${remote} ${ref}`);
     if (signal?.aborted) throw new HotpullError('ABORTED', `${command}: stopped`, { command });
+    // A shell whose working directory was deleted (the checkout removed and cloned again at the same path) would
+    // fail every request with "Unable to read current working directory": start a new one there.
+    if (this.child && this.directoryIdentity() !== this.startedIn) this.kill();
     const child = (this.child ??= this.start());
     this.busy(child);
     let timer: NodeJS.Timeout | undefined;

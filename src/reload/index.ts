@@ -17,7 +17,7 @@ export function createReloaders(specs: readonly ReloadSpec[], context: ReloaderC
   return specs.flatMap((spec): Reloader[] => {
     switch (spec.kind) {
       case 'touch':
-        return [new TouchReloader(path.resolve(context.dir, spec.file))];
+        return [new TouchReloader(path.resolve(context.dir, spec.file), Date.now, context.dir)];
       case 'uwsgi-fifo':
         return [new FifoReloader(path.resolve(context.dir, spec.fifo), spec.command)];
       case 'signal':

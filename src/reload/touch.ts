@@ -21,11 +21,36 @@ export class TouchReloader implements Reloader {
   constructor(
     readonly file: string,
     private readonly clock: () => number = Date.now,
+    /** the checkout: a reload file that is (or sits behind) a symlink leading out of it is not touched */
+    private readonly within?: string,
   ) {
     this.name = `touch:${file}`;
   }
 
+  /** The file's real location must stay inside the checkout: a committed symlink must not make hotpull change files elsewhere. */
+  private async checkInside(): Promise<void> {
+    if (!this.within) return;
+    // a file the operator named outside the checkout is theirs to choose; only links inside it are suspect
+    const lexical = path.relative(this.within, this.file);
+    if (lexical.startsWith('..') || path.isAbsolute(lexical)) return;
+    const root = await fs.realpath(this.within).catch(() => this.within!);
+    let probe = this.file;
+    let real: string | undefined;
+    // the file may not exist yet: resolve the nearest existing ancestor
+    for (;;) {
+      real = await fs.realpath(probe).catch(() => undefined);
+      if (real !== undefined || path.dirname(probe) === probe) break;
+      probe = path.dirname(probe);
+    }
+    if (real === undefined) return;
+    const resolved = path.join(real, path.relative(probe, this.file));
+    if (resolved !== root && !resolved.startsWith(`${root}${path.sep}`)) {
+      throw new HotpullError('RELOAD', `not touching ${this.file}: it is a symlink (or behind one) leading out of the checkout, to ${resolved}`);
+    }
+  }
+
   async reload(): Promise<void> {
+    await this.checkInside();
     try {
       const previous = await fs.stat(this.file).then((s) => s.mtimeMs, () => undefined);
       if (previous === undefined) {
