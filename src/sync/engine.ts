@@ -3,6 +3,7 @@ import type { Workspace, Staged } from './workspace.js';
 import type { Reloader } from '../reload/types.js';
 import type { ReloadGate } from '../reload/gate.js';
 import path from 'node:path';
+import { statfs } from 'node:fs/promises';
 import { HotpullError, isHotpullError, oneLine } from '../errors.js';
 import { killGroup, runShell, KILL_GRACE_MS } from '../exec.js';
 import { processStartTime } from '../procfs.js';
@@ -188,8 +189,9 @@ export class SyncEngine {
       try {
         for (const message of await workspace.settleTree(entry.from, entry.to, entry.to)) logger.warn(message);
       } catch (error) {
+        const full = await diskFull(this.git.dir);
         if (entry.from && !entry.rollback) await this.undoApply(entry.from, entry.to);
-        throw applyFailure(error, entry.to, entry.from);
+        throw applyFailure(error, entry.to, entry.from, full);
       }
       entry = { ...entry, stage: 'hooks', at: entry.at };
       await this.note({ from: entry.from, to: entry.to, stage: 'hooks', rollback: entry.rollback, trigger: entry.trigger });
@@ -226,8 +228,10 @@ export class SyncEngine {
     try {
       return await apply();
     } catch (error) {
+      // looked at before the undo, which frees what the apply wrote
+      const full = await diskFull(this.git.dir);
       if (from && !rollback) await this.undoApply(from, to);
-      throw applyFailure(error, to, from);
+      throw applyFailure(error, to, from, full);
     }
   }
 
@@ -631,9 +635,20 @@ function abortedError(step: string): HotpullError {
   return new HotpullError('ABORTED', `${step} stopped: no verdict, the next start finishes the deploy`);
 }
 
+/**
+ * Whether the filesystem holding `dir` is full (blocks or inodes): git reports a failed write as "unable to write
+ * file" without the reason, so the filesystem is asked.
+ */
+async function diskFull(dir: string): Promise<boolean> {
+  const stats = await statfs(dir).catch(() => undefined);
+  if (!stats) return false;
+  const blocks = process.getuid?.() === 0 ? stats.bfree : stats.bavail;
+  return blocks * stats.bsize < 1024 * 1024 || (stats.files > 0 && stats.ffree < 16);
+}
+
 /** An apply that failed: said in words when the disk is full, with what was done about it. */
-function applyFailure(error: unknown, to: string, from: string): unknown {
-  if (!/no space left on device|ENOSPC/i.test(oneLine(error))) return error;
+function applyFailure(error: unknown, to: string, from: string, full: boolean): unknown {
+  if (!full && !/no space left on device|ENOSPC/i.test(oneLine(error))) return error;
   const back = from ? `the checkout stays at ${short(from)} and the old code keeps serving` : 'nothing is served yet';
   return new HotpullError('GIT', `no space left on device while writing ${short(to)}; ${back}; retrying: ${oneLine(error)}`, { cause: error });
 }

@@ -122,6 +122,14 @@ export class InPlaceWorkspace implements Workspace {
    * the local edits were saved first), so what differs on the paths between `from` and `to` is the apply's own
    * half-written work; a modified file elsewhere is a person's edit, saved under a backup ref and put back.
    */
+  private async removeFiles(files: readonly string[]): Promise<void> {
+    for (const file of files) {
+      const full = path.join(this.git.dir, file);
+      const stat = await fs.lstat(full).catch(() => undefined);
+      if (stat && !stat.isDirectory()) await fs.rm(full, { force: true });
+    }
+  }
+
   async settleTree(from: string, to: string, sha: string): Promise<string[]> {
     const done = await this.recover();
     const changed = new Set(from ? await this.git.changedPaths(from, to) : await this.git.listFiles(to));
@@ -135,17 +143,15 @@ export class InPlaceWorkspace implements Workspace {
         done.push(`saved local edits (${edits.slice(0, 3).join(', ')}${edits.length > 3 ? '…' : ''}) under ${ref}`);
       }
     }
-    await this.git.resetHard(sha);
-    // reset --hard leaves files the index did not know: the other revision's files the apply had written
+    // The other revision's files the apply wrote go first (reset --hard leaves those the index did not know
+    // yet, and on a full disk removing them is what makes room to write the rest), and again after the reset.
     const keep = new Set(await this.git.listFiles(sha));
-    for (const file of changed) {
-      if (keep.has(file)) continue;
-      const full = path.join(this.git.dir, file);
-      const stat = await fs.lstat(full).catch(() => undefined);
-      if (stat && !stat.isDirectory()) await fs.rm(full, { force: true });
-    }
+    const strays = [...changed].filter((file) => !keep.has(file));
+    await this.removeFiles(strays);
+    await this.git.resetHard(sha);
+    await this.removeFiles(strays);
     if (saved) await this.git.checkoutPaths(saved, edits, path.join(await this.stateDir(), 'pathspec'), true);
-    done.push(`the interrupted deploy ${short(from || '(none)')} → ${short(to)} was ${sha === to ? 'finished' : 'undone'}: the checkout is at ${short(sha)}`);
+    done.push(`the deploy ${short(from || '(none)')} → ${short(to)} that did not finish was ${sha === to ? 'finished' : 'undone'}: the checkout is at ${short(sha)}`);
     return done;
   }
 }
