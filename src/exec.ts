@@ -27,7 +27,7 @@ export interface ShellOptions {
 export const KILL_GRACE_MS = 2000;
 
 /** Signals a whole process group; a group that is gone already is not an error. */
-export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
+export function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   try {
     process.kill(-pgid, signal);
     return true;

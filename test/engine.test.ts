@@ -256,3 +256,37 @@ describe('daemon: latest wins, backoff, recovery', () => {
     expect(outcomes).toHaveLength(2); // the start pass, then one for the whole burst
   });
 });
+
+describe('an interrupted in-place apply (journal)', () => {
+  it('is finished on the next pass: the half-applied paths brought to the new revision, a local edit elsewhere kept and saved', async () => {
+    sb = await makeSandbox({ files: { 'app.py': 'VERSION = 1\n', 'uwsgi.ini': '[uwsgi]\n', 'lib/a.py': 'A = 1\n', 'notes.txt': 'mine\n' } });
+    const old = await headOf(sb.checkout);
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n', 'lib/a.py': null, 'lib/b.py': 'B = 2\n' });
+    await git(sb.checkout, 'fetch', '-q', 'origin');
+    // what a kill in the middle of `merge --ff-only` leaves: one file written, one new file untracked, HEAD old
+    await fs.writeFile(path.join(sb.checkout, 'app.py'), 'VERSION = 2\n');
+    await fs.writeFile(path.join(sb.checkout, 'lib/b.py'), 'B = 2\n');
+    await fs.writeFile(path.join(sb.checkout, '.git/index.lock'), '');
+    // and a person's edit to a file the deploy does not touch
+    await fs.writeFile(path.join(sb.checkout, 'notes.txt'), 'edited by hand\n');
+    await fs.mkdir(path.join(sb.checkout, '.git/hotpull'), { recursive: true });
+    await fs.writeFile(path.join(sb.checkout, '.git/hotpull/journal.json'), JSON.stringify({ from: old, to: sha, stage: 'apply', mode: 'ff', at: new Date().toISOString() }));
+
+    const { engine, logs } = await makePipeline(sb.checkout, { onDirty: 'stop' });
+    const outcome = await engine.sync('test');
+
+    expect(outcome.kind).toBe('deployed');
+    expect(await headOf(sb.checkout)).toBe(sha);
+    expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
+    await expect(fs.stat(path.join(sb.checkout, 'lib/a.py'))).rejects.toThrow();
+    expect(await fs.readFile(path.join(sb.checkout, 'notes.txt'), 'utf8')).toBe('edited by hand\n');
+    expect(await git(sb.checkout, 'status', '--porcelain')).toBe('M notes.txt');
+    const backups = await git(sb.checkout, 'for-each-ref', '--format=%(refname)', 'refs/hotpull/backup/');
+    expect(backups).toMatch(/-interrupted$/);
+    expect(logs.text()).toMatch(/that did not finish was finished: the checkout is at/);
+    await expect(fs.stat(path.join(sb.checkout, '.git/hotpull/journal.json'))).rejects.toThrow();
+    // the edit is still protected: the next push is blocked as dirty
+    await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
+    expect(await engine.sync('test')).toMatchObject({ kind: 'blocked', state: 'dirty' });
+  });
+});

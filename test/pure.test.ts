@@ -6,6 +6,7 @@ import { nextDelay } from '../src/sync/schedule.js';
 import { nextMtimeSeconds } from '../src/reload/touch.js';
 import { gist } from '../src/git/repo.js';
 import { envName, flagName } from '../src/config/options.js';
+import { parseJournal } from '../src/sync/journal.js';
 
 describe('durations', () => {
   it.each([
@@ -83,4 +84,16 @@ describe('names', () => {
       "fatal: Unable to create '/x/.git/index.lock': File exists.",
     );
   });
+});
+
+describe('journal', () => {
+  const sha = 'a'.repeat(40);
+  it.each([
+    ['a whole entry', JSON.stringify({ from: sha, to: sha, stage: 'reload', at: 'x' }), 'reload'],
+    ['a first deploy (no from)', JSON.stringify({ from: '', to: sha, stage: 'apply', at: 'x' }), 'apply'],
+    ['a torn write', '{"from":"', undefined],
+    ['an unknown stage', JSON.stringify({ from: sha, to: sha, stage: 'verify' }), undefined],
+    ['a bad sha', JSON.stringify({ from: sha, to: 'HEAD', stage: 'reload' }), undefined],
+    ['not an object', '42', undefined],
+  ])('%s', (_name, text, stage) => expect(parseJournal(text)?.stage).toBe(stage));
 });

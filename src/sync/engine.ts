@@ -182,7 +182,9 @@ export class SyncEngine {
     if (first && entry.child && entry.child.start !== undefined && (await processStartTime(entry.child.pid)) === entry.child.start) {
       logger.warn({ pid: entry.child.pid }, `ending the command the interrupted deploy left running (process group ${entry.child.pid})`);
       killGroup(entry.child.pid, 'SIGTERM');
-      await new Promise((resolve) => setTimeout(resolve, KILL_GRACE_MS).unref());
+      for (let waited = 0; waited < KILL_GRACE_MS && killGroup(entry.child.pid, 0); waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       killGroup(entry.child.pid, 'SIGKILL');
     }
     if (entry.stage === 'apply' && workspace.settleTree) {
