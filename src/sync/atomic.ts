@@ -88,8 +88,15 @@ export class AtomicWorkspace implements Workspace {
     if (await exists(final)) await this.removeRelease(target);
     await fs.mkdir(this.releases, { recursive: true });
     const incoming = path.join(this.releases, `${INCOMING}${target.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
-    await this.git.worktreeAdd(incoming, target);
-    await this.git.worktreeMove(incoming, final);
+    try {
+      await this.git.worktreeAdd(incoming, target);
+      await this.git.worktreeMove(incoming, final);
+    } catch (error) {
+      // a half-made release (a full disk) must not keep its space until the next start
+      await fs.rm(incoming, { recursive: true, force: true }).catch(() => undefined);
+      await this.git.worktreePrune().catch(() => undefined);
+      throw error;
+    }
     return { sha: target, dir: final };
   }
 
