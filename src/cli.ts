@@ -88,7 +88,8 @@ function withNegativeValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i += 1) {
     const [arg, next] = [argv[i]!, argv[i + 1]];
-    const flag = (end < 0 || i + 1 < end) && next !== undefined && /^-\d/.test(next) && (OPTIONS as readonly OptionSpec[]).some((o) => o.kind !== 'boolean' && arg === `--${cliFlag(o)}`);
+    const takesValue = (OPTIONS as readonly OptionSpec[]).some((o) => o.kind !== 'boolean' && arg === `--${cliFlag(o)}`);
+    const flag = takesValue && (end < 0 || i + 1 < end) && next !== undefined && /^-\d/.test(next);
     out.push(flag ? `${arg}=${next}` : arg);
     if (flag) i += 1;
   }

@@ -114,7 +114,9 @@ export function configFileProblem(error: unknown, content?: string): string {
   if (e?.code === 'ENOENT') return 'does not exist';
   if (e?.code === 'EACCES' || e?.code === 'EPERM') return 'cannot be read: permission denied';
   if (e?.code === 'EISDIR') return 'cannot be read: it is a directory';
-  if (e?.name === 'YAMLException' && e.reason) return `cannot be parsed as YAML: ${e.reason} at line ${(e.mark?.line ?? 0) + 1} column ${(e.mark?.column ?? 0) + 1}`;
+  if (e?.name === 'YAMLException' && e.reason) {
+    return `cannot be parsed as YAML: ${e.reason} at line ${(e.mark?.line ?? 0) + 1} column ${(e.mark?.column ?? 0) + 1}`;
+  }
   const message = String(e?.message ?? error);
   if (e?.name === 'JSONError') {
     // parse-json: "JSON Error in FILE:", maybe a code frame, then JSON.parse's reason, "while parsing '<the text>'"
@@ -157,7 +159,8 @@ async function readConfigFile(explicit: string | undefined, searchDirs: string[]
   } catch (error) {
     const file = (error as { filepath?: string }).filepath ?? (error as { path?: string }).path ?? explicit;
     const problem = configFileProblem(error, file ? await readFile(file, 'utf8').catch(() => undefined) : undefined);
-    throw configError(explicit && file === explicit ? `--config must name a readable config file; ${file} ${problem}` : `config file ${file ?? searchDirs[0]} ${problem}`, error);
+    if (explicit && file === explicit) throw configError(`--config must name a readable config file; ${file} ${problem}`, error);
+    throw configError(`config file ${file ?? searchDirs[0]} ${problem}`, error);
   }
   if (!result || result.isEmpty) return result ? { file: result.filepath, values: {} } : undefined;
   const values = result.config as unknown;

@@ -210,7 +210,8 @@ export function remoteUrlProblem(remote: string): string | undefined {
   const parts = splitUrl(remote);
   if (!parts) {
     const scp = /^([^/@:]+):[^/]*@[^/:]+:/.exec(remote);
-    return scp ? `in the form user:password@host:path git reads ${JSON.stringify(scp[1])} as the host, and ssh takes no password; use an ssh:// URL and a key` : undefined;
+    if (!scp) return undefined;
+    return `in the form user:password@host:path git reads ${JSON.stringify(scp[1])} as the host, and ssh takes no password; use an ssh:// URL and a key`;
   }
   if (parts.rest.includes('@')) return 'an @ after the host is ambiguous (in a path write %40; in a password write / as %2F)';
   if (parts.userinfo?.includes(':') && !/^https?:\/\/$/i.test(parts.scheme)) return `only http:// and https:// URLs can carry a password, not ${parts.scheme}`;
@@ -252,7 +253,9 @@ export function validateOption(spec: OptionSpec, raw: unknown, source: Source): 
   if (spec.kind === 'reloads') return validateReloads(spec, raw, source);
   if (spec.kind === 'rules') return validateRules(spec, raw, source);
   const problem = typeof raw === 'string' ? valueProblem(spec, raw) : undefined;
-  if (problem) throw configError(`${optionLabel(spec, source)} must be ${problem.rule} (got ${JSON.stringify(problem.shown)}${problem.why ? `: ${problem.why}` : ''})`);
+  if (problem) {
+    throw configError(`${optionLabel(spec, source)} must be ${problem.rule} (got ${JSON.stringify(problem.shown)}${problem.why ? `: ${problem.why}` : ''})`);
+  }
   // Like --reload: an environment variable holds one glob or a JSON list of them.
   const listFromEnv = (spec.kind === 'globs' || spec.kind === 'strings') && source.kind === 'env' && typeof raw === 'string' && raw.trim().startsWith('[');
   const result = schemaFor(spec).safeParse(listFromEnv ? safeJson(raw as string) : raw);

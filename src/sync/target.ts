@@ -90,9 +90,9 @@ export async function resolveAtomicTarget(
   const stat = await fs.stat(root).catch(() => undefined);
   if (stat && !stat.isDirectory()) throw configError(`--repo must be a directory for --layout atomic (got ${JSON.stringify(root)}: a file)`);
   await fs.mkdir(root, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
-    throw error.code === 'EACCES' || error.code === 'EPERM' || error.code === 'EROFS'
-      ? configError(`--repo must be a directory this user can create for --layout atomic (got ${JSON.stringify(root)}: ${error.code === 'EROFS' ? 'read-only file system' : 'permission denied'})`, error)
-      : error;
+    if (error.code !== 'EACCES' && error.code !== 'EPERM' && error.code !== 'EROFS') throw error;
+    const why = error.code === 'EROFS' ? 'read-only file system' : 'permission denied';
+    throw configError(`--repo must be a directory this user can create for --layout atomic (got ${JSON.stringify(root)}: ${why})`, error);
   });
   const existing = await fs.stat(path.join(root, '.hotpull', 'repo', 'HEAD')).catch(() => undefined);
   if (!existing) {
