@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { OPTIONS, envName, flagName, type OptionSpec } from './config/options.js';
 import { loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
-import { configError, HotpullError } from './errors.js';
+import { configError, HotpullError, systemErrorLine } from './errors.js';
 import { redact } from './redact.js';
 import type { CommandContext } from './commands/context.js';
 
@@ -83,6 +83,20 @@ function withBareValues(argv: string[]): string[] {
   });
 }
 
+/** `--interval -1s` is the value -1s (which validation then refuses, saying why), not a flag left without a value: no flag starts with a digit. */
+function withNegativeValues(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const [arg, next] = [argv[i]!, argv[i + 1]];
+    const takesValue = (OPTIONS as readonly OptionSpec[]).some((o) => o.kind !== 'boolean' && arg === `--${cliFlag(o)}`);
+    const flag = takesValue && (end < 0 || i + 1 < end) && next !== undefined && /^-\d/.test(next);
+    out.push(flag ? `${arg}=${next}` : arg);
+    if (flag) i += 1;
+  }
+  return out;
+}
+
 function parse(argv: string[]) {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
@@ -93,10 +107,11 @@ function parse(argv: string[]) {
     options[cliFlag(o)] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
   }
   try {
-    const parsed = parseArgs({ args: withBareValues(argv), options, allowPositionals: true, strict: true, tokens: true });
+    const args = withNegativeValues(withBareValues(argv));
+    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
     // What follows `--` stays in the positionals as before, and is also handed over as is (host up: docker run args).
     const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
-    return { ...parsed, passthrough: terminator ? argv.slice(terminator.index + 1) : [] };
+    return { ...parsed, passthrough: terminator ? args.slice(terminator.index + 1) : [] };
   } catch (error) {
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
     throw configError(`${message} (see hotpull --help)`, error);
@@ -130,6 +145,11 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     if (error instanceof HotpullError) {
       io.stderr.write(`hotpull: ${redact(error.message)}\n`);
       return error.exitCode;
+    }
+    const system = systemErrorLine(error);
+    if (system) {
+      io.stderr.write(`hotpull: ${redact(system.line)}\n`);
+      return system.exitCode;
     }
     io.stderr.write(`hotpull: internal error: ${redact((error as Error)?.stack ?? String(error))}\n`);
     return 1;

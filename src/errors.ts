@@ -52,3 +52,44 @@ export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
 }
+
+/** The checkout exists but this user may not enter or read it. */
+export function checkoutUnreadable(dir: string, cause?: unknown): HotpullError {
+  return configError(`cannot read the checkout ${dir}: permission denied (run as a user that can read it)`, cause);
+}
+
+/**
+ * git could not be started at all (Node's `spawn git ENOENT|EACCES`, which carries only Node's stack frames),
+ * said in words. `dirState` is what the directory git was to run in turned out to be: spawn reports a missing or
+ * unreadable working directory with the same codes as a missing or unrunnable git.
+ */
+export function gitSpawnError(code: string, dir: string, dirState: 'ok' | 'missing' | 'unreadable', options: HotpullErrorOptions = {}): HotpullError {
+  if (dirState === 'unreadable') return checkoutUnreadable(dir, options.cause);
+  if (dirState === 'missing') return new HotpullError('GIT', `the checkout ${dir} is gone (git cannot run in a directory that does not exist)`, options);
+  if (code === 'ENOENT') return configError('git was not found on PATH (install git, or give hotpull a PATH that holds it)', options.cause);
+  return configError(`git on PATH cannot be run: ${code === 'EACCES' ? 'permission denied' : code}`, options.cause);
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+  ENOSPC: 'no space left on device',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+};
+
+/**
+ * A system call that failed on something outside hotpull (a file, a directory, a limit) reaching the CLI
+ * unwrapped: one line in words and an exit code, instead of Node's stack. Permissions and read-only file systems
+ * do not fix themselves (exit 2, Supervisor stops retrying); the rest may (exit 1). Undefined for anything else.
+ */
+export function systemErrorLine(error: unknown): { line: string; exitCode: number } | undefined {
+  const e = error as (NodeJS.ErrnoException & { dest?: string }) | undefined;
+  if (!(e instanceof Error) || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code) || typeof e.syscall !== 'string') return undefined;
+  const what = `${e.syscall}${e.path ? ` ${e.path}` : ''}${e.dest ? ` -> ${e.dest}` : ''}`;
+  return { line: `cannot ${what}: ${ERRNO_WORDS[e.code] ?? e.code}`, exitCode: ['EACCES', 'EPERM', 'EROFS'].includes(e.code) ? 2 : 1 };
+}

@@ -62,6 +62,26 @@ describe('config precedence: flag > env > file > default', () => {
     await expect(load({ config: 'nope.yaml' })).rejects.toThrow(`--config must name a readable config file; ${path.join(dir, 'nope.yaml')} does not exist`);
   });
 
+  it('a broken explicit --config names it and the problem, without the code frame', async () => {
+    dir = await tmpDir();
+    await fs.writeFile(path.join(dir, 'deploy.yaml'), 'interval: [2s\n');
+    await expect(load({ config: 'deploy.yaml' })).rejects.toMatchObject({ code: 'CONFIG', message: `--config must name a readable config file; ${path.join(dir, 'deploy.yaml')} cannot be parsed as YAML: unexpected end of the stream within a flow collection at line 2 column 1` });
+  });
+
+  it('a broken file found by search is named, not the directory searched', async () => {
+    dir = await tmpDir();
+    await fs.mkdir(path.join(dir, 'app'));
+    await fs.writeFile(path.join(dir, 'app/.hotpullrc.json'), '{\n  "interval": "2s"\n  "branch": "main"\n}\n');
+    await expect(load({ repo: path.join(dir, 'app') })).rejects.toMatchObject({ code: 'CONFIG', message: `config file ${path.join(dir, 'app/.hotpullrc.json')} cannot be parsed as JSON: Expected ',' or '}' after property value at line 3 column 3` });
+  });
+
+  it('durations: compound values from a file, and the 24h cap', async () => {
+    dir = await tmpDir();
+    await fs.writeFile(path.join(dir, 'hotpull.config.yaml'), 'interval: 1m30s\nbackoffMax: 24h\n');
+    expect(await load()).toMatchObject({ interval: 90_000, backoffMax: 86_400_000 });
+    await expect(load({ backoffMax: '48h' })).rejects.toMatchObject({ code: 'CONFIG', message: '--backoff-max must be at most 24h (got "48h")' });
+  });
+
   it('a config file that is not an object is rejected', async () => {
     dir = await tmpDir();
     await fs.writeFile(path.join(dir, 'hotpull.config.json'), '[1,2]');

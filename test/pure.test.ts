@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, formatDuration } from '../src/duration.js';
+import { durationProblem, formatDuration, MAX_DURATION_MS, parseDuration } from '../src/duration.js';
 import { redact } from '../src/redact.js';
 import { planApply, relationOf, backupStamp } from '../src/sync/plan.js';
 import { nextDelay } from '../src/sync/schedule.js';
@@ -15,8 +15,25 @@ describe('durations', () => {
     ['1m', 60_000],
     ['1.5s', 1500],
     ['1h', 3_600_000],
+    ['1m30s', 90_000],
+    ['1h5m', 3_900_000],
+    ['2s500ms', 2500],
+    ['1h1m1s1ms', 3_661_001],
+    ['1.5m30s', 120_000],
   ])('%s = %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
-  it.each(['', '5', 'fast', '2 s', '-1s', '1d', 's'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+  it.each(['', '5', 'fast', '2 s', '-1s', '1d', 's', '1m 30s', '30s1m', '1m1m', '1ms1s', '1m30', 'm30s'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+  it.each([
+    ['2s', 100, undefined],
+    ['24h', 100, undefined],
+    ['24h1ms', 100, 'at most 24h'],
+    ['1000h', 0, 'at most 24h'],
+    ['-1s', 100, 'a positive duration like 2s'],
+    ['-1m30s', 0, 'a positive duration like 2s'],
+    ['-', 0, 'RULE'],
+    ['50ms', 100, 'RULE'],
+    ['soon', 0, 'RULE'],
+  ])('durationProblem(%j, min %d) = %j', (text, min, problem) => expect(durationProblem(text, 'RULE', min)).toBe(problem));
+  it('the cap fits a Node timer', () => expect(MAX_DURATION_MS * 1.1).toBeLessThan(2 ** 31 - 1));
   it('formats', () => expect([formatDuration(850), formatDuration(2000), formatDuration(90_000)]).toEqual(['850ms', '2s', '1.5m']));
 });
 

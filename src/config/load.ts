@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import { cosmiconfig } from 'cosmiconfig';
 import { configError } from '../errors.js';
 import { envName, OPTIONS, type OptionSpec } from './options.js';
@@ -96,10 +98,56 @@ interface FileConfig {
   values: Record<string, unknown>;
 }
 
+/** 1-based line and column of a character offset. */
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length} column ${before.at(-1)!.length + 1}`;
+}
+
+/**
+ * What is wrong with a config file that failed to load, in one line: the parser's reason and where, without
+ * the code frame, the quoted content or the stack the loaders attach (the content could hold a secret).
+ * `content` is the file's text, when it could be read, to turn JSON's character offset into line and column.
+ */
+export function configFileProblem(error: unknown, content?: string): string {
+  const e = error as Error & { code?: string; reason?: string; mark?: { line: number; column: number } };
+  if (e?.code === 'ENOENT') return 'does not exist';
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return 'cannot be read: permission denied';
+  if (e?.code === 'EISDIR') return 'cannot be read: it is a directory';
+  if (e?.name === 'YAMLException' && e.reason) {
+    return `cannot be parsed as YAML: ${e.reason} at line ${(e.mark?.line ?? 0) + 1} column ${(e.mark?.column ?? 0) + 1}`;
+  }
+  const message = String(e?.message ?? error);
+  if (e?.name === 'JSONError') {
+    // parse-json: "JSON Error in FILE:", maybe a code frame, then JSON.parse's reason, "while parsing '<the text>'"
+    const lines = message.replace(/^JSON Error in [^\n]*:/, '').split('\n').map((l) => l.trim());
+    const reason = (lines.find((l) => l !== '' && !/^(>?\s*\d+\s*)?\|/.test(l)) ?? 'invalid JSON')
+      .replace(/ while parsing .*$/, '')
+      .replace(/, (\.\.\.)?".*" is not valid JSON$/, '')
+      .replace(/^Unexpected token ''$/, 'Unexpected line break'); // parse-json drops the newline it quotes
+    const offset = / at position (\d+)/.exec(reason)?.[1];
+    const where = offset !== undefined && content !== undefined ? ` at ${lineColumn(content, Number(offset))}` : '';
+    return `cannot be parsed as JSON: ${reason.replace(/ (in JSON )?at position \d+/, '')}${where}`;
+  }
+  const line = /^\S+:(\d+)$/m.exec(e?.stack?.split('\n')[0] ?? '')?.[1];
+  const first = message.split('\n').find((l) => l.trim() !== '') ?? '';
+  return e?.name === 'SyntaxError' ? `cannot be parsed: ${first}${line ? ` at line ${line}` : ''}` : `failed to load: ${first}`;
+}
+
+/** JS config files load with import() alone: cosmiconfig's fallback to require() hides an ES module's syntax error behind a Node assertion. */
+const importDefault = async (filepath: string) => ((await import(pathToFileURL(filepath).href)) as { default?: unknown }).default;
+
 async function readConfigFile(explicit: string | undefined, searchDirs: string[]): Promise<FileConfig | undefined> {
-  const explorer = cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'none', cache: false });
   let result;
   try {
+    // Inside the try: creating the explorer already reads cosmiconfig's own settings (package.json, .config/) in
+    // the working directory.
+    const explorer = cosmiconfig(MODULE, {
+      searchPlaces: SEARCH_PLACES,
+      searchStrategy: 'none',
+      cache: false,
+      loaders: { '.js': importDefault, '.mjs': importDefault, '.cjs': importDefault },
+    });
     if (explicit) {
       result = await explorer.load(explicit);
     } else {
@@ -109,9 +157,10 @@ async function readConfigFile(explicit: string | undefined, searchDirs: string[]
       }
     }
   } catch (error) {
-    const file = explicit ?? searchDirs[0];
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be parsed: ${(error as Error).message.split('\n')[0]}`;
-    throw configError(`--config must name a readable config file; ${file} ${reason}`, error);
+    const file = (error as { filepath?: string }).filepath ?? (error as { path?: string }).path ?? explicit;
+    const problem = configFileProblem(error, file ? await readFile(file, 'utf8').catch(() => undefined) : undefined);
+    if (explicit && file === explicit) throw configError(`--config must name a readable config file; ${file} ${problem}`, error);
+    throw configError(`config file ${file ?? searchDirs[0]} ${problem}`, error);
   }
   if (!result || result.isEmpty) return result ? { file: result.filepath, values: {} } : undefined;
   const values = result.config as unknown;

@@ -2,7 +2,7 @@
  * The table every option is derived from: the CLI flag, the HOTPULL_* environment name, the config-file key,
  * the help text and the validation rule. Adding an option means adding one row here.
  */
-export type OptionKind = 'string' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules' | 'listen' | 'count' | 'globs' | 'extensions' | 'strings';
+export type OptionKind = 'string' | 'remote' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules' | 'listen' | 'count' | 'globs' | 'extensions' | 'strings';
 
 export interface OptionSpec {
   /** config-file key (camelCase); the flag is its kebab-case form, the env name HOTPULL_ + UPPER_SNAKE */
@@ -35,7 +35,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 
 export const OPTIONS = [
   { key: 'repo', kind: 'path', placeholder: 'DIR', description: 'the git checkout to keep deployed (host up: the URL to clone into an empty --code directory)', defaultText: 'current directory' },
-  { key: 'remote', kind: 'string', placeholder: 'NAME|URL', description: 'remote name of the checkout, or a URL', defaultText: 'origin' },
+  { key: 'remote', kind: 'remote', placeholder: 'NAME|URL', description: 'remote name of the checkout, or a URL', defaultText: 'origin' },
   { key: 'branch', kind: 'string', placeholder: 'NAME', description: 'branch to follow', defaultText: "the checkout's upstream branch" },
   { key: 'interval', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'poll period (500ms, 2s, 1m); each poll gets ~10% random jitter', defaultText: '5s' },
   { key: 'layout', kind: 'enum', values: ['in-place', 'atomic'], placeholder: 'in-place|atomic', description: 'in-place: fast-forward the checkout; atomic: each revision a complete worktree under releases/, `current` switched by rename()', defaultText: 'in-place' },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { configError } from '../errors.js';
-import { parseDuration } from '../duration.js';
+import { durationProblem, parseDuration } from '../duration.js';
+import { redactUrl, splitUrl } from '../redact.js';
 import { envName, flagName, type OptionSpec } from './options.js';
 import { parseReloadSpec, RELOAD_RULE, type ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
@@ -30,6 +31,8 @@ export function ruleText(spec: OptionSpec): string {
     case 'string':
     case 'path':
       return 'a non-empty string';
+    case 'remote':
+      return 'a remote name or a URL';
     case 'url':
       return 'an http:// or https:// URL';
     case 'count':
@@ -69,6 +72,7 @@ function schemaFor(spec: OptionSpec): z.ZodType<unknown> {
       return booleanLike;
     case 'string':
     case 'path':
+    case 'remote':
       return nonEmpty;
     case 'url':
       return z.string().refine((text) => {
@@ -166,22 +170,96 @@ export function validateRules(spec: OptionSpec, raw: unknown, source: Source): C
   return result.data.map((rule, index) => {
     let timeoutMs = DEFAULT_HOOK_TIMEOUT;
     if (rule.timeout !== undefined) {
-      const ms = parseDuration(rule.timeout);
       const label = `${spec.key}[${index}].timeout${source.kind === 'file' ? ` (in ${source.file})` : ''}`;
-      if (ms === undefined || ms < 100) throw configError(`${label} must be a duration like 30s or 5m (got ${JSON.stringify(rule.timeout)})`);
-      timeoutMs = ms;
+      const problem = durationProblem(rule.timeout, 'a duration like 30s or 5m', 100);
+      if (problem) throw configError(`${label} must be ${problem} (got ${JSON.stringify(rule.timeout)})`);
+      timeoutMs = parseDuration(rule.timeout)!;
     }
     return { paths: rule.paths, run: rule.run ?? [], hold: rule.hold === true, timeoutMs };
   });
+}
+
+/** `port 99999 is above 65535` when the authority of a URL (without its userinfo) has such a port. */
+function portProblem(rest: string): string | undefined {
+  const port = /^(?:\[[^\]]*\]|[^/:?#]*):(\d+)(?:[/?#]|$)/.exec(rest)?.[1];
+  return port !== undefined && Number(port) > 65535 ? `port ${port} is above 65535` : undefined;
+}
+
+const BAD_ESCAPE = /%(?![0-9a-f]{2})[^]{0,2}/i;
+
+/** Why an --health-url/--url value cannot be fetched (undefined: it can, or the general rule says it all). */
+export function httpUrlProblem(text: string): string | undefined {
+  const parts = splitUrl(text);
+  if (parts?.userinfo !== undefined) return 'a URL to fetch cannot carry credentials';
+  if (parts) {
+    const port = portProblem(parts.rest);
+    if (port) return port;
+  }
+  const escape = BAD_ESCAPE.exec(text)?.[0];
+  if (escape) return `${JSON.stringify(escape)} is not a %XX escape (write a literal % as %25)`;
+  return undefined;
+}
+
+/**
+ * Why a --remote value is not a URL git can be given safely; undefined when it is (names and paths pass).
+ * Checked at the edge because what git cannot parse, hotpull cannot take the password out of either: it would
+ * reach git's command line, or make git read part of the password as a host.
+ */
+export function remoteUrlProblem(remote: string): string | undefined {
+  if (/[\x00-\x1f\x7f]/.test(remote)) return 'it holds a control character';
+  const parts = splitUrl(remote);
+  if (!parts) {
+    const scp = /^([^/@:]+):[^/]*@[^/:]+:/.exec(remote);
+    if (!scp) return undefined;
+    return `in the form user:password@host:path git reads ${JSON.stringify(scp[1])} as the host, and ssh takes no password; use an ssh:// URL and a key`;
+  }
+  if (parts.rest.includes('@')) return 'an @ after the host is ambiguous (in a path write %40; in a password write / as %2F)';
+  if (parts.userinfo?.includes(':') && !/^https?:\/\/$/i.test(parts.scheme)) return `only http:// and https:// URLs can carry a password, not ${parts.scheme}`;
+  try {
+    new URL(parts.scheme + parts.rest);
+  } catch {
+    return portProblem(parts.rest) ?? 'it does not parse as a URL';
+  }
+  return undefined;
+}
+
+/** A --remote value as an error message may show it: the password of a URL or of the scp-like form masked. */
+export function maskedRemote(remote: string): string {
+  return splitUrl(remote) ? redactUrl(remote) : remote.replace(/^([^/@:]+):[^/]*@(?=[^/:]+:)/, '$1:***@');
+}
+
+/** The problem of one text value beyond its kind's general rule: what it must be instead, why, and how to show it. */
+function valueProblem(spec: OptionSpec, text: string): { rule: string; why?: string; shown: string } | undefined {
+  switch (spec.kind) {
+    case 'duration': {
+      const rule = durationProblem(text, ruleText(spec), spec.min);
+      return rule ? { rule, shown: text } : undefined;
+    }
+    case 'url': {
+      const why = httpUrlProblem(text);
+      return why ? { rule: ruleText(spec), why, shown: redactUrl(text) } : undefined;
+    }
+    case 'remote': {
+      const why = remoteUrlProblem(text);
+      return why ? { rule: ruleText(spec), why, shown: maskedRemote(text) } : undefined;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Validates one raw value; on failure throws the one-line config error: option, rule, bad value. */
 export function validateOption(spec: OptionSpec, raw: unknown, source: Source): unknown {
   if (spec.kind === 'reloads') return validateReloads(spec, raw, source);
   if (spec.kind === 'rules') return validateRules(spec, raw, source);
+  const problem = typeof raw === 'string' ? valueProblem(spec, raw) : undefined;
+  if (problem) {
+    throw configError(`${optionLabel(spec, source)} must be ${problem.rule} (got ${JSON.stringify(problem.shown)}${problem.why ? `: ${problem.why}` : ''})`);
+  }
   // Like --reload: an environment variable holds one glob or a JSON list of them.
   const listFromEnv = (spec.kind === 'globs' || spec.kind === 'strings') && source.kind === 'env' && typeof raw === 'string' && raw.trim().startsWith('[');
   const result = schemaFor(spec).safeParse(listFromEnv ? safeJson(raw as string) : raw);
   if (result.success) return result.data;
-  throw configError(`${optionLabel(spec, source)} must be ${ruleText(spec)} (got ${JSON.stringify(raw)})`);
+  const shown = typeof raw === 'string' && (spec.kind === 'url' || spec.kind === 'remote') ? maskedRemote(raw) : raw;
+  throw configError(`${optionLabel(spec, source)} must be ${ruleText(spec)} (got ${JSON.stringify(shown)})`);
 }

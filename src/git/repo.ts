@@ -1,11 +1,11 @@
-import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, GitError, type SimpleGit } from 'simple-git';
-import { HotpullError } from '../errors.js';
-import { redact } from '../redact.js';
+import { gitSpawnError, HotpullError } from '../errors.js';
+import { credentialsOf, redact, splitUrl } from '../redact.js';
 import { formatDuration } from '../duration.js';
 import { LsRemoteCoprocess } from './coprocess.js';
 import { withoutRepoLocating } from './env.js';
@@ -41,6 +41,15 @@ export function gist(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
   const errors = lines.filter((l) => /^(fatal|error):/.test(l));
   return (errors.length > 0 ? errors : lines.slice(-3)).join(' | ');
+}
+
+function directoryState(dir: string): 'ok' | 'missing' | 'unreadable' {
+  try {
+    accessSync(dir, constants.R_OK | constants.X_OK);
+    return 'ok';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
+  }
 }
 
 export class Git {
@@ -84,18 +93,12 @@ export class Git {
   }
 
   private moveCredentialsToEnv(remote: string, url: string): string {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      return remote;
-    }
-    if (!parsed.username && !parsed.password) return remote;
+    // Split by position, as redact() does: a URL parser gives up on a raw #, ? or bad % escape in a password,
+    // which then stayed on git's command line (or threw URIError).
+    const parts = splitUrl(url);
+    if (!parts?.userinfo) return remote;
     // user:password keeps the user in the URL; a bare token (https://TOKEN@host) is the secret itself
-    const username = decodeURIComponent(parsed.username);
-    const password = decodeURIComponent(parsed.password);
-    parsed.password = '';
-    if (!password) parsed.username = '';
+    const { username, password } = credentialsOf(parts.userinfo);
     this.env = {
       ...this.env,
       GIT_CONFIG_COUNT: '1',
@@ -104,7 +107,7 @@ export class Git {
       HOTPULL_GIT_USERNAME: username,
       HOTPULL_GIT_PASSWORD: password,
     };
-    return parsed.href;
+    return `${parts.scheme}${password && username ? `${encodeURIComponent(username)}@` : ''}${parts.rest}`;
   }
 
   private trustDirectory(dir: string): void {
@@ -165,6 +168,8 @@ export class Git {
         throw new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(options.timeoutMs!)}`, { cause: error, command });
       }
       const stderr = redact(error instanceof GitError ? error.message : String(error)).trim();
+      const spawnCode = /^Error: spawn \S+ (E[A-Z]+)$/m.exec(stderr)?.[1];
+      if (spawnCode) throw gitSpawnError(spawnCode, this.dir, directoryState(this.dir), { cause: error, command });
       throw new HotpullError('GIT', `${command} failed: ${gist(stderr)}`, {
         cause: error,
         command,

@@ -1,6 +1,6 @@
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { configError, HotpullError } from '../errors.js';
+import { checkoutUnreadable, configError, HotpullError, isHotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { Git } from '../git/repo.js';
 import { openAtomic, type AtomicWorkspace } from './atomic.js';
@@ -20,7 +20,19 @@ export interface Target {
 
 const looksLikeUrl = (remote: string) => /[/:\\]/.test(remote);
 
+/** Fails with a sentence, not Node's stack or git's "not a git repository", when this user cannot read `dir` (a missing one passes). */
+async function checkReadable(dir: string): Promise<void> {
+  try {
+    const isDir = (await fs.stat(dir).catch(() => undefined))?.isDirectory() ?? true;
+    await fs.access(dir, isDir ? fsConstants.R_OK | fsConstants.X_OK : fsConstants.R_OK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES' || (error as NodeJS.ErrnoException).code === 'EPERM') throw checkoutUnreadable(dir, error);
+  }
+}
+
 export async function resolveTarget(config: Config, env: Readonly<Record<string, string | undefined>>): Promise<Target> {
+  await checkReadable(config.repo);
+  await checkReadable(path.join(config.repo, '.git'));
   const stat = await fs.stat(config.repo).catch(() => undefined);
   if (!stat?.isDirectory()) throw configError(`--repo must be an existing directory (got ${JSON.stringify(config.repo)})`);
   const git = new Git(config.repo, env);
@@ -28,6 +40,7 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
   try {
     dir = await git.topLevel();
   } catch (error) {
+    if (isHotpullError(error, 'CONFIG')) throw error;
     const detail = error instanceof HotpullError && /not a git repository/i.test(error.message) ? 'no git repository there' : (error as Error).message;
     throw configError(`--repo must be a git checkout (got ${JSON.stringify(config.repo)}: ${detail})`, error);
   }
@@ -73,9 +86,14 @@ export async function resolveAtomicTarget(
   logger: Logger,
 ): Promise<Target & { workspace: AtomicWorkspace }> {
   const root = config.repo;
+  await checkReadable(root);
   const stat = await fs.stat(root).catch(() => undefined);
   if (stat && !stat.isDirectory()) throw configError(`--repo must be a directory for --layout atomic (got ${JSON.stringify(root)}: a file)`);
-  await fs.mkdir(root, { recursive: true });
+  await fs.mkdir(root, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EACCES' && error.code !== 'EPERM' && error.code !== 'EROFS') throw error;
+    const why = error.code === 'EROFS' ? 'read-only file system' : 'permission denied';
+    throw configError(`--repo must be a directory this user can create for --layout atomic (got ${JSON.stringify(root)}: ${why})`, error);
+  });
   const existing = await fs.stat(path.join(root, '.hotpull', 'repo', 'HEAD')).catch(() => undefined);
   if (!existing) {
     const entries = (await fs.readdir(root)).filter((e) => e !== 'lost+found' && e !== '.hotpull');
