@@ -63,6 +63,8 @@ function fdLimit(): number | undefined {
   }
 }
 
+const continueWanted = (req: http.IncomingMessage) => (req.headers.expect ?? '').toLowerCase() === '100-continue';
+
 const header = (req: http.IncomingMessage, name: string) => {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -125,6 +127,8 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     if (!options.secret) throw new HttpError(503, 'webhook disabled: no secret configured (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET)', 'disabled', true);
     const early = precheck(req.headers, options.secret);
     if (!early.ok) throw new HttpError(401, early.reason, 'unauthorized', true);
+    // Only now is the body worth having: a client that asked first (Expect: 100-continue) is told to send it.
+    if (continueWanted(req)) res.writeContinue();
     const body = await readBody(req, { limit: bodyLimit('/webhook'), budget, timeoutMs: LIMITS.bodyTimeoutMs });
     try {
       const form = isForm(header(req, 'content-type'));
@@ -159,6 +163,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     if (!options.secret) throw new HttpError(503, 'sync disabled: no secret configured', 'disabled', true);
     const auth = authenticate({ authorization: req.headers.authorization }, Buffer.alloc(0), options.secret);
     if (!auth.ok) throw new HttpError(401, 'send Authorization: Bearer <webhook secret>', 'unauthorized', true);
+    if (continueWanted(req)) res.writeContinue();
     const body = await readBody(req, { limit: bodyLimit('/sync'), budget, timeoutMs: LIMITS.bodyTimeoutMs });
     budget.give(body.length);
     send(res, 202, { ok: true, message: 'sync queued' });
@@ -236,6 +241,9 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
       });
     },
   );
+  // With a 'checkContinue' listener Node no longer answers 100 Continue by itself: the routes do, once the
+  // headers have passed their checks, so a refused client never sends its body.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => server.emit('request', req, res));
   // No traffic at all for this long closes the socket (Node destroys it when no 'timeout' listener is set).
   server.timeout = LIMITS.idleSocketMs;
   await bind(server, options.listen);

@@ -119,12 +119,20 @@ export function request(url: string, options: { method?: string; path?: string; 
   });
 }
 
-/** n identical POSTs through at most `concurrency` keep-alive connections (what a real sender does). */
-export async function postMany(url: string, n: number, options: { path?: string; headers: Record<string, string>; body: string; concurrency?: number }): Promise<number[]> {
+/** n POSTs (the same one, or one built per index) through at most `concurrency` keep-alive connections, as a real sender does. */
+export async function postMany(
+  url: string,
+  n: number,
+  options: { path?: string; headers: Record<string, string> | ((body: string) => Record<string, string>); body: string | ((i: number) => string); concurrency?: number },
+): Promise<number[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency ?? 16 });
   try {
     return await Promise.all(
-      Array.from({ length: n }, () => request(url, { method: 'POST', path: options.path ?? '/webhook', headers: options.headers, body: options.body, agent }).then((r) => r.status)),
+      Array.from({ length: n }, (_, i) => {
+        const body = typeof options.body === 'function' ? options.body(i) : options.body;
+        const headers = typeof options.headers === 'function' ? options.headers(body) : options.headers;
+        return request(url, { method: 'POST', path: options.path ?? '/webhook', headers, body, agent }).then((r) => r.status);
+      }),
     );
   } finally {
     agent.destroy();
