@@ -6,23 +6,13 @@ import { promises as fs, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { commitAndPush, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
+import { commitAndPush, headOf, makeSandbox, tmpDir } from './helpers/git.js';
 import { ROOT, makeDaemon, waitFor } from './helpers/hotpull.js';
-import { SECRET, metricSum, openIdle, request, startDaemon, type RunningDaemon } from './helpers/listener.js';
-import { startServer, type StatusServer } from '../src/http/server.js';
+import { SECRET, daemonOnSandbox, metricSum, onTeardown, openIdle, request, teardownAll } from './helpers/listener.js';
+import { startServer } from '../src/http/server.js';
 import { Metrics } from '../src/http/metrics.js';
 
-let sb: Sandbox | undefined;
-let daemon: RunningDaemon | undefined;
-let server: StatusServer | undefined;
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  await server?.close();
-  await daemon?.stop();
-  await sb?.cleanup();
-  sb = daemon = server = undefined;
-});
+afterEach(teardownAll);
 
 const alive = (pid: number) => {
   try {
@@ -33,27 +23,26 @@ const alive = (pid: number) => {
   }
 };
 
-describe('connections under a lowered fd limit', () => {
+describe('connections under a lowered fd limit', { timeout: 240_000 }, () => {
   it('1100 idle connections with ulimit -n 1024: the push is deployed, the daemon lives, the listener answers after', async () => {
-    sb = await makeSandbox();
-    daemon = await startDaemon(sb.checkout, ['--interval', '500ms'], { nofile: 1024 });
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '500ms'], { nofile: 1024 });
     expect(readFileSync(`/proc/${daemon.pid}/limits`, 'utf8')).toMatch(/^Max open files\s+1024\s+1024/m);
     const clients = await openIdle(daemon.port, 1100);
-    cleanups.push(() => clients.destroy());
+    onTeardown(() => clients.destroy());
     expect(clients.connected()).toBeGreaterThan(1000);
     // The cap keeps most descriptors for git: never more than 128 connections, whatever was offered.
     const fds = readdirSync(`/proc/${daemon.pid}/fd`).length;
     expect(fds).toBeLessThan(128 + 100);
 
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
-    await waitFor('the poll to deploy the push', async () => (await headOf(sb!.checkout)) === sha, 30_000);
+    await waitFor('the poll to deploy the push', async () => (await headOf(sb.checkout)) === sha, 60_000);
     expect(alive(daemon.pid)).toBe(true);
 
     clients.destroy();
     const healthz = await waitFor('the listener to answer', async () => {
-      const reply = await request(daemon!.url, { path: '/healthz' }).catch(() => undefined);
+      const reply = await request(daemon.url, { path: '/healthz' }).catch(() => undefined);
       return reply?.body.startsWith('ok idle') ? reply : undefined;
-    }, 20_000);
+    }, 60_000);
     expect([healthz.status, healthz.body]).toEqual([200, `ok idle ${sha}\n`]);
     const metrics = (await request(daemon.url, { path: '/metrics' })).body;
     expect(metricSum(metrics, 'hotpull_http_refused_total', 'connection_limit')).toBeGreaterThan(0);
@@ -65,7 +54,7 @@ describe('connections under a lowered fd limit', () => {
   it('a full fd table at accept() costs the clients their connections, never the process; the listener recovers', async () => {
     // A listener whose cap is above what the fd limit allows, so accept() itself runs out of descriptors.
     const dir = await tmpDir('hotpull-listener-');
-    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    onTeardown(() => fs.rm(dir, { recursive: true, force: true }));
     const script = path.join(dir, 'listener.mjs');
     await fs.writeFile(
       script,
@@ -86,19 +75,19 @@ describe('connections under a lowered fd limit', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    cleanups.push(async () => {
+    onTeardown(async () => {
       child.kill('SIGKILL');
       await child;
     });
-    const url = await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 20_000);
+    const url = await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 60_000);
     const clients = await openIdle(Number(new URL(url).port), 300);
-    cleanups.push(() => clients.destroy());
-    await waitFor('the connections beyond the fd limit to be dropped', () => clients.closed() >= 300 - 64, 20_000);
+    onTeardown(() => clients.destroy());
+    await waitFor('the connections beyond the fd limit to be dropped', () => clients.closed() >= 300 - 64, 60_000);
     expect(readFileSync(`/proc/${child.pid}/limits`, 'utf8')).toMatch(/^Max open files\s+64\s/m);
     expect(alive(child.pid!)).toBe(true);
 
     clients.destroy();
-    const healthz = await waitFor('the listener to answer again', () => request(url, { path: '/healthz' }).catch(() => undefined), 20_000);
+    const healthz = await waitFor('the listener to answer again', () => request(url, { path: '/healthz' }).catch(() => undefined), 60_000);
     expect(healthz.status).toBe(200);
     const sync = await request(url, { method: 'POST', path: '/sync', headers: { authorization: `Bearer ${SECRET}` } });
     expect(sync.status).toBe(202);
@@ -109,14 +98,16 @@ describe('connections under a lowered fd limit', () => {
   });
 
   it('a new connection closes the longest-idle one when the cap is reached', async () => {
-    sb = await makeSandbox();
+    const sb = await makeSandbox();
+    onTeardown(() => sb.cleanup());
     const d = await makeDaemon(sb.checkout, { interval: '10m' });
-    server = await startServer({ listen: { host: '127.0.0.1', port: 0 }, daemon: d.daemon, status: () => d.engine.status, metrics: new Metrics(), branch: 'main', secret: SECRET, logger: d.logger, maxConnections: 4 });
-    cleanups.push(() => d.daemon.stop());
+    const server = await startServer({ listen: { host: '127.0.0.1', port: 0 }, daemon: d.daemon, status: () => d.engine.status, metrics: new Metrics(), branch: 'main', secret: SECRET, logger: d.logger, maxConnections: 4 });
+    onTeardown(() => server.close());
+    onTeardown(() => d.daemon.stop());
     d.daemon.start();
     const port = Number(new URL(server.url).port);
     const idle = await openIdle(port, 4);
-    cleanups.push(() => idle.destroy());
+    onTeardown(() => idle.destroy());
     // Brand-new connections are not evicted: a fifth is refused while the four are fresh.
     const early = await openIdle(port, 1);
     await waitFor('the fifth to be closed', () => early.closed() === 1);

@@ -4,27 +4,19 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
+import { commitAndPush, headOf } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
-import { githubSignature, metricSum, request, rssMiB, startDaemon, type RunningDaemon } from './helpers/listener.js';
+import { daemonOnSandbox, githubSignature, metricSum, onTeardown, request, rssMiB, teardownAll } from './helpers/listener.js';
 
-let sb: Sandbox | undefined;
-let daemon: RunningDaemon | undefined;
-let sockets: net.Socket[] = [];
-afterEach(async () => {
-  sockets.forEach((s) => s.destroy());
-  sockets = [];
-  await daemon?.stop();
-  await sb?.cleanup();
-  sb = daemon = undefined;
-});
+afterEach(teardownAll);
 
 const MiB = 1024 * 1024;
 
-describe('unauthenticated bodies', () => {
+describe('unauthenticated bodies', { timeout: 240_000 }, () => {
   it('1000 clients with well-formed signatures and unfinished 1 MiB bodies: RSS stays under 200 MB and returns near idle', async () => {
-    sb = await makeSandbox();
-    daemon = await startDaemon(sb.checkout, ['--interval', '10m']);
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m']);
+    const sockets: net.Socket[] = [];
+    onTeardown(() => sockets.forEach((s) => s.destroy()));
     const idle = rssMiB(daemon.pid);
 
     // Headers that pass the early check (a well-formed, wrong, signature), then half of the announced body.
@@ -40,12 +32,12 @@ describe('unauthenticated bodies', () => {
     ].join('\r\n');
     const half = Buffer.alloc(MiB / 2, 'x');
     let peak = idle;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(daemon!.pid))), 50);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(daemon.pid))), 50);
     try {
       await Promise.all(
         Array.from({ length: 1000 }, () =>
           new Promise<void>((resolve) => {
-            const socket = net.connect(daemon!.port, '127.0.0.1', () => {
+            const socket = net.connect(daemon.port, '127.0.0.1', () => {
               socket.write(head);
               socket.write(half, () => resolve());
             });
@@ -64,12 +56,12 @@ describe('unauthenticated bodies', () => {
     expect(peak).toBeLessThan(200);
 
     sockets.forEach((s) => s.destroy());
-    await waitFor(`RSS back near idle (${idle.toFixed(0)} MiB + 60)`, () => rssMiB(daemon!.pid) < idle + 60, 30_000);
+    await waitFor(`RSS back near idle (${idle.toFixed(0)} MiB + 60)`, () => rssMiB(daemon.pid) < idle + 60, 60_000);
     // Every byte taken from the body budget is given back once the connections are gone.
     const metrics = await waitFor('the body budget to be free', async () => {
-      const text = (await request(daemon!.url, { path: '/metrics' })).body;
+      const text = (await request(daemon.url, { path: '/metrics' })).body;
       return text.includes('hotpull_http_buffered_body_bytes 0\n') ? text : undefined;
-    }, 30_000);
+    }, 60_000);
     expect(metricSum(metrics, 'hotpull_http_refused_total', 'connection_limit') + metricSum(metrics, 'hotpull_http_refused_total', 'body_budget')).toBeGreaterThan(0);
 
     // A real delivery still goes through.
@@ -77,6 +69,6 @@ describe('unauthenticated bodies', () => {
     const body = JSON.stringify({ ref: 'refs/heads/main', after: sha });
     const reply = await request(daemon.url, { method: 'POST', path: '/webhook', headers: { 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(body) }, body });
     expect([reply.status, JSON.parse(reply.body).message]).toEqual([202, 'sync queued']);
-    await waitFor('the push to be deployed', async () => (await headOf(sb!.checkout)) === sha, 20_000);
+    await waitFor('the push to be deployed', async () => (await headOf(sb.checkout)) === sha, 60_000);
   });
 });

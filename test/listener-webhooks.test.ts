@@ -7,17 +7,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
+import { commitAndPush, git, headOf, type Sandbox } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
-import { githubSignature, metricSum, postMany, request, startDaemon, type RunningDaemon } from './helpers/listener.js';
+import { daemonOnSandbox, githubSignature, metricSum, postMany, request, teardownAll } from './helpers/listener.js';
 
-let sb: Sandbox | undefined;
-let daemon: RunningDaemon | undefined;
-afterEach(async () => {
-  await daemon?.stop();
-  await sb?.cleanup();
-  sb = daemon = undefined;
-});
+afterEach(teardownAll);
 
 /** Makes the checkout's origin run upload-pack through a script that counts its runs. */
 async function countUploadPacks(sandbox: Sandbox): Promise<() => Promise<number>> {
@@ -31,11 +25,10 @@ async function countUploadPacks(sandbox: Sandbox): Promise<() => Promise<number>
 const pushPayload = (after: string) => JSON.stringify({ ref: 'refs/heads/main', before: '0'.repeat(40), after, repository: { full_name: 'o/r' } });
 const githubHeaders = (body: string) => ({ 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(body) });
 
-describe('a signed flood', () => {
+describe('a signed flood', { timeout: 240_000 }, () => {
   it('500 identical deliveries of a push: the first goes straight through, the burst costs a handful of fetches', async () => {
-    sb = await makeSandbox();
-    const uploadPacks = await countUploadPacks(sb);
-    daemon = await startDaemon(sb.checkout, ['--interval', '10m']);
+    let uploadPacks = async () => 0;
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m'], { prepare: async (sb) => (uploadPacks = await countUploadPacks(sb)) });
     const before = await uploadPacks();
     expect(before).toBeGreaterThanOrEqual(1);
 
@@ -45,7 +38,7 @@ describe('a signed flood', () => {
     expect([first.status, JSON.parse(first.body).message]).toEqual([202, 'sync queued']);
     const statuses = await postMany(daemon.url, 500, { headers: githubHeaders(body), body, concurrency: 32 });
     expect(statuses.every((s) => s === 202)).toBe(true);
-    await waitFor('the push to be deployed', async () => (await headOf(sb!.checkout)) === sha, 20_000);
+    await waitFor('the push to be deployed', async () => (await headOf(sb.checkout)) === sha, 60_000);
     await new Promise((r) => setTimeout(r, 1000));
 
     const fetches = (await uploadPacks()) - before;
@@ -59,9 +52,8 @@ describe('a signed flood', () => {
   });
 
   it('1000 deliveries naming other revisions, with pushes in between: a handful of fetches, the last push deployed', async () => {
-    sb = await makeSandbox();
-    const uploadPacks = await countUploadPacks(sb);
-    daemon = await startDaemon(sb.checkout, ['--interval', '10m']);
+    let uploadPacks = async () => 0;
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m'], { prepare: async (sb) => (uploadPacks = await countUploadPacks(sb)) });
     const before = await uploadPacks();
 
     // Replayed old deliveries look like this: signed, each naming a revision that is neither deployed nor new.
@@ -72,7 +64,7 @@ describe('a signed flood', () => {
       const statuses = await postMany(daemon.url, 250, { headers: githubHeaders, body, concurrency: 32 });
       expect(statuses.every((s) => s === 202)).toBe(true);
     }
-    await waitFor('the last push to be deployed', async () => (await headOf(sb!.checkout)) === last, 20_000);
+    await waitFor('the last push to be deployed', async () => (await headOf(sb.checkout)) === last, 60_000);
     await new Promise((r) => setTimeout(r, 2500));
     expect(await headOf(sb.checkout)).toBe(last);
     const fetches = (await uploadPacks()) - before;
@@ -82,10 +74,9 @@ describe('a signed flood', () => {
   });
 });
 
-describe('deliveries as GitHub and Gitea send them by default', () => {
+describe('deliveries as GitHub and Gitea send them by default', { timeout: 240_000 }, () => {
   it('form-encoded (payload=<JSON>): GitHub signs the body as sent, Gitea the JSON inside it', async () => {
-    sb = await makeSandbox();
-    daemon = await startDaemon(sb.checkout, ['--interval', '10m']);
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m']);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const form = new URLSearchParams({ payload: pushPayload(sha) }).toString();
     const github = await request(daemon.url, {
@@ -95,7 +86,7 @@ describe('deliveries as GitHub and Gitea send them by default', () => {
       body: form,
     });
     expect([github.status, JSON.parse(github.body).message]).toEqual([202, 'sync queued']);
-    await waitFor('the push to be deployed', async () => (await headOf(sb!.checkout)) === sha, 20_000);
+    await waitFor('the push to be deployed', async () => (await headOf(sb.checkout)) === sha, 60_000);
 
     const next = await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
     const json = pushPayload(next);
@@ -107,14 +98,13 @@ describe('deliveries as GitHub and Gitea send them by default', () => {
       body: giteaForm,
     });
     expect(gitea.status).toBe(202);
-    await waitFor('the Gitea push to be deployed', async () => (await headOf(sb!.checkout)) === next, 20_000);
+    await waitFor('the Gitea push to be deployed', async () => (await headOf(sb.checkout)) === next, 60_000);
   });
 });
 
-describe('bad signatures', () => {
+describe('bad signatures', { timeout: 240_000 }, () => {
   it('500 bad deliveries: one log line, a summary at stop, all counted in /metrics', async () => {
-    sb = await makeSandbox();
-    daemon = await startDaemon(sb.checkout, ['--interval', '10m']);
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m']);
     const body = pushPayload('a'.repeat(40));
     const statuses = await postMany(daemon.url, 500, { headers: { ...githubHeaders(body), 'x-hub-signature-256': githubSignature(body, 'wrong') }, body, concurrency: 16 });
     expect(statuses.every((s) => s === 401)).toBe(true);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { execa, type ResultPromise } from 'execa';
 import { CLI, ROOT, waitFor } from './hotpull.js';
+import { makeSandbox, type Sandbox } from './git.js';
 
 export const SECRET = 'hook-s3cret';
 
@@ -48,9 +49,9 @@ export async function startDaemon(repo: string, args: string[] = [], options: { 
       if (done) throw new Error(`the daemon exited before listening:\n${out}`);
       return /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
     },
-    20_000,
+    60_000,
   );
-  await waitFor('the first sync (/healthz 200)', async () => done || (await request(url, { path: '/healthz' }).then((r) => r.status === 200, () => false)), 20_000);
+  await waitFor('the first sync (/healthz 200)', async () => done || (await request(url, { path: '/healthz' }).then((r) => r.status === 200, () => false)), 60_000);
   return {
     child,
     url,
@@ -146,4 +147,28 @@ export function metricSum(text: string, name: string, match = ''): number {
     .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
     .filter((l) => l.includes(match))
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+const teardown: Array<() => unknown> = [];
+
+/** Runs what `onTeardown` and `daemonOnSandbox` registered, newest first: pass it to afterEach. */
+export async function teardownAll(): Promise<void> {
+  for (const step of teardown.splice(0).reverse()) await step();
+}
+
+export function onTeardown(step: () => unknown): void {
+  teardown.push(step);
+}
+
+/** A fresh sandbox and `hotpull run` on its checkout, both ended by teardownAll. */
+export async function daemonOnSandbox(
+  args: string[] = [],
+  options: { nofile?: number; env?: Record<string, string>; prepare?: (sb: Sandbox) => Promise<unknown> } = {},
+): Promise<{ sb: Sandbox; daemon: RunningDaemon }> {
+  const sb = await makeSandbox();
+  onTeardown(() => sb.cleanup());
+  await options.prepare?.(sb);
+  const daemon = await startDaemon(sb.checkout, args, options);
+  onTeardown(() => daemon.stop());
+  return { sb, daemon };
 }
