@@ -244,7 +244,7 @@ describe('status, healthz, metrics', () => {
   });
 });
 
-describe('hotpull status / sync --now against the real daemon', () => {
+describe('hotpull status / sync --now against the real daemon', { timeout: 180_000 }, () => {
   it('prints the summary, exits 0 live, 1 on a problem, 3 unreachable; sync --now triggers a sync', async () => {
     sb = await makeSandbox();
     const env = { HOTPULL_WEBHOOK_SECRET: SECRET };
