@@ -42,7 +42,7 @@ async function setup(flags: Record<string, unknown> = {}, options: { secret?: st
   stopDaemon = () => d.daemon.stop();
   if (options.start !== false) {
     d.daemon.start();
-    await waitFor('first pass', () => d.outcomes.length >= 1);
+    await waitFor('first pass', () => d.outcomes.length >= 1, 60_000);
   }
   return { ...d, url: server.url, sb };
 }
@@ -64,7 +64,7 @@ describe('POST /webhook', () => {
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
     const res = await githubPush(url);
     expect(res.status).toBe(202);
-    const deployed = await waitFor('deploy', () => outcomes.find((o) => !(o instanceof Error) && o.kind === 'deployed'));
+    const deployed = await waitFor('deploy', () => outcomes.find((o) => !(o instanceof Error) && o.kind === 'deployed'), 60_000);
     expect(await headOf(sb!.checkout)).toBe(sha);
     expect((deployed as { record: { trigger: string } }).record.trigger).toBe('webhook');
   });
@@ -130,7 +130,7 @@ describe('POST /webhook', () => {
     const headers = { 'x-github-event': 'push', 'x-hub-signature-256': sign(body) };
     const statuses = await postMany(url, 1000, { headers, body, concurrency: 32 });
     expect(statuses.filter((s) => s === 202)).toHaveLength(1000);
-    await waitFor('deployed', async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle');
+    await waitFor('deployed', async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle', 60_000);
     await new Promise((r) => setTimeout(r, 1000));
     expect(engine.status.deploys.length).toBeGreaterThanOrEqual(1);
     expect(engine.status.deploys.length).toBeLessThanOrEqual(2);
@@ -144,7 +144,7 @@ describe('POST /webhook', () => {
     const formType = { 'content-type': 'application/x-www-form-urlencoded' };
     const github = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-github-event': 'push', 'x-hub-signature-256': sign(form) }, body: form });
     expect([github.status, ((await github.json()) as { message: string }).message]).toEqual([202, 'sync queued']);
-    await waitFor('deploy', () => outcomes.some((o) => !(o instanceof Error) && o.kind === 'deployed'));
+    await waitFor('deploy', () => outcomes.some((o) => !(o instanceof Error) && o.kind === 'deployed'), 60_000);
     expect(await headOf(sb!.checkout)).toBe(sha);
     const gitea = createHmac('sha256', SECRET).update(json).digest('hex');
     const again = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-gitea-event': 'push', 'x-gitea-signature': gitea }, body: form });
@@ -252,8 +252,8 @@ describe('hotpull status / sync --now against the real daemon', { timeout: 180_0
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      const url = (await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 10_000))!;
-      await waitFor('first sync', () => out.includes('hotpull following'));
+      const url = (await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 60_000))!;
+      await waitFor('first sync', () => out.includes('hotpull following'), 60_000);
       const live = await runCli(['status', '--url', url]);
       expect(live.exitCode).toBe(0);
       expect(live.stdout).toMatch(/^state {5}idle\nbranch {4}main on origin\ndeployed  [0-9a-f]{12}\n/);
@@ -264,12 +264,12 @@ describe('hotpull status / sync --now against the real daemon', { timeout: 180_0
       const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
       const now = await runCli(['sync', '--now', '--url', url], { env });
       expect([now.exitCode, now.stdout.trim()]).toEqual([0, 'sync queued']);
-      await waitFor('deploy', async () => (await headOf(sb!.checkout)) === sha);
+      await waitFor('deploy', async () => (await headOf(sb!.checkout)) === sha, 60_000);
 
       await fs.writeFile(path.join(sb.checkout, 'app.py'), 'local edit\n');
       await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
       await runCli(['sync', '--now', '--url', url], { env });
-      await waitFor('dirty', async () => (await runCli(['status', '--url', url])).exitCode === 1);
+      await waitFor('dirty', async () => (await runCli(['status', '--url', url])).exitCode === 1, 60_000);
       const dirty = await runCli(['status', '--url', url]);
       expect(dirty.stdout).toMatch(/^state {5}dirty: tracked files were modified/);
 
