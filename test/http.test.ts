@@ -58,7 +58,7 @@ function githubPush(url: string, body = pushBody(), headers: Record<string, stri
   });
 }
 
-describe('POST /webhook', () => {
+describe('POST /webhook', { timeout: 180_000 }, () => {
   it('a correctly signed GitHub push deploys', async () => {
     const { url, outcomes } = await setup();
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
@@ -171,7 +171,7 @@ describe('POST /webhook', () => {
   });
 });
 
-describe('status, healthz, metrics', () => {
+describe('status, healthz, metrics', { timeout: 180_000 }, () => {
   it('reflect a deploy, a failure and a divergence', async () => {
     const { url, engine, daemon } = await setup({ interval: '100ms', backoffMax: '200ms' });
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
