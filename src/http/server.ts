@@ -87,7 +87,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   const unauthorized = new LogThrottle();
   const coalescer = new WebhookCoalescer(options.coalesce);
   let deferred: NodeJS.Timeout | undefined;
-  options.daemon.onPass?.((_outcome, pass) => coalescer.passEnded(clock() - pass.ms));
+  const unsubscribe = options.daemon.onPass?.((_outcome, pass) => coalescer.passEnded(clock() - pass.ms));
 
   const logUnauthorized = (req: http.IncomingMessage, path: string, reason: string) => {
     counters.refuse('unauthorized');
@@ -256,6 +256,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
       new Promise<void>((resolve) => {
         clearInterval(flusher);
         clearTimeout(deferred);
+        unsubscribe?.();
         flushUnauthorized(true);
         server.close(() => resolve());
         server.closeAllConnections();
