@@ -1,10 +1,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, forcePush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makeDaemon, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+import { postMany } from './helpers/listener.js';
 import { startServer, type StatusServer } from '../src/http/server.js';
 import { Metrics } from '../src/http/metrics.js';
 import { formatStatus } from '../src/http/status-text.js';
@@ -40,7 +42,7 @@ async function setup(flags: Record<string, unknown> = {}, options: { secret?: st
   stopDaemon = () => d.daemon.stop();
   if (options.start !== false) {
     d.daemon.start();
-    await waitFor('first pass', () => d.outcomes.length >= 1);
+    await waitFor('first pass', () => d.outcomes.length >= 1, 60_000);
   }
   return { ...d, url: server.url, sb };
 }
@@ -56,13 +58,13 @@ function githubPush(url: string, body = pushBody(), headers: Record<string, stri
   });
 }
 
-describe('POST /webhook', () => {
+describe('POST /webhook', { timeout: 180_000 }, () => {
   it('a correctly signed GitHub push deploys', async () => {
     const { url, outcomes } = await setup();
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
     const res = await githubPush(url);
     expect(res.status).toBe(202);
-    const deployed = await waitFor('deploy', () => outcomes.find((o) => !(o instanceof Error) && o.kind === 'deployed'));
+    const deployed = await waitFor('deploy', () => outcomes.find((o) => !(o instanceof Error) && o.kind === 'deployed'), 60_000);
     expect(await headOf(sb!.checkout)).toBe(sha);
     expect((deployed as { record: { trigger: string } }).record.trigger).toBe('webhook');
   });
@@ -121,21 +123,55 @@ describe('POST /webhook', () => {
     expect((await fetch(`${url}/status`)).status).toBe(200);
   });
 
-  it('1000 concurrent valid calls during a deploy give at most 2 deploys', async () => {
+  it('1000 valid calls during a deploy (32 connections at a time) give at most 2 deploys', async () => {
     const { url, engine } = await setup({ reload: ['command:sleep 0.5'] });
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
     const body = pushBody();
     const headers = { 'x-github-event': 'push', 'x-hub-signature-256': sign(body) };
-    const statuses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${url}/webhook`, { method: 'POST', headers, body }).then((r) => r.status)));
+    const statuses = await postMany(url, 1000, { headers, body, concurrency: 32 });
     expect(statuses.filter((s) => s === 202)).toHaveLength(1000);
-    await waitFor('deployed', async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle');
+    await waitFor('deployed', async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle', 60_000);
     await new Promise((r) => setTimeout(r, 1000));
     expect(engine.status.deploys.length).toBeGreaterThanOrEqual(1);
     expect(engine.status.deploys.length).toBeLessThanOrEqual(2);
   });
+
+  it('accepts form-encoded deliveries: GitHub signs the body as sent, Gitea the JSON inside it', async () => {
+    const { url, outcomes } = await setup();
+    const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
+    const json = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'o/r' } });
+    const form = new URLSearchParams({ payload: json }).toString();
+    const formType = { 'content-type': 'application/x-www-form-urlencoded' };
+    const github = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-github-event': 'push', 'x-hub-signature-256': sign(form) }, body: form });
+    expect([github.status, ((await github.json()) as { message: string }).message]).toEqual([202, 'sync queued']);
+    await waitFor('deploy', () => outcomes.some((o) => !(o instanceof Error) && o.kind === 'deployed'), 60_000);
+    expect(await headOf(sb!.checkout)).toBe(sha);
+    const gitea = createHmac('sha256', SECRET).update(json).digest('hex');
+    const again = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-gitea-event': 'push', 'x-gitea-signature': gitea }, body: form });
+    expect([again.status, ((await again.json()) as { message: string }).message]).toEqual([202, `nothing to do: ${sha.slice(0, 12)} is already deployed`]);
+    const forged = new URLSearchParams({ payload: json.replace('main', 'mair') }).toString();
+    expect((await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-hub-signature-256': sign(form) }, body: forged })).status).toBe(401);
+    const noField = 'other=1';
+    const missing = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-hub-signature-256': sign(noField) }, body: noField });
+    expect([missing.status, ((await missing.json()) as { error: string }).error]).toEqual([400, 'form body has no payload field (application/x-www-form-urlencoded wants payload=<JSON>)']);
+    expect(outcomes.filter((o) => !(o instanceof Error) && o.kind === 'deployed')).toHaveLength(1);
+  });
+
+  it('refuses a missing or malformed signature before reading the body', async () => {
+    const { url } = await setup();
+    for (const headers of [{}, { 'x-hub-signature-256': 'sha256=zz' }, { 'x-gitea-signature': 'abc' }, { 'x-gitlab-token': 'nope' }]) {
+      // A body that is announced but never sent: only an answer given before reading it can arrive.
+      const reply = await new Promise<number>((resolve, reject) => {
+        const req = http.request(`${url}/webhook`, { method: 'POST', headers: { 'content-length': '1000000', ...headers } }, (res) => resolve(res.statusCode!));
+        req.on('error', reject);
+        req.write('{"ref":');
+      });
+      expect(reply).toBe(401);
+    }
+  });
 });
 
-describe('status, healthz, metrics', () => {
+describe('status, healthz, metrics', { timeout: 180_000 }, () => {
   it('reflect a deploy, a failure and a divergence', async () => {
     const { url, engine, daemon } = await setup({ interval: '100ms', backoffMax: '200ms' });
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
@@ -208,7 +244,7 @@ describe('status, healthz, metrics', () => {
   });
 });
 
-describe('hotpull status / sync --now against the real daemon', () => {
+describe('hotpull status / sync --now against the real daemon', { timeout: 180_000 }, () => {
   it('prints the summary, exits 0 live, 1 on a problem, 3 unreachable; sync --now triggers a sync', async () => {
     sb = await makeSandbox();
     const env = { HOTPULL_WEBHOOK_SECRET: SECRET };
@@ -216,8 +252,8 @@ describe('hotpull status / sync --now against the real daemon', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      const url = (await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 10_000))!;
-      await waitFor('first sync', () => out.includes('hotpull following'));
+      const url = (await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 60_000))!;
+      await waitFor('first sync', () => out.includes('hotpull following'), 60_000);
       const live = await runCli(['status', '--url', url]);
       expect(live.exitCode).toBe(0);
       expect(live.stdout).toMatch(/^state {5}idle\nbranch {4}main on origin\ndeployed  [0-9a-f]{12}\n/);
@@ -228,12 +264,12 @@ describe('hotpull status / sync --now against the real daemon', () => {
       const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
       const now = await runCli(['sync', '--now', '--url', url], { env });
       expect([now.exitCode, now.stdout.trim()]).toEqual([0, 'sync queued']);
-      await waitFor('deploy', async () => (await headOf(sb!.checkout)) === sha);
+      await waitFor('deploy', async () => (await headOf(sb!.checkout)) === sha, 60_000);
 
       await fs.writeFile(path.join(sb.checkout, 'app.py'), 'local edit\n');
       await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
       await runCli(['sync', '--now', '--url', url], { env });
-      await waitFor('dirty', async () => (await runCli(['status', '--url', url])).exitCode === 1);
+      await waitFor('dirty', async () => (await runCli(['status', '--url', url])).exitCode === 1, 60_000);
       const dirty = await runCli(['status', '--url', url]);
       expect(dirty.stdout).toMatch(/^state {5}dirty: tracked files were modified/);
 

@@ -1,17 +1,27 @@
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Daemon } from '../sync/daemon.js';
 import { PROBLEM_STATES, type Status } from '../sync/status.js';
-import { authenticate, classifyEvent } from './signature.js';
+import { authenticate, classifyEvent, precheck } from './signature.js';
+import { formPayload, isForm, parsePayload } from './payload.js';
 import type { Metrics } from './metrics.js';
 import type { ListenAddress } from '../config/schema.js';
+import { HttpError } from './http-error.js';
+import { readBody } from './body.js';
+import { bind } from './bind.js';
+import { ConnectionGuard } from './connections.js';
+import { ByteBudget, LIMITS, bodyLimit, connectionCap, parseFdLimit } from './limits.js';
+import { LogThrottle, summaryLine } from './throttle.js';
+import { WebhookCoalescer, type CoalesceOptions } from './coalesce.js';
+import { ListenerCounters } from './listener-metrics.js';
 
-export const MAX_BODY = 1024 * 1024;
+export const MAX_BODY = bodyLimit('/webhook');
 
 export interface ServerOptions {
   listen: ListenAddress;
-  daemon: Pick<Daemon, 'trigger'>;
+  daemon: Pick<Daemon, 'trigger'> & Partial<Pick<Daemon, 'onPass'>>;
   status: () => Status;
   metrics: Metrics;
   branch: string;
@@ -19,6 +29,9 @@ export interface ServerOptions {
   secret?: string;
   logger: Logger;
   clock?: () => number;
+  /** the connection cap; default from the fd limit (see connectionCap) */
+  maxConnections?: number;
+  coalesce?: CoalesceOptions;
 }
 
 export interface StatusServer {
@@ -26,17 +39,8 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly metric: string,
-  ) {
-    super(message);
-  }
-}
-
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
   const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
   res.writeHead(status, {
     'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
@@ -46,128 +50,217 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(text);
 }
 
-async function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY) throw new HttpError(413, `body over ${MAX_BODY} bytes`, 'too_large');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `body over ${MAX_BODY} bytes`, 'too_large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
 /** The public view of the status: what operators need, nothing secret (the remote label is redacted). */
 export function publicStatus(status: Status): Record<string, unknown> {
   return { ...status, live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined };
 }
 
+function fdLimit(): number | undefined {
+  try {
+    return parseFdLimit(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const continueWanted = (req: http.IncomingMessage) => (req.headers.expect ?? '').toLowerCase() === '100-continue';
+
+const header = (req: http.IncomingMessage, name: string) => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
 
 /**
- * One listener for push deploys and visibility. The webhook answers at once (202) and only raises the
- * daemon's "sync wanted" flag, so a burst of calls during a deploy collapses into one follow-up pass; nothing
- * from a payload reaches git or a shell: the payload only decides whether to trigger.
+ * One listener for push deploys and visibility, reachable by anyone who can reach the port. Before a client
+ * has authenticated it gets a bounded share of connections (ConnectionGuard), time (Node's header and request
+ * timeouts, a body deadline) and memory (per-route body limits, one budget for all buffered bodies); a missing
+ * or malformed signature is refused before the body is read. The webhook answers at once (202) and only raises
+ * the daemon's "sync wanted" flag, through the coalescer; nothing from a payload reaches git or a shell.
  */
 export async function startServer(options: ServerOptions): Promise<StatusServer> {
   const { logger, metrics } = options;
   const clock = options.clock ?? Date.now;
+  const counters = new ListenerCounters();
+  const budget = new ByteBudget(LIMITS.bodyBudget);
+  const cap = options.maxConnections ?? connectionCap(fdLimit());
+  const guard = new ConnectionGuard({ cap, logger, refuse: (reason) => counters.refuse(reason), clock });
+  const unauthorized = new LogThrottle();
+  const coalescer = new WebhookCoalescer(options.coalesce);
+  let deferred: NodeJS.Timeout | undefined;
+  const unsubscribe = options.daemon.onPass?.((_outcome, pass) => coalescer.passEnded(clock() - pass.ms));
+
+  const logUnauthorized = (req: http.IncomingMessage, path: string, reason: string) => {
+    counters.refuse('unauthorized');
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const { log, summary } = unauthorized.note(clock(), source);
+    if (summary) logger.warn({ count: summary.count }, summaryLine('unauthorized requests', summary));
+    if (log) logger.warn({ path, source, err: reason }, `${req.method} ${path}: 401 ${reason} (from ${source}; more within a minute are counted, not logged)`);
+  };
+  const flushUnauthorized = (force = false) => {
+    const summary = unauthorized.flush(clock(), force);
+    if (summary) logger.warn({ count: summary.count }, summaryLine('unauthorized requests', summary));
+  };
+  const flusher = setInterval(() => flushUnauthorized(), 10_000).unref();
+
+  function triggerWebhook(sha: string | undefined): string {
+    const offer = coalescer.offer(clock(), sha, options.status().deployedSha);
+    switch (offer.action) {
+      case 'trigger':
+        options.daemon.trigger('webhook');
+        return 'sync queued';
+      case 'skip':
+        return `nothing to do: ${offer.reason}`;
+      case 'defer':
+        deferred = setTimeout(() => {
+          deferred = undefined;
+          coalescer.fireDeferred(clock());
+          options.daemon.trigger('webhook');
+        }, offer.inMs);
+        return 'sync queued (coalesced with a burst of webhooks)';
+      case 'queued':
+        return 'sync queued (coalesced with a burst of webhooks)';
+    }
+  }
 
   async function webhook(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed');
-    if (!options.secret) throw new HttpError(503, 'webhook disabled: no secret configured (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET)', 'disabled');
-    const body = await readBody(req);
-    const auth = authenticate(req.headers, body, options.secret);
-    if (!auth.ok) throw new HttpError(401, auth.reason, 'unauthorized');
-    let payload: unknown = {};
-    if (body.length > 0) {
-      try {
-        payload = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new HttpError(400, 'body is not JSON', 'bad_request');
+    if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
+    if (!options.secret) throw new HttpError(503, 'webhook disabled: no secret configured (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET)', 'disabled', true);
+    const early = precheck(req.headers, options.secret);
+    if (!early.ok) throw new HttpError(401, early.reason, 'unauthorized', true);
+    // Only now is the body worth having: a client that asked first (Expect: 100-continue) is told to send it.
+    if (continueWanted(req)) res.writeContinue();
+    const body = await readBody(req, { limit: bodyLimit('/webhook'), budget, timeoutMs: LIMITS.bodyTimeoutMs });
+    try {
+      const form = isForm(header(req, 'content-type'));
+      const signed = form ? [body, formPayload(body)].filter((b): b is Buffer => b !== undefined) : [body];
+      const auth = authenticate(req.headers, body, options.secret, signed);
+      if (!auth.ok) throw new HttpError(401, auth.reason, 'unauthorized');
+      const parsed = parsePayload(header(req, 'content-type'), body);
+      if (!parsed.ok) throw new HttpError(400, parsed.reason, 'bad_request');
+      const event = classifyEvent(auth.provider, req.headers, parsed.payload);
+      if (event.kind === 'ping') {
+        metrics.recordWebhook('ping');
+        return send(res, 200, { ok: true, message: 'pong' });
       }
+      if (event.kind === 'other') {
+        metrics.recordWebhook('ignored');
+        return send(res, 202, { ok: true, message: `event ${event.name} ignored` });
+      }
+      if (event.ref !== undefined && event.ref !== `refs/heads/${options.branch}`) {
+        metrics.recordWebhook('ignored');
+        return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
+      }
+      const message = triggerWebhook(event.after);
+      metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
+      send(res, 202, { ok: true, message });
+    } finally {
+      budget.give(body.length);
     }
-    const event = classifyEvent(auth.provider, req.headers, payload);
-    if (event.kind === 'ping') {
-      metrics.recordWebhook('ping');
-      return send(res, 200, { ok: true, message: 'pong' });
-    }
-    if (event.kind === 'other') {
-      metrics.recordWebhook('ignored');
-      return send(res, 202, { ok: true, message: `event ${event.name} ignored` });
-    }
-    if (event.ref !== undefined && event.ref !== `refs/heads/${options.branch}`) {
-      metrics.recordWebhook('ignored');
-      return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
-    }
-    metrics.recordWebhook('accepted');
-    send(res, 202, { ok: true, message: 'sync queued' });
-    options.daemon.trigger('webhook');
   }
 
   async function syncNow(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed');
-    if (!options.secret) throw new HttpError(503, 'sync disabled: no secret configured', 'disabled');
+    if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
+    if (!options.secret) throw new HttpError(503, 'sync disabled: no secret configured', 'disabled', true);
     const auth = authenticate({ authorization: req.headers.authorization }, Buffer.alloc(0), options.secret);
-    await readBody(req);
-    if (!auth.ok) throw new HttpError(401, 'send Authorization: Bearer <webhook secret>', 'unauthorized');
+    if (!auth.ok) throw new HttpError(401, 'send Authorization: Bearer <webhook secret>', 'unauthorized', true);
+    if (continueWanted(req)) res.writeContinue();
+    const body = await readBody(req, { limit: bodyLimit('/sync'), budget, timeoutMs: LIMITS.bodyTimeoutMs });
+    budget.give(body.length);
     send(res, 202, { ok: true, message: 'sync queued' });
     options.daemon.trigger('api');
   }
 
   function readOnly(req: http.IncomingMessage): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET', 'method_not_allowed');
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET', 'method_not_allowed', true);
+    // A body on a read-only route is not read: answer and close rather than drain it.
+    if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') throw new HttpError(413, 'GET takes no body', 'too_large', true);
+    if (req.headers['transfer-encoding'] !== undefined) throw new HttpError(413, 'GET takes no body', 'too_large', true);
   }
 
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const handle = async () => {
-      switch (path) {
-        case '/webhook':
-          return webhook(req, res);
-        case '/sync':
-          return syncNow(req, res);
-        case '/status':
-          readOnly(req);
-          return send(res, 200, publicStatus(options.status()));
-        case '/healthz': {
-          readOnly(req);
-          const status = options.status();
-          if (status.lastSuccessAt === undefined) return send(res, 503, `starting: no successful sync yet${status.lastError ? ` (${status.lastError})` : ''}\n`);
-          if (status.state === 'failing') return send(res, 503, `failing: ${status.reason ?? status.lastError}\n`);
-          return send(res, 200, `ok ${status.state} ${status.deployedSha ?? ''}\n`);
+  /** Answers a refusal; when the request is not read further, the connection closes after a short linger. */
+  function refuse(req: http.IncomingMessage, res: http.ServerResponse, path: string, error: unknown): void {
+    const known = error instanceof HttpError;
+    const status = known ? error.status : 500;
+    if (path === '/webhook') metrics.recordWebhook(known ? error.metric : 'error');
+    if (known && error.metric !== 'unauthorized') counters.refuse(error.metric);
+    if (status === 401) logUnauthorized(req, path, (error as Error).message);
+    else if (!known) logger.warn({ path, status, err: (error as Error).message }, `${req.method} ${path}: ${status} ${(error as Error).message}`);
+    const close = !known || error.close;
+    const headers: Record<string, string> = close ? { connection: 'close' } : {};
+    if (status === 405) headers.allow = path === '/webhook' || path === '/sync' ? 'POST' : 'GET, HEAD';
+    send(res, status, { ok: false, error: (error as Error).message }, headers);
+    if (!close) return;
+    // Unread bytes the client is still sending are discarded (never buffered) until the socket goes.
+    req.resume();
+    setTimeout(() => req.socket.destroy(), LIMITS.lingerMs).unref();
+  }
+
+  const server = http.createServer(
+    {
+      headersTimeout: LIMITS.headersTimeoutMs,
+      requestTimeout: LIMITS.requestTimeoutMs,
+      keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
+      connectionsCheckingInterval: LIMITS.connectionsCheckIntervalMs,
+    },
+    (req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const handle = async () => {
+        switch (path) {
+          case '/webhook':
+            return webhook(req, res);
+          case '/sync':
+            return syncNow(req, res);
+          case '/status':
+            readOnly(req);
+            return send(res, 200, publicStatus(options.status()));
+          case '/healthz': {
+            readOnly(req);
+            const status = options.status();
+            if (status.lastSuccessAt === undefined) return send(res, 503, `starting: no successful sync yet${status.lastError ? ` (${status.lastError})` : ''}\n`);
+            if (status.state === 'failing') return send(res, 503, `failing: ${status.reason ?? status.lastError}\n`);
+            return send(res, 200, `ok ${status.state} ${status.deployedSha ?? ''}\n`);
+          }
+          case '/metrics':
+            readOnly(req);
+            return send(
+              res,
+              200,
+              options.metrics.render(options.status(), clock()) + counters.render({ connections: guard.open, maxConnections: cap, bufferedBytes: budget.inUse }),
+              { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+            );
+          default:
+            throw new HttpError(404, 'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics', 'not_found', true);
         }
-        case '/metrics':
-          readOnly(req);
-          return send(res, 200, options.metrics.render(options.status(), clock()), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-        default:
-          throw new HttpError(404, 'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics', 'not_found');
-      }
-    };
-    handle().catch((error: unknown) => {
-      const status = error instanceof HttpError ? error.status : 500;
-      if (path === '/webhook') metrics.recordWebhook(error instanceof HttpError ? error.metric : 'error');
-      if (status === 401 || status === 500) logger.warn({ path, status, err: (error as Error).message }, `${req.method} ${path}: ${status} ${(error as Error).message}`);
-      if (!res.headersSent) send(res, status, { ok: false, error: (error as Error).message }, status === 405 ? { allow: path === '/webhook' || path === '/sync' ? 'POST' : 'GET, HEAD' } : {});
-      // A body too large is not read further: close instead of draining a megabyte-sized upload.
-      if (status === 413) req.destroy();
-    });
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.listen.port, options.listen.host, () => resolve());
-  });
+      };
+      handle().catch((error: unknown) => {
+        try {
+          refuse(req, res, path!, error);
+        } catch {
+          req.socket.destroy();
+        }
+      });
+    },
+  );
+  // With a 'checkContinue' listener Node no longer answers 100 Continue by itself: the routes do, once the
+  // headers have passed their checks, so a refused client never sends its body.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => server.emit('request', req, res));
+  // No traffic at all for this long closes the socket (Node destroys it when no 'timeout' listener is set).
+  server.timeout = LIMITS.idleSocketMs;
+  await bind(server, options.listen);
+  guard.attach(server);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        clearInterval(flusher);
+        clearTimeout(deferred);
+        unsubscribe?.();
+        flushUnauthorized(true);
         server.close(() => resolve());
         server.closeAllConnections();
+        guard.closeAll();
       }),
   };
 }
