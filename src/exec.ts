@@ -69,16 +69,23 @@ export interface ArgvResult extends CommandResult {
 async function execute(file: string, args: readonly string[], options: ArgvOptions & { shell?: boolean }): Promise<ArgvResult> {
   const started = Date.now();
   const execa = await loadExeca();
-  const child = execa(file, args, {
-    shell: options.shell ?? false,
-    cwd: options.cwd,
-    env: options.env as Record<string, string> | undefined,
-    extendEnv: !options.replaceEnv,
-    reject: false,
-    stdin: 'ignore',
-    all: true,
-    detached: true,
-  });
+  let child: ReturnType<typeof execa>;
+  try {
+    child = execa(file, args, {
+      shell: options.shell ?? false,
+      cwd: options.cwd,
+      env: options.env as Record<string, string> | undefined,
+      extendEnv: !options.replaceEnv,
+      reject: false,
+      stdin: 'ignore',
+      all: true,
+      detached: true,
+    });
+  } catch (error) {
+    // out of file descriptors (EMFILE/ENFILE), execa can throw before it has a subprocess: a failed start
+    const code = (error as NodeJS.ErrnoException).code ?? (/EMFILE|ENFILE/.exec(String(error))?.[0] ?? 'ESPAWN');
+    return { exitCode: -1, stdout: '', stderr: '', all: '', durationMs: Date.now() - started, startError: code };
+  }
   let ended: 'timeout' | 'stopped' | undefined;
   let grace: NodeJS.Timeout | undefined;
   const end = (why: 'timeout' | 'stopped') => {

@@ -6,6 +6,26 @@ import { Metrics } from '../http/metrics.js';
 import { loadSecret } from '../http/secret.js';
 import type { StatusServer } from '../http/server.js';
 import { configError } from '../errors.js';
+import { redact } from '../redact.js';
+
+/**
+ * Out of file descriptors or processes, a spawn can fail in a way no caller hears of (execa 9 throws before it
+ * listens to its subprocess, whose 'error' then has no listener). That must cost one failed pass, not the
+ * daemon: such errors are logged (once a minute at most) and the loop goes on; anything else still ends the
+ * process as an uncaught error would.
+ */
+function survivePidExhaustion(logger: CommandContext['logger']): void {
+  let lastLogged = 0;
+  process.on('uncaughtException', (error: NodeJS.ErrnoException) => {
+    if (['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM'].includes(error.code ?? '') && /spawn/.test(`${error.syscall ?? ''} ${error.message}`)) {
+      if (Date.now() - lastLogged > 60_000) logger.warn({ err: error.message }, `could not start a process (${error.code}); the pass fails and is retried`);
+      lastLogged = Date.now();
+      return;
+    }
+    process.stderr.write(`hotpull: internal error: ${redact(error.stack ?? String(error))}\n`);
+    process.exit(1);
+  });
+}
 
 /** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s). */
 const STOP_DEADLINE_MS = 8000;
@@ -16,6 +36,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     throw configError('--watch needs --layout in-place (got atomic): dev mode reloads for edits made in the checkout itself');
   }
   const { target, engine, reloads, reloading, gate } = await buildPipeline(config, env, logger, 'run');
+  survivePidExhaustion(logger);
   const daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger });
 
   let server: StatusServer | undefined;
