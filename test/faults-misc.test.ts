@@ -159,6 +159,19 @@ describe('a checkout deleted and cloned again under a running daemon', { timeout
     expect(daemon.alive()).toBe(true);
     expect(await stop(daemon)).toEqual({ code: 0, signal: null });
   });
+
+  // KNOWN (reported): the owner lock is an flock on .git/hotpull/owner.lock of the deleted checkout; the new clone
+  // has no lock, so a second daemon starts beside the first. Flip to it() once the daemon takes the lock again.
+  it.fails('still has one owner: a second daemon on the new clone is refused', async () => {
+    const sb = await made.sandbox();
+    const daemon = startHotpull(['run', '--repo', sb.checkout, '--interval', '1s']);
+    await waitForRecord(daemon, 'the daemon to start', following, 60_000);
+    await reclone(sb);
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    await waitFor('the deploy into the new clone', async () => (await headOf(sb.checkout)) === sha, 30_000);
+    const second = await runHotpull(['run', '--repo', sb.checkout, '--interval', '1s'], { timeoutMs: 20_000 });
+    expect([second.code, second.stderr]).toEqual([2, expect.stringContaining(`pid ${daemon.pid}`)]);
+  });
 });
 
 describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {

@@ -80,7 +80,7 @@ describe('hotpull sync beside a daemon', { timeout: 240_000 }, () => {
     expect(await headOf(sb.checkout)).not.toBe(sha);
 
     expect(await stop(daemon)).toEqual({ code: 0, signal: null });
-    const synced = await runHotpull(['sync', '--repo', sb.checkout, '--sync-timeout', '2s']);
+    const synced = await runHotpull(['sync', '--repo', sb.checkout]);
     expect(synced.code, `${synced.stdout}${synced.stderr}`).toBe(0);
     expect(synced.stdout).not.toContain('waiting up to');
     expect(synced.records.some((r) => r.new === sha)).toBe(true);
