@@ -45,7 +45,7 @@ export interface EngineOptions {
   logger: Logger;
   clock?: () => number;
   /** this process's ownership of the checkout, released by close() */
-  owner?: { release(): void };
+  owner?: { release(): void; ensure?(): Promise<void> };
 }
 
 export type SyncOutcome =
@@ -260,6 +260,7 @@ export class SyncEngine {
     const { git } = this;
     const { workspace } = this.options;
     const network = { timeoutMs: this.options.syncTimeoutMs, signal };
+    await this.options.owner?.ensure?.();
     await this.init();
     await this.resumeInterrupted();
     const started = this.clock();

@@ -1,4 +1,4 @@
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { configError, HotpullError } from '../errors.js';
@@ -13,6 +13,12 @@ import { configError, HotpullError } from '../errors.js';
 export interface OwnerLock {
   readonly file: string;
   release(): void;
+  /**
+   * Makes sure the lock still guards what is at its path: a checkout deleted and cloned again at the same path
+   * is a new directory, and the lock on the deleted one guards nothing. Takes the lock on the new file, or throws
+   * when another process got there first.
+   */
+  ensure(): Promise<void>;
 }
 
 export interface Holder {
@@ -59,7 +65,7 @@ export async function tryAcquire(file: string, role: string): Promise<OwnerLock 
   const mine = held.get(file);
   if (mine) {
     mine.count += 1;
-    return lockHandle(file);
+    return lockHandle(file, role);
   }
   mkdirSync(path.dirname(file), { recursive: true });
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
@@ -78,13 +84,35 @@ export async function tryAcquire(file: string, role: string): Promise<OwnerLock 
   ftruncateSync(fd, 0);
   writeSync(fd, `${process.pid} ${role} ${new Date().toISOString()}\n`, 0);
   held.set(file, { fd, count: 1 });
-  return lockHandle(file);
+  return lockHandle(file, role);
 }
 
-function lockHandle(file: string): OwnerLock {
+function lockHandle(file: string, role = 'run'): OwnerLock {
   let released = false;
   return {
     file,
+    async ensure() {
+      const entry = held.get(file);
+      if (released || !entry) return;
+      const mine = fstatSync(entry.fd);
+      const there = (() => {
+        try {
+          return statSync(file);
+        } catch {
+          return undefined;
+        }
+      })();
+      if (there && there.ino === mine.ino && there.dev === mine.dev) return;
+      held.delete(file);
+      closeSync(entry.fd);
+      const again = await tryAcquire(file, role);
+      if ('holder' in again) {
+        throw new HotpullError('GIT', `the checkout was replaced and ${describeHolder(again.holder)} owns it now (lock ${file}); not deploying into it`);
+      }
+      // the new handle's count replaces the old one's
+      const fresh = held.get(file);
+      if (fresh) fresh.count = entry.count;
+    },
     release() {
       const entry = held.get(file);
       if (released || !entry) return;
