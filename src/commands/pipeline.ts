@@ -83,5 +83,6 @@ export async function buildPipeline(config: Config, env: Readonly<Record<string,
     env,
     logger,
   });
+  if (target.git.authLabel) engine.status.auth = target.git.authLabel;
   return { target, engine, reloads: specs.map(describeSpec), reloading, gate };
 }

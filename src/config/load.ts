@@ -5,6 +5,7 @@ import { envName, OPTIONS, type OptionSpec } from './options.js';
 import { validateOption, type ListenAddress, type Source } from './schema.js';
 import type { ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
+import { commandLineCredentials } from '../git/credentials.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -34,6 +35,13 @@ export interface Config {
   /** never logged: redacted from the config when printed */
   readonly webhookSecret?: string;
   readonly webhookSecretFile?: string;
+  /** git remote authentication (src/git/auth.ts); the password itself never logged */
+  readonly sshKeyFile?: string;
+  readonly sshKnownHostsFile?: string;
+  readonly username?: string;
+  readonly passwordFile?: string;
+  readonly password?: string;
+  readonly credentialHelper?: string;
   readonly url?: string;
   readonly json: boolean;
   readonly now: boolean;
@@ -179,6 +187,10 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     values[spec.key] = spec.kind === 'path' && !isUrl(value as string) ? path.resolve(base, value as string) : value;
   }
 
+  // A password on the command line is in `ps` for the life of the process: refused before anything runs.
+  const onCommandLine = commandLineCredentials(flags, values);
+  if (onCommandLine) throw configError(onCommandLine);
+
   const config: Config = {
     repo: (values.repo as string | undefined) ?? cwd,
     remote: (values.remote as string | undefined) ?? 'origin',
@@ -200,6 +212,12 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     listen: values.listen as ListenAddress | undefined,
     webhookSecret: values.webhookSecret as string | undefined,
     webhookSecretFile: values.webhookSecretFile as string | undefined,
+    sshKeyFile: values.sshKeyFile as string | undefined,
+    sshKnownHostsFile: values.sshKnownHostsFile as string | undefined,
+    username: values.username as string | undefined,
+    passwordFile: values.passwordFile as string | undefined,
+    password: values.password as string | undefined,
+    credentialHelper: values.credentialHelper as string | undefined,
     url: values.url as string | undefined,
     json: (values.json as boolean | undefined) ?? false,
     now: (values.now as boolean | undefined) ?? false,

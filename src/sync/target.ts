@@ -3,6 +3,7 @@ import path from 'node:path';
 import { configError, HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { Git } from '../git/repo.js';
+import { authOptions } from '../git/credentials.js';
 import { openAtomic, type AtomicWorkspace } from './atomic.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/load.js';
@@ -56,7 +57,7 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
   return {
     git: checkout,
     dir,
-    remote: await checkout.prepareRemote(config.remote),
+    remote: await checkout.prepareRemote(config.remote, authOptions(config)),
     remoteLabel: redact(config.remote),
     branch,
     fetchRef: looksLikeUrl(config.remote) ? `refs/hotpull/remote/${branch}` : `refs/remotes/${config.remote}/${branch}`,
@@ -95,7 +96,7 @@ export async function resolveAtomicTarget(
     logger,
   });
   const git = workspace.git;
-  const remote = await git.prepareRemote('origin');
+  const remote = await git.prepareRemote('origin', authOptions(config));
   let branch = config.branch ?? (await git.getConfig('hotpull.branch'));
   if (!branch) {
     branch = await git.remoteDefaultBranch(remote, { timeoutMs: config.syncTimeout }).catch(() => undefined);
