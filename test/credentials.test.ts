@@ -74,7 +74,7 @@ describe('credentials as pure functions', () => {
       source: { kind: 'file', file: '/run/secrets/token', username: 'deploy' },
     });
     expect(credentialSetup('https://deploy:pw@h/x.git', 'https://deploy:pw@h/x.git', {})).toEqual({ remote: 'https://deploy@h/x.git', source: { kind: 'url', password: 'pw', username: 'deploy' } });
-    expect(credentialSetup('origin', 'https://TOKEN@h/x.git', {})).toEqual({ remote: 'https://h/x.git', source: { kind: 'url', password: 'TOKEN', username: '' } });
+    expect(credentialSetup('origin', 'https://TOKEN@h/x.git', {})).toEqual({ remote: 'https://h/x.git', source: { kind: 'url', password: '', username: 'TOKEN' } });
     expect(credentialSetup('origin', 'https://h/x.git', { password: 'pw' })).toEqual({
       error: 'HOTPULL_PASSWORD needs a user name: give --username NAME (any name works for a GitHub token, e.g. x-access-token) or put it in the URL (got "https://h/x.git")',
     });
@@ -260,6 +260,21 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     expect(`${result.stdout}${result.stderr}`).not.toContain('w"rd');
   }, 120_000);
 
+  it('the atomic layout with the token in HOTPULL_REMOTE: deployed, and its repository on the volume holds no token', async () => {
+    const { s, secrets } = await httpSandbox('atomic-t0ken');
+    const root = path.join(secrets, 'volume');
+    const remote = `http://deploy:atomic-t0ken@127.0.0.1:${server!.port}/remote.git`;
+    for (let i = 0; i < 2; i++) {
+      const result = await runCli(['sync', '--layout', 'atomic', '--repo', root, '--branch', 'main'], { env: { HOTPULL_REMOTE: remote } });
+      expect(result.exitCode, result.stdout).toBe(0);
+      expect(result.stdout).not.toContain('atomic-t0ken');
+    }
+    expect(await fs.readlink(path.join(root, 'current'))).toBe(`releases/${await headOf(s.seed)}`);
+    const config = await fs.readFile(path.join(root, '.hotpull', 'repo', 'config'), 'utf8');
+    expect(config).toContain(`url = http://deploy@127.0.0.1:${server!.port}/remote.git`);
+    expect(config).not.toContain('atomic-t0ken');
+  }, 120_000);
+
   it('host up: the first clone uses the password file, and the clone keeps no password', async () => {
     const { s, url, secrets } = await httpSandbox('clone-pw');
     const file = path.join(secrets, 'token');
@@ -316,7 +331,7 @@ describe("the README's GitHub App credential helper, as written", () => {
       };
       for (const version of [2, 3]) {
         const sha = await commitAndPush(s, { 'app.py': `VERSION = ${version}\n` });
-        const result = await runCli(['sync', '--repo', s.checkout, '--credential-helper', helper], { env });
+        const result = await runCli(['sync', '--repo', s.checkout, '--credential-helper', helper], { env, timeout: 120_000 });
         expect(result.exitCode, result.stdout).toBe(0);
         expect(await headOf(s.checkout)).toBe(sha);
         expect(`${result.stdout}${result.stderr}`).not.toContain(token);

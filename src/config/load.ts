@@ -5,12 +5,15 @@ import { envName, OPTIONS, type OptionSpec } from './options.js';
 import { validateOption, type ListenAddress, type Source } from './schema.js';
 import type { ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
-import { commandLineCredentials } from '../git/credentials.js';
+import { commandLineCredentials, type AuthOptions } from '../git/credentials.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-/** The validated configuration, frozen once at the edge; everything downstream trusts it. */
-export interface Config {
+/**
+ * The validated configuration, frozen once at the edge; everything downstream trusts it. Remote authentication
+ * (--ssh-key-file, --password-file …) is AuthOptions; the password itself is never logged.
+ */
+export interface Config extends AuthOptions {
   readonly repo: string;
   readonly remote: string;
   /** undefined = the checkout's upstream branch, resolved at start */
@@ -35,13 +38,6 @@ export interface Config {
   /** never logged: redacted from the config when printed */
   readonly webhookSecret?: string;
   readonly webhookSecretFile?: string;
-  /** git remote authentication (src/git/auth.ts); the password itself never logged */
-  readonly sshKeyFile?: string;
-  readonly sshKnownHostsFile?: string;
-  readonly username?: string;
-  readonly passwordFile?: string;
-  readonly password?: string;
-  readonly credentialHelper?: string;
   readonly url?: string;
   readonly json: boolean;
   readonly now: boolean;

@@ -94,6 +94,13 @@ export function holdsSecret(key: string, value: string, options: AuthOptions): b
   return key === 'remote' || key === 'repo' ? urlSecret(value, options) : splitUserinfo(value).password !== undefined;
 }
 
+/** The URL as it may be written to disk: without a password, or without a token standing alone as the user. */
+export function withoutSecret(url: string, options: AuthOptions): string {
+  if (!urlSecret(url, options)) return url;
+  const split = splitUserinfo(url);
+  return split.password === undefined ? split.bare : split.url;
+}
+
 /**
  * Refuses credentials given as command-line flags, before anything runs: `ps` shows a process's argv to every
  * user for its whole life. Returns the one-line error, or undefined. Flags are keyed by config key.
@@ -182,7 +189,7 @@ export function describeCredentials(source: CredentialSource): string {
     case 'env':
       return `password from HOTPULL_PASSWORD${user}`;
     case 'url':
-      return `password from the remote URL${user}`;
+      return 'credentials from the remote URL'; // the user may be the token itself
     case 'helper':
       // The command is shown by its program only: a shell snippet could hold anything.
       return `credential helper ${source.command.startsWith('!') ? '(shell command)' : source.command.split(/\s/)[0]}${user}`;
@@ -218,12 +225,11 @@ export function credentialSetup(remote: string, url: string, options: AuthOption
     return { remote, source };
   }
   if (split.userinfo === undefined || split.userinfo === '') return { remote };
-  // user:password keeps the user in the URL; a bare token (https://TOKEN@host) is the secret itself. Git gets the
-  // URL rather than the remote's name, which would make it read the password from the config again.
+  // user:password keeps the user in the URL; a bare token (https://TOKEN@host) is the secret itself, sent as the
+  // user with an empty password, as git would send it. Git gets the URL rather than the remote's name, which
+  // would make it read the password from the config again.
   const token = split.password === undefined;
-  return token
-    ? { remote: split.bare, source: { kind: 'url', password: split.user!, username: '' } }
-    : { remote: split.url, source: { kind: 'url', password: split.password!, username: split.user! } };
+  return { remote: token ? split.bare : split.url, source: { kind: 'url', password: split.password ?? '', username: split.user! } };
 }
 
 /** One line saying why an http(s) remote refused us, from git's output; undefined when it was not that. */

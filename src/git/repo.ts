@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, GitError, type SimpleGit } from 'simple-git';
 import { HotpullError } from '../errors.js';
@@ -115,6 +115,15 @@ export class Git {
     }
   }
 
+  /** The repository's (common) git directory: `.git` or a bare repository without a spawn, else git says. */
+  private async commonDir(): Promise<string> {
+    const dotGit = path.join(this.dir, '.git');
+    if ((await stat(dotGit).catch(() => undefined))?.isDirectory()) return dotGit;
+    const isDir = async (name: string) => (await stat(path.join(this.dir, name)).catch(() => undefined))?.isDirectory() === true;
+    if ((await isDir('objects')) && (await isDir('refs')) && (await stat(path.join(this.dir, 'HEAD')).catch(() => undefined))) return this.dir;
+    return path.resolve(this.dir, (await this.run(['rev-parse', '--git-common-dir'])).trim());
+  }
+
   /**
    * The global config file of hotpull's own lives in the repository's git directory under a fixed name and is
    * rewritten (atomically) only when its content changes: nothing is left in $TMPDIR by any process.
@@ -124,7 +133,7 @@ export class Git {
     let gitDir: string;
     try {
       real = realpathSync(dir);
-      gitDir = path.resolve(this.dir, (await this.run(['rev-parse', '--git-common-dir'])).trim());
+      gitDir = await this.commonDir();
     } catch {
       return;
     }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { configError, HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { Git } from '../git/repo.js';
-import { authOptions } from '../git/credentials.js';
+import { authOptions, withoutSecret } from '../git/credentials.js';
 import { openAtomic, type AtomicWorkspace } from './atomic.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/load.js';
@@ -90,13 +90,14 @@ export async function resolveAtomicTarget(
     }
   }
   const { workspace, created } = await openAtomic(root, {
-    remoteUrl: looksLikeUrl(config.remote) ? config.remote : undefined,
+    // the repository's config on the volume never holds a password: git gets it through its environment
+    remoteUrl: looksLikeUrl(config.remote) ? withoutSecret(config.remote, authOptions(config)) : undefined,
     keep: config.keep,
     env,
     logger,
   });
   const git = workspace.git;
-  const remote = await git.prepareRemote('origin', authOptions(config));
+  const remote = await git.prepareRemote(looksLikeUrl(config.remote) ? config.remote : 'origin', authOptions(config));
   let branch = config.branch ?? (await git.getConfig('hotpull.branch'));
   if (!branch) {
     branch = await git.remoteDefaultBranch(remote, { timeoutMs: config.syncTimeout }).catch(() => undefined);
