@@ -165,7 +165,7 @@ describe('smart-HTTP remote with basic auth', () => {
   it('a token-only URL (https://TOKEN@host) works, and the token is on no command line', async () => {
     sb = await makeSandbox();
     server = await startGitHttpServer({ projectRoot: sb.root, user: 't0ken-abc', password: '' });
-    const { engine, target } = await makeDaemon(sb.checkout, { remote: `http://t0ken-abc@127.0.0.1:${server.port}/remote.git`, branch: 'main' });
+    const { engine, target } = await makeDaemon(sb.checkout, { branch: 'main' }, { HOTPULL_REMOTE: `http://t0ken-abc@127.0.0.1:${server.port}/remote.git` });
     expect(target.remote).toBe(`http://127.0.0.1:${server.port}/remote.git`);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     expect((await engine.sync('test')).kind).toBe('deployed');
@@ -176,7 +176,7 @@ describe('smart-HTTP remote with basic auth', () => {
     sb = await makeSandbox();
     server = await startGitHttpServer({ projectRoot: sb.root, user: 'deploy', password: 'right-pw' });
     const url = `http://deploy:wr0ng-pa55@127.0.0.1:${server.port}/remote.git`;
-    const { daemon, engine, logs } = await makeDaemon(sb.checkout, { remote: url, branch: 'main', interval: '100ms', backoffMax: '200ms' });
+    const { daemon, engine, logs } = await makeDaemon(sb.checkout, { branch: 'main', interval: '100ms', backoffMax: '200ms' }, { HOTPULL_REMOTE: url });
     daemon.start();
     try {
       await waitFor('two failures', () => engine.status.consecutiveFailures >= 2);
@@ -191,8 +191,8 @@ describe('smart-HTTP remote with basic auth', () => {
     // the password never reached git's command line, so git's own message names the URL without it
     expect(logs.text()).toContain(`Authentication failed for 'http://127.0.0.1:${server.port}/remote.git/'`);
 
-    // the daemon process, whole stdout and stderr
-    const child = spawnCli(['run', '--repo', sb.checkout, '--remote', url, '--branch', 'main', '--interval', '200ms']);
+    // the daemon process, whole stdout and stderr (the URL in the environment: a flag holding it is refused)
+    const child = spawnCli(['run', '--repo', sb.checkout, '--branch', 'main', '--interval', '200ms'], { env: { HOTPULL_REMOTE: url } });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor('a failure line', () => out.includes('sync failed'), 10_000);

@@ -7,6 +7,7 @@ import { DockerCli } from '../host/docker.js';
 import { desiredContainer, parseCode } from '../host/spec.js';
 import { hostUp } from '../host/up.js';
 import { formatTable, listManaged } from '../host/ls.js';
+import { authOptions } from '../git/credentials.js';
 
 const SUBCOMMANDS = ['up', 'deploy', 'ls'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
@@ -63,6 +64,7 @@ async function up(context: CommandContext): Promise<number> {
     stopTimeoutMs: config.stopTimeout,
     health: { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle },
     env,
+    auth: authOptions(config),
     platform: process.platform,
     print: print(context),
   });

@@ -121,5 +121,6 @@ export async function buildPipeline(
     logger,
     owner,
   });
+  if (target.git.authLabel) engine.status.auth = target.git.authLabel;
   return { target, engine, reloads: specs.map(describeSpec), reloading, gate };
 }

@@ -7,11 +7,15 @@ import { envName, OPTIONS, type OptionSpec } from './options.js';
 import { validateOption, type ListenAddress, type Source } from './schema.js';
 import type { ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
+import { commandLineCredentials, type AuthOptions } from '../git/credentials.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-/** The validated configuration, frozen once at the edge; everything downstream trusts it. */
-export interface Config {
+/**
+ * The validated configuration, frozen once at the edge; everything downstream trusts it. Remote authentication
+ * (--ssh-key-file, --password-file …) is AuthOptions; the password itself is never logged.
+ */
+export interface Config extends AuthOptions {
   readonly repo: string;
   readonly remote: string;
   /** undefined = the checkout's upstream branch, resolved at start */
@@ -228,6 +232,10 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     values[spec.key] = spec.kind === 'path' && !isUrl(value as string) ? path.resolve(base, value as string) : value;
   }
 
+  // A password on the command line is in `ps` for the life of the process: refused before anything runs.
+  const onCommandLine = commandLineCredentials(flags, values);
+  if (onCommandLine) throw configError(onCommandLine);
+
   const config: Config = {
     repo: (values.repo as string | undefined) ?? cwd,
     remote: (values.remote as string | undefined) ?? 'origin',
@@ -249,6 +257,12 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     listen: values.listen as ListenAddress | undefined,
     webhookSecret: values.webhookSecret as string | undefined,
     webhookSecretFile: values.webhookSecretFile as string | undefined,
+    sshKeyFile: values.sshKeyFile as string | undefined,
+    sshKnownHostsFile: values.sshKnownHostsFile as string | undefined,
+    username: values.username as string | undefined,
+    passwordFile: values.passwordFile as string | undefined,
+    password: values.password as string | undefined,
+    credentialHelper: values.credentialHelper as string | undefined,
     url: values.url as string | undefined,
     json: (values.json as boolean | undefined) ?? false,
     now: (values.now as boolean | undefined) ?? false,

@@ -1,14 +1,17 @@
-import { accessSync, constants, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { accessSync, constants, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, GitError, type SimpleGit } from 'simple-git';
 import { gitSpawnError, HotpullError } from '../errors.js';
-import { credentialsOf, redact, splitUrl } from '../redact.js';
+import { redact } from '../redact.js';
 import { formatDuration } from '../duration.js';
 import { LsRemoteCoprocess } from './coprocess.js';
 import { withoutRepoLocating } from './env.js';
+import { RemoteAuth, type AuthOptions } from './auth.js';
+import { remoteKind } from './credentials.js';
+import { sshCommand } from './ssh.js';
 
 /**
  * The one simple-git adapter. Every git command hotpull runs goes through `Git.run`, which
@@ -57,14 +60,18 @@ export class Git {
   private gitDirPath?: string;
   private lsRemoteHelper?: LsRemoteCoprocess;
   private env: Record<string, string>;
+  /** the environment as the user gave it (their GIT_SSH_COMMAND, GIT_CONFIG_GLOBAL) */
+  private readonly userEnv: Readonly<Record<string, string>>;
+  private auth?: RemoteAuth;
 
   constructor(dir: string, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.dir = realpathSync(dir);
     const clean = withoutRepoLocating(env);
+    this.userEnv = clean;
     this.env = {
       ...clean,
       GIT_TERMINAL_PROMPT: '0',
-      GIT_SSH_COMMAND: clean.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+      GIT_SSH_COMMAND: sshCommand({}, clean),
       LC_ALL: 'C',
     };
   }
@@ -72,62 +79,85 @@ export class Git {
   /**
    * Readies a remote (a name of the checkout's, or a URL) for the commands to come and returns it as it may
    * appear on git's command line. Reads the remote's URL once for two things:
-   * - a password or token in an http(s) URL is taken out of it. Command lines are world-readable (ps,
-   *   /proc/<pid>/cmdline, and git hands the URL on to git-remote-http's argv), the environment is not: the
-   *   secret reaches git through a credential helper configured in the environment (GIT_CONFIG_COUNT);
+   * - authentication (auth.ts): the ssh command with the deploy key and known_hosts file, or a credential
+   *   helper in git's environment (GIT_CONFIG_COUNT) that gives git the password: command lines are
+   *   world-readable (ps, /proc/<pid>/cmdline, and git hands the URL on to git-remote-http's argv), the
+   *   environment is not. A password in an http(s) URL is taken out of it. Bad auth options: config error;
    * - a remote that is a directory on this machine, owned by another uid, trips "dubious ownership" in the
    *   upload-pack git starts there, which `-c safe.directory` does not reach (git clears command-line config
    *   for the other repository). Global config does: git gets a global config file of hotpull's own that
    *   includes the user's real ones and trusts that one directory. The user's files are never written.
    */
-  async prepareRemote(remote: string): Promise<string> {
-    const isUrlOrPath = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || remote.startsWith('/') || remote.startsWith('.');
-    const url = isUrlOrPath ? remote : await this.getConfig(`remote.${remote}.url`);
-    if (!url) return remote;
+  async prepareRemote(remote: string, options: AuthOptions = {}, { trustLocal = true } = {}): Promise<string> {
+    // a remote's name holds no ':' (git refuses it in a ref name); a URL or scp-like host:path does
+    const isUrlOrPath = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || remote.startsWith('/') || remote.startsWith('.') || remote.includes(':');
+    const url = (isUrlOrPath ? remote : await this.getConfig(`remote.${remote}.url`)) ?? remote;
+    const auth = await RemoteAuth.prepare(remote, url, options, this.userEnv);
     this.lsRemoteHelper?.close(); // it would keep the environment it was started with
     this.lsRemoteHelper = undefined;
-    if (/^https?:\/\//i.test(url)) return this.moveCredentialsToEnv(remote, url);
-    if (url.startsWith('file://')) this.trustDirectory(fileURLToPath(url));
-    else if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^[^/]+:/.test(url)) this.trustDirectory(path.resolve(this.dir, url)); // not scp-like host:path
-    return remote;
+    const env = { ...this.env, ...auth.env };
+    for (const name of auth.drop) delete env[name];
+    this.env = env;
+    this.auth = auth;
+    if (trustLocal && remoteKind(url) === 'local') await this.trustDirectory(url.startsWith('file://') ? fileURLToPath(url) : path.resolve(this.dir, url));
+    return auth.remote;
   }
 
-  private moveCredentialsToEnv(remote: string, url: string): string {
-    // Split by position, as redact() does: a URL parser gives up on a raw #, ? or bad % escape in a password,
-    // which then stayed on git's command line (or threw URIError).
-    const parts = splitUrl(url);
-    if (!parts?.userinfo) return remote;
-    // user:password keeps the user in the URL; a bare token (https://TOKEN@host) is the secret itself
-    const { username, password } = credentialsOf(parts.userinfo);
-    this.env = {
-      ...this.env,
-      GIT_CONFIG_COUNT: '1',
-      GIT_CONFIG_KEY_0: 'credential.helper',
-      GIT_CONFIG_VALUE_0: '!f() { test "$1" = get || return 0; printf "username=%s\\npassword=%s\\n" "$HOTPULL_GIT_USERNAME" "$HOTPULL_GIT_PASSWORD"; }; f',
-      HOTPULL_GIT_USERNAME: username,
-      HOTPULL_GIT_PASSWORD: password,
-    };
-    return `${parts.scheme}${password && username ? `${encodeURIComponent(username)}@` : ''}${parts.rest}`;
+  /** Which authentication the remote uses, for status output (`ssh key /path`, `password file /path`); never the secret. */
+  get authLabel(): string | undefined {
+    return this.auth?.label;
   }
 
-  private trustDirectory(dir: string): void {
+  /**
+   * A network step: the auth files are checked first (a rotated Secret may be missing for a moment, a key may
+   * have been made world-readable), and an authentication failure comes back as one line saying what to do.
+   */
+  private async network<T>(step: () => Promise<T>): Promise<T> {
+    await this.auth?.preflight();
+    try {
+      return await step();
+    } catch (error) {
+      if (!this.auth || !(error instanceof HotpullError) || error.code !== 'GIT') throw error;
+      const why = await this.auth.explain(error.stderr ?? error.message);
+      if (!why) throw error;
+      throw new HotpullError('GIT', `${error.command ?? 'git'} failed: ${redact(why)}`, { cause: error, command: error.command, stderr: error.stderr });
+    }
+  }
+
+  /** The repository's (common) git directory: `.git` or a bare repository without a spawn, else git says. */
+  private async commonDir(): Promise<string> {
+    const dotGit = path.join(this.dir, '.git');
+    if ((await stat(dotGit).catch(() => undefined))?.isDirectory()) return dotGit;
+    const isDir = async (name: string) => (await stat(path.join(this.dir, name)).catch(() => undefined))?.isDirectory() === true;
+    if ((await isDir('objects')) && (await isDir('refs')) && (await stat(path.join(this.dir, 'HEAD')).catch(() => undefined))) return this.dir;
+    return path.resolve(this.dir, (await this.run(['rev-parse', '--git-common-dir'])).trim());
+  }
+
+  /**
+   * The global config file of hotpull's own lives in the repository's git directory under a fixed name and is
+   * rewritten (atomically) only when its content changes: nothing is left in $TMPDIR by any process.
+   */
+  private async trustDirectory(dir: string): Promise<void> {
     let real: string;
+    let gitDir: string;
     try {
       real = realpathSync(dir);
+      gitDir = await this.commonDir();
     } catch {
       return;
     }
     const home = this.env.HOME ?? homedir();
-    const includes = this.env.GIT_CONFIG_GLOBAL
-      ? [this.env.GIT_CONFIG_GLOBAL]
+    const includes = this.userEnv.GIT_CONFIG_GLOBAL
+      ? [this.userEnv.GIT_CONFIG_GLOBAL]
       : [path.join(this.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'git', 'config'), path.join(home, '.gitconfig')];
     const quote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-    const shim = path.join(mkdtempSync(path.join(tmpdir(), 'hotpull-git-')), 'config');
-    writeFileSync(
-      shim,
-      `# written by hotpull: your global git config, plus trust in the local remote\n[include]\n${includes.map((f) => `\tpath = ${quote(f)}\n`).join('')}[safe]\n\tdirectory = ${quote(real)}\n`,
-      { mode: 0o600 },
-    );
+    const text = `# written by hotpull: your global git config, plus trust in the local remote\n[include]\n${includes.map((f) => `\tpath = ${quote(f)}\n`).join('')}[safe]\n\tdirectory = ${quote(real)}\n`;
+    const shim = path.join(gitDir, 'hotpull-global.gitconfig');
+    if ((await readFile(shim, 'utf8').catch(() => undefined)) !== text) {
+      const temp = `${shim}.${process.pid}.tmp`;
+      await writeFile(temp, text, { mode: 0o600 });
+      await rename(temp, shim);
+    }
     this.env = { ...this.env, GIT_CONFIG_GLOBAL: shim };
   }
 
@@ -248,12 +278,15 @@ export class Git {
    * Runs through a long-lived helper shell (see coprocess.ts): this is the call made on every poll.
    */
   async lsRemote(remote: string, branch: string, options: RunOptions): Promise<string | undefined> {
-    this.lsRemoteHelper ??= new LsRemoteCoprocess(this.dir, this.env);
-    const { code, output } = await this.lsRemoteHelper.run({ remote, ref: `refs/heads/${branch}`, ...options });
-    if (code !== 0) {
-      const command = redact(`git ls-remote --heads -- ${remote} refs/heads/${branch}`);
-      throw new HotpullError('GIT', `${command} failed: ${gist(redact(output))}`, { command, stderr: redact(output) });
-    }
+    const { code, output } = await this.network(async () => {
+      this.lsRemoteHelper ??= new LsRemoteCoprocess(this.dir, this.env);
+      const result = await this.lsRemoteHelper.run({ remote, ref: `refs/heads/${branch}`, ...options });
+      if (result.code !== 0) {
+        const command = redact(`git ls-remote --heads -- ${remote} refs/heads/${branch}`);
+        throw new HotpullError('GIT', `${command} failed: ${gist(redact(result.output))}`, { command, stderr: redact(result.output) });
+      }
+      return result;
+    });
     for (const line of output.split('\n')) {
       const [sha, ref] = line.split('\t');
       if (ref === `refs/heads/${branch}` && sha) return sha.trim();
@@ -268,7 +301,7 @@ export class Git {
 
   /** Fetches the one branch into `destRef` (no tags, no submodules). */
   async fetchBranch(remote: string, branch: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
-    await this.run(
+    await this.network(() => this.run(
       [
         'fetch',
         '--verbose',
@@ -281,7 +314,12 @@ export class Git {
         `+refs/heads/${branch}:${destRef}`,
       ],
       options,
-    );
+    ));
+  }
+
+  /** A first clone into this (empty) directory; `url` as prepareRemote returned it. */
+  async clone(url: string, branch: string | undefined, options: RunOptions): Promise<void> {
+    await this.network(() => this.run(['clone', ...(branch ? ['--branch', branch] : []), '--', url, '.'], options));
   }
 
   async hasCommit(sha: string): Promise<boolean> {
@@ -389,7 +427,7 @@ export class Git {
 
   /** The branch a remote's HEAD points to (its default branch), without fetching. */
   async remoteDefaultBranch(remote: string, options: RunOptions): Promise<string | undefined> {
-    const out = await this.run(['ls-remote', '--symref', '--', remote, 'HEAD'], options);
+    const out = await this.network(() => this.run(['ls-remote', '--symref', '--', remote, 'HEAD'], options));
     return /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out)?.[1];
   }
 

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { configError } from '../errors.js';
 import { Git } from '../git/repo.js';
+import type { AuthOptions } from '../git/credentials.js';
 
 /** A first clone can take much longer than one fetch of a branch. */
 const CLONE_TIMEOUT_MS = 10 * 60_000;
@@ -11,6 +12,8 @@ export interface CodeOptions {
   repo?: string;
   branch?: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** --ssh-key-file, --password-file …: as for the daemon, never a secret on git's command line */
+  auth?: AuthOptions;
 }
 
 /**
@@ -24,7 +27,9 @@ export async function ensureCode(hostDir: string, options: CodeOptions): Promise
   if ((await fs.readdir(hostDir)).length > 0) return { kind: 'present', sha: await deployedSha(hostDir, options.env) };
   if (!options.repo) return { kind: 'empty' };
   const git = new Git(hostDir, options.env);
-  await git.run(['clone', ...(options.branch ? ['--branch', options.branch] : []), '--', options.repo, '.'], { timeoutMs: CLONE_TIMEOUT_MS });
+  // A password in the URL goes to git through its environment, and the clone's config keeps the URL without it.
+  const url = await git.prepareRemote(options.repo, options.auth, { trustLocal: false });
+  await git.clone(url, options.branch, { timeoutMs: CLONE_TIMEOUT_MS });
   return { kind: 'cloned', sha: await git.head() };
 }
 

@@ -10,6 +10,7 @@ import { checkoutOrigin, ensureCode } from './code.js';
 import { classify, problemMessage, vmShareWarning } from './classify.js';
 import { decide, describeState, shortId, type ContainerInspect, type Decision } from './diff.js';
 import type { DockerCli } from './docker.js';
+import type { AuthOptions } from '../git/credentials.js';
 import { envFileText, runArguments, type DesiredContainer } from './spec.js';
 
 export interface UpOptions {
@@ -19,6 +20,8 @@ export interface UpOptions {
   stopTimeoutMs: number;
   health: { url?: string; expect?: string; timeoutMs: number; settleMs: number };
   env: Readonly<Record<string, string | undefined>>;
+  /** how the first clone authenticates (--ssh-key-file, --password-file …) */
+  auth?: AuthOptions;
   platform: string;
   print: (line: string) => void;
 }
@@ -44,7 +47,7 @@ export async function hostUp(options: UpOptions): Promise<Decision> {
   const image = await docker.image(spec.image);
   if (!image) throw new HotpullError('DOCKER', problemMessage('image-missing', '', { action: 'run', image: spec.image }));
 
-  const code = await ensureCode(spec.code.hostDir, { repo: spec.repo, branch: spec.branch, env: options.env });
+  const code = await ensureCode(spec.code.hostDir, { repo: spec.repo, branch: spec.branch, env: options.env, auth: options.auth });
   if (code.kind === 'cloned') print(`cloned ${redact(spec.repo ?? '')}${spec.branch ? ` (${spec.branch})` : ''} into ${spec.code.hostDir} at ${code.sha.slice(0, 12)}`);
   if (code.kind === 'empty') print(`warning: ${spec.code.hostDir} is empty and no --repo was given: the container starts without code`);
   if (!spec.repo || !spec.branch) {

@@ -15,6 +15,7 @@ export function formatStatus(status: Status, now: number): string {
     `branch    ${status.branch} on ${status.remote}`,
     `deployed  ${short(status.deployedSha)}${status.remoteSha && status.remoteSha !== status.deployedSha ? `  (remote at ${short(status.remoteSha)})` : ''}`,
   ];
+  if (status.auth) lines.push(`auth      ${status.auth}`);
   if (status.lastGoodSha) lines.push(`last good ${short(status.lastGoodSha)}`);
   if (status.rejectedSha) lines.push(`rejected  ${short(status.rejectedSha)}`);
   if (status.lastSuccessAt) lines.push(`last sync ${formatDuration(Math.max(0, now - Date.parse(status.lastSuccessAt)))} ago`);

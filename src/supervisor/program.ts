@@ -13,6 +13,7 @@
 import { configError } from '../errors.js';
 import { envName, flagName, OPTIONS, type OptionSpec } from '../config/options.js';
 import type { Config } from '../config/load.js';
+import { authOptions, holdsSecret } from '../git/credentials.js';
 
 export interface ProgramInput {
   /** argv of the program: ['hotpull', 'run', '--repo', '/app', …] */
@@ -89,7 +90,8 @@ export function programBlock(input: ProgramInput): string {
       [
         'Secrets never go in this file: give HOTPULL_WEBHOOK_SECRET to supervisord itself (docker run -e or',
         '--env-file, a Kubernetes Secret), whose programs inherit its environment, or mount a file and add',
-        '--webhook-secret-file FILE to the command.',
+        '--webhook-secret-file FILE to the command. The same for the git remote: HOTPULL_PASSWORD (or a URL with',
+        'a token in HOTPULL_REMOTE) in supervisord\'s environment, or --password-file FILE / --ssh-key-file FILE.',
       ].join('\n'),
     ),
   ];
@@ -154,6 +156,11 @@ export function programInput(
       }
       command.push(...flagArgs(spec, raw, resolved[spec.key]));
     } else if (fromEnv && isRunOption(spec) && !spec.configOnly) {
+      // HOTPULL_REMOTE=https://user:token@… is a secret too: named, never printed
+      if (holdsSecret(spec.key, fromEnv, authOptions(config))) {
+        withheld.push(envName(spec.key));
+        continue;
+      }
       environment.push([envName(spec.key), spec.kind === 'path' && typeof resolved[spec.key] === 'string' ? (resolved[spec.key] as string) : fromEnv]);
     }
   }

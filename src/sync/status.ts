@@ -38,6 +38,8 @@ export interface Status {
   reason?: string;
   remote: string;
   branch: string;
+  /** which authentication the remote uses (`ssh key /run/secrets/deploy_key`, `password file …`), never the secret */
+  auth?: string;
   deployedSha?: string;
   remoteSha?: string;
   /** the last revision verified live (refs/hotpull/last-good) */

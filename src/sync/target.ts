@@ -3,6 +3,7 @@ import path from 'node:path';
 import { checkoutUnreadable, configError, HotpullError, isHotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { Git } from '../git/repo.js';
+import { authOptions, withoutSecret } from '../git/credentials.js';
 import { openAtomic, type AtomicWorkspace } from './atomic.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/load.js';
@@ -69,7 +70,7 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
   return {
     git: checkout,
     dir,
-    remote: await checkout.prepareRemote(config.remote),
+    remote: await checkout.prepareRemote(config.remote, authOptions(config)),
     remoteLabel: redact(config.remote),
     branch,
     fetchRef: looksLikeUrl(config.remote) ? `refs/hotpull/remote/${branch}` : `refs/remotes/${config.remote}/${branch}`,
@@ -107,13 +108,14 @@ export async function resolveAtomicTarget(
     }
   }
   const { workspace, created } = await openAtomic(root, {
-    remoteUrl: looksLikeUrl(config.remote) ? config.remote : undefined,
+    // the repository's config on the volume never holds a password: git gets it through its environment
+    remoteUrl: looksLikeUrl(config.remote) ? withoutSecret(config.remote, authOptions(config)) : undefined,
     keep: config.keep,
     env,
     logger,
   });
   const git = workspace.git;
-  const remote = await git.prepareRemote('origin');
+  const remote = await git.prepareRemote(looksLikeUrl(config.remote) ? config.remote : 'origin', authOptions(config));
   let branch = config.branch ?? (await git.getConfig('hotpull.branch'));
   if (!branch) {
     branch = await git.remoteDefaultBranch(remote, { timeoutMs: config.syncTimeout }).catch(() => undefined);

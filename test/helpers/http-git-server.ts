@@ -18,6 +18,8 @@ export interface GitHttpServer {
   port: number;
   /** count of requests served so far, including 401s (live getter) */
   requests: number;
+  /** from now on require this password (a rotated token) */
+  setPassword(password: string): void;
   close(): Promise<void>;
 }
 
@@ -81,7 +83,8 @@ function findHeaderEnd(buf: Buffer): { headerEnd: number; bodyStart: number } | 
 }
 
 export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpServer> {
-  const { projectRoot, user, password, slowFetchMs } = opts;
+  const { projectRoot, user, slowFetchMs } = opts;
+  let password = opts.password;
   let requests = 0;
   const children = new Set<ChildProcess>();
   const timers = new Set<NodeJS.Timeout>();
@@ -261,6 +264,7 @@ export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpS
         get requests() {
           return requests;
         },
+        setPassword: (next: string) => void (password = next),
         close: () =>
           new Promise<void>((resolveClose) => {
             closing = true;
