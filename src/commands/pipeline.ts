@@ -9,7 +9,7 @@ import { createReloaders } from '../reload/index.js';
 import { ReloadGate } from '../reload/gate.js';
 import type { Reloader } from '../reload/types.js';
 import { describeSpec, type ReloadSpec } from '../reload/spec.js';
-import { oneLine } from '../errors.js';
+import { HotpullError, oneLine } from '../errors.js';
 import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
 import { formatDuration } from '../duration.js';
 
@@ -84,7 +84,14 @@ export async function buildPipeline(
   let owner: OwnerLock | undefined;
   if (config.layout === 'atomic') {
     const file = await atomicLockFile(config.repo);
-    if (file) owner = await takeOwnership(file, `the atomic layout ${config.repo}`, role, config, logger);
+    try {
+      if (file) owner = await takeOwnership(file, `the atomic layout ${config.repo}`, role, config, logger);
+    } catch (error) {
+      // a root that cannot be written (permissions): resolveAtomicTarget says so in its own words
+      if (error instanceof HotpullError) throw error;
+      await resolveAtomicTarget(config, env, logger);
+      throw error;
+    }
   }
   const atomic = config.layout === 'atomic' ? await resolveAtomicTarget(config, env, logger) : undefined;
   const target = atomic ?? (await resolveTarget(config, env));

@@ -5,6 +5,7 @@
  * function that reads the password file each time git asks, so a rotated file takes effect on the next poll.
  */
 import { flagName, envName } from '../config/options.js';
+import { decodeLenient } from '../redact.js';
 
 /** What hotpull takes from the configuration to authenticate to a remote (see src/config/options.ts). */
 export interface AuthOptions {
@@ -43,13 +44,8 @@ export interface SplitUrl {
   readonly password?: string;
 }
 
-function decode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text; // a bad % escape is taken as typed: git does the same
-  }
-}
+/** `%XX` decoded, any other `%` kept as typed: what git does with a URL's credentials. */
+const decode = decodeLenient;
 
 /**
  * The userinfo of a URL found by position, never by whether the URL parses: everything between `scheme://` and
