@@ -10,8 +10,10 @@
 #
 # With the argument `python-slim` it prints one more pair, PYTHON_BASE: a stand-in for python:3.x-slim (Debian 12
 # minbase with python3 and its venv module only: no uWSGI, no Supervisor, no git) whose pip installs from a local
-# wheelhouse of sdists made from Debian's source packages of gunicorn and Supervisor (the same upstream releases
-# PyPI has), since PyPI is out of reach here. examples/python-slim builds on it.
+# wheelhouse, /wheels, of gunicorn and Supervisor wheels repacked from Debian's binary packages of those pure-Python
+# releases, since PyPI is out of reach here. examples/python-slim builds on it. Its Python is still Debian's
+# python3 (in /usr/bin, not python:slim's /usr/local): what it stands in for is "no uWSGI plugin, no Debian
+# Supervisor or app server, everything Python-side pip-installed in a venv".
 #
 # Needs root (debootstrap), docker, the Debian mirror and the npm registry.
 # Environment: TAG_PREFIX (default hotpull-local), APP_BASE_TAG (default $TAG_PREFIX/debian-app:bookworm),
@@ -102,25 +104,40 @@ if [ "${1:-}" = python-slim ] && ! have_image "$PYTHON_BASE_TAG"; then
     tail -n 20 "$work/debootstrap-python.log" >&2
     exit 1
   fi
-  # The upstream tarballs of Debian's source packages are the releases' sdists: renamed to pip's NAME-VERSION
-  # form they make a --find-links wheelhouse. apt-get source runs in the rootfs so the host's apt is untouched.
-  printf 'deb-src %s bookworm main\n' "$DEBIAN_MIRROR" >"$root/etc/apt/sources.list.d/src.list"
-  mkdir -p "$root/wheels"
-  chroot "$root" sh -c 'apt-get update -qq && cd /wheels && apt-get source --download-only -qq gunicorn supervisor' >"$work/apt-source.log" 2>&1 \
-    || { tail -n 20 "$work/apt-source.log" >&2; exit 1; }
-  for orig in "$root"/wheels/*.orig.tar.*; do
-    base=$(basename "$orig"); name=${base%%_*}; version=${base#*_}; version=${version%%.orig.tar.*}
-    dir=$(tar -tf "$orig" | head -n 1 | cut -d/ -f1)
-    mkdir -p "$work/sdist" && tar -xf "$orig" -C "$work/sdist"
-    tar -C "$work/sdist" -czf "$root/wheels/$name-$version.tar.gz" --transform "s,^$dir,$name-$version," "$dir"
-    rm -rf "$work/sdist"
-  done
-  find "$root/wheels" -maxdepth 1 -type f ! -name '*-*.tar.gz' -delete
-  rm -f "$root"/wheels/*.debian.tar.* "$root/etc/apt/sources.list.d/src.list"
+  # PyPI is out of reach: the wheelhouse is repacked from Debian's binary packages of the same pure-Python
+  # releases (python3-gunicorn, supervisor): their modules and egg-info become py3-none-any wheels, which pip
+  # installs like any other. Only /wheels keeps them; the packages themselves are not installed.
+  mkdir -p "$root/wheels" "$root/tmp/debs"
+  chroot "$root" sh -c 'apt-get update -qq && cd /tmp/debs && apt-get download -qq python3-gunicorn supervisor && for d in *.deb; do dpkg-deb -x "$d" /tmp/debs/x; done' \
+    >"$work/apt-download.log" 2>&1 || { tail -n 20 "$work/apt-download.log" >&2; exit 1; }
+  chroot "$root" python3 - /tmp/debs/x/usr/lib/python3/dist-packages /wheels <<'PY' >&2
+import base64, hashlib, pathlib, sys, zipfile
+site, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for egg in sorted(site.glob('*.egg-info')):
+    name, version = egg.name[: -len('.egg-info')].split('-')[:2]
+    info, records = f'{name}-{version}.dist-info', []
+    with zipfile.ZipFile(out / f'{name}-{version}-py3-none-any.whl', 'w', zipfile.ZIP_DEFLATED) as wheel:
+        def add(arcname, data):
+            wheel.writestr(arcname, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()
+            records.append(f'{arcname},sha256={digest},{len(data)}')
+        for top in (egg / 'top_level.txt').read_text().split():
+            for f in sorted((site / top).rglob('*')):
+                if f.is_file() and '__pycache__' not in f.parts:
+                    add(str(f.relative_to(site)), f.read_bytes())
+        add(f'{info}/METADATA', (egg / 'PKG-INFO').read_bytes())
+        add(f'{info}/WHEEL', b'Wheel-Version: 1.0\nGenerator: hotpull offline-bases.sh\nRoot-Is-Purelib: true\nTag: py3-none-any\n')
+        for extra in ('entry_points.txt', 'top_level.txt'):
+            if (egg / extra).exists():
+                add(f'{info}/{extra}', (egg / extra).read_bytes())
+        wheel.writestr(f'{info}/RECORD', '\n'.join(records + [f'{info}/RECORD,,']) + '\n')
+    print(f'offline-bases: wheel {name} {version}')
+PY
+  rm -rf "$root/tmp/debs"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-  # pip offline: only the wheelhouse, and builds against the venv's own setuptools.
+  # pip offline: only the wheelhouse.
   tar -C "$root" -c . | docker import --change 'CMD ["python3"]' \
-    --change 'ENV PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels PIP_NO_BUILD_ISOLATION=0 PIP_DISABLE_PIP_VERSION_CHECK=1' - "$PYTHON_BASE_TAG" >/dev/null
+    --change 'ENV PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels PIP_DISABLE_PIP_VERSION_CHECK=1' - "$PYTHON_BASE_TAG" >/dev/null
   rm -rf "$root"
   say "made $PYTHON_BASE_TAG in $((SECONDS - started)) s"
 fi

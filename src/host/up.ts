@@ -152,7 +152,8 @@ async function waitUntilUp(docker: DockerCli, name: string, options: WaitOptions
     const { State: state } = container;
     if (state.Running) {
       runningSince ??= Date.now();
-      const health = state.Health?.Status;
+      // podman reports Health with an empty Status for a container without a check: that is no check
+      const health = state.Health?.Status || undefined;
       checked ||= health !== undefined;
       if (health === 'healthy' || (!checked && Date.now() - runningSince >= options.settleMs)) break;
     }
