@@ -66,7 +66,7 @@ export const OPTIONS = [
   { key: 'webhookSecretFile', kind: 'path', placeholder: 'FILE', description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)' },
   { key: 'webhookSecret', kind: 'string', envOnly: true, description: 'the webhook secret itself (environment only)' },
   { key: 'url', kind: 'url', placeholder: 'URL', noConfigKey: true, description: 'status, sync --now: the daemon to ask', defaultText: 'http://<listen>' },
-  { key: 'json', kind: 'boolean', noConfigKey: true, description: 'status, host ls: print the raw JSON' },
+  { key: 'json', kind: 'boolean', noConfigKey: true, description: 'status, host ls: print the raw JSON; host up, host deploy: print the result as one JSON object' },
   { key: 'now', kind: 'boolean', noConfigKey: true, description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process' },
   { key: 'name', kind: 'string', placeholder: 'NAME', noConfigKey: true, description: 'host up: the container name' },
   { key: 'image', kind: 'string', placeholder: 'IMAGE', noConfigKey: true, description: 'host up: the image to run (compared by id: a new image behind the tag replaces the container)' },

@@ -95,25 +95,8 @@ describe.skipIf(problem !== undefined && !CI)(`the Dockerfile's image with the c
     app = `http://127.0.0.1:${appPort}`;
     hotpull = `http://127.0.0.1:${hotpullPort}`;
     sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('1', { reportSha: true }), 'uwsgi.ini': uwsgiIni(appPort) } });
-    // Inside the container the remote is /remote.git. The bare repository stays the host user's (it receives the
-    // pushes), so the container's git must trust it: for a local-path remote only global or system config
-    // counts (git drops -c and GIT_CONFIG_* for the upload-pack it runs), hence a global config file.
-    await git(sb.checkout, 'remote', 'set-url', 'origin', '/remote.git');
-    const trust = path.join(sb.root, 'trust.gitconfig');
-    await fs.writeFile(trust, '[safe]\n\tdirectory = /remote.git\n');
-    // The volume must be writable by the container's user: hand the checkout to the image's user (as root), or
-    // run the container as ourselves.
-    const uid = process.getuid?.() ?? 0;
-    const user: string[] = [];
-    if (uid === 0) await execa('chown', ['-R', `${APP_UID}:${APP_UID}`, sb.checkout]);
-    else user.push('--user', `${uid}:${process.getgid?.() ?? uid}`);
-
     await docker([
-      'run', '--detach', '--name', CONTAINER, '--network', 'host', ...user,
-      '--volume', `${sb.checkout}:/app`,
-      '--volume', `${sb.bare}:/remote.git:ro`,
-      '--volume', `${trust}:/etc/hotpull-e2e.gitconfig:ro`,
-      '--env', 'GIT_CONFIG_GLOBAL=/etc/hotpull-e2e.gitconfig',
+      'run', '--detach', '--name', CONTAINER, '--network', 'host', ...(await volumeArgs(sb)),
       '--env', 'HOTPULL_INTERVAL=1s',
       '--env', `HOTPULL_LISTEN=127.0.0.1:${hotpullPort}`,
       '--env', `HOTPULL_HEALTH_URL=${app}/health`,
@@ -327,22 +310,14 @@ describe.skipIf(problem !== undefined && !CI)(`examples/python-slim: an app on a
     const at = { app: '/app', run: '/run/app', appPort, hotpullPort };
     const checkout = Object.fromEntries(['app.py', 'version.py', 'wsgi.py', 'gunicorn.conf.py', 'hotpull.config.yaml'].map((f) => [f, render(files[f]!, at)]));
     sb = await makeSandbox({ files: checkout });
-    await git(sb.checkout, 'remote', 'set-url', 'origin', '/remote.git');
-    const trust = path.join(sb.root, 'trust.gitconfig');
-    await fs.writeFile(trust, '[safe]\n\tdirectory = /remote.git\n\tdirectory = /app\n');
-    const uid = process.getuid?.() ?? 0;
-    const user: string[] = [];
-    if (uid === 0) await execa('chown', ['-R', `${APP_UID}:${APP_UID}`, sb.checkout]);
-    else user.push('--user', `${uid}:${process.getgid?.() ?? uid}`);
     await docker([
-      'run', '--detach', '--name', NAME, '--network', 'host', ...user,
-      '--volume', `${sb.checkout}:/app`, '--volume', `${sb.bare}:/remote.git:ro`, '--volume', `${trust}:/etc/hotpull-e2e.gitconfig:ro`,
-      '--env', 'GIT_CONFIG_GLOBAL=/etc/hotpull-e2e.gitconfig', '--env', 'HOTPULL_INTERVAL=1s', '--env', `HOTPULL_LISTEN=127.0.0.1:${hotpullPort}`,
+      'run', '--detach', '--name', NAME, '--network', 'host', ...(await volumeArgs(sb)), '--env', 'HOTPULL_INTERVAL=1s', '--env', `HOTPULL_LISTEN=127.0.0.1:${hotpullPort}`,
       '--env', `APP_HEALTH_URL=${app}/healthz`, '--health-interval', '2s',
       IMAGE_APP,
     ]);
     await waitForBody(`${app}/`, (body) => body.startsWith('version=1 '), 60_000).catch(async (error: Error) => {
-      throw new Error(`${error.message}\n${(await docker(['logs', NAME], { reject: false })).all ?? ''}`);
+      const logs = await docker(['logs', NAME], { reject: false });
+      throw new Error(`${error.message}\n${logs.stdout}\n${logs.stderr}`);
     });
   }, 15 * 60_000);
 
@@ -389,6 +364,28 @@ describe.skipIf(problem !== undefined && !CI)(`examples/python-slim: an app on a
     expect((await docker(['inspect', '--format', '{{.State.ExitCode}}', NAME])).stdout.trim()).toBe('0');
   }, 90_000);
 });
+
+/**
+ * `docker run` arguments for the sandbox's checkout at /app with its bare remote at /remote.git. The bare
+ * repository stays the host user's (it receives the pushes), so the container's git must trust it: for a
+ * local-path remote only global or system config counts (git drops -c and GIT_CONFIG_* for the upload-pack it
+ * runs), hence a global config file. The volume must be writable by the container's user: the checkout is handed
+ * to the image's user (as root), or the container runs as ourselves.
+ */
+async function volumeArgs(sb: Sandbox): Promise<string[]> {
+  await git(sb.checkout, 'remote', 'set-url', 'origin', '/remote.git');
+  const trust = path.join(sb.root, 'trust.gitconfig');
+  await fs.writeFile(trust, '[safe]\n\tdirectory = /remote.git\n');
+  const uid = process.getuid?.() ?? 0;
+  const user: string[] = [];
+  if (uid === 0) await execa('chown', ['-R', `${APP_UID}:${APP_UID}`, sb.checkout]);
+  else user.push('--user', `${uid}:${process.getgid?.() ?? uid}`);
+  return [
+    ...user,
+    '--volume', `${sb.checkout}:/app`, '--volume', `${sb.bare}:/remote.git:ro`, '--volume', `${trust}:/etc/hotpull-e2e.gitconfig:ro`,
+    '--env', 'GIT_CONFIG_GLOBAL=/etc/hotpull-e2e.gitconfig',
+  ];
+}
 
 /** The project directory minus what .dockerignore leaves out, copied to a temp dir. */
 async function snapshotContext(): Promise<string> {
