@@ -10,7 +10,9 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-const TIMEOUT_MS = 4000;
+// Each check's limit, within the HEALTHCHECK's --timeout=10s (the checks run side by side); a loaded machine
+// needs it: supervisorctl is a Python start.
+const TIMEOUT_MS = 8000;
 const env = process.env;
 
 async function get(url) {
@@ -35,7 +37,7 @@ async function supervisor() {
   const conf = env.SUPERVISORD_CONF || '/etc/hotpull/supervisord.conf';
   const { code, stdout, stderr } = await new Promise((resolve) => {
     execFile('supervisorctl', ['-c', conf, 'status'], { timeout: TIMEOUT_MS }, (error, out, err) =>
-      resolve({ code: error ? (error.code ?? 1) : 0, stdout: String(out), stderr: String(err) }),
+      resolve({ code: error ? (error.killed ? `killed after ${TIMEOUT_MS} ms` : (error.code ?? 1)) : 0, stdout: String(out), stderr: String(err) }),
     );
   });
   const programs = stdout
