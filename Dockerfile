@@ -31,20 +31,6 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund --loglevel=warn
 
 FROM ${APP_BASE} AS runtime
-# OCI annotations (docker inspect, registries); VERSION, REVISION and CREATED are for the build to fill in:
-#   --build-arg VERSION=$(node -p 'require("./package.json").version') --build-arg REVISION=$(git rev-parse HEAD) \
-#   --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) --build-arg SOURCE=<the repository's URL>
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-ARG SOURCE=""
-LABEL org.opencontainers.image.title="hotpull runtime" \
-      org.opencontainers.image.description="Python, uWSGI, Supervisor, git and hotpull: the app's code on a volume at /app, kept on its branch head" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}"
 # Skipped when APP_BASE already has them (a base prepared offline); else from the Debian archive.
 RUN set -eu; \
     if ! command -v python3 >/dev/null || ! command -v uwsgi >/dev/null || ! command -v supervisord >/dev/null \
@@ -81,4 +67,19 @@ EXPOSE 8000 9300
 # app answers APP_HEALTH_URL (else HOTPULL_HEALTH_URL) when one is set, and hotpull's /healthz answers 200 when
 # HOTPULL_LISTEN is set (docker/healthcheck.mjs; its output is in docker inspect).
 HEALTHCHECK --interval=15s --timeout=10s --start-period=30s --retries=3 CMD ["/usr/local/bin/node", "/opt/hotpull/healthcheck.mjs"]
+# OCI annotations (docker inspect, registries), last: a new REVISION or CREATED changes no layer above. For the
+# build to fill in:
+#   --build-arg VERSION=$(node -p 'require("./package.json").version') --build-arg REVISION=$(git rev-parse HEAD) \
+#   --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) --build-arg SOURCE=<the repository's URL>
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="hotpull runtime" \
+      org.opencontainers.image.description="Python, uWSGI, Supervisor, git and hotpull: the app's code on a volume at /app, kept on its branch head" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 CMD ["supervisord", "-n", "-c", "/etc/hotpull/supervisord.conf"]
