@@ -3,6 +3,7 @@ import type { CommandContext } from './context.js';
 import { buildPipeline } from './pipeline.js';
 import { loadConfig } from '../config/load.js';
 import { configError, HotpullError, oneLine } from '../errors.js';
+import { createLogger } from '../log.js';
 import { DockerCli } from '../host/docker.js';
 import { desiredContainer, parseCode } from '../host/spec.js';
 import { hostUp } from '../host/up.js';
@@ -28,7 +29,9 @@ export async function hostCommand(context: CommandContext): Promise<number> {
   return ({ up, deploy, ls } satisfies Record<Sub, (c: CommandContext) => Promise<number>>)[sub as Sub](context);
 }
 
-const print = (context: CommandContext) => (line: string) => void context.stdout.write(`${line}\n`);
+/** Progress lines: stdout, or stderr with --json, whose one object is then all that stdout carries. */
+const print = (context: CommandContext) => (line: string) => void (context.config.json ? process.stderr : context.stdout).write(`${line}\n`);
+const printJson = (context: CommandContext, value: object) => void context.stdout.write(`${JSON.stringify(value)}\n`);
 const docker = ({ config, env }: CommandContext) => new DockerCli({ bin: config.dockerBin, env });
 
 async function readEnvFile(file: string | undefined): Promise<{ path: string; text: string } | undefined> {
@@ -57,7 +60,7 @@ async function up(context: CommandContext): Promise<number> {
     cwd,
     processEnv: env,
   });
-  await hostUp({
+  const result = await hostUp({
     spec,
     docker: docker(context),
     pull: config.pull,
@@ -68,6 +71,7 @@ async function up(context: CommandContext): Promise<number> {
     platform: process.platform,
     print: print(context),
   });
+  if (config.json) printJson(context, result);
   return 0;
 }
 
@@ -82,8 +86,13 @@ async function deploy(context: CommandContext): Promise<number> {
   if (!context.config.code) throw configError('host deploy needs --code HOSTDIR, the checkout to update (got none)');
   const dir = parseCode(context.config.code, cwd, false).hostDir;
   const config = await loadConfig({ flags: { ...context.flags, repo: dir }, env, cwd, isTTY: false });
-  const { engine, target, reloads } = await buildPipeline(config, env, logger);
+  // With --json the engine's log lines go to stderr: stdout is the one result object.
+  const pipelineLogger = context.config.json ? await createLogger({ level: config.logLevel, format: config.logFormat, destination: process.stderr }) : logger;
+  const { engine, target, reloads } = await buildPipeline(config, env, pipelineLogger);
   const out = print(context);
+  const json = (result: DeployResult) => {
+    if (context.config.json) printJson(context, { ...result, dir: target.dir, branch: target.branch, remote: target.remoteLabel });
+  };
   let outcome;
   try {
     outcome = await engine.sync('cli');
@@ -95,20 +104,40 @@ async function deploy(context: CommandContext): Promise<number> {
   switch (outcome.kind) {
     case 'up-to-date':
       out(`up to date: ${target.dir} is at ${short(outcome.sha)} (${target.remoteLabel} ${target.branch})`);
+      json({ action: 'up-to-date', changed: false, sha: outcome.sha });
       return 0;
     case 'deployed': {
       const { record } = outcome;
       const how = reloads.length > 0 ? reloads.join(', ') : 'no reload configured';
       out(`deployed ${short(record.from)} → ${short(record.to)} into ${target.dir} (${how}): ${record.result}${record.error ? `: ${record.error}` : ''}`);
-      return record.result === 'live' || record.result === 'reloaded' ? 0 : 1;
+      const ok = record.result === 'live' || record.result === 'reloaded';
+      // A rolled-back deploy leaves the code where it was.
+      json({ action: 'deployed', changed: engine.status.deployedSha !== record.from, sha: engine.status.deployedSha, from: record.from, result: record.result, ...(record.error ? { error: record.error } : {}) });
+      return ok ? 0 : 1;
     }
     case 'rejected':
       out(`rejected ${short(outcome.record.to)}: ${outcome.record.error ?? outcome.record.result}`);
+      // Rejected before the switch (a failed hook: checkout restored), or after it with nowhere to roll back to.
+      json({ action: 'rejected', changed: engine.status.deployedSha !== outcome.record.from, sha: engine.status.deployedSha, from: outcome.record.from, rejected: outcome.record.to, result: outcome.record.result, error: outcome.record.error ?? outcome.record.result });
       return 1;
     case 'blocked':
       out(`not deployed (${outcome.state}): ${outcome.reason}`);
+      json({ action: 'blocked', changed: false, state: outcome.state, error: outcome.reason });
       return 1;
   }
+}
+
+/** `host deploy --json`: what the pass did; `changed` is whether the code directory moved. */
+interface DeployResult {
+  action: 'up-to-date' | 'deployed' | 'rejected' | 'blocked';
+  changed: boolean;
+  /** what the code directory holds now */
+  sha?: string;
+  from?: string;
+  rejected?: string;
+  result?: string;
+  state?: string;
+  error?: string;
 }
 
 async function ls(context: CommandContext): Promise<number> {

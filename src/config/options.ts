@@ -72,7 +72,7 @@ export const OPTIONS = [
   { key: 'password', kind: 'string', envOnly: true, description: 'http(s) remotes: the password or token itself (environment only)' },
   { key: 'credentialHelper', kind: 'string', placeholder: 'CMD', description: "http(s) remotes: a git credential helper, as git's credential.helper takes it (!shell snippet, /path/to/script, or NAME for git-credential-NAME)" },
   { key: 'url', kind: 'url', placeholder: 'URL', noConfigKey: true, description: 'status, sync --now: the daemon to ask', defaultText: 'http://<listen>' },
-  { key: 'json', kind: 'boolean', noConfigKey: true, description: 'status, host ls: print the raw JSON' },
+  { key: 'json', kind: 'boolean', noConfigKey: true, description: 'status, host ls: print the raw JSON; host up, host deploy: print the result as one JSON object' },
   { key: 'now', kind: 'boolean', noConfigKey: true, description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process' },
   { key: 'name', kind: 'string', placeholder: 'NAME', noConfigKey: true, description: 'host up: the container name' },
   { key: 'image', kind: 'string', placeholder: 'IMAGE', noConfigKey: true, description: 'host up: the image to run (compared by id: a new image behind the tag replaces the container)' },

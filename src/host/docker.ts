@@ -89,8 +89,9 @@ export class DockerCli {
     await this.run(['rm', '--force', '--', name], { action: 'rm' });
   }
 
+  /** `docker run --detach …`: the new container's id (the last line: podman may print pull progress first). */
   async start(args: string[], context: ProblemContext): Promise<string> {
-    return (await this.run(args, context, PULL_MS)).stdout.trim();
+    return (await this.run(args, context, PULL_MS)).stdout.trim().split('\n').at(-1) ?? '';
   }
 
   /**

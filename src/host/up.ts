@@ -8,7 +8,7 @@ import { verifyHealth } from '../deploy/verify.js';
 import { redact } from '../redact.js';
 import { checkoutOrigin, ensureCode } from './code.js';
 import { classify, problemMessage, vmShareWarning } from './classify.js';
-import { decide, describeState, shortId, type ContainerInspect, type Decision } from './diff.js';
+import { decide, describeState, shortId, type ContainerInspect } from './diff.js';
 import type { DockerCli } from './docker.js';
 import type { AuthOptions } from '../git/credentials.js';
 import { envFileText, runArguments, type DesiredContainer } from './spec.js';
@@ -26,6 +26,23 @@ export interface UpOptions {
   print: (line: string) => void;
 }
 
+/** What `host up` did, for `--json` (and Ansible's changed_when): one object, no secrets (env values are not in it). */
+export interface UpResult {
+  action: 'created' | 'replaced' | 'kept';
+  changed: boolean;
+  /** why the container was replaced */
+  reasons?: string[];
+  name: string;
+  containerId: string;
+  image: string;
+  imageId: string;
+  /** the revision in the code directory; undefined when it is not a checkout */
+  sha?: string;
+  code: { hostDir: string; containerDir: string; cloned: boolean };
+  /** running, healthy, healthy (URL) */
+  state: string;
+}
+
 const LOG_LINES = 20;
 const POLL_MS = 200;
 
@@ -34,7 +51,7 @@ const POLL_MS = 200;
  * a missing image or an unreachable daemon fails before anything is touched; then the code directory, then the
  * running container is compared with the spec: kept, or stopped gracefully, removed and run again.
  */
-export async function hostUp(options: UpOptions): Promise<Decision> {
+export async function hostUp(options: UpOptions): Promise<UpResult> {
   const { docker, print } = options;
   let spec = options.spec;
   const warning = vmShareWarning(spec.code.hostDir, options.env, options.platform);
@@ -58,9 +75,22 @@ export async function hostUp(options: UpOptions): Promise<Decision> {
   const current = await docker.container(spec.name);
   const decision = decide(spec, image.Id, current);
   const what = `${spec.image} (${shortId(image.Id)})`;
-  if (decision.action === 'keep') {
+  const sha = code.kind === 'empty' ? undefined : code.sha;
+  const result = (action: UpResult['action'], containerId: string, state: string): UpResult => ({
+    action,
+    changed: action !== 'kept',
+    ...(decision.action === 'replace' ? { reasons: decision.reasons } : {}),
+    name: spec.name,
+    containerId,
+    image: spec.image,
+    imageId: image.Id,
+    ...(sha ? { sha } : {}),
+    code: { ...spec.code, cloned: code.kind === 'cloned' },
+    state,
+  });
+  if (decision.action === 'keep' && current) {
     print(`ok: ${spec.name} already runs ${what} with the same mounts, ports, env and args; nothing to do`);
-    return decision;
+    return result('kept', current.Id, describeState(current.State));
   }
   if (decision.action === 'replace') {
     print(`replacing ${spec.name}: ${decision.reasons.join('; ')}`);
@@ -68,21 +98,22 @@ export async function hostUp(options: UpOptions): Promise<Decision> {
     await docker.remove(spec.name);
   }
 
-  await startContainer(docker, spec);
+  const containerId = await startContainer(docker, spec);
   const hasHealthcheck = (image.Config?.Healthcheck?.Test ?? []).length > 0 && image.Config?.Healthcheck?.Test?.[0] !== 'NONE';
-  const state = await waitUntilUp(docker, spec.name, { ...options.health, hasHealthcheck, sha: code.kind === 'empty' ? '' : (code.sha ?? '') });
-  print(`${decision.action === 'create' ? 'created' : 'replaced'} ${spec.name}: ${what}, ${spec.code.hostDir} → ${spec.code.containerDir}, ${state}`);
-  return decision;
+  const state = await waitUntilUp(docker, spec.name, { ...options.health, hasHealthcheck, sha: sha ?? '' });
+  const action = decision.action === 'create' ? 'created' : 'replaced';
+  print(`${action} ${spec.name}: ${what}, ${spec.code.hostDir} → ${spec.code.containerDir}, ${state}`);
+  return result(action, containerId, state);
 }
 
-/** `docker run`, with the environment in a private temp file so values never show in `ps`. */
-async function startContainer(docker: DockerCli, spec: DesiredContainer): Promise<void> {
+/** `docker run`, with the environment in a private temp file so values never show in `ps`; the new container's id. */
+async function startContainer(docker: DockerCli, spec: DesiredContainer): Promise<string> {
   const dir = spec.env.length > 0 ? await fs.mkdtemp(path.join(os.tmpdir(), 'hotpull-env-')) : undefined;
   try {
     const envFile = dir ? path.join(dir, 'env') : undefined;
     if (envFile) await fs.writeFile(envFile, envFileText(spec), { mode: 0o600 });
     try {
-      await docker.start(runArguments(spec, envFile), { action: 'run', image: spec.image, hostDir: spec.code.hostDir });
+      return await docker.start(runArguments(spec, envFile), { action: 'run', image: spec.image, hostDir: spec.code.hostDir });
     } catch (error) {
       // A run that fails after creating the container (a command not in the image) has logs worth showing.
       if (error instanceof HotpullError && error.code === 'DOCKER' && classify(error.stderr ?? '') === 'other') {
@@ -124,7 +155,8 @@ async function waitUntilUp(docker: DockerCli, name: string, options: WaitOptions
     const { State: state } = container;
     if (state.Running) {
       runningSince ??= Date.now();
-      const health = state.Health?.Status;
+      // podman reports Health with an empty Status for a container without a check: that is no check
+      const health = state.Health?.Status || undefined;
       checked ||= health !== undefined;
       if (health === 'healthy' || (!checked && Date.now() - runningSince >= options.settleMs)) break;
     }

@@ -21,8 +21,8 @@ export const PREFIX = 'hotpull-test-';
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'];
 const APPLETS = ['sh', 'sleep', 'echo', 'cat', 'ls', 'httpd', 'touch', 'date', 'true', 'false', 'env', 'wget', 'mkdir', 'rm'];
 
-export async function docker(args: string[], options: { timeout?: number; reject?: boolean } = {}) {
-  return execa(DOCKER, args, { reject: options.reject ?? true, timeout: options.timeout ?? 60_000, stdin: 'ignore' });
+export async function docker(args: string[], options: { timeout?: number; reject?: boolean; bin?: string; env?: Record<string, string> } = {}) {
+  return execa(options.bin ?? DOCKER, args, { reject: options.reject ?? true, timeout: options.timeout ?? 60_000, stdin: 'ignore', env: options.env });
 }
 
 /** undefined when a dockerd answers; else why not. */
@@ -47,13 +47,13 @@ async function isStatic(file: string): Promise<boolean> {
   return true;
 }
 
-async function imageExists(tag: string): Promise<boolean> {
-  return (await docker(['image', 'inspect', '--format', '{{.Id}}', tag], { reject: false })).exitCode === 0;
+async function imageExists(tag: string, bin = DOCKER): Promise<boolean> {
+  return (await docker(['image', 'inspect', '--format', '{{.Id}}', tag], { reject: false, bin })).exitCode === 0;
 }
 
-/** busybox-static in an empty rootfs, imported as IMAGE and IMAGE_2 (which differs by one label, so by id). */
-export async function ensureImages(): Promise<void> {
-  if ((await imageExists(IMAGE)) && (await imageExists(IMAGE_2))) return;
+/** busybox-static in an empty rootfs, imported as IMAGE and IMAGE_2 (which differs by one label, so by id); `bin`: podman. */
+export async function ensureImages(bin = DOCKER): Promise<void> {
+  if ((await imageExists(IMAGE, bin)) && (await imageExists(IMAGE_2, bin))) return;
   let busybox: string | undefined;
   for (const candidate of BUSYBOX) if (!busybox && (await isStatic(candidate))) busybox = candidate;
   if (!busybox) throw new Error(`no statically linked busybox at ${BUSYBOX.join(' or ')}: apt-get install busybox-static`);
@@ -65,7 +65,7 @@ export async function ensureImages(): Promise<void> {
     for (const applet of APPLETS) await fs.symlink('busybox', path.join(rootfs, 'bin', applet));
     await fs.writeFile(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\n');
     for (const [tag, revision] of [[IMAGE, '1'], [IMAGE_2, '2']] as const) {
-      await execa('tar', ['-C', rootfs, '-c', '.']).pipe(DOCKER, ['import', '--change', `LABEL hotpull-test.revision=${revision}`, '-', tag]);
+      await execa('tar', ['-C', rootfs, '-c', '.']).pipe(bin, ['import', '--change', `LABEL hotpull-test.revision=${revision}`, '-', tag]);
     }
   } finally {
     await fs.rm(rootfs, { recursive: true, force: true });
@@ -112,14 +112,16 @@ export interface StackBases {
   buildArgs: string[];
   appBase: string;
   nodeBase: string;
+  /** with `python-slim`: the stand-in for python:3.x-slim (examples/python-slim) */
+  pythonBase?: string;
 }
 
 /**
  * The Dockerfile's two bases as local images, made by docker/offline-bases.sh only when their tags are missing:
  * debootstrap + docker import (about a minute) for APP_BASE, this machine's node and npm on top for NODE_BASE.
  */
-export async function ensureStackBases(): Promise<StackBases> {
-  const result = await execa('bash', [path.join(PROJECT_ROOT, 'docker/offline-bases.sh')], {
+export async function ensureStackBases(extra?: 'python-slim'): Promise<StackBases> {
+  const result = await execa('bash', [path.join(PROJECT_ROOT, 'docker/offline-bases.sh'), ...(extra ? [extra] : [])], {
     env: { TAG_PREFIX: BASE_PREFIX, APP_BASE_TAG: APP_BASE },
     timeout: 10 * 60_000,
     stdin: 'ignore',
@@ -128,13 +130,13 @@ export async function ensureStackBases(): Promise<StackBases> {
   if (result.exitCode !== 0) throw new Error(`docker/offline-bases.sh failed (${result.exitCode}): ${result.stderr.trim()}`);
   const buildArgs = result.stdout.trim().split(/\s+/);
   const value = (name: string) => buildArgs.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1) ?? '';
-  return { buildArgs, appBase: value('APP_BASE'), nodeBase: value('NODE_BASE') };
+  return { buildArgs, appBase: value('APP_BASE'), nodeBase: value('NODE_BASE'), ...(extra ? { pythonBase: value('PYTHON_BASE') } : {}) };
 }
 
 /** `docker build` of the project Dockerfile (or the one in `context`) offline: --pull=false, --network host. */
-export async function buildImage(tag: string, bases: StackBases, context = PROJECT_ROOT): Promise<{ seconds: number; output: string }> {
+export async function buildImage(tag: string, bases: StackBases, context = PROJECT_ROOT, buildArgs = bases.buildArgs): Promise<{ seconds: number; output: string }> {
   const started = performance.now();
-  const result = await execa(DOCKER, ['build', '--pull=false', '--network', 'host', ...bases.buildArgs, '--tag', tag, context], {
+  const result = await execa(DOCKER, ['build', '--pull=false', '--network', 'host', ...buildArgs, '--tag', tag, context], {
     timeout: 10 * 60_000,
     stdin: 'ignore',
     reject: false,
