@@ -69,6 +69,9 @@ class DirWatcher implements FileWatcher {
   }
 
   private async scan(): Promise<void> {
+    // Start on the next microtask, once `scanning` holds this promise: a scan that finished synchronously would
+    // otherwise clear it before it was set, and leave it set for good.
+    await Promise.resolve();
     for (let n = 1; this.queue.length > 0 && !this.closed; n++) {
       const { rel, announce } = this.queue.pop()!;
       for (const sub of this.watchDir(rel, announce)) this.queue.push({ rel: sub, announce });
