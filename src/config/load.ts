@@ -1,5 +1,5 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { cosmiconfig } from 'cosmiconfig';
 import { configError } from '../errors.js';
 import { envName, OPTIONS, type OptionSpec } from './options.js';
 import { validateOption, type ListenAddress, type Source } from './schema.js';
@@ -97,6 +97,9 @@ interface FileConfig {
 }
 
 async function readConfigFile(explicit: string | undefined, searchDirs: string[]): Promise<FileConfig | undefined> {
+  // cosmiconfig and its parsers load only when there is a file for them to read (bench/idle.mjs: eager-cosmiconfig).
+  if (!explicit && !searchDirs.some((dir) => SEARCH_PLACES.some((name) => existsSync(path.join(dir, name))))) return undefined;
+  const { cosmiconfig } = await import('cosmiconfig');
   const explorer = cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'none', cache: false });
   let result;
   try {
