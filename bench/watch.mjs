@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readStatusKb, removeAtExit, round, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import { readCpuTicks, readStatusKb, removeAtExit, round, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
 
 const DEBOUNCE_MS = 150;
 const LATENCY_SLACK_MS = 20; // target: write-to-reload within debounce + 20 ms
@@ -103,7 +103,13 @@ async function startHotpull(repo, extra = []) {
   child.stderr.on('data', (b) => progress(`hotpull stderr: ${b.toString().trim()}`));
   const line = await waitForLine(child.stdout, /for changes \(.*\), ready in/, 120_000, 'hotpull to be ready');
   const readyMs = performance.now() - started;
-  return { child, readyMs, selfReportedMs: JSON.parse(line).readyMs };
+  return { child, readyMs, selfReportedMs: JSON.parse(line).readyMs, cpuMs: await cpuMs(child.pid) };
+}
+
+/** CPU time (user + system) a process has used so far: on a busy machine, what its wall time would be on an idle one. */
+async function cpuMs(pid) {
+  const { utime, stime } = await readCpuTicks(pid);
+  return (utime + stime) * 10; // CLK_TCK 100
 }
 
 async function startInotifywait(tree) {
@@ -113,7 +119,7 @@ async function startInotifywait(tree) {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await waitForLine(child.stderr, /Watches established/, 120_000, 'inotifywait to be ready');
-  return { child, readyMs: performance.now() - started };
+  return { child, readyMs: performance.now() - started, cpuMs: await cpuMs(child.pid) };
 }
 
 /**
@@ -175,11 +181,11 @@ async function generateTree(root, files, dirs) {
 }
 
 async function measureHotpullTree(tree) {
-  const { child, readyMs, selfReportedMs } = await startHotpull(tree);
+  const { child, readyMs, selfReportedMs, cpuMs: cpu } = await startHotpull(tree);
   const rss = await readStatusKb(child.pid, 'VmRSS');
   const hwm = await readStatusKb(child.pid, 'VmHWM');
   const watches = await inotifyWatches(child.pid);
-  return { child, result: { readyMs: round(readyMs), selfReportedMs, rssMB: mb(rss), peakRssMB: mb(hwm), watches } };
+  return { child, result: { readyMs: round(readyMs), cpuMs: cpu, selfReportedMs, rssMB: mb(rss), peakRssMB: mb(hwm), watches } };
 }
 
 /** A Node script that watches the tree and prints "ready" once its watcher is set up, measured like the others. */
@@ -188,9 +194,10 @@ async function measureScript(tree, script, what) {
   const child = spawnTracked(process.execPath, ['--input-type=module', '-e', script, tree], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   await waitForLine(child.stdout, /^ready/, 180_000, `${what} to be ready`);
   const readyMs = performance.now() - started;
+  const cpu = await cpuMs(child.pid);
   // Node's recursive watch keeps adding (and reporting) as it goes: let it settle before RSS is read.
   await sleep(500);
-  const result = { readyMs: round(readyMs), rssMB: mb(await readStatusKb(child.pid, 'VmRSS')), peakRssMB: mb(await readStatusKb(child.pid, 'VmHWM')), watches: await inotifyWatches(child.pid) };
+  const result = { readyMs: round(readyMs), cpuMs: cpu, rssMB: mb(await readStatusKb(child.pid, 'VmRSS')), peakRssMB: mb(await readStatusKb(child.pid, 'VmHWM')), watches: await inotifyWatches(child.pid) };
   await stopTracked(child);
   return result;
 }
@@ -212,12 +219,12 @@ setTimeout(() => process.stderr.write('bench: fs.watch recursive reported ' + ev
 }
 
 async function measureInotifywait(tree) {
-  const { child, readyMs } = await startInotifywait(tree);
+  const { child, readyMs, cpuMs: cpu } = await startInotifywait(tree);
   const rss = await readStatusKb(child.pid, 'VmRSS');
   const hwm = await readStatusKb(child.pid, 'VmHWM');
   const watches = await inotifyWatches(child.pid);
   await stopTracked(child);
-  return { readyMs: round(readyMs), rssMB: mb(rss), peakRssMB: mb(hwm), watches };
+  return { readyMs: round(readyMs), cpuMs: cpu, rssMB: mb(rss), peakRssMB: mb(hwm), watches };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -293,8 +300,8 @@ if (LIMIT > 0) {
 }
 
 const pick = (rounds, key) => median(rounds.map((x) => x[key]));
-const hp = Object.fromEntries(['readyMs', 'selfReportedMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(hotpullRounds, k)]));
-const refs = Object.fromEntries(REFERENCES.map((who) => [who, Object.fromEntries(['readyMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(referenceRounds[who], k)]))]));
+const hp = Object.fromEntries(['readyMs', 'cpuMs', 'selfReportedMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(hotpullRounds, k)]));
+const refs = Object.fromEntries(REFERENCES.map((who) => [who, Object.fromEntries(['readyMs', 'cpuMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(referenceRounds[who], k)]))]));
 const iw = refs.inotifywait;
 const latencyTarget = DEBOUNCE_MS + LATENCY_SLACK_MS;
 const verdict = (ok) => (ok ? 'ok' : 'MISSED');
@@ -303,7 +310,7 @@ const ms = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const l150 = latency[`debounce${DEBOUNCE_MS}ms`];
 const l0 = latency.debounce0ms;
 const REFERENCE_LABELS = { inotifywait: 'inotifywait -m -r', chokidar: 'chokidar 5 defaults', recursive: `fs.watch recursive (node ${process.version})` };
-const refRow = (who) => [REFERENCE_LABELS[who], ms(refs[who].readyMs), refs[who].rssMB, refs[who].peakRssMB, refs[who].watches, ''];
+const refRow = (who) => [REFERENCE_LABELS[who], ms(refs[who].readyMs), refs[who].cpuMs, refs[who].rssMB, refs[who].peakRssMB, refs[who].watches, ''];
 process.stdout.write(
   [
     `hotpull watch (one fs.watch per directory) on ${os.cpus().length} cores, node ${process.version}, load average ${loadStart.join(" ")} at the start, ${os.loadavg().map((x) => round(x)).join(" ")} at the end`,
@@ -320,16 +327,17 @@ process.stdout.write(
     '',
     `${FILES} files in ${dirs.length + 1} directories, median of ${TREE_ROUNDS} rounds; targets: ready ≤ ${READY_TARGET_MS} ms, RSS ≤ ${RSS_TARGET_MB} MB`,
     table(
-      ['watcher', 'ready ms', 'RSS MB', 'peak RSS MB', 'inotify watches', 'target'],
+      ['watcher', 'ready ms', 'CPU ms to ready', 'RSS MB', 'peak RSS MB', 'inotify watches', 'target'],
       [
-        ['hotpull watch', ms(hp.readyMs), hp.rssMB, hp.peakRssMB, hp.watches, `ready ${verdict(hp.readyMs <= READY_TARGET_MS)}, RSS ${verdict(hp.peakRssMB <= RSS_TARGET_MB)}`],
+        ['hotpull watch', ms(hp.readyMs), hp.cpuMs, hp.rssMB, hp.peakRssMB, hp.watches, `ready ${verdict(hp.readyMs <= READY_TARGET_MS)}, RSS ${verdict(hp.peakRssMB <= RSS_TARGET_MB)}`],
         ...REFERENCES.map(refRow),
-        ...(iw ? [['hotpull / inotifywait', round(hp.readyMs / iw.readyMs, 1), round(hp.rssMB / iw.rssMB, 1), round(hp.peakRssMB / iw.peakRssMB, 1), round(hp.watches / iw.watches, 1), '']] : []),
+        ...(iw ? [['hotpull / inotifywait', round(hp.readyMs / iw.readyMs, 1), round(hp.cpuMs / iw.cpuMs, 1), round(hp.rssMB / iw.rssMB, 1), round(hp.peakRssMB / iw.peakRssMB, 1), round(hp.watches / iw.watches, 1), '']] : []),
       ],
     ),
     '  (hotpull and inotifywait watch directories only: inotify reports file changes on the directory watch. chokidar',
     '   defaults and Node\'s recursive fs.watch watch every file too; both stat every file while scanning.)',
-    `  (ready = spawn to the "ready" line, node start-up included; hotpull reports ${ms(hp.selfReportedMs)} ms from watcher start)`,
+    `  (ready = spawn to the "ready" line, node start-up included; hotpull reports ${ms(hp.selfReportedMs)} ms from watcher start.`,
+    '   CPU ms to ready: user + system time the process used until then, what ready would take on an idle machine)',
     ...(limitHit ? ['', `with an inotify watch limit of ${limitHit.limit} (user namespace), ready in ${ms(limitHit.readyMs)} ms, error lines:`, ...limitHit.errors.map((e) => `  ${e}`)] : []),
     '',
     JSON.stringify({
