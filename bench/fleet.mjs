@@ -12,14 +12,14 @@
 // Needs git (git daemon), Linux /proc. A table goes to stdout, then the same figures as one JSON object on the last
 // line; progress goes to stderr. Everything runs in one mkdtemp directory, removed at the end.
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchEnv, git, machineContext, makeRemote, percentile, pushCommit, readTreeCpuTicks, removeAtExit, round, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
+import { benchSandbox, git, machineContext, makeRemote, percentile, pushCommit, readTreeCpuTicks, round, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
 
 const INTERVAL_MS = 1000;
 const TARGET_MS = INTERVAL_MS + 1000;
@@ -197,11 +197,7 @@ async function fleet(n, root, env, context) {
 }
 
 const context = machineContext();
-const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-fleet-'));
-removeAtExit(root);
-const globalConfig = path.join(root, 'gitconfig');
-await writeFile(globalConfig, '');
-const env = benchEnv(globalConfig);
+const { root, env } = await benchSandbox('hotpull-bench-fleet-');
 progress(`node ${context.node}, git ${context.git}, nproc ${context.nproc}, load average ${context.loadavgStart.join(' ')}`);
 const results = [];
 for (const n of SIZES) results.push(await fleet(n, root, env, context));

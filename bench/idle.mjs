@@ -11,13 +11,13 @@
 // Run: node bench/idle.mjs [--seconds N] [--variants LIST] (npm run build first). Needs git and Linux /proc.
 // A table goes to stdout, then the same figures as one JSON object on the last line; progress goes to stderr.
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchEnv, cloneCheckout, machineContext, makeRemote, readStatusKb, readTreeCpuTicks, removeAtExit, round, run, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
+import { benchSandbox, cloneCheckout, machineContext, makeRemote, readStatusKb, readTreeCpuTicks, round, run, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
 
 const RSS_TARGET_MB = 45;
 const WARMUP_MS = 5000;
@@ -125,7 +125,7 @@ async function wasmAvailable(nodeArgs) {
   return stdout.trim().endsWith('object');
 }
 
-async function breakdown(env) {
+async function breakdown(root, env) {
   const steps = [
     ['bare node', []],
     ['+ pino (log.ts)', ['pino']],
@@ -148,10 +148,10 @@ async function breakdown(env) {
     }
     const m = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor((runs.length - 1) / 2)]]));
     // the ESM modules each step loads, counted in a second process with a load hook
-    const hookFile = path.join(os.tmpdir(), `hotpull-bench-hooks-${process.pid}.mjs`);
+    const hookFile = path.join(root, 'hooks.mjs');
     await writeFile(hookFile, HOOKS);
     const listed = await run(process.execPath, ['--input-type=module', '-e', `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hookFile).href)}); for (const s of process.argv.slice(1).filter(Boolean)) await import(s);`, '', ...resolved], { cwd: ROOT_DIR, env });
-    const mods = listed.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((x) => !x.url.startsWith('node:') && !x.url.includes('hotpull-bench-hooks'));
+    const mods = listed.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((x) => !x.url.startsWith('node:') && !x.url.endsWith('/hooks.mjs'));
     rows.push({ step: label, rssMB: mb(m.rss), anonMB: mb(m.anon), fileMB: mb(m.file), heapUsedMB: round(m.heapUsed / 2 ** 20, 1), heapTotalMB: round(m.heapTotal / 2 ** 20, 1), externalMB: round(m.external / 2 ** 20, 1), builtins: m.builtins, esmModules: mods.length, esmSourceKB: round(mods.reduce((a, x) => a + x.bytes, 0) / 1024, 0) });
   }
   return rows;
@@ -160,11 +160,7 @@ async function breakdown(env) {
 // ---------------------------------------------------------------------------------------------------------
 
 const context = machineContext();
-const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-idle-'));
-removeAtExit(root);
-const globalConfig = path.join(root, 'gitconfig');
-await writeFile(globalConfig, '');
-const env = benchEnv(globalConfig);
+const { root, env } = await benchSandbox('hotpull-bench-idle-');
 const { bare } = await makeRemote(root, env, { 'uwsgi.ini': '[uwsgi]\n', 'app.py': 'VERSION = 0\n' });
 progress(`node ${context.node}, load average ${context.loadavgStart.join(' ')}; ${chosen.length} hotpull variants + bare node + shell loop, ${SECONDS} s after ${WARMUP_MS / 1000} s`);
 
@@ -202,7 +198,7 @@ for (const p of procs.filter((x) => x.log)) {
   }
 }
 progress('breakdown: dependencies imported one on top of the other');
-const layers = await breakdown(env);
+const layers = await breakdown(root, env);
 context.loadavgEnd = os.loadavg().map((x) => round(x));
 
 for (const name of chosen) if (idle[`hotpull ${name}`]) idle[`hotpull ${name}`].webAssembly = await wasmAvailable(VARIANTS[name].node);

@@ -7,14 +7,15 @@
 // Run: node bench/webhook.mjs [--pushes N] (npm run build first). Needs git, Linux (mkfifo).
 // Compare with machine load (printed): on an idle machine hotpull's share is a few tens of ms.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, openSync, closeSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchEnv, cloneCheckout, git, machineContext, makeRemote, pushCommit, removeAtExit, round, run, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import { benchSandbox, cloneCheckout, git, machineContext, makeRemote, pushCommit, round, run, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
 
 const { values: argv } = parseArgs({ options: { pushes: { type: 'string', default: '10' } }, strict: true });
 const PUSHES = Number(argv.pushes);
@@ -31,11 +32,7 @@ setInterval(() => writeFileSync(process.env.BENCH_LOOP_FILE, JSON.stringify({ p5
 `;
 
 const context = machineContext();
-const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-webhook-'));
-removeAtExit(root);
-const globalConfig = path.join(root, 'gitconfig');
-await writeFile(globalConfig, '');
-const env = benchEnv(globalConfig);
+const { root, env } = await benchSandbox('hotpull-bench-webhook-');
 const { bare, author } = await makeRemote(root, env, { 'app.py': 'VERSION = 0\n' });
 const checkout = await cloneCheckout(root, env, bare, 'checkout');
 const fifo = path.join(root, 'master.fifo');
@@ -46,7 +43,9 @@ const loopFile = path.join(root, 'loop.json');
 
 // The FIFO's reader, as uWSGI's master would be: every byte's arrival time.
 const arrivals = [];
-const reader = createReadStream(fifo, { flags: 'r+' }); // r+: never sees EOF when a writer closes
+// Opened read-write (no EOF when a writer closes) as a socket: polled by the event loop, not read in the thread pool,
+// where a blocking FIFO read would keep the process from ever exiting.
+const reader = new net.Socket({ fd: openSync(fifo, 'r+'), readable: true, writable: false });
 reader.on('data', (chunk) => arrivals.push(...[...chunk.toString()].map(() => performance.now())));
 
 const secret = randomBytes(20).toString('hex');
@@ -122,5 +121,3 @@ console.log(`${PUSHES} pushes (after one warm-up), each a git push then a signed
 console.log(table(['ms', 'median', 'p90', 'min', 'max'], lines));
 console.log(`  hotpull's event-loop delay over the run: p50 ${round(loop.p50, 1)} ms, p99 ${round(loop.p99, 1)} ms, max ${round(loop.max, 1)} ms`);
 console.log(JSON.stringify({ bench: 'webhook', context, pushes: PUSHES, rows, eventLoopDelayMs: loop }));
-// The FIFO's read is parked in a libuv thread (a FIFO read blocks): exit rather than wait for it.
-process.exit(0);
