@@ -86,9 +86,11 @@ class DirWatcher implements FileWatcher {
     const dir = this.absolute(rel);
     let entries;
     try {
+      // stat first: a directory gone in between throws before any watch exists to leak
+      const ino = statSync(dir).ino;
       const watcher = watch(dir, (event, name) => this.onRaw(rel, dir, event, name));
       watcher.on('error', (error) => this.fail(error));
-      this.dirs.set(rel, { watcher, ino: statSync(dir).ino });
+      this.dirs.set(rel, { watcher, ino });
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (error) {
       if (this.dirs.has(rel)) this.forget(rel);
