@@ -2,7 +2,7 @@
 // bench, /proc readers, and small statistics. Plain Node ESM, no dependencies.
 import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -108,6 +108,15 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 /** Removes a directory at exit (sync, so it also runs from the 'exit' handler). */
 export function removeAtExit(dir) {
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+}
+
+/** A temp directory removed at exit, and the bench environment with an empty global git config inside it. */
+export async function benchSandbox(prefix) {
+  const root = await mkdtemp(path.join(os.tmpdir(), prefix));
+  removeAtExit(root);
+  const globalConfig = path.join(root, 'gitconfig');
+  await writeFile(globalConfig, '');
+  return { root, env: benchEnv(globalConfig) };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// Dev-mode figures for `hotpull watch` (chokidar 5) on this machine:
+// Dev-mode figures for `hotpull watch` (one fs.watch per directory on Linux) on this machine:
 //   1. write-to-reload: time from writing app.py to uwsgi.ini's mtime changing (the touch reload), median of
 //      --saves saves, at the default 150 ms debounce and at 0 ms (what the watcher itself adds)
 //   2. a generated tree of 50,000 files in 5,000 directories: time to ready, RSS and inotify watches of
-//      `hotpull watch` beside `inotifywait -m -r` (inotify-tools) on the same tree, in the same run, rounds
-//      alternating which goes first; then write-to-reload on that tree
-// Run: node bench/watch.mjs [--saves N] [--tree-rounds N] [--files N] [--dirs N] (npm run build first).
+//      `hotpull watch` beside `inotifywait -m -r` (inotify-tools), chokidar 5 with its defaults and Node's own
+//      `fs.watch(dir, { recursive: true })` on the same tree, in the same run, rounds alternating which goes
+//      first; then write-to-reload on that tree
+//   3. with --limit N: `hotpull watch` on the tree in a user namespace whose inotify watch limit is N (unshare -U -r),
+//      to show the line it prints when the limit is hit
+// Run: node bench/watch.mjs [--saves N] [--tree-rounds N] [--files N] [--dirs N] [--references LIST] [--limit N]
+// (npm run build first); --references is a comma-separated subset of inotifywait,chokidar,recursive (or none).
 // Needs dist/ (npx tsc -p .), inotifywait and Linux /proc. A table goes to stdout, then the same figures as one
 // JSON object on the last line; progress goes to stderr. Everything runs in one mkdtemp directory, removed at the end.
 import { existsSync, watch as fsWatch } from 'node:fs';
@@ -15,12 +19,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readStatusKb, removeAtExit, round, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import { readCpuTicks, readStatusKb, removeAtExit, round, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
 
 const DEBOUNCE_MS = 150;
-const LATENCY_SLACK_MS = 50; // target: write-to-reload within debounce + 50 ms
-const READY_TARGET_MS = 5000;
-const RSS_TARGET_MB = 150;
+const LATENCY_SLACK_MS = 20; // target: write-to-reload within debounce + 20 ms
+const READY_TARGET_MS = 1000;
+const RSS_TARGET_MB = 100;
 const PAUSE_MS = 250; // between saves, so each save is its own burst
 const ROUND_TIMEOUT_MS = 5000;
 
@@ -30,6 +34,8 @@ const { values: argv } = parseArgs({
     'tree-rounds': { type: 'string', default: '3' },
     files: { type: 'string', default: '50000' },
     dirs: { type: 'string', default: '5000' },
+    references: { type: 'string', default: 'inotifywait,chokidar,recursive' },
+    limit: { type: 'string', default: '0' },
   },
   strict: true,
 });
@@ -42,6 +48,9 @@ const SAVES = count('saves', 1);
 const TREE_ROUNDS = count('tree-rounds', 1);
 const FILES = count('files', 1);
 const DIRS = count('dirs', 1);
+const LIMIT = count('limit', 0);
+const REFERENCES = argv.references === 'none' ? [] : argv.references.split(',');
+for (const r of REFERENCES) if (!['inotifywait', 'chokidar', 'recursive'].includes(r)) throw new Error(`--references: unknown ${r}`);
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p .)`);
@@ -94,7 +103,13 @@ async function startHotpull(repo, extra = []) {
   child.stderr.on('data', (b) => progress(`hotpull stderr: ${b.toString().trim()}`));
   const line = await waitForLine(child.stdout, /for changes \(.*\), ready in/, 120_000, 'hotpull to be ready');
   const readyMs = performance.now() - started;
-  return { child, readyMs, selfReportedMs: JSON.parse(line).readyMs };
+  return { child, readyMs, selfReportedMs: JSON.parse(line).readyMs, cpuMs: await cpuMs(child.pid) };
+}
+
+/** CPU time (user + system) a process has used so far: on a busy machine, what its wall time would be on an idle one. */
+async function cpuMs(pid) {
+  const { utime, stime } = await readCpuTicks(pid);
+  return (utime + stime) * 10; // CLK_TCK 100
 }
 
 async function startInotifywait(tree) {
@@ -104,7 +119,7 @@ async function startInotifywait(tree) {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await waitForLine(child.stderr, /Watches established/, 120_000, 'inotifywait to be ready');
-  return { child, readyMs: performance.now() - started };
+  return { child, readyMs: performance.now() - started, cpuMs: await cpuMs(child.pid) };
 }
 
 /**
@@ -166,34 +181,50 @@ async function generateTree(root, files, dirs) {
 }
 
 async function measureHotpullTree(tree) {
-  const { child, readyMs, selfReportedMs } = await startHotpull(tree);
+  const { child, readyMs, selfReportedMs, cpuMs: cpu } = await startHotpull(tree);
   const rss = await readStatusKb(child.pid, 'VmRSS');
   const hwm = await readStatusKb(child.pid, 'VmHWM');
   const watches = await inotifyWatches(child.pid);
-  return { child, result: { readyMs: round(readyMs), selfReportedMs, rssMB: mb(rss), peakRssMB: mb(hwm), watches } };
+  return { child, result: { readyMs: round(readyMs), cpuMs: cpu, selfReportedMs, rssMB: mb(rss), peakRssMB: mb(hwm), watches } };
 }
 
-/** chokidar 5 with its defaults (a watch on every file as well as every directory), for scale. */
-async function measureChokidarDefaults(tree) {
-  const chokidar = new URL('../node_modules/chokidar/index.js', import.meta.url).href;
-  const script = `import { watch } from ${JSON.stringify(chokidar)};
-watch(process.argv[1], { ignoreInitial: true }).on('ready', () => process.stdout.write('ready\\n'));`;
+/** A Node script that watches the tree and prints "ready" once its watcher is set up, measured like the others. */
+async function measureScript(tree, script, what) {
   const started = performance.now();
   const child = spawnTracked(process.execPath, ['--input-type=module', '-e', script, tree], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  await waitForLine(child.stdout, /^ready/, 180_000, 'chokidar to be ready');
+  await waitForLine(child.stdout, /^ready/, 180_000, `${what} to be ready`);
   const readyMs = performance.now() - started;
-  const result = { readyMs: round(readyMs), rssMB: mb(await readStatusKb(child.pid, 'VmRSS')), peakRssMB: mb(await readStatusKb(child.pid, 'VmHWM')), watches: await inotifyWatches(child.pid) };
+  const cpu = await cpuMs(child.pid);
+  // Node's recursive watch keeps adding (and reporting) as it goes: let it settle before RSS is read.
+  await sleep(500);
+  const result = { readyMs: round(readyMs), cpuMs: cpu, rssMB: mb(await readStatusKb(child.pid, 'VmRSS')), peakRssMB: mb(await readStatusKb(child.pid, 'VmHWM')), watches: await inotifyWatches(child.pid) };
   await stopTracked(child);
   return result;
 }
 
+/** chokidar 5 with its defaults (a watch on every file as well as every directory), for scale. */
+function measureChokidarDefaults(tree) {
+  const chokidar = new URL('../node_modules/chokidar/index.js', import.meta.url).href;
+  return measureScript(tree, `import { watch } from ${JSON.stringify(chokidar)};
+watch(process.argv[1], { ignoreInitial: true }).on('ready', () => process.stdout.write('ready\\n'));`, 'chokidar');
+}
+
+/** Node's own recursive fs.watch (on Linux since Node 20: a JS walk that stat()s and watches every file and directory). */
+function measureRecursive(tree) {
+  return measureScript(tree, `import { watch } from 'node:fs';
+let events = 0;
+watch(process.argv[1], { recursive: true }, () => events++);
+process.stdout.write('ready\\n');
+setTimeout(() => process.stderr.write('bench: fs.watch recursive reported ' + events + ' events for files that already existed\\n'), 400);`, 'fs.watch recursive');
+}
+
 async function measureInotifywait(tree) {
-  const { child, readyMs } = await startInotifywait(tree);
+  const { child, readyMs, cpuMs: cpu } = await startInotifywait(tree);
   const rss = await readStatusKb(child.pid, 'VmRSS');
   const hwm = await readStatusKb(child.pid, 'VmHWM');
   const watches = await inotifyWatches(child.pid);
   await stopTracked(child);
-  return { readyMs: round(readyMs), rssMB: mb(rss), peakRssMB: mb(hwm), watches };
+  return { readyMs: round(readyMs), cpuMs: cpu, rssMB: mb(rss), peakRssMB: mb(hwm), watches };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -203,7 +234,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-watch-'));
 removeAtExit(root);
 const limit = Number((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8')).trim());
-progress(`node ${process.version}, ${os.cpus().length} cores, fs.inotify.max_user_watches=${limit}, temp dir ${root}`);
+const loadStart = os.loadavg().map((x) => round(x));
+progress(`node ${process.version}, ${os.cpus().length} cores, fs.inotify.max_user_watches=${limit}, load average ${loadStart.join(" ")}, temp dir ${root}`);
 
 // 1. write-to-reload on a small app
 const app = path.join(root, 'app');
@@ -227,20 +259,16 @@ const genStarted = performance.now();
 const dirs = await generateTree(tree, FILES, DIRS);
 progress(`generated in ${round((performance.now() - genStarted) / 1000, 1)}s (${dirs.length} directories + the root)`);
 const hotpullRounds = [];
-const inotifyRounds = [];
-const chokidarRounds = [];
+const referenceRounds = { inotifywait: [], chokidar: [], recursive: [] };
+const measureReference = { inotifywait: measureInotifywait, chokidar: measureChokidarDefaults, recursive: measureRecursive };
 let treeLatency;
 for (let r = 0; r < TREE_ROUNDS; r++) {
   // Alternate who goes first, so neither always finds the dentry cache warmed by the other.
-  const order = r % 2 === 0 ? ['hotpull', 'inotifywait', 'chokidar'] : ['chokidar', 'inotifywait', 'hotpull'];
+  const order = r % 2 === 0 ? ['hotpull', ...REFERENCES] : [...REFERENCES].reverse().concat('hotpull');
   for (const who of order) {
     progress(`tree round ${r + 1}/${TREE_ROUNDS}: ${who}`);
-    if (who === 'inotifywait') {
-      inotifyRounds.push(await measureInotifywait(tree));
-      continue;
-    }
-    if (who === 'chokidar') {
-      chokidarRounds.push(await measureChokidarDefaults(tree));
+    if (who !== 'hotpull') {
+      referenceRounds[who].push(await measureReference[who](tree));
       continue;
     }
     const { child, result } = await measureHotpullTree(tree);
@@ -253,19 +281,39 @@ for (let r = 0; r < TREE_ROUNDS; r++) {
   }
 }
 
+// 3. the watch limit, lowered for one process in a user namespace
+let limitHit;
+if (LIMIT > 0) {
+  progress(`hotpull watch with an inotify watch limit of ${LIMIT} (user namespace)`);
+  const started = performance.now();
+  const child = spawnTracked('unshare', ['-U', '-r', 'sh', '-c', `echo ${LIMIT} > /proc/sys/user/max_inotify_watches && exec "$@"`, 'sh', process.execPath, CLI, 'watch', '--repo', tree, '--log-format', 'json'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.on('data', (b) => progress(`hotpull stderr: ${b.toString().trim()}`));
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  await waitForLine(child.stdout, /ready in/, 120_000, 'hotpull to be ready');
+  const errors = out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.level >= 50).map((l) => l.msg);
+  limitHit = { limit: LIMIT, readyMs: round(performance.now() - started), errors };
+  await stopTracked(child);
+}
+
 const pick = (rounds, key) => median(rounds.map((x) => x[key]));
-const hp = Object.fromEntries(['readyMs', 'selfReportedMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(hotpullRounds, k)]));
-const iw = Object.fromEntries(['readyMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(inotifyRounds, k)]));
-const cd = Object.fromEntries(['readyMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(chokidarRounds, k)]));
+const hp = Object.fromEntries(['readyMs', 'cpuMs', 'selfReportedMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(hotpullRounds, k)]));
+const refs = Object.fromEntries(REFERENCES.map((who) => [who, Object.fromEntries(['readyMs', 'cpuMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(referenceRounds[who], k)]))]));
+const iw = refs.inotifywait;
 const latencyTarget = DEBOUNCE_MS + LATENCY_SLACK_MS;
 const verdict = (ok) => (ok ? 'ok' : 'MISSED');
 
 const ms = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const l150 = latency[`debounce${DEBOUNCE_MS}ms`];
 const l0 = latency.debounce0ms;
+const REFERENCE_LABELS = { inotifywait: 'inotifywait -m -r', chokidar: 'chokidar 5 defaults', recursive: `fs.watch recursive (node ${process.version})` };
+const refRow = (who) => [REFERENCE_LABELS[who], ms(refs[who].readyMs), refs[who].cpuMs, refs[who].rssMB, refs[who].peakRssMB, refs[who].watches, ''];
 process.stdout.write(
   [
-    `hotpull watch (chokidar 5) on ${os.cpus().length} cores, node ${process.version}`,
+    `hotpull watch (one fs.watch per directory) on ${os.cpus().length} cores, node ${process.version}, load average ${loadStart.join(" ")} at the start, ${os.loadavg().map((x) => round(x)).join(" ")} at the end`,
     '',
     `write-to-reload (file write → touch file mtime change), ${SAVES} saves each; target median ≤ ${latencyTarget} ms`,
     table(
@@ -277,30 +325,33 @@ process.stdout.write(
       ],
     ),
     '',
-    `${FILES} files in ${dirs.length + 1} directories, median of ${TREE_ROUNDS} rounds; targets: ready < ${READY_TARGET_MS} ms, RSS < ${RSS_TARGET_MB} MB`,
+    `${FILES} files in ${dirs.length + 1} directories, median of ${TREE_ROUNDS} rounds; targets: ready ≤ ${READY_TARGET_MS} ms, RSS ≤ ${RSS_TARGET_MB} MB`,
     table(
-      ['watcher', 'ready ms', 'RSS MB', 'peak RSS MB', 'inotify watches', 'target'],
+      ['watcher', 'ready ms', 'CPU ms to ready', 'RSS MB', 'peak RSS MB', 'inotify watches', 'target'],
       [
-        ['hotpull watch', ms(hp.readyMs), hp.rssMB, hp.peakRssMB, hp.watches, `ready ${verdict(hp.readyMs < READY_TARGET_MS)}, RSS ${verdict(hp.peakRssMB < RSS_TARGET_MB)}`],
-        ['inotifywait -m -r', ms(iw.readyMs), iw.rssMB, iw.peakRssMB, iw.watches, ''],
-        ['hotpull / inotifywait', round(hp.readyMs / iw.readyMs, 1), round(hp.rssMB / iw.rssMB, 1), round(hp.peakRssMB / iw.peakRssMB, 1), round(hp.watches / iw.watches, 1), ''],
-        ['chokidar 5 defaults (for scale)', ms(cd.readyMs), cd.rssMB, cd.peakRssMB, cd.watches, ''],
+        ['hotpull watch', ms(hp.readyMs), hp.cpuMs, hp.rssMB, hp.peakRssMB, hp.watches, `ready ${verdict(hp.readyMs <= READY_TARGET_MS)}, RSS ${verdict(hp.peakRssMB <= RSS_TARGET_MB)}`],
+        ...REFERENCES.map(refRow),
+        ...(iw ? [['hotpull / inotifywait', round(hp.readyMs / iw.readyMs, 1), round(hp.cpuMs / iw.cpuMs, 1), round(hp.rssMB / iw.rssMB, 1), round(hp.peakRssMB / iw.peakRssMB, 1), round(hp.watches / iw.watches, 1), '']] : []),
       ],
     ),
-    '  (hotpull has chokidar watch directories only, 50 at a time per chokidar instance: inotify reports file',
-    '   changes on the directory watch. chokidar defaults watch every file too, and scan every directory at once.',
-    '   Both lstat every file while scanning.)',
-    `  (hotpull ready = spawn to its "ready" log line, node start-up included; it reports ${ms(hp.selfReportedMs)} ms from watcher start)`,
+    '  (hotpull and inotifywait watch directories only: inotify reports file changes on the directory watch. chokidar',
+    '   defaults and Node\'s recursive fs.watch watch every file too; both stat every file while scanning.)',
+    `  (ready = spawn to the "ready" line, node start-up included; hotpull reports ${ms(hp.selfReportedMs)} ms from watcher start.`,
+    '   CPU ms to ready: user + system time the process used until then, what ready would take on an idle machine)',
+    ...(limitHit ? ['', `with an inotify watch limit of ${limitHit.limit} (user namespace), ready in ${ms(limitHit.readyMs)} ms, error lines:`, ...limitHit.errors.map((e) => `  ${e}`)] : []),
     '',
     JSON.stringify({
       bench: 'watch',
       node: process.version,
       cores: os.cpus().length,
+      loadavgStart: loadStart,
+      loadavgEnd: os.loadavg().map((x) => round(x)),
       maxUserWatches: limit,
       saves: SAVES,
       debounceMs: DEBOUNCE_MS,
       writeToReload: { [`debounce${DEBOUNCE_MS}ms`]: l150, debounce0ms: l0, largeTree: treeLatency, targetMs: latencyTarget },
-      tree: { files: FILES, dirs: dirs.length + 1, rounds: TREE_ROUNDS, hotpull: hp, inotifywait: iw, chokidarDefaults: cd, hotpullRounds, inotifyRounds, chokidarRounds, targets: { readyMs: READY_TARGET_MS, rssMB: RSS_TARGET_MB } },
+      tree: { files: FILES, dirs: dirs.length + 1, rounds: TREE_ROUNDS, hotpull: hp, references: refs, hotpullRounds, referenceRounds, targets: { readyMs: READY_TARGET_MS, rssMB: RSS_TARGET_MB } },
+      limitHit,
     }),
     '',
   ].join('\n'),

@@ -1,7 +1,7 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
-import { cosmiconfig } from 'cosmiconfig';
 import { configError } from '../errors.js';
 import { envName, OPTIONS, type OptionSpec } from './options.js';
 import { validateOption, type ListenAddress, type Source } from './schema.js';
@@ -142,6 +142,9 @@ export function configFileProblem(error: unknown, content?: string): string {
 const importDefault = async (filepath: string) => ((await import(pathToFileURL(filepath).href)) as { default?: unknown }).default;
 
 async function readConfigFile(explicit: string | undefined, searchDirs: string[]): Promise<FileConfig | undefined> {
+  // cosmiconfig and its parsers load only when there is a file for them to read (bench/idle.mjs: eager-cosmiconfig).
+  if (!explicit && !searchDirs.some((dir) => SEARCH_PLACES.some((name) => existsSync(path.join(dir, name))))) return undefined;
+  const { cosmiconfig } = await import('cosmiconfig');
   let result;
   try {
     // Inside the try: creating the explorer already reads cosmiconfig's own settings (package.json, .config/) in

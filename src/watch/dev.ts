@@ -5,7 +5,7 @@ import type { Reloader } from '../reload/types.js';
 import type { ReloadGate } from '../reload/gate.js';
 import { formatDuration } from '../duration.js';
 import { oneLine } from '../errors.js';
-import { startWatcher, type FileEvent, type FileWatcher } from './chokidar.js';
+import { startWatcher, type FileEvent, type FileWatcher } from './watcher.js';
 import { DEFAULT_IGNORES, ignoreMatcher, type PathKind } from './ignore.js';
 import { Debouncer, describePaths } from './debounce.js';
 import { isProbePath, probeMount } from './probe.js';
