@@ -160,8 +160,8 @@ describe('a checkout deleted and cloned again under a running daemon', { timeout
     expect(await stop(daemon)).toEqual({ code: 0, signal: null });
   });
 
-  // KNOWN (reported): the owner lock is an flock on .git/hotpull/owner.lock of the deleted checkout; the new clone
-  // has no lock, so a second daemon starts beside the first. Flip to it() once the daemon takes the lock again.
+  // The owner lock is checked each pass against the file now at its path: a checkout deleted and cloned again
+  // gets the lock again, so a second daemon on the new clone is refused.
   it('still has one owner: a second daemon on the new clone is refused', async () => {
     const sb = await made.sandbox();
     const daemon = startHotpull(['run', '--repo', sb.checkout, '--interval', '1s']);

@@ -110,7 +110,7 @@ describe('the owner lock after kill -9', { timeout: 240_000 }, () => {
     const killed = await startDaemon(args);
     expect(await stop(killed, 'SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
     // the lock file stays, naming a dead pid: only the kernel's lock counts
-    expect(await fs.readFile(path.join(sb.checkout, '.git', 'hotpull', 'owner.lock'), 'utf8')).toMatch(new RegExp(`^${killed.pid} run `));
+    expect(await fs.readFile(path.join(sb.checkout, '.git', 'hotpull', 'owner'), 'utf8')).toMatch(new RegExp(`^${killed.pid} run `));
 
     const next = await startDaemon(args);
     expect(next.stderr()).toBe('');

@@ -71,7 +71,7 @@ async function takeOwnership(file: string, what: string, role: 'run' | 'sync', c
 async function atomicLockFile(root: string): Promise<string | undefined> {
   const stat = await fs.stat(root).catch(() => undefined);
   if (stat && !stat.isDirectory()) return undefined; // resolveAtomicTarget says what is wrong
-  return path.join(root, '.hotpull', 'owner.lock');
+  return path.join(root, '.hotpull', 'owner');
 }
 
 /** Wires config → target → reloaders → engine; shared by `run` and `sync`. Throws config errors (exit 2). */
@@ -95,7 +95,7 @@ export async function buildPipeline(
   }
   const atomic = config.layout === 'atomic' ? await resolveAtomicTarget(config, env, logger) : undefined;
   const target = atomic ?? (await resolveTarget(config, env));
-  owner ??= await takeOwnership(path.join(await target.git.gitDir(), 'hotpull', 'owner.lock'), `the checkout ${target.dir}`, role, config, logger);
+  owner ??= await takeOwnership(path.join(await target.git.gitDir(), 'hotpull', 'owner'), `the checkout ${target.dir}`, role, config, logger);
   const reachable = await checkBranchOnRemote(target, config.syncTimeout);
   if (reachable !== 'ok') {
     logger.warn({ err: oneLine(reachable) }, `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`);

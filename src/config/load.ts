@@ -121,7 +121,8 @@ export function configFileProblem(error: unknown, content?: string): string {
   if (e?.name === 'YAMLException' && e.reason) {
     return `cannot be parsed as YAML: ${e.reason} at line ${(e.mark?.line ?? 0) + 1} column ${(e.mark?.column ?? 0) + 1}`;
   }
-  const message = String(e?.message ?? error);
+  // code frames are coloured when CI is set (picocolors): without the escapes they are recognised and dropped
+  const message = String(e?.message ?? error).replace(/\u001b\[[0-9;]*m/g, '');
   if (e?.name === 'JSONError') {
     // parse-json: "JSON Error in FILE:", maybe a code frame, then JSON.parse's reason, "while parsing '<the text>'"
     const lines = message.replace(/^JSON Error in [^\n]*:/, '').split('\n').map((l) => l.trim());
@@ -131,7 +132,8 @@ export function configFileProblem(error: unknown, content?: string): string {
       .replace(/^Unexpected token ''$/, 'Unexpected line break'); // parse-json drops the newline it quotes
     const offset = / at position (\d+)/.exec(reason)?.[1];
     const where = offset !== undefined && content !== undefined ? ` at ${lineColumn(content, Number(offset))}` : '';
-    return `cannot be parsed as JSON: ${reason.replace(/ (in JSON )?at position \d+/, '')}${where}`;
+    // Node 22+ adds "(line L column C)" itself; the same place is given once, in one format
+    return `cannot be parsed as JSON: ${reason.replace(/ (in JSON )?at position \d+/, '').replace(/ \(line \d+ column \d+\)$/, '')}${where}`;
   }
   const line = /^\S+:(\d+)$/m.exec(e?.stack?.split('\n')[0] ?? '')?.[1];
   const first = message.split('\n').find((l) => l.trim() !== '') ?? '';

@@ -521,13 +521,14 @@ export class SyncEngine {
       return { kind: 'rejected', record };
     }
     logger.error({ bad: to, good, err: verdict.reason }, `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`);
-    const record = this.record(trigger, from, to, 'rolled-back', times, verdict.reason, good);
     // Rejected before reloading: if the reload of the good revision fails too (gunicorn exits when a worker
     // cannot import, so there is no master left to signal), the bad one must still not be deployed again.
     const rejection = `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`;
     await this.reject(to, rejection);
+    this.setState('verifying', `rolling back to ${short(good)}: ${rejection}`);
     await this.applyTree(to, good, 'reset', trigger, () => workspace.restore(good), true);
     this.status.deployedSha = good;
+    const record = this.record(trigger, from, to, 'rolled-back', times, verdict.reason, good);
     // A stop from here on resumes the rollback (reload and verify the good revision) at the next start.
     await this.note({ from: to, to: good, stage: 'reload', trigger, rollback: true });
     this.pending = { from: to, to: good, stage: 'reload', rollback: true };

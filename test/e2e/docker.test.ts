@@ -350,7 +350,11 @@ describe.skipIf(problem !== undefined && !CI)(`examples/python-slim: an app on a
   }, 90_000);
 
   it('is healthy by its HEALTHCHECK (gunicorn and hotpull under supervisord, the app, /healthz) and stops cleanly', async () => {
-    const health = await healthy(NAME);
+    // checks run every 15 s: wait for one made after the deploy of version 2
+    const health = await waitFor('a health check after the deploy', async () => {
+      const h = await healthy(NAME);
+      return h.Log.at(-1)?.Output.includes('ok version=2') ? h : undefined;
+    }, 90_000);
     expect(health.Log.at(-1)?.Output).toContain('ok supervisord: gunicorn RUNNING, hotpull RUNNING');
     expect(health.Log.at(-1)?.Output).toContain(`ok app ${app}/healthz: 200 ok version=2`);
     await docker(['stop', '--time', '30', NAME], { timeout: 60_000 });
