@@ -175,6 +175,7 @@ describe('a checkout deleted and cloned again under a running daemon', { timeout
 });
 
 describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
+  const disable = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1');
   /** Moments after spawn (ms) to send SIGUSR1 at; each is tried three times. */
   const MOMENTS = [0, 5, 10, 20, 40, 80];
   /** Later moments, while hotpull's own modules load (start-up takes 0.3–1 s on a loaded machine) */
@@ -201,7 +202,9 @@ describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
     const tries = [...MOMENTS.flatMap((at) => [at, at, at]), ...LOADING];
     const outcomes: string[] = [];
     for (const at of tries) {
-      const { proc, killed } = await signalEarly(sb.checkout, at);
+      // Node >= 22.14 answers a SIGUSR1 that lands before hotpull's handler by opening its inspector on a thread of
+      // its own, which hotpull cannot always see to close; there the flag the README prescribes closes the window.
+      const { proc, killed } = await signalEarly(sb.checkout, at, disable ? ['--disable-sigusr1'] : []);
       if (killed) {
         // Node 20's own start-up window, before hotpull has any say (see the known-issue test below)
         outcomes.push(`${at}ms: killed`);
@@ -233,7 +236,6 @@ describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
   // until early.js closes it ("Debugger listening" on stderr). Nothing in dist/bin.js can run earlier;
   // node --disable-sigusr1 (22.14+) on the command line that starts hotpull closes the window.
   // Node ≥ 22.14 has --disable-sigusr1 (the README recommends it, the image uses it): then it holds strictly.
-  const disable = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1');
   // Node 20: a signal in that window opens the inspector (closed again by early.js) or kills the process.
   it.fails('strictly (Node 20, known to fail): a SIGUSR1 at any moment of start-up neither kills hotpull nor opens the inspector', async () => {
     const sb = await made.sandbox();
