@@ -12,7 +12,8 @@ function closeInspector(): void {
   if (inspector.url()) inspector.close();
 }
 closeInspector();
-setTimeout(closeInspector, 250).unref();
+// Node starts a signal-opened inspector on a thread of its own, later (seen at ~800 ms on Node 22): look again.
+for (const ms of [250, 1000, 2500, 5000]) setTimeout(closeInspector, ms).unref();
 
 /** A Node option that opens the inspector, given to hotpull: refused rather than run with a debugger open. */
 export function inspectorOption(nodeOptions: string | undefined, execArgv: readonly string[]): string | undefined {
