@@ -5,7 +5,7 @@
  * function that reads the password file each time git asks, so a rotated file takes effect on the next poll.
  */
 import { flagName, envName } from '../config/options.js';
-import { decodeLenient } from '../redact.js';
+import { credentialsOf } from '../redact.js';
 
 /** What hotpull takes from the configuration to authenticate to a remote (see src/config/options.ts). */
 export interface AuthOptions {
@@ -44,9 +44,6 @@ export interface SplitUrl {
   readonly password?: string;
 }
 
-/** `%XX` decoded, any other `%` kept as typed: what git does with a URL's credentials. */
-const decode = decodeLenient;
-
 /**
  * The userinfo of a URL found by position, never by whether the URL parses: everything between `scheme://` and
  * the last `@`. A password may hold `@`, `/`, quotes or a bad % escape and still be found; a path that holds an
@@ -60,8 +57,8 @@ export function splitUserinfo(url: string): SplitUrl {
   if (at < 0) return { url, bare: url };
   const userinfo = rest.slice(0, at);
   const colon = userinfo.indexOf(':');
-  const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon));
-  const password = colon < 0 ? undefined : decode(userinfo.slice(colon + 1));
+  const { username: user, password: decoded } = credentialsOf(userinfo);
+  const password = colon < 0 ? undefined : decoded;
   const keepUser = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
   return { url: `${scheme}${keepUser}@${rest.slice(at + 1)}`, bare: `${scheme}${rest.slice(at + 1)}`, userinfo, user, password };
 }

@@ -82,6 +82,8 @@ export class SyncEngine {
   private journalEntry?: Omit<JournalEntry, 'at'>;
   private journalWrites: Promise<unknown> = Promise.resolve();
   private journalRead = false;
+  /** an apply whose undo failed too: its journal entry is settled again at the start of the next pass */
+  private applyUnsettled = false;
   /** the last blocked verdict, so a blocked poll logs once and skips work it already did */
   private blocked?: { key: string; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   private rejectReason?: string;
@@ -173,10 +175,12 @@ export class SyncEngine {
    */
   private async resumeInterrupted(): Promise<void> {
     const { workspace, logger } = this.options;
-    let entry = await this.journal!.read();
+    // After the first pass only an apply left unfinished (an undo that failed on a full disk) is looked at again:
+    // a poll does not read the journal file.
     const first = !this.journalRead;
+    if (!first && !this.applyUnsettled) return;
     this.journalRead = true;
-    // after the first pass only an apply left unfinished (an undo that failed on a full disk) is looked at again
+    let entry = await this.journal!.read();
     if (!entry || (!first && entry.stage !== 'apply')) return;
     this.journalEntry = entry;
     if (first && entry.child && entry.child.start !== undefined && (await processStartTime(entry.child.pid)) === entry.child.start) {
@@ -190,6 +194,7 @@ export class SyncEngine {
     if (entry.stage === 'apply' && workspace.settleTree) {
       try {
         for (const message of await workspace.settleTree(entry.from, entry.to, entry.to)) logger.warn(message);
+        this.applyUnsettled = false;
       } catch (error) {
         const full = await diskFull(this.git.dir);
         if (entry.from && !entry.rollback) await this.undoApply(entry.from, entry.to);
@@ -218,7 +223,9 @@ export class SyncEngine {
     try {
       for (const message of await settle.call(this.options.workspace, from, to, from)) this.options.logger.warn(message);
       await this.note(undefined);
+      this.applyUnsettled = false;
     } catch (error) {
+      this.applyUnsettled = true;
       this.options.logger.error({ err: oneLine(error) }, `could not put the checkout back to ${short(from)} either; will try again on the next pass: ${oneLine(error)}`);
     }
   }
