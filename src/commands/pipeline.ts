@@ -106,8 +106,10 @@ export async function buildPipeline(
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
     logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
   }
+  const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger);
   const engine = new SyncEngine({
-    workspace: atomic?.workspace ?? new InPlaceWorkspace(target.git, logger),
+    workspace,
+    git: workspace.git,
     fetchDepth: config.depth,
     remote: target.remote,
     remoteLabel: target.remoteLabel,

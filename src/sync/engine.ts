@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Workspace, Staged } from './workspace.js';
+import type { Git } from '../git/repo.js';
 import type { Reloader } from '../reload/types.js';
 import type { ReloadGate } from '../reload/gate.js';
 import path from 'node:path';
@@ -11,15 +12,20 @@ import { Journal, type JournalEntry } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { planApply, relationOf, type Policy } from './plan.js';
+import { heldReason, holdBase, retriesRejected, rollbackTarget, sameVerdict, standingVerdict, takesFastForwardShortcut, type BlockedState, type BlockedVerdict } from './decide.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+import { deployRecord, type Times } from './record.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
-/** Triggers a person or script fired on purpose: they retry a rejected revision. */
-const EXPLICIT_TRIGGERS = new Set(['signal', 'cli', 'api']);
+
+/** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
+export type EngineGit = Pick<Git, 'lsRemote' | 'fetchBranch' | 'resolve' | 'updateRef' | 'deleteRef' | 'listFiles' | 'changedPaths' | 'hasCommit' | 'mergeBase' | 'close'>;
 
 export interface EngineOptions {
   workspace: Workspace;
+  /** the workspace's repository (workspace.git), as far as the engine uses it */
+  git: EngineGit;
   /** remote name or URL, as git is given it */
   remote: string;
   /** the remote as shown in logs and status (credentials redacted) */
@@ -52,16 +58,8 @@ export type SyncOutcome =
   | { kind: 'up-to-date'; sha: string }
   | { kind: 'deployed'; record: DeployRecord }
   | { kind: 'rejected'; record: DeployRecord }
-  | { kind: 'blocked'; state: 'diverged' | 'dirty' | 'held' | 'rejected'; reason: string };
+  | { kind: 'blocked'; state: BlockedState; reason: string };
 
-interface Times {
-  started: number;
-  detected: number;
-  fetched: number;
-  applied: number;
-  reloaded?: number;
-  verified?: number;
-}
 
 const short = (sha: string | undefined) => sha?.slice(0, 12);
 
@@ -85,7 +83,7 @@ export class SyncEngine {
   /** an apply whose undo failed too: its journal entry is settled again at the start of the next pass */
   private applyUnsettled = false;
   /** the last blocked verdict, so a blocked poll logs once and skips work it already did */
-  private blocked?: { key: string; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
+  private blocked?: { verdict: BlockedVerdict; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   private rejectReason?: string;
   private initialized = false;
   private releaseGate?: () => void;
@@ -124,8 +122,8 @@ export class SyncEngine {
     this.status.lastSuccessAt = new Date(this.clock()).toISOString();
   }
 
-  private get git() {
-    return this.options.workspace.git;
+  private get git(): EngineGit {
+    return this.options.git;
   }
 
   private async init(): Promise<void> {
@@ -138,10 +136,11 @@ export class SyncEngine {
     this.initialized = true;
   }
 
-  private block(key: string, state: 'diverged' | 'dirty' | 'held' | 'rejected', reason: string, fields: Record<string, unknown>): SyncOutcome {
+  private block(verdict: BlockedVerdict, reason: string, fields: Record<string, unknown>): SyncOutcome {
+    const { state } = verdict;
     const outcome = { kind: 'blocked' as const, state, reason };
-    if (key !== this.blocked?.key) this.options.logger.warn({ state, ...fields }, `deploy blocked: ${reason}`);
-    this.blocked = { key, outcome };
+    if (!sameVerdict(this.blocked?.verdict, verdict)) this.options.logger.warn({ state, ...fields }, `deploy blocked: ${reason}`);
+    this.blocked = { verdict, outcome };
     this.setState(state, reason);
     this.markSucceeded();
     return outcome;
@@ -196,7 +195,7 @@ export class SyncEngine {
         for (const message of await workspace.settleTree(entry.from, entry.to, entry.to)) logger.warn(message);
         this.applyUnsettled = false;
       } catch (error) {
-        const full = await diskFull(this.git.dir);
+        const full = await diskFull(this.options.workspace.dir);
         if (entry.from && !entry.rollback) await this.undoApply(entry.from, entry.to);
         throw applyFailure(error, entry.to, entry.from, full);
       }
@@ -238,7 +237,7 @@ export class SyncEngine {
       return await apply();
     } catch (error) {
       // looked at before the undo, which frees what the apply wrote
-      const full = await diskFull(this.git.dir);
+      const full = await diskFull(this.options.workspace.dir);
       if (from && !rollback) await this.undoApply(from, to);
       throw applyFailure(error, to, from, full);
     }
@@ -291,12 +290,12 @@ export class SyncEngine {
     this.status.remoteSha = remote;
     const detected = this.clock();
 
-    if (EXPLICIT_TRIGGERS.has(trigger) && this.status.rejectedSha === remote) {
+    if (retriesRejected(trigger, this.status.rejectedSha, remote)) {
       this.options.logger.info({ sha: remote }, `${trigger}: retrying rejected revision ${short(remote)}`);
       await this.clearRejected();
     }
     if (this.status.rejectedSha === remote) {
-      return this.block(`rejected:${local}:${remote}`, 'rejected', this.rejectReason!, { rejected: short(remote) });
+      return this.block({ state: 'rejected', local, remote }, this.rejectReason!, { rejected: short(remote) });
     }
     if (remote === local && !this.pending) {
       this.blocked = undefined;
@@ -306,8 +305,8 @@ export class SyncEngine {
     }
     // A blocked verdict for the same pair stands until something moves; only a dirty tree can clear by
     // itself (someone reverts the edit), so that one is looked at again.
-    const sameBlock = this.blocked?.key.endsWith(`:${local}:${remote}`) ? this.blocked : undefined;
-    if (sameBlock && sameBlock.outcome.state !== 'dirty') return sameBlock.outcome;
+    const sameBlock = standingVerdict(this.blocked?.verdict, local, remote) ? this.blocked : undefined;
+    if (sameBlock && sameBlock.verdict.state !== 'dirty') return sameBlock.outcome;
 
     for (const message of await workspace.recover()) this.options.logger.warn(message);
     const target = remote;
@@ -328,11 +327,10 @@ export class SyncEngine {
     if (target === local) return this.resumePending(trigger, times, signal);
 
 
-    // The common case first: a clean checkout behind the remote, no rules to consult. `merge --ff-only` both
-    // checks and applies, which saves the merge-base round trip; only when it refuses is the relation worked out.
     const tryFastForward = workspace.tryFastForward?.bind(workspace);
     let fastForwarded = false;
-    if (tryFastForward !== undefined && local !== undefined && modified.length === 0 && this.options.rules.length === 0) {
+    const shortcut = { layoutCanTry: tryFastForward !== undefined, local, modified: modified.length, rules: this.options.rules.length };
+    if (tryFastForward !== undefined && local !== undefined && takesFastForwardShortcut(shortcut)) {
       fastForwarded = await this.applyTree(local, target, 'ff', trigger, () => tryFastForward(target));
       if (!fastForwarded) await this.note(undefined);
     }
@@ -349,25 +347,22 @@ export class SyncEngine {
       return { kind: 'up-to-date', sha: target };
     }
     if (plan.kind === 'blocked') {
-      return this.block(`${plan.state}:${local}:${remote}`, plan.state, plan.reason, { deployed: short(local), remote: short(target) });
+      return this.block({ state: plan.state, local, remote }, plan.reason, { deployed: short(local), remote: short(target) });
     }
 
     const decision = await this.decide(local, target);
     if (decision.hold) {
       this.status.heldSha = target;
       const { paths } = decision.hold;
-      const reason =
-        `${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''} changed ` +
-        `(hold rule ${JSON.stringify(decision.hold.rule.paths)}): a code deploy cannot carry this, the container needs a rebuild; ` +
-        `${short(target)} and later commits stay held until the image is rebuilt from them (--image-revision)`;
-      return this.block(`held:${local}:${remote}`, 'held', reason, { held: short(target), paths });
+      const reason = heldReason(paths, decision.hold.rule.paths, short(target)!);
+      return this.block({ state: 'held', local, remote }, reason, { held: short(target), paths });
     }
     this.status.heldSha = undefined;
     this.blocked = undefined;
 
     const from = local ?? '';
     const staged = fastForwarded
-      ? { sha: target, dir: git.dir }
+      ? { sha: target, dir: workspace.dir }
       : await this.applyTree(from, target, plan.mode, trigger, () => workspace.stage(target, plan, local));
     if (workspace.settleTree) {
       this.status.deployedSha = target;
@@ -423,7 +418,7 @@ export class SyncEngine {
   /** The checkout is at the revision of a deploy that has not reached a verdict: finish it. */
   private async resumePending(trigger: string, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
     const pending = this.pending!;
-    const staged = { sha: pending.to, dir: this.git.dir };
+    const staged = { sha: pending.to, dir: this.options.workspace.dir };
     if (pending.stage === 'hooks') {
       await this.note({ from: pending.from, to: pending.to, stage: 'hooks', trigger });
       const decision = await this.decide(pending.from || undefined, pending.to);
@@ -442,10 +437,8 @@ export class SyncEngine {
     // The first release of an empty volume has no old revision: every path counts as changed.
     const changed = local === undefined ? await git.listFiles(target) : await git.changedPaths(local, target);
     const decision = decideRules(rules.filter((r) => !r.hold), changed);
-    // Hold rules ask "has the infrastructure changed since the image was built?": compare against the
-    // image's revision when it is known, else against what is deployed.
-    const holdBase = imageRevision && (await git.hasCommit(imageRevision)) ? imageRevision : local;
-    const holdChanged = holdBase === local || holdBase === undefined ? changed : await git.changedPaths(holdBase, target);
+    const base = holdBase(imageRevision, imageRevision !== undefined && (await git.hasCommit(imageRevision)), local);
+    const holdChanged = base === local || base === undefined ? changed : await git.changedPaths(base, target);
     return { ...decision, hold: decideRules(rules.filter((r) => r.hold), holdChanged).hold };
   }
 
@@ -517,9 +510,7 @@ export class SyncEngine {
       return { kind: 'rejected', record };
     }
 
-    const candidate = this.status.lastGoodSha && this.status.lastGoodSha !== to ? this.status.lastGoodSha : from;
-    // never back to a revision already rejected (a resumed rollback whose target fails again)
-    const good = candidate && candidate !== this.status.rejectedSha ? candidate : undefined;
+    const good = rollbackTarget({ to, from, lastGood: this.status.lastGoodSha, rejected: this.status.rejectedSha });
     if (!good) {
       const reason = `${short(to)} failed verification and there is no earlier revision to roll back to: ${verdict.reason}`;
       const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
@@ -608,33 +599,7 @@ export class SyncEngine {
   }
 
   private record(trigger: string, from: string, to: string, result: DeployRecord['result'], t: Times, error?: string, rolledBackTo?: string): DeployRecord {
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const end = this.clock();
-    const reloaded = t.reloaded ?? end;
-    const verified = t.verified ?? reloaded;
-    const record: DeployRecord = {
-      trigger,
-      from,
-      to,
-      result,
-      stages: {
-        detected: iso(t.detected),
-        fetched: iso(t.fetched),
-        applied: iso(t.applied),
-        ...(t.reloaded === undefined ? {} : { reloaded: iso(t.reloaded) }),
-        ...(t.verified === undefined || result !== 'live' ? {} : { verified: iso(t.verified) }),
-      },
-      durations: {
-        detect: t.detected - t.started,
-        fetch: t.fetched - t.detected,
-        apply: t.applied - t.fetched,
-        reload: reloaded - t.applied,
-        verify: verified - reloaded,
-        total: end - t.started,
-      },
-      ...(error === undefined ? {} : { error }),
-      ...(rolledBackTo === undefined ? {} : { rolledBackTo }),
-    };
+    const record = deployRecord({ trigger, from, to, result, times: t, end: this.clock(), error, rolledBackTo });
     this.status.deploys.unshift(record);
     this.status.deploys.length = Math.min(this.status.deploys.length, HISTORY_LIMIT);
     return record;
