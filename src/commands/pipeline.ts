@@ -95,6 +95,9 @@ export async function buildPipeline(
   }
   const atomic = config.layout === 'atomic' ? await resolveAtomicTarget(config, env, logger) : undefined;
   const target = atomic ?? (await resolveTarget(config, env));
+  if (logger.isLevelEnabled('debug')) {
+    target.git.onCommand = (command, ms, failed) => logger.debug({ command, ms, failed }, `${command}: ${failed ? 'failed after ' : ''}${ms} ms`);
+  }
   owner ??= await takeOwnership(path.join(await target.git.gitDir(), 'hotpull', 'owner'), `the checkout ${target.dir}`, role, config, logger);
   const reachable = await checkBranchOnRemote(target, config.syncTimeout);
   if (reachable !== 'ok') {

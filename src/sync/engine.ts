@@ -86,6 +86,7 @@ export class SyncEngine {
   private blocked?: { verdict: BlockedVerdict; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   private rejectReason?: string;
   private initialized = false;
+  private startLogged = false;
   private releaseGate?: () => void;
 
   constructor(private readonly options: EngineOptions) {
@@ -100,8 +101,10 @@ export class SyncEngine {
   }
 
   private setState(state: State, reason?: string): void {
+    const previous = this.status.state;
     this.status.state = state;
     this.status.reason = reason;
+    if (state !== previous) this.options.logger.info({ state, previous, reason }, `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`);
   }
 
   /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
@@ -271,6 +274,10 @@ export class SyncEngine {
     await this.resumeInterrupted();
     const started = this.clock();
     const local = await workspace.deployed();
+    if (!this.startLogged) {
+      this.startLogged = true;
+      this.options.logger.info({ sha: local }, local ? `serving ${short(local)} at start` : 'nothing deployed yet: the first pass releases the branch head');
+    }
     this.status.deployedSha = local;
     if (this.pending && this.pending.to !== local) this.pending = undefined;
     // A deploy a stop or crash interrupted is finished first, before anything else and without the network:
@@ -284,7 +291,10 @@ export class SyncEngine {
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
     const prefetch = trigger === 'webhook' && local !== undefined;
-    if (prefetch) await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+    if (prefetch) {
+      this.setState('syncing');
+      await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+    }
     const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, network);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
