@@ -1,3 +1,4 @@
+import { childEnv } from '../child-env.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
@@ -103,7 +104,7 @@ export async function buildPipeline(
   if (reachable !== 'ok') {
     logger.warn({ err: oneLine(reachable) }, `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`);
   }
-  const reloading = await resolveReloads(config, target.dir, env);
+  const reloading = await resolveReloads(config, target.dir, childEnv(env));
   const { specs } = reloading;
   const gate = config.watch ? new ReloadGate() : undefined;
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
@@ -129,7 +130,7 @@ export async function buildPipeline(
     onDiverged: config.onDiverged,
     onDirty: config.onDirty,
     syncTimeoutMs: config.syncTimeout,
-    env,
+    env: childEnv(env),
     logger,
     owner,
   });

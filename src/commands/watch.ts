@@ -1,3 +1,4 @@
+import { childEnv } from '../child-env.js';
 import { promises as fs } from 'node:fs';
 import type { CommandContext } from './context.js';
 import type { Config } from '../config/load.js';
@@ -31,7 +32,7 @@ export function startWatching(config: Config, dir: string, reloads: Reloads, log
 export async function watchCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
   const dir = config.repo;
   if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory()) throw configError(`--repo must be an existing directory (got ${JSON.stringify(dir)})`);
-  const reloads = await resolveReloads(config, dir, env);
+  const reloads = await resolveReloads(config, dir, childEnv(env));
   if (reloads.specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
     throw configError(`--reload is required for watch: give --touch FILE or --reload STRATEGY, or --reload none to only log changes (got neither, and ${dir} has no uwsgi.ini)`);
   }
