@@ -14,7 +14,7 @@ import { startReceiver, expectedSignature, type Receiver } from './helpers/recei
 import { freePort, startUwsgi, uwsgiMissing, type UwsgiServer } from './helpers/uwsgi.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import { deriveNotices, INITIAL_MEMORY, noticeText, notificationBody, parseEventFilter, type Memory, type Notice } from '../src/notify/event.js';
-import { targetLabel, targetProblem } from '../src/notify/deliver.js';
+import { targetLabel, targetProblem } from '../src/notify/target.js';
 import type { EngineChange } from '../src/sync/engine.js';
 import type { DeployRecord, State, Status } from '../src/sync/status.js';
 

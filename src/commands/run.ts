@@ -8,7 +8,7 @@ import type { StatusServer } from '../http/server.js';
 import { configError } from '../errors.js';
 import { redact } from '../redact.js';
 import { hotpullVersion } from '../version.js';
-import { notifySettings, startNotifications } from '../notify/setup.js';
+import { notifySettings } from '../notify/settings.js';
 import { onLiveListener } from '../notify/on-live.js';
 import type { Notifier } from '../notify/deliver.js';
 import path from 'node:path';
@@ -41,6 +41,8 @@ async function repoLabel(target: Target): Promise<string> {
 
 /** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s). */
 const STOP_DEADLINE_MS = 8000;
+/** What is left of it for notifications still queued (a target that is down does not hold the stop up longer). */
+const NOTIFY_DRAIN_MS = 2000;
 
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
   const secret = config.listen ? await loadSecret(config) : undefined;
@@ -55,6 +57,8 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const metrics = new Metrics(hotpullVersion(), notify ? () => notifier?.waiting ?? 0 : undefined);
   const stopping = new AbortController();
   if (notify) {
+    // Loaded only when asked for: a daemon without --notify never loads the HTTP client.
+    const { startNotifications } = await import('../notify/setup.js');
     const started = startNotifications({
       settings: notify,
       origin: { repo: await repoLabel(target), branch: target.branch, dir: target.dir },
@@ -110,9 +114,10 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   });
   logger.info(`${signal}: stopping`);
   stopping.abort();
-  notifier?.stop();
   const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
-  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() => 'done' as const);
+  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()])
+    .then(() => notifier?.drain(NOTIFY_DRAIN_MS))
+    .then(() => 'done' as const);
   if ((await Promise.race([stopped, deadline])) === 'late') {
     // Reload and hook commands are ended with their process group within a few seconds; what is left is a local
     // git step. The journal says what the next start has to finish.

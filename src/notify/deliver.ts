@@ -3,7 +3,8 @@ import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { hmacHex } from '../http/signature.js';
-import { decodeLenient, splitUrl } from '../redact.js';
+import { decodeLenient } from '../redact.js';
+import { targetLabel } from './target.js';
 import { oneLine } from '../errors.js';
 
 /**
@@ -36,27 +37,6 @@ export interface NotifierOptions {
 
 export const NOTIFY_DEFAULTS = { maxQueue: 100, timeoutMs: 10_000, retryMs: 1000, maxRetryMs: 60_000, giveUpMs: 60 * 60_000 };
 type Settings = NotifierOptions & typeof NOTIFY_DEFAULTS;
-
-/** `https://hooks.slack.com` for `https://hooks.slack.com/services/T0/B0/SECRET`: no userinfo, path or query. */
-export function targetLabel(url: string): string {
-  const parts = splitUrl(url);
-  if (!parts) return '(not a URL)';
-  const end = parts.rest.search(/[/?#]/);
-  return `${parts.scheme}${end < 0 ? parts.rest : parts.rest.slice(0, end)}`;
-}
-
-/** Why a --notify value cannot be a target (undefined: it can); the caller shows the value as targetLabel. */
-export function targetProblem(url: string): string | undefined {
-  // the request would go to a host that is part of the password
-  if (splitUrl(url)?.rest.includes('@')) return 'an @ after the host is ambiguous (in a password write @ as %40 and / as %2F)';
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return 'it does not parse as a URL';
-  }
-  return ['http:', 'https:'].includes(parsed.protocol) ? undefined : `the scheme is ${parsed.protocol.replace(/:$/, '')}`;
-}
 
 interface Pending {
   id: string;
@@ -203,7 +183,12 @@ export class Notifier {
     for (const target of this.targets) target.push({ id: randomUUID(), event, body: raw, queuedAt: Date.now(), attempts: 0 });
   }
 
-  stop(): void {
+  /**
+   * At a stop: gives what is queued up to `ms` to go out (a `rolled-back` told just before a SIGTERM should not be
+   * lost), then stops retrying.
+   */
+  async drain(ms: number): Promise<void> {
+    for (const deadline = Date.now() + ms; this.waiting > 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
     for (const target of this.targets) target.stop();
   }
 }

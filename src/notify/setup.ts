@@ -1,36 +1,11 @@
 import { hostname } from 'node:os';
-import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { EngineListener } from '../commands/pipeline.js';
-import { configError, oneLine } from '../errors.js';
-import { readSecretFile } from '../http/secret.js';
-import { splitUrl } from '../redact.js';
+import { oneLine } from '../errors.js';
 import { hotpullVersion } from '../version.js';
-import { Notifier, targetLabel, targetProblem, type DeliveryResult } from './deliver.js';
-import { deriveNotices, notificationBody, parseEventFilter, INITIAL_MEMORY, NOTIFY_EVENTS, type Memory, type NotifyEvent, type Origin } from './event.js';
-
-/** --notify, --notify-events and the signing secret, validated once at start (exit 2 on a bad value). */
-export interface NotifySettings {
-  urls: readonly string[];
-  events: ReadonlySet<NotifyEvent>;
-  secret?: string;
-  failingAfter: number;
-}
-
-/** A value as an error may show it: scheme, host and port of a URL (its path or userinfo may be a token). */
-const shown = (value: string) => (splitUrl(value) ? targetLabel(value) : value.length > 12 ? `${value.slice(0, 12)}…` : value);
-
-export async function notifySettings(config: Config): Promise<NotifySettings | undefined> {
-  const filter = parseEventFilter(config.notifyEvents);
-  if ('bad' in filter) throw configError(`--notify-events must list events among ${NOTIFY_EVENTS.join(', ')} (got ${JSON.stringify(filter.bad)})`);
-  if (config.notify.length === 0) return undefined;
-  for (const url of config.notify) {
-    const problem = targetProblem(url);
-    if (problem) throw configError(`--notify must be an http:// or https:// URL (got ${JSON.stringify(shown(url))}: ${problem})`);
-  }
-  const secret = config.notifySecret ?? (config.notifySecretFile ? await readSecretFile(config.notifySecretFile, '--notify-secret-file') : undefined);
-  return { urls: config.notify, events: filter.events, secret, failingAfter: config.notifyFailingAfter };
-}
+import { Notifier, type DeliveryResult } from './deliver.js';
+import { deriveNotices, notificationBody, INITIAL_MEMORY, type Memory, type Origin } from './event.js';
+import type { NotifySettings } from './settings.js';
 
 export interface NotifyWiring {
   settings: NotifySettings;
