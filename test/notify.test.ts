@@ -109,6 +109,7 @@ describe('what a notification says (pure)', () => {
       reason: null,
       result: 'live',
       trigger: 'poll',
+      by: null,
       durations,
       rolledBackTo: null,
       hostname: 'web-1',

@@ -107,7 +107,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const signal = await new Promise<string>((resolve) => {
     signals.on('SIGUSR1', () => {
       logger.info('SIGUSR1: syncing now');
-      daemon.trigger('signal');
+      daemon.trigger('signal', 'SIGUSR1');
     });
     signals.on('SIGTERM', () => resolve('SIGTERM'));
     signals.on('SIGINT', () => resolve('SIGINT'));

@@ -122,6 +122,7 @@ export function notificationBody(notice: Notice, origin: Origin, subject: string
     reason: notice.reason ?? null,
     result: record?.result ?? null,
     trigger: record?.trigger ?? null,
+    by: record?.by ?? null,
     durations: record?.durations ?? null,
     rolledBackTo: record?.rolledBackTo ?? null,
     hostname: origin.hostname,

@@ -97,6 +97,8 @@ export class SyncEngine {
   private rejectReason?: string;
   private initialized = false;
   private releaseGate?: () => void;
+  /** who asked for the pass in progress (see DeployRecord.by) */
+  private triggeredBy?: string;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
@@ -257,7 +259,8 @@ export class SyncEngine {
     }
   }
 
-  async sync(trigger: string, signal?: AbortSignal): Promise<SyncOutcome> {
+  async sync(trigger: string, signal?: AbortSignal, by?: string): Promise<SyncOutcome> {
+    this.triggeredBy = by;
     try {
       return await this.pass(trigger, signal);
     } finally {
@@ -629,6 +632,7 @@ export class SyncEngine {
     const record: DeployRecord = {
       at: iso(end),
       trigger,
+      ...(this.triggeredBy === undefined ? {} : { by: this.triggeredBy }),
       from,
       to,
       result,

@@ -112,7 +112,8 @@ export function formatHistory(entries: readonly HistoryEntry[]): string {
       const d = e.durations;
       const stages = `detect ${d.detect}ms, fetch ${d.fetch}ms, apply ${d.apply}ms, reload ${d.reload}ms, verify ${d.verify}ms`;
       const back = e.rolledBackTo ? ` (back to ${short(e.rolledBackTo)})` : '';
-      return `${e.at}  ${short(e.from)} → ${short(e.to)}  ${e.result.padEnd(11)} ${`${d.total}ms`.padStart(8)}  ${e.trigger.padEnd(7)}  ${stages}${back}${e.error ? `\n    ${e.error}` : ''}`;
+      const by = e.by ? `  by ${e.by}` : '';
+      return `${e.at}  ${short(e.from)} → ${short(e.to)}  ${e.result.padEnd(11)} ${`${d.total}ms`.padStart(8)}  ${e.trigger.padEnd(7)}  ${stages}${back}${by}${e.error ? `\n    ${e.error}` : ''}`;
     })
     .join('\n')
     .concat('\n');

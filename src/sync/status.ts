@@ -22,6 +22,8 @@ export interface DeployRecord {
   /** when the deploy reached its result (ISO) */
   at?: string;
   trigger: string;
+  /** who or what asked for it, when known: a webhook's delivery id, SIGUSR1, `hotpull sync` */
+  by?: string;
   from: string;
   to: string;
   result: DeployResult;
