@@ -270,5 +270,14 @@ describe('the daemon notifies', () => {
     const events = await runHotpull(['run', '--repo', sb.checkout, '--notify', 'http://127.0.0.1:9/x', '--notify-events', 'live,deployed']);
     expect(events.code).toBe(2);
     expect(events.stderr).toBe('hotpull: --notify-events must list events among live, rolled-back, rejected, held, blocked, failing, recovered, paused, resumed (got "deployed")\n');
+    // a password on the command line is refused, as for the remote
+    const argv = await runHotpull(['run', '--repo', sb.checkout, '--notify', 'http://hook:pw-S3CRET@127.0.0.1:9/x']);
+    expect(argv.code).toBe(2);
+    expect(argv.stderr).toBe('hotpull: --notify must not carry a password or token on the command line, where ps shows it to every user (got "http://***@127.0.0.1:9/x"): give the URL in HOTPULL_NOTIFY instead\n');
+    // supervisor-config names HOTPULL_NOTIFY and never prints it: a Slack URL's token is in its path
+    const block = await runHotpull(['supervisor-config', '--repo', sb.checkout], { env: { HOTPULL_NOTIFY: 'https://hooks.slack.com/services/T0/B0/PATH-S3CRET' } });
+    expect(block.code).toBe(0);
+    expect(block.stdout).toContain('left out on purpose: HOTPULL_NOTIFY.');
+    expect(block.stdout).not.toContain('PATH-S3CRET');
   }, 60_000);
 });
