@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { inspectorOption } from './early.js';
 import { parseArgs } from 'node:util';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OPTIONS, envName, flagName, type OptionSpec } from './config/options.js';
 import { loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { configError, HotpullError, systemErrorLine } from './errors.js';
 import { redact } from './redact.js';
+import { hotpullVersion } from './version.js';
 import type { CommandContext } from './commands/context.js';
 
 type Command = (context: CommandContext) => Promise<number>;
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   run: { summary: 'follow the remote branch: poll, fast-forward, reload (the sidecar)', load: async () => (await import('./commands/run.js')).runCommand },
   sync: { summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon', load: async () => (await import('./commands/sync.js')).syncCommand },
   status: { summary: "show a running daemon's state and recent deploys (--url, --json): 0 live, 1 problem, 3 unreachable", load: async () => (await import('./commands/status.js')).statusCommand },
+  log: { summary: 'list the deploys recorded with the checkout (--repo), newest first, across restarts (--json)', load: async () => (await import('./commands/log.js')).logCommand },
   watch: { summary: 'dev mode: reload the app server when files in --repo change (--ignore, --ext, --debounce, --poll); run --watch also pulls', load: async () => (await import('./commands/watch.js')).watchCommand },
   host: { summary: 'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls', load: async () => (await import('./commands/host.js')).hostCommand },
   'supervisor-config': { summary: 'print a [program:hotpull] section for supervisord.conf that runs hotpull run with the options given', load: async () => (await import('./commands/supervisor-config.js')).supervisorConfigCommand },
@@ -58,11 +60,6 @@ export function helpText(): string {
     `  ${'--version'.padEnd(width - 2)}print the version`,
     '',
   ].join('\n');
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 export interface Io {
@@ -127,7 +124,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     const { values, positionals, passthrough } = parse(argv);
     if (values.version) {
-      io.stdout.write(`${version()}\n`);
+      io.stdout.write(`${hotpullVersion()}\n`);
       return 0;
     }
     const [name, ...args] = positionals;

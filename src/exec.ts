@@ -21,7 +21,14 @@ export interface ShellOptions {
   signal?: AbortSignal;
   /** told the pid (= process group id) of the command once it runs, so a restart can end what a crash left */
   onStart?: (pid: number) => void;
+  /** told a heartbeat line every HEARTBEAT_MS while the command runs, and its last output lines when it fails */
+  progress?: (line: string) => void;
 }
+
+/** How often a long command says it is still running (`still running `pip install …`, 30 s`). */
+export const HEARTBEAT_MS = 10_000;
+/** Output lines told to `progress` when a command fails. */
+const FAILURE_LINES = 20;
 
 /** How long a command's process group gets between SIGTERM and SIGKILL when it is stopped or times out. */
 export const KILL_GRACE_MS = 2000;
@@ -49,6 +56,7 @@ export interface ArgvOptions {
   replaceEnv?: boolean;
   signal?: AbortSignal;
   onStart?: (pid: number) => void;
+  progress?: (line: string) => void;
 }
 
 export interface ArgvResult extends CommandResult {
@@ -95,6 +103,10 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
     grace = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), KILL_GRACE_MS);
   };
   const timer = setTimeout(() => end('timeout'), options.timeoutMs);
+  const { progress } = options;
+  let beats = 0;
+  // counted in beats, not measured: a timer late on a loaded machine still says 10 s, 20 s …
+  const beating = progress && setInterval(() => progress(`still running \`${redact(file)}\`, ${(++beats * HEARTBEAT_MS) / 1000} s`), HEARTBEAT_MS);
   const onAbort = () => end('stopped');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (child.pid !== undefined) options.onStart?.(child.pid);
@@ -105,6 +117,7 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
   } finally {
     clearTimeout(timer);
     clearTimeout(grace);
+    clearInterval(beating);
     options.signal?.removeEventListener('abort', onAbort);
     // what ignored SIGTERM in a group we ended goes now, not after the grace
     if (ended && child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
@@ -113,6 +126,8 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
   const label = redact([file, ...args].join(' '));
   const output = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), all: String(result.all ?? '') };
   const what = options.shell ? `command "${label}"` : label;
+  const last = output.all.split('\n').filter((l) => l.trim()).slice(-FAILURE_LINES);
+  if (progress && (ended || result.exitCode !== 0) && last.length > 0) progress(`${what} failed; its last ${last.length} output lines:\n${redact(last.join('\n'))}`);
   if (ended === 'timeout') throw new HotpullError('TIMEOUT', `${what} timed out after ${formatDuration(options.timeoutMs)}`, { command: label, ...output });
   if (ended === 'stopped') throw new HotpullError('ABORTED', `${what} stopped`, { command: label });
   const code = (result as { code?: string }).code;

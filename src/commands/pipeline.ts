@@ -3,7 +3,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
-import { SyncEngine } from '../sync/engine.js';
+import { SyncEngine, type EngineOptions } from '../sync/engine.js';
+import { History } from '../sync/history.js';
+import { HISTORY_LIMIT } from '../sync/status.js';
 import { InPlaceWorkspace } from '../sync/in-place.js';
 import { resolveTarget, resolveAtomicTarget, checkBranchOnRemote, type Target } from '../sync/target.js';
 import { createReloaders } from '../reload/index.js';
@@ -23,7 +25,11 @@ export interface Pipeline {
   reloading: Reloads;
   /** run --watch: shared by the engine and the watcher so their reloads never overlap */
   gate?: ReloadGate;
+  /** adds a listener to the engine's changes (states entered, deploys recorded); the history is the first */
+  listen(listener: EngineListener): void;
 }
+
+export type EngineListener = NonNullable<EngineOptions['onEvent']>;
 
 export interface Reloads {
   specs: ReloadSpec[];
@@ -111,9 +117,20 @@ export async function buildPipeline(
     logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
   }
   const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger);
+  const listeners: EngineListener[] = [];
   const engine = new SyncEngine({
     workspace,
     git: workspace.git,
+    // a listener that throws is a bug of its own: logged, never a failed deploy
+    onEvent: (change, status) => {
+      for (const listener of listeners) {
+        try {
+          listener(change, status);
+        } catch (error) {
+          logger.error({ err: oneLine(error) }, `internal error in an event listener: ${oneLine(error)}`);
+        }
+      }
+    },
     fetchDepth: config.depth,
     remote: target.remote,
     remoteLabel: target.remoteLabel,
@@ -135,5 +152,16 @@ export async function buildPipeline(
     owner,
   });
   if (target.git.authLabel) engine.status.auth = target.git.authLabel;
-  return { target, engine, reloads: specs.map(describeSpec), reloading, gate };
+  // The deploys of earlier runs, so `hotpull log` and /status show them after a restart.
+  const history = History.in(await workspace.stateDir());
+  engine.status.deploys.push(...(await history.read(HISTORY_LIMIT).catch(() => [])));
+  listeners.push((change) => {
+    if (change.kind !== 'deploy') return;
+    try {
+      history.append(change.record);
+    } catch (error) {
+      logger.warn({ err: oneLine(error) }, `could not record the deploy in ${history.file}: ${oneLine(error)}`);
+    }
+  });
+  return { target, engine, reloads: specs.map(describeSpec), reloading, gate, listen: (listener) => void listeners.push(listener) };
 }

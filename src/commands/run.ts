@@ -7,6 +7,12 @@ import { loadSecret } from '../http/secret.js';
 import type { StatusServer } from '../http/server.js';
 import { configError } from '../errors.js';
 import { redact } from '../redact.js';
+import { hotpullVersion } from '../version.js';
+import { notifySettings } from '../notify/settings.js';
+import { onLiveListener } from '../notify/on-live.js';
+import type { Notifier } from '../notify/deliver.js';
+import path from 'node:path';
+import type { Target } from '../sync/target.js';
 
 /**
  * Out of file descriptors or processes, a spawn can fail in a way no caller hears of (execa 9 throws before it
@@ -27,21 +33,60 @@ function survivePidExhaustion(logger: CommandContext['logger']): void {
   });
 }
 
+/** A remote name (origin) says little in a chat channel: its URL, credentials masked. A URL is never put on git's argv. */
+async function repoLabel(target: Target): Promise<string> {
+  if (/[/:\\]/.test(target.remote)) return target.remoteLabel;
+  return redact((await target.git.getConfig(`remote.${target.remote}.url`).catch(() => undefined)) ?? target.remoteLabel);
+}
+
 /** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s). */
 const STOP_DEADLINE_MS = 8000;
+/** What is left of it for notifications still queued (a target that is down does not hold the stop up longer). */
+const NOTIFY_DRAIN_MS = 2000;
 
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
   const secret = config.listen ? await loadSecret(config) : undefined;
   if (config.watch && config.layout === 'atomic') {
     throw configError('--watch needs --layout in-place (got atomic): dev mode reloads for edits made in the checkout itself');
   }
-  const { target, engine, reloads, reloading, gate } = await buildPipeline(config, env, logger, 'run');
+  const notify = await notifySettings(config);
+  const { target, engine, reloads, reloading, gate, listen } = await buildPipeline(config, env, logger, 'run');
   survivePidExhaustion(logger);
   const daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger });
+  let notifier: Notifier | undefined;
+  const metrics = new Metrics(hotpullVersion(), notify ? () => notifier?.waiting ?? 0 : undefined);
+  const stopping = new AbortController();
+  if (notify) {
+    // Loaded only when asked for: a daemon without --notify never loads the HTTP client.
+    const { startNotifications } = await import('../notify/setup.js');
+    const started = startNotifications({
+      settings: notify,
+      origin: { repo: await repoLabel(target), branch: target.branch, dir: target.dir },
+      subjectOf: async (sha) => (await target.git.run(['log', '-1', '--format=%s', sha])).trim() || undefined,
+      logger,
+      onResult: (result) => metrics.recordNotification(result),
+    });
+    notifier = started.notifier;
+    listen(started.listener);
+  }
+  if (config.onLive) {
+    listen(
+      onLiveListener({
+        command: config.onLive,
+        timeoutMs: config.onLiveTimeout,
+        dir: config.layout === 'atomic' ? path.join(target.dir, 'current') : target.dir,
+        branch: target.branch,
+        remoteLabel: target.remoteLabel,
+        env,
+        logger,
+        signal: stopping.signal,
+        onResult: (result) => metrics.recordOnLive(result),
+      }),
+    );
+  }
 
   let server: StatusServer | undefined;
   if (config.listen) {
-    const metrics = new Metrics();
     daemon.onPass((outcome, pass) => metrics.recordPass(outcome, pass));
     // Loaded only when asked for: a poll-only sidecar never pays for the HTTP stack.
     const { startServer } = await import('../http/server.js');
@@ -62,14 +107,17 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const signal = await new Promise<string>((resolve) => {
     signals.on('SIGUSR1', () => {
       logger.info('SIGUSR1: syncing now');
-      daemon.trigger('signal');
+      daemon.trigger('signal', 'SIGUSR1');
     });
     signals.on('SIGTERM', () => resolve('SIGTERM'));
     signals.on('SIGINT', () => resolve('SIGINT'));
   });
   logger.info(`${signal}: stopping`);
+  stopping.abort();
   const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
-  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() => 'done' as const);
+  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()])
+    .then(() => notifier?.drain(NOTIFY_DRAIN_MS))
+    .then(() => 'done' as const);
   if ((await Promise.race([stopped, deadline])) === 'late') {
     // Reload and hook commands are ended with their process group within a few seconds; what is left is a local
     // git step. The journal says what the next start has to finish.

@@ -71,6 +71,14 @@ export interface Config extends AuthOptions {
   readonly logFormat: 'json' | 'pretty';
   /** the config file that was read, if any */
   readonly configFile?: string;
+  /** run: notification targets (may hold tokens: never logged, see notify/deliver.ts) */
+  readonly notify: readonly string[];
+  readonly notifyEvents: readonly string[];
+  readonly notifySecret?: string;
+  readonly notifySecretFile?: string;
+  readonly notifyFailingAfter: number;
+  readonly onLive?: string;
+  readonly onLiveTimeout: number;
 }
 
 export interface LoadInput {
@@ -292,6 +300,13 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     logLevel: (values.logLevel as LogLevel | undefined) ?? 'info',
     logFormat: (values.logFormat as Config['logFormat'] | undefined) ?? (input.isTTY ? 'pretty' : 'json'),
     configFile: file?.file,
+    notify: (values.notify as string[] | undefined) ?? [],
+    notifyEvents: (values.notifyEvents as string[] | undefined) ?? [],
+    notifySecret: values.notifySecret as string | undefined,
+    notifySecretFile: values.notifySecretFile as string | undefined,
+    notifyFailingAfter: (values.notifyFailingAfter as number | undefined) ?? 3,
+    onLive: values.onLive as string | undefined,
+    onLiveTimeout: (values.onLiveTimeout as number | undefined) ?? 5 * 60_000,
   };
   return Object.freeze(config);
 }

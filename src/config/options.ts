@@ -84,6 +84,13 @@ export const OPTIONS = [
   { key: 'stopTimeout', kind: 'duration', placeholder: 'DURATION', noConfigKey: true, description: 'host up: how long a replaced container gets to stop after SIGTERM before it is killed', defaultText: '10s' },
   { key: 'dockerBin', kind: 'string', placeholder: 'PATH', noConfigKey: true, description: 'host: the docker CLI to run (podman works too); DOCKER_HOST is honoured', defaultText: 'docker' },
   { key: 'config', kind: 'path', placeholder: 'FILE', description: 'config file (default: search hotpull.config.*, .hotpullrc*, package.json#hotpull)', noConfigKey: true },
+  { key: 'notify', kind: 'strings', multiple: true, placeholder: 'URL', description: 'run: POST a JSON notification here on live, rolled-back, rejected, held, blocked, failing, recovered, paused, resumed; repeatable; a URL holding a token belongs in the environment or the config file, not on the command line (env: one value or a JSON list)' },
+  { key: 'notifyEvents', kind: 'strings', multiple: true, placeholder: 'EVENT[,EVENT]', description: 'run: only these notification events (comma-separated or repeated)', defaultText: 'all' },
+  { key: 'notifySecretFile', kind: 'path', placeholder: 'FILE', description: 'run: file whose first line signs notifications (X-Hotpull-Signature-256: sha256=<HMAC of the body>)' },
+  { key: 'notifySecret', kind: 'string', envOnly: true, description: 'the notification signing secret itself (environment only)' },
+  { key: 'notifyFailingAfter', kind: 'count', placeholder: 'N', description: 'run: send `failing` after this many failed passes in a row (once, then `recovered`)', defaultText: '3' },
+  { key: 'onLive', kind: 'string', placeholder: 'CMD', description: 'run: a shell command run in the checkout after each deploy is live, with HOTPULL_SHA, HOTPULL_PREVIOUS_SHA, HOTPULL_DIR …; a failure is logged, never rolls back' },
+  { key: 'onLiveTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'time limit for --on-live', defaultText: '5m' },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];

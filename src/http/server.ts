@@ -50,6 +50,13 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(text);
 }
 
+/** `delivery <id>` from the provider's delivery header (GitHub, Gitea, Forgejo, GitLab), for the deploy history. */
+function deliveryOf(headers: http.IncomingHttpHeaders): string | undefined {
+  const raw = ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid'].map((name) => headers[name]).find((v) => typeof v === 'string');
+  // authenticated, but still what a client wrote: only an id-shaped value reaches the history and the logs
+  return typeof raw === 'string' && /^[\w.-]{1,80}$/.test(raw) ? `delivery ${raw}` : undefined;
+}
+
 /** The public view of the status: what operators need, nothing secret (the remote label is redacted). */
 export function publicStatus(status: Status): Record<string, unknown> {
   return { ...status, live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined };
@@ -102,11 +109,11 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   };
   const flusher = setInterval(() => flushUnauthorized(), 10_000).unref();
 
-  function triggerWebhook(sha: string | undefined): string {
+  function triggerWebhook(sha: string | undefined, by?: string): string {
     const offer = coalescer.offer(clock(), sha, options.status().deployedSha);
     switch (offer.action) {
       case 'trigger':
-        options.daemon.trigger('webhook');
+        options.daemon.trigger('webhook', by);
         return 'sync queued';
       case 'skip':
         return `nothing to do: ${offer.reason}`;
@@ -114,7 +121,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         deferred = setTimeout(() => {
           deferred = undefined;
           coalescer.fireDeferred(clock());
-          options.daemon.trigger('webhook');
+          options.daemon.trigger('webhook', by);
         }, offer.inMs);
         return 'sync queued (coalesced with a burst of webhooks)';
       case 'queued':
@@ -150,7 +157,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
       }
-      const message = triggerWebhook(event.after);
+      const message = triggerWebhook(event.after, deliveryOf(req.headers));
       metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
       const delivery = deliveryId(req.headers);
       logger.info(

@@ -22,6 +22,7 @@ export class CommandReloader implements Reloader {
       env: { ...this.env, HOTPULL_SHA: context.sha, HOTPULL_PREVIOUS_SHA: context.previousSha },
       signal: context.signal,
       onStart: context.onStart,
+      progress: context.progress,
     });
   }
 }

@@ -6,6 +6,8 @@ export interface ReloadContext {
   readonly signal?: AbortSignal;
   /** told the pid of a program the reload runs, so a restart after a crash can end it */
   readonly onStart?: (pid: number) => void;
+  /** a reload that runs a program: heartbeat lines while it runs, its last output lines when it fails */
+  readonly progress?: (line: string) => void;
 }
 
 /** A way to make the app server pick up new code (touch file, uWSGI FIFO, signal, command). */

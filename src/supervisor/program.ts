@@ -157,7 +157,8 @@ export function programInput(
       command.push(...flagArgs(spec, raw, resolved[spec.key]));
     } else if (fromEnv && isRunOption(spec) && !spec.configOnly) {
       // HOTPULL_REMOTE=https://user:token@… is a secret too: named, never printed
-      if (holdsSecret(spec.key, fromEnv, authOptions(config))) {
+      // a notification URL may hold a token in its path (Slack, Mattermost): withheld whatever it looks like
+      if (spec.key === 'notify' || holdsSecret(spec.key, fromEnv, authOptions(config))) {
         withheld.push(envName(spec.key));
         continue;
       }

@@ -20,6 +20,8 @@ export interface DaemonOptions {
  */
 export class Daemon {
   private wanted?: string;
+  /** who asked for the wanted pass (a webhook's delivery id, SIGUSR1), told to the engine for its records */
+  private wantedBy?: string;
   /** the wait chosen after a failure, so the log line and the timer agree */
   private retryIn?: number;
   private running?: Promise<void>;
@@ -41,8 +43,9 @@ export class Daemon {
   }
 
   /** Ask for a sync; returns at once. */
-  trigger(reason: string): void {
+  trigger(reason: string, by?: string): void {
     if (this.stopping) return;
+    if (this.wanted === undefined) this.wantedBy = by;
     this.wanted ??= reason;
     if (this.running) return;
     clearTimeout(this.timer);
@@ -58,11 +61,12 @@ export class Daemon {
   private async drain(): Promise<void> {
     while (this.wanted !== undefined && !this.stopping) {
       const reason = this.wanted;
-      this.wanted = undefined;
+      const by = this.wantedBy;
+      this.wanted = this.wantedBy = undefined;
       let result: SyncOutcome | Error;
       const started = Date.now();
       try {
-        result = await this.engine.sync(reason, this.abort.signal);
+        result = await this.engine.sync(reason, this.abort.signal, by);
         this.retryIn = undefined;
       } catch (error) {
         if (this.stopping && isHotpullError(error, 'ABORTED')) break;

@@ -50,9 +50,17 @@ export interface EngineOptions {
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
   clock?: () => number;
+  /**
+   * Told every state the engine enters (also a repeated one: `failing` comes once per failed pass) and every deploy
+   * record it writes, with the status as it is then. Called synchronously: a listener must not throw or block.
+   */
+  onEvent?: (change: EngineChange, status: Readonly<Status>) => void;
   /** this process's ownership of the checkout, released by close() */
   owner?: { release(): void; ensure?(): Promise<void> };
 }
+
+/** What the engine tells onEvent: a state entered, or a deploy record written (live, rolled back, failed …). */
+export type EngineChange = { kind: 'state'; state: State; previous: State; reason?: string } | { kind: 'deploy'; record: DeployRecord };
 
 export type SyncOutcome =
   | { kind: 'up-to-date'; sha: string }
@@ -88,6 +96,8 @@ export class SyncEngine {
   private initialized = false;
   private startLogged = false;
   private releaseGate?: () => void;
+  /** who asked for the pass in progress (see DeployRecord.by) */
+  private triggeredBy?: string;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
@@ -105,6 +115,7 @@ export class SyncEngine {
     this.status.state = state;
     this.status.reason = reason;
     if (state !== previous) this.options.logger.info({ state, previous, reason }, `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`);
+    this.options.onEvent?.({ kind: 'state', state, previous, reason }, this.status);
   }
 
   /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
@@ -157,6 +168,9 @@ export class SyncEngine {
     this.journalWrites = write.catch(() => undefined);
     return write;
   }
+
+  /** Heartbeats and last output lines of hooks and command reloads. */
+  private progress = (line: string): void => (line.startsWith('still running') ? this.options.logger.info(line) : this.options.logger.warn(line));
 
   /** A hook or command reload started: written down so a start after a crash can end what it left running. */
   private noteChild = (pid: number): void => {
@@ -246,7 +260,8 @@ export class SyncEngine {
     }
   }
 
-  async sync(trigger: string, signal?: AbortSignal): Promise<SyncOutcome> {
+  async sync(trigger: string, signal?: AbortSignal, by?: string): Promise<SyncOutcome> {
+    this.triggeredBy = by;
     try {
       return await this.pass(trigger, signal);
     } finally {
@@ -458,6 +473,7 @@ export class SyncEngine {
       timeoutMs,
       signal,
       onStart: this.noteChild,
+      progress: this.progress,
       env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
     });
     const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
@@ -467,7 +483,7 @@ export class SyncEngine {
   private async reloadAll(to: string, from: string, signal?: AbortSignal): Promise<void> {
     for (const reloader of this.options.reloaders) {
       if (signal?.aborted) throw abortedError('reload');
-      await reloader.reload({ sha: to, previousSha: from, signal, onStart: this.noteChild });
+      await reloader.reload({ sha: to, previousSha: from, signal, onStart: this.noteChild, progress: this.progress });
     }
   }
 
@@ -609,9 +625,10 @@ export class SyncEngine {
   }
 
   private record(trigger: string, from: string, to: string, result: DeployRecord['result'], t: Times, error?: string, rolledBackTo?: string): DeployRecord {
-    const record = deployRecord({ trigger, from, to, result, times: t, end: this.clock(), error, rolledBackTo });
+    const record = deployRecord({ trigger, by: this.triggeredBy, from, to, result, times: t, end: this.clock(), error, rolledBackTo });
     this.status.deploys.unshift(record);
     this.status.deploys.length = Math.min(this.status.deploys.length, HISTORY_LIMIT);
+    this.options.onEvent?.({ kind: 'deploy', record }, this.status);
     return record;
   }
 

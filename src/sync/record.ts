@@ -16,6 +16,8 @@ export interface Times {
  */
 export function deployRecord(input: {
   trigger: string;
+  /** who asked: a webhook delivery id, a signal, the CLI (see DeployRecord.by) */
+  by?: string;
   from: string;
   to: string;
   result: DeployResult;
@@ -24,12 +26,14 @@ export function deployRecord(input: {
   error?: string;
   rolledBackTo?: string;
 }): DeployRecord {
-  const { trigger, from, to, result, times: t, end, error, rolledBackTo } = input;
+  const { trigger, by, from, to, result, times: t, end, error, rolledBackTo } = input;
   const iso = (ms: number) => new Date(ms).toISOString();
   const reloaded = t.reloaded ?? end;
   const verified = t.verified ?? reloaded;
   return {
+    at: iso(end),
     trigger,
+    ...(by === undefined ? {} : { by }),
     from,
     to,
     result,

@@ -19,7 +19,11 @@ export type State =
 export type DeployResult = 'live' | 'reloaded' | 'failed' | 'rolled-back' | 'rejected';
 
 export interface DeployRecord {
+  /** when the deploy reached its result (ISO) */
+  at?: string;
   trigger: string;
+  /** who or what asked for it, when known: a webhook's delivery id, SIGUSR1, `hotpull sync` */
+  by?: string;
   from: string;
   to: string;
   result: DeployResult;
@@ -55,6 +59,12 @@ export interface Status {
 }
 
 export const HISTORY_LIMIT = 20;
+
+/** Every state, so /metrics exports a series for each (0 or 1) and none vanishes when the state changes. */
+export const STATES = ['starting', 'idle', 'syncing', 'reloading', 'verifying', 'diverged', 'dirty', 'failing', 'held', 'rejected'] as const satisfies readonly State[];
+// A state added to State but not to STATES fails the build here.
+const everyState: Exclude<State, (typeof STATES)[number]> extends never ? true : never = true;
+void everyState;
 
 /** States in which the daemon reports a problem (`hotpull status` exits 1, /status says live: false). */
 export const PROBLEM_STATES: ReadonlySet<State> = new Set<State>(['diverged', 'dirty', 'failing', 'held', 'rejected']);

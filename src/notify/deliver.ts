@@ -1,0 +1,194 @@
+import http from 'node:http';
+import https from 'node:https';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { hmacHex } from '../http/signature.js';
+import { decodeLenient } from '../redact.js';
+import { targetLabel } from './target.js';
+import { oneLine } from '../errors.js';
+
+/**
+ * Delivers notifications in the background: one queue per target, in order, retried with backoff. Nothing here
+ * can block or fail a deploy: send() only queues, a full queue drops its oldest entry, and a target that is down
+ * is logged once per outage (and counted) rather than once per attempt.
+ *
+ * A target URL may hold a secret (a user:password, a Slack or Mattermost token in the path, a ?token= query): it
+ * is shown everywhere as its scheme, host and port only (targetLabel).
+ */
+export type DeliveryResult = 'delivered' | 'failed' | 'dropped';
+
+export interface NotifierOptions {
+  urls: readonly string[];
+  /** signs each body: X-Hotpull-Signature-256: sha256=<hex HMAC-SHA256 of the raw body> */
+  secret?: string;
+  version: string;
+  logger: Logger;
+  /** told every attempt's result, for /metrics */
+  onResult?: (result: DeliveryResult) => void;
+  /** per target; the oldest waiting notification is dropped beyond it */
+  maxQueue?: number;
+  timeoutMs?: number;
+  /** first retry after retryMs, doubling up to maxRetryMs */
+  retryMs?: number;
+  maxRetryMs?: number;
+  /** a notification still undelivered after this long is dropped */
+  giveUpMs?: number;
+}
+
+export const NOTIFY_DEFAULTS = { maxQueue: 100, timeoutMs: 10_000, retryMs: 1000, maxRetryMs: 60_000, giveUpMs: 60 * 60_000 };
+type Settings = NotifierOptions & typeof NOTIFY_DEFAULTS;
+
+interface Pending {
+  id: string;
+  event: string;
+  body: Buffer;
+  queuedAt: number;
+  attempts: number;
+}
+
+/** The attempt's answer: 2xx is delivered; 408, 429 and 5xx and no answer are retried; other 4xx are final. */
+type Attempt = { ok: true } | { ok: false; retry: boolean; why: string };
+
+class Target {
+  readonly label: string;
+  private readonly queue: Pending[] = [];
+  private busy = false;
+  private timer?: NodeJS.Timeout;
+  /** the outage in progress: logged at its start and its end only */
+  private down?: { since: number; failures: number };
+  private stopped = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly options: Settings,
+  ) {
+    this.label = targetLabel(url);
+  }
+
+  push(item: Pending): void {
+    if (this.stopped) return;
+    this.queue.push(item);
+    if (this.queue.length > this.options.maxQueue) {
+      const dropped = this.queue.shift()!;
+      this.options.onResult?.('dropped');
+      this.options.logger.warn({ target: this.label, event: dropped.event }, `notify ${this.label}: queue full (${this.options.maxQueue}), dropped the oldest notification (${dropped.event})`);
+    }
+    void this.pump();
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy || this.timer || this.stopped) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const item = this.queue[0]!;
+        item.attempts += 1;
+        const attempt = await this.post(item);
+        if (attempt.ok) {
+          this.queue.shift();
+          this.options.onResult?.('delivered');
+          if (this.down) {
+            this.options.logger.info({ target: this.label, failures: this.down.failures }, `notify ${this.label}: delivering again after ${this.down.failures} failed attempts`);
+            this.down = undefined;
+          }
+          continue;
+        }
+        this.options.onResult?.('failed');
+        if (!this.down) {
+          this.down = { since: Date.now(), failures: 0 };
+          this.options.logger.warn(
+            { target: this.label, event: item.event, err: attempt.why },
+            `notify ${this.label}: ${item.event} not delivered (${attempt.why}); ${attempt.retry ? 'retrying in the background' : 'dropped'}, further failures are counted in /metrics until it works again`,
+          );
+        }
+        this.down.failures += 1;
+        const expired = Date.now() - item.queuedAt > this.options.giveUpMs;
+        if (!attempt.retry || expired) {
+          this.queue.shift();
+          this.options.onResult?.('dropped');
+          continue;
+        }
+        const wait = Math.min(this.options.retryMs * 2 ** (item.attempts - 1), this.options.maxRetryMs);
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          void this.pump();
+        }, wait);
+        this.timer.unref();
+        return;
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private post(item: Pending): Promise<Attempt> {
+    const url = new URL(this.url);
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': item.body.length,
+      'user-agent': `hotpull/${this.options.version}`,
+      'x-hotpull-event': item.event,
+      'x-hotpull-delivery': item.id,
+      'x-hotpull-timestamp': Math.floor(Date.now() / 1000),
+    };
+    if (this.options.secret) headers['x-hotpull-signature-256'] = `sha256=${hmacHex(this.options.secret, item.body)}`;
+    const auth = url.username || url.password ? `${decodeLenient(url.username)}:${decodeLenient(url.password)}` : undefined;
+    const client = url.protocol === 'https:' ? https : http;
+    return new Promise<Attempt>((resolve) => {
+      // agent: false: a notification is rare, a kept-alive socket would only hold memory and a descriptor
+      const req = client.request(url, { method: 'POST', headers, auth, agent: false }, (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve({ ok: true });
+        else resolve({ ok: false, retry: status === 408 || status === 429 || status >= 500, why: `answered ${status}` });
+      });
+      req.setTimeout(this.options.timeoutMs, () => req.destroy(new Error(`no answer within ${this.options.timeoutMs / 1000} s`)));
+      // the message of a network error names the host and port, never the path or the userinfo
+      req.on('error', (error) => resolve({ ok: false, retry: true, why: oneLine(error) }));
+      req.end(item.body);
+    });
+  }
+}
+
+export class Notifier {
+  private readonly targets: Target[];
+
+  constructor(options: NotifierOptions) {
+    const settings: Settings = { ...NOTIFY_DEFAULTS, ...options };
+    this.targets = options.urls.map((url) => new Target(url, settings));
+  }
+
+  /** The targets as they may be shown (logs, status): scheme, host and port. */
+  get labels(): string[] {
+    return this.targets.map((t) => t.label);
+  }
+
+  /** Notifications waiting in the queues (not yet delivered). */
+  get waiting(): number {
+    return this.targets.reduce((n, t) => n + t.waiting, 0);
+  }
+
+  /** Queues one notification for every target; returns at once. */
+  send(event: string, body: Record<string, unknown>): void {
+    const raw = Buffer.from(JSON.stringify(body));
+    for (const target of this.targets) target.push({ id: randomUUID(), event, body: raw, queuedAt: Date.now(), attempts: 0 });
+  }
+
+  /**
+   * At a stop: gives what is queued up to `ms` to go out (a `rolled-back` told just before a SIGTERM should not be
+   * lost), then stops retrying.
+   */
+  async drain(ms: number): Promise<void> {
+    for (const deadline = Date.now() + ms; this.waiting > 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const target of this.targets) target.stop();
+  }
+}

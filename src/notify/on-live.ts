@@ -1,0 +1,69 @@
+import type { Logger } from '../log.js';
+import type { EngineListener } from '../commands/pipeline.js';
+import { runShell } from '../exec.js';
+import { oneLine, isHotpullError } from '../errors.js';
+import { redact } from '../redact.js';
+
+export interface OnLiveOptions {
+  command: string;
+  timeoutMs: number;
+  /** the checkout as served (atomic: its `current`) */
+  dir: string;
+  branch: string;
+  remoteLabel: string;
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+  signal?: AbortSignal;
+  onResult?: (result: 'ok' | 'failed') => void;
+}
+
+/**
+ * Secrets hotpull itself reads from the environment: an --on-live command (a chat message, a CDN purge) has no use
+ * for them. undefined removes the variable from the child's environment.
+ */
+const WITHHELD = ['HOTPULL_PASSWORD', 'HOTPULL_WEBHOOK_SECRET', 'HOTPULL_NOTIFY', 'HOTPULL_NOTIFY_SECRET'];
+
+/**
+ * --on-live: after each deploy that went live (verified, or reloaded when there is no health check), runs the
+ * command once, in the background and one at a time. Its failure is logged and counted; it never rolls back.
+ */
+export function onLiveListener(options: OnLiveOptions): EngineListener {
+  const { logger, command } = options;
+  const label = redact(command);
+  let queue: Promise<void> = Promise.resolve();
+  return (change) => {
+    if (change.kind !== 'deploy' || (change.record.result !== 'live' && change.record.result !== 'reloaded')) return;
+    const { record } = change;
+    const env: Record<string, string | undefined> = {
+      ...options.env,
+      ...Object.fromEntries(WITHHELD.map((name) => [name, undefined])),
+      HOTPULL_SHA: record.to,
+      HOTPULL_PREVIOUS_SHA: record.from,
+      HOTPULL_DIR: options.dir,
+      HOTPULL_BRANCH: options.branch,
+      HOTPULL_REMOTE: options.remoteLabel,
+      HOTPULL_TRIGGER: record.trigger,
+      HOTPULL_RESULT: record.result,
+      HOTPULL_VERIFIED: record.result === 'live' ? '1' : '0',
+      HOTPULL_DEPLOY_MS: String(record.durations.total),
+    };
+    queue = queue.then(async () => {
+      if (options.signal?.aborted) return;
+      try {
+        const result = await runShell(command, {
+          cwd: options.dir,
+          timeoutMs: options.timeoutMs,
+          env,
+          signal: options.signal,
+          progress: (line) => (line.startsWith('still running') ? logger.info(line) : logger.warn(line)),
+        });
+        options.onResult?.('ok');
+        logger.info({ onLive: label, sha: record.to, ms: result.durationMs }, `--on-live "${label}" ran for ${record.to.slice(0, 12)} in ${result.durationMs}ms`);
+      } catch (error) {
+        if (isHotpullError(error, 'ABORTED')) return;
+        options.onResult?.('failed');
+        logger.error({ onLive: label, sha: record.to, err: oneLine(error) }, `--on-live failed for ${record.to.slice(0, 12)} (the deploy stays live): ${oneLine(error)}`);
+      }
+    });
+  };
+}

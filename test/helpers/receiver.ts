@@ -1,0 +1,61 @@
+/** A notification receiver on 127.0.0.1: records every POST (headers, raw body) and answers 200. */
+import http from 'node:http';
+import { createHmac } from 'node:crypto';
+
+export interface Received {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  raw: Buffer;
+  body: Record<string, unknown>;
+}
+
+export interface Receiver {
+  url: string;
+  port: number;
+  received: Received[];
+  /** the bodies' `event` fields, in arrival order */
+  events(): string[];
+  close(): Promise<void>;
+}
+
+/** Starts a receiver, on `port` when given (a receiver coming back where one was down). */
+export async function startReceiver(port = 0): Promise<Receiver> {
+  const received: Received[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        // kept as {}: the test sees a body without an event
+      }
+      received.push({ path: req.url ?? '', headers: req.headers, raw, body });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
+    received,
+    events: () => received.map((r) => String(r.body.event)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** What a receiver computes to check a delivery: sha256=<hex HMAC-SHA256 of the raw body>. */
+export function expectedSignature(secret: string, raw: Buffer): string {
+  return `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+}
