@@ -12,6 +12,7 @@ import { describeSpec, type ReloadSpec } from '../reload/spec.js';
 import { HotpullError, oneLine } from '../errors.js';
 import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
 import { formatDuration } from '../duration.js';
+import { judgeFromConfig } from '../deploy/judge.js';
 
 export interface Pipeline {
   target: Target;
@@ -107,7 +108,7 @@ export async function buildPipeline(
     logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
   }
   const engine = new SyncEngine({
-    workspace: atomic?.workspace ?? new InPlaceWorkspace(target.git, logger),
+    workspace: atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env),
     fetchDepth: config.depth,
     remote: target.remote,
     remoteLabel: target.remoteLabel,
@@ -118,6 +119,7 @@ export async function buildPipeline(
     health: config.healthUrl
       ? { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle }
       : undefined,
+    judge: await judgeFromConfig(config, target.dir, reloading.files, logger),
     rollback: config.rollback,
     rules: config.onChange,
     imageRevision: config.imageRevision,

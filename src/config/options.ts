@@ -84,6 +84,9 @@ export const OPTIONS = [
   { key: 'stopTimeout', kind: 'duration', placeholder: 'DURATION', noConfigKey: true, description: 'host up: how long a replaced container gets to stop after SIGTERM before it is killed', defaultText: '10s' },
   { key: 'dockerBin', kind: 'string', placeholder: 'PATH', noConfigKey: true, description: 'host: the docker CLI to run (podman works too); DOCKER_HOST is honoured', defaultText: 'docker' },
   { key: 'config', kind: 'path', placeholder: 'FILE', description: 'config file (default: search hotpull.config.*, .hotpullrc*, package.json#hotpull)', noConfigKey: true },
+  { key: 'preflight', kind: 'strings', multiple: true, placeholder: 'CMD', description: 'a command run in the staged revision before anything serving sees it (cwd and HOTPULL_DIR: the staged tree; HOTPULL_SHA, HOTPULL_PREVIOUS_SHA), repeatable; a failure rejects the revision (env: one value or a JSON list)' },
+  { key: 'canary', kind: 'string', placeholder: 'CMD|auto', description: 'an app server started from the staged revision on a free loopback port ({port}, {dir}, {tmp} replaced) and checked with the --health-url path and --health-expect before the reload; auto: derived from the uWSGI ini or gunicorn config' },
+  { key: 'canaryTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'time limit for each --preflight command, and for the canary to answer well', defaultText: '30s' },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];
