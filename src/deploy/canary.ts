@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { HotpullError, isHotpullError } from '../errors.js';
+import { HotpullError, isHotpullError, oneLine } from '../errors.js';
 import { killGroup, runShell, tail } from '../exec.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
@@ -50,6 +50,20 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A server's per-request log lines (uWSGI's `[pid: …|app: …]`, gunicorn's access log) say less than what came before. */
+const withoutRequestLog = (text: string) => text.split('\n').filter((l) => !/^\[pid: \d+\|app: |"GET \/.*HTTP\/1\.[01]" \d{3} /.test(l)).join('\n');
+
+/**
+ * The output's last lines, and the last exception line before them when it is not among them: uWSGI logs the
+ * traceback of an app that failed to import, then its start-up lines.
+ */
+function lastLines(text: string): string {
+  const lines = withoutRequestLog(text);
+  const last = tail(lines, 4);
+  const exception = lines.split('\n').filter((l) => /^[\w.]*(Error|Exception)\b.*:/.test(l.trim())).at(-1)?.trim();
+  return exception && !last.includes(exception) ? `${exception} | … | ${last}` : last;
+}
+
 type Attempt = JudgeVerdict | { retry: string };
 
 /**
@@ -91,9 +105,9 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
     },
   }).then(
     (r) => void (exited = `exited with code ${r.exitCode}`),
-    (error: unknown) => void (exited = isHotpullError(error, 'ABORTED') ? 'stopped' : `ended: ${(error as Error).message}`),
+    (error: unknown) => void (exited = isHotpullError(error, 'ABORTED') ? 'stopped' : isHotpullError(error, 'RELOAD') ? `exited with code ${error.exitCode}` : `ended: ${oneLine(error)}`),
   );
-  const output = async () => redact(tail(await fs.readFile(log, 'utf8').catch(() => ''), 4));
+  const output = async () => redact(lastLines(await fs.readFile(log, 'utf8').catch(() => '')));
   try {
     const verdict = await watch(check, ctx, port, started, () => exited);
     if (verdict === 'exited') {
