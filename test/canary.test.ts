@@ -144,6 +144,22 @@ describe('--canary on uWSGI (in-place)', () => {
   }, 60_000);
 });
 
+describe('fail fast after the reload', () => {
+  itServers('steady 5xx from the new revision for the settle window rolls back then, not after --health-timeout', async () => {
+    sb = await makeSandbox({ files: { 'app.py': appWithSha('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
+    server = await startUwsgi({ dir: sb.checkout, touchReload: path.join(sb.checkout, 'uwsgi.ini') });
+    const { engine, logs } = await makePipeline(sb.checkout, { healthUrl: `${server.url}/health`, healthExpect: '{sha}', healthTimeout: '60s', healthSettle: '1s' });
+    const good = await headOf(sb.checkout);
+    const bad = await commitAndPush(sb, { 'app.py': appWithSha('v2', { crashOnImport: true }) });
+    const outcome = await engine.sync('test');
+    expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rolled-back', rolledBackTo: good, to: bad } });
+    expect(engine.status.reason).toMatch(/answered 5xx on every probe for \d/);
+    // the verdict came before the half-way repeat of the reload
+    expect(logs.text()).not.toContain('reloading once more');
+    expect(await everyWorker(server.url)).toEqual(['v1']);
+  }, 90_000);
+});
+
 describe('--canary auto', () => {
   itServers("the Django example's ini: Django from the staged tree, a broken view rejected, a good commit through", async () => {
     // the example's hotpull.config.yaml is for the container (its /venv pip hook, port 8000): flags here instead
