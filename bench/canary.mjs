@@ -224,12 +224,18 @@ async function runVariant(variant) {
     // back to good code (not counted)
     const fix = await push(goodFiles(), 'fix');
     await waitUntil('the fix served', async () => (await served(fix.sha)) && ['idle'].includes((await status())?.state));
+    // every worker on it, the chain reload over (uWSGI drops one asked for while one runs: `none` fires blindly)
+    await waitUntil('every worker on the fix', async () => {
+      for (let k = 0; k < 10; k++) if (!(await served(fix.sha))) return false;
+      return true;
+    });
+    await sleep(1500);
   }
 
   // Good commits: push → first answer from it (served) and push → live, three times
   const good = [];
   for (let i = 0; i < 3; i++) {
-    await sleep(1500);
+    await sleep(i === 0 ? 0 : 4000);
     const { sha, at } = await push(goodFiles(), 'good');
     let firstAnswer;
     let live;

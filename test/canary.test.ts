@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
-import { makePipeline, waitFor, type LogSink } from './helpers/hotpull.js';
+import { makePipeline, runCli, waitFor, type LogSink } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import { freePort, startUwsgi, uwsgiMissing, workerVersions, UWSGI_BIN, type UwsgiServer } from './helpers/uwsgi.js';
 import { gunicornMissing } from './helpers/gunicorn.js';
@@ -144,6 +144,19 @@ describe('--canary on uWSGI (in-place)', () => {
   }, 60_000);
 });
 
+describe('bad canary options', () => {
+  it.each([
+    { args: ['--canary', 'uwsgi --http-socket 127.0.0.1:8000'], says: '--canary must be a command with {port} (the canary\'s port) or auto (got "uwsgi --http-socket 127.0.0.1:8000")' },
+    { args: ['--canary', 'auto'], says: '--canary auto found no app server configuration in' },
+  ])('$args.1: exit 2 and one line', async ({ args, says }) => {
+    sb = await makeSandbox();
+    const result = await runCli(['sync', '--repo', sb.checkout, ...args]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(says);
+  }, 30_000);
+});
+
 describe('fail fast after the reload', () => {
   itServers('steady 5xx from the new revision for the settle window rolls back then, not after --health-timeout', async () => {
     sb = await makeSandbox({ files: { 'app.py': appWithSha('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
@@ -158,6 +171,33 @@ describe('fail fast after the reload', () => {
     expect(logs.text()).not.toContain('reloading once more');
     expect(await everyWorker(server.url)).toEqual(['v1']);
   }, 90_000);
+});
+
+describe('a hotpull killed with -9 during the canary', () => {
+  it('the next start ends the process group it left before judging again', async () => {
+    sb = await makeSandbox();
+    await commitAndPush(sb, { 'README.md': 'two\n' });
+    const args = ['run', '--repo', sb.checkout, '--interval', '1s', '--reload', 'none', '--canary', 'sleep 300 & sleep 301 # {port}', '--canary-timeout', '60s'];
+    const first = startHotpull(args);
+    const started = await waitForRecord(first, 'the canary started', (r) => typeof r.msg === 'string' && r.msg.includes('started on 127.0.0.1'));
+    const left = started.pid as number;
+    cleanups.push(() => killGroup(left, 'SIGKILL'));
+    // the write of the group's pid and start time may trail the log line
+    await waitFor('the canary written down', () => fs.stat(path.join(sb!.checkout, '.git', 'hotpull', 'judge-child.json')).then(() => true, () => false));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(killGroup(left, 0)).toBe(true);
+
+    const second = startHotpull(args);
+    cleanups.push(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
+    const ended = await waitForRecord(second, 'the leftover ended', (r) => typeof r.msg === 'string' && r.msg.startsWith('ended the preflight or canary'));
+    expect(ended.pid).toBe(left);
+    await expectGone([left]);
+    const again = await waitForRecord(second, 'a new canary', (r) => typeof r.msg === 'string' && r.msg.includes('started on 127.0.0.1'));
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    await expectGone([again.pid as number]);
+  }, 120_000);
 });
 
 describe('--canary auto', () => {

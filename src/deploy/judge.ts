@@ -2,6 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { configError } from '../errors.js';
+import { killGroup } from '../exec.js';
+import { processStartTime } from '../procfs.js';
 import { runPreflight, type JudgeContext, type JudgeVerdict } from './preflight.js';
 import { runCanary, type CanaryCheck } from './canary.js';
 import { deriveGunicornCanary, deriveUwsgiCanary, parseUwsgiIni, type DerivedCanary } from './canary-auto.js';
@@ -70,8 +72,46 @@ export async function canaryCommand(canary: NonNullable<Judge['canary']>, staged
   return deriveGunicornCanary({ configText, configPath: source.configPath, checkout: source.checkout, app: source.app });
 }
 
-/** Preflight commands, then the canary, on the staged tree. The first failure is the verdict. */
-export async function judgeStaged(judge: Judge, ctx: JudgeContext, logger: Logger): Promise<JudgeVerdict> {
+/**
+ * A judge's process group is written down (pid and start time) while it runs: a hotpull killed with -9 cannot end
+ * it, so the next judge does, before it starts its own. (Nothing is served from it, so only the process matters.)
+ */
+async function endLeftover(file: string, logger: Logger): Promise<void> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return;
+  const { pid, start } = JSON.parse(text) as { pid: number; start?: string };
+  if (start !== undefined && (await processStartTime(pid)) === start && killGroup(pid, 'SIGKILL')) {
+    logger.warn({ pid }, `ended the preflight or canary an interrupted hotpull left running (process group ${pid})`);
+  }
+  await fs.rm(file, { force: true });
+}
+
+function recordChild(file: string, ctx: JudgeContext): JudgeContext {
+  return {
+    ...ctx,
+    onStart: (pid) => {
+      ctx.onStart?.(pid);
+      void processStartTime(pid)
+        .then((start) => fs.writeFile(file, JSON.stringify({ pid, start })))
+        .catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Preflight commands, then the canary, on the staged tree. The first failure is the verdict. `childFile`: where
+ * the running command's process group is written down (see endLeftover).
+ */
+export async function judgeStaged(judge: Judge, given: JudgeContext, logger: Logger, childFile?: string): Promise<JudgeVerdict> {
+  if (childFile) await endLeftover(childFile, logger).catch(() => undefined);
+  try {
+    return await judgeSteps(judge, childFile ? recordChild(childFile, given) : given, logger);
+  } finally {
+    if (childFile) await fs.rm(childFile, { force: true }).catch(() => undefined);
+  }
+}
+
+async function judgeSteps(judge: Judge, ctx: JudgeContext, logger: Logger): Promise<JudgeVerdict> {
   const started = Date.now();
   const short = ctx.sha.slice(0, 12);
   if (judge.preflight.length > 0) {

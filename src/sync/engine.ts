@@ -438,7 +438,8 @@ export class SyncEngine {
     if (!judge) return undefined;
     const dir = staged?.dir ?? (await workspace.stageTree!(target)).dir;
     const ctx = { dir, sha: target, previousSha: from, env: this.options.env, signal, onStart: this.noteChild };
-    const verdict = await judgeStaged(judge, ctx, logger).catch((error: unknown) => {
+    const childFile = path.join(await workspace.stateDir(), 'judge-child.json');
+    const verdict = await judgeStaged(judge, ctx, logger, childFile).catch((error: unknown) => {
       if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
       throw error;
     });
