@@ -96,6 +96,9 @@ export async function buildPipeline(
   }
   const atomic = config.layout === 'atomic' ? await resolveAtomicTarget(config, env, logger) : undefined;
   const target = atomic ?? (await resolveTarget(config, env));
+  if (logger.isLevelEnabled('debug')) {
+    target.git.onCommand = (command, ms, failed) => logger.debug({ command, ms, failed }, `${command}: ${failed ? 'failed after ' : ''}${ms} ms`);
+  }
   owner ??= await takeOwnership(path.join(await target.git.gitDir(), 'hotpull', 'owner'), `the checkout ${target.dir}`, role, config, logger);
   const reachable = await checkBranchOnRemote(target, config.syncTimeout);
   if (reachable !== 'ok') {
@@ -107,8 +110,10 @@ export async function buildPipeline(
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
     logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
   }
+  const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env);
   const engine = new SyncEngine({
-    workspace: atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env),
+    workspace,
+    git: workspace.git,
     fetchDepth: config.depth,
     remote: target.remote,
     remoteLabel: target.remoteLabel,

@@ -63,6 +63,8 @@ export class Git {
   /** the environment as the user gave it (their GIT_SSH_COMMAND, GIT_CONFIG_GLOBAL) */
   private readonly userEnv: Readonly<Record<string, string>>;
   private auth?: RemoteAuth;
+  /** told of every git command run (redacted) and how long it took, for debug logs */
+  onCommand?: (command: string, ms: number, failed: boolean) => void;
 
   constructor(dir: string, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.dir = realpathSync(dir);
@@ -190,8 +192,12 @@ export class Git {
     if (options.timeoutMs) signals.push(AbortSignal.timeout(options.timeoutMs));
     const signal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
     const command = redact(`git ${args.join(' ')}`);
+    const started = performance.now();
+    let failed = true;
     try {
-      return await this.client(signal).raw(args);
+      const out = await this.client(signal).raw(args);
+      failed = false;
+      return out;
     } catch (error) {
       if (options.signal?.aborted) throw new HotpullError('ABORTED', `${command}: stopped`, { cause: error, command });
       if (signal?.aborted) {
@@ -205,6 +211,8 @@ export class Git {
         command,
         stderr,
       });
+    } finally {
+      this.onCommand?.(command, Math.round(performance.now() - started), failed);
     }
   }
 
@@ -280,9 +288,15 @@ export class Git {
   async lsRemote(remote: string, branch: string, options: RunOptions): Promise<string | undefined> {
     const { code, output } = await this.network(async () => {
       this.lsRemoteHelper ??= new LsRemoteCoprocess(this.dir, this.env);
-      const result = await this.lsRemoteHelper.run({ remote, ref: `refs/heads/${branch}`, ...options });
+      const command = redact(`git ls-remote --heads -- ${remote} refs/heads/${branch}`);
+      const started = performance.now();
+      const took = () => Math.round(performance.now() - started);
+      const result = await this.lsRemoteHelper.run({ remote, ref: `refs/heads/${branch}`, ...options }).catch((error: unknown) => {
+        this.onCommand?.(command, took(), true);
+        throw error;
+      });
+      this.onCommand?.(command, took(), result.code !== 0);
       if (result.code !== 0) {
-        const command = redact(`git ls-remote --heads -- ${remote} refs/heads/${branch}`);
         throw new HotpullError('GIT', `${command} failed: ${gist(redact(result.output))}`, { command, stderr: redact(result.output) });
       }
       return result;

@@ -152,6 +152,11 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
       }
       const message = triggerWebhook(event.after);
       metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
+      const delivery = deliveryId(req.headers);
+      logger.info(
+        { provider: auth.provider, delivery, after: event.after, result: message },
+        `webhook accepted (${auth.provider}${delivery ? `, delivery ${delivery}` : ''}): push to ${options.branch}${event.after ? ` at ${event.after.slice(0, 7)}` : ''}; ${message}`,
+      );
       send(res, 202, { ok: true, message });
     } finally {
       budget.give(body.length);
@@ -263,4 +268,15 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         guard.closeAll();
       }),
   };
+}
+
+/** The sender's id for this delivery (GitHub, Gitea/Forgejo, GitLab), to find it in the sender's delivery log. */
+function deliveryId(headers: http.IncomingHttpHeaders): string | undefined {
+  for (const name of ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid', 'x-request-id']) {
+    const value = headers[name];
+    const one = Array.isArray(value) ? value[0] : value;
+    // an id, not free text: a bounded token keeps the log line one line and short
+    if (one && /^[\w.:-]{1,100}$/.test(one)) return one;
+  }
+  return undefined;
 }

@@ -56,6 +56,11 @@ export class AtomicWorkspace implements Workspace {
     return path.join(this.root, 'current');
   }
 
+  /** the served tree, through the `current` link (hooks a resumed deploy owes run there) */
+  get dir(): string {
+    return this.current;
+  }
+
   releaseDir(sha: string): string {
     return path.join(this.releases, sha);
   }

@@ -75,7 +75,9 @@ export class Daemon {
           `sync failed (${failures} in a row), old code keeps serving; retrying in ${formatDuration(this.retryIn)}: ${oneLine(error)}`,
         );
       }
-      for (const listener of this.listeners) listener(result, { trigger: reason, ms: Date.now() - started });
+      const ms = Date.now() - started;
+      if (!(result instanceof Error)) this.options.logger.debug({ trigger: reason, outcome: result.kind, ms }, `pass (${reason}): ${passSummary(result)} in ${ms} ms`);
+      for (const listener of this.listeners) listener(result, { trigger: reason, ms });
     }
     this.running = undefined;
     const wait = this.retryIn ?? this.delay();
@@ -99,5 +101,17 @@ export class Daemon {
     this.abort.abort();
     await this.running;
     this.engine.close();
+  }
+}
+
+function passSummary(outcome: SyncOutcome): string {
+  switch (outcome.kind) {
+    case 'up-to-date':
+      return `up to date at ${outcome.sha.slice(0, 7)}`;
+    case 'deployed':
+    case 'rejected':
+      return `${outcome.record.result} ${outcome.record.to.slice(0, 7)}`;
+    case 'blocked':
+      return `blocked (${outcome.state})`;
   }
 }

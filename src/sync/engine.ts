@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Workspace, Staged } from './workspace.js';
+import type { Git } from '../git/repo.js';
 import type { Reloader } from '../reload/types.js';
 import type { ReloadGate } from '../reload/gate.js';
 import path from 'node:path';
@@ -12,15 +13,20 @@ import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { judgeStaged, type Judge } from '../deploy/judge.js';
 import { planApply, relationOf, type Policy } from './plan.js';
+import { heldReason, holdBase, retriesRejected, rollbackTarget, sameVerdict, standingVerdict, takesFastForwardShortcut, type BlockedState, type BlockedVerdict } from './decide.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+import { deployRecord, type Times } from './record.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
-/** Triggers a person or script fired on purpose: they retry a rejected revision. */
-const EXPLICIT_TRIGGERS = new Set(['signal', 'cli', 'api']);
+
+/** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
+export type EngineGit = Pick<Git, 'lsRemote' | 'fetchBranch' | 'resolve' | 'updateRef' | 'deleteRef' | 'listFiles' | 'changedPaths' | 'hasCommit' | 'mergeBase' | 'close'>;
 
 export interface EngineOptions {
   workspace: Workspace;
+  /** the workspace's repository (workspace.git), as far as the engine uses it */
+  git: EngineGit;
   /** remote name or URL, as git is given it */
   remote: string;
   /** the remote as shown in logs and status (credentials redacted) */
@@ -55,16 +61,8 @@ export type SyncOutcome =
   | { kind: 'up-to-date'; sha: string }
   | { kind: 'deployed'; record: DeployRecord }
   | { kind: 'rejected'; record: DeployRecord }
-  | { kind: 'blocked'; state: 'diverged' | 'dirty' | 'held' | 'rejected'; reason: string };
+  | { kind: 'blocked'; state: BlockedState; reason: string };
 
-interface Times {
-  started: number;
-  detected: number;
-  fetched: number;
-  applied: number;
-  reloaded?: number;
-  verified?: number;
-}
 
 const short = (sha: string | undefined) => sha?.slice(0, 12);
 
@@ -88,9 +86,10 @@ export class SyncEngine {
   /** an apply whose undo failed too: its journal entry is settled again at the start of the next pass */
   private applyUnsettled = false;
   /** the last blocked verdict, so a blocked poll logs once and skips work it already did */
-  private blocked?: { key: string; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
+  private blocked?: { verdict: BlockedVerdict; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   private rejectReason?: string;
   private initialized = false;
+  private startLogged = false;
   private releaseGate?: () => void;
 
   constructor(private readonly options: EngineOptions) {
@@ -105,8 +104,10 @@ export class SyncEngine {
   }
 
   private setState(state: State, reason?: string): void {
+    const previous = this.status.state;
     this.status.state = state;
     this.status.reason = reason;
+    if (state !== previous) this.options.logger.info({ state, previous, reason }, `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`);
   }
 
   /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
@@ -127,8 +128,8 @@ export class SyncEngine {
     this.status.lastSuccessAt = new Date(this.clock()).toISOString();
   }
 
-  private get git() {
-    return this.options.workspace.git;
+  private get git(): EngineGit {
+    return this.options.git;
   }
 
   private async init(): Promise<void> {
@@ -141,10 +142,11 @@ export class SyncEngine {
     this.initialized = true;
   }
 
-  private block(key: string, state: 'diverged' | 'dirty' | 'held' | 'rejected', reason: string, fields: Record<string, unknown>): SyncOutcome {
+  private block(verdict: BlockedVerdict, reason: string, fields: Record<string, unknown>): SyncOutcome {
+    const { state } = verdict;
     const outcome = { kind: 'blocked' as const, state, reason };
-    if (key !== this.blocked?.key) this.options.logger.warn({ state, ...fields }, `deploy blocked: ${reason}`);
-    this.blocked = { key, outcome };
+    if (!sameVerdict(this.blocked?.verdict, verdict)) this.options.logger.warn({ state, ...fields }, `deploy blocked: ${reason}`);
+    this.blocked = { verdict, outcome };
     this.setState(state, reason);
     this.markSucceeded();
     return outcome;
@@ -199,7 +201,7 @@ export class SyncEngine {
         for (const message of await workspace.settleTree(entry.from, entry.to, entry.to)) logger.warn(message);
         this.applyUnsettled = false;
       } catch (error) {
-        const full = await diskFull(this.git.dir);
+        const full = await diskFull(this.options.workspace.dir);
         if (entry.from && !entry.rollback) await this.undoApply(entry.from, entry.to);
         throw applyFailure(error, entry.to, entry.from, full);
       }
@@ -241,7 +243,7 @@ export class SyncEngine {
       return await apply();
     } catch (error) {
       // looked at before the undo, which frees what the apply wrote
-      const full = await diskFull(this.git.dir);
+      const full = await diskFull(this.options.workspace.dir);
       if (from && !rollback) await this.undoApply(from, to);
       throw applyFailure(error, to, from, full);
     }
@@ -275,6 +277,10 @@ export class SyncEngine {
     await this.resumeInterrupted();
     const started = this.clock();
     const local = await workspace.deployed();
+    if (!this.startLogged) {
+      this.startLogged = true;
+      this.options.logger.info({ sha: local }, local ? `serving ${short(local)} at start` : 'nothing deployed yet: the first pass releases the branch head');
+    }
     this.status.deployedSha = local;
     if (this.pending && this.pending.to !== local) this.pending = undefined;
     // A deploy a stop or crash interrupted is finished first, before anything else and without the network:
@@ -288,18 +294,21 @@ export class SyncEngine {
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
     const prefetch = trigger === 'webhook' && local !== undefined;
-    if (prefetch) await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+    if (prefetch) {
+      this.setState('syncing');
+      await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+    }
     const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, network);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
 
-    if (EXPLICIT_TRIGGERS.has(trigger) && this.status.rejectedSha === remote) {
+    if (retriesRejected(trigger, this.status.rejectedSha, remote)) {
       this.options.logger.info({ sha: remote }, `${trigger}: retrying rejected revision ${short(remote)}`);
       await this.clearRejected();
     }
     if (this.status.rejectedSha === remote) {
-      return this.block(`rejected:${local}:${remote}`, 'rejected', this.rejectReason!, { rejected: short(remote) });
+      return this.block({ state: 'rejected', local, remote }, this.rejectReason!, { rejected: short(remote) });
     }
     if (remote === local && !this.pending) {
       this.blocked = undefined;
@@ -309,8 +318,8 @@ export class SyncEngine {
     }
     // A blocked verdict for the same pair stands until something moves; only a dirty tree can clear by
     // itself (someone reverts the edit), so that one is looked at again.
-    const sameBlock = this.blocked?.key.endsWith(`:${local}:${remote}`) ? this.blocked : undefined;
-    if (sameBlock && sameBlock.outcome.state !== 'dirty') return sameBlock.outcome;
+    const sameBlock = standingVerdict(this.blocked?.verdict, local, remote) ? this.blocked : undefined;
+    if (sameBlock && sameBlock.verdict.state !== 'dirty') return sameBlock.outcome;
 
     for (const message of await workspace.recover()) this.options.logger.warn(message);
     const target = remote;
@@ -331,11 +340,11 @@ export class SyncEngine {
     if (target === local) return this.resumePending(trigger, times, signal);
 
 
-    // The common case first: a clean checkout behind the remote, no rules to consult. `merge --ff-only` both
-    // checks and applies, which saves the merge-base round trip; only when it refuses is the relation worked out.
     const tryFastForward = workspace.tryFastForward?.bind(workspace);
     let fastForwarded = false;
-    if (tryFastForward !== undefined && local !== undefined && modified.length === 0 && this.options.rules.length === 0 && !this.options.judge) {
+    const shortcut = { layoutCanTry: tryFastForward !== undefined, local, modified: modified.length, rules: this.options.rules.length };
+    // judged revisions go through the stage first: the shortcut would change the served tree before the verdict
+    if (tryFastForward !== undefined && local !== undefined && !this.options.judge && takesFastForwardShortcut(shortcut)) {
       fastForwarded = await this.applyTree(local, target, 'ff', trigger, () => tryFastForward(target));
       if (!fastForwarded) await this.note(undefined);
     }
@@ -352,18 +361,15 @@ export class SyncEngine {
       return { kind: 'up-to-date', sha: target };
     }
     if (plan.kind === 'blocked') {
-      return this.block(`${plan.state}:${local}:${remote}`, plan.state, plan.reason, { deployed: short(local), remote: short(target) });
+      return this.block({ state: plan.state, local, remote }, plan.reason, { deployed: short(local), remote: short(target) });
     }
 
     const decision = await this.decide(local, target);
     if (decision.hold) {
       this.status.heldSha = target;
       const { paths } = decision.hold;
-      const reason =
-        `${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''} changed ` +
-        `(hold rule ${JSON.stringify(decision.hold.rule.paths)}): a code deploy cannot carry this, the container needs a rebuild; ` +
-        `${short(target)} and later commits stay held until the image is rebuilt from them (--image-revision)`;
-      return this.block(`held:${local}:${remote}`, 'held', reason, { held: short(target), paths });
+      const reason = heldReason(paths, decision.hold.rule.paths, short(target)!);
+      return this.block({ state: 'held', local, remote }, reason, { held: short(target), paths });
     }
     this.status.heldSha = undefined;
     this.blocked = undefined;
@@ -373,7 +379,7 @@ export class SyncEngine {
     const early = workspace.stageTree ? await this.judgeRevision(undefined, from, target, trigger, times, signal) : undefined;
     if (early) return early;
     const staged = fastForwarded
-      ? { sha: target, dir: git.dir }
+      ? { sha: target, dir: workspace.dir }
       : await this.applyTree(from, target, plan.mode, trigger, () => workspace.stage(target, plan, local));
     if (workspace.settleTree) {
       this.status.deployedSha = target;
@@ -455,7 +461,7 @@ export class SyncEngine {
   /** The checkout is at the revision of a deploy that has not reached a verdict: finish it. */
   private async resumePending(trigger: string, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
     const pending = this.pending!;
-    const staged = { sha: pending.to, dir: this.git.dir };
+    const staged = { sha: pending.to, dir: this.options.workspace.dir };
     if (pending.stage === 'hooks') {
       await this.note({ from: pending.from, to: pending.to, stage: 'hooks', trigger });
       const decision = await this.decide(pending.from || undefined, pending.to);
@@ -474,10 +480,8 @@ export class SyncEngine {
     // The first release of an empty volume has no old revision: every path counts as changed.
     const changed = local === undefined ? await git.listFiles(target) : await git.changedPaths(local, target);
     const decision = decideRules(rules.filter((r) => !r.hold), changed);
-    // Hold rules ask "has the infrastructure changed since the image was built?": compare against the
-    // image's revision when it is known, else against what is deployed.
-    const holdBase = imageRevision && (await git.hasCommit(imageRevision)) ? imageRevision : local;
-    const holdChanged = holdBase === local || holdBase === undefined ? changed : await git.changedPaths(holdBase, target);
+    const base = holdBase(imageRevision, imageRevision !== undefined && (await git.hasCommit(imageRevision)), local);
+    const holdChanged = base === local || base === undefined ? changed : await git.changedPaths(base, target);
     return { ...decision, hold: decideRules(rules.filter((r) => r.hold), holdChanged).hold };
   }
 
@@ -549,9 +553,7 @@ export class SyncEngine {
       return { kind: 'rejected', record };
     }
 
-    const candidate = this.status.lastGoodSha && this.status.lastGoodSha !== to ? this.status.lastGoodSha : from;
-    // never back to a revision already rejected (a resumed rollback whose target fails again)
-    const good = candidate && candidate !== this.status.rejectedSha ? candidate : undefined;
+    const good = rollbackTarget({ to, from, lastGood: this.status.lastGoodSha, rejected: this.status.rejectedSha });
     if (!good) {
       const reason = `${short(to)} failed verification and there is no earlier revision to roll back to: ${verdict.reason}`;
       const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
@@ -640,33 +642,7 @@ export class SyncEngine {
   }
 
   private record(trigger: string, from: string, to: string, result: DeployRecord['result'], t: Times, error?: string, rolledBackTo?: string): DeployRecord {
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const end = this.clock();
-    const reloaded = t.reloaded ?? end;
-    const verified = t.verified ?? reloaded;
-    const record: DeployRecord = {
-      trigger,
-      from,
-      to,
-      result,
-      stages: {
-        detected: iso(t.detected),
-        fetched: iso(t.fetched),
-        applied: iso(t.applied),
-        ...(t.reloaded === undefined ? {} : { reloaded: iso(t.reloaded) }),
-        ...(t.verified === undefined || result !== 'live' ? {} : { verified: iso(t.verified) }),
-      },
-      durations: {
-        detect: t.detected - t.started,
-        fetch: t.fetched - t.detected,
-        apply: t.applied - t.fetched,
-        reload: reloaded - t.applied,
-        verify: verified - reloaded,
-        total: end - t.started,
-      },
-      ...(error === undefined ? {} : { error }),
-      ...(rolledBackTo === undefined ? {} : { rolledBackTo }),
-    };
+    const record = deployRecord({ trigger, from, to, result, times: t, end: this.clock(), error, rolledBackTo });
     this.status.deploys.unshift(record);
     this.status.deploys.length = Math.min(this.status.deploys.length, HISTORY_LIMIT);
     return record;

@@ -13,6 +13,10 @@ const short = (sha: string) => sha.slice(0, 12);
 /** The seed's layout: the checkout on the volume is fast-forwarded where it is. */
 export class InPlaceWorkspace implements Workspace {
   readonly layout = 'in-place' as const;
+
+  get dir(): string {
+    return this.git.dir;
+  }
   private gitDirPath?: string;
   private stageTreeDir?: StageTree;
 

@@ -24,6 +24,8 @@ export interface Workspace {
   readonly layout: 'in-place' | 'atomic';
   /** the repository fetches, ancestry checks and diffs run in */
   readonly git: Git;
+  /** where the served code lives (in-place: the checkout; atomic: the `current` link) */
+  readonly dir: string;
   /** the revision being served; undefined before the first release of an empty atomic volume */
   deployed(): Promise<string | undefined>;
   /** tracked files modified in the served tree */
