@@ -190,7 +190,9 @@ describe('a hotpull killed with -9 during the canary', () => {
 
     const second = startHotpull(args);
     cleanups.push(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
-    const ended = await waitForRecord(second, 'the leftover ended', (r) => typeof r.msg === 'string' && r.msg.startsWith('ended the preflight or canary'));
+    const ended = await waitForRecord(second, 'the leftover ended', (r) => typeof r.msg === 'string' && r.msg.startsWith('ended the preflight or canary'), 60_000).catch((error: Error) => {
+      throw new Error(`${error.message}; its log:\n${second.stdout().slice(-3000)}`);
+    });
     expect(ended.pid).toBe(left);
     await expectGone([left]);
     const again = await waitForRecord(second, 'a new canary', (r) => typeof r.msg === 'string' && r.msg.includes('started on 127.0.0.1'));
