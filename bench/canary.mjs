@@ -22,13 +22,16 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, git, machineContext, makeRemote, cloneCheckout, round, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
+import { benchSandbox, git, machineContext, makeRemote, cloneCheckout, onCleanup, round, run, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
 import { fetchText, freePort, uwsgiMissing } from './uwsgi.mjs';
 
 const { values: argv } = parseArgs({ options: { today: { type: 'string' }, only: { type: 'string' }, observe: { type: 'string', default: '12000' } }, strict: true });
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const OBSERVE_MS = Number(argv.observe);
+// shorter, and a variant without verification pushes the fix while uWSGI still runs the broken commit's chain
+// reload, which drops the next one
+if (!(OBSERVE_MS >= 8000)) throw new Error(`--observe must be at least 8000 (ms) (got ${argv.observe})`);
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 for (const missing of [uwsgiMissing(), existsSync('/usr/bin/supervisord') ? undefined : '/usr/bin/supervisord not found (apt-get install supervisor)']) {
   if (missing) throw new Error(missing);
@@ -175,6 +178,12 @@ async function runVariant(variant) {
   };
   let head = await git(author, env, 'rev-parse', 'HEAD');
   await waitUntil('the stack', async () => (await served(head)) && (await status())?.state === 'idle');
+  // supervisord's programs lead process groups of their own: a bench that is killed (its exit handler SIGKILLs
+  // supervisord) must take them down itself
+  for (const program of ['uwsgi', 'hotpull']) {
+    const pid = Number((await run('/usr/bin/supervisorctl', ['-c', path.join(runDir, 'supervisord.conf'), 'pid', program], { env: childEnv })).stdout);
+    if (pid > 0) onCleanup(() => process.kill(-pid, 'SIGKILL'));
+  }
 
   // The prober: ~50 requests/s, `/` and `/report` in turn, each on a fresh connection.
   const answers = [];
