@@ -163,8 +163,9 @@ describe('the orchestrator with a recording workspace and reloader', () => {
     const outcome = await engine.sync('poll');
     expect(outcome.kind).toBe('rejected');
     const [g, b] = [good.slice(0, 7), bad.slice(0, 7)];
-    // the second reload of the bad revision is the repeat half-way through the timeout (a reload can be dropped)
-    expect(workspace.calls).toEqual([`stage ${b} ff`, `activate ${b}`, `reload ${b}`, `reload ${b}`, `restore ${g}`, `reload ${g}`]);
+    // steady 500s from the revision the health check names fail fast (deploy/verify.ts), before the repeat of the
+    // reload half-way through the timeout that a wrong answer would get (a reload can be dropped)
+    expect(workspace.calls).toEqual([`stage ${b} ff`, `activate ${b}`, `reload ${b}`, `restore ${g}`, `reload ${g}`]);
     expect(await repo.resolve(REJECTED_REF)).toBe(bad);
     expect(engine.status).toMatchObject({ state: 'rejected', deployedSha: good, rejectedSha: bad });
     workspace.calls.length = 0;

@@ -15,6 +15,7 @@ import { describeSpec, type ReloadSpec } from '../reload/spec.js';
 import { HotpullError, oneLine } from '../errors.js';
 import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
 import { formatDuration } from '../duration.js';
+import { judgeFromConfig } from '../deploy/judge.js';
 
 export interface Pipeline {
   target: Target;
@@ -116,7 +117,7 @@ export async function buildPipeline(
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
     logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
   }
-  const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger);
+  const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env);
   const listeners: EngineListener[] = [];
   const engine = new SyncEngine({
     workspace,
@@ -141,6 +142,7 @@ export async function buildPipeline(
     health: config.healthUrl
       ? { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle }
       : undefined,
+    judge: await judgeFromConfig(config, target.dir, reloading.files, logger),
     rollback: config.rollback,
     rules: config.onChange,
     imageRevision: config.imageRevision,

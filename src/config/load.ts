@@ -30,6 +30,11 @@ export interface Config extends AuthOptions {
   readonly healthExpect?: string;
   readonly healthTimeout: number;
   readonly healthSettle: number;
+  /** --preflight commands, run in the staged tree in order */
+  readonly preflight: readonly string[];
+  /** --canary: a command template, or 'auto' */
+  readonly canary?: string;
+  readonly canaryTimeout: number;
   readonly rollback: boolean;
   readonly onChange: readonly ChangeRule[];
   readonly imageRevision?: string;
@@ -261,6 +266,9 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     healthExpect: values.healthExpect as string | undefined,
     healthTimeout: (values.healthTimeout as number | undefined) ?? 30_000,
     healthSettle: (values.healthSettle as number | undefined) ?? 2000,
+    preflight: (values.preflight as string[] | undefined) ?? [],
+    canary: values.canary as string | undefined,
+    canaryTimeout: (values.canaryTimeout as number | undefined) ?? 30_000,
     rollback: (values.rollback as boolean | undefined) ?? true,
     onChange: (values.onChange as ChangeRule[] | undefined) ?? [],
     imageRevision: values.imageRevision as string | undefined,

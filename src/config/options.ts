@@ -91,6 +91,9 @@ export const OPTIONS = [
   { key: 'notifyFailingAfter', kind: 'count', placeholder: 'N', description: 'run: send `failing` after this many failed passes in a row (once, then `recovered`)', defaultText: '3' },
   { key: 'onLive', kind: 'string', placeholder: 'CMD', description: 'run: a shell command run in the checkout after each deploy is live, with HOTPULL_SHA, HOTPULL_PREVIOUS_SHA, HOTPULL_DIR …; a failure is logged, never rolls back' },
   { key: 'onLiveTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'time limit for --on-live', defaultText: '5m' },
+  { key: 'preflight', kind: 'strings', multiple: true, placeholder: 'CMD', description: 'a command run in the staged revision before anything serving sees it (cwd and HOTPULL_DIR: the staged tree; HOTPULL_SHA, HOTPULL_PREVIOUS_SHA), repeatable; a failure rejects the revision (env: one value or a JSON list)' },
+  { key: 'canary', kind: 'string', placeholder: 'CMD|auto', description: 'an app server started from the staged revision on a free loopback port ({port}, {dir}, {tmp} replaced) and checked with the --health-url path and --health-expect before the reload; auto: derived from the uWSGI ini or gunicorn config' },
+  { key: 'canaryTimeout', kind: 'duration', min: 100, placeholder: 'DURATION', description: 'time limit for each --preflight command, and for the canary to answer well', defaultText: '30s' },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];

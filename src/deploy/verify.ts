@@ -17,7 +17,10 @@ export interface HealthCheck {
   pollMs?: number;
 }
 
-export type VerifyResult = { ok: true; ms: number; requests: number } | { ok: false; ms: number; requests: number; reason: string };
+export type VerifyResult =
+  | { ok: true; ms: number; requests: number }
+  /** failedFast: steady 5xx from the new revision, verdict before the timeout (nothing to gain by reloading again) */
+  | { ok: false; ms: number; requests: number; reason: string; failedFast?: boolean };
 
 export function expandExpect(template: string, sha: string): string {
   return template.replaceAll('{sha}', sha).replaceAll('{short_sha}', sha.slice(0, 7));
@@ -26,20 +29,38 @@ export function expandExpect(template: string, sha: string): string {
 const MIN_GOOD_ANSWERS = 3;
 const PARALLEL_PROBES = 3;
 
-async function probe(url: string, expected: string | undefined, timeoutMs: number): Promise<string | undefined> {
+/** One answer, judged: good, or why not (with the status when the server answered at all). */
+export type Answer = { good: true; status: number } | { good: false; status?: number; problem: string };
+
+export async function probeOnce(url: string, expected: string | undefined, timeoutMs: number): Promise<Answer> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'hotpull-verify' }, redirect: 'manual' });
   } catch (error) {
-    return `GET ${url} failed: ${fetchFailure(error)}`;
+    return { good: false, problem: `GET ${url} failed: ${fetchFailure(error)}` };
   }
   const body = await response.text().catch(() => '');
-  if (response.status < 200 || response.status > 299) return `GET ${url} answered ${response.status}: ${body.trim().slice(0, 120)}`;
+  const { status } = response;
+  if (status < 200 || status > 299) return { good: false, status, problem: `GET ${url} answered ${status}: ${body.trim().slice(0, 120)}` };
   if (expected !== undefined && !body.includes(expected)) {
-    return `GET ${url} answered ${response.status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})`;
+    return { good: false, status, problem: `GET ${url} answered ${status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})` };
   }
-  return undefined;
+  return { good: true, status };
 }
+
+/**
+ * An answer that says the app itself is broken: a 5xx from the app server. 502, 503 and 504 are what a proxy or
+ * a starting server says meanwhile, so they never count.
+ */
+export const isBrokenAnswer = (a: Answer) => a.status !== undefined && a.status >= 500 && a.status <= 599 && ![502, 503, 504].includes(a.status);
+
+/**
+ * Fail fast: with an expected text naming the revision, old code can never pass, so the new revision answering
+ * 5xx on every probe for the settle window (and at least FAIL_FAST_ROUNDS rounds) will not get better by waiting.
+ */
+const FAIL_FAST_ROUNDS = 5;
+const FAIL_FAST_MIN_MS = 1000;
+export const failsFast = (check: Pick<HealthCheck, 'expect'>) => check.expect !== undefined && /\{(short_)?sha\}/.test(check.expect);
 
 /** Polls until the app answers well for settleMs (and at least 3 times) in a row, or the timeout passes. */
 export async function verifyHealth(check: HealthCheck, sha: string, signal?: AbortSignal): Promise<VerifyResult> {
@@ -51,6 +72,9 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
   let good = 0;
   let requests = 0;
   let lastProblem = 'no answer yet';
+  const failFast = failsFast(check);
+  let brokenSince: number | undefined;
+  let brokenRounds = 0;
   while (!signal?.aborted) {
     const now = Date.now();
     if (now >= deadline) break;
@@ -58,8 +82,20 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
     // and one still on the old (a chain reload in progress, or one uWSGI dropped) must not pass.
     requests += PARALLEL_PROBES;
     const perRequest = Math.max(100, Math.min(5000, deadline - now));
-    const answers = await Promise.all(Array.from({ length: PARALLEL_PROBES }, () => probe(check.url, expected, perRequest)));
-    const problem = answers.find((a) => a !== undefined);
+    const answers = await Promise.all(Array.from({ length: PARALLEL_PROBES }, () => probeOnce(check.url, expected, perRequest)));
+    const bad = answers.find((a) => !a.good);
+    const problem = bad && !bad.good ? bad.problem : undefined;
+    if (failFast && answers.every(isBrokenAnswer)) {
+      brokenSince ??= Date.now();
+      brokenRounds += 1;
+      const steady = Date.now() - brokenSince;
+      if (brokenRounds >= FAIL_FAST_ROUNDS && steady >= Math.max(check.settleMs, FAIL_FAST_MIN_MS)) {
+        return { ok: false, ms: Date.now() - started, requests, failedFast: true, reason: `answered 5xx on every probe for ${formatDuration(steady)}: ${problem}` };
+      }
+    } else {
+      brokenSince = undefined;
+      brokenRounds = 0;
+    }
     if (problem === undefined) {
       goodSince ??= Date.now();
       good += 1;

@@ -11,6 +11,7 @@ import { processStartTime } from '../procfs.js';
 import { Journal, type JournalEntry } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
+import { judgeStaged, type Judge } from '../deploy/judge.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import { heldReason, holdBase, retriesRejected, rollbackTarget, sameVerdict, standingVerdict, takesFastForwardShortcut, type BlockedState, type BlockedVerdict } from './decide.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
@@ -37,6 +38,8 @@ export interface EngineOptions {
   /** run --watch: held from before files change until the pass ends, so file-watch reloads wait and skip them */
   gate?: ReloadGate;
   health?: HealthCheck;
+  /** --preflight and --canary: the staged revision is judged before anything serving sees it */
+  judge?: Judge;
   rollback: boolean;
   rules: readonly ChangeRule[];
   /** the revision the running container image was built from: hold rules compare against it when known */
@@ -355,7 +358,8 @@ export class SyncEngine {
     const tryFastForward = workspace.tryFastForward?.bind(workspace);
     let fastForwarded = false;
     const shortcut = { layoutCanTry: tryFastForward !== undefined, local, modified: modified.length, rules: this.options.rules.length };
-    if (tryFastForward !== undefined && local !== undefined && takesFastForwardShortcut(shortcut)) {
+    // judged revisions go through the stage first: the shortcut would change the served tree before the verdict
+    if (tryFastForward !== undefined && local !== undefined && !this.options.judge && takesFastForwardShortcut(shortcut)) {
       fastForwarded = await this.applyTree(local, target, 'ff', trigger, () => tryFastForward(target));
       if (!fastForwarded) await this.note(undefined);
     }
@@ -386,6 +390,9 @@ export class SyncEngine {
     this.blocked = undefined;
 
     const from = local ?? '';
+    // in-place: judged in the staging worktree, before the checkout changes
+    const early = workspace.stageTree ? await this.judgeRevision(undefined, from, target, trigger, times, signal) : undefined;
+    if (early) return early;
     const staged = fastForwarded
       ? { sha: target, dir: workspace.dir }
       : await this.applyTree(from, target, plan.mode, trigger, () => workspace.stage(target, plan, local));
@@ -398,6 +405,9 @@ export class SyncEngine {
 
     const failed = await this.runHooks(decision.run, staged, from, target, trigger, times, signal);
     if (failed) return failed;
+    // atomic: judged in its release directory, after its hooks prepared it, before `current` switches
+    const late = workspace.stageTree ? undefined : await this.judgeRevision(staged, from, target, trigger, times, signal);
+    if (late) return late;
     // From here the new revision may be served: a stop or a crash resumes with the reload.
     await this.note({ from, to: target, stage: 'reload', trigger });
     await workspace.activate(staged);
@@ -438,6 +448,29 @@ export class SyncEngine {
       }
     }
     return undefined;
+  }
+
+  /**
+   * --preflight and --canary on the staged revision (`staged`, or the in-place staging worktree). A failure rejects
+   * it as a failed verification does, with nothing reloaded; a stop is no verdict.
+   */
+  private async judgeRevision(staged: Staged | undefined, from: string, target: string, trigger: string, times: Times, signal?: AbortSignal): Promise<SyncOutcome | undefined> {
+    const { judge, workspace, logger } = this.options;
+    if (!judge) return undefined;
+    const dir = staged?.dir ?? (await workspace.stageTree!(target)).dir;
+    const ctx = { dir, sha: target, previousSha: from, env: this.options.env, signal, onStart: this.noteChild };
+    const childFile = path.join(await workspace.stateDir(), 'judge-child.json');
+    const verdict = await judgeStaged(judge, ctx, logger, childFile).catch((error: unknown) => {
+      if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
+      throw error;
+    });
+    if (verdict.ok) return undefined;
+    if (staged) await workspace.discard(staged, from || undefined);
+    const reason = `${short(target)} rejected before it was served: ${verdict.reason}`;
+    const record = this.record(trigger, from, target, 'rejected', times, verdict.reason);
+    await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
+    logger.error({ old: from || undefined, new: target, err: verdict.reason, ms: verdict.ms }, reason);
+    return { kind: 'rejected', record };
   }
 
   /** The checkout is at the revision of a deploy that has not reached a verdict: finish it. */
@@ -587,7 +620,7 @@ export class SyncEngine {
     if (repeatable.length === 0) return verifyHealth(health, to, signal);
     const half = Math.round(health.timeoutMs / 2);
     const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal);
-    if (first.ok || signal?.aborted) return first;
+    if (first.ok || signal?.aborted || first.failedFast) return first;
     this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${half}ms; reloading once more in case the reload was dropped`);
     try {
       for (const reloader of repeatable) await reloader.reload({ sha: to, previousSha: from, signal });

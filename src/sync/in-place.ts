@@ -5,6 +5,7 @@ import type { Git } from '../git/repo.js';
 import { clearLocks } from '../git/locks.js';
 import { backupStamp } from './plan.js';
 import { HotpullError } from '../errors.js';
+import { StageTree } from '../deploy/stage.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
 
 const short = (sha: string) => sha.slice(0, 12);
@@ -17,11 +18,13 @@ export class InPlaceWorkspace implements Workspace {
     return this.git.dir;
   }
   private gitDirPath?: string;
+  private stageTreeDir?: StageTree;
 
   constructor(
     readonly git: Git,
     private readonly logger: Logger,
     private readonly clock: () => number = Date.now,
+    private readonly env: Readonly<Record<string, string | undefined>> = process.env,
   ) {}
 
   private async gitDir(): Promise<string> {
@@ -91,6 +94,12 @@ export class InPlaceWorkspace implements Workspace {
       await fs.rename(path.join(this.git.dir, file), to);
     }
     this.logger.warn({ files, dir }, `moved ${files.length} untracked file(s) in the way of the new revision to ${dir}`);
+  }
+
+  /** `target` in the staging worktree (.git/hotpull/stage), to be judged before the checkout changes. */
+  async stageTree(target: string): Promise<Staged> {
+    this.stageTreeDir ??= new StageTree(this.git, await this.stateDir(), this.env);
+    return { sha: target, dir: await this.stageTreeDir.prepare(target) };
   }
 
   async tryFastForward(target: string): Promise<boolean> {

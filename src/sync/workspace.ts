@@ -35,6 +35,11 @@ export interface Workspace {
    * fast-forward, nothing changed). Lets the engine skip working out the relation in the common case.
    */
   tryFastForward?(target: string): Promise<boolean>;
+  /**
+   * in-place only: `target` in a tree of its own, where it is judged (preflight, canary) before `stage` changes
+   * the served files. (The atomic layout's `stage` is already such a tree.)
+   */
+  stageTree?(target: string): Promise<Staged>;
   /** puts `target` on disk; in-place this already changes the served files */
   stage(target: string, plan: ApplyPlan, local: string | undefined): Promise<Staged>;
   /** makes a staged revision the served one */

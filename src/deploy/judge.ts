@@ -1,0 +1,175 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { configError } from '../errors.js';
+import { killGroup } from '../exec.js';
+import { processStartTime } from '../procfs.js';
+import { runPreflight, type JudgeContext, type JudgeVerdict } from './preflight.js';
+import { runCanary, type CanaryCheck } from './canary.js';
+import { deriveGunicornCanary, deriveUwsgiCanary, parseUwsgiIni, type DerivedCanary } from './canary-auto.js';
+
+/**
+ * Where `--canary auto` reads the app server's configuration: a file of the repo, read from the staged tree at
+ * each deploy (a commit may change it), with the paths production uses for it.
+ */
+export type AutoSource =
+  | { kind: 'uwsgi'; file: string; iniPath: string; checkout: string }
+  | { kind: 'gunicorn'; file?: string; configPath?: string; checkout: string; app?: string };
+
+export interface Judge {
+  preflight: readonly string[];
+  /** a command template, or what `auto` reads */
+  canary?: { command: string } | { auto: AutoSource };
+  timeoutMs: number;
+  /** the --health-url path and query ('/' without one), --health-expect, --health-settle (capped) */
+  path: string;
+  expect?: string;
+  settleMs: number;
+  /** tests: force a port */
+  pickPort?: CanaryCheck['pickPort'];
+}
+
+/** A canary is a throwaway single worker: a short settle window says what a long one would. */
+export const CANARY_SETTLE_MAX_MS = 1000;
+
+/**
+ * `--canary auto` at start: which configuration of the checkout the canary comes from. uWSGI: the ini hotpull
+ * touches (--touch/--reload touch:*.ini), else uwsgi.ini, else a top-level *.ini with a [uwsgi] section;
+ * gunicorn: gunicorn.conf.py, else wsgi.py (wsgi:application). Nothing found: a config error.
+ */
+export async function findAutoSource(checkout: string, touched: readonly string[]): Promise<AutoSource> {
+  const names = await fs.readdir(checkout).catch(() => [] as string[]);
+  const candidates = [
+    ...touched.filter((f) => f.endsWith('.ini')).map((f) => path.relative(checkout, path.resolve(checkout, f))),
+    'uwsgi.ini',
+    ...names.filter((n) => n.endsWith('.ini')).sort(),
+  ];
+  for (const file of candidates) {
+    if (file.startsWith('..')) continue;
+    const text = await fs.readFile(path.join(checkout, file), 'utf8').catch(() => undefined);
+    if (text !== undefined && parseUwsgiIni(text).length > 0) return { kind: 'uwsgi', file, iniPath: path.join(checkout, file), checkout };
+  }
+  if (names.includes('gunicorn.conf.py')) {
+    return { kind: 'gunicorn', file: 'gunicorn.conf.py', configPath: path.join(checkout, 'gunicorn.conf.py'), checkout };
+  }
+  if (names.includes('wsgi.py')) return { kind: 'gunicorn', checkout, app: 'wsgi:application' };
+  throw configError(
+    `--canary auto found no app server configuration in ${checkout} (a uWSGI ini with a [uwsgi] section, gunicorn.conf.py or wsgi.py); give --canary "CMD" with {port} and {dir}`,
+  );
+}
+
+/** The canary command for one staged tree (auto: derived from the staged revision's own configuration). */
+export async function canaryCommand(canary: NonNullable<Judge['canary']>, stagedDir: string): Promise<DerivedCanary | { error: string }> {
+  if ('command' in canary) return { command: canary.command, description: canary.command };
+  const source = canary.auto;
+  const read = async (file: string) => fs.readFile(path.join(stagedDir, file), 'utf8').catch(() => undefined);
+  if (source.kind === 'uwsgi') {
+    const text = await read(source.file);
+    if (text === undefined) return { error: `${source.file} is not in the staged revision` };
+    return deriveUwsgiCanary({ text, iniPath: source.iniPath, checkout: source.checkout });
+  }
+  const configText = source.file === undefined ? undefined : await read(source.file);
+  return deriveGunicornCanary({ configText, configPath: source.configPath, checkout: source.checkout, app: source.app });
+}
+
+/**
+ * A judge's process group is written down (pid and start time) while it runs: a hotpull killed with -9 cannot end
+ * it, so the next judge does, before it starts its own. (Nothing is served from it, so only the process matters.)
+ */
+async function endLeftover(file: string, logger: Logger): Promise<void> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return;
+  const { pid, start } = JSON.parse(text) as { pid: number; start?: string };
+  if (start !== undefined && (await processStartTime(pid)) === start && killGroup(pid, 'SIGKILL')) {
+    logger.warn({ pid }, `ended the preflight or canary an interrupted hotpull left running (process group ${pid})`);
+  }
+  await fs.rm(file, { force: true });
+}
+
+function recordChild(file: string, ctx: JudgeContext): JudgeContext {
+  return {
+    ...ctx,
+    onStart: (pid) => {
+      ctx.onStart?.(pid);
+      void processStartTime(pid)
+        .then((start) => fs.writeFile(file, JSON.stringify({ pid, start })))
+        .catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Preflight commands, then the canary, on the staged tree. The first failure is the verdict. `childFile`: where
+ * the running command's process group is written down (see endLeftover).
+ */
+export async function judgeStaged(judge: Judge, given: JudgeContext, logger: Logger, childFile?: string): Promise<JudgeVerdict> {
+  if (childFile) await endLeftover(childFile, logger).catch(() => undefined);
+  try {
+    return await judgeSteps(judge, childFile ? recordChild(childFile, given) : given, logger);
+  } finally {
+    if (childFile) await fs.rm(childFile, { force: true }).catch(() => undefined);
+  }
+}
+
+async function judgeSteps(judge: Judge, ctx: JudgeContext, logger: Logger): Promise<JudgeVerdict> {
+  const started = Date.now();
+  const short = ctx.sha.slice(0, 12);
+  if (judge.preflight.length > 0) {
+    const verdict = await runPreflight(judge.preflight, judge.timeoutMs, ctx);
+    if (!verdict.ok) return verdict;
+    logger.info({ sha: ctx.sha, ms: verdict.ms }, `preflight passed for ${short} in ${verdict.ms}ms`);
+  }
+  if (judge.canary) {
+    const derived = await canaryCommand(judge.canary, ctx.dir);
+    if ('error' in derived) return { ok: false, ms: Date.now() - started, reason: `canary auto: ${derived.error}` };
+    const verdict = await runCanary(
+      {
+        command: derived.command,
+        timeoutMs: judge.timeoutMs,
+        path: judge.path,
+        expect: judge.expect,
+        settleMs: Math.min(judge.settleMs, CANARY_SETTLE_MAX_MS),
+        pickPort: judge.pickPort,
+        onRun: ({ pid, port }) => logger.info({ sha: ctx.sha, pid, port }, `canary for ${short} started on 127.0.0.1:${port} (process group ${pid})`),
+      },
+      ctx,
+    );
+    if (!verdict.ok) return verdict;
+    logger.info({ sha: ctx.sha, ms: verdict.ms }, `canary for ${short} healthy in ${verdict.ms}ms`);
+  }
+  return { ok: true, ms: Date.now() - started };
+}
+
+export interface JudgeConfig {
+  preflight: readonly string[];
+  canary?: string;
+  canaryTimeout: number;
+  healthUrl?: string;
+  healthExpect?: string;
+  healthSettle: number;
+}
+
+/** The judge the options ask for (undefined: none); `--canary auto` is resolved here and said in one line. */
+export async function judgeFromConfig(config: JudgeConfig, checkout: string, touched: readonly string[], logger: Logger): Promise<Judge | undefined> {
+  if (config.preflight.length === 0 && config.canary === undefined) return undefined;
+  let canary: Judge['canary'];
+  if (config.canary === 'auto') {
+    const source = await findAutoSource(checkout, touched);
+    canary = { auto: source };
+    const derived = await canaryCommand(canary, checkout);
+    if ('error' in derived) throw configError(`--canary auto: ${derived.error}; give --canary "CMD" with {port} and {dir}`);
+    logger.info({ canary: derived.command }, `--canary auto: ${derived.description}; will run: ${derived.command}`);
+  } else if (config.canary !== undefined) {
+    if (!config.canary.includes('{port}')) throw configError(`--canary must be a command with {port} (the canary's port) or auto (got ${JSON.stringify(config.canary)})`);
+    canary = { command: config.canary };
+  }
+  const url = config.healthUrl ? new URL(config.healthUrl) : undefined;
+  return {
+    preflight: config.preflight,
+    canary,
+    timeoutMs: config.canaryTimeout,
+    path: url ? `${url.pathname}${url.search}` : '/',
+    expect: config.healthExpect,
+    settleMs: config.healthSettle,
+  };
+}
