@@ -1,6 +1,5 @@
 import { constants } from 'node:os';
-import { HotpullError } from './errors.js';
-import { formatDuration } from './duration.js';
+import { HotpullError, interruptedError } from './errors.js';
 import { redact } from './redact.js';
 
 // execa costs ~15 MB of RSS once loaded; a sidecar that only polls never needs it, so it loads on first use.
@@ -113,8 +112,8 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
   const label = redact([file, ...args].join(' '));
   const output = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), all: String(result.all ?? '') };
   const what = options.shell ? `command "${label}"` : label;
-  if (ended === 'timeout') throw new HotpullError('TIMEOUT', `${what} timed out after ${formatDuration(options.timeoutMs)}`, { command: label, ...output });
-  if (ended === 'stopped') throw new HotpullError('ABORTED', `${what} stopped`, { command: label });
+  if (ended === 'timeout') throw interruptedError('timeout', what, options.timeoutMs, { command: label, ...output });
+  if (ended === 'stopped') throw interruptedError('stopped', what, options.timeoutMs, { command: label });
   const code = (result as { code?: string }).code;
   if (result.exitCode === undefined && result.signal === undefined && code) {
     return { exitCode: -1, ...output, durationMs, startError: code };
@@ -135,7 +134,7 @@ export async function runShell(command: string, options: ShellOptions): Promise<
       command: label,
       stdout: result.stdout,
       stderr: result.stderr,
-      exitCode: result.exitCode,
+      childExitCode: result.exitCode,
     });
   }
   return result;

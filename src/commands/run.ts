@@ -7,6 +7,7 @@ import { loadSecret } from '../http/secret.js';
 import type { StatusServer } from '../http/server.js';
 import { configError } from '../errors.js';
 import { redact } from '../redact.js';
+import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
 
 /**
  * Out of file descriptors or processes, a spawn can fail in a way no caller hears of (execa 9 throws before it
@@ -26,9 +27,6 @@ function survivePidExhaustion(logger: CommandContext['logger']): void {
     process.exit(1);
   });
 }
-
-/** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s). */
-const STOP_DEADLINE_MS = 8000;
 
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
   const secret = config.listen ? await loadSecret(config) : undefined;
@@ -68,9 +66,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     signals.on('SIGINT', () => resolve('SIGINT'));
   });
   logger.info(`${signal}: stopping`);
-  const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
-  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() => 'done' as const);
-  if ((await Promise.race([stopped, deadline])) === 'late') {
+  if (!(await stoppedInTime(Promise.all([daemon.stop(), server?.close(), watching?.close()])))) {
     // Reload and hook commands are ended with their process group within a few seconds; what is left is a local
     // git step. The journal says what the next start has to finish.
     logger.warn(`the pass in progress (${engine.status.state}) did not end within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway, the next start finishes it`);

@@ -12,6 +12,8 @@ import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+import { shortSha } from '../sha.js';
+import { formatDuration } from '../duration.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
@@ -63,7 +65,8 @@ interface Times {
   verified?: number;
 }
 
-const short = (sha: string | undefined) => sha?.slice(0, 12);
+const short = shortSha;
+const ms = formatDuration;
 
 /**
  * One pass of the pipeline: detect (ls-remote) → fetch (one ref) → plan (policies, onChange rules) → apply →
@@ -458,7 +461,7 @@ export class SyncEngine {
       env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
     });
     const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
-    this.options.logger.info({ hook: command, ms: result.durationMs, output: output.slice(-4000) }, `ran "${command}" in ${result.durationMs}ms`);
+    this.options.logger.info({ hook: command, ms: result.durationMs, output: output.slice(-4000) }, `ran "${command}" in ${formatDuration(result.durationMs)}`);
   }
 
   private async reloadAll(to: string, from: string, signal?: AbortSignal): Promise<void> {
@@ -571,7 +574,7 @@ export class SyncEngine {
     const half = Math.round(health.timeoutMs / 2);
     const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal);
     if (first.ok || signal?.aborted) return first;
-    this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${half}ms; reloading once more in case the reload was dropped`);
+    this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${formatDuration(half)}; reloading once more in case the reload was dropped`);
     try {
       for (const reloader of repeatable) await reloader.reload({ sha: to, previousSha: from, signal });
     } catch (error) {
@@ -588,7 +591,7 @@ export class SyncEngine {
     const d = record.durations;
     this.options.logger.info(
       { old: record.from, new: to, trigger: record.trigger, result: record.result, ms: d },
-      `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${d.total}ms (detect ${d.detect}ms, fetch ${d.fetch}ms, apply ${d.apply}ms, reload ${d.reload}ms${record.stages.verified ? `, verify ${d.verify}ms` : ''})`,
+      `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${ms(d.total)} (detect ${ms(d.detect)}, fetch ${ms(d.fetch)}, apply ${ms(d.apply)}, reload ${ms(d.reload)}${record.stages.verified ? `, verify ${ms(d.verify)}` : ''})`,
     );
   }
 
