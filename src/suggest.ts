@@ -24,15 +24,25 @@ export function editDistance(a: string, b: string): number {
  * Undefined when nothing is close: a wild guess is worse than none.
  */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  const lower = word.toLowerCase();
+  // The prefix every candidate has (`--`, `HOTPULL_`) says nothing about which one was meant: compared without it.
+  const shared = commonPrefix(candidates.map((c) => c.toLowerCase()));
+  const strip = (text: string) => (text.startsWith(shared) ? text.slice(shared.length) : text);
+  const lower = strip(word.toLowerCase());
   const limit = Math.min(3, Math.max(1, Math.floor(lower.length / 3)));
   let best: { candidate: string; distance: number } | undefined;
   for (const candidate of candidates) {
-    const distance = editDistance(lower, candidate.toLowerCase());
+    const distance = editDistance(lower, strip(candidate.toLowerCase()));
     if (distance <= limit && (!best || distance < best.distance)) best = { candidate, distance };
   }
   if (best) return best.candidate;
-  return lower.length >= 3 ? candidates.find((c) => c.toLowerCase().startsWith(lower)) : undefined;
+  return lower.length >= 3 ? candidates.find((c) => c.toLowerCase().startsWith(word.toLowerCase())) : undefined;
+}
+
+function commonPrefix(words: readonly string[]): string {
+  if (words.length < 2) return '';
+  let prefix = words[0]!;
+  for (const w of words) while (!w.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix;
 }
 
 /** ` (did you mean X?)`, or nothing. */

@@ -161,7 +161,7 @@ export function completionScript(args: readonly string[]): string {
   const [shell, ...extra] = args;
   if (!shell || extra.length > 0 || !(SHELLS as readonly string[]).includes(shell)) {
     const got = args.length === 0 ? 'none' : JSON.stringify(args.join(' '));
-    const hint = shell ? suggest(shell, SHELLS) : undefined;
+    const hint = shell && !(SHELLS as readonly string[]).includes(shell) ? suggest(shell, SHELLS) : undefined;
     throw configError(`completion needs one shell: one of ${SHELLS.join(', ')} (got ${got}${hint ? `; did you mean ${hint}?` : ''})`);
   }
   return { bash, zsh, fish }[shell as (typeof SHELLS)[number]]();

@@ -4,13 +4,14 @@ import { didYouMean } from '../suggest.js';
 
 /**
  * HOTPULL_* names that are not options and still mean something: what hotpull sets for the programs it starts
- * (a `command:` reload sees HOTPULL_SHA, git's credential helper HOTPULL_GIT_*), so a hotpull started by one of
+ * (a `command:` reload sees HOTPULL_SHA, git's credential helper HOTPULL_GIT_USERNAME …), so a hotpull started by one of
  * them inherits them, the notification secret, and the knobs of the test suite and benchmarks.
  */
 const KNOWN_OTHERS = [
   'HOTPULL_SHA',
   'HOTPULL_PREVIOUS_SHA',
   ...HELPER_VARS,
+  'HOTPULL_SAFE_DIRECTORY',
   'HOTPULL_NOTIFY_SECRET',
   'HOTPULL_KILL_ROUNDS',
   'HOTPULL_FIGURES_DIR',
@@ -20,7 +21,7 @@ const KNOWN_OTHERS = [
 
 /**
  * One warning per HOTPULL_* variable that no option reads, with the likely intended name: a typo in the
- * environment (HOTPULL_INTERVALL=2s) would otherwise be ignored without a word.
+ * environment (a misspelt HOTPULL_INTERVAL) would otherwise be ignored without a word.
  */
 export function unknownEnvWarnings(env: Readonly<Record<string, string | undefined>>): string[] {
   const specs = OPTIONS as readonly OptionSpec[];

@@ -40,7 +40,7 @@ function entry(left: string, text: string, width: number): string[] {
   const column = Math.min(COLUMN, Math.floor(width / 2));
   const body = wrap(text, width - column).map((l) => `${' '.repeat(column)}${l}`);
   if (left.length <= column - 2 && body.length > 0) return [`${left.padEnd(column)}${body[0]!.trimStart()}`, ...body.slice(1)];
-  return [...wrap(left, width).map((l, i) => (i === 0 ? l : `    ${l}`)), ...body];
+  return [...(left.length <= width ? [left] : wrap(left, width)), ...body];
 }
 
 /** A shell command cut at spaces into lines that end with ` \`, so what is shown still runs when pasted. */
