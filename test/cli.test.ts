@@ -69,6 +69,22 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --branch must name a branch on the remote (got "release": no refs/heads/release on origin)']);
   });
 
+  it('a checkout whose branch has no upstream: --branch is named, nothing is fetched', async () => {
+    sb = await makeSandbox();
+    // An unrelated history under the same branch name on the remote: following it would fail with git's own words.
+    await git(sb.checkout, 'checkout', '-q', '--orphan', 'fresh');
+    await git(sb.checkout, 'commit', '-q', '--allow-empty', '-m', 'unrelated');
+    await git(sb.checkout, 'branch', '-q', '-M', 'fresh', 'main');
+    await git(sb.checkout, 'config', '--remove-section', 'branch.main').catch(() => '');
+    const before = await headOf(sb.checkout);
+    const result = await runCli(['sync', '--repo', sb.checkout]);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      `hotpull: --branch is required: the checkout's branch "main" in ${sb.checkout} has no upstream branch to follow (pass --branch NAME, or give the branch an upstream: git branch --set-upstream-to=origin/main)`,
+    ]);
+    expect(await headOf(sb.checkout)).toBe(before);
+  });
+
   it('a remote name the checkout does not have', async () => {
     sb = await makeSandbox();
     const result = await runCli(['run', '--repo', sb.checkout, '--remote', 'upstream']);
@@ -207,5 +223,51 @@ describe('smart-HTTP remote with basic auth', () => {
     const result = await child;
     expect(result.exitCode).toBe(0);
     expect(`${result.stdout}${result.stderr}`).not.toContain('wr0ng-pa55');
+  });
+});
+
+describe('host deploy: one result on stdout, logs on stderr, the exit code of the CLI', () => {
+  it('--json prints one JSON line; without it, one human line; the logs go to stderr either way', async () => {
+    sb = await makeSandbox();
+    const old = await headOf(sb.checkout);
+    const pushed = await commitAndPush(sb, { 'index.html': 'v2\n' });
+    const json = await runCli(['host', 'deploy', '--code', sb.checkout, '--json']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    expect(json.stdout.split('\n')).toHaveLength(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ action: 'deployed', changed: true, sha: pushed, from: old, result: 'reloaded', dir: sb.checkout, branch: 'main' });
+    expect(json.stderr).toMatch(/^\{"level":\d+/m);
+    const again = await runCli(['host', 'deploy', '--code', sb.checkout]);
+    expect([again.exitCode, again.stdout]).toEqual([0, `up to date: ${sb.checkout} is at ${pushed.slice(0, 7)} (origin main)`]);
+  });
+
+  it('a command: reload that exits 2 is a failed deploy (exit 1), not bad configuration; --json still says where the checkout is', async () => {
+    sb = await makeSandbox();
+    const old = await headOf(sb.checkout);
+    const pushed = await commitAndPush(sb, { 'index.html': 'v2\n' });
+    const result = await runCli(['host', 'deploy', '--code', sb.checkout, '--reload', 'command:echo no such app >&2; exit 2', '--json']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.split('\n').at(-1)).toBe('hotpull: command "echo no such app >&2; exit 2" exited with code 2: no such app');
+    expect(JSON.parse(result.stdout)).toEqual({
+      action: 'failed',
+      changed: true,
+      sha: pushed,
+      from: old,
+      error: 'command "echo no such app >&2; exit 2" exited with code 2: no such app',
+      dir: sb.checkout,
+      branch: 'main',
+      remote: 'origin',
+    });
+  });
+
+  it('error kinds map to CLI exits in one table; a child\'s exit code is its own field', async () => {
+    const { EXIT_CODES, HotpullError, interruptedError } = await import('../src/errors.js');
+    const reload = new HotpullError('RELOAD', 'command "x" exited with code 2', { childExitCode: 2 });
+    expect([reload.cliExitCode, reload.childExitCode]).toEqual([1, 2]);
+    expect(EXIT_CODES).toMatchObject({ CONFIG: 2, UNREACHABLE: 3, RELOAD: 1, REFUSED: 1 });
+    expect([interruptedError('timeout', 'git fetch', 1500).message, interruptedError('stopped', 'git fetch', 1500).message]).toEqual([
+      'git fetch timed out after 1.5s',
+      'git fetch: stopped',
+    ]);
+    expect([interruptedError('timeout', 'x', 1).code, interruptedError('stopped', 'x', 1).code]).toEqual(['TIMEOUT', 'ABORTED']);
   });
 });
