@@ -20,7 +20,7 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate closest to `word` (case ignored) when it is close enough to be a typo: at most one edit per
- * three characters (up to 3), else one that starts with what was typed (`--health` → `--health-url`).
+ * three characters (up to 3), else one that starts with what was typed or that it starts with.
  * Undefined when nothing is close: a wild guess is worse than none.
  */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
@@ -35,7 +35,12 @@ export function suggest(word: string, candidates: readonly string[]): string | u
     if (distance <= limit && (!best || distance < best.distance)) best = { candidate, distance };
   }
   if (best) return best.candidate;
-  return lower.length >= 3 ? candidates.find((c) => c.toLowerCase().startsWith(word.toLowerCase())) : undefined;
+  if (lower.length < 3) return undefined;
+  // `--health` → `--health-url`; `intervalSeconds` → `interval`
+  return (
+    candidates.find((c) => c.toLowerCase().startsWith(word.toLowerCase())) ??
+    candidates.find((c) => strip(c.toLowerCase()).length >= 4 && lower.startsWith(strip(c.toLowerCase())))
+  );
 }
 
 function commonPrefix(words: readonly string[]): string {

@@ -140,6 +140,7 @@ describe('did you mean', () => {
     ['intervall', ['interval'], 'interval'],
     ['--health-ur', ['--health-url', '--health-expect'], '--health-url'],
     ['--health', ['--health-url', '--health-expect'], '--health-url'],
+    ['intervalSeconds', ['repo', 'interval', 'ignore'], 'interval'],
     ['statsu', TOP_COMMANDS, 'status'],
     ['HOTPULL_INTERVALL', ['HOTPULL_INTERVAL', 'HOTPULL_LISTEN'], 'HOTPULL_INTERVAL'],
     ['frobnicate', TOP_COMMANDS, undefined],

@@ -7,6 +7,7 @@ import { defaultOf, envName, LOG_LEVELS, OPTIONS, type OptionSpec, type OptionVa
 import { validateOption, type Source } from './schema.js';
 import { commandLineCredentials } from '../git/credentials.js';
 import { locationKind } from '../git/location.js';
+import { suggest } from '../suggest.js';
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -126,16 +127,11 @@ async function readConfigFile(explicit: string | undefined, searchDirs: string[]
   return { file: result.filepath, values: values as Record<string, unknown> };
 }
 
-function closest(word: string, candidates: string[]): string | undefined {
-  const lower = word.toLowerCase();
-  return candidates.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower.slice(0, 4)));
-}
-
 function checkKnownKeys(file: FileConfig): void {
   const known = OPTIONS.filter((o: OptionSpec) => !o.noConfigKey && !o.envOnly).map((o) => o.key as string);
   for (const key of Object.keys(file.values)) {
     if (!known.includes(key)) {
-      const hint = closest(key, known);
+      const hint = suggest(key, known);
       throw configError(
         `unknown key ${JSON.stringify(key)} in ${file.file}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ''}; known keys: ${known.join(', ')}`,
       );
