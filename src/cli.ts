@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { appliesTo, envName, OPTIONS, flagName, type OptionSpec } from './config/options.js';
-import { HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic } from './config/commands.js';
+import { HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic, type TopCommand } from './config/commands.js';
 import { cliFlag, commandHelp, isCommandName, mainHelp, shortUsage } from './config/help.js';
 import { unknownEnvWarnings } from './config/environment.js';
 import { didYouMean } from './suggest.js';
@@ -18,7 +18,7 @@ type Command = (context: CommandContext) => Promise<number>;
 
 // Commands load lazily: `hotpull sync` from cron should not pay for what `demo` imports. What help says about
 // each is in config/commands.ts.
-const COMMANDS: Record<string, () => Promise<Command>> = {
+const COMMANDS: Readonly<Record<Exclude<TopCommand, 'completion' | 'version' | 'help'>, () => Promise<Command>>> = {
   run: async () => (await import('./commands/run.js')).runCommand,
   sync: async () => (await import('./commands/sync.js')).syncCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
@@ -152,7 +152,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       io.stdout.write(completionScript(args));
       return 0;
     }
-    const command = COMMANDS[name];
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as keyof typeof COMMANDS] : undefined;
     if (!command) throw unknownCommand(name);
     for (const warning of unknownEnvWarnings(env)) io.stderr.write(`hotpull: warning: ${warning}\n`);
     const flags = flagValues(values as Record<string, unknown>);

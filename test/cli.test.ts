@@ -271,3 +271,35 @@ describe('host deploy: one result on stdout, logs on stderr, the exit code of th
     expect([interruptedError('timeout', 'x', 1).code, interruptedError('stopped', 'x', 1).code]).toEqual(['TIMEOUT', 'ABORTED']);
   });
 });
+
+describe('what a remote or branch text is (one check for config, target and git)', () => {
+  it.each([
+    ['origin', 'name'],
+    ['upstream-2', 'name'],
+    ['https://git.example.com/app.git', 'url'],
+    ['ssh://git@h:2222/app.git', 'url'],
+    ['git@github.com:acme/web.git', 'url'],
+    ['h:app.git', 'url'],
+    ['/srv/git/app.git', 'path'],
+    ['../remote.git', 'path'],
+    ['remote/app.git', 'path'],
+  ] as const)('%s is a %s', async (text, kind) => {
+    const { locationKind } = await import('../src/git/location.js');
+    expect(locationKind(text)).toBe(kind);
+  });
+
+  it('branch names git refuses are refused with the reason, in one line, before git sees them', async () => {
+    const { branchNameProblem } = await import('../src/git/location.js');
+    expect(['main', 'release/1.2', 'a..b', '-x', 'a b', 'a@{1}'].map(branchNameProblem)).toEqual([
+      undefined,
+      undefined,
+      'it holds a space, ~ ^ : ? * [ \\, ".." or "@{"',
+      'it starts with "-"',
+      'it holds a space, ~ ^ : ? * [ \\, ".." or "@{"',
+      'it holds a space, ~ ^ : ? * [ \\, ".." or "@{"',
+    ]);
+    sb = await makeSandbox();
+    const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'a..b']);
+    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --branch must be a valid branch name (got "a..b": it holds a space, ~ ^ : ? * [ \\, ".." or "@{")']);
+  });
+});

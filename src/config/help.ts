@@ -73,7 +73,9 @@ function optionEntry(o: OptionSpec, command: CommandName | undefined, width: num
     : o.envOnly
       ? `  ${envName(o.key)}`
       : `  ${o.short ? `-${o.short}, ` : ''}--${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
-  const text = (command && o.describeFor?.[command]) ?? o.description;
+  // "watch: …" says which command reads an option; under that command's own help it goes without saying
+  const own = command ? [`${command}: `, ...(command.startsWith('host ') ? ['host: '] : [])].find((p) => o.description.startsWith(p)) : undefined;
+  const text = (command && o.describeFor?.[command]) ?? (own ? o.description.slice(own.length) : o.description);
   const shown = defaultShown(o);
   const meta = [shown ? `default: ${shown}` : undefined, o.configOnly || o.envOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
   return entry(left, `${text}${meta ? ` (${meta})` : ''}`, width);
