@@ -3,7 +3,11 @@ import { inspectorOption } from './early.js';
 import { parseArgs } from 'node:util';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { OPTIONS, envName, flagName, type OptionSpec } from './config/options.js';
+import { appliesTo, envName, OPTIONS, flagName, type OptionSpec } from './config/options.js';
+import { HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic, type TopCommand } from './config/commands.js';
+import { cliFlag, commandHelp, isCommandName, mainHelp, shortUsage } from './config/help.js';
+import { unknownEnvWarnings } from './config/environment.js';
+import { didYouMean } from './suggest.js';
 import { loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { configError, HotpullError, systemErrorLine } from './errors.js';
@@ -13,22 +17,18 @@ import type { CommandContext } from './commands/context.js';
 
 type Command = (context: CommandContext) => Promise<number>;
 
-// Commands load lazily: `hotpull sync` from cron should not pay for what `demo` imports.
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  run: { summary: 'follow the remote branch: poll, fast-forward, reload (the sidecar)', load: async () => (await import('./commands/run.js')).runCommand },
-  sync: { summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon', load: async () => (await import('./commands/sync.js')).syncCommand },
-  status: { summary: "show a running daemon's state and recent deploys (--url, --json): 0 live, 1 problem, 3 unreachable", load: async () => (await import('./commands/status.js')).statusCommand },
-  log: { summary: 'list the deploys recorded with the checkout (--repo), newest first, across restarts (--json)', load: async () => (await import('./commands/log.js')).logCommand },
-  watch: { summary: 'dev mode: reload the app server when files in --repo change (--ignore, --ext, --debounce, --poll); run --watch also pulls', load: async () => (await import('./commands/watch.js')).watchCommand },
-  host: { summary: 'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls', load: async () => (await import('./commands/host.js')).hostCommand },
-  'supervisor-config': { summary: 'print a [program:hotpull] section for supervisord.conf that runs hotpull run with the options given', load: async () => (await import('./commands/supervisor-config.js')).supervisorConfigCommand },
-  demo: { summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes', load: async () => (await import('./commands/demo.js')).demoCommand },
+// Commands load lazily: `hotpull sync` from cron should not pay for what `demo` imports. What help says about
+// each is in config/commands.ts.
+const COMMANDS: Readonly<Record<Exclude<TopCommand, 'completion' | 'version' | 'help'>, () => Promise<Command>>> = {
+  run: async () => (await import('./commands/run.js')).runCommand,
+  sync: async () => (await import('./commands/sync.js')).syncCommand,
+  status: async () => (await import('./commands/status.js')).statusCommand,
+  log: async () => (await import('./commands/log.js')).logCommand,
+  watch: async () => (await import('./commands/watch.js')).watchCommand,
+  host: async () => (await import('./commands/host.js')).hostCommand,
+  'supervisor-config': async () => (await import('./commands/supervisor-config.js')).supervisorConfigCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
 };
-
-/** The flag as typed: --sync-timeout, or --no-rollback for a negated boolean. */
-function cliFlag(o: OptionSpec): string {
-  return o.negatedFlag ? `no-${flagName(o.key)}` : flagName(o.key);
-}
 
 /** parseArgs values → config keys; a negated flag given means false. */
 function flagValues(values: Record<string, unknown>): Record<string, unknown> {
@@ -41,29 +41,9 @@ function flagValues(values: Record<string, unknown>): Record<string, unknown> {
   return flags;
 }
 
-export function helpText(): string {
-  const width = 34;
-  const lines = (OPTIONS as readonly OptionSpec[]).map((o) => {
-    const flag = o.configOnly ? `  ${o.key} (config)` : o.envOnly ? `  ${envName(o.key)}` : `  ${o.short ? `-${o.short}, ` : ''}--${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
-    const meta = [o.defaultText ? `default: ${o.defaultText}` : undefined, o.configOnly || o.envOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
-    return `${flag.padEnd(width)}${o.description}${meta ? ` (${meta})` : ''}`;
-  });
-  return [
-    'Usage: hotpull <command> [options]',
-    '',
-    'Commands:',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width - 2)}${c.summary}`),
-    '',
-    'Options (flag > HOTPULL_* environment > config file > default):',
-    ...lines,
-    `  ${'-h, --help'.padEnd(width - 2)}show this help`,
-    `  ${'--version'.padEnd(width - 2)}print the version`,
-    '',
-  ].join('\n');
-}
-
 export interface Io {
-  stdout: { write(text: string): unknown; isTTY?: boolean };
+  /** `columns`: the terminal's width, which help is wrapped to (80 when stdout is not a TTY) */
+  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(text: string): unknown };
   signals: CommandContext['signals'];
   cwd: string;
@@ -97,7 +77,7 @@ function withNegativeValues(argv: string[]): string[] {
 function parse(argv: string[]) {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean' },
+    version: { type: 'boolean', short: 'V' },
   };
   for (const o of OPTIONS as readonly OptionSpec[]) {
     if (o.configOnly || o.envOnly) continue;
@@ -110,9 +90,33 @@ function parse(argv: string[]) {
     const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
     return { ...parsed, passthrough: terminator ? args.slice(terminator.index + 1) : [] };
   } catch (error) {
+    const topic = helpTopicOf(argv.filter((a) => !a.startsWith('-')));
+    const see = `see hotpull ${topic && topic !== 'help' ? `${topic} ` : ''}--help`;
+    const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '(--?[^'=]+)/.exec((error as Error).message)?.[1] : undefined;
+    const secret = (OPTIONS as readonly OptionSpec[]).find((o) => o.envOnly && unknown === `--${flagName(o.key)}`);
+    if (secret) throw configError(`${unknown} is not a flag: set ${envName(secret.key)} (a command line is visible to every user in ps); ${see}`, error);
+    if (unknown) throw configError(`unknown option ${unknown}${didYouMean(unknown, flagsFor(topic))}; ${see}`, error);
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
-    throw configError(`${message} (see hotpull --help)`, error);
+    throw configError(`${message} (${see})`, error);
   }
+}
+
+/** The flags a command takes (all of them when it is not known), for "did you mean". */
+function flagsFor(topic: HelpTopic | undefined): string[] {
+  const specs = (OPTIONS as readonly OptionSpec[]).filter((o) => !o.configOnly && !o.envOnly);
+  const own = topic && isCommandName(topic) ? specs.filter((o) => appliesTo(o, topic)) : specs;
+  return [...own.map((o) => `--${cliFlag(o)}`), '--help', '--version'];
+}
+
+/** The help topic named by positional words: `run`, `host up`; undefined when the words name none. */
+function helpTopicOf(words: readonly string[]): HelpTopic | undefined {
+  const [name, sub] = words;
+  if (name === 'host' && (HOST_SUBCOMMANDS as readonly string[]).includes(sub ?? '')) return `host ${sub}` as HelpTopic;
+  return (TOP_COMMANDS as readonly string[]).includes(name ?? '') ? (name as HelpTopic) : undefined;
+}
+
+function unknownCommand(name: string): HotpullError {
+  return configError(`unknown command ${JSON.stringify(name)}${didYouMean(name, TOP_COMMANDS)}: must be one of ${TOP_COMMANDS.join(', ')} (see hotpull --help)`);
 }
 
 /** The CLI: argv and environment in, exit code out. Never calls process.exit. */
@@ -123,25 +127,39 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       throw configError(`NODE_OPTIONS and node's flags must not open the inspector (got ${inspect}): anyone who can reach it runs code as hotpull`);
     }
     const { values, positionals, passthrough } = parse(argv);
-    if (values.version) {
+    const [name, ...args] = positionals;
+    if (values.version || name === 'version') {
       io.stdout.write(`${hotpullVersion()}\n`);
       return 0;
     }
-    const [name, ...args] = positionals;
-    if (values.help || !name || name === 'help') {
-      io.stdout.write(helpText());
-      return name || values.help ? 0 : 2;
+    const width = io.stdout.isTTY && io.stdout.columns ? io.stdout.columns : 80;
+    if (name === 'help' || values.help) {
+      const words = name === 'help' ? args : positionals;
+      const topic = helpTopicOf(words);
+      if (words.length > 0 && !topic) throw unknownCommand(words[0]!);
+      io.stdout.write(topic ? commandHelp(topic, width) : mainHelp(width));
+      return 0;
     }
-    const command = COMMANDS[name];
-    if (!command) throw configError(`unknown command ${JSON.stringify(name)}: must be one of ${Object.keys(COMMANDS).join(', ')} (see hotpull --help)`);
+    if (!name) {
+      io.stdout.write(shortUsage(width));
+      return 0;
+    }
+    if (name === 'completion') {
+      const { completionScript } = await import('./config/completion.js');
+      io.stdout.write(completionScript(args));
+      return 0;
+    }
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as keyof typeof COMMANDS] : undefined;
+    if (!command) throw unknownCommand(name);
+    for (const warning of unknownEnvWarnings(env)) io.stderr.write(`hotpull: warning: ${warning}\n`);
     const flags = flagValues(values as Record<string, unknown>);
     const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true, ...(name === 'supervisor-config' ? { readFile: false } : {}) });
     const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
-    return await (await command.load())({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
+    return await (await command())({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
   } catch (error) {
     if (error instanceof HotpullError) {
       io.stderr.write(`hotpull: ${redact(error.message)}\n`);
-      return error.exitCode;
+      return error.cliExitCode;
     }
     const system = systemErrorLine(error);
     if (system) {

@@ -1,41 +1,75 @@
+import { formatDuration } from './duration.js';
+
 /**
  * One public error class (execa's model): every error hotpull raises on purpose is a HotpullError with a
- * stable `code`, the process exit code it maps to at the CLI edge, and the failing command's output when
- * there is one. Anything else reaching the CLI is a bug and is printed with its stack.
+ * stable `code` (its kind), and the failing command's output when there is one. Which exit status the CLI
+ * gives for each kind is EXIT_CODES, the one table. Anything else reaching the CLI is a bug and is printed
+ * with its stack.
  */
 export type ErrorCode =
-  | 'CONFIG' // bad configuration: exit 2 so Supervisor (exitcodes=0,2) does not crash-loop on it
+  | 'CONFIG' // bad configuration
   | 'GIT' // a git command failed
   | 'TIMEOUT' // a bounded step ran out of time
   | 'ABORTED' // stopped on purpose (shutdown)
-  | 'RELOAD' // a reload strategy failed
+  | 'RELOAD' // a reload strategy (or a hook) failed
   | 'DOCKER' // a docker (or podman) CLI command failed, or a container did not start
-  | 'UNREACHABLE'; // a daemon or server could not be reached
+  | 'UNREACHABLE' // a daemon or server could not be reached
+  | 'REFUSED'; // a daemon was reached and refused the request (wrong secret, webhook disabled)
+
+/**
+ * The CLI's exit status for each kind of error. Bad configuration exits 2 so Supervisor (exitcodes=0,2) does
+ * not crash-loop on it; a daemon or Docker host that cannot be reached exits 3 (as `status` documents).
+ */
+export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
+  CONFIG: 2,
+  GIT: 1,
+  TIMEOUT: 1,
+  ABORTED: 1,
+  RELOAD: 1,
+  DOCKER: 1,
+  UNREACHABLE: 3,
+  REFUSED: 1,
+};
 
 export interface HotpullErrorOptions {
   cause?: unknown;
   command?: string;
   stdout?: string;
   stderr?: string;
-  exitCode?: number;
+  /** the failed child's own exit code (a reload command, a hook): what it said, not what hotpull exits with */
+  childExitCode?: number;
 }
 
 export class HotpullError extends Error {
   override name = 'HotpullError';
   readonly code: ErrorCode;
-  readonly exitCode: number;
   readonly command?: string;
   readonly stdout?: string;
   readonly stderr?: string;
+  readonly childExitCode?: number;
 
   constructor(code: ErrorCode, message: string, options: HotpullErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.exitCode = options.exitCode ?? (code === 'CONFIG' ? 2 : 1);
     this.command = options.command;
     this.stdout = options.stdout;
     this.stderr = options.stderr;
+    this.childExitCode = options.childExitCode;
   }
+
+  /** The CLI's exit status for this error (EXIT_CODES). */
+  get cliExitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+}
+
+/**
+ * A bounded step that ended early, as the error callers see: 'timeout' when its time limit ran out,
+ * 'stopped' when it was aborted on purpose. The one mapper for git, the ls-remote coprocess and exec.
+ */
+export function interruptedError(why: 'timeout' | 'stopped', command: string, timeoutMs: number | undefined, options: HotpullErrorOptions = {}): HotpullError {
+  if (why === 'timeout') return new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(timeoutMs ?? 0)}`, { command, ...options });
+  return new HotpullError('ABORTED', `${command}: stopped`, { command, cause: options.cause });
 }
 
 /** Bad configuration: the message names the option, the rule and the bad value. */

@@ -1,6 +1,5 @@
 import { constants } from 'node:os';
-import { HotpullError } from './errors.js';
-import { formatDuration } from './duration.js';
+import { HotpullError, interruptedError } from './errors.js';
 import { redact } from './redact.js';
 
 // execa costs ~15 MB of RSS once loaded; a sidecar that only polls never needs it, so it loads on first use.
@@ -128,8 +127,8 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
   const what = options.shell ? `command "${label}"` : label;
   const last = output.all.split('\n').filter((l) => l.trim()).slice(-FAILURE_LINES);
   if (progress && (ended || result.exitCode !== 0) && last.length > 0) progress(`${what} failed; its last ${last.length} output lines:\n${redact(last.join('\n'))}`);
-  if (ended === 'timeout') throw new HotpullError('TIMEOUT', `${what} timed out after ${formatDuration(options.timeoutMs)}`, { command: label, ...output });
-  if (ended === 'stopped') throw new HotpullError('ABORTED', `${what} stopped`, { command: label });
+  if (ended === 'timeout') throw interruptedError('timeout', what, options.timeoutMs, { command: label, ...output });
+  if (ended === 'stopped') throw interruptedError('stopped', what, options.timeoutMs, { command: label });
   const code = (result as { code?: string }).code;
   if (result.exitCode === undefined && result.signal === undefined && code) {
     return { exitCode: -1, ...output, durationMs, startError: code };
@@ -150,7 +149,7 @@ export async function runShell(command: string, options: ShellOptions): Promise<
       command: label,
       stdout: result.stdout,
       stderr: result.stderr,
-      exitCode: result.exitCode,
+      childExitCode: result.exitCode,
     });
   }
   return result;

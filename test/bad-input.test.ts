@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 
 /** The config error with exactly this message. */
-const config = (message: string) => ({ code: 'CONFIG', exitCode: 2, message });
+const config = (message: string) => ({ code: 'CONFIG', cliExitCode: 2, message });
 const load = (flags: Record<string, unknown>, env: Record<string, string> = {}) => loadConfig({ flags, env, cwd: dir ?? ROOT, isTTY: false });
 
 /** The whole of stderr is one `hotpull: …` line, and no Node stack frame reached it. */

@@ -32,11 +32,18 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     [['run', '--interval', '10ms'], {}, 'hotpull: --interval must be a duration like 500ms, 2s or 1m of at least 100ms (got "10ms")'],
     [['run'], { HOTPULL_SYNC_TIMEOUT: '5 minutes' }, 'hotpull: HOTPULL_SYNC_TIMEOUT must be a duration like 500ms, 2s or 1m of at least 100ms (got "5 minutes")'],
     [['run', '--on-diverged', 'force'], {}, 'hotpull: --on-diverged must be one of stop, reset (got "force")'],
-    [['run', '--frobnicate'], {}, "hotpull: Unknown option '--frobnicate' (see hotpull --help)"],
+    [['run', '--frobnicate'], {}, 'hotpull: unknown option --frobnicate; see hotpull run --help'],
+    [['run', '--intreval', '2s'], {}, 'hotpull: unknown option --intreval (did you mean --interval?); see hotpull run --help'],
+    [['host', 'up', '--imag=app:1'], {}, 'hotpull: unknown option --imag (did you mean --image?); see hotpull host up --help'],
+    [['status', '--url'], {}, "hotpull: Option '--url <value>' argument missing (see hotpull status --help)"],
+    [['sync', '--webhook-secret', 'x'], {}, 'hotpull: --webhook-secret is not a flag: set HOTPULL_WEBHOOK_SECRET (a command line is visible to every user in ps); see hotpull sync --help'],
+    [['statsu'], {}, 'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, log, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
+    [['completion', 'bsh'], {}, 'hotpull: completion needs one shell: one of bash, zsh, fish (got "bsh"; did you mean bash?)'],
+    [['status'], {}, 'hotpull: --url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither'],
     // `--poll` alone is `--poll on`: parsing gets past it to the next check
     [['watch', '--poll', '--repo', '/nonexistent/app'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
     [['watch', '--repo', '/nonexistent/app', '--poll'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
-    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, log, watch, host, supervisor-config, demo (see hotpull --help)'],
+    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, log, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });
     expect(result.exitCode).toBe(2);
@@ -60,6 +67,22 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     sb = await makeSandbox();
     const result = await runCli(['run', '--repo', sb.checkout, '--branch', 'release']);
     expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --branch must name a branch on the remote (got "release": no refs/heads/release on origin)']);
+  });
+
+  it('a checkout whose branch has no upstream: --branch is named, nothing is fetched', async () => {
+    sb = await makeSandbox();
+    // An unrelated history under the same branch name on the remote: following it would fail with git's own words.
+    await git(sb.checkout, 'checkout', '-q', '--orphan', 'fresh');
+    await git(sb.checkout, 'commit', '-q', '--allow-empty', '-m', 'unrelated');
+    await git(sb.checkout, 'branch', '-q', '-M', 'fresh', 'main');
+    await git(sb.checkout, 'config', '--remove-section', 'branch.main').catch(() => '');
+    const before = await headOf(sb.checkout);
+    const result = await runCli(['sync', '--repo', sb.checkout]);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      `hotpull: --branch is required: the checkout's branch "main" in ${sb.checkout} has no upstream branch to follow (pass --branch NAME, or give the branch an upstream: git branch --set-upstream-to=origin/main)`,
+    ]);
+    expect(await headOf(sb.checkout)).toBe(before);
   });
 
   it('a remote name the checkout does not have', async () => {
@@ -200,5 +223,83 @@ describe('smart-HTTP remote with basic auth', () => {
     const result = await child;
     expect(result.exitCode).toBe(0);
     expect(`${result.stdout}${result.stderr}`).not.toContain('wr0ng-pa55');
+  });
+});
+
+describe('host deploy: one result on stdout, logs on stderr, the exit code of the CLI', () => {
+  it('--json prints one JSON line; without it, one human line; the logs go to stderr either way', async () => {
+    sb = await makeSandbox();
+    const old = await headOf(sb.checkout);
+    const pushed = await commitAndPush(sb, { 'index.html': 'v2\n' });
+    const json = await runCli(['host', 'deploy', '--code', sb.checkout, '--json']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    expect(json.stdout.split('\n')).toHaveLength(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ action: 'deployed', changed: true, sha: pushed, from: old, result: 'reloaded', dir: sb.checkout, branch: 'main' });
+    expect(json.stderr).toMatch(/^\{"level":\d+/m);
+    const again = await runCli(['host', 'deploy', '--code', sb.checkout]);
+    expect([again.exitCode, again.stdout]).toEqual([0, `up to date: ${sb.checkout} is at ${pushed.slice(0, 7)} (origin main)`]);
+  });
+
+  it('a command: reload that exits 2 is a failed deploy (exit 1), not bad configuration; --json still says where the checkout is', async () => {
+    sb = await makeSandbox();
+    const old = await headOf(sb.checkout);
+    const pushed = await commitAndPush(sb, { 'index.html': 'v2\n' });
+    const result = await runCli(['host', 'deploy', '--code', sb.checkout, '--reload', 'command:echo no such app >&2; exit 2', '--json']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.split('\n').at(-1)).toBe('hotpull: command "echo no such app >&2; exit 2" exited with code 2: no such app');
+    expect(JSON.parse(result.stdout)).toEqual({
+      action: 'failed',
+      changed: true,
+      sha: pushed,
+      from: old,
+      error: 'command "echo no such app >&2; exit 2" exited with code 2: no such app',
+      dir: sb.checkout,
+      branch: 'main',
+      remote: 'origin',
+    });
+  });
+
+  it('error kinds map to CLI exits in one table; a child\'s exit code is its own field', async () => {
+    const { EXIT_CODES, HotpullError, interruptedError } = await import('../src/errors.js');
+    const reload = new HotpullError('RELOAD', 'command "x" exited with code 2', { childExitCode: 2 });
+    expect([reload.cliExitCode, reload.childExitCode]).toEqual([1, 2]);
+    expect(EXIT_CODES).toMatchObject({ CONFIG: 2, UNREACHABLE: 3, RELOAD: 1, REFUSED: 1 });
+    expect([interruptedError('timeout', 'git fetch', 1500).message, interruptedError('stopped', 'git fetch', 1500).message]).toEqual([
+      'git fetch timed out after 1.5s',
+      'git fetch: stopped',
+    ]);
+    expect([interruptedError('timeout', 'x', 1).code, interruptedError('stopped', 'x', 1).code]).toEqual(['TIMEOUT', 'ABORTED']);
+  });
+});
+
+describe('what a remote or branch text is (one check for config, target and git)', () => {
+  it.each([
+    ['origin', 'name'],
+    ['upstream-2', 'name'],
+    ['https://git.example.com/app.git', 'url'],
+    ['ssh://git@h:2222/app.git', 'url'],
+    ['git@github.com:acme/web.git', 'url'],
+    ['h:app.git', 'url'],
+    ['/srv/git/app.git', 'path'],
+    ['../remote.git', 'path'],
+    ['remote/app.git', 'path'],
+  ] as const)('%s is a %s', async (text, kind) => {
+    const { locationKind } = await import('../src/git/location.js');
+    expect(locationKind(text)).toBe(kind);
+  });
+
+  it('branch names git refuses are refused with the reason, in one line, before git sees them', async () => {
+    const { branchNameProblem } = await import('../src/git/location.js');
+    expect(['main', 'release/1.2', 'a..b', '-x', 'a b', 'a@{1}'].map(branchNameProblem)).toEqual([
+      undefined,
+      undefined,
+      'it holds a space, ~ ^ : ? * [ \\, ".." or "@{"',
+      'it starts with "-"',
+      'it holds a space, ~ ^ : ? * [ \\, ".." or "@{"',
+      'it holds a space, ~ ^ : ? * [ \\, ".." or "@{"',
+    ]);
+    sb = await makeSandbox();
+    const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'a..b']);
+    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --branch must be a valid branch name (got "a..b": it holds a space, ~ ^ : ? * [ \\, ".." or "@{")']);
   });
 });

@@ -85,6 +85,6 @@ describe('config precedence: flag > env > file > default', () => {
   it('a config file that is not an object is rejected', async () => {
     dir = await tmpDir();
     await fs.writeFile(path.join(dir, 'hotpull.config.json'), '[1,2]');
-    await expect(load()).rejects.toMatchObject({ code: 'CONFIG', exitCode: 2 });
+    await expect(load()).rejects.toMatchObject({ code: 'CONFIG', cliExitCode: 2 });
   });
 });

@@ -233,7 +233,7 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     expect(engine.status.auth).toBe('password from HOTPULL_PASSWORD (user deploy)');
     expect(`${JSON.stringify(engine.status)}${logs.text()}`).not.toContain(password);
     const flag = await runCli(['sync', '--repo', s.checkout, '--password', password]);
-    expect([flag.exitCode, flag.stderr]).toEqual([2, "hotpull: Unknown option '--password' (see hotpull --help)"]);
+    expect([flag.exitCode, flag.stderr]).toEqual([2, 'hotpull: --password is not a flag: set HOTPULL_PASSWORD (a command line is visible to every user in ps); see hotpull sync --help']);
   }, 120_000);
 
   it('--credential-helper is handed to git as is (a script that prints the token)', async () => {

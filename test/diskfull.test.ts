@@ -48,7 +48,7 @@ describe('a full disk during an in-place deploy', () => {
     await waitFor('state failing: no space left', () => d.engine.status.state === 'failing' && /no space left/i.test(d.engine.status.reason ?? ''), 60_000);
 
     // the old revision, whole: nothing half-written, nothing left over, the journal kept nothing pending
-    expect(d.engine.status.reason).toMatch(/^no space left on device while writing \w{12}; the checkout stays at \w{12} and the old code keeps serving/);
+    expect(d.engine.status.reason).toMatch(/^no space left on device while writing \w{7}; the checkout stays at \w{7} and the old code keeps serving/);
     expect(await headOf(checkout)).toBe(old);
     expect(await git(checkout, 'status', '--porcelain', '--untracked-files=all')).toBe('');
     expect(await fs.readFile(path.join(checkout, 'app.py'), 'utf8')).toBe('VERSION = 1\n');

@@ -287,7 +287,7 @@ describe.skipIf(problem !== undefined && !CI)(`host, against a real dockerd${pro
     const sha = await headOf(code);
     const id = await imageId(IMAGE);
     expect(result.stdout.split('\n')).toEqual([
-      `cloned ${sb.bare} (main) into ${code} at ${sha.slice(0, 12)}`,
+      `cloned ${sb.bare} (main) into ${code} at ${sha.slice(0, 7)}`,
       `created ${web}: ${IMAGE} (${id.slice(7, 19)}), ${code} → /app, healthy (http://127.0.0.1:${port}/index.html)`,
     ]);
     const c = (await inspect(web))!;
@@ -338,7 +338,7 @@ describe.skipIf(problem !== undefined && !CI)(`host, against a real dockerd${pro
     const result = await runCli(['host', 'ls']);
     expect([result.exitCode, result.stderr]).toEqual([0, '']);
     const row = result.stdout.split('\n').find((l) => l.startsWith(`${web} `));
-    expect(row?.split(/\s+/)).toEqual([web, IMAGE_2, 'running', sha.slice(0, 12), 'main', code]);
+    expect(row?.split(/\s+/)).toEqual([web, IMAGE_2, 'running', sha.slice(0, 7), 'main', code]);
     const json = await runCli(['host', 'ls', '--json']);
     expect((JSON.parse(json.stdout) as Array<Record<string, unknown>>).find((r) => r.name === web)).toMatchObject({ image: IMAGE_2, status: 'running', sha, code, branch: 'main' });
   });
@@ -351,13 +351,13 @@ describe.skipIf(problem !== undefined && !CI)(`host, against a real dockerd${pro
     const pushed = await commitAndPush(sb, { 'index.html': 'version 2\n' });
     const result = await runCli(['host', 'deploy', '--code', code, '--touch', 'uwsgi.ini', '--log-level', 'warn']);
     expect([result.exitCode, result.stderr]).toEqual([0, '']);
-    expect(result.stdout).toContain(`deployed ${old.slice(0, 12)} → ${pushed.slice(0, 12)} into ${code} (touch:uwsgi.ini): reloaded`);
+    expect(result.stdout).toContain(`deployed ${old.slice(0, 7)} → ${pushed.slice(0, 7)} into ${code} (touch:uwsgi.ini): reloaded`);
     expect(await headOf(code)).toBe(pushed);
     expect((await fs.stat(touchFile)).mtimeMs).toBeGreaterThan(mtimeBefore);
     // the container sees the new code through the volume
     expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe('version 2\n');
     const again = await runCli(['host', 'deploy', '--code', code, '--log-level', 'warn']);
-    expect([again.exitCode, again.stdout]).toEqual([0, `up to date: ${code} is at ${pushed.slice(0, 12)} (origin main)`]);
+    expect([again.exitCode, again.stdout]).toEqual([0, `up to date: ${code} is at ${pushed.slice(0, 7)} (origin main)`]);
   });
 
   it('a failed start reports the exit code and the last log lines', async () => {

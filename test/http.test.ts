@@ -148,7 +148,7 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
     expect(await headOf(sb!.checkout)).toBe(sha);
     const gitea = createHmac('sha256', SECRET).update(json).digest('hex');
     const again = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-gitea-event': 'push', 'x-gitea-signature': gitea }, body: form });
-    expect([again.status, ((await again.json()) as { message: string }).message]).toEqual([202, `nothing to do: ${sha.slice(0, 12)} is already deployed`]);
+    expect([again.status, ((await again.json()) as { message: string }).message]).toEqual([202, `nothing to do: ${sha.slice(0, 7)} is already deployed`]);
     const forged = new URLSearchParams({ payload: json.replace('main', 'mair') }).toString();
     expect((await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-hub-signature-256': sign(form) }, body: forged })).status).toBe(401);
     const noField = 'other=1';
@@ -256,7 +256,7 @@ describe('hotpull status / sync --now against the real daemon', { timeout: 180_0
       await waitFor('first sync', () => out.includes('hotpull following'), 60_000);
       const live = await runCli(['status', '--url', url]);
       expect(live.exitCode).toBe(0);
-      expect(live.stdout).toMatch(/^state {5}idle\nbranch {4}main on origin\ndeployed  [0-9a-f]{12}\n/);
+      expect(live.stdout).toMatch(/^state {5}idle\nbranch {4}main on origin\ndeployed  [0-9a-f]{7}\n/);
       const json = await runCli(['status', '--url', url, '--json']);
       expect(JSON.parse(json.stdout)).toMatchObject({ state: 'idle', branch: 'main' });
       expect(json.stdout).not.toContain(SECRET);

@@ -104,7 +104,7 @@ describe.skipIf(problem !== undefined && !CI)(`host with --docker-bin podman${pr
     expect(result.exitCode, result.stderr).toBe(0);
     const row = result.stdout.split('\n').find((l) => l.startsWith(`${web} `));
     // podman names a local image localhost/NAME
-    expect(row?.split(/\s+/)).toEqual([web, `localhost/${IMAGE_2}`, 'running', (await headOf(sb.seed)).slice(0, 12), 'main', path.join(dir, 'code')]);
+    expect(row?.split(/\s+/)).toEqual([web, `localhost/${IMAGE_2}`, 'running', (await headOf(sb.seed)).slice(0, 7), 'main', path.join(dir, 'code')]);
   }, 60_000);
 
   it("podman's errors are one line each: an image not in its store", async () => {

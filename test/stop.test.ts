@@ -92,7 +92,7 @@ describe('a stop is not a verdict', () => {
     const touchBefore = (await fs.stat(path.join(sb.checkout, 'uwsgi.ini'))).mtimeMs;
     const second = hotpull(['--repo', sb.checkout, ...health, '--health-settle', '1s']);
     await waitFor('the resumed deploy verified live', async () => (await headOf(sb!.checkout, 'refs/hotpull/last-good').catch(() => '')) === sha, 60_000);
-    expect(second.lines().join('\n')).toMatch(/resuming the interrupted deploy of \w{12}: reload and verify/);
+    expect(second.lines().join('\n')).toMatch(/resuming the interrupted deploy of \w{7}: reload and verify/);
     expect((await fs.stat(path.join(sb.checkout, 'uwsgi.ini'))).mtimeMs, 'reloaded again on start').toBeGreaterThan(touchBefore);
     expect(await journalOf(sb.checkout)).toBeNull();
     expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual(['v2']);

@@ -7,8 +7,10 @@ import { createLogger } from '../log.js';
 import { DockerCli } from '../host/docker.js';
 import { desiredContainer, parseCode } from '../host/spec.js';
 import { hostUp } from '../host/up.js';
+import { deployedSha } from '../host/code.js';
 import { formatTable, listManaged } from '../host/ls.js';
 import { authOptions } from '../git/credentials.js';
+import { shortSha } from '../sha.js';
 
 const SUBCOMMANDS = ['up', 'deploy', 'ls'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
@@ -29,7 +31,7 @@ export async function hostCommand(context: CommandContext): Promise<number> {
   return ({ up, deploy, ls } satisfies Record<Sub, (c: CommandContext) => Promise<number>>)[sub as Sub](context);
 }
 
-/** Progress lines: stdout, or stderr with --json, whose one object is then all that stdout carries. */
+/** Progress and result lines: stdout, or stderr with --json, whose one object is then all that stdout carries. */
 const print = (context: CommandContext) => (line: string) => void (context.config.json ? process.stderr : context.stdout).write(`${line}\n`);
 const printJson = (context: CommandContext, value: object) => void context.stdout.write(`${JSON.stringify(value)}\n`);
 const docker = ({ config, env }: CommandContext) => new DockerCli({ bin: config.dockerBin, env });
@@ -81,26 +83,31 @@ async function up(context: CommandContext): Promise<number> {
  * `hotpull sync`: 0 up to date or deployed, 1 failed or blocked.
  */
 async function deploy(context: CommandContext): Promise<number> {
-  const { env, logger } = context;
+  const { env } = context;
   const cwd = context.cwd ?? process.cwd();
   if (!context.config.code) throw configError('host deploy needs --code HOSTDIR, the checkout to update (got none)');
   const dir = parseCode(context.config.code, cwd, false).hostDir;
   const config = await loadConfig({ flags: { ...context.flags, repo: dir }, env, cwd, isTTY: false });
-  // With --json the engine's log lines go to stderr: stdout is the one result object.
-  const pipelineLogger = context.config.json ? await createLogger({ level: config.logLevel, format: config.logFormat, destination: process.stderr }) : logger;
+  // The engine's log lines go to stderr: stdout is the one result line (a JSON object with --json), for a script
+  // or an Ansible task to read.
+  const pipelineLogger = await createLogger({ level: config.logLevel, format: config.logFormat, destination: process.stderr });
   const { engine, target, reloads } = await buildPipeline(config, env, pipelineLogger);
   const out = print(context);
   const json = (result: DeployResult) => {
     if (context.config.json) printJson(context, { ...result, dir: target.dir, branch: target.branch, remote: target.remoteLabel });
   };
   let outcome;
+  const before = await deployedSha(target.dir, env);
   try {
     outcome = await engine.sync('cli');
   } catch (error) {
+    // A failed reload leaves the new code on disk: the result says where the checkout is, then the error its line.
+    const now = await deployedSha(target.dir, env);
+    json({ action: 'failed', changed: now !== before, sha: now, ...(before ? { from: before } : {}), error: oneLine(error) });
     if (error instanceof HotpullError) throw error;
     throw new HotpullError('GIT', `host deploy failed: ${oneLine(error)}`, { cause: error });
   }
-  const short = (sha: string) => sha.slice(0, 12);
+  const short = shortSha;
   switch (outcome.kind) {
     case 'up-to-date':
       out(`up to date: ${target.dir} is at ${short(outcome.sha)} (${target.remoteLabel} ${target.branch})`);
@@ -129,7 +136,7 @@ async function deploy(context: CommandContext): Promise<number> {
 
 /** `host deploy --json`: what the pass did; `changed` is whether the code directory moved. */
 interface DeployResult {
-  action: 'up-to-date' | 'deployed' | 'rejected' | 'blocked';
+  action: 'up-to-date' | 'deployed' | 'rejected' | 'blocked' | 'failed';
   changed: boolean;
   /** what the code directory holds now */
   sha?: string;

@@ -13,6 +13,7 @@ import { onLiveListener } from '../notify/on-live.js';
 import type { Notifier } from '../notify/deliver.js';
 import path from 'node:path';
 import type { Target } from '../sync/target.js';
+import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
 
 /**
  * Out of file descriptors or processes, a spawn can fail in a way no caller hears of (execa 9 throws before it
@@ -39,8 +40,6 @@ async function repoLabel(target: Target): Promise<string> {
   return redact((await target.git.getConfig(`remote.${target.remote}.url`).catch(() => undefined)) ?? target.remoteLabel);
 }
 
-/** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s). */
-const STOP_DEADLINE_MS = 8000;
 /** What is left of it for notifications still queued (a target that is down does not hold the stop up longer). */
 const NOTIFY_DRAIN_MS = 2000;
 
@@ -114,11 +113,8 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   });
   logger.info(`${signal}: stopping`);
   stopping.abort();
-  const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
-  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()])
-    .then(() => notifier?.drain(NOTIFY_DRAIN_MS))
-    .then(() => 'done' as const);
-  if ((await Promise.race([stopped, deadline])) === 'late') {
+  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() => notifier?.drain(NOTIFY_DRAIN_MS));
+  if (!(await stoppedInTime(stopped))) {
     // Reload and hook commands are ended with their process group within a few seconds; what is left is a local
     // git step. The journal says what the next start has to finish.
     logger.warn(`the pass in progress (${engine.status.state}) did not end within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway, the next start finishes it`);

@@ -11,7 +11,9 @@ export function daemonUrl(config: Config): string {
     const host = ['0.0.0.0', '::'].includes(config.listen.host) ? '127.0.0.1' : config.listen.host;
     return `http://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`;
   }
-  throw configError('--url is required: no --url given and no listen address configured (got neither)');
+  throw configError(
+    "--url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither",
+  );
 }
 
 /** Exit 0 when live, 1 when the daemon reports a problem, 3 when it cannot be reached. */

@@ -4,6 +4,7 @@ import { configError, oneLine } from '../errors.js';
 import { daemonUrl } from './status.js';
 import { requestSync } from '../http/client.js';
 import { loadSecret } from '../http/secret.js';
+import { shortSha } from '../sha.js';
 
 /** One pass and exit: 0 = up to date or updated, 1 = failed, blocked (diverged, dirty, held) or rejected, 2 = bad config. */
 export async function syncCommand({ config, env, logger, stdout }: CommandContext): Promise<number> {
@@ -16,7 +17,7 @@ export async function syncCommand({ config, env, logger, stdout }: CommandContex
   const { engine } = await buildPipeline(config, env, logger);
   try {
     const outcome = await engine.sync('cli');
-    if (outcome.kind === 'up-to-date') logger.info({ sha: outcome.sha }, `up to date at ${outcome.sha.slice(0, 12)}`);
+    if (outcome.kind === 'up-to-date') logger.info({ sha: outcome.sha }, `up to date at ${shortSha(outcome.sha)}`);
     return outcome.kind === 'blocked' || outcome.kind === 'rejected' ? 1 : 0;
   } catch (error) {
     logger.error({ err: oneLine(error) }, `sync failed: ${oneLine(error)}`);

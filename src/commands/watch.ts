@@ -9,9 +9,7 @@ import { configError } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import { resolveReloads, type Reloads } from './pipeline.js';
 import { startDevWatch, type DevWatch } from '../watch/dev.js';
-
-/** Shutdown must finish well inside Supervisor's default stopwaitsecs (10 s), even with a command: reload running. */
-const STOP_DEADLINE_MS = 8000;
+import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
 
 /** Dev mode on `dir` with the configured options; shared by `watch` and `run --watch` (which passes the engine's gate). */
 export function startWatching(config: Config, dir: string, reloads: Reloads, logger: Logger, gate?: ReloadGate): DevWatch {
@@ -49,8 +47,7 @@ export async function watchCommand({ config, env, logger, signals }: CommandCont
   const watching = startWatching(config, dir, reloads, logger);
   const signal = await stop;
   logger.info(`${signal}: stopping`);
-  const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
-  if ((await Promise.race([watching.close().then(() => 'done' as const), deadline])) === 'late') {
+  if (!(await stoppedInTime(watching.close()))) {
     logger.warn(`a reload did not finish within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway`);
   }
   logger.info('stopped');

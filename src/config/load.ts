@@ -3,88 +3,23 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { configError } from '../errors.js';
-import { envName, OPTIONS, type OptionSpec } from './options.js';
-import { validateOption, type ListenAddress, type Source } from './schema.js';
-import type { ReloadSpec } from '../reload/spec.js';
-import type { ChangeRule } from '../deploy/rules.js';
-import { commandLineCredentials, type AuthOptions } from '../git/credentials.js';
+import { defaultOf, envName, LOG_LEVELS, OPTIONS, type OptionSpec, type OptionValues } from './options.js';
+import { validateOption, type Source } from './schema.js';
+import { commandLineCredentials } from '../git/credentials.js';
+import { locationKind } from '../git/location.js';
+import { suggest } from '../suggest.js';
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
- * The validated configuration, frozen once at the edge; everything downstream trusts it. Remote authentication
- * (--ssh-key-file, --password-file …) is AuthOptions; the password itself is never logged.
+ * The validated configuration, frozen once at the edge; everything downstream trusts it. Its fields and their
+ * types come from the options table (options.ts), so are its defaults. Remote authentication (--ssh-key-file,
+ * --password-file …) is AuthOptions; the password itself is never logged.
  */
-export interface Config extends AuthOptions {
-  readonly repo: string;
-  readonly remote: string;
-  /** undefined = the checkout's upstream branch, resolved at start */
-  readonly branch?: string;
-  readonly interval: number;
-  /** as given; resolved against the repo at start; undefined = uwsgi.ini when present */
-  readonly touch?: string;
-  /** reload strategies in order; empty = the default (touch, see `touch`) */
-  readonly reload: readonly ReloadSpec[];
-  readonly reloadTimeout: number;
-  readonly healthUrl?: string;
-  readonly healthExpect?: string;
-  readonly healthTimeout: number;
-  readonly healthSettle: number;
-  /** --preflight commands, run in the staged tree in order */
-  readonly preflight: readonly string[];
-  /** --canary: a command template, or 'auto' */
-  readonly canary?: string;
-  readonly canaryTimeout: number;
-  readonly rollback: boolean;
-  readonly onChange: readonly ChangeRule[];
-  readonly imageRevision?: string;
-  readonly layout: 'in-place' | 'atomic';
-  readonly keep: number;
-  readonly depth?: number;
-  readonly listen?: ListenAddress;
-  /** never logged: redacted from the config when printed */
-  readonly webhookSecret?: string;
-  readonly webhookSecretFile?: string;
-  readonly url?: string;
-  readonly json: boolean;
-  readonly now: boolean;
-  /** host commands (command line and environment only) */
-  readonly name?: string;
-  readonly image?: string;
-  /** as given: HOSTDIR[:CONTAINERDIR], resolved by the host command */
-  readonly code?: string;
-  readonly pull: boolean;
-  readonly publish: readonly string[];
-  /** host up: NAME=VALUE entries for the container */
-  readonly env: readonly string[];
-  readonly envFile?: string;
-  readonly stopTimeout: number;
-  readonly dockerBin: string;
-  readonly syncTimeout: number;
-  readonly backoffMax: number;
-  readonly onDiverged: 'stop' | 'reset';
-  readonly onDirty: 'stop' | 'reset';
-  /** run: also reload on local edits (dev mode) */
-  readonly watch: boolean;
-  /** watch: globs over repo-relative paths, on top of the built-in ignores */
-  readonly ignore: readonly string[];
-  /** watch: extensions without dots; empty = every file */
-  readonly ext: readonly string[];
-  readonly debounce: number;
-  readonly poll: 'off' | 'on' | 'auto';
-  readonly logLevel: LogLevel;
-  readonly logFormat: 'json' | 'pretty';
+export type Config = OptionValues & {
   /** the config file that was read, if any */
   readonly configFile?: string;
-  /** run: notification targets (may hold tokens: never logged, see notify/deliver.ts) */
-  readonly notify: readonly string[];
-  readonly notifyEvents: readonly string[];
-  readonly notifySecret?: string;
-  readonly notifySecretFile?: string;
-  readonly notifyFailingAfter: number;
-  readonly onLive?: string;
-  readonly onLiveTimeout: number;
-}
+};
 
 export interface LoadInput {
   /** parsed command-line values keyed by config key (camelCase) */
@@ -192,26 +127,16 @@ async function readConfigFile(explicit: string | undefined, searchDirs: string[]
   return { file: result.filepath, values: values as Record<string, unknown> };
 }
 
-function closest(word: string, candidates: string[]): string | undefined {
-  const lower = word.toLowerCase();
-  return candidates.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower.slice(0, 4)));
-}
-
 function checkKnownKeys(file: FileConfig): void {
   const known = OPTIONS.filter((o: OptionSpec) => !o.noConfigKey && !o.envOnly).map((o) => o.key as string);
   for (const key of Object.keys(file.values)) {
     if (!known.includes(key)) {
-      const hint = closest(key, known);
+      const hint = suggest(key, known);
       throw configError(
         `unknown key ${JSON.stringify(key)} in ${file.file}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ''}; known keys: ${known.join(', ')}`,
       );
     }
   }
-}
-
-/** scheme://… or git's scp-like user@host:path */
-function isUrl(text: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text) || /^[^/\s]+@[^/\s:]+:/.test(text);
 }
 
 /**
@@ -247,75 +172,15 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     if (source === undefined) continue;
     const value = validateOption(spec, raw, source);
     // A URL stays a URL: `host up --repo https://…` is what to clone, not a path under the working directory.
-    values[spec.key] = spec.kind === 'path' && !isUrl(value as string) ? path.resolve(base, value as string) : value;
+    values[spec.key] = spec.kind === 'path' && locationKind(value as string) !== 'url' ? path.resolve(base, value as string) : value;
   }
 
   // A password on the command line is in `ps` for the life of the process: refused before anything runs.
   const onCommandLine = commandLineCredentials(flags, values);
   if (onCommandLine) throw configError(onCommandLine);
 
-  const config: Config = {
-    repo: (values.repo as string | undefined) ?? cwd,
-    remote: (values.remote as string | undefined) ?? 'origin',
-    branch: values.branch as string | undefined,
-    interval: (values.interval as number | undefined) ?? 5000,
-    touch: values.touch as string | undefined,
-    reload: (values.reload as ReloadSpec[] | undefined) ?? [],
-    reloadTimeout: (values.reloadTimeout as number | undefined) ?? 60_000,
-    healthUrl: values.healthUrl as string | undefined,
-    healthExpect: values.healthExpect as string | undefined,
-    healthTimeout: (values.healthTimeout as number | undefined) ?? 30_000,
-    healthSettle: (values.healthSettle as number | undefined) ?? 2000,
-    preflight: (values.preflight as string[] | undefined) ?? [],
-    canary: values.canary as string | undefined,
-    canaryTimeout: (values.canaryTimeout as number | undefined) ?? 30_000,
-    rollback: (values.rollback as boolean | undefined) ?? true,
-    onChange: (values.onChange as ChangeRule[] | undefined) ?? [],
-    imageRevision: values.imageRevision as string | undefined,
-    layout: (values.layout as Config['layout'] | undefined) ?? 'in-place',
-    keep: (values.keep as number | undefined) ?? 3,
-    depth: values.depth as number | undefined,
-    listen: values.listen as ListenAddress | undefined,
-    webhookSecret: values.webhookSecret as string | undefined,
-    webhookSecretFile: values.webhookSecretFile as string | undefined,
-    sshKeyFile: values.sshKeyFile as string | undefined,
-    sshKnownHostsFile: values.sshKnownHostsFile as string | undefined,
-    username: values.username as string | undefined,
-    passwordFile: values.passwordFile as string | undefined,
-    password: values.password as string | undefined,
-    credentialHelper: values.credentialHelper as string | undefined,
-    url: values.url as string | undefined,
-    json: (values.json as boolean | undefined) ?? false,
-    now: (values.now as boolean | undefined) ?? false,
-    name: values.name as string | undefined,
-    image: values.image as string | undefined,
-    code: values.code as string | undefined,
-    pull: (values.pull as boolean | undefined) ?? false,
-    publish: (values.publish as string[] | undefined) ?? [],
-    env: (values.env as string[] | undefined) ?? [],
-    envFile: values.envFile as string | undefined,
-    stopTimeout: (values.stopTimeout as number | undefined) ?? 10_000,
-    dockerBin: (values.dockerBin as string | undefined) ?? 'docker',
-    syncTimeout: (values.syncTimeout as number | undefined) ?? 60_000,
-    backoffMax: (values.backoffMax as number | undefined) ?? 120_000,
-    onDiverged: (values.onDiverged as Config['onDiverged'] | undefined) ?? 'stop',
-    onDirty: (values.onDirty as Config['onDirty'] | undefined) ?? 'stop',
-    watch: (values.watch as boolean | undefined) ?? false,
-    ignore: (values.ignore as string[] | undefined) ?? [],
-    ext: (values.ext as string[] | undefined) ?? [],
-    debounce: (values.debounce as number | undefined) ?? 150,
-    poll: (values.poll as Config['poll'] | undefined) ?? 'off',
-    logLevel: (values.logLevel as LogLevel | undefined) ?? 'info',
-    logFormat: (values.logFormat as Config['logFormat'] | undefined) ?? (input.isTTY ? 'pretty' : 'json'),
-    configFile: file?.file,
-    notify: (values.notify as string[] | undefined) ?? [],
-    notifyEvents: (values.notifyEvents as string[] | undefined) ?? [],
-    notifySecret: values.notifySecret as string | undefined,
-    notifySecretFile: values.notifySecretFile as string | undefined,
-    notifyFailingAfter: (values.notifyFailingAfter as number | undefined) ?? 3,
-    onLive: values.onLive as string | undefined,
-    onLiveTimeout: (values.onLiveTimeout as number | undefined) ?? 5 * 60_000,
-  };
-  return Object.freeze(config);
+  const at = { cwd, isTTY: input.isTTY };
+  const config = Object.fromEntries((OPTIONS as readonly OptionSpec[]).map((spec) => [spec.key, values[spec.key] ?? defaultOf(spec, at)]));
+  return Object.freeze({ ...config, configFile: file?.file }) as Config;
 }
 

@@ -1,3 +1,5 @@
+import { shortSha } from '../sha.js';
+
 /** The demo's printed output, built by pure functions so the layout is tested without running anything. */
 
 export interface DeployRow {
@@ -44,7 +46,7 @@ export function tableHeader(): string {
 
 export function tableRow(row: DeployRow): string {
   return line([
-    row.sha.slice(0, 7),
+    shortSha(row.sha),
     row.version,
     row.servedAfterMs === undefined ? 'not served' : seconds(row.servedAfterMs),
     row.passMs === undefined ? '-' : `${Math.round(row.passMs)} ms`,
@@ -77,7 +79,7 @@ export function notServedMessage(input: {
   deployedSha?: string;
 }): string {
   const app = input.servedVersion !== undefined ? `the app still serves ${input.servedVersion}` : `the app does not answer (${input.probeError ?? 'no reply'})`;
-  const deployed = input.deployedSha ? `, checkout at ${input.deployedSha.slice(0, 7)}` : '';
+  const deployed = input.deployedSha ? `, checkout at ${shortSha(input.deployedSha)}` : '';
   const hotpull = `hotpull is ${input.state}${input.reason ? ` (${input.reason})` : ''}${deployed}`;
-  return `${input.version} (${input.sha.slice(0, 7)}) was not served within ${input.timeoutMs / 1000} s: ${app}; ${hotpull}`;
+  return `${input.version} (${shortSha(input.sha)}) was not served within ${input.timeoutMs / 1000} s: ${app}; ${hotpull}`;
 }

@@ -105,7 +105,7 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
     },
   }).then(
     (r) => void (exited = `exited with code ${r.exitCode}`),
-    (error: unknown) => void (exited = isHotpullError(error, 'ABORTED') ? 'stopped' : isHotpullError(error, 'RELOAD') ? `exited with code ${error.exitCode}` : `ended: ${oneLine(error)}`),
+    (error: unknown) => void (exited = isHotpullError(error, 'ABORTED') ? 'stopped' : isHotpullError(error, 'RELOAD') ? `exited with code ${error.childExitCode}` : `ended: ${oneLine(error)}`),
   );
   const output = async () => redact(lastLines(await fs.readFile(log, 'utf8').catch(() => '')));
   try {

@@ -1,5 +1,6 @@
 import { fetchFailure } from '../http/net.js';
 import { formatDuration } from '../duration.js';
+import { shortSha } from '../sha.js';
 
 /** How a deploy is verified: the app answers 2xx (and shows the expected text) continuously for a while. */
 export interface HealthCheck {
@@ -23,7 +24,7 @@ export type VerifyResult =
   | { ok: false; ms: number; requests: number; reason: string; failedFast?: boolean };
 
 export function expandExpect(template: string, sha: string): string {
-  return template.replaceAll('{sha}', sha).replaceAll('{short_sha}', sha.slice(0, 7));
+  return template.replaceAll('{sha}', sha).replaceAll('{short_sha}', shortSha(sha));
 }
 
 const MIN_GOOD_ANSWERS = 3;

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { HotpullError } from '../errors.js';
-import { formatDuration } from '../duration.js';
+import { HotpullError, interruptedError } from '../errors.js';
 import { redact } from '../redact.js';
 
 /**
@@ -120,7 +119,7 @@ export class LsRemoteCoprocess {
   private async runOne({ remote, ref, timeoutMs, signal }: CoprocessRequest): Promise<{ code: number; output: string }> {
     if (/[\n\r]/.test(remote) || /[\n\r]/.test(ref)) throw new HotpullError('GIT', 'git ls-remote: remote and ref must be one line each');
     const command = redact(`git ls-remote --heads -- ${remote} ${ref}`);
-    if (signal?.aborted) throw new HotpullError('ABORTED', `${command}: stopped`, { command });
+    if (signal?.aborted) throw interruptedError('stopped', command, timeoutMs);
     // A shell whose working directory was deleted (the checkout removed and cloned again at the same path) would
     // fail every request with "Unable to read current working directory": start a new one there.
     if (this.child && this.directoryIdentity() !== this.startedIn) this.kill();
@@ -134,12 +133,12 @@ export class LsRemoteCoprocess {
         if (timeoutMs) {
           timer = setTimeout(() => {
             this.kill();
-            reject(new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(timeoutMs)}`, { command }));
+            reject(interruptedError('timeout', command, timeoutMs));
           }, timeoutMs);
         }
         onAbort = () => {
           this.kill();
-          reject(new HotpullError('ABORTED', `${command}: stopped`, { command }));
+          reject(interruptedError('stopped', command, timeoutMs));
         };
         signal?.addEventListener('abort', onAbort, { once: true });
         child.stdin!.write(`${remote}\n${ref}\n`);

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit, GitError, type SimpleGit } from 'simple-git';
-import { gitSpawnError, HotpullError } from '../errors.js';
+import { gitSpawnError, HotpullError, interruptedError } from '../errors.js';
 import { redact } from '../redact.js';
-import { formatDuration } from '../duration.js';
+import { locationKind } from './location.js';
 import { LsRemoteCoprocess } from './coprocess.js';
 import { withoutRepoLocating } from './env.js';
 import { RemoteAuth, type AuthOptions } from './auth.js';
@@ -91,9 +91,7 @@ export class Git {
    *   includes the user's real ones and trusts that one directory. The user's files are never written.
    */
   async prepareRemote(remote: string, options: AuthOptions = {}, { trustLocal = true } = {}): Promise<string> {
-    // a remote's name holds no ':' (git refuses it in a ref name); a URL or scp-like host:path does
-    const isUrlOrPath = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote) || remote.startsWith('/') || remote.startsWith('.') || remote.includes(':');
-    const url = (isUrlOrPath ? remote : await this.getConfig(`remote.${remote}.url`)) ?? remote;
+    const url = (locationKind(remote) !== 'name' ? remote : await this.getConfig(`remote.${remote}.url`)) ?? remote;
     const auth = await RemoteAuth.prepare(remote, url, options, this.userEnv);
     this.lsRemoteHelper?.close(); // it would keep the environment it was started with
     this.lsRemoteHelper = undefined;
@@ -199,10 +197,7 @@ export class Git {
       failed = false;
       return out;
     } catch (error) {
-      if (options.signal?.aborted) throw new HotpullError('ABORTED', `${command}: stopped`, { cause: error, command });
-      if (signal?.aborted) {
-        throw new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(options.timeoutMs!)}`, { cause: error, command });
-      }
+      if (signal?.aborted) throw interruptedError(options.signal?.aborted ? 'stopped' : 'timeout', command, options.timeoutMs, { cause: error });
       const stderr = redact(error instanceof GitError ? error.message : String(error)).trim();
       const spawnCode = /^Error: spawn \S+ (E[A-Z]+)$/m.exec(stderr)?.[1];
       if (spawnCode) throw gitSpawnError(spawnCode, this.dir, directoryState(this.dir), { cause: error, command });

@@ -43,7 +43,7 @@ export class DockerCli {
     const problem = classify(result.stderr);
     const message = problemMessage(problem, result.stderr, { dockerHost: this.options.env.DOCKER_HOST, ...context });
     const details = { command: redact([this.options.bin, ...args].join(' ')), stdout: result.stdout, stderr: result.stderr };
-    if (problem === 'daemon-unreachable' || problem === 'permission-denied') return new HotpullError('UNREACHABLE', message, { ...details, exitCode: 3 });
+    if (problem === 'daemon-unreachable' || problem === 'permission-denied') return new HotpullError('UNREACHABLE', message, details);
     return new HotpullError('DOCKER', message, details);
   }
 

@@ -2,6 +2,7 @@ import { deployedSha } from './code.js';
 import { describeState, shortId, type ContainerInspect } from './diff.js';
 import type { DockerCli } from './docker.js';
 import { LABEL } from './spec.js';
+import { shortSha } from '../sha.js';
 
 export interface ManagedContainer {
   name: string;
@@ -44,7 +45,7 @@ export function formatTable(rows: readonly ManagedContainer[]): string {
   if (rows.length === 0) return `no containers managed by hotpull (none has the ${LABEL.configHash} label)\n`;
   const table = [
     ['NAME', 'IMAGE', 'STATUS', 'SHA', 'BRANCH', 'CODE'],
-    ...rows.map((r) => [r.name, r.image, r.status, r.sha?.slice(0, 12) ?? '-', r.branch ?? '-', r.code ?? '-']),
+    ...rows.map((r) => [r.name, r.image, r.status, shortSha(r.sha) ?? '-', r.branch ?? '-', r.code ?? '-']),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';

@@ -12,6 +12,7 @@ import { decide, describeState, shortId, type ContainerInspect } from './diff.js
 import type { DockerCli } from './docker.js';
 import type { AuthOptions } from '../git/credentials.js';
 import { envFileText, runArguments, type DesiredContainer } from './spec.js';
+import { shortSha } from '../sha.js';
 
 export interface UpOptions {
   spec: DesiredContainer;
@@ -65,7 +66,7 @@ export async function hostUp(options: UpOptions): Promise<UpResult> {
   if (!image) throw new HotpullError('DOCKER', problemMessage('image-missing', '', { action: 'run', image: spec.image }));
 
   const code = await ensureCode(spec.code.hostDir, { repo: spec.repo, branch: spec.branch, env: options.env, auth: options.auth });
-  if (code.kind === 'cloned') print(`cloned ${redact(spec.repo ?? '')}${spec.branch ? ` (${spec.branch})` : ''} into ${spec.code.hostDir} at ${code.sha.slice(0, 12)}`);
+  if (code.kind === 'cloned') print(`cloned ${redact(spec.repo ?? '')}${spec.branch ? ` (${spec.branch})` : ''} into ${spec.code.hostDir} at ${shortSha(code.sha)}`);
   if (code.kind === 'empty') print(`warning: ${spec.code.hostDir} is empty and no --repo was given: the container starts without code`);
   if (!spec.repo || !spec.branch) {
     const origin = await checkoutOrigin(spec.code.hostDir, options.env);

@@ -1,3 +1,5 @@
+import { shortSha } from '../sha.js';
+
 /**
  * Webhook coalescing, in front of the daemon's own "latest wins" flag. The daemon folds triggers that arrive
  * during a pass into one follow-up, but a webhook pass fetches, so a flood that keeps arriving between passes
@@ -40,8 +42,8 @@ export class WebhookCoalescer {
 
   /** A signed push for `sha` (undefined when the payload named none) arrived; `deployedSha` is what runs. */
   offer(now: number, sha: string | undefined, deployedSha: string | undefined): Offer {
-    if (sha !== undefined && sha === deployedSha) return { action: 'skip', reason: `${sha.slice(0, 12)} is already deployed` };
-    if (sha !== undefined && this.inFlight?.sha === sha) return { action: 'skip', reason: `${sha.slice(0, 12)} is already being fetched` };
+    if (sha !== undefined && sha === deployedSha) return { action: 'skip', reason: `${shortSha(sha)} is already deployed` };
+    if (sha !== undefined && this.inFlight?.sha === sha) return { action: 'skip', reason: `${shortSha(sha)} is already being fetched` };
     if (this.deferred) {
       this.deferredSha = sha;
       return { action: 'queued' };

@@ -1,7 +1,8 @@
 import { formatDuration } from '../duration.js';
 import { PROBLEM_STATES, type Status } from '../sync/status.js';
+import { shortSha } from '../sha.js';
 
-const short = (sha: string | undefined) => (sha ? sha.slice(0, 12) : '-');
+const short = (sha: string | undefined) => shortSha(sha) ?? '-';
 
 /** `hotpull status` exit code: 0 live, 1 the daemon reports a problem (3, unreachable, is decided earlier). */
 export function statusExitCode(status: Status): number {

@@ -11,7 +11,7 @@
  *   them, and leading and trailing quote characters are stripped from each value.
  */
 import { configError } from '../errors.js';
-import { envName, flagName, OPTIONS, type OptionSpec } from '../config/options.js';
+import { appliesTo, envName, flagName, OPTIONS, type OptionSpec } from '../config/options.js';
 import type { Config } from '../config/load.js';
 import { authOptions, holdsSecret } from '../git/credentials.js';
 
@@ -113,7 +113,7 @@ export function programBlock(input: ProgramInput): string {
 
 /** Options that only other commands read: given to supervisor-config they are a mistake, not something to pass on. */
 function isRunOption(spec: OptionSpec): boolean {
-  return !spec.noConfigKey || spec.key === 'config';
+  return appliesTo(spec, 'run');
 }
 
 function flagArgs(spec: OptionSpec, raw: unknown, resolved: unknown): string[] {

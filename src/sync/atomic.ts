@@ -6,6 +6,7 @@ import { Git } from '../git/repo.js';
 import { clearLocks } from '../git/locks.js';
 import { processesUsing } from '../procfs.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
+import { shortSha } from '../sha.js';
 
 /**
  * The atomic layout, under the volume root:
@@ -141,7 +142,7 @@ export class AtomicWorkspace implements Workspace {
       const dir = this.releaseDir(name);
       const users = await processesUsing((target) => target === dir || target.startsWith(`${dir}/`));
       if (users && users.length > 0) {
-        this.options.logger.info({ release: name, pids: users }, `keeping release ${name.slice(0, 12)}: still in use by pid ${users.join(', ')}`);
+        this.options.logger.info({ release: name, pids: users }, `keeping release ${shortSha(name)}: still in use by pid ${users.join(', ')}`);
         continue;
       }
       await this.removeRelease(name);

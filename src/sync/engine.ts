@@ -16,6 +16,8 @@ import { planApply, relationOf, type Policy } from './plan.js';
 import { heldReason, holdBase, retriesRejected, rollbackTarget, sameVerdict, standingVerdict, takesFastForwardShortcut, type BlockedState, type BlockedVerdict } from './decide.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
 import { deployRecord, type Times } from './record.js';
+import { shortSha } from '../sha.js';
+import { formatDuration } from '../duration.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
@@ -72,7 +74,8 @@ export type SyncOutcome =
   | { kind: 'blocked'; state: BlockedState; reason: string };
 
 
-const short = (sha: string | undefined) => sha?.slice(0, 12);
+const short = shortSha;
+const ms = formatDuration;
 
 /**
  * One pass of the pipeline: detect (ls-remote) → fetch (one ref) → plan (policies, onChange rules) → apply →
@@ -510,7 +513,7 @@ export class SyncEngine {
       env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
     });
     const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
-    this.options.logger.info({ hook: command, ms: result.durationMs, output: output.slice(-4000) }, `ran "${command}" in ${result.durationMs}ms`);
+    this.options.logger.info({ hook: command, ms: result.durationMs, output: output.slice(-4000) }, `ran "${command}" in ${formatDuration(result.durationMs)}`);
   }
 
   private async reloadAll(to: string, from: string, signal?: AbortSignal): Promise<void> {
@@ -621,7 +624,7 @@ export class SyncEngine {
     const half = Math.round(health.timeoutMs / 2);
     const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal);
     if (first.ok || signal?.aborted || first.failedFast) return first;
-    this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${half}ms; reloading once more in case the reload was dropped`);
+    this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${formatDuration(half)}; reloading once more in case the reload was dropped`);
     try {
       for (const reloader of repeatable) await reloader.reload({ sha: to, previousSha: from, signal });
     } catch (error) {
@@ -638,7 +641,7 @@ export class SyncEngine {
     const d = record.durations;
     this.options.logger.info(
       { old: record.from, new: to, trigger: record.trigger, result: record.result, ms: d },
-      `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${d.total}ms (detect ${d.detect}ms, fetch ${d.fetch}ms, apply ${d.apply}ms, reload ${d.reload}ms${record.stages.verified ? `, verify ${d.verify}ms` : ''})`,
+      `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${ms(d.total)} (detect ${ms(d.detect)}, fetch ${ms(d.fetch)}, apply ${ms(d.apply)}, reload ${ms(d.reload)}${record.stages.verified ? `, verify ${ms(d.verify)}` : ''})`,
     );
   }
 

@@ -7,8 +7,9 @@ import { backupStamp } from './plan.js';
 import { HotpullError } from '../errors.js';
 import { StageTree } from '../deploy/stage.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
+import { shortSha } from '../sha.js';
 
-const short = (sha: string) => sha.slice(0, 12);
+const short = shortSha;
 
 /** The seed's layout: the checkout on the volume is fast-forwarded where it is. */
 export class InPlaceWorkspace implements Workspace {

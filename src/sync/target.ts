@@ -2,6 +2,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { checkoutUnreadable, configError, HotpullError, isHotpullError } from '../errors.js';
 import { redact } from '../redact.js';
+import { branchNameProblem, locationKind } from '../git/location.js';
 import { Git } from '../git/repo.js';
 import { authOptions, withoutSecret } from '../git/credentials.js';
 import { openAtomic, type AtomicWorkspace } from './atomic.js';
@@ -19,7 +20,12 @@ export interface Target {
   fetchRef: string;
 }
 
-const looksLikeUrl = (remote: string) => /[/:\\]/.test(remote);
+const looksLikeUrl = (remote: string) => locationKind(remote) !== 'name';
+
+function checkBranchName(branch: string): void {
+  const problem = branchNameProblem(branch);
+  if (problem) throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)}: ${problem})`);
+}
 
 /** Fails with a sentence, not Node's stack or git's "not a git repository", when this user cannot read `dir` (a missing one passes). */
 async function checkReadable(dir: string): Promise<void> {
@@ -60,12 +66,16 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
   let branch = config.branch;
   if (!branch) {
     const upstream = await checkout.upstream();
-    branch = upstream?.branch ?? (await checkout.currentBranch());
-    if (!branch) throw configError(`--branch is required: the checkout at ${dir} has a detached HEAD and no upstream branch (got none)`);
+    if (!upstream) {
+      // Following the current branch by its name would take whatever the remote has under it, maybe an unrelated history.
+      const current = await checkout.currentBranch();
+      if (!current) throw configError(`--branch is required: the checkout at ${dir} has a detached HEAD and no upstream branch (got none)`);
+      const setIt = looksLikeUrl(config.remote) ? '' : `, or give the branch an upstream: git branch --set-upstream-to=${config.remote}/${current}`;
+      throw configError(`--branch is required: the checkout's branch ${JSON.stringify(current)} in ${dir} has no upstream branch to follow (pass --branch NAME${setIt})`);
+    }
+    branch = upstream.branch;
   }
-  if (branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(branch)) {
-    throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
-  }
+  checkBranchName(branch);
 
   return {
     git: checkout,
@@ -121,7 +131,7 @@ export async function resolveAtomicTarget(
     branch = await git.remoteDefaultBranch(remote, { timeoutMs: config.syncTimeout }).catch(() => undefined);
     if (!branch) throw configError(`--branch is required: the remote's default branch could not be read (got none)`);
   }
-  if (branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(branch)) throw configError(`--branch must be a valid branch name (got ${JSON.stringify(branch)})`);
+  checkBranchName(branch);
   await git.setConfig('hotpull.branch', branch);
   if (created) logger.info({ root }, `created the atomic layout in ${root}`);
   const url = (await git.getConfig('remote.origin.url')) ?? config.remote;

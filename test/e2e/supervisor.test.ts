@@ -223,7 +223,7 @@ describe.skipIf(missing !== undefined && !CI)(title('Supervisor + uWSGI + Django
     const broken = await commitAndPush(sb, { ...versionFile('3'), 'hello/views.py': `raise RuntimeError("a deliberately broken deploy")\n${views}` });
     expect(await deployOf(stack, broken)).toMatchObject({ result: 'rolled-back', rolledBackTo: v2 });
     // The record comes first; then hotpull reloads the restored revision and verifies it again.
-    await until('the rollback verified', async () => stack.sup.output().includes(`rolled back: ${v2.slice(0, 12)} is serving again`), 90_000, stack);
+    await until('the rollback verified', async () => stack.sup.output().includes(`rolled back: ${v2.slice(0, 7)} is serving again`), 90_000, stack);
     await expectServed(stack, [`2 ${v2}`]);
     expect(await headOf(sb.checkout)).toBe(v2);
     expect(await status(stack)).toMatchObject({ state: 'rejected', rejectedSha: broken, lastGoodSha: v2 });
@@ -340,7 +340,7 @@ describe.skipIf(gunicornMissingWhy !== undefined && !CI)(title('Supervisor + gun
     const broken = await commitAndPush(sb, { ...versionFile('3', 'version.py'), 'app.py': `raise RuntimeError("a deliberately broken deploy")\n${app}` });
     expect(await deployOf(stack, broken)).toMatchObject({ result: 'rolled-back', rolledBackTo: v2 });
     // The record comes first; then hotpull reloads the restored revision and verifies it again.
-    await until('the rollback verified', async () => stack.sup.output().includes(`rolled back: ${v2.slice(0, 12)} is serving again`), 90_000, stack);
+    await until('the rollback verified', async () => stack.sup.output().includes(`rolled back: ${v2.slice(0, 7)} is serving again`), 90_000, stack);
     await expectServed(stack, [`2 ${v2}`]);
     // wsgi.py kept gunicorn up: the same master throughout, never restarted by Supervisor.
     expect((await stack.sup.status()).get('gunicorn')).toMatchObject({ state: 'RUNNING', pid: gunicornPid });

@@ -1,0 +1,99 @@
+import type { CommandName } from './options.js';
+
+/**
+ * What help and shell completion say about each command: the usage line, one summary line, and examples that
+ * run as written (given a checkout, a daemon or a Docker host). The options of each command come from the
+ * options table, which tags every option with the commands that read it.
+ */
+export interface CommandHelp {
+  readonly usage: string;
+  readonly summary: string;
+  readonly examples: readonly string[];
+  /** words the command takes besides options (completion offers them) */
+  readonly words?: readonly string[];
+}
+
+/** Top-level commands in the order help lists them; `host` has sub-commands of its own. */
+export const TOP_COMMANDS = ['run', 'sync', 'status', 'log', 'watch', 'host', 'supervisor-config', 'demo', 'completion', 'version', 'help'] as const;
+export type TopCommand = (typeof TOP_COMMANDS)[number];
+export const HOST_SUBCOMMANDS = ['up', 'deploy', 'ls'] as const;
+export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+
+/** A help topic: a top-level command or a host sub-command (`host up`). */
+export type HelpTopic = TopCommand | CommandName;
+
+export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
+  run: {
+    usage: 'hotpull run [options]',
+    summary: 'follow the remote branch: poll, fast-forward, reload (the sidecar)',
+    examples: [
+      'hotpull run --repo /app --interval 2s',
+      'hotpull run --repo /app --interval 1m30s --listen 9300 --webhook-secret-file /run/secrets/webhook',
+      "hotpull run --repo /app --reload uwsgi-fifo:/run/app.fifo --health-url http://127.0.0.1:8000/ --health-expect '{short_sha}'",
+    ],
+  },
+  sync: {
+    usage: 'hotpull sync [options]',
+    summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon',
+    examples: ['hotpull sync --repo /app', 'hotpull sync --repo /app --touch uwsgi.ini --health-url http://127.0.0.1:8000/', 'hotpull sync --now --url http://127.0.0.1:9300'],
+  },
+  status: {
+    usage: 'hotpull status [options]',
+    summary: "show a running daemon's state and recent deploys: 0 live, 1 problem, 3 unreachable",
+    examples: ['hotpull status --url http://127.0.0.1:9300', 'hotpull status --listen 9300 --json'],
+  },
+  log: {
+    usage: 'hotpull log [options]',
+    summary: 'list the deploys recorded with the checkout, newest first, across restarts (--json); needs no daemon',
+    examples: ['hotpull log --repo /app', 'hotpull log --repo /srv/app --layout atomic --json'],
+  },
+  watch: {
+    usage: 'hotpull watch [options]',
+    summary: 'dev mode: reload the app server when files in --repo change; run --watch also pulls',
+    examples: ['hotpull watch --repo . --touch uwsgi.ini', 'hotpull watch --reload command:"supervisorctl restart app" --ext py,html', 'hotpull watch --poll auto --ignore media/ --debounce 300ms'],
+  },
+  host: {
+    usage: 'hotpull host up|deploy|ls [options]',
+    summary: 'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls',
+    examples: ['hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --repo https://github.com/acme/web.git', 'hotpull host deploy --code /srv/web/code --touch uwsgi.ini', 'hotpull host ls'],
+    words: HOST_SUBCOMMANDS,
+  },
+  'host up': {
+    usage: 'hotpull host up [options] [-- DOCKER-RUN-ARGS [-- COMMAND]]',
+    summary: 'start the app container, or replace it when its image, mounts, ports, env or arguments changed (idempotent)',
+    examples: [
+      'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --repo https://github.com/acme/web.git',
+      'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app -p 127.0.0.1:8000:8000 -e DJANGO_DEBUG=0',
+      'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --health-url http://127.0.0.1:8000/ -- --restart unless-stopped',
+    ],
+  },
+  'host deploy': {
+    usage: 'hotpull host deploy --code HOSTDIR [options]',
+    summary: "fast-forward the code directory with the daemon's engine, then reload: 0 up to date or deployed, 1 failed or blocked",
+    examples: ['hotpull host deploy --code /srv/web/code', 'hotpull host deploy --code /srv/web/code --touch uwsgi.ini --json'],
+  },
+  'host ls': {
+    usage: 'hotpull host ls [options]',
+    summary: 'list the containers hotpull runs here: name, image, status, the revision in the code directory',
+    examples: ['hotpull host ls', 'hotpull host ls --json', 'hotpull host ls --docker-bin podman'],
+  },
+  'supervisor-config': {
+    usage: 'hotpull supervisor-config [run options]',
+    summary: 'print a [program:hotpull] section for supervisord.conf that runs hotpull run with the options given',
+    examples: ['hotpull supervisor-config --repo /app --interval 2s', 'hotpull supervisor-config --repo /app --listen 9300 > /etc/supervisor/conf.d/hotpull.conf'],
+  },
+  demo: {
+    usage: 'hotpull demo [keep]',
+    summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes',
+    examples: ['hotpull demo', 'hotpull demo keep'],
+    words: ['keep'],
+  },
+  completion: {
+    usage: 'hotpull completion bash|zsh|fish',
+    summary: 'print a shell completion script (commands, options per command, option values)',
+    examples: ['source <(hotpull completion bash)', 'hotpull completion zsh > "${fpath[1]}/_hotpull"', 'hotpull completion fish > ~/.config/fish/completions/hotpull.fish'],
+    words: SHELLS,
+  },
+  version: { usage: 'hotpull version', summary: 'print the version (also -V, --version)', examples: ['hotpull version'] },
+  help: { usage: 'hotpull help [COMMAND]', summary: "show a command's help (also hotpull COMMAND --help)", examples: ['hotpull help run', 'hotpull help host up'] },
+};
