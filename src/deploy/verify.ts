@@ -1,4 +1,4 @@
-import { fetchFailure } from '../http/net.js';
+import { request, requestFailure, type Answer } from '../net/request.js';
 import { formatDuration } from '../duration.js';
 
 /** How a deploy is verified: the app answers 2xx (and shows the expected text) continuously for a while. */
@@ -27,16 +27,16 @@ const MIN_GOOD_ANSWERS = 3;
 const PARALLEL_PROBES = 3;
 
 async function probe(url: string, expected: string | undefined, timeoutMs: number): Promise<string | undefined> {
-  let response: Response;
+  let answer: Answer;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'hotpull-verify' }, redirect: 'manual' });
+    answer = await request(url, { timeoutMs, headers: { 'user-agent': 'hotpull-verify' } });
   } catch (error) {
-    return `GET ${url} failed: ${fetchFailure(error)}`;
+    return `GET ${url} failed: ${requestFailure(error)}`;
   }
-  const body = await response.text().catch(() => '');
-  if (response.status < 200 || response.status > 299) return `GET ${url} answered ${response.status}: ${body.trim().slice(0, 120)}`;
+  const { status, body } = answer;
+  if (status < 200 || status > 299) return `GET ${url} answered ${status}: ${body.trim().slice(0, 120)}`;
   if (expected !== undefined && !body.includes(expected)) {
-    return `GET ${url} answered ${response.status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})`;
+    return `GET ${url} answered ${status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})`;
   }
   return undefined;
 }
