@@ -139,7 +139,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     if (!command) throw configError(`unknown command ${JSON.stringify(name)}: must be one of ${Object.keys(COMMANDS).join(', ')} (see hotpull --help)`);
     const flags = flagValues(values as Record<string, unknown>);
     const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true, ...(name === 'supervisor-config' ? { readFile: false } : {}) });
-    const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
+    const logger = await createLogger({ level: config.logLevel, format: config.logFormat, env, isTTY: io.stdout.isTTY === true });
     return await (await command.load())({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
   } catch (error) {
     if (error instanceof HotpullError) {
