@@ -12,6 +12,7 @@ import { describeSpec, type ReloadSpec } from '../reload/spec.js';
 import { HotpullError, oneLine } from '../errors.js';
 import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
 import { formatDuration } from '../duration.js';
+import { pollTimeoutMs } from '../sync/schedule.js';
 
 export interface Pipeline {
   target: Target;
@@ -124,6 +125,7 @@ export async function buildPipeline(
     onDiverged: config.onDiverged,
     onDirty: config.onDirty,
     syncTimeoutMs: config.syncTimeout,
+    pollTimeoutMs: pollTimeoutMs(config.interval, config.syncTimeout),
     env,
     logger,
     owner,

@@ -38,6 +38,8 @@ export interface EngineOptions {
   onDiverged: Policy;
   onDirty: Policy;
   syncTimeoutMs: number;
+  /** a timer poll's ls-remote (below syncTimeoutMs: see pollTimeoutMs in schedule.ts) */
+  pollTimeoutMs?: number;
   /** shallow first fetch (atomic layout on an empty volume) */
   fetchDepth?: number;
   /** environment for run hooks */
@@ -286,7 +288,8 @@ export class SyncEngine {
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
     const prefetch = trigger === 'webhook' && local !== undefined;
     if (prefetch) await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
-    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, network);
+    const detect = trigger === 'poll' && this.options.pollTimeoutMs ? { ...network, timeoutMs: this.options.pollTimeoutMs } : network;
+    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, detect);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
