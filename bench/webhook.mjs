@@ -4,7 +4,8 @@
 // GitHub-signed webhook POST; times from the end of the push to the 202, to the `r` arriving on the FIFO, and the
 // stages hotpull logs for the deploy (fetch, apply, reload). The daemon's event-loop delay over the run comes from a
 // small --import module (perf_hooks.monitorEventLoopDelay), written to a file every second.
-// Run: node bench/webhook.mjs [--pushes N] (npm run build first). Needs git, Linux (mkfifo).
+// Run: node bench/webhook.mjs [--pushes N] [--v8-flags shipped|none] (npm run build first). Shipped: the V8 flags of
+// the installed entry's #! line (dist/bin.js); none: plain node, to see what the flags cost the deploy path. Needs git, Linux (mkfifo).
 // Compare with machine load (printed): on an idle machine hotpull's share is a few tens of ms.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
@@ -15,12 +16,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, cloneCheckout, git, machineContext, makeRemote, pushCommit, round, run, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import { benchSandbox, cloneCheckout, git, machineContext, makeRemote, pushCommit, round, run, shippedNodeFlags, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
 
-const { values: argv } = parseArgs({ options: { pushes: { type: 'string', default: '10' } }, strict: true });
+const { values: argv } = parseArgs({ options: { pushes: { type: 'string', default: '10' }, 'v8-flags': { type: 'string', default: 'shipped' } }, strict: true });
 const PUSHES = Number(argv.pushes);
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
+const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npm run build)`);
+if (!['shipped', 'none'].includes(argv['v8-flags'])) throw new Error(`--v8-flags must be shipped or none (got ${argv['v8-flags']})`);
+const NODE_FLAGS = argv['v8-flags'] === 'shipped' ? shippedNodeFlags(BIN) : [];
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 
 const MONITOR = `
@@ -51,7 +54,7 @@ reader.on('data', (chunk) => arrivals.push(...[...chunk.toString()].map(() => pe
 const secret = randomBytes(20).toString('hex');
 const logFile = path.join(root, 'hotpull.log');
 const fd = openSync(logFile, 'a');
-const child = spawnTracked(process.execPath, ['--import', pathToFileURL(monitor).href, CLI, 'run', '--repo', checkout, '--interval', '60s', '--listen', '127.0.0.1:0', '--reload', `uwsgi-fifo:${fifo}:r`, '--log-format', 'json'], {
+const child = spawnTracked(process.execPath, [...NODE_FLAGS, '--import', pathToFileURL(monitor).href, BIN, 'run', '--repo', checkout, '--interval', '60s', '--listen', '127.0.0.1:0', '--reload', `uwsgi-fifo:${fifo}:r`, '--log-format', 'json'], {
   env: { ...env, HOTPULL_WEBHOOK_SECRET: secret, BENCH_LOOP_FILE: loopFile },
   stdio: ['ignore', fd, fd],
   detached: true,
@@ -117,7 +120,7 @@ const lines = [
   ['    reload (the FIFO write)', 'reloadStage'],
 ].map(([label, key]) => [label, ...['median', 'p90', 'min', 'max'].map((k) => round(stat(key)[k], 1))]);
 console.log(`hotpull webhook bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`);
-console.log(`${PUSHES} pushes (after one warm-up), each a git push then a signed webhook; FIFO read by this bench in place of uWSGI`);
+console.log(`${PUSHES} pushes (after one warm-up), each a git push then a signed webhook; FIFO read by this bench in place of uWSGI; node flags: ${NODE_FLAGS.join(' ') || 'none'}`);
 console.log(table(['ms', 'median', 'p90', 'min', 'max'], lines));
 console.log(`  hotpull's event-loop delay over the run: p50 ${round(loop.p50, 1)} ms, p99 ${round(loop.p99, 1)} ms, max ${round(loop.max, 1)} ms`);
 console.log(JSON.stringify({ bench: 'webhook', context, pushes: PUSHES, rows, eventLoopDelayMs: loop }));
