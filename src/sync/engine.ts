@@ -287,7 +287,14 @@ export class SyncEngine {
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
     const prefetch = trigger === 'webhook' && local !== undefined;
-    if (prefetch) await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+    let earlyModified: Promise<string[]> | undefined;
+    if (prefetch) {
+      // The dirty check beside the fetch, as on the poll path: on a busy machine each is a process waiting for a core.
+      for (const message of await workspace.recover()) this.options.logger.warn(message);
+      earlyModified = workspace.modifiedFiles();
+      earlyModified.catch(() => undefined);
+      await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
+    }
     const detect = trigger === 'poll' && this.options.pollTimeoutMs ? { ...network, timeoutMs: this.options.pollTimeoutMs } : network;
     const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, detect);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
@@ -312,11 +319,11 @@ export class SyncEngine {
     const sameBlock = this.blocked?.key.endsWith(`:${local}:${remote}`) ? this.blocked : undefined;
     if (sameBlock && sameBlock.outcome.state !== 'dirty') return sameBlock.outcome;
 
-    for (const message of await workspace.recover()) this.options.logger.warn(message);
+    if (!earlyModified) for (const message of await workspace.recover()) this.options.logger.warn(message);
     const target = remote;
     let fetched = detected;
     // The dirty check is local and the fetch is network: run them side by side.
-    const modifiedFiles = local === undefined ? Promise.resolve([]) : workspace.modifiedFiles();
+    const modifiedFiles = earlyModified ?? (local === undefined ? Promise.resolve([]) : workspace.modifiedFiles());
     modifiedFiles.catch(() => undefined);
     if (remote !== local && !sameBlock && !prefetch) {
       this.setState('syncing');
