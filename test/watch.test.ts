@@ -515,6 +515,10 @@ describe('watch: pure parts', () => {
     expect(ignored('a/app.py', 'file')).toBe(false);
     ignored.forget('a');
     expect(ignored('a/app.py', 'file')).toBe(true);
+    // a directory listed without a .gitignore is not looked in for one
+    ignored.listed('c', ['app.py']);
+    expect(ignored('c/app.py', 'file')).toBe(false);
+    expect(reads).not.toContain('/r/c/.gitignore');
     // with the --ignore matcher: a directory git ignores hides what is below it
     const both = ignoreMatcher({ ignore: [], ext: [], reloadFiles: [], also: ignored });
     expect([both('build/deep/x.py', 'file'), both('src/app.py', 'file')]).toEqual([true, false]);

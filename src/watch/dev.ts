@@ -101,6 +101,7 @@ class DevWatcher implements DevWatch {
       polling,
       pollIntervalMs: this.pollIntervalMs,
       ignored: (rel, kind) => !isProbePath(rel) && this.matches(rel, kind),
+      listed: (rel, names) => this.gitignored.listed(rel, names),
       onEvent: (event) => this.onEvent(event),
       onError: (error) => this.onError(error),
     });
