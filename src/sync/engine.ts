@@ -296,7 +296,9 @@ export class SyncEngine {
       await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
     }
     const detect = trigger === 'poll' && this.options.pollTimeoutMs ? { ...network, timeoutMs: this.options.pollTimeoutMs } : network;
-    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, detect);
+    // After the fetch the ref is a file git just wrote: read it rather than spawn rev-parse (a process less on the webhook path).
+    const fetchedSha = async () => (await git.refFromFiles(this.options.fetchRef)) ?? (await git.resolve(this.options.fetchRef));
+    const remote = prefetch ? await fetchedSha() : await git.lsRemote(this.options.remote, this.options.branch, detect);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
