@@ -42,7 +42,7 @@ RUN set -eu; \
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app \
  && mkdir -p /app && chown app:app /app \
- && printf '#!/bin/sh\nexec /usr/local/bin/node /opt/hotpull/dist/cli.js "$@"\n' >/usr/local/bin/hotpull \
+ && printf '#!/bin/sh\nexec /usr/local/bin/node --lite-mode --no-expose-wasm /opt/hotpull/dist/bin.js "$@"\n' >/usr/local/bin/hotpull \
  && chmod 0755 /usr/local/bin/hotpull
 # From the least to the most often changed, so a code change rebuilds (and ships) only the last layer.
 COPY --from=build /opt/node/bin/node /usr/local/bin/node

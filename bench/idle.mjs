@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // What an idle sidecar costs, and where it goes, on this machine:
-//   1. idle `hotpull run --interval 1s --listen 127.0.0.1:0` (the sidecar as shipped) beside bare Node holding a
-//      timer and the shell loop (git ls-remote + sleep 1): RSS (max, mean, anonymous, file-backed), VmHWM, CPU,
-//      all run at the same time over the same window; the same daemon under V8 flags (--lite-mode,
-//      --max-semi-space-size=1, --jitless), and with each module hotpull loads lazily forced in at start
-//      (`--import`), which is what that lazy load saves
+//   1. idle `hotpull run --interval 1s --listen 127.0.0.1:0` (the sidecar as shipped: dist/bin.js run as a
+//      program, so with the V8 flags of its #! line) beside bare Node holding a timer and the shell loop (git
+//      ls-remote + sleep 1): RSS (max, mean, anonymous, file-backed), VmHWM, CPU, all run at the same time over
+//      the same window; the same daemon without those flags or with some of them, and with each module hotpull
+//      loads lazily forced in at start (`--import`), which is what that lazy load saves
 //   2. the breakdown: fresh Node processes that import hotpull's dependencies one on top of the other, then
 //      hotpull's own modules: RSS, anonymous and file-backed RSS, V8 heap used/total and external, module count
 //      (ESM modules through a load hook, run separately so the hook thread does not skew the memory figures)
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, cloneCheckout, machineContext, makeRemote, readStatusKb, readTreeCpuTicks, round, run, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
+import { benchSandbox, cloneCheckout, machineContext, makeRemote, readStatusKb, readTreeCpuTicks, round, run, shippedNodeFlags, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
 
 const RSS_TARGET_MB = 45;
 const WARMUP_MS = 5000;
@@ -25,7 +25,7 @@ const WARMUP_MS = 5000;
 const { values: argv } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
-    variants: { type: 'string', default: 'shipped,lite-mode,semi-space-1,import-control,eager-execa,eager-pino-pretty,eager-chokidar,eager-cosmiconfig' },
+    variants: { type: 'string', default: 'shipped,no-v8-flags,semi-space-1,import-control,eager-execa,eager-pino-pretty,eager-chokidar,eager-cosmiconfig' },
     repeat: { type: 'string', default: '3' },
   },
   strict: true,
@@ -36,20 +36,22 @@ if (!Number.isInteger(SECONDS) || SECONDS < 5) throw new Error(`--seconds must b
 
 const ROOT_DIR = fileURLToPath(new URL('..', import.meta.url));
 const CLI = path.join(ROOT_DIR, 'dist', 'cli.js');
-if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
+const BIN = path.join(ROOT_DIR, 'dist', 'bin.js');
+if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npm run build)`);
+const SHIPPED_FLAGS = shippedNodeFlags(BIN);
 
-/** How each variant starts Node: extra node arguments and environment. `eager-X`: X imported before hotpull starts. */
+/** How each variant starts Node: node arguments and environment. `eager-X`: X imported before hotpull starts. */
 const VARIANTS = {
-  shipped: { node: [] },
-  'lite-mode': { node: ['--lite-mode'] },
-  'semi-space-1': { node: [], env: { NODE_OPTIONS: '--max-semi-space-size=1' } },
+  shipped: { node: SHIPPED_FLAGS },
+  'no-v8-flags': { node: [] },
+  'semi-space-1': { node: [...SHIPPED_FLAGS, '--max-semi-space-size=1'] },
   jitless: { node: ['--jitless'] },
   // --import itself costs memory: the eager-X rows are compared with this one, which imports a builtin already loaded
-  'import-control': { node: ['--import', 'node:os'] },
-  'eager-execa': { node: ['--import', 'execa'] },
-  'eager-pino-pretty': { node: ['--import', 'pino-pretty'] },
-  'eager-chokidar': { node: ['--import', 'chokidar'] },
-  'eager-cosmiconfig': { node: ['--import', 'cosmiconfig'] },
+  'import-control': { node: [...SHIPPED_FLAGS, '--import', 'node:os'] },
+  'eager-execa': { node: [...SHIPPED_FLAGS, '--import', 'execa'] },
+  'eager-pino-pretty': { node: [...SHIPPED_FLAGS, '--import', 'pino-pretty'] },
+  'eager-chokidar': { node: [...SHIPPED_FLAGS, '--import', 'chokidar'] },
+  'eager-cosmiconfig': { node: [...SHIPPED_FLAGS, '--import', 'cosmiconfig'] },
 };
 const chosen = argv.variants.split(',');
 for (const v of chosen) if (!VARIANTS[v]) throw new Error(`--variants: unknown ${v}; known: ${Object.keys(VARIANTS).join(', ')}`);
@@ -131,7 +133,6 @@ async function breakdown(root, env) {
     ['+ pino (log.ts)', ['pino']],
     ['+ cosmiconfig (config file)', ['cosmiconfig']],
     ['+ simple-git (git/repo.ts)', ['simple-git']],
-    ['+ zod (config/schema.ts)', ['zod']],
     ['+ hotpull run and the HTTP server (dist/)', [pathToFileURL(path.join(ROOT_DIR, 'dist/commands/run.js')).href, pathToFileURL(path.join(ROOT_DIR, 'dist/http/server.js')).href, pathToFileURL(CLI).href]],
   ];
   const rows = [];
@@ -143,7 +144,7 @@ async function breakdown(root, env) {
     // median of REPEAT fresh processes: one process's anonymous memory varies by a few MB with GC timing
     const runs = [];
     for (let i = 0; i < REPEAT; i++) {
-      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', REPORTER, '', ...resolved], { cwd: ROOT_DIR, env });
+      const { stdout } = await run(process.execPath, [...SHIPPED_FLAGS, '--input-type=module', '-e', REPORTER, '', ...resolved], { cwd: ROOT_DIR, env });
       runs.push(JSON.parse(stdout.trim().split('\n').at(-1)));
     }
     const m = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor((runs.length - 1) / 2)]]));
@@ -170,7 +171,7 @@ for (const name of chosen) {
   const log = path.join(root, `${name}.log`);
   const fd = openSync(log, 'a');
   const v = VARIANTS[name];
-  const child = spawnTracked(process.execPath, [...v.node, CLI, 'run', '--repo', checkout, '--interval', '1s', '--listen', '127.0.0.1:0', '--log-format', 'json'], {
+  const child = spawnTracked(process.execPath, [...v.node, BIN, 'run', '--repo', checkout, '--interval', '1s', '--listen', '127.0.0.1:0', '--log-format', 'json'], {
     cwd: ROOT_DIR, // --import resolves bare names from here
     env: { ...env, ...v.env },
     stdio: ['ignore', fd, fd],
@@ -209,7 +210,7 @@ const rows = Object.entries(idle).map(([name, m]) => [
   `  ${name}`, m.rssMaxMB, m.rssMeanMB, m.anonMB, m.fileMB, m.vmHwmMB, m.treeRssMeanMB, m.cpuPercent.toFixed(3),
   shipped && name.startsWith('hotpull ') && name !== 'hotpull shipped' ? round(m.rssMeanMB - shipped.rssMeanMB, 1) : '',
   control && name.startsWith('hotpull eager-') ? round(m.rssMeanMB - control.rssMeanMB, 1) : '',
-  m.webAssembly === undefined ? '' : m.webAssembly ? 'yes' : 'NO (fetch fails)',
+  m.webAssembly === undefined ? '' : m.webAssembly ? 'yes' : 'off (not needed: node:http)',
 ]);
 console.log(`hotpull idle bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`);
 console.log('');
@@ -221,7 +222,7 @@ console.log('   tree RSS adds the ls-remote helper shell; CPU counts the process
 console.log('   --import; Δ vs control (--import of a builtin already loaded) is what loading X lazily saves.)');
 console.log(`  warnings in the daemons' logs: ${warnings.length ? warnings.join('; ') : 'none'}`);
 console.log('');
-console.log(`2. Breakdown: each row imports what the rows above it did and one more, in a fresh process (1.5 s settle; median of ${REPEAT})`);
+console.log(`2. Breakdown: each row imports what the rows above it did and one more, in a fresh process with the shipped flags (${SHIPPED_FLAGS.join(' ')}; 1.5 s settle; median of ${REPEAT})`);
 console.log(table(['', 'RSS MB', 'anon MB', 'file MB', 'heap used MB', 'heap total MB', 'external MB', 'builtins', 'ESM modules', 'ESM source KB'],
   layers.map((l) => [`  ${l.step}`, l.rssMB, l.anonMB, l.fileMB, l.heapUsedMB, l.heapTotalMB, l.externalMB, l.builtins, l.esmModules, l.esmSourceKB])));
 console.log('  (CommonJS packages, pino, cosmiconfig and their dependencies, load through require: not in the ESM count.)');

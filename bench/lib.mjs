@@ -1,7 +1,7 @@
 // Helpers for bench/core.mjs: real git in real temp dirs, child processes tracked by pid so none outlives the
 // bench, /proc readers, and small statistics. Plain Node ESM, no dependencies.
 import { execFileSync, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -288,4 +288,17 @@ export function table(header, rows, indent = '  ') {
 
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Node's flags from the installed entry's `#!/usr/bin/env -S node FLAGS` line: how a sidecar is started as shipped. */
+export function shippedNodeFlags(bin) {
+  return readFileSync(bin, 'utf8').split('\n')[0].replace(/^#!\S+ -S node\s*/, '').split(/\s+/).filter(Boolean);
+}
+
+/** The kernel's count of connections dropped because a listen queue was full (all sockets of the machine). */
+export function listenOverflows() {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0].split(/\s+/);
+  const values = lines[1].split(/\s+/);
+  return Number(values[names.indexOf('ListenOverflows')]);
 }

@@ -8,7 +8,7 @@
 //      first; then write-to-reload on that tree
 //   3. with --limit N: `hotpull watch` on the tree in a user namespace whose inotify watch limit is N (unshare -U -r),
 //      to show the line it prints when the limit is hit
-// Run: node bench/watch.mjs [--saves N] [--tree-rounds N] [--files N] [--dirs N] [--references LIST] [--limit N]
+// Run: node bench/watch.mjs [--saves N] [--tree-rounds N] [--files N] [--dirs N] [--references LIST] [--limit N] [--v8-flags shipped|none]
 // (npm run build first); --references is a comma-separated subset of inotifywait,chokidar,recursive (or none).
 // Needs dist/ (npx tsc -p .), inotifywait and Linux /proc. A table goes to stdout, then the same figures as one
 // JSON object on the last line; progress goes to stderr. Everything runs in one mkdtemp directory, removed at the end.
@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readCpuTicks, readStatusKb, removeAtExit, round, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import { readCpuTicks, readStatusKb, removeAtExit, round, shippedNodeFlags, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
 
 const DEBOUNCE_MS = 150;
 const LATENCY_SLACK_MS = 20; // target: write-to-reload within debounce + 20 ms
@@ -36,6 +36,7 @@ const { values: argv } = parseArgs({
     dirs: { type: 'string', default: '5000' },
     references: { type: 'string', default: 'inotifywait,chokidar,recursive' },
     limit: { type: 'string', default: '0' },
+    'v8-flags': { type: 'string', default: 'shipped' },
   },
   strict: true,
 });
@@ -52,8 +53,11 @@ const LIMIT = count('limit', 0);
 const REFERENCES = argv.references === 'none' ? [] : argv.references.split(',');
 for (const r of REFERENCES) if (!['inotifywait', 'chokidar', 'recursive'].includes(r)) throw new Error(`--references: unknown ${r}`);
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p .)`);
+const CLI = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
+if (!['shipped', 'none'].includes(argv['v8-flags'])) throw new Error(`--v8-flags must be shipped or none (got ${argv['v8-flags']})`);
+// shipped: the V8 flags of the installed entry's #! line; none: plain node
+const NODE_FLAGS = argv['v8-flags'] === 'shipped' ? shippedNodeFlags(CLI) : [];
 
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 const mb = (kb) => round(kb / 1024, 1);
@@ -96,7 +100,7 @@ async function inotifyWatches(pid) {
 
 async function startHotpull(repo, extra = []) {
   const started = performance.now();
-  const child = spawnTracked(process.execPath, [CLI, 'watch', '--repo', repo, '--log-format', 'json', ...extra], {
+  const child = spawnTracked(process.execPath, [...NODE_FLAGS, CLI, 'watch', '--repo', repo, '--log-format', 'json', ...extra], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -286,7 +290,7 @@ let limitHit;
 if (LIMIT > 0) {
   progress(`hotpull watch with an inotify watch limit of ${LIMIT} (user namespace)`);
   const started = performance.now();
-  const child = spawnTracked('unshare', ['-U', '-r', 'sh', '-c', `echo ${LIMIT} > /proc/sys/user/max_inotify_watches && exec "$@"`, 'sh', process.execPath, CLI, 'watch', '--repo', tree, '--log-format', 'json'], {
+  const child = spawnTracked('unshare', ['-U', '-r', 'sh', '-c', `echo ${LIMIT} > /proc/sys/user/max_inotify_watches && exec "$@"`, 'sh', process.execPath, ...NODE_FLAGS, CLI, 'watch', '--repo', tree, '--log-format', 'json'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -313,7 +317,7 @@ const REFERENCE_LABELS = { inotifywait: 'inotifywait -m -r', chokidar: 'chokidar
 const refRow = (who) => [REFERENCE_LABELS[who], ms(refs[who].readyMs), refs[who].cpuMs, refs[who].rssMB, refs[who].peakRssMB, refs[who].watches, ''];
 process.stdout.write(
   [
-    `hotpull watch (one fs.watch per directory) on ${os.cpus().length} cores, node ${process.version}, load average ${loadStart.join(" ")} at the start, ${os.loadavg().map((x) => round(x)).join(" ")} at the end`,
+    `hotpull watch (one fs.watch per directory; node flags: ${NODE_FLAGS.join(' ') || 'none'}) on ${os.cpus().length} cores, node ${process.version}, load average ${loadStart.join(" ")} at the start, ${os.loadavg().map((x) => round(x)).join(" ")} at the end`,
     '',
     `write-to-reload (file write → touch file mtime change), ${SAVES} saves each; target median ≤ ${latencyTarget} ms`,
     table(
@@ -343,6 +347,7 @@ process.stdout.write(
     JSON.stringify({
       bench: 'watch',
       node: process.version,
+      nodeFlags: NODE_FLAGS,
       cores: os.cpus().length,
       loadavgStart: loadStart,
       loadavgEnd: os.loadavg().map((x) => round(x)),

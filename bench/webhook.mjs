@@ -4,7 +4,10 @@
 // GitHub-signed webhook POST; times from the end of the push to the 202, to the `r` arriving on the FIFO, and the
 // stages hotpull logs for the deploy (fetch, apply, reload). The daemon's event-loop delay over the run comes from a
 // small --import module (perf_hooks.monitorEventLoopDelay), written to a file every second.
-// Run: node bench/webhook.mjs [--pushes N] (npm run build first). Needs git, Linux (mkfifo).
+// --trace-git puts a `git` first on the daemon's PATH that logs each command's start and end (bash, no extra
+// process): which git commands a deploy runs and how long each took from spawn to exit, and what is left between them.
+// Run: node bench/webhook.mjs [--pushes N] [--v8-flags shipped|none] [--trace-git] (npm run build first). Shipped: the V8 flags of
+// the installed entry's #! line (dist/bin.js); none: plain node, to see what the flags cost the deploy path. Needs git, Linux (mkfifo).
 // Compare with machine load (printed): on an idle machine hotpull's share is a few tens of ms.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
@@ -15,12 +18,17 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, cloneCheckout, git, machineContext, makeRemote, pushCommit, round, run, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import { benchSandbox, cloneCheckout, git, machineContext, makeRemote, pushCommit, round, run, shippedNodeFlags, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
 
-const { values: argv } = parseArgs({ options: { pushes: { type: 'string', default: '10' } }, strict: true });
+const { values: argv } = parseArgs({
+  options: { pushes: { type: 'string', default: '10' }, 'v8-flags': { type: 'string', default: 'shipped' }, 'trace-git': { type: 'boolean', default: false } },
+  strict: true,
+});
 const PUSHES = Number(argv.pushes);
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
+const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npm run build)`);
+if (!['shipped', 'none'].includes(argv['v8-flags'])) throw new Error(`--v8-flags must be shipped or none (got ${argv['v8-flags']})`);
+const NODE_FLAGS = argv['v8-flags'] === 'shipped' ? shippedNodeFlags(BIN) : [];
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 
 const MONITOR = `
@@ -48,11 +56,31 @@ const arrivals = [];
 const reader = new net.Socket({ fd: openSync(fifo, 'r+'), readable: true, writable: false });
 reader.on('data', (chunk) => arrivals.push(...[...chunk.toString()].map(() => performance.now())));
 
+// A git wrapper that logs `start end subcommand` (epoch seconds, µs) per command hotpull runs.
+const traceFile = path.join(root, 'git-trace.log');
+const traceDir = path.join(root, 'trace-bin');
+if (argv['trace-git']) {
+  const realGit = (await run('sh', ['-c', 'command -v git'], { env })).stdout.trim();
+  await run('mkdir', ['-p', traceDir]);
+  await writeFile(path.join(traceDir, 'git'), `#!/bin/bash
+s=$EPOCHREALTIME; sub=; skip=
+for a in "$@"; do if [ -n "$skip" ]; then skip=; elif [ "$a" = -c ] || [ "$a" = -C ]; then skip=1; elif [ -z "$sub" ] && [ "\${a#-}" = "$a" ]; then sub=$a; fi; done
+${realGit} "$@"; rc=$?
+echo "$s $EPOCHREALTIME $sub" >> ${traceFile}
+exit $rc
+`, { mode: 0o755 });
+}
+const gitTrace = async () =>
+  (await readFile(traceFile, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => {
+    const [start, end, sub] = l.split(' ');
+    return { start: Number(start) * 1000, end: Number(end) * 1000, sub };
+  });
+
 const secret = randomBytes(20).toString('hex');
 const logFile = path.join(root, 'hotpull.log');
 const fd = openSync(logFile, 'a');
-const child = spawnTracked(process.execPath, ['--import', pathToFileURL(monitor).href, CLI, 'run', '--repo', checkout, '--interval', '60s', '--listen', '127.0.0.1:0', '--reload', `uwsgi-fifo:${fifo}:r`, '--log-format', 'json'], {
-  env: { ...env, HOTPULL_WEBHOOK_SECRET: secret, BENCH_LOOP_FILE: loopFile },
+const child = spawnTracked(process.execPath, [...NODE_FLAGS, '--import', pathToFileURL(monitor).href, BIN, 'run', '--repo', checkout, '--interval', '60s', '--listen', '127.0.0.1:0', '--reload', `uwsgi-fifo:${fifo}:r`, '--log-format', 'json'], {
+  env: { ...env, HOTPULL_WEBHOOK_SECRET: secret, BENCH_LOOP_FILE: loopFile, ...(argv['trace-git'] ? { PATH: `${traceDir}:${env.PATH}` } : {}) },
   stdio: ['ignore', fd, fd],
   detached: true,
 });
@@ -72,6 +100,7 @@ try {
   for (let p = 1; p <= PUSHES + 1; p++) {
     const sha = await pushCommit(author, env, p);
     const pushed = performance.now();
+    const pushedEpoch = Date.now();
     const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', before, after: sha, repository: { full_name: 'bench/app' }, head_commit: { id: sha } }));
     before = sha;
     const n = arrivals.length;
@@ -96,7 +125,24 @@ try {
     }
     if (p === 1) continue; // warm-up
     const d = /in (\d+)ms \(detect (\d+)ms, fetch (\d+)ms, apply (\d+)ms, reload (\d+)ms/.exec(deployed?.msg ?? '');
-    rows.push({ ack: acked - pushed, reload: reloaded - pushed, total: Number(d?.[1]), detect: Number(d?.[2]), fetch: Number(d?.[3]), apply: Number(d?.[4]), reloadStage: Number(d?.[5]) });
+    const row = { ack: acked - pushed, reload: reloaded - pushed, total: Number(d?.[1]), detect: Number(d?.[2]), fetch: Number(d?.[3]), apply: Number(d?.[4]), reloadStage: Number(d?.[5]) };
+    if (argv['trace-git']) {
+      // the git commands between the push and the `r`, each as [subcommand, ms from the push to its start, its ms]
+      const until = pushedEpoch + (reloaded - pushed);
+      row.git = (await gitTrace()).filter((g) => g.start >= pushedEpoch && g.start < until && g.sub !== 'ls-remote').map((g) => [g.sub, round(g.start - pushedEpoch, 1), round(g.end - g.start, 1)]);
+      // time covered by at least one git command (they can overlap: the dirty check beside the fetch)
+      let covered = 0;
+      let edge = pushedEpoch;
+      for (const [, at, ms] of [...row.git].sort((a, b) => a[1] - b[1])) {
+        const from = Math.max(edge, pushedEpoch + at);
+        const to = pushedEpoch + at + ms;
+        if (to > from) covered += to - from;
+        edge = Math.max(edge, to);
+      }
+      row.inGit = covered;
+      row.outsideGit = row.reload - covered;
+    }
+    rows.push(row);
     progress(`push ${p - 1}/${PUSHES}: ${JSON.stringify(rows.at(-1), (k, v) => (typeof v === 'number' ? round(v, 1) : v))}`);
     await sleep(500);
   }
@@ -115,9 +161,16 @@ const lines = [
   ['    fetch (0 for a webhook pass: done in detect)', 'fetch'],
   ['    apply (merge --ff-only and the record)', 'apply'],
   ['    reload (the FIFO write)', 'reloadStage'],
+  ...(argv['trace-git'] ? [['  push → `r`: inside git commands (spawn to exit)', 'inGit'], ['  push → `r`: outside them (HTTP, JavaScript, waiting for a core)', 'outsideGit']] : []),
 ].map(([label, key]) => [label, ...['median', 'p90', 'min', 'max'].map((k) => round(stat(key)[k], 1))]);
 console.log(`hotpull webhook bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`);
-console.log(`${PUSHES} pushes (after one warm-up), each a git push then a signed webhook; FIFO read by this bench in place of uWSGI`);
+console.log(`${PUSHES} pushes (after one warm-up), each a git push then a signed webhook; FIFO read by this bench in place of uWSGI; node flags: ${NODE_FLAGS.join(' ') || 'none'}`);
 console.log(table(['ms', 'median', 'p90', 'min', 'max'], lines));
+if (argv['trace-git']) {
+  const bySub = new Map();
+  for (const r of rows) for (const [sub, , ms] of r.git) bySub.set(sub, [...(bySub.get(sub) ?? []), ms]);
+  console.log(`  git commands per deploy: ${round(rows.reduce((a, r) => a + r.git.length, 0) / rows.length, 1)}; each, median ms (count): ${[...bySub].map(([sub, ms]) => `${sub} ${round(summarize(ms).median, 1)} (${ms.length})`).join(', ')}`);
+  console.log(`  one deploy's git commands [name, ms after the push, ms]: ${JSON.stringify(rows.at(-1)?.git)}`);
+}
 console.log(`  hotpull's event-loop delay over the run: p50 ${round(loop.p50, 1)} ms, p99 ${round(loop.p99, 1)} ms, max ${round(loop.max, 1)} ms`);
 console.log(JSON.stringify({ bench: 'webhook', context, pushes: PUSHES, rows, eventLoopDelayMs: loop }));

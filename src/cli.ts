@@ -154,7 +154,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     for (const warning of unknownEnvWarnings(env)) io.stderr.write(`hotpull: warning: ${warning}\n`);
     const flags = flagValues(values as Record<string, unknown>);
     const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true, ...(name === 'supervisor-config' ? { readFile: false } : {}) });
-    const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
+    const logger = await createLogger({ level: config.logLevel, format: config.logFormat, env, isTTY: io.stdout.isTTY === true });
     return await (await command())({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
   } catch (error) {
     if (error instanceof HotpullError) {

@@ -8,6 +8,21 @@ export interface LogOptions {
   format: 'json' | 'pretty';
   /** defaults to stdout; tests pass their own */
   destination?: { write(line: string): unknown };
+  /** NO_COLOR, FORCE_COLOR (default: process.env) */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** is stdout a terminal (default: process.stdout.isTTY) */
+  isTTY?: boolean;
+}
+
+/**
+ * Colours in pretty output: FORCE_COLOR (0 or false: none) wins, as in Node itself; else NO_COLOR (any non-empty
+ * value, no-color.org) turns them off; else a terminal gets them and a pipe or file does not.
+ */
+export function useColor(env: Readonly<Record<string, string | undefined>>, isTTY: boolean): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return !['0', 'false'].includes(force.trim().toLowerCase());
+  if (env.NO_COLOR) return false;
+  return isTTY;
 }
 
 /**
@@ -21,7 +36,8 @@ export async function createLogger(options: LogOptions): Promise<Logger> {
   } else if (options.format === 'pretty') {
     // Loaded only when asked for: the sidecar's JSON path does not pay its import cost.
     const { default: pretty } = await import('pino-pretty');
-    sink = pretty({ colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+    const colorize = useColor(options.env ?? process.env, options.isTTY ?? process.stdout.isTTY === true);
+    sink = pretty({ colorize, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   } else {
     sink = pino.destination({ fd: 1, sync: true });
   }

@@ -129,6 +129,22 @@ describe('hotpull sync', () => {
   });
 });
 
+describe('pretty logs and colour', () => {
+  it('colours with FORCE_COLOR, none with NO_COLOR or FORCE_COLOR=0 or in a pipe', async () => {
+    sb = await makeSandbox();
+    const ESC = '\u001b[';
+    const sync = async (env: Record<string, string | undefined>) => {
+      const result = await runCli(['sync', '--repo', sb!.checkout, '--log-format', 'pretty'], { env: { NO_COLOR: undefined, FORCE_COLOR: undefined, ...env } as Record<string, string> });
+      expect([result.exitCode, result.stdout]).toEqual([0, expect.stringContaining('up to date')]);
+      return result.stdout.includes(ESC);
+    };
+    expect(await sync({})).toBe(false);
+    expect(await sync({ FORCE_COLOR: '1' })).toBe(true);
+    expect(await sync({ NO_COLOR: '1' })).toBe(false);
+    expect(await sync({ FORCE_COLOR: '0' })).toBe(false);
+  });
+});
+
 describe('hotpull run: signals', () => {
   it('SIGUSR1 syncs now', async () => {
     sb = await makeSandbox();

@@ -11,6 +11,7 @@ import { startServer, type StatusServer } from '../src/http/server.js';
 import { Metrics } from '../src/http/metrics.js';
 import { formatStatus } from '../src/http/status-text.js';
 import { authenticate, safeEqual } from '../src/http/signature.js';
+import { request, requestFailure } from '../src/net/request.js';
 
 const SECRET = 'hook-s3cret';
 let sb: Sandbox | undefined;
@@ -288,5 +289,33 @@ describe('hotpull status / sync --now against the real daemon', { timeout: 180_0
     const gone = await runCli(['status', '--url', `http://127.0.0.1:${closed}`]);
     expect(gone.exitCode).toBe(3);
     expect(gone.stderr).toBe(`hotpull: cannot reach the hotpull daemon at http://127.0.0.1:${closed}/status: ECONNREFUSED`);
+  });
+});
+
+describe('the HTTP client (node:http, no fetch)', () => {
+  it('answers with status and body, no redirect followed, a body cut at the cap, a timeout and a refused port named', async () => {
+    const app = http.createServer((req, res) => {
+      if (req.url === '/moved') res.writeHead(302, { location: '/elsewhere' }).end('see elsewhere');
+      else if (req.url === '/big') res.end('x'.repeat(100_000));
+      else if (req.url === '/never') res.writeHead(200).write('partial');
+      else res.end(`${req.method} ${req.headers['user-agent']} ${req.headers.authorization ?? '-'}`);
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(app.address() as net.AddressInfo).port}`;
+    try {
+      expect(await request(`${base}/x`, { method: 'POST', headers: { 'user-agent': 'ua', authorization: 'Bearer t' }, timeoutMs: 5000 })).toEqual({
+        status: 200,
+        body: 'POST ua Bearer t',
+      });
+      expect(await request(`${base}/moved`, { timeoutMs: 5000 })).toEqual({ status: 302, body: 'see elsewhere' });
+      expect((await request(`${base}/big`, { timeoutMs: 5000, maxBodyBytes: 1000 })).body).toBe('x'.repeat(1000));
+      const slow = await request(`${base}/never`, { timeoutMs: 300 }).catch((error: unknown) => error);
+      expect(requestFailure(slow)).toBe('no answer within 300ms');
+    } finally {
+      app.closeAllConnections();
+      await new Promise((resolve) => app.close(resolve));
+    }
+    const refused = await request(base, { timeoutMs: 5000 }).catch((error: unknown) => error);
+    expect(requestFailure(refused)).toBe('ECONNREFUSED');
   });
 });

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { durationProblem, formatDuration, MAX_DURATION_MS, parseDuration } from '../src/duration.js';
 import { redact } from '../src/redact.js';
 import { planApply, relationOf, backupStamp } from '../src/sync/plan.js';
-import { nextDelay } from '../src/sync/schedule.js';
+import { nextDelay, pollTimeoutMs } from '../src/sync/schedule.js';
 import { nextMtimeSeconds } from '../src/reload/touch.js';
 import { gist } from '../src/git/repo.js';
 import { envName, flagName } from '../src/config/options.js';
 import { parseJournal } from '../src/sync/journal.js';
+import { useColor } from '../src/log.js';
 
 describe('durations', () => {
   it.each([
@@ -113,4 +114,37 @@ describe('journal', () => {
     ['a bad sha', JSON.stringify({ from: sha, to: 'HEAD', stage: 'reload' }), undefined],
     ['not an object', '42', undefined],
   ])('%s', (_name, text, stage) => expect(parseJournal(text)?.stage).toBe(stage));
+});
+
+describe('colour in pretty logs', () => {
+  it('FORCE_COLOR wins (0 and false turn it off), then NO_COLOR (non-empty), then whether stdout is a terminal', () => {
+    const cases: Array<[Record<string, string>, boolean, boolean]> = [
+      [{}, true, true], [{}, false, false],
+      [{ NO_COLOR: '1' }, true, false], [{ NO_COLOR: '' }, true, true],
+      [{ FORCE_COLOR: '1' }, false, true], [{ FORCE_COLOR: '' }, false, true], [{ FORCE_COLOR: '3' }, false, true],
+      [{ FORCE_COLOR: '0' }, true, false], [{ FORCE_COLOR: 'false' }, true, false],
+      [{ FORCE_COLOR: '1', NO_COLOR: '1' }, false, true],
+    ];
+    for (const [env, tty, want] of cases) expect([env, tty, useColor(env, tty)]).toEqual([env, tty, want]);
+  });
+});
+
+describe('the V8 flags of the installed entry', () => {
+  it("the Dockerfile's hotpull wrapper gives node the flags of src/bin.ts's #! line", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const shebang = (await readFile(new URL('../src/bin.ts', import.meta.url), 'utf8')).split('\n')[0]!;
+    const flags = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)$/.exec(shebang)?.[1]?.trim();
+    expect(flags).toContain('--lite-mode');
+    const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile).toContain(`exec /usr/local/bin/node ${flags} /opt/hotpull/dist/bin.js "$@"`);
+  });
+});
+
+describe("a timer poll's own timeout", () => {
+  it('five intervals, at least 10 s, never above --sync-timeout', () => {
+    const cases: Array<[number, number, number]> = [
+      [1000, 60_000, 10_000], [5000, 60_000, 25_000], [60_000, 60_000, 60_000], [1000, 5000, 5000], [30_000, 120_000, 120_000],
+    ];
+    for (const [interval, sync, want] of cases) expect([interval, sync, pollTimeoutMs(interval, sync)]).toEqual([interval, sync, want]);
+  });
 });

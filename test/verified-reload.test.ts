@@ -10,6 +10,7 @@ import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import { startUwsgi, uwsgiMissing, workerVersions, sampleVersions, type UwsgiServer, type UwsgiOptions } from './helpers/uwsgi.js';
 import { gunicornMissing, startGunicorn } from './helpers/gunicorn.js';
+import { BIN, runHotpull } from './helpers/procs.js';
 
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
@@ -70,6 +71,19 @@ describe('reload strategies make the new code served, verified', () => {
     await commitAndPush(sb, { 'app.py': wsgiAppSource('v3') });
     expect(await command.engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
     expect(await everyWorker(server.url)).toEqual(['v3']);
+  });
+
+  itServers("the installed entry's V8 flags (its #! line: no WebAssembly): hotpull sync deploys, verifies over HTTP, says nothing on stderr", async () => {
+    const { sb, server } = await withUwsgi();
+    const shebang = (await fs.readFile(BIN, 'utf8')).split('\n')[0]!;
+    const flags = shebang.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(/\s+/).filter(Boolean);
+    expect(flags).toContain('--lite-mode');
+    const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
+    const result = await runHotpull(['sync', '--repo', sb.checkout, '--health-url', `${server.url}/health`, '--health-expect', 'ok v2'], { nodeArgs: flags, timeoutMs: 120_000 });
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    expect(result.records).toContainEqual(expect.objectContaining({ msg: expect.stringMatching(/live|verified|healthy/) }));
+    expect(await everyWorker(server.url)).toEqual(['v2']);
+    expect(await headOf(sb.checkout)).toBe(sha);
   });
 
   itServers('gunicorn: signal:PIDFILE (HUP)', async () => {

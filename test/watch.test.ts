@@ -11,6 +11,7 @@ import { ReloadGate } from '../src/reload/gate.js';
 import type { DevWatch } from '../src/watch/dev.js';
 import { Debouncer, describePaths } from '../src/watch/debounce.js';
 import { DEFAULT_IGNORES, ignoreMatcher } from '../src/watch/ignore.js';
+import { gitIgnored } from '../src/watch/gitignore.js';
 import { probeMessage, watchErrorMessage } from '../src/watch/messages.js';
 import { isProbePath, probeMount, PROBE_PREFIX } from '../src/watch/probe.js';
 import { commitAndPush, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
@@ -140,6 +141,38 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await d.write('index.html');
     await waitFor('a reload for the template', async () => (await d.reloads()) === 1);
     expect(messages(d.logs)).toContainEqual(expect.stringMatching(/^1 change \(index\.html\): reloaded/));
+  });
+
+  it("the checkout's .gitignore files and .git/info/exclude: what git leaves untracked gives no reload", async () => {
+    const d = await dev({}, undefined, {
+      '.gitignore': 'build/\n*.log\n!keep.log\n/local_only.py\n',
+      'pkg/.gitignore': 'generated_*.py\n',
+      '.git/info/exclude': 'scratch/\n',
+    });
+    for (const rel of ['build/out.py', 'build/deep/x.py', 'server.log', 'pkg/server.log', 'local_only.py', 'pkg/generated_models.py', 'scratch/try.py']) await d.write(rel);
+    await sleep(SETTLE_MS);
+    expect(await d.reloads()).toBe(0);
+    // anchored (/local_only.py) and per-directory rules apply only where they are written; ! brings a file back
+    await d.write('keep.log');
+    await waitFor('a reload for keep.log', async () => (await d.reloads()) === 1);
+    await d.write('pkg/local_only.py');
+    await waitFor('a reload for pkg/local_only.py', async () => (await d.reloads()) === 2);
+    await d.write('generated_models.py');
+    await waitFor('a reload for generated_models.py', async () => (await d.reloads()) === 3);
+    expect(messages(d.logs).filter((m) => /reloaded/.test(m))).toEqual([
+      expect.stringMatching(/^1 change \(keep\.log\): reloaded/),
+      expect.stringMatching(/^1 change \(pkg\/local_only\.py\): reloaded/),
+      expect.stringMatching(/^1 change \(generated_models\.py\): reloaded/),
+    ]);
+    // a changed .gitignore applies from the next event on (its own change may reload once)
+    await d.write('.gitignore', 'build/\n*.log\n*.tmp\n');
+    await waitFor('the .gitignore change settled', async () => (await d.reloads()) === 4);
+    await sleep(SETTLE_MS);
+    const before = await d.reloads();
+    await d.write('notes.tmp');
+    await d.write('keep.log');
+    await sleep(SETTLE_MS);
+    expect(await d.reloads()).toBe(before);
   });
 
   it('a rename-save (write a temp file, rename it over the original) reloads', async () => {
@@ -364,20 +397,50 @@ describe('the built CLI', () => {
 });
 
 describe('the built CLI meets a watch limit and an unreadable directory', () => {
-  /** Starts `hotpull watch` through `wrapper`, waits for an error line, stops it; returns the exit code and lines. */
-  async function watchUntilError(wrapper: string[], repo: string) {
-    const child = execa(wrapper[0]!, [...wrapper.slice(1), process.execPath, CLI, 'watch', '--repo', repo], {
+  /**
+   * Starts `hotpull watch` through `wrapper`, waits for an error line, stops it; returns the exit code and lines.
+   * A CLI that exits first (it could not even start) fails at once with what it said, rather than a timeout.
+   */
+  async function watchUntilError(wrapper: string[], repo: string, cli = CLI) {
+    const child = execa(wrapper[0]!, [...wrapper.slice(1), process.execPath, cli, 'watch', '--repo', repo], {
+      cwd: path.dirname(repo),
       env: { HOTPULL_LOG_FORMAT: 'json' },
       reject: false,
     });
     let out = '';
+    let err = '';
+    let exited: number | string | undefined;
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.once('exit', (code, signal) => (exited = code ?? signal ?? 'exit'));
     // A whole CLI start: on a loaded 2-core machine that alone has taken over 10 s.
-    await waitFor('an error line and ready', () => out.includes('"level":50') && out.includes('ready in'), 60_000);
+    await waitFor('an error line and ready', () => {
+      if (exited !== undefined) throw new Error(`hotpull watch exited (${exited}) before an error line and ready: ${(err || out).trim().split('\n')[0]}`);
+      return out.includes('"level":50') && out.includes('ready in');
+    }, 60_000);
     child.kill('SIGTERM');
     const result = await child;
     const records = String(result.stdout).trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
     return { exitCode: result.exitCode, stderr: result.stderr, errors: records.filter((r) => r.level >= 50).map((r) => r.msg) };
+  }
+
+  const asUid = (uid: number) => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  const canRead = (uid: number, file: string) =>
+    spawnSync(asUid(uid)[0]!, [...asUid(uid).slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(file)}, 4)`], { cwd: '/', timeout: 30_000 }).status === 0;
+
+  /**
+   * The built CLI where `uid` can read it: this checkout's when it can, else a copy of dist/ and node_modules/ in
+   * `dir` (hard links where the file system allows: a clone inside a mode-700 directory is out of its reach).
+   */
+  async function cliFor(uid: number, dir: string): Promise<string> {
+    if (canRead(uid, CLI)) return CLI;
+    const repoRoot = path.resolve(path.dirname(CLI), '..');
+    await fs.mkdir(dir, { mode: 0o755 });
+    for (const part of ['package.json', 'dist', 'node_modules']) {
+      const linked = spawnSync('cp', ['-al', path.join(repoRoot, part), dir]);
+      if (linked.status !== 0) await fs.cp(path.join(repoRoot, part), path.join(dir, part), { recursive: true });
+    }
+    return path.join(dir, 'dist', 'cli.js');
   }
 
   // A user namespace has its own inotify limit: set it to 3 there, for this one process, not the machine.
@@ -395,16 +458,18 @@ describe('the built CLI meets a watch limit and an unreadable directory', () => 
     expect([exitCode, stderr]).toEqual([0, '']);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('EACCES: an unreadable directory is named, with the fix', async () => {
+  it.skipIf(process.getuid?.() !== 0)('EACCES: an unreadable directory is named, with the fix', async (ctx) => {
     root = await tmpDir('hotpull-watch-');
+    await fs.chmod(root, 0o755);
+    if (!canRead(65534, process.execPath)) ctx.skip(`uid 65534 cannot run ${process.execPath} (it sits in a directory only its owner can enter)`);
+    const cli = await cliFor(65534, path.join(root, 'cli'));
     const repo = path.join(root, 'repo');
     await fs.mkdir(path.join(repo, 'secret'), { recursive: true });
     await fs.writeFile(path.join(repo, 'uwsgi.ini'), '');
-    await fs.chmod(root, 0o755);
     await fs.chmod(repo, 0o777);
     await fs.chmod(path.join(repo, 'uwsgi.ini'), 0o666);
     await fs.chmod(path.join(repo, 'secret'), 0o000);
-    const { exitCode, stderr, errors } = await watchUntilError(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], repo);
+    const { exitCode, stderr, errors } = await watchUntilError(asUid(65534), repo, cli);
     expect(errors).toEqual([
       'cannot watch secret: permission denied (EACCES) for uid 65534, so changes to it will not reload; make it readable (chmod, chown) or --ignore it',
     ]);
@@ -427,6 +492,36 @@ describe('watch: pure parts', () => {
     expect(['app.py', 'APP.PY', 'a/b/index.html', 'site.css', 'README'].map((p) => onlyPy(p, 'file'))).toEqual([false, false, false, true, true]);
     // directories always count; a path of unknown kind (an inotify create or delete) is held to --ext too
     expect([onlyPy('static', 'dir'), onlyPy('static'), onlyPy('views.py')]).toEqual([false, true, false]);
+  });
+
+  it('gitignore rules: deeper files win, ! re-includes, anchored rules, directory rules, unknown kinds, a forgotten file is read again', () => {
+    const files: Record<string, string> = {
+      '/r/.gitignore': 'build/\n*.log\n!keep.log\n/top.py\n',
+      '/r/a/.gitignore': '!debug.log\nout/\n',
+      '/r/.git/info/exclude': 'scratch\n',
+    };
+    const reads: string[] = [];
+    const ignored = gitIgnored('/r', (file) => (reads.push(file), files[file]));
+    const cases: Array<[string, 'file' | 'dir' | undefined, boolean]> = [
+      ['build', 'dir', true], ['build', 'file', false], ['build', undefined, true], ['build/x.py', 'file', true], ['a/build/x.py', 'file', true],
+      ['x.log', 'file', true], ['keep.log', 'file', false], ['a/debug.log', 'file', false], ['b/debug.log', 'file', true],
+      ['top.py', 'file', true], ['a/top.py', 'file', false], ['a/out', 'dir', true], ['out', 'dir', false],
+      ['scratch', 'dir', true], ['a/scratch', 'file', true], ['app.py', 'file', false], ['', 'dir', false],
+    ];
+    for (const [rel, kind, want] of cases) expect([rel, kind, ignored(rel, kind)]).toEqual([rel, kind, want]);
+    // each directory's .gitignore is read once, until forgotten
+    expect(reads.filter((f) => f === '/r/a/.gitignore')).toHaveLength(1);
+    files['/r/a/.gitignore'] = '*.py\n';
+    expect(ignored('a/app.py', 'file')).toBe(false);
+    ignored.forget('a');
+    expect(ignored('a/app.py', 'file')).toBe(true);
+    // a directory listed without a .gitignore is not looked in for one
+    ignored.listed('c', ['app.py']);
+    expect(ignored('c/app.py', 'file')).toBe(false);
+    expect(reads).not.toContain('/r/c/.gitignore');
+    // with the --ignore matcher: a directory git ignores hides what is below it
+    const both = ignoreMatcher({ ignore: [], ext: [], reloadFiles: [], also: ignored });
+    expect([both('build/deep/x.py', 'file'), both('src/app.py', 'file')]).toEqual([true, false]);
   });
 
   it('a debouncer turns a burst into one batch, and a stream that never goes quiet still flushes', () => {

@@ -16,6 +16,7 @@ import { HotpullError, oneLine } from '../errors.js';
 import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
 import { formatDuration } from '../duration.js';
 import { judgeFromConfig } from '../deploy/judge.js';
+import { pollTimeoutMs } from '../sync/schedule.js';
 
 export interface Pipeline {
   target: Target;
@@ -149,6 +150,7 @@ export async function buildPipeline(
     onDiverged: config.onDiverged,
     onDirty: config.onDirty,
     syncTimeoutMs: config.syncTimeout,
+    pollTimeoutMs: pollTimeoutMs(config.interval, config.syncTimeout),
     env: childEnv(env),
     logger,
     owner,

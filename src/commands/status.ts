@@ -1,6 +1,6 @@
 import type { CommandContext } from './context.js';
 import { configError } from '../errors.js';
-import { fetchStatus } from '../http/client.js';
+import { fetchStatus } from '../net/daemon-client.js';
 import { formatStatus, statusExitCode } from '../http/status-text.js';
 import type { Config } from '../config/load.js';
 

@@ -2,7 +2,7 @@ import type { CommandContext } from './context.js';
 import { buildPipeline } from './pipeline.js';
 import { configError, oneLine } from '../errors.js';
 import { daemonUrl } from './status.js';
-import { requestSync } from '../http/client.js';
+import { requestSync } from '../net/daemon-client.js';
 import { loadSecret } from '../http/secret.js';
 import { shortSha } from '../sha.js';
 

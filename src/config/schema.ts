@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { configError } from '../errors.js';
 import { durationProblem, parseDuration } from '../duration.js';
 import { redactUrl, splitUrl } from '../redact.js';
@@ -52,49 +51,61 @@ export function ruleText(spec: OptionSpec): string {
   }
 }
 
-const nonEmpty = z.string().trim().min(1);
-const booleanLike = z.union([
-  z.boolean(),
-  z.enum(['true', '1', 'yes', 'on']).transform(() => true),
-  z.enum(['false', '0', 'no', 'off']).transform(() => false),
-]);
+/** A value a kind's parser refuses: the caller turns it into the one-line error with the kind's rule. */
+const INVALID = Symbol('invalid');
+type Parsed = unknown;
 
-function schemaFor(spec: OptionSpec): z.ZodType<unknown> {
+const nonEmpty = (raw: unknown): string | typeof INVALID => (typeof raw === 'string' && raw.trim() !== '' ? raw.trim() : INVALID);
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/** One string or a non-empty list of them, each checked by `item` (a config file or an env JSON list). */
+function listOf(raw: unknown, item: (v: unknown) => string | typeof INVALID): string[] | typeof INVALID {
+  const list = Array.isArray(raw) ? raw : [raw];
+  if (list.length === 0) return INVALID;
+  const out = list.map(item);
+  return out.includes(INVALID) ? INVALID : (out as string[]);
+}
+
+// Hand-written rather than a schema library: these few kinds are all the config has, and a library's modules
+// (zod: 95 of them, 4-5 MB of a sidecar's idle RSS) would stay loaded for the life of the daemon.
+function parseKind(spec: OptionSpec, raw: unknown): Parsed | typeof INVALID {
   switch (spec.kind) {
-    case 'duration':
-      return z
-        .string()
-        .transform((text, ctx) => parseDuration(text) ?? (ctx.addIssue({ code: 'custom', message: 'not a duration' }), z.NEVER))
-        .pipe(z.number().min(spec.min ?? 0));
+    case 'duration': {
+      const ms = typeof raw === 'string' ? parseDuration(raw) : undefined;
+      return ms !== undefined && ms >= (spec.min ?? 0) ? ms : INVALID;
+    }
     case 'enum':
-      return z.enum(spec.values as [string, ...string[]]);
+      return typeof raw === 'string' && spec.values!.includes(raw) ? raw : INVALID;
     case 'boolean':
-      return booleanLike;
+      if (typeof raw === 'boolean') return raw;
+      return typeof raw === 'string' && TRUE.has(raw) ? true : typeof raw === 'string' && FALSE.has(raw) ? false : INVALID;
     case 'string':
     case 'path':
     case 'remote':
-      return nonEmpty;
+      return nonEmpty(raw);
     case 'url':
-      return z.string().refine((text) => {
-        try {
-          return ['http:', 'https:'].includes(new URL(text).protocol);
-        } catch {
-          return false;
-        }
-      });
-    case 'count':
-      return z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1));
-    case 'extensions':
-      return z
-        .union([z.string(), z.array(z.string()).min(1).transform((list) => list.join(','))])
-        .transform((text, ctx) => parseExtensions(text) ?? (ctx.addIssue({ code: 'custom', message: 'not extensions' }), z.NEVER));
+      if (typeof raw !== 'string') return INVALID;
+      try {
+        return ['http:', 'https:'].includes(new URL(raw).protocol) ? raw : INVALID;
+      } catch {
+        return INVALID;
+      }
+    case 'count': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+      return Number.isInteger(n) && n >= 1 ? n : INVALID;
+    }
+    case 'extensions': {
+      const text = typeof raw === 'string' ? raw : Array.isArray(raw) && raw.length > 0 && raw.every((e) => typeof e === 'string') ? raw.join(',') : undefined;
+      return (text === undefined ? undefined : parseExtensions(text)) ?? INVALID;
+    }
     case 'globs':
-      return z.union([nonEmpty.transform((s) => [s]), z.array(nonEmpty).min(1)]);
+      return listOf(raw, nonEmpty);
     case 'strings':
       // Not trimmed: `-e 'GREETING= hi '` means what it says.
-      return z.union([z.string().min(1).transform((s) => [s]), z.array(z.string().min(1)).min(1)]);
+      return listOf(raw, (v) => (typeof v === 'string' && v !== '' ? v : INVALID));
     case 'listen':
-      return z.union([z.number(), z.string()]).transform((raw, ctx) => parseListen(String(raw)) ?? (ctx.addIssue({ code: 'custom', message: 'bad listen' }), z.NEVER));
+      return (typeof raw === 'number' || typeof raw === 'string' ? parseListen(String(raw)) : undefined) ?? INVALID;
     case 'reloads':
     case 'rules':
       throw new Error(`structured option ${spec.key} is validated by its own function`);
@@ -143,31 +154,48 @@ function safeJson(text: string): unknown {
   }
 }
 
-const stringList = z.union([nonEmpty.transform((s) => [s]), z.array(nonEmpty).min(1)]);
-const ruleSchema = z
-  .object({
-    paths: stringList,
-    run: stringList.optional(),
-    hold: z.boolean().optional(),
-    timeout: z.string().optional(),
-  })
-  .strict()
-  .refine((r) => (r.run === undefined) !== (r.hold !== true), { message: 'needs exactly one of run: [commands] or hold: true' });
+interface RawRule {
+  paths: string[];
+  run?: string[];
+  hold?: boolean;
+  timeout?: string;
+}
+const RULE_KEYS = new Set(['paths', 'run', 'hold', 'timeout']);
+const stringList = (raw: unknown) => listOf(raw, nonEmpty);
+
+/** The first problem of an `onChange` list: where (a path into it) and which rule it breaks; or the rules. */
+function checkRules(raw: unknown): { rules: RawRule[] } | { path: Array<string | number>; rule?: string } {
+  if (!Array.isArray(raw)) return { path: [] };
+  const rules: RawRule[] = [];
+  for (const [index, item] of raw.entries()) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return { path: [] };
+    const rule = item as Record<string, unknown>;
+    if (Object.keys(rule).some((k) => !RULE_KEYS.has(k))) return { path: [index], rule: 'only paths, run, hold, timeout' };
+    const paths = stringList(rule.paths);
+    if (paths === INVALID) return { path: [index, 'paths'] };
+    const run = rule.run === undefined ? undefined : stringList(rule.run);
+    if (run === INVALID) return { path: [index, 'run'] };
+    if (rule.hold !== undefined && typeof rule.hold !== 'boolean') return { path: [index, 'hold'], rule: 'be true or false' };
+    if (rule.timeout !== undefined && typeof rule.timeout !== 'string') return { path: [index, 'timeout'], rule: 'be a duration like 30s or 5m' };
+    if ((run === undefined) === (rule.hold !== true)) return { path: [index], rule: 'have exactly one of run: [commands] or hold: true' };
+    rules.push({ paths, run, hold: rule.hold as boolean | undefined, timeout: rule.timeout as string | undefined });
+  }
+  return { rules };
+}
 
 const DEFAULT_HOOK_TIMEOUT = 10 * 60_000;
 
 /** `onChange` rules, config file only. */
 export function validateRules(spec: OptionSpec, raw: unknown, source: Source): ChangeRule[] {
-  const result = z.array(ruleSchema).safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const where = `${spec.key}${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
-    const got = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey], raw);
+  const result = checkRules(raw);
+  if ('path' in result) {
+    const where = `${spec.key}${result.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`;
+    const got = result.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], raw);
     const label = source.kind === 'file' ? `${where} (in ${source.file})` : where;
-    const rule = issue.path.length === 0 ? ruleText(spec) : issue.code === 'unrecognized_keys' ? 'only paths, run, hold, timeout' : issue.message.startsWith('needs') ? issue.message.replace(/^needs/, 'have') : 'a string or a list of non-empty strings';
-    throw configError(`${label} must ${rule.startsWith('have') || rule.startsWith('only') ? rule : `be ${rule}`} (got ${JSON.stringify(got)})`);
+    const rule = result.rule ?? (result.path.length === 0 ? `be ${ruleText(spec)}` : 'be a string or a list of non-empty strings');
+    throw configError(`${label} must ${rule} (got ${JSON.stringify(got)})`);
   }
-  return result.data.map((rule, index) => {
+  return result.rules.map((rule, index) => {
     let timeoutMs = DEFAULT_HOOK_TIMEOUT;
     if (rule.timeout !== undefined) {
       const label = `${spec.key}[${index}].timeout${source.kind === 'file' ? ` (in ${source.file})` : ''}`;
@@ -258,8 +286,8 @@ export function validateOption(spec: OptionSpec, raw: unknown, source: Source): 
   }
   // Like --reload: an environment variable holds one glob or a JSON list of them.
   const listFromEnv = (spec.kind === 'globs' || spec.kind === 'strings') && source.kind === 'env' && typeof raw === 'string' && raw.trim().startsWith('[');
-  const result = schemaFor(spec).safeParse(listFromEnv ? safeJson(raw as string) : raw);
-  if (result.success) return result.data;
+  const value = parseKind(spec, listFromEnv ? safeJson(raw as string) : raw);
+  if (value !== INVALID) return value;
   const shown = typeof raw === 'string' && (spec.kind === 'url' || spec.kind === 'remote') ? maskedRemote(raw) : raw;
   throw configError(`${optionLabel(spec, source)} must be ${ruleText(spec)} (got ${JSON.stringify(shown)})`);
 }

@@ -1,4 +1,4 @@
-import { fetchFailure } from '../http/net.js';
+import { request, requestFailure, type Answer as HttpAnswer } from '../net/request.js';
 import { formatDuration } from '../duration.js';
 import { shortSha } from '../sha.js';
 
@@ -34,14 +34,13 @@ const PARALLEL_PROBES = 3;
 export type Answer = { good: true; status: number } | { good: false; status?: number; problem: string };
 
 export async function probeOnce(url: string, expected: string | undefined, timeoutMs: number): Promise<Answer> {
-  let response: Response;
+  let answer: HttpAnswer;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'hotpull-verify' }, redirect: 'manual' });
+    answer = await request(url, { timeoutMs, headers: { 'user-agent': 'hotpull-verify' } });
   } catch (error) {
-    return { good: false, problem: `GET ${url} failed: ${fetchFailure(error)}` };
+    return { good: false, problem: `GET ${url} failed: ${requestFailure(error)}` };
   }
-  const body = await response.text().catch(() => '');
-  const { status } = response;
+  const { status, body } = answer;
   if (status < 200 || status > 299) return { good: false, status, problem: `GET ${url} answered ${status}: ${body.trim().slice(0, 120)}` };
   if (expected !== undefined && !body.includes(expected)) {
     return { good: false, status, problem: `GET ${url} answered ${status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})` };

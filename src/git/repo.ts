@@ -230,23 +230,32 @@ export class Git {
    */
   async headFromFiles(): Promise<string> {
     this.gitDirPath ??= await this.gitDir();
-    const dir = this.gitDirPath;
     try {
-      const head = (await readFile(path.join(dir, 'HEAD'), 'utf8')).trim();
+      const head = (await readFile(path.join(this.gitDirPath, 'HEAD'), 'utf8')).trim();
       if (/^[0-9a-f]{40}$/.test(head)) return head;
       const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
-      if (ref && !ref.includes('..')) {
-        const loose = (await readFile(path.join(dir, ref), 'utf8').catch(() => '')).trim();
-        if (/^[0-9a-f]{40}$/.test(loose)) return loose;
-        const packed = await readFile(path.join(dir, 'packed-refs'), 'utf8').catch(() => '');
-        const line = packed.split('\n').find((l) => l.endsWith(` ${ref}`));
-        const sha = line?.slice(0, 40);
-        if (sha && /^[0-9a-f]{40}$/.test(sha)) return sha;
-      }
+      const sha = ref ? await this.refFromFiles(ref) : undefined;
+      if (sha) return sha;
     } catch {
       // fall through
     }
     return this.head();
+  }
+
+  /**
+   * A branch or remote-tracking ref (refs/…) read from the loose ref file or packed-refs, without a process;
+   * undefined when neither has it (git would know more: a symbolic ref, a reftable): ask `resolve` then.
+   */
+  async refFromFiles(ref: string): Promise<string | undefined> {
+    if (!/^refs\/[^\s]+$/.test(ref) || ref.includes('..')) return undefined;
+    this.gitDirPath ??= await this.gitDir();
+    const dir = this.gitDirPath;
+    const loose = (await readFile(path.join(dir, ref), 'utf8').catch(() => '')).trim();
+    if (/^[0-9a-f]{40}$/.test(loose)) return loose;
+    if (loose !== '') return undefined;
+    const packed = await readFile(path.join(dir, 'packed-refs'), 'utf8').catch(() => '');
+    const sha = packed.split('\n').find((l) => l.endsWith(` ${ref}`))?.slice(0, 40);
+    return sha && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
   }
 
   async resolve(ref: string): Promise<string | undefined> {

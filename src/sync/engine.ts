@@ -23,7 +23,7 @@ export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
 
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
-export type EngineGit = Pick<Git, 'lsRemote' | 'fetchBranch' | 'resolve' | 'updateRef' | 'deleteRef' | 'listFiles' | 'changedPaths' | 'hasCommit' | 'mergeBase' | 'close'>;
+export type EngineGit = Pick<Git, 'lsRemote' | 'fetchBranch' | 'resolve' | 'refFromFiles' | 'updateRef' | 'deleteRef' | 'listFiles' | 'changedPaths' | 'hasCommit' | 'mergeBase' | 'close'>;
 
 export interface EngineOptions {
   workspace: Workspace;
@@ -49,6 +49,8 @@ export interface EngineOptions {
   onDiverged: Policy;
   onDirty: Policy;
   syncTimeoutMs: number;
+  /** a timer poll's ls-remote (below syncTimeoutMs: see pollTimeoutMs in schedule.ts) */
+  pollTimeoutMs?: number;
   /** shallow first fetch (atomic layout on an empty volume) */
   fetchDepth?: number;
   /** environment for run hooks */
@@ -312,11 +314,19 @@ export class SyncEngine {
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
     const prefetch = trigger === 'webhook' && local !== undefined;
+    let earlyModified: Promise<string[]> | undefined;
     if (prefetch) {
       this.setState('syncing');
+      // The dirty check beside the fetch, as on the poll path: on a busy machine each is a process waiting for a core.
+      for (const message of await workspace.recover()) this.options.logger.warn(message);
+      earlyModified = workspace.modifiedFiles();
+      earlyModified.catch(() => undefined);
       await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
     }
-    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, network);
+    const detect = trigger === 'poll' && this.options.pollTimeoutMs ? { ...network, timeoutMs: this.options.pollTimeoutMs } : network;
+    // After the fetch the ref is a file git just wrote: read it rather than spawn rev-parse (a process less on the webhook path).
+    const fetchedSha = async () => (await git.refFromFiles(this.options.fetchRef)) ?? (await git.resolve(this.options.fetchRef));
+    const remote = prefetch ? await fetchedSha() : await git.lsRemote(this.options.remote, this.options.branch, detect);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
@@ -339,11 +349,11 @@ export class SyncEngine {
     const sameBlock = standingVerdict(this.blocked?.verdict, local, remote) ? this.blocked : undefined;
     if (sameBlock && sameBlock.verdict.state !== 'dirty') return sameBlock.outcome;
 
-    for (const message of await workspace.recover()) this.options.logger.warn(message);
+    if (!earlyModified) for (const message of await workspace.recover()) this.options.logger.warn(message);
     const target = remote;
     let fetched = detected;
     // The dirty check is local and the fetch is network: run them side by side.
-    const modifiedFiles = local === undefined ? Promise.resolve([]) : workspace.modifiedFiles();
+    const modifiedFiles = earlyModified ?? (local === undefined ? Promise.resolve([]) : workspace.modifiedFiles());
     modifiedFiles.catch(() => undefined);
     if (remote !== local && !sameBlock && !prefetch) {
       this.setState('syncing');

@@ -7,6 +7,7 @@ import { formatDuration } from '../duration.js';
 import { oneLine } from '../errors.js';
 import { startWatcher, type FileEvent, type FileWatcher } from './watcher.js';
 import { DEFAULT_IGNORES, ignoreMatcher, type PathKind } from './ignore.js';
+import { gitIgnored, type GitIgnored } from './gitignore.js';
 import { Debouncer, describePaths } from './debounce.js';
 import { isProbePath, probeMount } from './probe.js';
 import { probeMessage, watchErrorMessage, type PollMode } from './messages.js';
@@ -55,7 +56,9 @@ class DevWatcher implements DevWatch {
   readonly stats = { reloads: 0, failures: 0 };
   private watcher: FileWatcher;
   private readonly dir: string;
-  private readonly matches: (path: string, kind?: PathKind) => boolean;
+  private matches: (path: string, kind?: PathKind) => boolean;
+  private readonly gitignored: GitIgnored;
+  private readonly reloadFiles: readonly string[];
   private readonly debouncer: Debouncer;
   private readonly pollIntervalMs: number;
   private readonly probes = new Map<string, () => void>();
@@ -68,10 +71,11 @@ class DevWatcher implements DevWatch {
   constructor(private readonly options: DevWatchOptions) {
     this.dir = path.resolve(options.dir);
     this.pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS;
-    const reloadFiles = options.reloadFiles
+    this.reloadFiles = options.reloadFiles
       .map((file) => path.relative(this.dir, path.resolve(this.dir, file)).split(path.sep).join('/'))
       .filter((rel) => rel !== '' && !rel.startsWith('../') && !path.isAbsolute(rel));
-    this.matches = ignoreMatcher({ ignore: [...DEFAULT_IGNORES, ...options.ignore], ext: options.ext, reloadFiles });
+    this.gitignored = gitIgnored(this.dir);
+    this.matches = this.matcher();
     this.debouncer = new Debouncer({
       quietMs: options.debounceMs,
       maxWaitMs: Math.max(2000, options.debounceMs * 10),
@@ -80,6 +84,11 @@ class DevWatcher implements DevWatch {
     const started = Date.now();
     this.watcher = this.open(options.poll === 'on');
     this.ready = this.settle(started).catch((error: unknown) => options.logger.error({ err: oneLine(error) }, `watching ${this.dir} failed to start: ${oneLine(error)}`));
+  }
+
+  private matcher(): (path: string, kind?: PathKind) => boolean {
+    const { options } = this;
+    return ignoreMatcher({ ignore: [...DEFAULT_IGNORES, ...options.ignore], ext: options.ext, reloadFiles: this.reloadFiles, also: this.gitignored });
   }
 
   get polling(): boolean {
@@ -92,6 +101,7 @@ class DevWatcher implements DevWatch {
       polling,
       pollIntervalMs: this.pollIntervalMs,
       ignored: (rel, kind) => !isProbePath(rel) && this.matches(rel, kind),
+      listed: (rel, names) => this.gitignored.listed(rel, names),
       onEvent: (event) => this.onEvent(event),
       onError: (error) => this.onError(error),
     });
@@ -128,6 +138,11 @@ class DevWatcher implements DevWatch {
     if (isProbePath(event.path)) {
       this.probes.get(event.path)?.();
       return;
+    }
+    if (event.path === '.gitignore' || event.path.endsWith('/.gitignore')) {
+      // Applies from the next event on; a directory it stops ignoring is watched after a restart.
+      this.gitignored.forget(event.path.slice(0, -'.gitignore'.length).replace(/\/$/, ''));
+      this.matches = this.matcher();
     }
     if (this.matches(event.path, event.pathKind)) return;
     // The daemon's own git apply: its reload covers it.

@@ -97,6 +97,7 @@ class DirWatcher implements FileWatcher {
       this.fail(error);
       return [];
     }
+    this.options.listed?.(rel, entries.map((e) => e.name));
     const subdirs: string[] = [];
     for (const entry of entries) {
       const child = rel ? `${rel}/${entry.name}` : entry.name;

@@ -17,6 +17,8 @@ export interface IgnoreOptions {
   readonly ext: readonly string[];
   /** repo-relative paths that reloading itself writes (the touch file): a reload must not cause the next one */
   readonly reloadFiles: readonly string[];
+  /** what else to ignore, e.g. what the checkout's .gitignore files say (gitignore.ts) */
+  readonly also?: (path: string, kind: PathKind) => boolean;
 }
 
 /**
@@ -29,6 +31,7 @@ export function ignoreMatcher(options: IgnoreOptions): (path: string, kind?: Pat
   const isDirMatch = dirGlobs.length ? pathMatcher(dirGlobs) : () => false;
   const isAnyMatch = anyGlobs.length ? pathMatcher(anyGlobs) : () => false;
   const exact = new Set(options.reloadFiles);
+  const also = options.also ?? (() => false);
   const suffixes = options.ext.map((e) => `.${e.toLowerCase()}`);
   // Ancestors repeat for every file below them: 50,000 files sit in a few thousand directories.
   const dirCache = new Map<string, boolean>();
@@ -36,7 +39,7 @@ export function ignoreMatcher(options: IgnoreOptions): (path: string, kind?: Pat
     let hit = dirCache.get(dir);
     if (hit === undefined) {
       const slash = dir.lastIndexOf('/');
-      hit = (slash > 0 && dirIgnored(dir.slice(0, slash))) || isDirMatch(dir) || isAnyMatch(dir) || exact.has(dir);
+      hit = (slash > 0 && dirIgnored(dir.slice(0, slash))) || isDirMatch(dir) || isAnyMatch(dir) || exact.has(dir) || also(dir, 'dir');
       dirCache.set(dir, hit);
     }
     return hit;
@@ -49,6 +52,7 @@ export function ignoreMatcher(options: IgnoreOptions): (path: string, kind?: Pat
     if (exact.has(path) || isAnyMatch(path)) return true;
     // Unknown may be either: directory globs apply, and so does --ext.
     if (kind !== 'file' && isDirMatch(path)) return true;
+    if (also(path, kind)) return true;
     if (kind !== 'dir' && suffixes.length > 0) {
       const lower = path.toLowerCase();
       return !suffixes.some((s) => lower.endsWith(s));

@@ -23,6 +23,8 @@ export interface WatcherOptions {
    * with `dir` when the watcher has not yet looked at the path (it may be a directory)
    */
   readonly ignored: (path: string, kind: 'file' | 'dir') => boolean;
+  /** the names in a directory the watcher has just listed, before it asks `ignored` about any of them */
+  readonly listed?: (dir: string, names: readonly string[]) => void;
   readonly onEvent: (event: FileEvent) => void;
   /** errors worth telling (a file gone before it could be looked at is not one) */
   readonly onError: (error: NodeJS.ErrnoException) => void;
