@@ -227,11 +227,11 @@ describe('status, healthz, metrics', { timeout: 180_000 }, () => {
       [
         'state     idle',
         'branch    main on origin',
-        'deployed  aaaaaaaaaaaa',
+        'deployed  aaaaaaa',
         'last sync 2s ago',
         '',
         'recent deploys:',
-        '  1970-01-01T00:00:00.000Z  bbbbbbbbbbbb → aaaaaaaaaaaa  live           1.5s  (poll)',
+        '  1970-01-01T00:00:00.000Z  bbbbbbb → aaaaaaa  live           1.5s  (poll)',
         '',
       ].join('\n'),
     );
