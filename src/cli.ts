@@ -20,6 +20,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   watch: { summary: 'dev mode: reload the app server when files in --repo change (--ignore, --ext, --debounce, --poll); run --watch also pulls', load: async () => (await import('./commands/watch.js')).watchCommand },
   host: { summary: 'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls', load: async () => (await import('./commands/host.js')).hostCommand },
   'supervisor-config': { summary: 'print a [program:hotpull] section for supervisord.conf that runs hotpull run with the options given', load: async () => (await import('./commands/supervisor-config.js')).supervisorConfigCommand },
+  pause: { summary: 'ask the running daemon to stop applying new revisions (polls go on; kept across restarts) until resume; --reason TEXT', load: async () => (await import('./commands/pause.js')).pauseCommand },
+  resume: { summary: 'ask the running daemon to follow again (lifts a pause or a rollback\'s) and sync now', load: async () => (await import('./commands/pause.js')).resumeCommand },
+  rollback: { summary: 'rollback [SHA]: back to SHA or the previous live revision, verified; rejects the one left and pauses until resume', load: async () => (await import('./commands/rollback.js')).rollbackCommand },
   demo: { summary: 'self-contained demo in a temp dir: remote, checkout, app, daemon, timed pushes', load: async () => (await import('./commands/demo.js')).demoCommand },
 };
 

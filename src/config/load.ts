@@ -43,6 +43,10 @@ export interface Config extends AuthOptions {
   readonly url?: string;
   readonly json: boolean;
   readonly now: boolean;
+  /** --ref as given (parsed by sync/ref.ts at start) */
+  readonly ref?: string;
+  readonly reason?: string;
+  readonly wait: boolean;
   /** host commands (command line and environment only) */
   readonly name?: string;
   readonly image?: string;
@@ -271,6 +275,9 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     url: values.url as string | undefined,
     json: (values.json as boolean | undefined) ?? false,
     now: (values.now as boolean | undefined) ?? false,
+    ref: values.ref as string | undefined,
+    reason: values.reason as string | undefined,
+    wait: (values.wait as boolean | undefined) ?? false,
     name: values.name as string | undefined,
     image: values.image as string | undefined,
     code: values.code as string | undefined,

@@ -84,6 +84,9 @@ export const OPTIONS = [
   { key: 'stopTimeout', kind: 'duration', placeholder: 'DURATION', noConfigKey: true, description: 'host up: how long a replaced container gets to stop after SIGTERM before it is killed', defaultText: '10s' },
   { key: 'dockerBin', kind: 'string', placeholder: 'PATH', noConfigKey: true, description: 'host: the docker CLI to run (podman works too); DOCKER_HOST is honoured', defaultText: 'docker' },
   { key: 'config', kind: 'path', placeholder: 'FILE', description: 'config file (default: search hotpull.config.*, .hotpullrc*, package.json#hotpull)', noConfigKey: true },
+  { key: 'ref', kind: 'string', placeholder: 'REF', description: "what to follow: a branch (as --branch), refs/tags/NAME or a tag name (pinned), a full sha (pinned, fetched once), or a tag pattern ('v*': the highest semver tag)", defaultText: '--branch' },
+  { key: 'reason', kind: 'string', placeholder: 'TEXT', noConfigKey: true, description: 'pause: why, shown in status and logs' },
+  { key: 'wait', kind: 'boolean', noConfigKey: true, description: 'sync --now: wait for the pass it started and exit with its outcome (0 live or up to date, 1 otherwise)' },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];

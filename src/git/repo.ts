@@ -7,7 +7,7 @@ import { simpleGit, GitError, type SimpleGit } from 'simple-git';
 import { gitSpawnError, HotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { formatDuration } from '../duration.js';
-import { LsRemoteCoprocess } from './coprocess.js';
+import { LsRemoteCoprocess, lsRemoteScope } from './coprocess.js';
 import { withoutRepoLocating } from './env.js';
 import { RemoteAuth, type AuthOptions } from './auth.js';
 import { remoteKind } from './credentials.js';
@@ -278,20 +278,29 @@ export class Git {
    * Runs through a long-lived helper shell (see coprocess.ts): this is the call made on every poll.
    */
   async lsRemote(remote: string, branch: string, options: RunOptions): Promise<string | undefined> {
-    const { code, output } = await this.network(async () => {
-      this.lsRemoteHelper ??= new LsRemoteCoprocess(this.dir, this.env);
-      const result = await this.lsRemoteHelper.run({ remote, ref: `refs/heads/${branch}`, ...options });
-      if (result.code !== 0) {
-        const command = redact(`git ls-remote --heads -- ${remote} refs/heads/${branch}`);
-        throw new HotpullError('GIT', `${command} failed: ${gist(redact(result.output))}`, { command, stderr: redact(result.output) });
-      }
-      return result;
-    });
+    const output = await this.lsRemoteRaw(remote, `refs/heads/${branch}`, options);
     for (const line of output.split('\n')) {
       const [sha, ref] = line.split('\t');
       if (ref === `refs/heads/${branch}` && sha) return sha.trim();
     }
     return undefined;
+  }
+
+  /**
+   * git ls-remote's lines for a pattern (refs/heads/X, refs/tags/GLOB, or a bare name for both), through the same
+   * helper shell as lsRemote; --ref's resolution reads them (sync/ref.ts).
+   */
+  async lsRemoteRaw(remote: string, pattern: string, options: RunOptions): Promise<string> {
+    const { output } = await this.network(async () => {
+      this.lsRemoteHelper ??= new LsRemoteCoprocess(this.dir, this.env);
+      const result = await this.lsRemoteHelper.run({ remote, ref: pattern, ...options });
+      if (result.code !== 0) {
+        const command = redact(`git ls-remote ${lsRemoteScope(pattern)}-- ${remote} ${pattern}`);
+        throw new HotpullError('GIT', `${command} failed: ${gist(redact(result.output))}`, { command, stderr: redact(result.output) });
+      }
+      return result;
+    });
+    return output;
   }
 
   /** Ends helper processes this adapter keeps (the ls-remote shell). */
@@ -301,6 +310,11 @@ export class Git {
 
   /** Fetches the one branch into `destRef` (no tags, no submodules). */
   async fetchBranch(remote: string, branch: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
+    await this.fetchRef(remote, `refs/heads/${branch}`, destRef, options);
+  }
+
+  /** Fetches one remote ref (a branch, a tag) or one commit by its full sha into `destRef` (no tags, no submodules). */
+  async fetchRef(remote: string, source: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
     await this.network(() => this.run(
       [
         'fetch',
@@ -311,7 +325,7 @@ export class Git {
         ...(options.depth ? [`--depth=${options.depth}`] : []),
         '--',
         remote,
-        `+refs/heads/${branch}:${destRef}`,
+        `+${source}:${destRef}`,
       ],
       options,
     ));

@@ -4,7 +4,7 @@ import type { Reloader } from '../reload/types.js';
 import type { ReloadGate } from '../reload/gate.js';
 import path from 'node:path';
 import { statfs } from 'node:fs/promises';
-import { HotpullError, isHotpullError, oneLine } from '../errors.js';
+import { configError, HotpullError, isHotpullError, oneLine } from '../errors.js';
 import { killGroup, runShell, KILL_GRACE_MS } from '../exec.js';
 import { processStartTime } from '../procfs.js';
 import { Journal, type JournalEntry } from './journal.js';
@@ -12,9 +12,13 @@ import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+import { describeRef, lsRemotePattern, parseLsRemote, resolveRef, type RefSpec } from './ref.js';
+import { PauseFile, describePause, type Pause } from './pause.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
+/** the revision that was serving before the last successful deploy: what `hotpull rollback` goes back to */
+export const PREVIOUS_REF = 'refs/hotpull/previous';
 /** Triggers a person or script fired on purpose: they retry a rejected revision. */
 const EXPLICIT_TRIGGERS = new Set(['signal', 'cli', 'api']);
 
@@ -25,6 +29,8 @@ export interface EngineOptions {
   /** the remote as shown in logs and status (credentials redacted) */
   remoteLabel: string;
   branch: string;
+  /** --ref: what to follow when it is not simply `branch` (a tag, a pinned sha, a tag pattern) */
+  ref?: RefSpec;
   /** where the fetched branch is stored, e.g. refs/remotes/origin/main */
   fetchRef: string;
   reloaders: readonly Reloader[];
@@ -52,7 +58,7 @@ export type SyncOutcome =
   | { kind: 'up-to-date'; sha: string }
   | { kind: 'deployed'; record: DeployRecord }
   | { kind: 'rejected'; record: DeployRecord }
-  | { kind: 'blocked'; state: 'diverged' | 'dirty' | 'held' | 'rejected'; reason: string };
+  | { kind: 'blocked'; state: 'diverged' | 'dirty' | 'held' | 'rejected' | 'paused'; reason: string };
 
 interface Times {
   started: number;
@@ -89,9 +95,20 @@ export class SyncEngine {
   private rejectReason?: string;
   private initialized = false;
   private releaseGate?: () => void;
+  private readonly ref: RefSpec;
+  /** the remote ref the last detection pointed at (a tag), fetched when the target is new */
+  private fetchSource?: string;
+  private ignoredTags?: string;
+  private pauseFile?: PauseFile;
+  private paused?: Pause;
+  /** a manual rollback in progress: the revision it leaves, which stays rejected */
+  private manualFrom?: string;
+  /** the pause file was read, or a pause or resume came in since */
+  private pauseKnown = false;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
+    this.ref = options.ref ?? { kind: 'branch', name: options.branch };
     this.status = {
       state: 'starting',
       remote: options.remoteLabel,
@@ -128,6 +145,138 @@ export class SyncEngine {
     return this.options.workspace.git;
   }
 
+  /** Where the followed ref points now: one ls-remote, none for a pinned sha (it cannot move). */
+  private async detect(network: { timeoutMs: number; signal?: AbortSignal }): Promise<string | undefined> {
+    const { remote, branch, remoteLabel, logger } = this.options;
+    const spec = this.ref;
+    if (spec.kind === 'branch') return this.git.lsRemote(remote, branch, network);
+    if (spec.kind === 'sha') return spec.sha;
+    const resolved = resolveRef(spec, parseLsRemote(await this.git.lsRemoteRaw(remote, lsRemotePattern(spec)!, network)));
+    if (!resolved) throw new HotpullError('GIT', `${describeRef(spec)}: no ${spec.kind === 'pattern' ? 'semver tag' : 'branch or tag'} matches on ${remoteLabel}`);
+    const ignored = resolved.ignored?.length ? `${resolved.ignored.length}: ${resolved.ignored.slice(0, 5).join(', ')}${resolved.ignored.length > 5 ? ', …' : ''}` : undefined;
+    if (ignored !== this.ignoredTags && ignored) logger.debug({ ref: describeRef(spec) }, `--ref ${describeRef(spec)}: ignoring tags that are not semver (${ignored})`);
+    this.ignoredTags = ignored;
+    this.fetchSource = resolved.ref;
+    return resolved.sha;
+  }
+
+  /** Fetches the detected target: the branch, the tag it was found under, or a pinned sha once. */
+  private async fetchTarget(target: string, options: { timeoutMs: number; signal?: AbortSignal; depth?: number }): Promise<void> {
+    const { remote, branch, fetchRef } = this.options;
+    if (this.ref.kind === 'branch') return this.git.fetchBranch(remote, branch, fetchRef, options);
+    if (this.ref.kind === 'sha' && (await this.git.hasCommit(target))) return;
+    await this.git.fetchRef(remote, this.ref.kind === 'sha' ? target : this.fetchSource!, fetchRef, options);
+  }
+
+  private async pauses(): Promise<PauseFile> {
+    this.pauseFile ??= new PauseFile(path.join(await this.options.workspace.stateDir(), 'pause.json'));
+    return this.pauseFile;
+  }
+
+  /** Read at the first pass; a pause or resume that came in meanwhile is newer than what the file said. */
+  private async loadPause(): Promise<void> {
+    const pause = await (await this.pauses()).read();
+    if (this.pauseKnown) return;
+    this.pauseKnown = true;
+    this.paused = pause;
+    this.status.paused = pause;
+  }
+
+  /** The revision a rollback left: rejected until the branch moves, whatever the rollback's own reload does. */
+  private get leftByRollback(): string | undefined {
+    return this.manualFrom ?? (this.paused?.by === 'rollback' ? this.paused.left : undefined);
+  }
+
+  /** Paused: the poll told what is waiting; nothing is applied. Logged when what waits changes. */
+  private holdPaused(remote: string, local: string | undefined): SyncOutcome {
+    const reason = describePause(this.paused!, { remote, deployed: local });
+    if (this.status.state !== 'paused' || this.status.reason !== reason) this.options.logger.info({ remote: short(remote), deployed: short(local) }, reason);
+    this.setState('paused', reason);
+    this.markSucceeded();
+    return { kind: 'blocked', state: 'paused', reason };
+  }
+
+  /**
+   * Stops applying from the next pass on, and across restarts. A pass already past detection finishes its deploy
+   * (reload, verify, rollback): stopping half way would leave the tree and the app server on different revisions.
+   */
+  async pause(reason: string, by: string, left?: string): Promise<Pause> {
+    const pause: Pause = { reason, by, at: new Date(this.clock()).toISOString(), ...(left ? { left } : {}) };
+    await (await this.pauses()).write(pause);
+    this.pauseKnown = true;
+    this.paused = pause;
+    this.status.paused = pause;
+    if (!['syncing', 'reloading', 'verifying'].includes(this.status.state)) {
+      this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: this.status.deployedSha }));
+    }
+    this.options.logger.warn({ by, reason }, describePause(pause));
+    return pause;
+  }
+
+  /** Lifts a pause (and a rollback's); the revision a rollback left stays rejected until the branch moves. */
+  async resume(): Promise<Pause | undefined> {
+    const file = await this.pauses();
+    const was = this.paused ?? (await file.read());
+    await file.clear();
+    this.pauseKnown = true;
+    this.paused = undefined;
+    this.status.paused = undefined;
+    if (this.status.state === 'paused') this.setState('idle', 'resumed');
+    if (was) this.options.logger.warn({ by: was.by }, `resumed following (paused by ${was.by}${was.reason ? `: ${was.reason}` : ''})`);
+    return was;
+  }
+
+  /**
+   * `hotpull rollback`: back to `sha` (default: the revision that served before the deployed one) through apply,
+   * reload and verify. The revision it leaves is rejected and following pauses until `hotpull resume`, so the next
+   * poll does not undo it. If the old revision fails verification, the one it left is put back (as a failed
+   * deploy would be). The daemon runs it between passes, never beside one.
+   */
+  async rollback(sha: string | undefined, signal?: AbortSignal): Promise<SyncOutcome> {
+    const { workspace } = this.options;
+    await this.options.owner?.ensure?.();
+    await this.init();
+    await this.resumeInterrupted();
+    const local = await workspace.deployed();
+    const target = await this.rollbackTarget(sha, local);
+    const started = this.clock();
+    this.manualFrom = local;
+    try {
+      // the rejection and the pause are written before the tree changes: a crash from here cannot resume following onto `local`
+      if (local) await this.reject(local, `${short(local)} was rolled back by hotpull rollback; not redeployed until the branch moves`);
+      await this.pause(`rolled back to ${short(target)}`, 'rollback', local);
+      this.pending = undefined;
+      this.blocked = undefined;
+      const from = local ?? '';
+      await this.enterGate(local, target);
+      await this.applyTree(from, target, 'reset', 'rollback', () => workspace.restore(target));
+      this.status.deployedSha = target;
+      await this.note({ from, to: target, stage: 'reload', trigger: 'rollback' });
+      this.pending = { from, to: target, stage: 'reload' };
+      const outcome = await this.finish('rollback', from, { sha: target, dir: this.git.dir }, { started, detected: started, fetched: started, applied: started }, signal);
+      if (outcome.kind === 'deployed') this.setState('paused', describePause(this.paused!, { remote: this.status.remoteSha, deployed: target }));
+      return outcome;
+    } finally {
+      this.manualFrom = undefined;
+      this.releaseGate?.();
+      this.releaseGate = undefined;
+    }
+  }
+
+  private async rollbackTarget(sha: string | undefined, local: string | undefined): Promise<string> {
+    if (sha !== undefined && !/^[0-9a-f]{4,64}$/.test(sha)) throw configError(`rollback SHA must be a commit id in hex (got ${JSON.stringify(sha)})`);
+    const target = await this.git.resolve(sha ?? PREVIOUS_REF);
+    if (!target) {
+      throw configError(
+        sha
+          ? `rollback SHA must be a commit this checkout has (got ${JSON.stringify(sha)})`
+          : `rollback needs a SHA: no previous live revision is recorded yet (${PREVIOUS_REF}) (got none)`,
+      );
+    }
+    if (target === local) throw configError(`rollback SHA must differ from the deployed revision (got ${short(target)}, which is deployed${sha ? '' : `; ${PREVIOUS_REF} points at it`})`);
+    return target;
+  }
+
   private async init(): Promise<void> {
     if (this.initialized) return;
     for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
@@ -135,6 +284,7 @@ export class SyncEngine {
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
     this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
     if (this.status.rejectedSha) this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
+    await this.loadPause();
     this.initialized = true;
   }
 
@@ -284,12 +434,13 @@ export class SyncEngine {
     }
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
-    const prefetch = trigger === 'webhook' && local !== undefined;
+    const prefetch = trigger === 'webhook' && local !== undefined && this.ref.kind === 'branch';
     if (prefetch) await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
-    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await git.lsRemote(this.options.remote, this.options.branch, network);
+    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await this.detect(network);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
+    if (this.paused && trigger !== 'rollback') return this.holdPaused(remote, local);
 
     if (EXPLICIT_TRIGGERS.has(trigger) && this.status.rejectedSha === remote) {
       this.options.logger.info({ sha: remote }, `${trigger}: retrying rejected revision ${short(remote)}`);
@@ -319,7 +470,7 @@ export class SyncEngine {
       this.setState('syncing');
       this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
       const depth = local === undefined ? this.options.fetchDepth : undefined;
-      await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, { ...network, depth });
+      await this.fetchTarget(remote, { ...network, depth });
       fetched = this.clock();
     }
     const modified = await modifiedFiles;
@@ -519,7 +670,8 @@ export class SyncEngine {
 
     const candidate = this.status.lastGoodSha && this.status.lastGoodSha !== to ? this.status.lastGoodSha : from;
     // never back to a revision already rejected (a resumed rollback whose target fails again)
-    const good = candidate && candidate !== this.status.rejectedSha ? candidate : undefined;
+    // (a manual rollback whose target fails goes back to the revision it left, which it had rejected itself)
+    const good = candidate && (candidate !== this.status.rejectedSha || candidate === this.leftByRollback) ? candidate : undefined;
     if (!good) {
       const reason = `${short(to)} failed verification and there is no earlier revision to roll back to: ${verdict.reason}`;
       const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
@@ -582,7 +734,11 @@ export class SyncEngine {
   }
 
   private async succeeded(to: string, record: DeployRecord, what: string): Promise<void> {
-    if (this.status.rejectedSha) await this.clearRejected();
+    // a manual rollback keeps the revision it left rejected, and `previous` where it was (rollback twice = further back)
+    if (this.leftByRollback === undefined) {
+      if (this.status.rejectedSha) await this.clearRejected();
+      if (record.from && record.from !== to) await this.git.updateRef(PREVIOUS_REF, record.from, 'hotpull: previous live');
+    }
     this.setState('idle');
     this.markSucceeded();
     const d = record.durations;

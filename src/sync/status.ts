@@ -9,7 +9,9 @@ export type State =
   | 'dirty'
   | 'failing'
   | 'held'
-  | 'rejected';
+  | 'rejected'
+  /** an operator paused following (hotpull pause, or a manual rollback): polls go on, nothing is applied */
+  | 'paused';
 
 /**
  * live: verified by the health check; reloaded: reloaded, no health check configured (unverified);
@@ -49,6 +51,8 @@ export interface Status {
   /** a revision held back because it changes what only a container rebuild can carry */
   heldSha?: string;
   lastError?: string;
+  /** hotpull pause or rollback: who, when, why (kept across restarts in pause.json beside the journal) */
+  paused?: { reason: string; by: string; at: string; left?: string };
   consecutiveFailures: number;
   lastSuccessAt?: string;
   deploys: DeployRecord[];
