@@ -36,7 +36,7 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     // `--poll` alone is `--poll on`: parsing gets past it to the next check
     [['watch', '--poll', '--repo', '/nonexistent/app'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
     [['watch', '--repo', '/nonexistent/app', '--poll'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
-    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, watch, host, supervisor-config, demo (see hotpull --help)'],
+    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, watch, host, supervisor-config, pause, resume, rollback, demo (see hotpull --help)'],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });
     expect(result.exitCode).toBe(2);

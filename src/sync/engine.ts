@@ -735,10 +735,8 @@ export class SyncEngine {
 
   private async succeeded(to: string, record: DeployRecord, what: string): Promise<void> {
     // a manual rollback keeps the revision it left rejected, and `previous` where it was (rollback twice = further back)
-    if (this.leftByRollback === undefined) {
-      if (this.status.rejectedSha) await this.clearRejected();
-      if (record.from && record.from !== to) await this.git.updateRef(PREVIOUS_REF, record.from, 'hotpull: previous live');
-    }
+    const manual = this.leftByRollback !== undefined;
+    if (this.status.rejectedSha && !manual) await this.clearRejected();
     this.setState('idle');
     this.markSucceeded();
     const d = record.durations;
@@ -746,6 +744,7 @@ export class SyncEngine {
       { old: record.from, new: to, trigger: record.trigger, result: record.result, ms: d },
       `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${d.total}ms (detect ${d.detect}ms, fetch ${d.fetch}ms, apply ${d.apply}ms, reload ${d.reload}ms${record.stages.verified ? `, verify ${d.verify}ms` : ''})`,
     );
+    if (!manual && record.from && record.from !== to) await this.git.updateRef(PREVIOUS_REF, record.from, 'hotpull: previous live');
   }
 
   private async reject(sha: string, reason: string): Promise<void> {
