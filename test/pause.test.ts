@@ -87,6 +87,23 @@ describe('hotpull pause / resume (real daemon)', () => {
     expect((await cli(again.url, 'resume')).stdout).toContain('was not paused');
   }, 120_000);
 
+  it('a pause during a deploy lets that deploy finish and holds the next one', async () => {
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '1h', '--reload', 'command:sleep 4', '--reload-timeout', '1m']);
+    const v2 = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    expect((await request(daemon.url, { method: 'POST', path: '/sync', headers: { authorization: `Bearer ${SECRET}` } })).status).toBe(202);
+    await waitFor('the deploy of v2 reloading', async () => (await status(daemon.url)).state === 'reloading', 30_000);
+    const paused = await cli(daemon.url, 'pause');
+    expect(paused.exitCode).toBe(0);
+    expect(paused.stdout).toContain('the deploy in progress (reloading) finishes first');
+    await waitFor('the deploy in progress finished', async () => ((await status(daemon.url)).deploys as unknown[]).length === 1, 30_000);
+    expect((await status(daemon.url)).deploys).toMatchObject([{ to: v2, result: 'reloaded' }]);
+    await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
+    const next = await cli(daemon.url, 'sync', '--now', '--wait');
+    expect(next.exitCode).toBe(1);
+    expect(next.stdout).toContain('paused: paused by api');
+    expect(await headOf(sb.checkout)).toBe(v2);
+  }, 90_000);
+
   it('POST /pause without the bearer secret: 401 and no pause', async () => {
     const { sb, daemon } = await daemonOnSandbox(['--interval', '200ms']);
     for (const headers of [{}, { authorization: 'Bearer wrong' }]) {

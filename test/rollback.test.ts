@@ -64,6 +64,26 @@ describe('hotpull rollback', () => {
     expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual(['v3']);
   }, 180_000);
 
+  it('a rollback asked for during a deploy waits for it, then undoes it (one pass queue)', async () => {
+    const sb = await makeSandbox();
+    onTeardown(() => sb.cleanup());
+    const daemon = await startDaemon(sb.checkout, ['--interval', '1h', '--reload', 'command:sleep 4', '--reload-timeout', '1m']);
+    onTeardown(() => daemon.stop());
+    const v1 = await headOf(sb.checkout);
+    const v2 = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    expect((await request(daemon.url, { method: 'POST', path: '/sync', headers: { authorization: `Bearer ${SECRET}` } })).status).toBe(202);
+    await waitFor('the deploy of v2 reloading', async () => (await status(daemon.url)).state === 'reloading', 30_000);
+    const rolled = await cli(daemon.url, 'rollback');
+    expect(rolled.exitCode).toBe(0);
+    expect(rolled.stdout).toContain(`${v2.slice(0, 12)} → ${v1.slice(0, 12)}: reloaded`);
+    const deploys = (await status(daemon.url)).deploys as Array<Record<string, unknown>>;
+    expect(deploys.slice(0, 2)).toMatchObject([
+      { trigger: 'rollback', from: v2, to: v1, result: 'reloaded' },
+      { trigger: 'api', from: v1, to: v2, result: 'reloaded' },
+    ]);
+    expect(await headOf(sb.checkout)).toBe(v1);
+  }, 120_000);
+
   it('without a daemon: this process rolls back, rejects, pauses; bad SHAs exit 2', async () => {
     const sb = await makeSandbox();
     onTeardown(() => sb.cleanup());
