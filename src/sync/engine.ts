@@ -12,8 +12,9 @@ import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
-import { describeRef, lsRemotePattern, parseLsRemote, resolveRef, type RefSpec } from './ref.js';
-import { PauseFile, describePause, type Pause } from './pause.js';
+import type { RefSpec } from './ref.js';
+import { RefFollower } from './follow.js';
+import { PauseState, describePause, type Pause } from './pause.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
@@ -95,20 +96,15 @@ export class SyncEngine {
   private rejectReason?: string;
   private initialized = false;
   private releaseGate?: () => void;
-  private readonly ref: RefSpec;
-  /** the remote ref the last detection pointed at (a tag), fetched when the target is new */
-  private fetchSource?: string;
-  private ignoredTags?: string;
-  private pauseFile?: PauseFile;
-  private paused?: Pause;
+  private readonly follower: RefFollower;
+  private readonly pauses: PauseState;
   /** a manual rollback in progress: the revision it leaves, which stays rejected */
   private manualFrom?: string;
-  /** the pause file was read, or a pause or resume came in since */
-  private pauseKnown = false;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
-    this.ref = options.ref ?? { kind: 'branch', name: options.branch };
+    this.pauses = new PauseState(async () => path.join(await options.workspace.stateDir(), 'pause.json'));
+    this.follower = new RefFollower(options.ref ?? { kind: 'branch', name: options.branch }, { ...options, git: () => this.git });
     this.status = {
       state: 'starting',
       remote: options.remoteLabel,
@@ -145,51 +141,15 @@ export class SyncEngine {
     return this.options.workspace.git;
   }
 
-  /** Where the followed ref points now: one ls-remote, none for a pinned sha (it cannot move). */
-  private async detect(network: { timeoutMs: number; signal?: AbortSignal }): Promise<string | undefined> {
-    const { remote, branch, remoteLabel, logger } = this.options;
-    const spec = this.ref;
-    if (spec.kind === 'branch') return this.git.lsRemote(remote, branch, network);
-    if (spec.kind === 'sha') return spec.sha;
-    const resolved = resolveRef(spec, parseLsRemote(await this.git.lsRemoteRaw(remote, lsRemotePattern(spec)!, network)));
-    if (!resolved) throw new HotpullError('GIT', `${describeRef(spec)}: no ${spec.kind === 'pattern' ? 'semver tag' : 'branch or tag'} matches on ${remoteLabel}`);
-    const ignored = resolved.ignored?.length ? `${resolved.ignored.length}: ${resolved.ignored.slice(0, 5).join(', ')}${resolved.ignored.length > 5 ? ', …' : ''}` : undefined;
-    if (ignored !== this.ignoredTags && ignored) logger.debug({ ref: describeRef(spec) }, `--ref ${describeRef(spec)}: ignoring tags that are not semver (${ignored})`);
-    this.ignoredTags = ignored;
-    this.fetchSource = resolved.ref;
-    return resolved.sha;
-  }
-
-  /** Fetches the detected target: the branch, the tag it was found under, or a pinned sha once. */
-  private async fetchTarget(target: string, options: { timeoutMs: number; signal?: AbortSignal; depth?: number }): Promise<void> {
-    const { remote, branch, fetchRef } = this.options;
-    if (this.ref.kind === 'branch') return this.git.fetchBranch(remote, branch, fetchRef, options);
-    if (this.ref.kind === 'sha' && (await this.git.hasCommit(target))) return;
-    await this.git.fetchRef(remote, this.ref.kind === 'sha' ? target : this.fetchSource!, fetchRef, options);
-  }
-
-  private async pauses(): Promise<PauseFile> {
-    this.pauseFile ??= new PauseFile(path.join(await this.options.workspace.stateDir(), 'pause.json'));
-    return this.pauseFile;
-  }
-
-  /** Read at the first pass; a pause or resume that came in meanwhile is newer than what the file said. */
-  private async loadPause(): Promise<void> {
-    const pause = await (await this.pauses()).read();
-    if (this.pauseKnown) return;
-    this.pauseKnown = true;
-    this.paused = pause;
-    this.status.paused = pause;
-  }
-
   /** The revision a rollback left: rejected until the branch moves, whatever the rollback's own reload does. */
   private get leftByRollback(): string | undefined {
-    return this.manualFrom ?? (this.paused?.by === 'rollback' ? this.paused.left : undefined);
+    const pause = this.pauses.current;
+    return this.manualFrom ?? (pause?.by === 'rollback' ? pause.left : undefined);
   }
 
   /** Paused: the poll told what is waiting; nothing is applied. Logged when what waits changes. */
   private holdPaused(remote: string, local: string | undefined): SyncOutcome {
-    const reason = describePause(this.paused!, { remote, deployed: local });
+    const reason = describePause(this.pauses.current!, { remote, deployed: local });
     if (this.status.state !== 'paused' || this.status.reason !== reason) this.options.logger.info({ remote: short(remote), deployed: short(local) }, reason);
     this.setState('paused', reason);
     this.markSucceeded();
@@ -202,9 +162,7 @@ export class SyncEngine {
    */
   async pause(reason: string, by: string, left?: string): Promise<Pause> {
     const pause: Pause = { reason, by, at: new Date(this.clock()).toISOString(), ...(left ? { left } : {}) };
-    await (await this.pauses()).write(pause);
-    this.pauseKnown = true;
-    this.paused = pause;
+    await this.pauses.set(pause);
     this.status.paused = pause;
     if (!['syncing', 'reloading', 'verifying'].includes(this.status.state)) {
       this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: this.status.deployedSha }));
@@ -215,11 +173,7 @@ export class SyncEngine {
 
   /** Lifts a pause (and a rollback's); the revision a rollback left stays rejected until the branch moves. */
   async resume(): Promise<Pause | undefined> {
-    const file = await this.pauses();
-    const was = this.paused ?? (await file.read());
-    await file.clear();
-    this.pauseKnown = true;
-    this.paused = undefined;
+    const was = await this.pauses.clear();
     this.status.paused = undefined;
     if (this.status.state === 'paused') this.setState('idle', 'resumed');
     if (was) this.options.logger.warn({ by: was.by }, `resumed following (paused by ${was.by}${was.reason ? `: ${was.reason}` : ''})`);
@@ -244,7 +198,7 @@ export class SyncEngine {
     try {
       // the rejection and the pause are written before the tree changes: a crash from here cannot resume following onto `local`
       if (local) await this.reject(local, `${short(local)} was rolled back by hotpull rollback; not redeployed until the branch moves`);
-      await this.pause(`rolled back to ${short(target)}`, 'rollback', local);
+      const pause = await this.pause(`rolled back to ${short(target)}`, 'rollback', local);
       this.pending = undefined;
       this.blocked = undefined;
       const from = local ?? '';
@@ -254,7 +208,7 @@ export class SyncEngine {
       await this.note({ from, to: target, stage: 'reload', trigger: 'rollback' });
       this.pending = { from, to: target, stage: 'reload' };
       const outcome = await this.finish('rollback', from, { sha: target, dir: this.git.dir }, { started, detected: started, fetched: started, applied: started }, signal);
-      if (outcome.kind === 'deployed') this.setState('paused', describePause(this.paused!, { remote: this.status.remoteSha, deployed: target }));
+      if (outcome.kind === 'deployed') this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: target }));
       return outcome;
     } finally {
       this.manualFrom = undefined;
@@ -284,7 +238,7 @@ export class SyncEngine {
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
     this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
     if (this.status.rejectedSha) this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
-    await this.loadPause();
+    this.status.paused = await this.pauses.load();
     this.initialized = true;
   }
 
@@ -434,13 +388,13 @@ export class SyncEngine {
     }
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
-    const prefetch = trigger === 'webhook' && local !== undefined && this.ref.kind === 'branch';
+    const prefetch = trigger === 'webhook' && local !== undefined && this.follower.spec.kind === 'branch';
     if (prefetch) await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
-    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await this.detect(network);
+    const remote = prefetch ? await git.resolve(this.options.fetchRef) : await this.follower.detect(network);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
-    if (this.paused && trigger !== 'rollback') return this.holdPaused(remote, local);
+    if (this.pauses.current) return this.holdPaused(remote, local);
 
     if (EXPLICIT_TRIGGERS.has(trigger) && this.status.rejectedSha === remote) {
       this.options.logger.info({ sha: remote }, `${trigger}: retrying rejected revision ${short(remote)}`);
@@ -470,7 +424,7 @@ export class SyncEngine {
       this.setState('syncing');
       this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
       const depth = local === undefined ? this.options.fetchDepth : undefined;
-      await this.fetchTarget(remote, { ...network, depth });
+      await this.follower.fetch(remote, { ...network, depth });
       fetched = this.clock();
     }
     const modified = await modifiedFiles;
@@ -638,6 +592,7 @@ export class SyncEngine {
     if (!health) {
       this.pending = undefined;
       await this.note(undefined);
+      await this.notePrevious(from, to);
       const record = this.record(trigger, from, to, 'reloaded', times);
       await this.succeeded(to, record, 'reloaded (unverified: no --health-url)');
       await workspace.settled(to);
@@ -653,6 +608,7 @@ export class SyncEngine {
     await this.note(undefined);
     if (verdict.ok) {
       await git.updateRef(LAST_GOOD_REF, to, 'hotpull: verified live');
+      await this.notePrevious(from, to);
       this.status.lastGoodSha = to;
       const record = this.record(trigger, from, to, 'live', times);
       await this.succeeded(to, record, 'live');
@@ -734,9 +690,8 @@ export class SyncEngine {
   }
 
   private async succeeded(to: string, record: DeployRecord, what: string): Promise<void> {
-    // a manual rollback keeps the revision it left rejected, and `previous` where it was (rollback twice = further back)
-    const manual = this.leftByRollback !== undefined;
-    if (this.status.rejectedSha && !manual) await this.clearRejected();
+    // a manual rollback keeps the revision it left rejected
+    if (this.status.rejectedSha && this.leftByRollback === undefined) await this.clearRejected();
     this.setState('idle');
     this.markSucceeded();
     const d = record.durations;
@@ -744,7 +699,11 @@ export class SyncEngine {
       { old: record.from, new: to, trigger: record.trigger, result: record.result, ms: d },
       `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${d.total}ms (detect ${d.detect}ms, fetch ${d.fetch}ms, apply ${d.apply}ms, reload ${d.reload}ms${record.stages.verified ? `, verify ${d.verify}ms` : ''})`,
     );
-    if (!manual && record.from && record.from !== to) await this.git.updateRef(PREVIOUS_REF, record.from, 'hotpull: previous live');
+  }
+
+  /** What `hotpull rollback` goes back to; a manual rollback leaves it where it was (rolling back twice goes further back). */
+  private async notePrevious(from: string, to: string): Promise<void> {
+    if (from && from !== to && this.leftByRollback === undefined) await this.git.updateRef(PREVIOUS_REF, from, 'hotpull: previous live');
   }
 
   private async reject(sha: string, reason: string): Promise<void> {

@@ -92,3 +92,44 @@ async function syncDir(dir: string): Promise<void> {
   await handle.sync().catch(() => undefined);
   await handle.close();
 }
+
+/**
+ * The engine's view of the pause: read from the file at the first pass, changed by pause and resume. A pause or
+ * resume that comes in while the file is first read is newer than what the file said.
+ */
+export class PauseState {
+  current?: Pause;
+  private file?: PauseFile;
+  private known = false;
+
+  /** `locate`: where pause.json lives (beside the journal, in the workspace's state directory) */
+  constructor(private readonly locate: () => Promise<string>) {}
+
+  private async store(): Promise<PauseFile> {
+    this.file ??= new PauseFile(await this.locate());
+    return this.file;
+  }
+
+  async load(): Promise<Pause | undefined> {
+    const pause = await (await this.store()).read();
+    if (!this.known) this.current = pause;
+    this.known = true;
+    return this.current;
+  }
+
+  async set(pause: Pause): Promise<void> {
+    await (await this.store()).write(pause);
+    this.known = true;
+    this.current = pause;
+  }
+
+  /** Lifts the pause; returns the one lifted, if any. */
+  async clear(): Promise<Pause | undefined> {
+    const store = await this.store();
+    const was = this.current ?? (await store.read());
+    await store.clear();
+    this.known = true;
+    this.current = undefined;
+    return was;
+  }
+}
