@@ -48,7 +48,8 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     const { daemonControl } = await import('./pause.js');
     const { refMoves } = await import('../sync/ref.js');
     const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
-    server = await startServer({ listen: config.listen, daemon, status: () => engine.status, metrics, branch: target.branch, follows, secret, logger, control: daemonControl(daemon) });
+    const control = daemonControl(daemon);
+    server = await startServer({ listen: config.listen, daemon, status: () => engine.status, metrics, branch: target.branch, follows, secret, logger, control });
     if (!secret) logger.warn('no webhook secret (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET): POST /webhook and /sync answer 503');
     logger.info({ url: server.url }, `listening on ${server.url}`);
   }

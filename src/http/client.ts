@@ -47,7 +47,11 @@ export async function requestControl(base: string, secret: string, route: string
   const answer = (await response.json().catch(() => ({}))) as Partial<ControlAnswer> & { error?: string };
   const path = route.split('?')[0];
   if (response.status === 400) throw new HotpullError('CONFIG', answer.error ?? `${base}${path} answered 400`);
-  if (response.status === 404) throw new HotpullError('UNREACHABLE', `${base}${path} answered 404: the daemon there does not know ${path} (an older hotpull?)`, { exitCode: 1 });
-  if (response.status !== 200) throw new HotpullError('UNREACHABLE', `${base}${path} answered ${response.status}: ${answer.error ?? ''}`.trim(), { exitCode: 1 });
+  if (response.status === 404) {
+    throw new HotpullError('UNREACHABLE', `${base}${path} answered 404: the daemon there does not know ${path} (an older hotpull?)`, { exitCode: 1 });
+  }
+  if (response.status !== 200) {
+    throw new HotpullError('UNREACHABLE', `${base}${path} answered ${response.status}: ${answer.error ?? ''}`.trim(), { exitCode: 1 });
+  }
   return { ok: answer.ok === true, message: answer.message ?? '', result: answer.result, sha: answer.sha };
 }

@@ -253,7 +253,8 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     if (route === '/pause') return send(res, 200, { ok: true, message: await control.pause(typeof body.reason === 'string' ? body.reason : '') });
     if (route === '/resume') return send(res, 200, { ok: true, message: await control.resume() });
     const sha = body.sha;
-    if (sha !== undefined && (typeof sha !== 'string' || !/^[0-9a-f]{4,64}$/.test(sha))) throw new HttpError(400, 'sha must be a commit id in hex', 'bad_request');
+    const hex = typeof sha === 'string' && /^[0-9a-f]{4,64}$/.test(sha);
+    if (sha !== undefined && !hex) throw new HttpError(400, 'sha must be a commit id in hex', 'bad_request');
     try {
       send(res, 200, describeOutcome(await waitFor(req, control.rollback(sha))));
     } catch (error) {

@@ -207,7 +207,8 @@ export class SyncEngine {
       this.status.deployedSha = target;
       await this.note({ from, to: target, stage: 'reload', trigger: 'rollback' });
       this.pending = { from, to: target, stage: 'reload' };
-      const outcome = await this.finish('rollback', from, { sha: target, dir: this.git.dir }, { started, detected: started, fetched: started, applied: started }, signal);
+      const times = { started, detected: started, fetched: started, applied: started };
+      const outcome = await this.finish('rollback', from, { sha: target, dir: this.git.dir }, times, signal);
       if (outcome.kind === 'deployed') this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: target }));
       return outcome;
     } finally {
@@ -227,7 +228,9 @@ export class SyncEngine {
           : `rollback needs a SHA: no previous live revision is recorded yet (${PREVIOUS_REF}) (got none)`,
       );
     }
-    if (target === local) throw configError(`rollback SHA must differ from the deployed revision (got ${short(target)}, which is deployed${sha ? '' : `; ${PREVIOUS_REF} points at it`})`);
+    if (target === local) {
+      throw configError(`rollback SHA must differ from the deployed revision (got ${short(target)}, which is deployed${sha ? '' : `; ${PREVIOUS_REF} points at it`})`);
+    }
     return target;
   }
 

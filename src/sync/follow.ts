@@ -34,10 +34,11 @@ export class RefFollower {
     if (spec.kind === 'branch') return git.lsRemote(remote, branch, network);
     if (spec.kind === 'sha') return spec.sha;
     const resolved = resolveRef(spec, parseLsRemote(await git.lsRemoteRaw(remote, lsRemotePattern(spec)!, network)));
-    if (!resolved) throw new HotpullError('GIT', `${describeRef(spec)}: no ${spec.kind === 'pattern' ? 'semver tag' : 'branch or tag'} matches on ${remoteLabel}`);
+    const what = spec.kind === 'pattern' ? 'semver tag' : 'branch or tag';
+    if (!resolved) throw new HotpullError('GIT', `${describeRef(spec)}: no ${what} matches on ${remoteLabel}`);
     const names = resolved.ignored ?? [];
     const ignored = names.length > 0 ? `${names.length}: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : undefined;
-    if (ignored && ignored !== this.ignored) logger.debug({ ref: describeRef(spec) }, `--ref ${describeRef(spec)}: ignoring tags that are not semver (${ignored})`);
+    if (ignored && ignored !== this.ignored) logger.debug({ ref: spec }, `--ref ${describeRef(spec)}: ignoring tags that are not semver (${ignored})`);
     this.ignored = ignored;
     this.source = resolved.ref;
     return resolved.sha;

@@ -33,7 +33,8 @@ export function parsePause(text: string): Pause {
   try {
     const value = JSON.parse(text) as Partial<Pause> | null;
     if (value && typeof value === 'object' && typeof value.by === 'string' && typeof value.at === 'string') {
-      return { reason: cleanReason(value.reason), by: cleanReason(value.by), at: cleanReason(value.at), ...(typeof value.left === 'string' ? { left: cleanReason(value.left) } : {}) };
+      const left = typeof value.left === 'string' ? { left: cleanReason(value.left) } : {};
+      return { reason: cleanReason(value.reason), by: cleanReason(value.by), at: cleanReason(value.at), ...left };
     }
   } catch {
     // below

@@ -29,7 +29,8 @@ function refOption(config: Config): { branch?: string; ref?: RefSpec } {
   if ('error' in spec) throw configError(`--ref ${spec.error} (got ${JSON.stringify(config.ref)})`);
   const branch = spec.kind === 'branch' || spec.kind === 'name' ? spec.name : undefined;
   if (config.branch !== undefined && config.branch !== branch) {
-    throw configError(`--branch and --ref must not name different things (got --branch ${JSON.stringify(config.branch)} and --ref ${JSON.stringify(config.ref)})`);
+    const got = `--branch ${JSON.stringify(config.branch)} and --ref ${JSON.stringify(config.ref)}`;
+    throw configError(`--branch and --ref must not name different things (got ${got})`);
   }
   return spec.kind === 'branch' ? { branch: spec.name } : { ref: spec };
 }
@@ -175,7 +176,8 @@ export async function checkBranchOnRemote(target: Target, timeoutMs: number): Pr
       return error as Error;
     }
     if (resolveRef(target.ref, parseLsRemote(output))) return 'ok';
-    throw configError(`--ref must name a branch or tag on the remote (got ${JSON.stringify(target.branch.replace(/^tag /, ''))}: none on ${target.remoteLabel})`);
+    const name = JSON.stringify(target.branch.replace(/^tag /, ''));
+    throw configError(`--ref must name a branch or tag on the remote (got ${name}: none on ${target.remoteLabel})`);
   }
   let sha: string | undefined;
   try {
