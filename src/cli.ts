@@ -27,6 +27,9 @@ const COMMANDS: Readonly<Record<Exclude<TopCommand, 'completion' | 'version' | '
   watch: async () => (await import('./commands/watch.js')).watchCommand,
   host: async () => (await import('./commands/host.js')).hostCommand,
   'supervisor-config': async () => (await import('./commands/supervisor-config.js')).supervisorConfigCommand,
+  pause: async () => (await import('./commands/pause.js')).pauseCommand,
+  resume: async () => (await import('./commands/pause.js')).resumeCommand,
+  rollback: async () => (await import('./commands/rollback.js')).rollbackCommand,
   demo: async () => (await import('./commands/demo.js')).demoCommand,
 };
 

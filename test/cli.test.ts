@@ -43,7 +43,7 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     // `--poll` alone is `--poll on`: parsing gets past it to the next check
     [['watch', '--poll', '--repo', '/nonexistent/app'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
     [['watch', '--repo', '/nonexistent/app', '--poll'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
-    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, log, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
+    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, log, watch, host, supervisor-config, pause, resume, rollback, demo, completion, version, help (see hotpull --help)'],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });
     expect(result.exitCode).toBe(2);

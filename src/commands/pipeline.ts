@@ -137,6 +137,7 @@ export async function buildPipeline(
     remote: target.remote,
     remoteLabel: target.remoteLabel,
     branch: target.branch,
+    ref: target.ref,
     fetchRef: target.fetchRef,
     reloaders: reloading.reloaders,
     gate,

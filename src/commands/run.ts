@@ -89,7 +89,11 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     daemon.onPass((outcome, pass) => metrics.recordPass(outcome, pass));
     // Loaded only when asked for: a poll-only sidecar never pays for the HTTP stack.
     const { startServer } = await import('../http/server.js');
-    server = await startServer({ listen: config.listen, daemon, status: () => engine.status, metrics, branch: target.branch, secret, logger });
+    const { daemonControl } = await import('./pause.js');
+    const { refMoves } = await import('../sync/ref.js');
+    const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
+    const control = daemonControl(daemon);
+    server = await startServer({ listen: config.listen, daemon, status: () => engine.status, metrics, branch: target.branch, follows, secret, logger, control });
     if (!secret) logger.warn('no webhook secret (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET): POST /webhook and /sync answer 503');
     logger.info({ url: server.url }, `listening on ${server.url}`);
   }

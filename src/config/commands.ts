@@ -14,7 +14,7 @@ export interface CommandHelp {
 }
 
 /** Top-level commands in the order help lists them; `host` has sub-commands of its own. */
-export const TOP_COMMANDS = ['run', 'sync', 'status', 'log', 'watch', 'host', 'supervisor-config', 'demo', 'completion', 'version', 'help'] as const;
+export const TOP_COMMANDS = ['run', 'sync', 'status', 'log', 'pause', 'resume', 'rollback', 'watch', 'host', 'supervisor-config', 'demo', 'completion', 'version', 'help'] as const;
 export type TopCommand = (typeof TOP_COMMANDS)[number];
 export const HOST_SUBCOMMANDS = ['up', 'deploy', 'ls'] as const;
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -46,6 +46,21 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
     usage: 'hotpull log [options]',
     summary: 'list the deploys recorded with the checkout, newest first, across restarts (--json); needs no daemon',
     examples: ['hotpull log --repo /app', 'hotpull log --repo /srv/app --layout atomic --json'],
+  },
+  pause: {
+    usage: 'hotpull pause [--reason TEXT] [options]',
+    summary: 'ask the running daemon to stop applying new revisions (polls go on; kept across restarts) until resume',
+    examples: ["hotpull pause --url http://127.0.0.1:9300 --reason 'release freeze'", 'hotpull pause --listen 9300'],
+  },
+  resume: {
+    usage: 'hotpull resume [options]',
+    summary: "ask the running daemon to follow again (lifts a pause or a rollback's) and sync now",
+    examples: ['hotpull resume --url http://127.0.0.1:9300'],
+  },
+  rollback: {
+    usage: 'hotpull rollback [SHA] [options]',
+    summary: 'back to SHA or the previous live revision, verified; rejects the revision left and pauses until resume',
+    examples: ['hotpull rollback --url http://127.0.0.1:9300', 'hotpull rollback 1a2b3c4 --url http://127.0.0.1:9300', 'hotpull rollback --repo /app'],
   },
   watch: {
     usage: 'hotpull watch [options]',

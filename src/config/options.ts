@@ -28,7 +28,7 @@ export interface KindValue {
 }
 
 /** The commands (and host sub-commands) an option can belong to: help and completion list it under these. */
-export const COMMAND_NAMES = ['run', 'sync', 'status', 'log', 'watch', 'host up', 'host deploy', 'host ls', 'supervisor-config', 'demo'] as const;
+export const COMMAND_NAMES = ['run', 'sync', 'status', 'log', 'pause', 'resume', 'rollback', 'watch', 'host up', 'host deploy', 'host ls', 'supervisor-config', 'demo'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** What a default computed at start may depend on. */
@@ -80,7 +80,9 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 // Groups of commands. supervisor-config writes a `hotpull run` command line, so it takes what run takes.
 const RUN = ['run', 'supervisor-config'] as const;
 /** the commands that run the sync engine on a checkout */
-const ENGINE = ['run', 'sync', 'host deploy', 'supervisor-config'] as const;
+const ENGINE = ['run', 'sync', 'rollback', 'host deploy', 'supervisor-config'] as const;
+/** the commands that ask a running daemon (its listener) to do something */
+const CONTROL = ['pause', 'resume', 'rollback'] as const;
 /** the commands that reload an app server */
 const RELOADING = [...ENGINE, 'watch'] as const;
 /** the commands that talk to a git remote */
@@ -116,16 +118,16 @@ export const OPTIONS = [
   { key: 'poll', kind: 'enum', commands: WATCHING, values: ['off', 'on', 'auto'], bareValue: 'on', placeholder: 'off|on|auto', description: 'watch: on (or --poll alone) = poll for changes instead of inotify (Docker Desktop and WSL2 bind mounts deliver no events); auto = probe the mount at start and poll when no event arrives', default: 'off' },
   { key: 'logLevel', kind: 'enum', commands: 'all', values: LOG_LEVELS, placeholder: 'LEVEL', description: 'log level', default: 'info' },
   { key: 'logFormat', kind: 'enum', commands: 'all', values: ['json', 'pretty'], placeholder: 'json|pretty', description: 'log format', default: ({ isTTY }) => (isTTY ? 'pretty' : 'json'), defaultText: 'pretty on a TTY, else json' },
-  { key: 'listen', kind: 'listen', commands: [...RUN, 'status', 'sync'], placeholder: '[HOST:]PORT', description: 'serve /webhook, /sync, /status, /healthz, /metrics; host 127.0.0.1 unless given', describeFor: { status: 'the daemon to ask, when --url is not given', sync: 'sync --now: the daemon to ask, when --url is not given' }, defaultText: 'off' },
-  { key: 'webhookSecretFile', kind: 'path', commands: [...RUN, 'sync'], placeholder: 'FILE', description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)' },
-  { key: 'webhookSecret', kind: 'string', commands: [...RUN, 'sync'], envOnly: true, description: 'the webhook secret itself (environment only)' },
+  { key: 'listen', kind: 'listen', commands: [...RUN, 'status', 'sync', ...CONTROL], placeholder: '[HOST:]PORT', description: 'serve /webhook, /sync, /status, /healthz, /metrics; host 127.0.0.1 unless given', describeFor: { status: 'the daemon to ask, when --url is not given', sync: 'sync --now: the daemon to ask, when --url is not given' }, defaultText: 'off' },
+  { key: 'webhookSecretFile', kind: 'path', commands: [...RUN, 'sync', ...CONTROL], placeholder: 'FILE', description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)' },
+  { key: 'webhookSecret', kind: 'string', commands: [...RUN, 'sync', ...CONTROL], envOnly: true, description: 'the webhook secret itself (environment only)' },
   { key: 'sshKeyFile', kind: 'path', commands: REMOTE, placeholder: 'FILE', description: 'ssh remotes: the private key to use, alone (a deploy key); hotpull builds the ssh command; a key you own must not be readable by group or others' },
   { key: 'sshKnownHostsFile', kind: 'path', commands: REMOTE, placeholder: 'FILE', description: "ssh remotes: known_hosts file pinning the server's host key; an unknown or changed key is refused", defaultText: '~/.ssh/known_hosts' },
   { key: 'username', kind: 'string', commands: REMOTE, placeholder: 'NAME', description: 'http(s) remotes: the user name for --password-file or HOTPULL_PASSWORD (a GitHub token takes any, e.g. x-access-token)', defaultText: 'the user in the remote URL' },
   { key: 'passwordFile', kind: 'path', commands: REMOTE, placeholder: 'FILE', description: 'http(s) remotes: file whose first line is the password or token; read again for every poll and fetch, so a rotated Secret works without a restart' },
   { key: 'password', kind: 'string', commands: REMOTE, envOnly: true, description: 'http(s) remotes: the password or token itself (environment only)' },
   { key: 'credentialHelper', kind: 'string', commands: REMOTE, placeholder: 'CMD', description: "http(s) remotes: a git credential helper, as git's credential.helper takes it (!shell snippet, /path/to/script, or NAME for git-credential-NAME)" },
-  { key: 'url', kind: 'url', commands: ['status', 'sync'], placeholder: 'URL', noConfigKey: true, description: 'status, sync --now: the daemon to ask', defaultText: 'http://<listen>' },
+  { key: 'url', kind: 'url', commands: ['status', 'sync', ...CONTROL], placeholder: 'URL', noConfigKey: true, description: 'status, sync --now: the daemon to ask', defaultText: 'http://<listen>' },
   { key: 'json', kind: 'boolean', commands: ['status', 'log', 'host ls', 'host up', 'host deploy'], noConfigKey: true, description: 'status, log, host ls: print the raw JSON; host up, host deploy: print the result as one JSON object', default: false },
   { key: 'now', kind: 'boolean', commands: ['sync'], noConfigKey: true, description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process', default: false },
   { key: 'name', kind: 'string', commands: ['host up'], placeholder: 'NAME', noConfigKey: true, description: 'host up: the container name' },
@@ -148,6 +150,9 @@ export const OPTIONS = [
   { key: 'preflight', kind: 'strings', commands: ENGINE, multiple: true, placeholder: 'CMD', description: 'a command run in the staged revision before anything serving sees it (cwd and HOTPULL_DIR: the staged tree; HOTPULL_SHA, HOTPULL_PREVIOUS_SHA), repeatable; a failure rejects the revision (env: one value or a JSON list)', default: [] },
   { key: 'canary', kind: 'string', commands: ENGINE, placeholder: 'CMD|auto', description: 'an app server started from the staged revision on a free loopback port ({port}, {dir}, {tmp} replaced) and checked with the --health-url path and --health-expect before the reload; auto: derived from the uWSGI ini or gunicorn config' },
   { key: 'canaryTimeout', kind: 'duration', commands: ENGINE, min: 100, placeholder: 'DURATION', description: 'time limit for each --preflight command, and for the canary to answer well', default: 30_000 },
+  { key: 'ref', kind: 'string', commands: ENGINE, placeholder: 'REF', description: "what to follow: a branch (as --branch), refs/tags/NAME or a tag name (pinned), a full sha (pinned, fetched once), or a tag pattern ('v*': the highest semver tag)", defaultText: '--branch' },
+  { key: 'reason', kind: 'string', commands: ['pause'], placeholder: 'TEXT', noConfigKey: true, description: 'pause: why, shown in status and logs' },
+  { key: 'wait', kind: 'boolean', commands: ['sync'], noConfigKey: true, description: 'sync --now: wait for the pass it started and exit with its outcome (0 live or up to date, 1 otherwise)', default: false },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];

@@ -14,10 +14,17 @@ import { redact } from '../redact.js';
 const SENTINEL = '\u001eHOTPULL_EXIT ';
 const SCRIPT = [
   'while IFS= read -r remote && IFS= read -r ref; do',
-  '  git -c "safe.directory=$HOTPULL_SAFE_DIRECTORY" ls-remote --heads -- "$remote" "$ref" 2>&1',
+  // --heads or --tags by the ref's namespace (a bare name asks both); the remote never serves more than that
+  '  case "$ref" in refs/heads/*) set -- --heads ;; refs/tags/*) set -- --tags ;; *) set -- ;; esac',
+  '  git -c "safe.directory=$HOTPULL_SAFE_DIRECTORY" ls-remote "$@" -- "$remote" "$ref" 2>&1',
   `  printf '\\n${SENTINEL}%s\\n' "$?"`,
   'done',
 ].join('\n');
+
+/** The namespace option the helper script passes for a ref (see SCRIPT), as shown in messages. */
+export function lsRemoteScope(ref: string): string {
+  return ref.startsWith('refs/heads/') ? '--heads ' : ref.startsWith('refs/tags/') ? '--tags ' : '';
+}
 
 export interface CoprocessRequest {
   remote: string;
@@ -118,7 +125,7 @@ export class LsRemoteCoprocess {
 
   private async runOne({ remote, ref, timeoutMs, signal }: CoprocessRequest): Promise<{ code: number; output: string }> {
     if (/[\n\r]/.test(remote) || /[\n\r]/.test(ref)) throw new HotpullError('GIT', 'git ls-remote: remote and ref must be one line each');
-    const command = redact(`git ls-remote --heads -- ${remote} ${ref}`);
+    const command = redact(`git ls-remote ${lsRemoteScope(ref)}-- ${remote} ${ref}`);
     if (signal?.aborted) throw interruptedError('stopped', command, timeoutMs);
     // A shell whose working directory was deleted (the checkout removed and cloned again at the same path) would
     // fail every request with "Unable to read current working directory": start a new one there.

@@ -7,7 +7,7 @@ import { simpleGit, GitError, type SimpleGit } from 'simple-git';
 import { gitSpawnError, HotpullError, interruptedError } from '../errors.js';
 import { redact } from '../redact.js';
 import { locationKind } from './location.js';
-import { LsRemoteCoprocess } from './coprocess.js';
+import { LsRemoteCoprocess, lsRemoteScope } from './coprocess.js';
 import { withoutRepoLocating } from './env.js';
 import { RemoteAuth, type AuthOptions } from './auth.js';
 import { remoteKind } from './credentials.js';
@@ -290,12 +290,25 @@ export class Git {
    * Runs through a long-lived helper shell (see coprocess.ts): this is the call made on every poll.
    */
   async lsRemote(remote: string, branch: string, options: RunOptions): Promise<string | undefined> {
-    const { code, output } = await this.network(async () => {
+    const output = await this.lsRemoteRaw(remote, `refs/heads/${branch}`, options);
+    for (const line of output.split('\n')) {
+      const [sha, ref] = line.split('\t');
+      if (ref === `refs/heads/${branch}` && sha) return sha.trim();
+    }
+    return undefined;
+  }
+
+  /**
+   * git ls-remote's lines for a pattern (refs/heads/X, refs/tags/GLOB, or a bare name for both), through the same
+   * helper shell as lsRemote; --ref's resolution reads them (sync/ref.ts).
+   */
+  async lsRemoteRaw(remote: string, pattern: string, options: RunOptions): Promise<string> {
+    const { output } = await this.network(async () => {
       this.lsRemoteHelper ??= new LsRemoteCoprocess(this.dir, this.env);
-      const command = redact(`git ls-remote --heads -- ${remote} refs/heads/${branch}`);
+      const command = redact(`git ls-remote ${lsRemoteScope(pattern)}-- ${remote} ${pattern}`);
       const started = performance.now();
       const took = () => Math.round(performance.now() - started);
-      const result = await this.lsRemoteHelper.run({ remote, ref: `refs/heads/${branch}`, ...options }).catch((error: unknown) => {
+      const result = await this.lsRemoteHelper.run({ remote, ref: pattern, ...options }).catch((error: unknown) => {
         this.onCommand?.(command, took(), true);
         throw error;
       });
@@ -305,11 +318,7 @@ export class Git {
       }
       return result;
     });
-    for (const line of output.split('\n')) {
-      const [sha, ref] = line.split('\t');
-      if (ref === `refs/heads/${branch}` && sha) return sha.trim();
-    }
-    return undefined;
+    return output;
   }
 
   /** Ends helper processes this adapter keeps (the ls-remote shell). */
@@ -319,6 +328,11 @@ export class Git {
 
   /** Fetches the one branch into `destRef` (no tags, no submodules). */
   async fetchBranch(remote: string, branch: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
+    await this.fetchRef(remote, `refs/heads/${branch}`, destRef, options);
+  }
+
+  /** Fetches one remote ref (a branch, a tag) or one commit by its full sha into `destRef` (no tags, no submodules). */
+  async fetchRef(remote: string, source: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
     await this.network(() => this.run(
       [
         'fetch',
@@ -329,7 +343,7 @@ export class Git {
         ...(options.depth ? [`--depth=${options.depth}`] : []),
         '--',
         remote,
-        `+refs/heads/${branch}:${destRef}`,
+        `+${source}:${destRef}`,
       ],
       options,
     ));

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Daemon } from '../sync/daemon.js';
+import type { SyncOutcome } from '../sync/engine.js';
 import { PROBLEM_STATES, type Status } from '../sync/status.js';
 import { authenticate, classifyEvent, precheck } from './signature.js';
 import { formPayload, isForm, parsePayload } from './payload.js';
@@ -25,6 +26,8 @@ export interface ServerOptions {
   status: () => Status;
   metrics: Metrics;
   branch: string;
+  /** whether a pushed ref can move what is followed (--ref); default: it is refs/heads/<branch> */
+  follows?: (ref: string) => boolean;
   /** undefined: /webhook and /sync refuse to work (503), the read-only routes still serve */
   secret?: string;
   logger: Logger;
@@ -32,6 +35,42 @@ export interface ServerOptions {
   /** the connection cap; default from the fd limit (see connectionCap) */
   maxConnections?: number;
   coalesce?: CoalesceOptions;
+  /** POST /pause, /resume, /rollback and /sync?wait=1; without it those answer 404 */
+  control?: Control;
+}
+
+/** What an operator may ask of the daemon beyond a sync (see commands/pause.ts for the daemon's side). */
+export interface Control {
+  pause(reason: string): Promise<string>;
+  resume(): Promise<string>;
+  rollback(sha: string | undefined): Promise<SyncOutcome>;
+  syncAndWait(trigger: string): Promise<SyncOutcome | Error>;
+}
+
+/** How long a caller may wait for a pass (sync --now --wait) or a rollback before the listener answers 504. */
+export const WAIT_LIMIT_MS = 10 * 60_000;
+
+/** A pass's outcome as the listener reports it: ok = live, reloaded or up to date (sync's exit 0). */
+export function describeOutcome(outcome: SyncOutcome | Error): { ok: boolean; result: string; sha?: string; message: string } {
+  if (outcome instanceof Error) return { ok: false, result: 'failed', message: `sync failed: ${outcome.message}` };
+  const short = (sha?: string) => sha?.slice(0, 12) ?? 'none';
+  switch (outcome.kind) {
+    case 'up-to-date':
+      return { ok: true, result: 'up-to-date', sha: outcome.sha, message: `up to date at ${short(outcome.sha)}` };
+    case 'deployed':
+    case 'rejected': {
+      const r = outcome.record;
+      const what = r.result === 'rolled-back' ? `rolled back to ${short(r.rolledBackTo)}` : r.result;
+      return {
+        ok: outcome.kind === 'deployed',
+        result: r.result,
+        sha: r.result === 'rolled-back' ? r.rolledBackTo : r.to,
+        message: `${short(r.from)} → ${short(r.to)}: ${what}${r.error ? ` (${r.error})` : ''}`,
+      };
+    }
+    case 'blocked':
+      return { ok: false, result: outcome.state, message: `${outcome.state}: ${outcome.reason}` };
+  }
 }
 
 export interface StatusServer {
@@ -153,7 +192,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `event ${event.name} ignored` });
       }
-      if (event.ref !== undefined && event.ref !== `refs/heads/${options.branch}`) {
+      if (event.ref !== undefined && !(options.follows ? options.follows(event.ref) : event.ref === `refs/heads/${options.branch}`)) {
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
       }
@@ -170,16 +209,72 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     }
   }
 
-  async function syncNow(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /** The operator routes: POST, the bearer secret, and /sync's body limits; nothing changes before all three pass. */
+  async function authorized(req: http.IncomingMessage, res: http.ServerResponse, what: string): Promise<Buffer> {
     if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
-    if (!options.secret) throw new HttpError(503, 'sync disabled: no secret configured', 'disabled', true);
+    if (!options.secret) throw new HttpError(503, `${what} disabled: no secret configured`, 'disabled', true);
     const auth = authenticate({ authorization: req.headers.authorization }, Buffer.alloc(0), options.secret);
     if (!auth.ok) throw new HttpError(401, 'send Authorization: Bearer <webhook secret>', 'unauthorized', true);
     if (continueWanted(req)) res.writeContinue();
     const body = await readBody(req, { limit: bodyLimit('/sync'), budget, timeoutMs: LIMITS.bodyTimeoutMs });
     budget.give(body.length);
-    send(res, 202, { ok: true, message: 'sync queued' });
-    options.daemon.trigger('api');
+    return body;
+  }
+
+  function controlOf(): Control {
+    if (!options.control) throw new HttpError(404, 'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics', 'not_found', true);
+    return options.control;
+  }
+
+  /** An authenticated caller waits for a deploy: past the idle timeout, up to WAIT_LIMIT_MS. */
+  function waitFor<T>(req: http.IncomingMessage, work: Promise<T>): Promise<T> {
+    req.socket.setTimeout(0);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new HttpError(504, `no outcome within ${WAIT_LIMIT_MS / 60_000} minutes; the daemon goes on`, 'timeout')), WAIT_LIMIT_MS);
+    });
+    return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+  }
+
+  async function syncNow(req: http.IncomingMessage, res: http.ServerResponse, wait: boolean): Promise<void> {
+    const control = wait ? controlOf() : undefined;
+    await authorized(req, res, 'sync');
+    if (!control) {
+      send(res, 202, { ok: true, message: 'sync queued' });
+      options.daemon.trigger('api');
+      return;
+    }
+    send(res, 200, describeOutcome(await waitFor(req, control.syncAndWait('api'))));
+  }
+
+  /** A small JSON object body, or none. */
+  function jsonObject(body: Buffer): Record<string, unknown> {
+    if (body.length === 0) return {};
+    try {
+      const value = JSON.parse(body.toString('utf8')) as unknown;
+      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+    } catch {
+      // below
+    }
+    throw new HttpError(400, 'the body must be a JSON object', 'bad_request');
+  }
+
+  async function operate(req: http.IncomingMessage, res: http.ServerResponse, route: '/pause' | '/resume' | '/rollback'): Promise<void> {
+    const control = controlOf();
+    const body = jsonObject(await authorized(req, res, route.slice(1)));
+    if (route === '/pause') return send(res, 200, { ok: true, message: await control.pause(typeof body.reason === 'string' ? body.reason : '') });
+    if (route === '/resume') return send(res, 200, { ok: true, message: await control.resume() });
+    const sha = body.sha;
+    const hex = typeof sha === 'string' && /^[0-9a-f]{4,64}$/.test(sha);
+    if (sha !== undefined && !hex) throw new HttpError(400, 'sha must be a commit id in hex', 'bad_request');
+    try {
+      send(res, 200, describeOutcome(await waitFor(req, control.rollback(sha))));
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      // bad input (no such commit, nothing to roll back to) is the caller's; anything else failed the rollback
+      const status = (error as { code?: string }).code === 'CONFIG' ? 400 : 500;
+      send(res, status, { ok: false, error: (error as Error).message });
+    }
   }
 
   function readOnly(req: http.IncomingMessage): void {
@@ -199,7 +294,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     else if (!known) logger.warn({ path, status, err: (error as Error).message }, `${req.method} ${path}: ${status} ${(error as Error).message}`);
     const close = !known || error.close;
     const headers: Record<string, string> = close ? { connection: 'close' } : {};
-    if (status === 405) headers.allow = path === '/webhook' || path === '/sync' ? 'POST' : 'GET, HEAD';
+    if (status === 405) headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/rollback'].includes(path) ? 'POST' : 'GET, HEAD';
     send(res, status, { ok: false, error: (error as Error).message }, headers);
     if (!close) return;
     // Unread bytes the client is still sending are discarded (never buffered) until the socket goes.
@@ -221,7 +316,11 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           case '/webhook':
             return webhook(req, res);
           case '/sync':
-            return syncNow(req, res);
+            return syncNow(req, res, /[?&]wait=(1|true)(&|$)/.test(req.url ?? ''));
+          case '/pause':
+          case '/resume':
+          case '/rollback':
+            return operate(req, res, path);
           case '/status':
             readOnly(req);
             return send(res, 200, publicStatus(options.status()));

@@ -2,10 +2,10 @@ import { HotpullError } from '../errors.js';
 import { request, requestFailure, type Answer, type RequestOptions } from './request.js';
 import type { Status } from '../sync/status.js';
 
-/** Talks to a running daemon's listener: `hotpull status` and `hotpull sync --now`. */
-async function call(url: string, options: Omit<RequestOptions, 'timeoutMs'>): Promise<Answer> {
+/** Talks to a running daemon's listener: `hotpull status`, `sync --now`, `pause`, `resume`, `rollback`. */
+async function call(url: string, options: Omit<RequestOptions, 'timeoutMs'>, timeoutMs = 5000): Promise<Answer> {
   try {
-    return await request(url, { ...options, timeoutMs: 5000 });
+    return await request(url, { ...options, timeoutMs });
   } catch (error) {
     throw new HotpullError('UNREACHABLE', `cannot reach the hotpull daemon at ${url}: ${requestFailure(error)}`, { cause: error });
   }
@@ -33,4 +33,28 @@ export async function requestSync(base: string, secret: string): Promise<string>
   const body = (json(answer.body) ?? {}) as { message?: string; error?: string };
   if (answer.status !== 202) throw new HotpullError('REFUSED', `${base}/sync answered ${answer.status}: ${body.error ?? ''}`.trim());
   return body.message ?? 'sync queued';
+}
+
+/** What the listener answers to pause, resume, rollback and sync --now --wait. */
+export interface ControlAnswer {
+  ok: boolean;
+  message: string;
+  result?: string;
+  sha?: string;
+}
+
+/**
+ * POST to an operator route (/pause, /resume, /rollback, /sync?wait=1). `wait`: the daemon answers when the pass
+ * or rollback ends, so the client waits a little longer than the listener's own limit (10 minutes).
+ * Bad input the daemon refused (400) is a config error (exit 2); a route it does not know (404) says to upgrade it.
+ */
+export async function requestControl(base: string, secret: string, route: string, body?: Record<string, unknown>, wait = false): Promise<ControlAnswer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${secret}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+  const answer = await call(new URL(route, base).href, { method: 'POST', headers, ...(body ? { body: JSON.stringify(body) } : {}) }, wait ? 11 * 60_000 : 5000);
+  const parsed = (json(answer.body) ?? {}) as Partial<ControlAnswer> & { error?: string };
+  const path = route.split('?')[0];
+  if (answer.status === 400) throw new HotpullError('CONFIG', parsed.error ?? `${base}${path} answered 400`);
+  if (answer.status === 404) throw new HotpullError('REFUSED', `${base}${path} answered 404: the daemon there does not know ${path} (an older hotpull?)`);
+  if (answer.status !== 200) throw new HotpullError('REFUSED', `${base}${path} answered ${answer.status}: ${parsed.error ?? ''}`.trim());
+  return { ok: parsed.ok === true, message: parsed.message ?? '', result: parsed.result, sha: parsed.sha };
 }

@@ -10,6 +10,8 @@ export interface Answer {
 export interface RequestOptions {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
+  /** a request body (sent with its Content-Length) */
+  body?: string;
   /** the whole exchange: connect, headers and body */
   timeoutMs: number;
   /** the rest of a longer body is not read */
@@ -56,7 +58,7 @@ export async function request(url: string, options: RequestOptions): Promise<Ans
       clearTimeout(timer);
       reject(error);
     });
-    req.end();
+    req.end(options.body);
   });
 }
 

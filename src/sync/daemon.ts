@@ -30,6 +30,10 @@ export class Daemon {
   private readonly abort = new AbortController();
   private readonly random: () => number;
   private readonly listeners = new Set<PassListener>();
+  /** sync --now --wait: told the outcome of the next pass to start */
+  private waiters: ((result: SyncOutcome | Error) => void)[] = [];
+  /** work that must not overlap a pass (a manual rollback), run before the next one */
+  private jobs: { run: (signal: AbortSignal) => Promise<void>; cancel: (error: Error) => void }[] = [];
 
   constructor(
     readonly engine: SyncEngine,
@@ -52,6 +56,39 @@ export class Daemon {
     this.running = this.drain();
   }
 
+  /** Asks for a sync and resolves with the outcome of the pass that serves it: the next one to start. */
+  syncAndWait(reason: string): Promise<SyncOutcome | Error> {
+    if (this.stopping) return Promise.resolve(new Error('the daemon is stopping'));
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.trigger(reason);
+    });
+  }
+
+  /**
+   * Runs `job` in the pass queue: after the pass in progress, before any other, never beside one. With a
+   * trigger, its outcome is reported to the pass listeners like a pass's.
+   */
+  exclusive(job: (signal: AbortSignal) => Promise<SyncOutcome>, trigger?: string): Promise<SyncOutcome> {
+    if (this.stopping) return Promise.reject(new Error('the daemon is stopping'));
+    return new Promise((resolve, reject) => {
+      const run = async (signal: AbortSignal) => {
+        const started = Date.now();
+        try {
+          const outcome = await job(signal);
+          if (trigger) for (const listener of this.listeners) listener(outcome, { trigger, ms: Date.now() - started });
+          resolve(outcome);
+        } catch (error) {
+          reject(error);
+        }
+      };
+      this.jobs.push({ run, cancel: reject });
+      if (this.running) return;
+      clearTimeout(this.timer);
+      this.running = this.drain();
+    });
+  }
+
   /** Called after every pass with its outcome or error, what triggered it and how long it took. */
   onPass(listener: PassListener): () => void {
     this.listeners.add(listener);
@@ -59,17 +96,27 @@ export class Daemon {
   }
 
   private async drain(): Promise<void> {
-    while (this.wanted !== undefined && !this.stopping) {
-      const reason = this.wanted;
+    while ((this.wanted !== undefined || this.jobs.length > 0) && !this.stopping) {
+      const job = this.jobs.shift();
+      if (job) {
+        await job.run(this.abort.signal);
+        continue;
+      }
+      const reason = this.wanted!;
       const by = this.wantedBy;
       this.wanted = this.wantedBy = undefined;
+      const waiters = this.waiters;
+      this.waiters = [];
       let result: SyncOutcome | Error;
       const started = Date.now();
       try {
         result = await this.engine.sync(reason, this.abort.signal, by);
         this.retryIn = undefined;
       } catch (error) {
-        if (this.stopping && isHotpullError(error, 'ABORTED')) break;
+        if (this.stopping && isHotpullError(error, 'ABORTED')) {
+          for (const waiter of waiters) waiter(new Error('the daemon stopped during the pass'));
+          break;
+        }
         this.engine.markFailed(error);
         result = error instanceof Error ? error : new Error(String(error));
         const failures = this.engine.status.consecutiveFailures;
@@ -82,6 +129,7 @@ export class Daemon {
       const ms = Date.now() - started;
       if (!(result instanceof Error)) this.options.logger.debug({ trigger: reason, outcome: result.kind, ms }, `pass (${reason}): ${passSummary(result)} in ${ms} ms`);
       for (const listener of this.listeners) listener(result, { trigger: reason, ms });
+      for (const waiter of waiters) waiter(result);
     }
     this.running = undefined;
     const wait = this.retryIn ?? this.delay();
@@ -104,6 +152,8 @@ export class Daemon {
     clearTimeout(this.timer);
     this.abort.abort();
     await this.running;
+    for (const waiter of this.waiters.splice(0)) waiter(new Error('the daemon stopped'));
+    for (const job of this.jobs.splice(0)) job.cancel(new Error('the daemon stopped before it could run this'));
     this.engine.close();
   }
 }

@@ -12,7 +12,7 @@ export function retriesRejected(trigger: string, rejectedSha: string | undefined
   return EXPLICIT_TRIGGERS.has(trigger) && rejectedSha === remote;
 }
 
-export type BlockedState = 'diverged' | 'dirty' | 'held' | 'rejected';
+export type BlockedState = 'diverged' | 'dirty' | 'held' | 'rejected' | 'paused';
 
 /** A blocked verdict, cached so that a blocked poll logs once and skips the work it already did. */
 export interface BlockedVerdict {
@@ -54,11 +54,20 @@ export function holdBase(imageRevision: string | undefined, imageRevisionKnown: 
 
 /**
  * Where a failed revision `to` rolls back to: the last verified revision, else the one it replaced; never to
- * `to` itself, and never to a revision already rejected (a resumed rollback whose target fails again).
+ * `to` itself, and never to a revision already rejected (a resumed rollback whose target fails again), except the
+ * one a manual rollback left.
  */
-export function rollbackTarget(input: { to: string; from: string; lastGood: string | undefined; rejected: string | undefined }): string | undefined {
+export function rollbackTarget(input: {
+  to: string;
+  from: string;
+  lastGood: string | undefined;
+  rejected: string | undefined;
+  /** the revision a manual rollback left (and rejected itself): when the rollback fails, it is where to go back */
+  leftByRollback?: string;
+}): string | undefined {
   const candidate = input.lastGood && input.lastGood !== input.to ? input.lastGood : input.from;
-  return candidate && candidate !== input.rejected && candidate !== input.to ? candidate : undefined;
+  const allowed = candidate !== input.rejected || candidate === input.leftByRollback;
+  return candidate && allowed && candidate !== input.to ? candidate : undefined;
 }
 
 /** Why a held revision waits, in one line: the first paths, the rule, and what releases it. */

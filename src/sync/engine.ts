@@ -5,7 +5,7 @@ import type { Reloader } from '../reload/types.js';
 import type { ReloadGate } from '../reload/gate.js';
 import path from 'node:path';
 import { statfs } from 'node:fs/promises';
-import { HotpullError, isHotpullError, oneLine } from '../errors.js';
+import { configError, HotpullError, isHotpullError, oneLine } from '../errors.js';
 import { killGroup, runShell, KILL_GRACE_MS } from '../exec.js';
 import { processStartTime } from '../procfs.js';
 import { Journal, type JournalEntry } from './journal.js';
@@ -15,15 +15,20 @@ import { judgeStaged, type Judge } from '../deploy/judge.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import { heldReason, holdBase, retriesRejected, rollbackTarget, sameVerdict, standingVerdict, takesFastForwardShortcut, type BlockedState, type BlockedVerdict } from './decide.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+import type { RefSpec } from './ref.js';
+import { RefFollower } from './follow.js';
+import { PauseState, describePause, type Pause } from './pause.js';
 import { deployRecord, type Times } from './record.js';
 import { shortSha } from '../sha.js';
 import { formatDuration } from '../duration.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
 export const REJECTED_REF = 'refs/hotpull/rejected';
+/** the revision that was serving before the last successful deploy: what `hotpull rollback` goes back to */
+export const PREVIOUS_REF = 'refs/hotpull/previous';
 
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
-export type EngineGit = Pick<Git, 'lsRemote' | 'fetchBranch' | 'resolve' | 'refFromFiles' | 'updateRef' | 'deleteRef' | 'listFiles' | 'changedPaths' | 'hasCommit' | 'mergeBase' | 'close'>;
+export type EngineGit = Pick<Git, 'lsRemote' | 'lsRemoteRaw' | 'fetchBranch' | 'fetchRef' | 'resolve' | 'refFromFiles' | 'updateRef' | 'deleteRef' | 'listFiles' | 'changedPaths' | 'hasCommit' | 'mergeBase' | 'close'>;
 
 export interface EngineOptions {
   workspace: Workspace;
@@ -34,6 +39,8 @@ export interface EngineOptions {
   /** the remote as shown in logs and status (credentials redacted) */
   remoteLabel: string;
   branch: string;
+  /** --ref: what to follow when it is not simply `branch` (a tag, a pinned sha, a tag pattern) */
+  ref?: RefSpec;
   /** where the fetched branch is stored, e.g. refs/remotes/origin/main */
   fetchRef: string;
   reloaders: readonly Reloader[];
@@ -106,9 +113,15 @@ export class SyncEngine {
   private releaseGate?: () => void;
   /** who asked for the pass in progress (see DeployRecord.by) */
   private triggeredBy?: string;
+  private readonly follower: RefFollower;
+  private readonly pauses: PauseState;
+  /** a manual rollback in progress: the revision it leaves, which stays rejected */
+  private manualFrom?: string;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
+    this.pauses = new PauseState(async () => path.join(await options.workspace.stateDir(), 'pause.json'));
+    this.follower = new RefFollower(options.ref ?? { kind: 'branch', name: options.branch }, { ...options, git: () => this.git });
     this.status = {
       state: 'starting',
       remote: options.remoteLabel,
@@ -148,6 +161,99 @@ export class SyncEngine {
     return this.options.git;
   }
 
+  /** The revision a rollback left: rejected until the branch moves, whatever the rollback's own reload does. */
+  private get leftByRollback(): string | undefined {
+    const pause = this.pauses.current;
+    return this.manualFrom ?? (pause?.by === 'rollback' ? pause.left : undefined);
+  }
+
+  /** Paused: the poll told what is waiting; nothing is applied. Logged when what waits changes. */
+  private holdPaused(remote: string, local: string | undefined): SyncOutcome {
+    const reason = describePause(this.pauses.current!, { remote, deployed: local });
+    if (this.status.state !== 'paused' || this.status.reason !== reason) this.options.logger.info({ remote: short(remote), deployed: short(local) }, reason);
+    this.setState('paused', reason);
+    this.markSucceeded();
+    return { kind: 'blocked', state: 'paused', reason };
+  }
+
+  /**
+   * Stops applying from the next pass on, and across restarts. A pass already past detection finishes its deploy
+   * (reload, verify, rollback): stopping half way would leave the tree and the app server on different revisions.
+   */
+  async pause(reason: string, by: string, left?: string): Promise<Pause> {
+    const pause: Pause = { reason, by, at: new Date(this.clock()).toISOString(), ...(left ? { left } : {}) };
+    await this.pauses.set(pause);
+    this.status.paused = pause;
+    if (!['syncing', 'reloading', 'verifying'].includes(this.status.state)) {
+      this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: this.status.deployedSha }));
+    }
+    this.options.logger.warn({ by, reason }, describePause(pause));
+    return pause;
+  }
+
+  /** Lifts a pause (and a rollback's); the revision a rollback left stays rejected until the branch moves. */
+  async resume(): Promise<Pause | undefined> {
+    const was = await this.pauses.clear();
+    this.status.paused = undefined;
+    if (this.status.state === 'paused') this.setState('idle', 'resumed');
+    if (was) this.options.logger.warn({ by: was.by }, `resumed following (paused by ${was.by}${was.reason ? `: ${was.reason}` : ''})`);
+    return was;
+  }
+
+  /**
+   * `hotpull rollback`: back to `sha` (default: the revision that served before the deployed one) through apply,
+   * reload and verify. The revision it leaves is rejected and following pauses until `hotpull resume`, so the next
+   * poll does not undo it. If the old revision fails verification, the one it left is put back (as a failed
+   * deploy would be). The daemon runs it between passes, never beside one.
+   */
+  async rollback(sha: string | undefined, signal?: AbortSignal): Promise<SyncOutcome> {
+    const { workspace } = this.options;
+    await this.options.owner?.ensure?.();
+    await this.init();
+    await this.resumeInterrupted();
+    const local = await workspace.deployed();
+    const target = await this.rollbackTarget(sha, local);
+    const started = this.clock();
+    this.manualFrom = local;
+    try {
+      // the rejection and the pause are written before the tree changes: a crash from here cannot resume following onto `local`
+      if (local) await this.reject(local, `${short(local)} was rolled back by hotpull rollback; not redeployed until the branch moves`);
+      const pause = await this.pause(`rolled back to ${short(target)}`, 'rollback', local);
+      this.pending = undefined;
+      this.blocked = undefined;
+      const from = local ?? '';
+      await this.enterGate(local, target);
+      await this.applyTree(from, target, 'reset', 'rollback', () => workspace.restore(target));
+      this.status.deployedSha = target;
+      await this.note({ from, to: target, stage: 'reload', trigger: 'rollback' });
+      this.pending = { from, to: target, stage: 'reload' };
+      const times = { started, detected: started, fetched: started, applied: started };
+      const outcome = await this.finish('rollback', from, { sha: target, dir: this.options.workspace.dir }, times, signal);
+      if (outcome.kind === 'deployed') this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: target }));
+      return outcome;
+    } finally {
+      this.manualFrom = undefined;
+      this.releaseGate?.();
+      this.releaseGate = undefined;
+    }
+  }
+
+  private async rollbackTarget(sha: string | undefined, local: string | undefined): Promise<string> {
+    if (sha !== undefined && !/^[0-9a-f]{4,64}$/.test(sha)) throw configError(`rollback SHA must be a commit id in hex (got ${JSON.stringify(sha)})`);
+    const target = await this.git.resolve(sha ?? PREVIOUS_REF);
+    if (!target) {
+      throw configError(
+        sha
+          ? `rollback SHA must be a commit this checkout has (got ${JSON.stringify(sha)})`
+          : `rollback needs a SHA: no previous live revision is recorded yet (${PREVIOUS_REF}) (got none)`,
+      );
+    }
+    if (target === local) {
+      throw configError(`rollback SHA must differ from the deployed revision (got ${short(target)}, which is deployed${sha ? '' : `; ${PREVIOUS_REF} points at it`})`);
+    }
+    return target;
+  }
+
   private async init(): Promise<void> {
     if (this.initialized) return;
     for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
@@ -155,6 +261,7 @@ export class SyncEngine {
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
     this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
     if (this.status.rejectedSha) this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
+    this.status.paused = await this.pauses.load();
     this.initialized = true;
   }
 
@@ -313,7 +420,7 @@ export class SyncEngine {
     }
     // A webhook announced a push: the fetch itself is the detection, which saves the ls-remote round trip on
     // the path where latency is the point. Polls ask first, so a quiet branch costs no fetch.
-    const prefetch = trigger === 'webhook' && local !== undefined;
+    const prefetch = trigger === 'webhook' && local !== undefined && this.follower.spec.kind === 'branch';
     let earlyModified: Promise<string[]> | undefined;
     if (prefetch) {
       this.setState('syncing');
@@ -326,10 +433,11 @@ export class SyncEngine {
     const detect = trigger === 'poll' && this.options.pollTimeoutMs ? { ...network, timeoutMs: this.options.pollTimeoutMs } : network;
     // After the fetch the ref is a file git just wrote: read it rather than spawn rev-parse (a process less on the webhook path).
     const fetchedSha = async () => (await git.refFromFiles(this.options.fetchRef)) ?? (await git.resolve(this.options.fetchRef));
-    const remote = prefetch ? await fetchedSha() : await git.lsRemote(this.options.remote, this.options.branch, detect);
+    const remote = prefetch ? await fetchedSha() : await this.follower.detect(detect);
     if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
+    if (this.pauses.current) return this.holdPaused(remote, local);
 
     if (retriesRejected(trigger, this.status.rejectedSha, remote)) {
       this.options.logger.info({ sha: remote }, `${trigger}: retrying rejected revision ${short(remote)}`);
@@ -359,7 +467,7 @@ export class SyncEngine {
       this.setState('syncing');
       this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
       const depth = local === undefined ? this.options.fetchDepth : undefined;
-      await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, { ...network, depth });
+      await this.follower.fetch(remote, { ...network, depth });
       fetched = this.clock();
     }
     const modified = await modifiedFiles;
@@ -552,6 +660,7 @@ export class SyncEngine {
     if (!health) {
       this.pending = undefined;
       await this.note(undefined);
+      await this.notePrevious(from, to);
       const record = this.record(trigger, from, to, 'reloaded', times);
       await this.succeeded(to, record, 'reloaded (unverified: no --health-url)');
       await workspace.settled(to);
@@ -567,6 +676,7 @@ export class SyncEngine {
     await this.note(undefined);
     if (verdict.ok) {
       await git.updateRef(LAST_GOOD_REF, to, 'hotpull: verified live');
+      await this.notePrevious(from, to);
       this.status.lastGoodSha = to;
       const record = this.record(trigger, from, to, 'live', times);
       await this.succeeded(to, record, 'live');
@@ -582,7 +692,8 @@ export class SyncEngine {
       return { kind: 'rejected', record };
     }
 
-    const good = rollbackTarget({ to, from, lastGood: this.status.lastGoodSha, rejected: this.status.rejectedSha });
+    // (a manual rollback whose target fails goes back to the revision it left, which it had rejected itself)
+    const good = rollbackTarget({ to, from, lastGood: this.status.lastGoodSha, rejected: this.status.rejectedSha, leftByRollback: this.leftByRollback });
     if (!good) {
       const reason = `${short(to)} failed verification and there is no earlier revision to roll back to: ${verdict.reason}`;
       const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
@@ -645,7 +756,8 @@ export class SyncEngine {
   }
 
   private async succeeded(to: string, record: DeployRecord, what: string): Promise<void> {
-    if (this.status.rejectedSha) await this.clearRejected();
+    // a manual rollback keeps the revision it left rejected
+    if (this.status.rejectedSha && this.leftByRollback === undefined) await this.clearRejected();
     this.setState('idle');
     this.markSucceeded();
     const d = record.durations;
@@ -653,6 +765,11 @@ export class SyncEngine {
       { old: record.from, new: to, trigger: record.trigger, result: record.result, ms: d },
       `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${ms(d.total)} (detect ${ms(d.detect)}, fetch ${ms(d.fetch)}, apply ${ms(d.apply)}, reload ${ms(d.reload)}${record.stages.verified ? `, verify ${ms(d.verify)}` : ''})`,
     );
+  }
+
+  /** What `hotpull rollback` goes back to; a manual rollback leaves it where it was (rolling back twice goes further back). */
+  private async notePrevious(from: string, to: string): Promise<void> {
+    if (from && from !== to && this.leftByRollback === undefined) await this.git.updateRef(PREVIOUS_REF, from, 'hotpull: previous live');
   }
 
   private async reject(sha: string, reason: string): Promise<void> {

@@ -107,8 +107,9 @@ export class InPlaceWorkspace implements Workspace {
     try {
       await this.git.fastForward(target);
     } catch (error) {
-      // not a fast-forward, or untracked/ignored files in the way: the careful path works out what to do
-      if (error instanceof HotpullError && error.code === 'GIT' && /not possible to fast-forward|would be overwritten/i.test(error.message)) return false;
+      // not a fast-forward (or unrelated history), or untracked/ignored files in the way: the careful path works out what to do
+      const refused = /not possible to fast-forward|would be overwritten|refusing to merge unrelated histories/i;
+      if (error instanceof HotpullError && error.code === 'GIT' && refused.test(error.message)) return false;
       throw error;
     }
     // "Already up to date" when the checkout is ahead: nothing moved, so this was not the case we handle here

@@ -9,7 +9,9 @@ export type State =
   | 'dirty'
   | 'failing'
   | 'held'
-  | 'rejected';
+  | 'rejected'
+  /** an operator paused following (hotpull pause, or a manual rollback): polls go on, nothing is applied */
+  | 'paused';
 
 /**
  * live: verified by the health check; reloaded: reloaded, no health check configured (unverified);
@@ -53,6 +55,8 @@ export interface Status {
   /** a revision held back because it changes what only a container rebuild can carry */
   heldSha?: string;
   lastError?: string;
+  /** hotpull pause or rollback: who, when, why (kept across restarts in pause.json beside the journal) */
+  paused?: { reason: string; by: string; at: string; left?: string };
   consecutiveFailures: number;
   lastSuccessAt?: string;
   deploys: DeployRecord[];
@@ -61,7 +65,7 @@ export interface Status {
 export const HISTORY_LIMIT = 20;
 
 /** Every state, so /metrics exports a series for each (0 or 1) and none vanishes when the state changes. */
-export const STATES = ['starting', 'idle', 'syncing', 'reloading', 'verifying', 'diverged', 'dirty', 'failing', 'held', 'rejected'] as const satisfies readonly State[];
+export const STATES = ['starting', 'idle', 'syncing', 'reloading', 'verifying', 'diverged', 'dirty', 'failing', 'held', 'rejected', 'paused'] as const satisfies readonly State[];
 // A state added to State but not to STATES fails the build here.
 const everyState: Exclude<State, (typeof STATES)[number]> extends never ? true : never = true;
 void everyState;

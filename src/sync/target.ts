@@ -8,6 +8,7 @@ import { authOptions, withoutSecret } from '../git/credentials.js';
 import { openAtomic, type AtomicWorkspace } from './atomic.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/load.js';
+import { describeRef, lsRemotePattern, parseLsRemote, parseRef, resolveRef, type RefSpec } from './ref.js';
 
 /** What the pipeline works on, resolved and checked once at start from the config and the checkout. */
 export interface Target {
@@ -18,6 +19,21 @@ export interface Target {
   remoteLabel: string;
   branch: string;
   fetchRef: string;
+  /** --ref when it is not a plain branch (a tag, a pinned sha, a tag pattern, a bare name) */
+  ref?: RefSpec;
+}
+
+/** --ref (or --branch, its older spelling) → what to follow; a branch comes back as a branch name only. */
+function refOption(config: Config): { branch?: string; ref?: RefSpec } {
+  if (config.ref === undefined) return { branch: config.branch };
+  const spec = parseRef(config.ref);
+  if ('error' in spec) throw configError(`--ref ${spec.error} (got ${JSON.stringify(config.ref)})`);
+  const branch = spec.kind === 'branch' || spec.kind === 'name' ? spec.name : undefined;
+  if (config.branch !== undefined && config.branch !== branch) {
+    const got = `--branch ${JSON.stringify(config.branch)} and --ref ${JSON.stringify(config.ref)}`;
+    throw configError(`--branch and --ref must not name different things (got ${got})`);
+  }
+  return spec.kind === 'branch' ? { branch: spec.name } : { ref: spec };
 }
 
 const looksLikeUrl = (remote: string) => locationKind(remote) !== 'name';
@@ -63,7 +79,19 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
     }
   }
 
-  let branch = config.branch;
+  const following = refOption(config);
+  if (following.ref) {
+    return {
+      git: checkout,
+      dir,
+      remote: await checkout.prepareRemote(config.remote, authOptions(config)),
+      remoteLabel: redact(config.remote),
+      branch: describeRef(following.ref),
+      fetchRef: 'refs/hotpull/ref',
+      ref: following.ref,
+    };
+  }
+  let branch = following.branch;
   if (!branch) {
     const upstream = await checkout.upstream();
     if (!upstream) {
@@ -126,7 +154,12 @@ export async function resolveAtomicTarget(
   });
   const git = workspace.git;
   const remote = await git.prepareRemote(looksLikeUrl(config.remote) ? config.remote : 'origin', authOptions(config));
-  let branch = config.branch ?? (await git.getConfig('hotpull.branch'));
+  const following = refOption(config);
+  // the atomic layout follows a branch: a bare --ref NAME is one, anything else is refused
+  if (following.ref && following.ref.kind !== 'name') {
+    throw configError(`--ref must be a branch for --layout atomic (got ${JSON.stringify(config.ref)}; tags and shas need --layout in-place for now)`);
+  }
+  let branch = following.branch ?? (following.ref?.kind === 'name' ? following.ref.name : undefined) ?? (await git.getConfig('hotpull.branch'));
   if (!branch) {
     branch = await git.remoteDefaultBranch(remote, { timeoutMs: config.syncTimeout }).catch(() => undefined);
     if (!branch) throw configError(`--branch is required: the remote's default branch could not be read (got none)`);
@@ -143,6 +176,19 @@ export async function resolveAtomicTarget(
  * configuration (exit 2); a remote that does not answer is a runtime failure, left to the retry loop.
  */
 export async function checkBranchOnRemote(target: Target, timeoutMs: number): Promise<'ok' | Error> {
+  // a pinned sha is checked by its fetch; a pattern may match nothing yet (no release), which the passes report
+  if (target.ref?.kind === 'sha' || target.ref?.kind === 'pattern') return 'ok';
+  if (target.ref) {
+    let output: string;
+    try {
+      output = await target.git.lsRemoteRaw(target.remote, lsRemotePattern(target.ref)!, { timeoutMs });
+    } catch (error) {
+      return error as Error;
+    }
+    if (resolveRef(target.ref, parseLsRemote(output))) return 'ok';
+    const name = JSON.stringify(target.branch.replace(/^tag /, ''));
+    throw configError(`--ref must name a branch or tag on the remote (got ${name}: none on ${target.remoteLabel})`);
+  }
   let sha: string | undefined;
   try {
     sha = await target.git.lsRemote(target.remote, target.branch, { timeoutMs });
