@@ -37,13 +37,13 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     [['host', 'up', '--imag=app:1'], {}, 'hotpull: unknown option --imag (did you mean --image?); see hotpull host up --help'],
     [['status', '--url'], {}, "hotpull: Option '--url <value>' argument missing (see hotpull status --help)"],
     [['sync', '--webhook-secret', 'x'], {}, 'hotpull: --webhook-secret is not a flag: set HOTPULL_WEBHOOK_SECRET (a command line is visible to every user in ps); see hotpull sync --help'],
-    [['statsu'], {}, 'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, log, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
+    [['statsu'], {}, 'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
     [['completion', 'bsh'], {}, 'hotpull: completion needs one shell: one of bash, zsh, fish (got "bsh"; did you mean bash?)'],
     [['status'], {}, 'hotpull: --url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither'],
     // `--poll` alone is `--poll on`: parsing gets past it to the next check
     [['watch', '--poll', '--repo', '/nonexistent/app'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
     [['watch', '--repo', '/nonexistent/app', '--poll'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
-    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, log, watch, host, supervisor-config, pause, resume, rollback, demo, completion, version, help (see hotpull --help)'],
+    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });
     expect(result.exitCode).toBe(2);

@@ -104,9 +104,9 @@ describe('webhook coalescing', () => {
 
   it('skips a push that is deployed, or that a webhook pass is already fetching, until that pass ends', () => {
     const c = new WebhookCoalescer(options);
-    expect(c.offer(0, SHA_A, SHA_A)).toEqual({ action: 'skip', reason: 'aaaaaaaaaaaa is already deployed' });
+    expect(c.offer(0, SHA_A, SHA_A)).toEqual({ action: 'skip', reason: 'aaaaaaa is already deployed' });
     expect(c.offer(0, SHA_B, SHA_A)).toEqual({ action: 'trigger' });
-    expect(c.offer(5000, SHA_B, SHA_A)).toEqual({ action: 'skip', reason: 'bbbbbbbbbbbb is already being fetched' });
+    expect(c.offer(5000, SHA_B, SHA_A)).toEqual({ action: 'skip', reason: 'bbbbbbb is already being fetched' });
     c.passEnded(-1000);
     expect(c.offer(5000, SHA_B, SHA_A).action).toBe('skip');
     c.passEnded(2);

@@ -55,7 +55,7 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   resume: {
     usage: 'hotpull resume [options]',
     summary: "ask the running daemon to follow again (lifts a pause or a rollback's) and sync now",
-    examples: ['hotpull resume --url http://127.0.0.1:9300'],
+    examples: ['hotpull resume --url http://127.0.0.1:9300', 'hotpull resume --listen 9300'],
   },
   rollback: {
     usage: 'hotpull rollback [SHA] [options]',
