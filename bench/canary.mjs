@@ -22,10 +22,26 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, git, machineContext, makeRemote, cloneCheckout, onCleanup, round, run, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
+import {
+  benchSandbox,
+  git,
+  machineContext,
+  makeRemote,
+  cloneCheckout,
+  onCleanup,
+  round,
+  run,
+  sleep,
+  spawnTracked,
+  stopTracked,
+  table,
+} from './lib.mjs';
 import { fetchText, freePort, uwsgiMissing } from './uwsgi.mjs';
 
-const { values: argv } = parseArgs({ options: { today: { type: 'string' }, only: { type: 'string' }, observe: { type: 'string', default: '12000' } }, strict: true });
+const { values: argv } = parseArgs({
+  options: { today: { type: 'string' }, only: { type: 'string' }, observe: { type: 'string', default: '12000' } },
+  strict: true,
+});
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const OBSERVE_MS = Number(argv.observe);
@@ -33,14 +49,18 @@ const OBSERVE_MS = Number(argv.observe);
 // reload, which drops the next one
 if (!(OBSERVE_MS >= 8000)) throw new Error(`--observe must be at least 8000 (ms) (got ${argv.observe})`);
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
-for (const missing of [uwsgiMissing(), existsSync('/usr/bin/supervisord') ? undefined : '/usr/bin/supervisord not found (apt-get install supervisor)']) {
+for (const missing of [
+  uwsgiMissing(),
+  existsSync('/usr/bin/supervisord') ? undefined : '/usr/bin/supervisord not found (apt-get install supervisor)',
+]) {
   if (missing) throw new Error(missing);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // The app and its broken commits
 
-const shaLine = 'SHA = subprocess.run(["git", "-c", "safe.directory=*", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True, text=True).stdout.strip()';
+const shaLine =
+  'SHA = subprocess.run(["git", "-c", "safe.directory=*", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True, text=True).stdout.strip()';
 function appSource(version, { raiseAtImport = false, fail500 = false } = {}) {
   return [
     'import os',
@@ -107,7 +127,11 @@ async function runVariant(variant) {
   await mkdir(runDir);
   const appPort = await freePort();
   const hotpullPort = await freePort();
-  const { bare, author } = await makeRemote(root, env, { 'app.py': appSource('v0'), 'report.py': REPORT, 'uwsgi.ini': '' });
+  const { bare, author } = await makeRemote(root, env, {
+    'app.py': appSource('v0'),
+    'report.py': REPORT,
+    'uwsgi.ini': '',
+  });
   const checkout = path.join(root, 'checkout');
   // the ini names the checkout: commit it, as a repo would
   await writeFile(path.join(author, 'uwsgi.ini'), ini(checkout, runDir).replace('%(port)', String(appPort)));
@@ -121,7 +145,19 @@ async function runVariant(variant) {
     verify: ['--health-url', `${url}/`, '--health-expect', 'sha={sha}', '--health-timeout', '10s'],
     preflight: ['--preflight', `${PYTHON} -m compileall -q .`, '--preflight', `${PYTHON} -c 'import app'`],
   };
-  const hotpullArgs = [cli, 'run', '--repo', checkout, '--interval', '200ms', '--reload', `uwsgi-fifo:${runDir}/uwsgi.fifo:c`, '--listen', `127.0.0.1:${hotpullPort}`, ...variant.flags(h)];
+  const hotpullArgs = [
+    cli,
+    'run',
+    '--repo',
+    checkout,
+    '--interval',
+    '200ms',
+    '--reload',
+    `uwsgi-fifo:${runDir}/uwsgi.fifo:c`,
+    '--listen',
+    `127.0.0.1:${hotpullPort}`,
+    ...variant.flags(h),
+  ];
   const quote = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
   const conf = [
     '[supervisord]',
@@ -153,7 +189,12 @@ async function runVariant(variant) {
   await writeFile(path.join(runDir, 'supervisord.conf'), conf);
   const childEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('UWSGI_')));
   childEnv.HOTPULL_LOG_FORMAT = 'json';
-  const supervisord = spawnTracked('/usr/bin/supervisord', ['-c', path.join(runDir, 'supervisord.conf')], { cwd: root, env: childEnv, stdio: 'ignore', detached: true });
+  const supervisord = spawnTracked('/usr/bin/supervisord', ['-c', path.join(runDir, 'supervisord.conf')], {
+    cwd: root,
+    env: childEnv,
+    stdio: 'ignore',
+    detached: true,
+  });
 
   const status = async () => {
     const a = await fetchText(`http://127.0.0.1:${hotpullPort}/status`, 2000);
@@ -168,7 +209,8 @@ async function runVariant(variant) {
     for (;;) {
       const value = await check();
       if (value) return value;
-      if (performance.now() > deadline) throw new Error(`${variant.name}: timed out waiting for ${what}; see ${runDir}`);
+      if (performance.now() > deadline)
+        throw new Error(`${variant.name}: timed out waiting for ${what}; see ${runDir}`);
       await sleep(50);
     }
   };
@@ -181,7 +223,13 @@ async function runVariant(variant) {
   // supervisord's programs lead process groups of their own: a bench that is killed (its exit handler SIGKILLs
   // supervisord) must take them down itself
   for (const program of ['uwsgi', 'hotpull']) {
-    const pid = Number((await run('/usr/bin/supervisorctl', ['-c', path.join(runDir, 'supervisord.conf'), 'pid', program], { env: childEnv })).stdout);
+    const pid = Number(
+      (
+        await run('/usr/bin/supervisorctl', ['-c', path.join(runDir, 'supervisord.conf'), 'pid', program], {
+          env: childEnv,
+        })
+      ).stdout,
+    );
     if (pid > 0) onCleanup(() => process.kill(-pid, 'SIGKILL'));
   }
 
@@ -232,7 +280,10 @@ async function runVariant(variant) {
     progress(`${variant.name} / ${broken.name}: ${JSON.stringify(results[broken.name])}`);
     // back to good code (not counted)
     const fix = await push(goodFiles(), 'fix');
-    await waitUntil('the fix served', async () => (await served(fix.sha)) && ['idle'].includes((await status())?.state));
+    await waitUntil(
+      'the fix served',
+      async () => (await served(fix.sha)) && ['idle'].includes((await status())?.state),
+    );
     // every worker on it, the chain reload over (uWSGI drops one asked for while one runs: `none` fires blindly)
     await waitUntil('every worker on the fix', async () => {
       for (let k = 0; k < 10; k++) if (!(await served(fix.sha))) return false;
@@ -249,9 +300,11 @@ async function runVariant(variant) {
     let firstAnswer;
     let live;
     await waitUntil('the good commit live', async () => {
-      if (firstAnswer === undefined && (await fetchText(`${url}/`, 2000)).body?.includes(sha)) firstAnswer = performance.now();
+      if (firstAnswer === undefined && (await fetchText(`${url}/`, 2000)).body?.includes(sha))
+        firstAnswer = performance.now();
       const s = await status();
-      if (live === undefined && s?.deploys?.[0]?.to === sha && ['live', 'reloaded'].includes(s.deploys[0].result)) live = performance.now();
+      if (live === undefined && s?.deploys?.[0]?.to === sha && ['live', 'reloaded'].includes(s.deploys[0].result))
+        live = performance.now();
       return firstAnswer !== undefined && live !== undefined;
     });
     good.push({ servedS: (firstAnswer - at) / 1000, liveS: (live - at) / 1000 });
@@ -259,7 +312,11 @@ async function runVariant(variant) {
   probing = false;
   await prober;
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  results.good = { servedS: round(median(good.map((g) => g.servedS)), 2), liveS: round(median(good.map((g) => g.liveS)), 2), runs: good.map((g) => round(g.servedS, 2)) };
+  results.good = {
+    servedS: round(median(good.map((g) => g.servedS)), 2),
+    liveS: round(median(good.map((g) => g.liveS)), 2),
+    runs: good.map((g) => round(g.servedS, 2)),
+  };
   progress(`${variant.name} / good: ${JSON.stringify(results.good)}`);
   await stopTracked(supervisord, 20_000);
   return results;
@@ -278,12 +335,19 @@ const cell = (r) => `${r.failed}/${r.requests} in ${r.errorWindowS}s${r.stillSer
 const rows = [];
 for (const broken of BROKEN) {
   rows.push([`${broken.name}: failed/requests, window`, ...names.map((v) => cell(all[v][broken.name]))]);
-  rows.push([`${broken.name}: push → rejected`, ...names.map((v) => (all[v][broken.name].pushToRejectedS === null ? '—' : `${all[v][broken.name].pushToRejectedS}s`))]);
+  rows.push([
+    `${broken.name}: push → rejected`,
+    ...names.map((v) =>
+      all[v][broken.name].pushToRejectedS === null ? '—' : `${all[v][broken.name].pushToRejectedS}s`,
+    ),
+  ]);
 }
 const base = all.verify?.good.servedS;
 rows.push(['good: push → first answer (median of 3)', ...names.map((v) => `${all[v].good.servedS}s`)]);
 rows.push(['good: push → live', ...names.map((v) => `${all[v].good.liveS}s`)]);
-if (base !== undefined) rows.push(['good: served, over verify', ...names.map((v) => `${round(all[v].good.servedS - base, 2)}s`)]);
+if (base !== undefined)
+  rows.push(['good: served, over verify', ...names.map((v) => `${round(all[v].good.servedS - base, 2)}s`)]);
 console.log(table(['', ...names], rows));
-console.log(JSON.stringify({ context: { ...context, observeMs: OBSERVE_MS, load: 'prober ~50 req/s, no wrk' }, results: all }));
-
+console.log(
+  JSON.stringify({ context: { ...context, observeMs: OBSERVE_MS, load: 'prober ~50 req/s, no wrk' }, results: all }),
+);

@@ -18,8 +18,24 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  benchEnv, cloneCheckout, git, machineContext, makeRemote, pushCommit, ratio, readTreeCpuTicks, readStatusKb, removeAtExit, round, run,
-  sleep, spawnTracked, stopTracked, summarize, table, timed,
+  benchEnv,
+  cloneCheckout,
+  git,
+  machineContext,
+  makeRemote,
+  pushCommit,
+  ratio,
+  readTreeCpuTicks,
+  readStatusKb,
+  removeAtExit,
+  round,
+  run,
+  sleep,
+  spawnTracked,
+  stopTracked,
+  summarize,
+  table,
+  timed,
 } from './lib.mjs';
 
 const WARMUP_ROUNDS = 3; // untimed passes first: JIT, page cache, git's first-run costs
@@ -48,7 +64,8 @@ const count = (name, min) => {
 const ROUNDS = count('rounds', 1);
 const IDLE_SECONDS = count('idle-seconds', 0); // 0 skips the idle measurement
 const IDLE_MODE = argv['idle-mode'];
-if (!['concurrent', 'sequential'].includes(IDLE_MODE)) throw new Error(`--idle-mode must be concurrent or sequential (got ${IDLE_MODE})`);
+if (!['concurrent', 'sequential'].includes(IDLE_MODE))
+  throw new Error(`--idle-mode must be concurrent or sequential (got ${IDLE_MODE})`);
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const CLI = path.join(DIST, 'cli.js');
@@ -120,7 +137,9 @@ async function measureIdle(procs, seconds, clkTck) {
   const alive = () => {
     for (const p of state) {
       if (p.child.exitCode !== null || p.child.signalCode !== null) {
-        throw new Error(`${p.name} (pid ${p.child.pid}) exited early with ${p.child.exitCode ?? p.child.signalCode}${p.logFile ? `; see ${p.logFile}` : ''}`);
+        throw new Error(
+          `${p.name} (pid ${p.child.pid}) exited early with ${p.child.exitCode ?? p.child.signalCode}${p.logFile ? `; see ${p.logFile}` : ''}`,
+        );
       }
     }
   };
@@ -168,9 +187,15 @@ async function measureIdle(procs, seconds, clkTck) {
 
 async function main() {
   const context = machineContext();
-  console.log(`hotpull core bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}, CLK_TCK ${context.clkTck}`);
-  console.log(`  ${context.cpu ?? 'unknown cpu'}; ${context.kernel}; tmp ${context.tmpdir}; load average ${context.loadavgStart.join(' ')}`);
-  console.log(`  rounds ${ROUNDS} (after ${WARMUP_ROUNDS} warm-up), idle ${IDLE_SECONDS} s (${IDLE_MODE}), app of ${REPO_FILES + 2} files, file remote`);
+  console.log(
+    `hotpull core bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}, CLK_TCK ${context.clkTck}`,
+  );
+  console.log(
+    `  ${context.cpu ?? 'unknown cpu'}; ${context.kernel}; tmp ${context.tmpdir}; load average ${context.loadavgStart.join(' ')}`,
+  );
+  console.log(
+    `  rounds ${ROUNDS} (after ${WARMUP_ROUNDS} warm-up), idle ${IDLE_SECONDS} s (${IDLE_MODE}), app of ${REPO_FILES + 2} files, file remote`,
+  );
 
   const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-'));
   removeAtExit(root);
@@ -179,7 +204,8 @@ async function main() {
   const env = benchEnv(globalConfig);
   // a small app: uwsgi.ini (the reload file hotpull finds on its own), app.py and REPO_FILES modules
   const files = { 'uwsgi.ini': '[uwsgi]\nmodule = app\n', 'app.py': 'VERSION = 0\n' };
-  for (let i = 0; i < REPO_FILES; i++) files[`pkg/mod${String(i).padStart(3, '0')}.py`] = `def f${i}():\n    return ${i}\n`;
+  for (let i = 0; i < REPO_FILES; i++)
+    files[`pkg/mod${String(i).padStart(3, '0')}.py`] = `def f${i}():\n    return ${i}\n`;
   const { bare, author } = await makeRemote(root, env, files);
   const hpCheckout = await cloneCheckout(root, env, bare, 'checkout-hotpull');
   const bareCheckout = await cloneCheckout(root, env, bare, 'checkout-bare');
@@ -189,7 +215,12 @@ async function main() {
   const { loadConfig } = await import(path.join(DIST, 'config/load.js'));
   const { createLogger } = await import(path.join(DIST, 'log.js'));
   const { buildPipeline } = await import(path.join(DIST, 'commands/pipeline.js'));
-  const config = await loadConfig({ flags: { repo: hpCheckout, logLevel: 'silent', logFormat: 'json' }, env, cwd: hpCheckout, isTTY: false });
+  const config = await loadConfig({
+    flags: { repo: hpCheckout, logLevel: 'silent', logFormat: 'json' },
+    env,
+    cwd: hpCheckout,
+    isTTY: false,
+  });
   const logger = await createLogger({ level: 'silent', format: 'json' });
   const { engine, target, reloads } = await buildPipeline(config, env, logger);
   // The reload the bare side does by hand: hotpull must find uwsgi.ini by itself (checked again after every deploy).
@@ -206,9 +237,12 @@ async function main() {
     const calls = recorder.calls;
     recorder.calls = undefined;
     if (outcome.kind !== expect || (sha && outcome.record.to !== sha)) {
-      throw new Error(`hotpull engine.sync() gave ${JSON.stringify(outcome)}, expected ${expect}${sha ? ` to ${sha}` : ''}`);
+      throw new Error(
+        `hotpull engine.sync() gave ${JSON.stringify(outcome)}, expected ${expect}${sha ? ` to ${sha}` : ''}`,
+      );
     }
-    if (sha && !((await stat(touchFile)).mtimeMs > mtimeBefore)) throw new Error(`hotpull deployed ${sha} without touching ${touchFile}`);
+    if (sha && !((await stat(touchFile)).mtimeMs > mtimeBefore))
+      throw new Error(`hotpull deployed ${sha} without touching ${touchFile}`);
     return { t, calls };
   };
 
@@ -216,7 +250,9 @@ async function main() {
   progress(`no-change poll, ${ROUNDS} rounds`);
   const remoteSha = await git(author, env, 'rev-parse', 'HEAD');
   const bareLsRemote = async () => {
-    const { ms: t, value } = await timed(() => run('git', ['ls-remote', bare, 'refs/heads/main'], { cwd: bareCheckout, env }));
+    const { ms: t, value } = await timed(() =>
+      run('git', ['ls-remote', bare, 'refs/heads/main'], { cwd: bareCheckout, env }),
+    );
     if (!value.stdout.startsWith(remoteSha)) throw new Error(`bare ls-remote printed ${JSON.stringify(value.stdout)}`);
     return t;
   };
@@ -225,7 +261,7 @@ async function main() {
     const sides = [
       async () => {
         const { t, calls } = await hotpullPass('up-to-date');
-        if (i >= WARMUP_ROUNDS) poll.hotpull.push(t), poll.cycles.push(calls);
+        if (i >= WARMUP_ROUNDS) (poll.hotpull.push(t), poll.cycles.push(calls));
       },
       async () => {
         const t = await bareLsRemote();
@@ -251,7 +287,7 @@ async function main() {
     const sides = [
       async () => {
         const { t, calls } = await hotpullPass('deployed', sha);
-        if (i >= WARMUP_ROUNDS) deploy.hotpull.push(t), deploy.cycles.push(calls);
+        if (i >= WARMUP_ROUNDS) (deploy.hotpull.push(t), deploy.cycles.push(calls));
       },
       async () => {
         const { ms: t } = await timed(() => run('sh', ['-c', BARE_DEPLOY], { cwd: bareCheckout, env }));
@@ -280,7 +316,9 @@ async function main() {
         if (i >= WARMUP_ROUNDS) overhead.gitRun.push(t);
       },
       async () => {
-        const { ms: t } = await timed(() => run('git', ['-c', `safe.directory=${target.git.dir}`, ...revParse], { cwd: target.git.dir, env }));
+        const { ms: t } = await timed(() =>
+          run('git', ['-c', `safe.directory=${target.git.dir}`, ...revParse], { cwd: target.git.dir, env }),
+        );
         if (i >= WARMUP_ROUNDS) overhead.spawn.push(t);
       },
     ];
@@ -299,16 +337,22 @@ async function main() {
     // measurable CPU), in case the bench is SIGKILLed before it can stop it.
     const startDaemon = () =>
       spawnTracked(process.execPath, [CLI, 'run', '--repo', idleCheckout, '--interval', '1s', '--log-format', 'json'], {
-        cwd: idleCheckout, env, stdio: ['ignore', logFd, logFd], detached: true,
+        cwd: idleCheckout,
+        env,
+        stdio: ['ignore', logFd, logFd],
+        detached: true,
       });
     const quoted = `'${bare.replaceAll("'", `'\\''`)}'`;
     const loopScript = `while kill -0 ${process.pid} 2>/dev/null; do git ls-remote ${quoted} refs/heads/main >/dev/null; sleep 1; done`;
-    const startLoop = () => spawnTracked('bash', ['-c', loopScript], { cwd: root, env, stdio: 'ignore', detached: true });
+    const startLoop = () =>
+      spawnTracked('bash', ['-c', loopScript], { cwd: root, env, stdio: 'ignore', detached: true });
     const measured = {};
     const plans = IDLE_MODE === 'concurrent' ? [['hotpull', 'bare']] : [['hotpull'], ['bare']];
     for (const names of plans) {
       progress(`idle cost, ${IDLE_SECONDS} s + ${IDLE_WARMUP_MS / 1000} s warm-up: ${names.join(' + ')}`);
-      const procs = names.map((name) => (name === 'hotpull' ? { name, child: startDaemon(), logFile } : { name, child: startLoop() }));
+      const procs = names.map((name) =>
+        name === 'hotpull' ? { name, child: startDaemon(), logFile } : { name, child: startLoop() },
+      );
       try {
         Object.assign(measured, await measureIdle(procs, IDLE_SECONDS, context.clkTck));
       } finally {
@@ -331,7 +375,11 @@ async function main() {
       intervalSeconds: 1,
       hotpull: hp,
       bare: bl,
-      ratio: { rssMax: ratio(hp.rssMaxMB, bl.rssMaxMB), rssMean: ratio(hp.rssMeanMB, bl.rssMeanMB), cpu: ratio(hp.cpuPercent, bl.cpuPercent) },
+      ratio: {
+        rssMax: ratio(hp.rssMaxMB, bl.rssMaxMB),
+        rssMean: ratio(hp.rssMeanMB, bl.rssMeanMB),
+        cpu: ratio(hp.cpuPercent, bl.cpuPercent),
+      },
       daemonLog: { lines: lines.length, warnings: warnings.length, firstWarning: warnings[0] },
       targets: {
         rssMaxBelowMB: RSS_TARGET_MB,
@@ -351,12 +399,18 @@ async function main() {
     warmupRounds: WARMUP_ROUNDS,
     noChangePoll: {
       ...pollStats,
-      ratio: { median: ratio(pollStats.hotpull.median, pollStats.bare.median), p90: ratio(pollStats.hotpull.p90, pollStats.bare.p90) },
+      ratio: {
+        median: ratio(pollStats.hotpull.median, pollStats.bare.median),
+        p90: ratio(pollStats.hotpull.p90, pollStats.bare.p90),
+      },
       breakdown: breakdown(poll.cycles, poll.hotpull),
     },
     deploy: {
       ...deployStats,
-      ratio: { median: ratio(deployStats.hotpull.median, deployStats.bare.median), p90: ratio(deployStats.hotpull.p90, deployStats.bare.p90) },
+      ratio: {
+        median: ratio(deployStats.hotpull.median, deployStats.bare.median),
+        p90: ratio(deployStats.hotpull.p90, deployStats.bare.p90),
+      },
       target: { ratioAtMost: DEPLOY_TARGET },
       breakdown: breakdown(deploy.cycles, deploy.hotpull),
       bareSteps: Object.entries(bareSteps).map(([step, samples]) => ({ step, ...summarize(samples) })),
@@ -384,11 +438,23 @@ async function main() {
   console.log('');
   console.log(`2. One-commit deploy (bare: ${BARE_DEPLOY})`);
   console.log(table(head, timeRows(result.deploy)));
-  console.log(`  target: median ratio ≤ ${DEPLOY_TARGET}: ${pass(result.deploy.target.pass)} (${result.deploy.ratio.median})`);
+  console.log(
+    `  target: median ratio ≤ ${DEPLOY_TARGET}: ${pass(result.deploy.target.pass)} (${result.deploy.ratio.median})`,
+  );
   console.log('');
   if (idle) {
-    console.log(`3. Idle cost, ${IDLE_SECONDS} s after a ${IDLE_WARMUP_MS / 1000} s warm-up, interval 1 s, measured ${IDLE_MODE === 'concurrent' ? 'concurrently' : 'one after the other'}`);
-    const idleRow = (name, m) => [name, m.rssMaxMB, m.rssMeanMB, m.vmHwmMB, m.cpuTicks, `${m.cpuSelfTicks}+${m.cpuChildTicks}`, m.cpuPercent.toFixed(3)];
+    console.log(
+      `3. Idle cost, ${IDLE_SECONDS} s after a ${IDLE_WARMUP_MS / 1000} s warm-up, interval 1 s, measured ${IDLE_MODE === 'concurrent' ? 'concurrently' : 'one after the other'}`,
+    );
+    const idleRow = (name, m) => [
+      name,
+      m.rssMaxMB,
+      m.rssMeanMB,
+      m.vmHwmMB,
+      m.cpuTicks,
+      `${m.cpuSelfTicks}+${m.cpuChildTicks}`,
+      m.cpuPercent.toFixed(3),
+    ];
     console.log(
       table(
         ['', 'RSS max MB', 'RSS mean MB', 'VmHWM MB', 'CPU ticks', 'self+children', 'CPU % of a core'],
@@ -399,8 +465,12 @@ async function main() {
         ],
       ),
     );
-    console.log(`  targets: hotpull RSS < ${RSS_TARGET_MB} MB: ${pass(idle.targets.rssPass)}; CPU ratio ≤ ${IDLE_CPU_TARGET}: ${pass(idle.targets.cpuPass)} (${idle.ratio.cpu})`);
-    console.log(`  daemon log: ${idle.daemonLog.lines} lines, ${idle.daemonLog.warnings} warnings${idle.daemonLog.firstWarning ? `; first: ${idle.daemonLog.firstWarning}` : ''}`);
+    console.log(
+      `  targets: hotpull RSS < ${RSS_TARGET_MB} MB: ${pass(idle.targets.rssPass)}; CPU ratio ≤ ${IDLE_CPU_TARGET}: ${pass(idle.targets.cpuPass)} (${idle.ratio.cpu})`,
+    );
+    console.log(
+      `  daemon log: ${idle.daemonLog.lines} lines, ${idle.daemonLog.warnings} warnings${idle.daemonLog.firstWarning ? `; first: ${idle.daemonLog.firstWarning}` : ''}`,
+    );
     console.log('');
   }
   for (const [n, title, b] of [
@@ -408,11 +478,21 @@ async function main() {
     ['4b', 'Where a hotpull no-change poll goes', result.noChangePoll.breakdown],
   ]) {
     console.log(`${n}. ${title} (${b.gitCallsPerCycle} git calls per cycle, through the Git adapter)`);
-    console.log(table(['ms per cycle', 'median', 'p90'], b.steps.map((s) => [`  ${s.step}`, ms(s.median), ms(s.p90)])));
+    console.log(
+      table(
+        ['ms per cycle', 'median', 'p90'],
+        b.steps.map((s) => [`  ${s.step}`, ms(s.median), ms(s.p90)]),
+      ),
+    );
     console.log('');
   }
   console.log(`4c. The bare deploy, step by step (each spawned directly, in a third checkout)`);
-  console.log(table(['ms per cycle', 'median', 'p90'], result.deploy.bareSteps.map((s) => [`  ${s.step}`, ms(s.median), ms(s.p90)])));
+  console.log(
+    table(
+      ['ms per cycle', 'median', 'p90'],
+      result.deploy.bareSteps.map((s) => [`  ${s.step}`, ms(s.median), ms(s.p90)]),
+    ),
+  );
   console.log('');
   const o = result.adapterOverhead;
   console.log(`5. Adapter cost per git call (${o.command})`);

@@ -19,7 +19,22 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, git, machineContext, makeRemote, listenOverflows, percentile, pushCommit, readTreeCpuTicks, round, shippedNodeFlags, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
+import {
+  benchSandbox,
+  git,
+  machineContext,
+  makeRemote,
+  listenOverflows,
+  percentile,
+  pushCommit,
+  readTreeCpuTicks,
+  round,
+  shippedNodeFlags,
+  sleep,
+  spawnTracked,
+  stopTracked,
+  table,
+} from './lib.mjs';
 
 const INTERVAL_MS = 1000;
 const TARGET_MS = INTERVAL_MS + 1000;
@@ -40,7 +55,8 @@ const { values: argv } = parseArgs({
 const SIZES = argv.sizes.split(',').map(Number);
 const IDLE_SECONDS = Number(argv['idle-seconds']);
 const PUSHES = Number(argv.pushes);
-if (SIZES.some((n) => !Number.isInteger(n) || n < 1) || !(IDLE_SECONDS >= 5) || !(PUSHES >= 1)) throw new Error('--sizes: positive integers; --idle-seconds ≥ 5; --pushes ≥ 1');
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1) || !(IDLE_SECONDS >= 5) || !(PUSHES >= 1))
+  throw new Error('--sizes: positive integers; --idle-seconds ≥ 5; --pushes ≥ 1');
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npm run build)`);
@@ -76,7 +92,8 @@ function connectionLog(child) {
 const between = (times, from, to) => times.filter((t) => t >= from && t < to);
 function peakPerBucket(times, from, to) {
   const counts = new Map();
-  for (const t of between(times, from, to)) counts.set(Math.floor((t - from) / BUCKET_MS), (counts.get(Math.floor((t - from) / BUCKET_MS)) ?? 0) + 1);
+  for (const t of between(times, from, to))
+    counts.set(Math.floor((t - from) / BUCKET_MS), (counts.get(Math.floor((t - from) / BUCKET_MS)) ?? 0) + 1);
   return Math.max(0, ...counts.values());
 }
 
@@ -110,13 +127,36 @@ async function fleet(n, root, env, context) {
   await mkdir(dir);
   const { bare, author } = await makeRemote(dir, env, { 'uwsgi.ini': '[uwsgi]\n', 'app.py': 'VERSION = 0\n' });
   const port = await freePort();
-  const daemon = spawnTracked('git', ['daemon', '--verbose', '--reuseaddr', '--export-all', `--max-connections=${argv['max-connections']}`, `--base-path=${dir}`, '--listen=127.0.0.1', `--port=${port}`, dir], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const daemon = spawnTracked(
+    'git',
+    [
+      'daemon',
+      '--verbose',
+      '--reuseaddr',
+      '--export-all',
+      `--max-connections=${argv['max-connections']}`,
+      `--base-path=${dir}`,
+      '--listen=127.0.0.1',
+      `--port=${port}`,
+      dir,
+    ],
+    {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const connections = connectionLog(daemon);
   const url = `git://127.0.0.1:${port}/remote.git`;
-  for (let i = 0; i < 50 && !(await git(dir, env, 'ls-remote', url).then(() => true, () => false)); i++) await sleep(100);
+  for (
+    let i = 0;
+    i < 50 &&
+    !(await git(dir, env, 'ls-remote', url).then(
+      () => true,
+      () => false,
+    ));
+    i++
+  )
+    await sleep(100);
 
   progress(`N=${n}: ${n} checkouts`);
   const sidecars = [];
@@ -133,7 +173,11 @@ async function fleet(n, root, env, context) {
     const batch = sidecars.slice(i, i + START_BATCH);
     for (const s of batch) {
       const fd = openSync(s.log, 'a');
-      s.child = spawnTracked(process.execPath, [...NODE_FLAGS, BIN, 'run', '--repo', s.checkout, '--interval', `${INTERVAL_MS}ms`, '--log-format', 'json'], { env, stdio: ['ignore', fd, fd], detached: true });
+      s.child = spawnTracked(
+        process.execPath,
+        [...NODE_FLAGS, BIN, 'run', '--repo', s.checkout, '--interval', `${INTERVAL_MS}ms`, '--log-format', 'json'],
+        { env, stdio: ['ignore', fd, fd], detached: true },
+      );
       closeSync(fd);
     }
     await Promise.all(batch.map((s) => waitForLine(s.log, /hotpull following/, 120_000)));
@@ -174,11 +218,18 @@ async function fleet(n, root, env, context) {
       const pushed = performance.now();
       const seen = new Map();
       while (seen.size < n && performance.now() - pushed < 30_000) {
-        for (const s of sidecars) if (!seen.has(s) && (await headOf(s.checkout)) === sha) seen.set(s, performance.now() - pushed);
+        for (const s of sidecars)
+          if (!seen.has(s) && (await headOf(s.checkout)) === sha) seen.set(s, performance.now() - pushed);
         await sleep(20);
       }
       const ms = [...seen.values()];
-      pushes.push({ updated: seen.size, maxMs: round(Math.max(...ms)), p50Ms: round(percentile(ms, 50)), p90Ms: round(percentile(ms, 90)), peak: peakPerBucket(connections, pushed, pushed + 3000) });
+      pushes.push({
+        updated: seen.size,
+        maxMs: round(Math.max(...ms)),
+        p50Ms: round(percentile(ms, 50)),
+        p90Ms: round(percentile(ms, 90)),
+        peak: peakPerBucket(connections, pushed, pushed + 3000),
+      });
       progress(`N=${n}: push ${p}: ${JSON.stringify(pushes.at(-1))}`);
       await sleep(2000);
     }
@@ -194,7 +245,15 @@ async function fleet(n, root, env, context) {
         }
       }
     }
-    return { n, idle, pushes, overflows, problems, firstProblem: first, pass: pushes.every((p) => p.updated === n && p.maxMs <= TARGET_MS) && problems === 0 };
+    return {
+      n,
+      idle,
+      pushes,
+      overflows,
+      problems,
+      firstProblem: first,
+      pass: pushes.every((p) => p.updated === n && p.maxMs <= TARGET_MS) && problems === 0,
+    };
   } finally {
     await Promise.all(sidecars.map((s) => s.child && stopTracked(s.child)));
     await stopTracked(daemon);
@@ -203,30 +262,96 @@ async function fleet(n, root, env, context) {
 
 const context = machineContext();
 const { root, env } = await benchSandbox('hotpull-bench-fleet-');
-progress(`node ${context.node}, git ${context.git}, nproc ${context.nproc}, load average ${context.loadavgStart.join(' ')}`);
+progress(
+  `node ${context.node}, git ${context.git}, nproc ${context.nproc}, load average ${context.loadavgStart.join(' ')}`,
+);
 const results = [];
 for (const n of SIZES) results.push(await fleet(n, root, env, context));
 context.loadavgEnd = os.loadavg().map((x) => round(x));
 
-console.log(`hotpull fleet bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`);
-console.log(`N sidecars, hotpull run --interval 1s, one git daemon on 127.0.0.1 (--max-connections=${argv['max-connections']}, 0 = no limit); idle window ${IDLE_SECONDS} s, ${PUSHES} pushes; target: every checkout updated within ${TARGET_MS} ms, no warning or error logged`);
+console.log(
+  `hotpull fleet bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`,
+);
+console.log(
+  `N sidecars, hotpull run --interval 1s, one git daemon on 127.0.0.1 (--max-connections=${argv['max-connections']}, 0 = no limit); idle window ${IDLE_SECONDS} s, ${PUSHES} pushes; target: every checkout updated within ${TARGET_MS} ms, no warning or error logged`,
+);
 console.log('');
-console.log(table(
-  ['N', 'conn/s', 'git procs/s', 'server CPU %', 'peak/100ms in step', 'peak/100ms later', 'mean/100ms', 'RSS sum MB', 'PSS sum MB', 'anon sum MB', 'RSS each', 'PSS each'],
-  results.map((r) => [r.n, r.idle.connectionsPerSecond, r.idle.gitProcessesPerSecond, r.idle.serverCpuPercent, r.idle.peakInStep, r.idle.peakAtEnd, r.idle.meanPerBucket, r.idle.rssSumMB, r.idle.pssSumMB, r.idle.anonSumMB, r.idle.rssEachMB, r.idle.pssEachMB]),
-));
+console.log(
+  table(
+    [
+      'N',
+      'conn/s',
+      'git procs/s',
+      'server CPU %',
+      'peak/100ms in step',
+      'peak/100ms later',
+      'mean/100ms',
+      'RSS sum MB',
+      'PSS sum MB',
+      'anon sum MB',
+      'RSS each',
+      'PSS each',
+    ],
+    results.map((r) => [
+      r.n,
+      r.idle.connectionsPerSecond,
+      r.idle.gitProcessesPerSecond,
+      r.idle.serverCpuPercent,
+      r.idle.peakInStep,
+      r.idle.peakAtEnd,
+      r.idle.meanPerBucket,
+      r.idle.rssSumMB,
+      r.idle.pssSumMB,
+      r.idle.anonSumMB,
+      r.idle.rssEachMB,
+      r.idle.pssEachMB,
+    ]),
+  ),
+);
 console.log('');
-console.log(table(
-  ['N', 'push', 'updated', 'p50 ms', 'p90 ms', 'max ms', 'peak conn/100ms', 'target'],
-  results.flatMap((r) => r.pushes.map((p, i) => [r.n, i + 1, `${p.updated}/${r.n}`, p.p50Ms, p.p90Ms, p.maxMs, p.peak, p.updated === r.n && p.maxMs <= TARGET_MS ? 'ok' : 'MISSED'])),
-));
+console.log(
+  table(
+    ['N', 'push', 'updated', 'p50 ms', 'p90 ms', 'max ms', 'peak conn/100ms', 'target'],
+    results.flatMap((r) =>
+      r.pushes.map((p, i) => [
+        r.n,
+        i + 1,
+        `${p.updated}/${r.n}`,
+        p.p50Ms,
+        p.p90Ms,
+        p.maxMs,
+        p.peak,
+        p.updated === r.n && p.maxMs <= TARGET_MS ? 'ok' : 'MISSED',
+      ]),
+    ),
+  ),
+);
 console.log('');
 for (const r of results) {
-  console.log(`  N=${r.n}: ${r.problems} warnings/errors in the sidecars' logs${r.firstProblem ? `; first: ${r.firstProblem}` : ''}; ${r.overflows} connections dropped by a full listen queue (whole machine); ${r.pass ? 'PASS' : 'FAIL'}`);
+  console.log(
+    `  N=${r.n}: ${r.problems} warnings/errors in the sidecars' logs${r.firstProblem ? `; first: ${r.firstProblem}` : ''}; ${r.overflows} connections dropped by a full listen queue (whole machine); ${r.pass ? 'PASS' : 'FAIL'}`,
+  );
 }
-console.log('  (git daemon listens with a backlog of 5: a SYN it drops is retried by the client after 1, 3, 7… s, which a poll\'s own');
-console.log('   timeout of max(5 intervals, 10 s) bounds; ListenOverflows counts every socket of the machine, not only this daemon.)');
-console.log('  (a connection is one forked git daemon child running git upload-pack: two processes on the server. PSS splits the');
-console.log('   pages a process shares, the node binary above all, between the processes that map them: the fleet\'s real cost.)');
+console.log(
+  "  (git daemon listens with a backlog of 5: a SYN it drops is retried by the client after 1, 3, 7… s, which a poll's own",
+);
+console.log(
+  '   timeout of max(5 intervals, 10 s) bounds; ListenOverflows counts every socket of the machine, not only this daemon.)',
+);
+console.log(
+  '  (a connection is one forked git daemon child running git upload-pack: two processes on the server. PSS splits the',
+);
+console.log(
+  "   pages a process shares, the node binary above all, between the processes that map them: the fleet's real cost.)",
+);
 console.log('');
-console.log(JSON.stringify({ bench: 'fleet', context, intervalMs: INTERVAL_MS, targetMs: TARGET_MS, idleSeconds: IDLE_SECONDS, results }));
+console.log(
+  JSON.stringify({
+    bench: 'fleet',
+    context,
+    intervalMs: INTERVAL_MS,
+    targetMs: TARGET_MS,
+    idleSeconds: IDLE_SECONDS,
+    results,
+  }),
+);

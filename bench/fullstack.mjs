@@ -105,7 +105,9 @@ function startProber(url) {
         if (hit) return hit;
         if (performance.now() > deadline) {
           const last = records.at(-1);
-          throw new Error(`${url} did not serve ${JSON.stringify(prefix)} within ${timeoutMs} ms (last: ${JSON.stringify(last?.body?.slice(0, 80))})`);
+          throw new Error(
+            `${url} did not serve ${JSON.stringify(prefix)} within ${timeoutMs} ms (last: ${JSON.stringify(last?.body?.slice(0, 80))})`,
+          );
         }
         await sleep(20);
       }
@@ -139,25 +141,40 @@ function appSource(version) {
 
 function uwsgiIni(port) {
   // master-fifo is unused unless a scenario reloads through it; /tmp is the container's own
-  return ['[uwsgi]', `http-socket = 127.0.0.1:${port}`, 'master = true', 'processes = 2', 'chdir = /app', 'wsgi-file = /app/app.py', 'master-fifo = /tmp/uwsgi.fifo', ''].join('\n');
+  return [
+    '[uwsgi]',
+    `http-socket = 127.0.0.1:${port}`,
+    'master = true',
+    'processes = 2',
+    'chdir = /app',
+    'wsgi-file = /app/app.py',
+    'master-fifo = /tmp/uwsgi.fifo',
+    '',
+  ].join('\n');
 }
 
 /** supervisord.conf of the shell-loop scenario: the image's uWSGI program, the puller a bare shell loop. */
 function loopSupervisordConf(image) {
-  const loop = 'cd /app && while :; do old=$(git rev-parse HEAD); git pull -q --ff-only && [ "$(git rev-parse HEAD)" != "$old" ] && touch uwsgi.ini; sleep 1; done';
+  const loop =
+    'cd /app && while :; do old=$(git rev-parse HEAD); git pull -q --ff-only && [ "$(git rev-parse HEAD)" != "$old" ] && touch uwsgi.ini; sleep 1; done';
   return image
     .replace(/\[program:hotpull\][\s\S]*$/, '')
-    .concat(`[program:puller]\ncommand=sh -c '${loop}'\nautorestart=true\nstopasgroup=true\nkillasgroup=true\nstdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\nredirect_stderr=true\n`);
+    .concat(
+      `[program:puller]\ncommand=sh -c '${loop}'\nautorestart=true\nstopasgroup=true\nkillasgroup=true\nstdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\nredirect_stderr=true\n`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
 
 function buildSteps(output) {
-  return output.split(/^Step \d+\/\d+ : /m).slice(1).map((chunk) => ({
-    instruction: chunk.split('\n', 1)[0],
-    id: [...chunk.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].at(-1)?.[1],
-    cached: /^ ---> Using cache$/m.test(chunk),
-  }));
+  return output
+    .split(/^Step \d+\/\d+ : /m)
+    .slice(1)
+    .map((chunk) => ({
+      instruction: chunk.split('\n', 1)[0],
+      id: [...chunk.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].at(-1)?.[1],
+      cached: /^ ---> Using cache$/m.test(chunk),
+    }));
 }
 
 async function main() {
@@ -170,7 +187,13 @@ async function main() {
   const env = benchEnv(gitconfig);
 
   progress('base images (docker/offline-bases.sh; debootstrap the first time, about a minute)');
-  const bases = (await run('bash', [path.join(ROOT, 'docker/offline-bases.sh')], { env: { ...process.env, TAG_PREFIX: 'hotpull-test', APP_BASE_TAG: 'hotpull-test/debian-app:bookworm' } })).stdout.trim().split(/\s+/);
+  const bases = (
+    await run('bash', [path.join(ROOT, 'docker/offline-bases.sh')], {
+      env: { ...process.env, TAG_PREFIX: 'hotpull-test', APP_BASE_TAG: 'hotpull-test/debian-app:bookworm' },
+    })
+  ).stdout
+    .trim()
+    .split(/\s+/);
   progress(`docker build ${IMAGE} (${bases.join(' ')})`);
   const buildStart = performance.now();
   const build = await run(DOCKER, ['build', '--pull=false', '--network', 'host', ...bases, '--tag', IMAGE, ROOT]);
@@ -200,7 +223,12 @@ async function main() {
   const trust = path.join(work, 'trust.gitconfig');
   await writeFile(trust, '[safe]\n\tdirectory = /remote.git\n');
   const supervisordConf = path.join(work, 'loop-supervisord.conf');
-  await writeFile(supervisordConf, loopSupervisordConf(await docker('run', '--rm', '--network', 'host', IMAGE, 'cat', '/etc/hotpull/supervisord.conf')));
+  await writeFile(
+    supervisordConf,
+    loopSupervisordConf(
+      await docker('run', '--rm', '--network', 'host', IMAGE, 'cat', '/etc/hotpull/supervisord.conf'),
+    ),
+  );
 
   let version = 0;
   async function push() {
@@ -225,10 +253,25 @@ async function main() {
 
   async function startContainer(name, extra) {
     await docker(
-      'run', '--detach', '--name', name, '--network', 'host', ...user,
-      '--volume', `${checkout}:/app`, '--volume', `${bare}:/remote.git:ro`, '--volume', `${trust}:/etc/hotpull-bench.gitconfig:ro`,
-      '--env', 'GIT_CONFIG_GLOBAL=/etc/hotpull-bench.gitconfig', '--env', `HOTPULL_LISTEN=127.0.0.1:${hotpullPort}`,
-      '--env', `HOTPULL_WEBHOOK_SECRET=${secret}`,
+      'run',
+      '--detach',
+      '--name',
+      name,
+      '--network',
+      'host',
+      ...user,
+      '--volume',
+      `${checkout}:/app`,
+      '--volume',
+      `${bare}:/remote.git:ro`,
+      '--volume',
+      `${trust}:/etc/hotpull-bench.gitconfig:ro`,
+      '--env',
+      'GIT_CONFIG_GLOBAL=/etc/hotpull-bench.gitconfig',
+      '--env',
+      `HOTPULL_LISTEN=127.0.0.1:${hotpullPort}`,
+      '--env',
+      `HOTPULL_WEBHOOK_SECRET=${secret}`,
       ...extra,
     );
     const prober = startProber(app);
@@ -256,7 +299,9 @@ async function main() {
         const window = prober.count(t0, hit.sent);
         requests += window.requests;
         failed += window.failed;
-        progress(`  ${name} #${i + 1}: ${seconds.toFixed(2)} s, ${window.failed} of ${window.requests} requests failed on the way`);
+        progress(
+          `  ${name} #${i + 1}: ${seconds.toFixed(2)} s, ${window.failed} of ${window.requests} requests failed on the way`,
+        );
         await sleep(1500); // a touch within the same second as the last reload would be ignored by uWSGI
       }
     } finally {
@@ -278,10 +323,14 @@ async function main() {
 
   /** The seed's old pipeline, locally: code baked into an image, the container replaced. */
   async function rebuildScenario() {
-    const how = 'no volume: git pull, docker build (code COPY\'d into the image), docker rm -f, docker run; local, no CI/registry';
+    const how =
+      "no volume: git pull, docker build (code COPY'd into the image), docker rm -f, docker run; local, no CI/registry";
     progress(`rebuild + replace: ${how}`);
     const dockerfile = path.join(work, 'Dockerfile.baked');
-    await writeFile(dockerfile, `FROM ${IMAGE}\nCOPY --chown=app:app . /app\nCMD ["uwsgi", "--plugin", "python3", "--ini", "/app/uwsgi.ini"]\n`);
+    await writeFile(
+      dockerfile,
+      `FROM ${IMAGE}\nCOPY --chown=app:app . /app\nCMD ["uwsgi", "--plugin", "python3", "--ini", "/app/uwsgi.ini"]\n`,
+    );
     const context = path.join(work, 'baked');
     await git(work, env, 'clone', '--quiet', '--branch', 'main', bare, context);
     await writeFile(path.join(context, '.dockerignore'), '.git\n');
@@ -289,7 +338,18 @@ async function main() {
     let image;
     const deploy = async (tag) => {
       await git(context, env, 'pull', '--quiet', '--ff-only');
-      await run(DOCKER, ['build', '--quiet', '--pull=false', '--network', 'host', '-f', dockerfile, '-t', tag, context]);
+      await run(DOCKER, [
+        'build',
+        '--quiet',
+        '--pull=false',
+        '--network',
+        'host',
+        '-f',
+        dockerfile,
+        '-t',
+        tag,
+        context,
+      ]);
       await dockerQuiet('rm', '--force', name);
       await docker('run', '--detach', '--name', name, '--network', 'host', tag);
       if (image) await dockerQuiet('image', 'rm', image);
@@ -300,7 +360,9 @@ async function main() {
     await prober.served(0, `version=${version} `, 30_000);
     await prober.stop();
     try {
-      await measure('rebuild + replace', how, REBUILD_ROUNDS, () => deploy(`hotpull-test/baked:${process.pid}-${version}`));
+      await measure('rebuild + replace', how, REBUILD_ROUNDS, () =>
+        deploy(`hotpull-test/baked:${process.pid}-${version}`),
+      );
     } finally {
       await dockerQuiet('rm', '--force', name);
       if (image) await dockerQuiet('image', 'rm', image);
@@ -336,18 +398,40 @@ async function main() {
     const steps = buildSteps(build.stdout);
     const from = steps.findIndex((s) => s.instruction.startsWith('COPY src'));
     const end = steps.findIndex((s, i) => i > from && s.instruction.startsWith('FROM '));
-    if (from >= 0) for (const s of steps.slice(from, end).filter((x) => !x.cached && x.id).reverse()) await dockerQuiet('image', 'rm', '--no-prune', s.id);
+    if (from >= 0)
+      for (const s of steps
+        .slice(from, end)
+        .filter((x) => !x.cached && x.id)
+        .reverse())
+        await dockerQuiet('image', 'rm', '--no-prune', s.id);
   }
 
   const rows = [
     ['Ionic, reported: rebuild on push, registry, Ansible replaces the container', '20+ min', '', '', '', 'the seed'],
     ['Ionic, reported: Ansible git pull + touch uwsgi.ini', '~10 s', '', '', '', 'the seed'],
-    ...Object.entries(results).map(([name, r]) => [name, `${r.median.toFixed(2)} s`, r.min.toFixed(2), r.max.toFixed(2), `${r.failed} of ${r.requests}`, `${r.n} pushes`]),
+    ...Object.entries(results).map(([name, r]) => [
+      name,
+      `${r.median.toFixed(2)} s`,
+      r.min.toFixed(2),
+      r.max.toFixed(2),
+      `${r.failed} of ${r.requests}`,
+      `${r.n} pushes`,
+    ]),
   ];
   const loadEnd = os.loadavg().map((x) => round(x));
-  console.log(`Push to served, from the container (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}, load ${loadStart.join(' ')} → ${loadEnd.join(' ')}); build of the image ${round(buildSeconds, 1)} s`);
+  console.log(
+    `Push to served, from the container (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}, load ${loadStart.join(' ')} → ${loadEnd.join(' ')}); build of the image ${round(buildSeconds, 1)} s`,
+  );
   console.log(table(['', 'median', 'min', 'max', 'failed requests', ''], rows));
-  console.log(JSON.stringify({ buildSeconds: round(buildSeconds, 1), interval: INTERVAL, loadavg: { start: loadStart, end: loadEnd }, results, seconds: round((performance.now() - started) / 1000, 1) }));
+  console.log(
+    JSON.stringify({
+      buildSeconds: round(buildSeconds, 1),
+      interval: INTERVAL,
+      loadavg: { start: loadStart, end: loadEnd },
+      results,
+      seconds: round((performance.now() - started) / 1000, 1),
+    }),
+  );
 }
 
 main().catch((error) => {

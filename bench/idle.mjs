@@ -17,7 +17,21 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, cloneCheckout, machineContext, makeRemote, readStatusKb, readTreeCpuTicks, round, run, shippedNodeFlags, sleep, spawnTracked, stopTracked, table } from './lib.mjs';
+import {
+  benchSandbox,
+  cloneCheckout,
+  machineContext,
+  makeRemote,
+  readStatusKb,
+  readTreeCpuTicks,
+  round,
+  run,
+  shippedNodeFlags,
+  sleep,
+  spawnTracked,
+  stopTracked,
+  table,
+} from './lib.mjs';
 
 const RSS_TARGET_MB = 45;
 const WARMUP_MS = 5000;
@@ -25,14 +39,19 @@ const WARMUP_MS = 5000;
 const { values: argv } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
-    variants: { type: 'string', default: 'shipped,no-v8-flags,semi-space-1,import-control,eager-execa,eager-pino-pretty,eager-chokidar,eager-cosmiconfig' },
+    variants: {
+      type: 'string',
+      default:
+        'shipped,no-v8-flags,semi-space-1,import-control,eager-execa,eager-pino-pretty,eager-chokidar,eager-cosmiconfig',
+    },
     repeat: { type: 'string', default: '3' },
   },
   strict: true,
 });
 const SECONDS = Number(argv.seconds);
 const REPEAT = Number(argv.repeat);
-if (!Number.isInteger(SECONDS) || SECONDS < 5) throw new Error(`--seconds must be an integer ≥ 5 (got ${argv.seconds})`);
+if (!Number.isInteger(SECONDS) || SECONDS < 5)
+  throw new Error(`--seconds must be an integer ≥ 5 (got ${argv.seconds})`);
 
 const ROOT_DIR = fileURLToPath(new URL('..', import.meta.url));
 const CLI = path.join(ROOT_DIR, 'dist', 'cli.js');
@@ -54,7 +73,8 @@ const VARIANTS = {
   'eager-cosmiconfig': { node: [...SHIPPED_FLAGS, '--import', 'cosmiconfig'] },
 };
 const chosen = argv.variants.split(',');
-for (const v of chosen) if (!VARIANTS[v]) throw new Error(`--variants: unknown ${v}; known: ${Object.keys(VARIANTS).join(', ')}`);
+for (const v of chosen)
+  if (!VARIANTS[v]) throw new Error(`--variants: unknown ${v}; known: ${Object.keys(VARIANTS).join(', ')}`);
 
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 const mb = (kb) => round(kb / 1024, 1);
@@ -68,7 +88,11 @@ async function statusKb(pid) {
 /** Samples every process once a second over the window; CPU from the process tree's ticks at both ends. */
 async function measure(procs, seconds, clkTck) {
   const alive = () => {
-    for (const p of procs) if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${p.name} exited early (${p.child.exitCode ?? p.child.signalCode}); see ${p.log ?? 'its output'}`);
+    for (const p of procs)
+      if (p.child.exitCode !== null || p.child.signalCode !== null)
+        throw new Error(
+          `${p.name} exited early (${p.child.exitCode ?? p.child.signalCode}); see ${p.log ?? 'its output'}`,
+        );
   };
   await sleep(WARMUP_MS);
   alive();
@@ -80,7 +104,8 @@ async function measure(procs, seconds, clkTck) {
   for (let s = 1; s <= seconds; s++) {
     await sleep(Math.max(0, start + s * 1000 - performance.now()));
     alive();
-    for (const p of procs) p.samples.push({ ...(await statusKb(p.child.pid)), tree: (await readTreeCpuTicks(p.child.pid)).rssKb });
+    for (const p of procs)
+      p.samples.push({ ...(await statusKb(p.child.pid)), tree: (await readTreeCpuTicks(p.child.pid)).rssKb });
   }
   const elapsed = (performance.now() - start) / 1000;
   const result = {};
@@ -133,7 +158,14 @@ async function breakdown(root, env) {
     ['+ pino (log.ts)', ['pino']],
     ['+ cosmiconfig (config file)', ['cosmiconfig']],
     ['+ simple-git (git/repo.ts)', ['simple-git']],
-    ['+ hotpull run and the HTTP server (dist/)', [pathToFileURL(path.join(ROOT_DIR, 'dist/commands/run.js')).href, pathToFileURL(path.join(ROOT_DIR, 'dist/http/server.js')).href, pathToFileURL(CLI).href]],
+    [
+      '+ hotpull run and the HTTP server (dist/)',
+      [
+        pathToFileURL(path.join(ROOT_DIR, 'dist/commands/run.js')).href,
+        pathToFileURL(path.join(ROOT_DIR, 'dist/http/server.js')).href,
+        pathToFileURL(CLI).href,
+      ],
+    ],
   ];
   const rows = [];
   let specs = [];
@@ -144,16 +176,50 @@ async function breakdown(root, env) {
     // median of REPEAT fresh processes: one process's anonymous memory varies by a few MB with GC timing
     const runs = [];
     for (let i = 0; i < REPEAT; i++) {
-      const { stdout } = await run(process.execPath, [...SHIPPED_FLAGS, '--input-type=module', '-e', REPORTER, '', ...resolved], { cwd: ROOT_DIR, env });
+      const { stdout } = await run(
+        process.execPath,
+        [...SHIPPED_FLAGS, '--input-type=module', '-e', REPORTER, '', ...resolved],
+        { cwd: ROOT_DIR, env },
+      );
       runs.push(JSON.parse(stdout.trim().split('\n').at(-1)));
     }
-    const m = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor((runs.length - 1) / 2)]]));
+    const m = Object.fromEntries(
+      Object.keys(runs[0]).map((k) => [
+        k,
+        runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor((runs.length - 1) / 2)],
+      ]),
+    );
     // the ESM modules each step loads, counted in a second process with a load hook
     const hookFile = path.join(root, 'hooks.mjs');
     await writeFile(hookFile, HOOKS);
-    const listed = await run(process.execPath, ['--input-type=module', '-e', `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hookFile).href)}); for (const s of process.argv.slice(1).filter(Boolean)) await import(s);`, '', ...resolved], { cwd: ROOT_DIR, env });
-    const mods = listed.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((x) => !x.url.startsWith('node:') && !x.url.endsWith('/hooks.mjs'));
-    rows.push({ step: label, rssMB: mb(m.rss), anonMB: mb(m.anon), fileMB: mb(m.file), heapUsedMB: round(m.heapUsed / 2 ** 20, 1), heapTotalMB: round(m.heapTotal / 2 ** 20, 1), externalMB: round(m.external / 2 ** 20, 1), builtins: m.builtins, esmModules: mods.length, esmSourceKB: round(mods.reduce((a, x) => a + x.bytes, 0) / 1024, 0) });
+    const listed = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hookFile).href)}); for (const s of process.argv.slice(1).filter(Boolean)) await import(s);`,
+        '',
+        ...resolved,
+      ],
+      { cwd: ROOT_DIR, env },
+    );
+    const mods = listed.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .filter((x) => !x.url.startsWith('node:') && !x.url.endsWith('/hooks.mjs'));
+    rows.push({
+      step: label,
+      rssMB: mb(m.rss),
+      anonMB: mb(m.anon),
+      fileMB: mb(m.file),
+      heapUsedMB: round(m.heapUsed / 2 ** 20, 1),
+      heapTotalMB: round(m.heapTotal / 2 ** 20, 1),
+      externalMB: round(m.external / 2 ** 20, 1),
+      builtins: m.builtins,
+      esmModules: mods.length,
+      esmSourceKB: round(mods.reduce((a, x) => a + x.bytes, 0) / 1024, 0),
+    });
   }
   return rows;
 }
@@ -163,7 +229,9 @@ async function breakdown(root, env) {
 const context = machineContext();
 const { root, env } = await benchSandbox('hotpull-bench-idle-');
 const { bare } = await makeRemote(root, env, { 'uwsgi.ini': '[uwsgi]\n', 'app.py': 'VERSION = 0\n' });
-progress(`node ${context.node}, load average ${context.loadavgStart.join(' ')}; ${chosen.length} hotpull variants + bare node + shell loop, ${SECONDS} s after ${WARMUP_MS / 1000} s`);
+progress(
+  `node ${context.node}, load average ${context.loadavgStart.join(' ')}; ${chosen.length} hotpull variants + bare node + shell loop, ${SECONDS} s after ${WARMUP_MS / 1000} s`,
+);
 
 const procs = [];
 for (const name of chosen) {
@@ -171,18 +239,28 @@ for (const name of chosen) {
   const log = path.join(root, `${name}.log`);
   const fd = openSync(log, 'a');
   const v = VARIANTS[name];
-  const child = spawnTracked(process.execPath, [...v.node, BIN, 'run', '--repo', checkout, '--interval', '1s', '--listen', '127.0.0.1:0', '--log-format', 'json'], {
-    cwd: ROOT_DIR, // --import resolves bare names from here
-    env: { ...env, ...v.env },
-    stdio: ['ignore', fd, fd],
-    detached: true,
-  });
+  const child = spawnTracked(
+    process.execPath,
+    [...v.node, BIN, 'run', '--repo', checkout, '--interval', '1s', '--listen', '127.0.0.1:0', '--log-format', 'json'],
+    {
+      cwd: ROOT_DIR, // --import resolves bare names from here
+      env: { ...env, ...v.env },
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    },
+  );
   closeSync(fd);
   procs.push({ name: `hotpull ${name}`, child, log });
 }
-procs.push({ name: 'bare node (setInterval)', child: spawnTracked(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', detached: true }) });
+procs.push({
+  name: 'bare node (setInterval)',
+  child: spawnTracked(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', detached: true }),
+});
 const loop = `while kill -0 ${process.pid} 2>/dev/null; do git ls-remote '${bare}' refs/heads/main >/dev/null; sleep 1; done`;
-procs.push({ name: 'shell loop (ls-remote; sleep 1)', child: spawnTracked('bash', ['-c', loop], { cwd: root, env, stdio: 'ignore', detached: true }) });
+procs.push({
+  name: 'shell loop (ls-remote; sleep 1)',
+  child: spawnTracked('bash', ['-c', loop], { cwd: root, env, stdio: 'ignore', detached: true }),
+});
 
 let idle;
 try {
@@ -202,29 +280,105 @@ progress('breakdown: dependencies imported one on top of the other');
 const layers = await breakdown(root, env);
 context.loadavgEnd = os.loadavg().map((x) => round(x));
 
-for (const name of chosen) if (idle[`hotpull ${name}`]) idle[`hotpull ${name}`].webAssembly = await wasmAvailable(VARIANTS[name].node);
+for (const name of chosen)
+  if (idle[`hotpull ${name}`]) idle[`hotpull ${name}`].webAssembly = await wasmAvailable(VARIANTS[name].node);
 const shipped = idle['hotpull shipped'];
 const bareNode = idle['bare node (setInterval)'];
 const control = idle['hotpull import-control'];
 const rows = Object.entries(idle).map(([name, m]) => [
-  `  ${name}`, m.rssMaxMB, m.rssMeanMB, m.anonMB, m.fileMB, m.vmHwmMB, m.treeRssMeanMB, m.cpuPercent.toFixed(3),
+  `  ${name}`,
+  m.rssMaxMB,
+  m.rssMeanMB,
+  m.anonMB,
+  m.fileMB,
+  m.vmHwmMB,
+  m.treeRssMeanMB,
+  m.cpuPercent.toFixed(3),
   shipped && name.startsWith('hotpull ') && name !== 'hotpull shipped' ? round(m.rssMeanMB - shipped.rssMeanMB, 1) : '',
   control && name.startsWith('hotpull eager-') ? round(m.rssMeanMB - control.rssMeanMB, 1) : '',
   m.webAssembly === undefined ? '' : m.webAssembly ? 'yes' : 'off (not needed: node:http)',
 ]);
-console.log(`hotpull idle bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`);
+console.log(
+  `hotpull idle bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`,
+);
 console.log('');
-console.log(`1. Idle, ${SECONDS} s after a ${WARMUP_MS / 1000} s warm-up, interval 1 s, listener on 127.0.0.1, all at the same time; target: hotpull RSS ≤ ${RSS_TARGET_MB} MB`);
-console.log(table(['', 'RSS max MB', 'RSS mean MB', 'anon MB', 'file MB', 'VmHWM MB', 'tree RSS MB', 'CPU % of a core', 'Δ vs shipped', 'Δ vs control', 'WebAssembly'], rows));
-if (shipped) console.log(`  target: shipped RSS max ≤ ${RSS_TARGET_MB} MB: ${shipped.rssMaxMB <= RSS_TARGET_MB ? 'PASS' : 'FAIL'} (${shipped.rssMaxMB}; bare node ${bareNode.rssMaxMB})`);
-console.log('  (file = pages of the node binary and libraries: shared by every process running the same binary; anon = this process alone.');
-console.log('   tree RSS adds the ls-remote helper shell; CPU counts the process tree, git included. eager-X = X imported at start with');
+console.log(
+  `1. Idle, ${SECONDS} s after a ${WARMUP_MS / 1000} s warm-up, interval 1 s, listener on 127.0.0.1, all at the same time; target: hotpull RSS ≤ ${RSS_TARGET_MB} MB`,
+);
+console.log(
+  table(
+    [
+      '',
+      'RSS max MB',
+      'RSS mean MB',
+      'anon MB',
+      'file MB',
+      'VmHWM MB',
+      'tree RSS MB',
+      'CPU % of a core',
+      'Δ vs shipped',
+      'Δ vs control',
+      'WebAssembly',
+    ],
+    rows,
+  ),
+);
+if (shipped)
+  console.log(
+    `  target: shipped RSS max ≤ ${RSS_TARGET_MB} MB: ${shipped.rssMaxMB <= RSS_TARGET_MB ? 'PASS' : 'FAIL'} (${shipped.rssMaxMB}; bare node ${bareNode.rssMaxMB})`,
+  );
+console.log(
+  '  (file = pages of the node binary and libraries: shared by every process running the same binary; anon = this process alone.',
+);
+console.log(
+  '   tree RSS adds the ls-remote helper shell; CPU counts the process tree, git included. eager-X = X imported at start with',
+);
 console.log('   --import; Δ vs control (--import of a builtin already loaded) is what loading X lazily saves.)');
 console.log(`  warnings in the daemons' logs: ${warnings.length ? warnings.join('; ') : 'none'}`);
 console.log('');
-console.log(`2. Breakdown: each row imports what the rows above it did and one more, in a fresh process with the shipped flags (${SHIPPED_FLAGS.join(' ')}; 1.5 s settle; median of ${REPEAT})`);
-console.log(table(['', 'RSS MB', 'anon MB', 'file MB', 'heap used MB', 'heap total MB', 'external MB', 'builtins', 'ESM modules', 'ESM source KB'],
-  layers.map((l) => [`  ${l.step}`, l.rssMB, l.anonMB, l.fileMB, l.heapUsedMB, l.heapTotalMB, l.externalMB, l.builtins, l.esmModules, l.esmSourceKB])));
-console.log('  (CommonJS packages, pino, cosmiconfig and their dependencies, load through require: not in the ESM count.)');
+console.log(
+  `2. Breakdown: each row imports what the rows above it did and one more, in a fresh process with the shipped flags (${SHIPPED_FLAGS.join(' ')}; 1.5 s settle; median of ${REPEAT})`,
+);
+console.log(
+  table(
+    [
+      '',
+      'RSS MB',
+      'anon MB',
+      'file MB',
+      'heap used MB',
+      'heap total MB',
+      'external MB',
+      'builtins',
+      'ESM modules',
+      'ESM source KB',
+    ],
+    layers.map((l) => [
+      `  ${l.step}`,
+      l.rssMB,
+      l.anonMB,
+      l.fileMB,
+      l.heapUsedMB,
+      l.heapTotalMB,
+      l.externalMB,
+      l.builtins,
+      l.esmModules,
+      l.esmSourceKB,
+    ]),
+  ),
+);
+console.log(
+  '  (CommonJS packages, pino, cosmiconfig and their dependencies, load through require: not in the ESM count.)',
+);
 console.log('');
-console.log(JSON.stringify({ bench: 'idle', context, seconds: SECONDS, idle, layers, warnings, target: { rssMB: RSS_TARGET_MB, pass: shipped ? shipped.rssMaxMB <= RSS_TARGET_MB : undefined } }));
+console.log(
+  JSON.stringify({
+    bench: 'idle',
+    context,
+    seconds: SECONDS,
+    idle,
+    layers,
+    warnings,
+    target: { rssMB: RSS_TARGET_MB, pass: shipped ? shipped.rssMaxMB <= RSS_TARGET_MB : undefined },
+  }),
+);

@@ -9,9 +9,22 @@ import { performance } from 'node:perf_hooks';
 
 // Variables that would point git at some other repository (set when the bench is started from a git hook).
 const GIT_LOCAL_ENV_VARS = new Set([
-  'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_CONFIG', 'GIT_CONFIG_PARAMETERS', 'GIT_CONFIG_COUNT', 'GIT_OBJECT_DIRECTORY',
-  'GIT_DIR', 'GIT_WORK_TREE', 'GIT_IMPLICIT_WORK_TREE', 'GIT_GRAFT_FILE', 'GIT_INDEX_FILE', 'GIT_NO_REPLACE_OBJECTS',
-  'GIT_REPLACE_REF_BASE', 'GIT_PREFIX', 'GIT_INTERNAL_SUPER_PREFIX', 'GIT_SHALLOW_FILE', 'GIT_COMMON_DIR',
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_CONFIG',
+  'GIT_CONFIG_PARAMETERS',
+  'GIT_CONFIG_COUNT',
+  'GIT_OBJECT_DIRECTORY',
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_IMPLICIT_WORK_TREE',
+  'GIT_GRAFT_FILE',
+  'GIT_INDEX_FILE',
+  'GIT_NO_REPLACE_OBJECTS',
+  'GIT_REPLACE_REF_BASE',
+  'GIT_PREFIX',
+  'GIT_INTERNAL_SUPER_PREFIX',
+  'GIT_SHALLOW_FILE',
+  'GIT_COMMON_DIR',
 ]);
 
 /**
@@ -22,7 +35,13 @@ const GIT_LOCAL_ENV_VARS = new Set([
 export function benchEnv(globalConfigFile) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || GIT_LOCAL_ENV_VARS.has(k) || /^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(k) || k.startsWith('HOTPULL_')) continue;
+    if (
+      v === undefined ||
+      GIT_LOCAL_ENV_VARS.has(k) ||
+      /^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(k) ||
+      k.startsWith('HOTPULL_')
+    )
+      continue;
     env[k] = v;
   }
   return {
@@ -101,7 +120,7 @@ process.once('exit', cleanupNow);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
     cleanupNow();
-    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[signal]);
+    process.exit(128 + { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[signal]);
   });
 }
 
@@ -292,12 +311,18 @@ export function sleep(ms) {
 
 /** Node's flags from the installed entry's `#!/usr/bin/env -S node FLAGS` line: how a sidecar is started as shipped. */
 export function shippedNodeFlags(bin) {
-  return readFileSync(bin, 'utf8').split('\n')[0].replace(/^#!\S+ -S node\s*/, '').split(/\s+/).filter(Boolean);
+  return readFileSync(bin, 'utf8')
+    .split('\n')[0]
+    .replace(/^#!\S+ -S node\s*/, '')
+    .split(/\s+/)
+    .filter(Boolean);
 }
 
 /** The kernel's count of connections dropped because a listen queue was full (all sockets of the machine). */
 export function listenOverflows() {
-  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const lines = readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('TcpExt:'));
   const names = lines[0].split(/\s+/);
   const values = lines[1].split(/\s+/);
   return Number(values[names.indexOf('ListenOverflows')]);

@@ -31,7 +31,20 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchEnv, git, machineContext, makeRemote, removeAtExit, round, run, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import {
+  benchEnv,
+  git,
+  machineContext,
+  makeRemote,
+  removeAtExit,
+  round,
+  run,
+  sleep,
+  spawnTracked,
+  stopTracked,
+  summarize,
+  table,
+} from './lib.mjs';
 import { fetchText, pinnedRound, startUwsgi, uwsgiMissing, writeFifo, wsgiAppSource } from './uwsgi.mjs';
 
 const WORKERS = 2;
@@ -133,7 +146,11 @@ function lineReader(stream) {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${state.lines.slice(-15).join('\n')}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${state.lines.slice(-15).join('\n')}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -155,17 +172,43 @@ const parseJson = (line) => {
 
 async function startHotpull({ variant, checkout, reloadArg, server, env, secret }) {
   const args = [
-    CLI, 'run', '--repo', checkout, '--interval', `${variant.intervalMs}ms`, '--reload', reloadArg,
-    '--health-url', `${server.url}/health`, '--health-expect', '{sha}', '--log-format', 'json',
+    CLI,
+    'run',
+    '--repo',
+    checkout,
+    '--interval',
+    `${variant.intervalMs}ms`,
+    '--reload',
+    reloadArg,
+    '--health-url',
+    `${server.url}/health`,
+    '--health-expect',
+    '{sha}',
+    '--log-format',
+    'json',
   ];
   if (variant.kind === 'webhook') args.push('--listen', '127.0.0.1:0');
   const childEnv = secret ? { ...env, HOTPULL_WEBHOOK_SECRET: secret } : env;
-  const child = spawnTracked(process.execPath, args, { cwd: checkout, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawnTracked(process.execPath, args, {
+    cwd: checkout,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   const out = lineReader(child.stdout);
   const err = lineReader(child.stderr);
-  child.once('exit', (code, signal) => out.lines.push(`(hotpull exited ${code ?? signal}; stderr: ${err.lines.slice(-5).join(' | ')})`));
+  child.once('exit', (code, signal) =>
+    out.lines.push(`(hotpull exited ${code ?? signal}; stderr: ${err.lines.slice(-5).join(' | ')})`),
+  );
   await out.waitFor((l) => parseJson(l)?.msg?.startsWith('hotpull following'), 15_000, 'hotpull to start');
-  const url = variant.kind === 'webhook' ? await out.waitFor((l) => parseJson(l)?.msg?.startsWith('listening on') && parseJson(l).url, 5000, 'the listener') : undefined;
+  const url =
+    variant.kind === 'webhook'
+      ? await out.waitFor(
+          (l) => parseJson(l)?.msg?.startsWith('listening on') && parseJson(l).url,
+          5000,
+          'the listener',
+        )
+      : undefined;
   const deployLine = (sha) => (l) => {
     const j = parseJson(l);
     return j?.new === sha && j.result !== undefined ? j : undefined;
@@ -184,7 +227,12 @@ async function startHotpull({ variant, checkout, reloadArg, server, env, secret 
       const j = await this.settled(sha);
       const d = j.ms;
       const passStart = Date.parse(j.time) - d.total;
-      return { epoch: passStart + d.detect + d.fetch + d.apply + d.reload, passStart, trigger: j.trigger, durations: d };
+      return {
+        epoch: passStart + d.detect + d.fetch + d.apply + d.reload,
+        passStart,
+        trigger: j.trigger,
+        durations: d,
+      };
     },
     // warn and above, and anything printed outside the logger (but not our own note of a clean exit on SIGTERM)
     warnings: () => out.lines.filter((l) => (parseJson(l)?.level ?? 40) >= 40 && !l.startsWith('(hotpull exited 0;')),
@@ -211,20 +259,31 @@ async function startBareLoop({ variant, checkout, touchFile, fifo, env }) {
   const script = BARE_LOOP.replace('$RELOAD_CMD', reloadCmd);
   const child = spawnTracked('bash', ['-c', script], {
     cwd: checkout,
-    env: { ...env, BENCH_PID: String(process.pid), INTERVAL: String(variant.intervalMs / 1000), RELOAD_FILE: variant.reload === 'touch' ? touchFile : fifo },
+    env: {
+      ...env,
+      BENCH_PID: String(process.pid),
+      INTERVAL: String(variant.intervalMs / 1000),
+      RELOAD_FILE: variant.reload === 'touch' ? touchFile : fifo,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
   const out = lineReader(child.stdout);
   const err = lineReader(child.stderr);
-  child.once('exit', (code, signal) => out.lines.push(`(loop exited ${code ?? signal}; stderr: ${err.lines.slice(-5).join(' | ')})`));
+  child.once('exit', (code, signal) =>
+    out.lines.push(`(loop exited ${code ?? signal}; stderr: ${err.lines.slice(-5).join(' | ')})`),
+  );
   return {
     child,
     async reloadedEpoch(sha) {
-      const epoch = await out.waitFor((l) => {
-        const m = /^reloaded (\d+) (\S+)$/.exec(l);
-        return m && m[2] === sha ? Number(m[1]) : undefined;
-      }, 5000, `the loop to report ${sha.slice(0, 7)}`);
+      const epoch = await out.waitFor(
+        (l) => {
+          const m = /^reloaded (\d+) (\S+)$/.exec(l);
+          return m && m[2] === sha ? Number(m[1]) : undefined;
+        },
+        5000,
+        `the loop to report ${sha.slice(0, 7)}`,
+      );
       return { epoch };
     },
     warnings: () => err.lines,
@@ -248,7 +307,9 @@ async function waitServed(url, version, since) {
       return { servedAt: Math.max(...answers.map((a) => a.at)) - HOLD_MS, errors, rounds };
     }
     if (performance.now() - since > SERVED_TIMEOUT_MS) {
-      throw new Error(`${version} not served by every worker within ${SERVED_TIMEOUT_MS} ms; last answers ${JSON.stringify(answers)}`);
+      throw new Error(
+        `${version} not served by every worker within ${SERVED_TIMEOUT_MS} ms; last answers ${JSON.stringify(answers)}`,
+      );
     }
     await sleep(PROBE_GAP_MS);
   }
@@ -274,11 +335,19 @@ function signGitHub(secret, body) {
 }
 
 async function postWebhook(url, secret, { sha, before }) {
-  const body = Buffer.from(JSON.stringify({
-    ref: 'refs/heads/main', before, after: sha, created: false, deleted: false, forced: false,
-    repository: { full_name: 'bench/app', default_branch: 'main' }, pusher: { name: 'hotpull-bench' },
-    head_commit: { id: sha, message: 'bench push' },
-  }));
+  const body = Buffer.from(
+    JSON.stringify({
+      ref: 'refs/heads/main',
+      before,
+      after: sha,
+      created: false,
+      deleted: false,
+      forced: false,
+      repository: { full_name: 'bench/app', default_branch: 'main' },
+      pusher: { name: 'hotpull-bench' },
+      head_commit: { id: sha, message: 'bench push' },
+    }),
+  );
   const answer = await fetchText(`${url}/webhook`, 5000, {
     method: 'POST',
     body,
@@ -320,7 +389,10 @@ async function openVariant(variant, { root, env }) {
   const fifo = path.join(dir, 'master.fifo');
   if (variant.reload === 'touch') await writeFile(touchFile, '');
   const server = await startUwsgi({
-    dir: checkout, workers: WORKERS, env, logDir: dir,
+    dir: checkout,
+    workers: WORKERS,
+    env,
+    logDir: dir,
     ...(variant.reload === 'touch' ? { touchReload: touchFile } : { masterFifo: fifo }),
   });
   let deployer;
@@ -391,7 +463,9 @@ async function openVariant(variant, { root, env }) {
         // each variant's own luck of the draw (10 random phases move a median by ±0.1 s).
         const sample = await deployOnce(SETTLE_MS + pauseSpan * ((order[i] + 0.5) / PUSHES));
         samples.push(sample);
-        progress(`  ${variant.key}: push ${samples.length}/${PUSHES} (${sample.version}) served in ${sec(sample.latencyMs)} s (reload written after ${sec(sample.ourMs)} s), mixed ${sample.mixed}`);
+        progress(
+          `  ${variant.key}: push ${samples.length}/${PUSHES} (${sample.version}) served in ${sec(sample.latencyMs)} s (reload written after ${sec(sample.ourMs)} s), mixed ${sample.mixed}`,
+        );
       }
     },
     warnings: () => deployer?.warnings() ?? [],
@@ -406,7 +480,12 @@ function summarizeVariant(variant, samples, warnings) {
   const triggers = {};
   for (const s of samples) if (s.trigger) triggers[s.trigger] = (triggers[s.trigger] ?? 0) + 1;
   const hp = samples[0]?.hotpullMs
-    ? Object.fromEntries(['toPass', 'detect', 'fetch', 'apply', 'reload', 'verify'].map((k) => [k, summarize(samples.map((s) => s.hotpullMs[k])).median]))
+    ? Object.fromEntries(
+        ['toPass', 'detect', 'fetch', 'apply', 'reload', 'verify'].map((k) => [
+          k,
+          summarize(samples.map((s) => s.hotpullMs[k])).median,
+        ]),
+      )
     : undefined;
   return {
     label: variant.label,
@@ -428,9 +507,13 @@ function summarizeVariant(variant, samples, warnings) {
 async function main() {
   const started = performance.now();
   const context = machineContext({ uwsgi: ['/usr/bin/uwsgi', ['--version']] });
-  console.log(`hotpull reload bench: node ${context.node}, git ${context.git}, uWSGI ${context.uwsgi}, nproc ${context.nproc}`);
+  console.log(
+    `hotpull reload bench: node ${context.node}, git ${context.git}, uWSGI ${context.uwsgi}, nproc ${context.nproc}`,
+  );
   console.log(`  ${context.cpu ?? 'unknown cpu'}; ${context.kernel}; load average ${context.loadavgStart.join(' ')}`);
-  console.log(`  ${PUSHES} pushes per variant (after ${WARMUP} warm-up), ${WORKERS} uWSGI workers, probe hold ${HOLD_MS} ms, seed ${SEED}`);
+  console.log(
+    `  ${PUSHES} pushes per variant (after ${WARMUP} warm-up), ${WORKERS} uWSGI workers, probe hold ${HOLD_MS} ms, seed ${SEED}`,
+  );
 
   const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-reload-'));
   removeAtExit(root);
@@ -443,15 +526,43 @@ async function main() {
   // for the whole group: load from other work on the machine that drifts linearly then weighs on both alike.
   const half = Math.floor(PUSHES / 2);
   const GROUPS = [
-    { open: ['a', 'c'], steps: [['a', 0, half], ['c', 0, PUSHES], ['a', half, PUSHES]] },
-    { open: ['b', 'd'], steps: [['b', 0, half], ['d', 0, PUSHES], ['b', half, PUSHES]] },
-    { open: ['e', 'own'], steps: [['e', 0, half], ['own', 0, PUSHES], ['e', half, PUSHES]] },
+    {
+      open: ['a', 'c'],
+      steps: [
+        ['a', 0, half],
+        ['c', 0, PUSHES],
+        ['a', half, PUSHES],
+      ],
+    },
+    {
+      open: ['b', 'd'],
+      steps: [
+        ['b', 0, half],
+        ['d', 0, PUSHES],
+        ['b', half, PUSHES],
+      ],
+    },
+    {
+      open: ['e', 'own'],
+      steps: [
+        ['e', 0, half],
+        ['own', 0, PUSHES],
+        ['e', half, PUSHES],
+      ],
+    },
     { open: ['f'], steps: [['f', 0, PUSHES]] },
   ];
   for (const group of GROUPS) {
     const open = new Map();
     try {
-      for (const key of group.open) open.set(key, await openVariant(VARIANTS.find((v) => v.key === key), { root, env }));
+      for (const key of group.open)
+        open.set(
+          key,
+          await openVariant(
+            VARIANTS.find((v) => v.key === key),
+            { root, env },
+          ),
+        );
       for (const [key, from, to] of group.steps) {
         if (to > from) progress(`${key}. ${open.get(key).variant.label}: pushes ${from + 1}–${to}`);
         await open.get(key).block(from, to);
@@ -487,26 +598,73 @@ async function main() {
       ['', 'median', 'p90', 'min', 'max', 'mixed', 'push→reload', 'reload→served'],
       VARIANTS.map((v) => {
         const x = r[v.key];
-        return [`  ${v.key === 'own' ? '' : `${v.key}. `}${v.label}`, sec(x.latencyMs.median), sec(x.latencyMs.p90), sec(x.latencyMs.min), sec(x.latencyMs.max), `${x.mixed}/${x.samples.length * SAMPLE_ROUNDS * WORKERS}`, sec(x.pushToReloadMs.median), sec(x.reloadToServedMs.median)];
+        return [
+          `  ${v.key === 'own' ? '' : `${v.key}. `}${v.label}`,
+          sec(x.latencyMs.median),
+          sec(x.latencyMs.p90),
+          sec(x.latencyMs.min),
+          sec(x.latencyMs.max),
+          `${x.mixed}/${x.samples.length * SAMPLE_ROUNDS * WORKERS}`,
+          sec(x.pushToReloadMs.median),
+          sec(x.reloadToServedMs.median),
+        ];
       }),
     ),
   );
-  console.log('  push→reload, reload→served: medians of the split at the moment the touch or FIFO write was made (hotpull: from its');
-  console.log('  deploy log line; loops: `date` right after the write); for uWSGI alone the clock starts at the FIFO write.');
-  const stages = ['a', 'b', 'e'].map((k) => [`  ${k}. ${r[k].label}`, ...['toPass', 'detect', 'fetch', 'apply', 'reload', 'verify'].map((s) => r[k].hotpullStageMedianMs?.[s] ?? ''), JSON.stringify(r[k].triggers ?? {})]);
+  console.log(
+    '  push→reload, reload→served: medians of the split at the moment the touch or FIFO write was made (hotpull: from its',
+  );
+  console.log(
+    '  deploy log line; loops: `date` right after the write); for uWSGI alone the clock starts at the FIFO write.',
+  );
+  const stages = ['a', 'b', 'e'].map((k) => [
+    `  ${k}. ${r[k].label}`,
+    ...['toPass', 'detect', 'fetch', 'apply', 'reload', 'verify'].map((s) => r[k].hotpullStageMedianMs?.[s] ?? ''),
+    JSON.stringify(r[k].triggers ?? {}),
+  ]);
   console.log('');
-  console.log('hotpull stages, median ms, from its deploy log lines (push→pass: from the end of `git push` to the start of the');
-  console.log('pass that deployed it: the poll wait, or the webhook POST and hand-over; detect: rev-parse + ls-remote)');
+  console.log(
+    'hotpull stages, median ms, from its deploy log lines (push→pass: from the end of `git push` to the start of the',
+  );
+  console.log(
+    'pass that deployed it: the poll wait, or the webhook POST and hand-over; detect: rev-parse + ls-remote)',
+  );
   console.log(table(['', 'push→pass', 'detect', 'fetch', 'apply', 'reload', 'verify', 'triggers'], stages));
   const errs = VARIANTS.map((v) => `${v.key} ${r[v.key].probeErrorsWhileDeploying}/${r[v.key].errorsAfter}`).join(', ');
-  console.log(`  probe errors while deploying / after: ${errs}; deployer warnings: ${VARIANTS.filter((v) => r[v.key].warnings).map((v) => `${v.key} ${r[v.key].warnings}`).join(', ') || 'none'}`);
+  console.log(
+    `  probe errors while deploying / after: ${errs}; deployer warnings: ${
+      VARIANTS.filter((v) => r[v.key].warnings)
+        .map((v) => `${v.key} ${r[v.key].warnings}`)
+        .join(', ') || 'none'
+    }`,
+  );
   console.log('');
   const pass = (ok) => (ok ? 'PASS' : 'FAIL');
-  console.log(`target: ${targets.fifo.rule}: ${pass(targets.fifo.pass)} (${targets.fifo.diffS >= 0 ? '+' : ''}${targets.fifo.diffS.toFixed(3)} s, ${targets.fifo.mixed} mixed)`);
-  console.log(`target: ${targets.webhook.rule}: ${pass(targets.webhook.pass)} (${targets.webhook.diffS >= 0 ? '+' : ''}${targets.webhook.diffS.toFixed(3)} s)`);
-  console.log(`  (no target) hotpull touch (a) − bare touch loop (c): ${targets.touchInfo.diffS >= 0 ? '+' : ''}${targets.touchInfo.diffS.toFixed(3)} s`);
-  console.log(`wall time ${wallS} s; load average at the end: ${context.loadavgEnd.join(' ')} (nproc ${context.nproc})`);
-  console.log(JSON.stringify({ context, pushes: PUSHES, warmup: WARMUP, seed: SEED, workers: WORKERS, holdMs: HOLD_MS, wallSeconds: wallS, targets, variants: results }));
+  console.log(
+    `target: ${targets.fifo.rule}: ${pass(targets.fifo.pass)} (${targets.fifo.diffS >= 0 ? '+' : ''}${targets.fifo.diffS.toFixed(3)} s, ${targets.fifo.mixed} mixed)`,
+  );
+  console.log(
+    `target: ${targets.webhook.rule}: ${pass(targets.webhook.pass)} (${targets.webhook.diffS >= 0 ? '+' : ''}${targets.webhook.diffS.toFixed(3)} s)`,
+  );
+  console.log(
+    `  (no target) hotpull touch (a) − bare touch loop (c): ${targets.touchInfo.diffS >= 0 ? '+' : ''}${targets.touchInfo.diffS.toFixed(3)} s`,
+  );
+  console.log(
+    `wall time ${wallS} s; load average at the end: ${context.loadavgEnd.join(' ')} (nproc ${context.nproc})`,
+  );
+  console.log(
+    JSON.stringify({
+      context,
+      pushes: PUSHES,
+      warmup: WARMUP,
+      seed: SEED,
+      workers: WORKERS,
+      holdMs: HOLD_MS,
+      wallSeconds: wallS,
+      targets,
+      variants: results,
+    }),
+  );
 }
 
 try {

@@ -16,7 +16,8 @@ export const UWSGI_PYTHON3_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
 /** Why uWSGI cannot run here, or undefined if it can. */
 export function uwsgiMissing() {
   if (!existsSync(UWSGI_BIN)) return `${UWSGI_BIN} not found (apt-get install uwsgi uwsgi-plugin-python3)`;
-  if (!existsSync(UWSGI_PYTHON3_PLUGIN)) return `${UWSGI_PYTHON3_PLUGIN} not found (apt-get install uwsgi-plugin-python3)`;
+  if (!existsSync(UWSGI_PYTHON3_PLUGIN))
+    return `${UWSGI_PYTHON3_PLUGIN} not found (apt-get install uwsgi-plugin-python3)`;
   return undefined;
 }
 
@@ -84,13 +85,19 @@ async function startOnce({ dir, workers, touchReload, masterFifo, env, logDir })
   const port = await freePort();
   const logFile = path.join(logDir, `uwsgi-${port}.log`);
   const args = [
-    '--plugin', 'python3',
-    '--http-socket', `127.0.0.1:${port}`,
+    '--plugin',
+    'python3',
+    '--http-socket',
+    `127.0.0.1:${port}`,
     '--master',
-    '--processes', String(workers),
-    '--chdir', dir,
-    '--wsgi-file', path.join(dir, 'app.py'),
-    '--logto', logFile,
+    '--processes',
+    String(workers),
+    '--chdir',
+    dir,
+    '--wsgi-file',
+    path.join(dir, 'app.py'),
+    '--logto',
+    logFile,
     '--no-orphans',
   ];
   if (touchReload) args.push('--touch-reload', touchReload);
@@ -108,10 +115,19 @@ async function startOnce({ dir, workers, touchReload, masterFifo, env, logDir })
   let exited;
   child.once('exit', (code, signal) => (exited = code ?? signal));
   const logs = () => readFile(logFile, 'utf8').catch(() => '');
-  const server = { url: `http://127.0.0.1:${port}`, port, pid: child.pid, child, logFile, logs, stop: () => stopUwsgi(child) };
+  const server = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    pid: child.pid,
+    child,
+    logFile,
+    logs,
+    stop: () => stopUwsgi(child),
+  };
   const deadline = performance.now() + 15_000;
   for (;;) {
-    if (exited !== undefined) throw new Error(`uwsgi exited (${exited}) at start; log:\n${(await logs()).slice(-3000)}`);
+    if (exited !== undefined)
+      throw new Error(`uwsgi exited (${exited}) at start; log:\n${(await logs()).slice(-3000)}`);
     const log = await logs();
     const spawned = (log.match(/spawned uWSGI worker \d+ /g) ?? []).length;
     if (spawned >= workers && /WSGI app 0 \(mountpoint='[^']*'\) ready in/.test(log)) {
@@ -199,9 +215,13 @@ export function fetchText(url, timeoutMs = 5000, { method = 'GET', headers = {},
  * share a pid and the caller tries again). Each answer: { version, pid, at } or { error, at }.
  */
 export async function pinnedRound(url, workers, holdMs) {
-  const answers = await Promise.all(Array.from({ length: workers }, () => fetchText(`${url}/?sleep=${holdMs}`, holdMs * workers + 5000)));
+  const answers = await Promise.all(
+    Array.from({ length: workers }, () => fetchText(`${url}/?sleep=${holdMs}`, holdMs * workers + 5000)),
+  );
   return answers.map((a) => {
     const match = a.status === 200 ? /version=(\S+) pid=(\d+)/.exec(a.body) : null;
-    return match ? { version: match[1], pid: Number(match[2]), at: a.at } : { error: a.error ?? `HTTP ${a.status}`, at: a.at };
+    return match
+      ? { version: match[1], pid: Number(match[2]), at: a.at }
+      : { error: a.error ?? `HTTP ${a.status}`, at: a.at };
   });
 }

@@ -19,7 +19,18 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readCpuTicks, readStatusKb, removeAtExit, round, shippedNodeFlags, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import {
+  readCpuTicks,
+  readStatusKb,
+  removeAtExit,
+  round,
+  shippedNodeFlags,
+  sleep,
+  spawnTracked,
+  stopTracked,
+  summarize,
+  table,
+} from './lib.mjs';
 
 const DEBOUNCE_MS = 150;
 const LATENCY_SLACK_MS = 20; // target: write-to-reload within debounce + 20 ms
@@ -51,17 +62,21 @@ const FILES = count('files', 1);
 const DIRS = count('dirs', 1);
 const LIMIT = count('limit', 0);
 const REFERENCES = argv.references === 'none' ? [] : argv.references.split(',');
-for (const r of REFERENCES) if (!['inotifywait', 'chokidar', 'recursive'].includes(r)) throw new Error(`--references: unknown ${r}`);
+for (const r of REFERENCES)
+  if (!['inotifywait', 'chokidar', 'recursive'].includes(r)) throw new Error(`--references: unknown ${r}`);
 
 const CLI = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
-if (!['shipped', 'none'].includes(argv['v8-flags'])) throw new Error(`--v8-flags must be shipped or none (got ${argv['v8-flags']})`);
+if (!['shipped', 'none'].includes(argv['v8-flags']))
+  throw new Error(`--v8-flags must be shipped or none (got ${argv['v8-flags']})`);
 // shipped: the V8 flags of the installed entry's #! line; none: plain node
 const NODE_FLAGS = argv['v8-flags'] === 'shipped' ? shippedNodeFlags(CLI) : [];
 
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 const mb = (kb) => round(kb / 1024, 1);
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HOTPULL_') && !k.startsWith('CHOKIDAR_')));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('HOTPULL_') && !k.startsWith('CHOKIDAR_')),
+);
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -100,10 +115,14 @@ async function inotifyWatches(pid) {
 
 async function startHotpull(repo, extra = []) {
   const started = performance.now();
-  const child = spawnTracked(process.execPath, [...NODE_FLAGS, CLI, 'watch', '--repo', repo, '--log-format', 'json', ...extra], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnTracked(
+    process.execPath,
+    [...NODE_FLAGS, CLI, 'watch', '--repo', repo, '--log-format', 'json', ...extra],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stderr.on('data', (b) => progress(`hotpull stderr: ${b.toString().trim()}`));
   const line = await waitForLine(child.stdout, /for changes \(.*\), ready in/, 120_000, 'hotpull to be ready');
   const readyMs = performance.now() - started;
@@ -171,7 +190,8 @@ async function generateTree(root, files, dirs) {
   for (let t = 0; t < top; t++) {
     const dir = path.join(root, `pkg${String(t).padStart(3, '0')}`);
     all.push(dir);
-    for (let s = 0; s < Math.ceil(dirs / top) - 1 && all.length < dirs; s++) all.push(path.join(dir, `sub${String(s).padStart(3, '0')}`));
+    for (let s = 0; s < Math.ceil(dirs / top) - 1 && all.length < dirs; s++)
+      all.push(path.join(dir, `sub${String(s).padStart(3, '0')}`));
   }
   for (const dir of all) await mkdir(dir, { recursive: true });
   const writes = [];
@@ -189,19 +209,31 @@ async function measureHotpullTree(tree) {
   const rss = await readStatusKb(child.pid, 'VmRSS');
   const hwm = await readStatusKb(child.pid, 'VmHWM');
   const watches = await inotifyWatches(child.pid);
-  return { child, result: { readyMs: round(readyMs), cpuMs: cpu, selfReportedMs, rssMB: mb(rss), peakRssMB: mb(hwm), watches } };
+  return {
+    child,
+    result: { readyMs: round(readyMs), cpuMs: cpu, selfReportedMs, rssMB: mb(rss), peakRssMB: mb(hwm), watches },
+  };
 }
 
 /** A Node script that watches the tree and prints "ready" once its watcher is set up, measured like the others. */
 async function measureScript(tree, script, what) {
   const started = performance.now();
-  const child = spawnTracked(process.execPath, ['--input-type=module', '-e', script, tree], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnTracked(process.execPath, ['--input-type=module', '-e', script, tree], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await waitForLine(child.stdout, /^ready/, 180_000, `${what} to be ready`);
   const readyMs = performance.now() - started;
   const cpu = await cpuMs(child.pid);
   // Node's recursive watch keeps adding (and reporting) as it goes: let it settle before RSS is read.
   await sleep(500);
-  const result = { readyMs: round(readyMs), cpuMs: cpu, rssMB: mb(await readStatusKb(child.pid, 'VmRSS')), peakRssMB: mb(await readStatusKb(child.pid, 'VmHWM')), watches: await inotifyWatches(child.pid) };
+  const result = {
+    readyMs: round(readyMs),
+    cpuMs: cpu,
+    rssMB: mb(await readStatusKb(child.pid, 'VmRSS')),
+    peakRssMB: mb(await readStatusKb(child.pid, 'VmHWM')),
+    watches: await inotifyWatches(child.pid),
+  };
   await stopTracked(child);
   return result;
 }
@@ -209,17 +241,25 @@ async function measureScript(tree, script, what) {
 /** chokidar 5 with its defaults (a watch on every file as well as every directory), for scale. */
 function measureChokidarDefaults(tree) {
   const chokidar = new URL('../node_modules/chokidar/index.js', import.meta.url).href;
-  return measureScript(tree, `import { watch } from ${JSON.stringify(chokidar)};
-watch(process.argv[1], { ignoreInitial: true }).on('ready', () => process.stdout.write('ready\\n'));`, 'chokidar');
+  return measureScript(
+    tree,
+    `import { watch } from ${JSON.stringify(chokidar)};
+watch(process.argv[1], { ignoreInitial: true }).on('ready', () => process.stdout.write('ready\\n'));`,
+    'chokidar',
+  );
 }
 
 /** Node's own recursive fs.watch (on Linux since Node 20: a JS walk that stat()s and watches every file and directory). */
 function measureRecursive(tree) {
-  return measureScript(tree, `import { watch } from 'node:fs';
+  return measureScript(
+    tree,
+    `import { watch } from 'node:fs';
 let events = 0;
 watch(process.argv[1], { recursive: true }, () => events++);
 process.stdout.write('ready\\n');
-setTimeout(() => process.stderr.write('bench: fs.watch recursive reported ' + events + ' events for files that already existed\\n'), 400);`, 'fs.watch recursive');
+setTimeout(() => process.stderr.write('bench: fs.watch recursive reported ' + events + ' events for files that already existed\\n'), 400);`,
+    'fs.watch recursive',
+  );
 }
 
 async function measureInotifywait(tree) {
@@ -239,7 +279,9 @@ const root = await mkdtemp(path.join(os.tmpdir(), 'hotpull-bench-watch-'));
 removeAtExit(root);
 const limit = Number((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8')).trim());
 const loadStart = os.loadavg().map((x) => round(x));
-progress(`node ${process.version}, ${os.cpus().length} cores, fs.inotify.max_user_watches=${limit}, load average ${loadStart.join(" ")}, temp dir ${root}`);
+progress(
+  `node ${process.version}, ${os.cpus().length} cores, fs.inotify.max_user_watches=${limit}, load average ${loadStart.join(' ')}, temp dir ${root}`,
+);
 
 // 1. write-to-reload on a small app
 const app = path.join(root, 'app');
@@ -264,7 +306,11 @@ const dirs = await generateTree(tree, FILES, DIRS);
 progress(`generated in ${round((performance.now() - genStarted) / 1000, 1)}s (${dirs.length} directories + the root)`);
 const hotpullRounds = [];
 const referenceRounds = { inotifywait: [], chokidar: [], recursive: [] };
-const measureReference = { inotifywait: measureInotifywait, chokidar: measureChokidarDefaults, recursive: measureRecursive };
+const measureReference = {
+  inotifywait: measureInotifywait,
+  chokidar: measureChokidarDefaults,
+  recursive: measureRecursive,
+};
 let treeLatency;
 for (let r = 0; r < TREE_ROUNDS; r++) {
   // Alternate who goes first, so neither always finds the dentry cache warmed by the other.
@@ -290,22 +336,55 @@ let limitHit;
 if (LIMIT > 0) {
   progress(`hotpull watch with an inotify watch limit of ${LIMIT} (user namespace)`);
   const started = performance.now();
-  const child = spawnTracked('unshare', ['-U', '-r', 'sh', '-c', `echo ${LIMIT} > /proc/sys/user/max_inotify_watches && exec "$@"`, 'sh', process.execPath, ...NODE_FLAGS, CLI, 'watch', '--repo', tree, '--log-format', 'json'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnTracked(
+    'unshare',
+    [
+      '-U',
+      '-r',
+      'sh',
+      '-c',
+      `echo ${LIMIT} > /proc/sys/user/max_inotify_watches && exec "$@"`,
+      'sh',
+      process.execPath,
+      ...NODE_FLAGS,
+      CLI,
+      'watch',
+      '--repo',
+      tree,
+      '--log-format',
+      'json',
+    ],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stderr.on('data', (b) => progress(`hotpull stderr: ${b.toString().trim()}`));
   let out = '';
   child.stdout.on('data', (b) => (out += b));
   await waitForLine(child.stdout, /ready in/, 120_000, 'hotpull to be ready');
-  const errors = out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.level >= 50).map((l) => l.msg);
+  const errors = out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.level >= 50)
+    .map((l) => l.msg);
   limitHit = { limit: LIMIT, readyMs: round(performance.now() - started), errors };
   await stopTracked(child);
 }
 
 const pick = (rounds, key) => median(rounds.map((x) => x[key]));
-const hp = Object.fromEntries(['readyMs', 'cpuMs', 'selfReportedMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(hotpullRounds, k)]));
-const refs = Object.fromEntries(REFERENCES.map((who) => [who, Object.fromEntries(['readyMs', 'cpuMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(referenceRounds[who], k)]))]));
+const hp = Object.fromEntries(
+  ['readyMs', 'cpuMs', 'selfReportedMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(hotpullRounds, k)]),
+);
+const refs = Object.fromEntries(
+  REFERENCES.map((who) => [
+    who,
+    Object.fromEntries(
+      ['readyMs', 'cpuMs', 'rssMB', 'peakRssMB', 'watches'].map((k) => [k, pick(referenceRounds[who], k)]),
+    ),
+  ]),
+);
 const iw = refs.inotifywait;
 const latencyTarget = DEBOUNCE_MS + LATENCY_SLACK_MS;
 const verdict = (ok) => (ok ? 'ok' : 'MISSED');
@@ -313,19 +392,50 @@ const verdict = (ok) => (ok ? 'ok' : 'MISSED');
 const ms = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const l150 = latency[`debounce${DEBOUNCE_MS}ms`];
 const l0 = latency.debounce0ms;
-const REFERENCE_LABELS = { inotifywait: 'inotifywait -m -r', chokidar: 'chokidar 5 defaults', recursive: `fs.watch recursive (node ${process.version})` };
-const refRow = (who) => [REFERENCE_LABELS[who], ms(refs[who].readyMs), refs[who].cpuMs, refs[who].rssMB, refs[who].peakRssMB, refs[who].watches, ''];
+const REFERENCE_LABELS = {
+  inotifywait: 'inotifywait -m -r',
+  chokidar: 'chokidar 5 defaults',
+  recursive: `fs.watch recursive (node ${process.version})`,
+};
+const refRow = (who) => [
+  REFERENCE_LABELS[who],
+  ms(refs[who].readyMs),
+  refs[who].cpuMs,
+  refs[who].rssMB,
+  refs[who].peakRssMB,
+  refs[who].watches,
+  '',
+];
 process.stdout.write(
   [
-    `hotpull watch (one fs.watch per directory; node flags: ${NODE_FLAGS.join(' ') || 'none'}) on ${os.cpus().length} cores, node ${process.version}, load average ${loadStart.join(" ")} at the start, ${os.loadavg().map((x) => round(x)).join(" ")} at the end`,
+    `hotpull watch (one fs.watch per directory; node flags: ${NODE_FLAGS.join(' ') || 'none'}) on ${os.cpus().length} cores, node ${process.version}, load average ${loadStart.join(' ')} at the start, ${os
+      .loadavg()
+      .map((x) => round(x))
+      .join(' ')} at the end`,
     '',
     `write-to-reload (file write → touch file mtime change), ${SAVES} saves each; target median ≤ ${latencyTarget} ms`,
     table(
       ['case', 'median ms', 'p90 ms', 'min ms', 'max ms', 'misses', 'target'],
       [
-        [`small app, debounce ${DEBOUNCE_MS}ms`, ms(l150.median), ms(l150.p90), ms(l150.min), ms(l150.max), l150.misses, verdict(l150.median <= latencyTarget)],
+        [
+          `small app, debounce ${DEBOUNCE_MS}ms`,
+          ms(l150.median),
+          ms(l150.p90),
+          ms(l150.min),
+          ms(l150.max),
+          l150.misses,
+          verdict(l150.median <= latencyTarget),
+        ],
         ['small app, debounce 0ms', ms(l0.median), ms(l0.p90), ms(l0.min), ms(l0.max), l0.misses, ''],
-        [`${FILES}-file tree, debounce ${DEBOUNCE_MS}ms (10 saves)`, ms(treeLatency.median), ms(treeLatency.p90), ms(treeLatency.min), ms(treeLatency.max), treeLatency.misses, verdict(treeLatency.median <= latencyTarget)],
+        [
+          `${FILES}-file tree, debounce ${DEBOUNCE_MS}ms (10 saves)`,
+          ms(treeLatency.median),
+          ms(treeLatency.p90),
+          ms(treeLatency.min),
+          ms(treeLatency.max),
+          treeLatency.misses,
+          verdict(treeLatency.median <= latencyTarget),
+        ],
       ],
     ),
     '',
@@ -333,16 +443,42 @@ process.stdout.write(
     table(
       ['watcher', 'ready ms', 'CPU ms to ready', 'RSS MB', 'peak RSS MB', 'inotify watches', 'target'],
       [
-        ['hotpull watch', ms(hp.readyMs), hp.cpuMs, hp.rssMB, hp.peakRssMB, hp.watches, `ready ${verdict(hp.readyMs <= READY_TARGET_MS)}, RSS ${verdict(hp.peakRssMB <= RSS_TARGET_MB)}`],
+        [
+          'hotpull watch',
+          ms(hp.readyMs),
+          hp.cpuMs,
+          hp.rssMB,
+          hp.peakRssMB,
+          hp.watches,
+          `ready ${verdict(hp.readyMs <= READY_TARGET_MS)}, RSS ${verdict(hp.peakRssMB <= RSS_TARGET_MB)}`,
+        ],
         ...REFERENCES.map(refRow),
-        ...(iw ? [['hotpull / inotifywait', round(hp.readyMs / iw.readyMs, 1), round(hp.cpuMs / iw.cpuMs, 1), round(hp.rssMB / iw.rssMB, 1), round(hp.peakRssMB / iw.peakRssMB, 1), round(hp.watches / iw.watches, 1), '']] : []),
+        ...(iw
+          ? [
+              [
+                'hotpull / inotifywait',
+                round(hp.readyMs / iw.readyMs, 1),
+                round(hp.cpuMs / iw.cpuMs, 1),
+                round(hp.rssMB / iw.rssMB, 1),
+                round(hp.peakRssMB / iw.peakRssMB, 1),
+                round(hp.watches / iw.watches, 1),
+                '',
+              ],
+            ]
+          : []),
       ],
     ),
     '  (hotpull and inotifywait watch directories only: inotify reports file changes on the directory watch. chokidar',
-    '   defaults and Node\'s recursive fs.watch watch every file too; both stat every file while scanning.)',
+    "   defaults and Node's recursive fs.watch watch every file too; both stat every file while scanning.)",
     `  (ready = spawn to the "ready" line, node start-up included; hotpull reports ${ms(hp.selfReportedMs)} ms from watcher start.`,
     '   CPU ms to ready: user + system time the process used until then, what ready would take on an idle machine)',
-    ...(limitHit ? ['', `with an inotify watch limit of ${limitHit.limit} (user namespace), ready in ${ms(limitHit.readyMs)} ms, error lines:`, ...limitHit.errors.map((e) => `  ${e}`)] : []),
+    ...(limitHit
+      ? [
+          '',
+          `with an inotify watch limit of ${limitHit.limit} (user namespace), ready in ${ms(limitHit.readyMs)} ms, error lines:`,
+          ...limitHit.errors.map((e) => `  ${e}`),
+        ]
+      : []),
     '',
     JSON.stringify({
       bench: 'watch',
@@ -354,8 +490,22 @@ process.stdout.write(
       maxUserWatches: limit,
       saves: SAVES,
       debounceMs: DEBOUNCE_MS,
-      writeToReload: { [`debounce${DEBOUNCE_MS}ms`]: l150, debounce0ms: l0, largeTree: treeLatency, targetMs: latencyTarget },
-      tree: { files: FILES, dirs: dirs.length + 1, rounds: TREE_ROUNDS, hotpull: hp, references: refs, hotpullRounds, referenceRounds, targets: { readyMs: READY_TARGET_MS, rssMB: RSS_TARGET_MB } },
+      writeToReload: {
+        [`debounce${DEBOUNCE_MS}ms`]: l150,
+        debounce0ms: l0,
+        largeTree: treeLatency,
+        targetMs: latencyTarget,
+      },
+      tree: {
+        files: FILES,
+        dirs: dirs.length + 1,
+        rounds: TREE_ROUNDS,
+        hotpull: hp,
+        references: refs,
+        hotpullRounds,
+        referenceRounds,
+        targets: { readyMs: READY_TARGET_MS, rssMB: RSS_TARGET_MB },
+      },
       limitHit,
     }),
     '',

@@ -18,16 +18,36 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchSandbox, cloneCheckout, git, machineContext, makeRemote, pushCommit, round, run, shippedNodeFlags, sleep, spawnTracked, stopTracked, summarize, table } from './lib.mjs';
+import {
+  benchSandbox,
+  cloneCheckout,
+  git,
+  machineContext,
+  makeRemote,
+  pushCommit,
+  round,
+  run,
+  shippedNodeFlags,
+  sleep,
+  spawnTracked,
+  stopTracked,
+  summarize,
+  table,
+} from './lib.mjs';
 
 const { values: argv } = parseArgs({
-  options: { pushes: { type: 'string', default: '10' }, 'v8-flags': { type: 'string', default: 'shipped' }, 'trace-git': { type: 'boolean', default: false } },
+  options: {
+    pushes: { type: 'string', default: '10' },
+    'v8-flags': { type: 'string', default: 'shipped' },
+    'trace-git': { type: 'boolean', default: false },
+  },
   strict: true,
 });
 const PUSHES = Number(argv.pushes);
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npm run build)`);
-if (!['shipped', 'none'].includes(argv['v8-flags'])) throw new Error(`--v8-flags must be shipped or none (got ${argv['v8-flags']})`);
+if (!['shipped', 'none'].includes(argv['v8-flags']))
+  throw new Error(`--v8-flags must be shipped or none (got ${argv['v8-flags']})`);
 const NODE_FLAGS = argv['v8-flags'] === 'shipped' ? shippedNodeFlags(BIN) : [];
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 
@@ -62,30 +82,66 @@ const traceDir = path.join(root, 'trace-bin');
 if (argv['trace-git']) {
   const realGit = (await run('sh', ['-c', 'command -v git'], { env })).stdout.trim();
   await run('mkdir', ['-p', traceDir]);
-  await writeFile(path.join(traceDir, 'git'), `#!/bin/bash
+  await writeFile(
+    path.join(traceDir, 'git'),
+    `#!/bin/bash
 s=$EPOCHREALTIME; sub=; skip=
 for a in "$@"; do if [ -n "$skip" ]; then skip=; elif [ "$a" = -c ] || [ "$a" = -C ]; then skip=1; elif [ -z "$sub" ] && [ "\${a#-}" = "$a" ]; then sub=$a; fi; done
 ${realGit} "$@"; rc=$?
 echo "$s $EPOCHREALTIME $sub" >> ${traceFile}
 exit $rc
-`, { mode: 0o755 });
+`,
+    { mode: 0o755 },
+  );
 }
 const gitTrace = async () =>
-  (await readFile(traceFile, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => {
-    const [start, end, sub] = l.split(' ');
-    return { start: Number(start) * 1000, end: Number(end) * 1000, sub };
-  });
+  (await readFile(traceFile, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [start, end, sub] = l.split(' ');
+      return { start: Number(start) * 1000, end: Number(end) * 1000, sub };
+    });
 
 const secret = randomBytes(20).toString('hex');
 const logFile = path.join(root, 'hotpull.log');
 const fd = openSync(logFile, 'a');
-const child = spawnTracked(process.execPath, [...NODE_FLAGS, '--import', pathToFileURL(monitor).href, BIN, 'run', '--repo', checkout, '--interval', '60s', '--listen', '127.0.0.1:0', '--reload', `uwsgi-fifo:${fifo}:r`, '--log-format', 'json'], {
-  env: { ...env, HOTPULL_WEBHOOK_SECRET: secret, BENCH_LOOP_FILE: loopFile, ...(argv['trace-git'] ? { PATH: `${traceDir}:${env.PATH}` } : {}) },
-  stdio: ['ignore', fd, fd],
-  detached: true,
-});
+const child = spawnTracked(
+  process.execPath,
+  [
+    ...NODE_FLAGS,
+    '--import',
+    pathToFileURL(monitor).href,
+    BIN,
+    'run',
+    '--repo',
+    checkout,
+    '--interval',
+    '60s',
+    '--listen',
+    '127.0.0.1:0',
+    '--reload',
+    `uwsgi-fifo:${fifo}:r`,
+    '--log-format',
+    'json',
+  ],
+  {
+    env: {
+      ...env,
+      HOTPULL_WEBHOOK_SECRET: secret,
+      BENCH_LOOP_FILE: loopFile,
+      ...(argv['trace-git'] ? { PATH: `${traceDir}:${env.PATH}` } : {}),
+    },
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  },
+);
 closeSync(fd);
-const logLines = async () => (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const logLines = async () =>
+  (await readFile(logFile, 'utf8'))
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 let url;
 for (let i = 0; i < 300 && !url; i++) {
   url = (await logLines()).find((l) => l.msg?.startsWith('listening on'))?.url;
@@ -101,7 +157,15 @@ try {
     const sha = await pushCommit(author, env, p);
     const pushed = performance.now();
     const pushedEpoch = Date.now();
-    const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', before, after: sha, repository: { full_name: 'bench/app' }, head_commit: { id: sha } }));
+    const body = Buffer.from(
+      JSON.stringify({
+        ref: 'refs/heads/main',
+        before,
+        after: sha,
+        repository: { full_name: 'bench/app' },
+        head_commit: { id: sha },
+      }),
+    );
     before = sha;
     const n = arrivals.length;
     const response = await fetch(`${url}/webhook`, {
@@ -125,11 +189,21 @@ try {
     }
     if (p === 1) continue; // warm-up
     const d = /in (\d+)ms \(detect (\d+)ms, fetch (\d+)ms, apply (\d+)ms, reload (\d+)ms/.exec(deployed?.msg ?? '');
-    const row = { ack: acked - pushed, reload: reloaded - pushed, total: Number(d?.[1]), detect: Number(d?.[2]), fetch: Number(d?.[3]), apply: Number(d?.[4]), reloadStage: Number(d?.[5]) };
+    const row = {
+      ack: acked - pushed,
+      reload: reloaded - pushed,
+      total: Number(d?.[1]),
+      detect: Number(d?.[2]),
+      fetch: Number(d?.[3]),
+      apply: Number(d?.[4]),
+      reloadStage: Number(d?.[5]),
+    };
     if (argv['trace-git']) {
       // the git commands between the push and the `r`, each as [subcommand, ms from the push to its start, its ms]
       const until = pushedEpoch + (reloaded - pushed);
-      row.git = (await gitTrace()).filter((g) => g.start >= pushedEpoch && g.start < until && g.sub !== 'ls-remote').map((g) => [g.sub, round(g.start - pushedEpoch, 1), round(g.end - g.start, 1)]);
+      row.git = (await gitTrace())
+        .filter((g) => g.start >= pushedEpoch && g.start < until && g.sub !== 'ls-remote')
+        .map((g) => [g.sub, round(g.start - pushedEpoch, 1), round(g.end - g.start, 1)]);
       // time covered by at least one git command (they can overlap: the dirty check beside the fetch)
       let covered = 0;
       let edge = pushedEpoch;
@@ -143,7 +217,9 @@ try {
       row.outsideGit = row.reload - covered;
     }
     rows.push(row);
-    progress(`push ${p - 1}/${PUSHES}: ${JSON.stringify(rows.at(-1), (k, v) => (typeof v === 'number' ? round(v, 1) : v))}`);
+    progress(
+      `push ${p - 1}/${PUSHES}: ${JSON.stringify(rows.at(-1), (k, v) => (typeof v === 'number' ? round(v, 1) : v))}`,
+    );
     await sleep(500);
   }
 } finally {
@@ -156,21 +232,34 @@ const stat = (key) => summarize(rows.map((r) => r[key]));
 const lines = [
   ['  push → 202 from the listener', 'ack'],
   ['  push → `r` on the FIFO', 'reload'],
-  ['  hotpull\'s logged deploy total (from the trigger)', 'total'],
+  ["  hotpull's logged deploy total (from the trigger)", 'total'],
   ['    detect (a webhook pass fetches straight away: the fetch of one ref, the dirty check beside it)', 'detect'],
   ['    fetch (0 for a webhook pass: done in detect)', 'fetch'],
   ['    apply (merge --ff-only and the record)', 'apply'],
   ['    reload (the FIFO write)', 'reloadStage'],
-  ...(argv['trace-git'] ? [['  push → `r`: inside git commands (spawn to exit)', 'inGit'], ['  push → `r`: outside them (HTTP, JavaScript, waiting for a core)', 'outsideGit']] : []),
+  ...(argv['trace-git']
+    ? [
+        ['  push → `r`: inside git commands (spawn to exit)', 'inGit'],
+        ['  push → `r`: outside them (HTTP, JavaScript, waiting for a core)', 'outsideGit'],
+      ]
+    : []),
 ].map(([label, key]) => [label, ...['median', 'p90', 'min', 'max'].map((k) => round(stat(key)[k], 1))]);
-console.log(`hotpull webhook bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`);
-console.log(`${PUSHES} pushes (after one warm-up), each a git push then a signed webhook; FIFO read by this bench in place of uWSGI; node flags: ${NODE_FLAGS.join(' ') || 'none'}`);
+console.log(
+  `hotpull webhook bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`,
+);
+console.log(
+  `${PUSHES} pushes (after one warm-up), each a git push then a signed webhook; FIFO read by this bench in place of uWSGI; node flags: ${NODE_FLAGS.join(' ') || 'none'}`,
+);
 console.log(table(['ms', 'median', 'p90', 'min', 'max'], lines));
 if (argv['trace-git']) {
   const bySub = new Map();
   for (const r of rows) for (const [sub, , ms] of r.git) bySub.set(sub, [...(bySub.get(sub) ?? []), ms]);
-  console.log(`  git commands per deploy: ${round(rows.reduce((a, r) => a + r.git.length, 0) / rows.length, 1)}; each, median ms (count): ${[...bySub].map(([sub, ms]) => `${sub} ${round(summarize(ms).median, 1)} (${ms.length})`).join(', ')}`);
+  console.log(
+    `  git commands per deploy: ${round(rows.reduce((a, r) => a + r.git.length, 0) / rows.length, 1)}; each, median ms (count): ${[...bySub].map(([sub, ms]) => `${sub} ${round(summarize(ms).median, 1)} (${ms.length})`).join(', ')}`,
+  );
   console.log(`  one deploy's git commands [name, ms after the push, ms]: ${JSON.stringify(rows.at(-1)?.git)}`);
 }
-console.log(`  hotpull's event-loop delay over the run: p50 ${round(loop.p50, 1)} ms, p99 ${round(loop.p99, 1)} ms, max ${round(loop.max, 1)} ms`);
+console.log(
+  `  hotpull's event-loop delay over the run: p50 ${round(loop.p50, 1)} ms, p99 ${round(loop.p99, 1)} ms, max ${round(loop.max, 1)} ms`,
+);
 console.log(JSON.stringify({ bench: 'webhook', context, pushes: PUSHES, rows, eventLoopDelayMs: loop }));

@@ -2,7 +2,9 @@ import { OPTIONS, envName } from './config/options.js';
 
 /** HOTPULL_* names that hold a secret by their name, including ones added later (a notify secret, a token). */
 const SECRET_NAME = /^HOTPULL_\w*(SECRET|PASSWORD|TOKEN|CREDENTIAL)/;
-const SECRET_OPTIONS: ReadonlySet<string> = new Set(OPTIONS.filter((o) => 'envOnly' in o && o.envOnly).map((o) => envName(o.key)));
+const SECRET_OPTIONS: ReadonlySet<string> = new Set(
+  OPTIONS.filter((o) => 'envOnly' in o && o.envOnly).map((o) => envName(o.key)),
+);
 
 /**
  * The environment the commands hotpull runs get (onChange hooks, `command:` reloads): the operator's own, minus

@@ -57,9 +57,13 @@ function withBareValues(argv: string[]): string[] {
   const end = argv.indexOf('--');
   return argv.map((arg, i) => {
     if (end >= 0 && i > end) return arg;
-    const spec = (OPTIONS as readonly OptionSpec[]).find((o) => o.bareValue !== undefined && arg === `--${flagName(o.key)}`);
+    const spec = (OPTIONS as readonly OptionSpec[]).find(
+      (o) => o.bareValue !== undefined && arg === `--${flagName(o.key)}`,
+    );
     const next = argv[i + 1];
-    return spec && (next === undefined || next.startsWith('-') || (end >= 0 && i + 1 === end)) ? `${arg}=${spec.bareValue}` : arg;
+    return spec && (next === undefined || next.startsWith('-') || (end >= 0 && i + 1 === end))
+      ? `${arg}=${spec.bareValue}`
+      : arg;
   });
 }
 
@@ -69,7 +73,9 @@ function withNegativeValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i += 1) {
     const [arg, next] = [argv[i]!, argv[i + 1]];
-    const takesValue = (OPTIONS as readonly OptionSpec[]).some((o) => o.kind !== 'boolean' && arg === `--${cliFlag(o)}`);
+    const takesValue = (OPTIONS as readonly OptionSpec[]).some(
+      (o) => o.kind !== 'boolean' && arg === `--${cliFlag(o)}`,
+    );
     const flag = takesValue && (end < 0 || i + 1 < end) && next !== undefined && /^-\d/.test(next);
     out.push(flag ? `${arg}=${next}` : arg);
     if (flag) i += 1;
@@ -84,7 +90,11 @@ function parse(argv: string[]) {
   };
   for (const o of OPTIONS as readonly OptionSpec[]) {
     if (o.configOnly || o.envOnly) continue;
-    options[cliFlag(o)] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
+    options[cliFlag(o)] = {
+      type: o.kind === 'boolean' ? 'boolean' : 'string',
+      ...(o.multiple ? { multiple: true } : {}),
+      ...(o.short ? { short: o.short } : {}),
+    };
   }
   try {
     const args = withNegativeValues(withBareValues(argv));
@@ -95,9 +105,16 @@ function parse(argv: string[]) {
   } catch (error) {
     const topic = helpTopicOf(argv.filter((a) => !a.startsWith('-')));
     const see = `see hotpull ${topic && topic !== 'help' ? `${topic} ` : ''}--help`;
-    const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '(--?[^'=]+)/.exec((error as Error).message)?.[1] : undefined;
+    const unknown =
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+        ? /^Unknown option '(--?[^'=]+)/.exec((error as Error).message)?.[1]
+        : undefined;
     const secret = (OPTIONS as readonly OptionSpec[]).find((o) => o.envOnly && unknown === `--${flagName(o.key)}`);
-    if (secret) throw configError(`${unknown} is not a flag: set ${envName(secret.key)} (a command line is visible to every user in ps); ${see}`, error);
+    if (secret)
+      throw configError(
+        `${unknown} is not a flag: set ${envName(secret.key)} (a command line is visible to every user in ps); ${see}`,
+        error,
+      );
     if (unknown) throw configError(`unknown option ${unknown}${didYouMean(unknown, flagsFor(topic))}; ${see}`, error);
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
     throw configError(`${message} (${see})`, error);
@@ -119,7 +136,9 @@ function helpTopicOf(words: readonly string[]): HelpTopic | undefined {
 }
 
 function unknownCommand(name: string): HotpullError {
-  return configError(`unknown command ${JSON.stringify(name)}${didYouMean(name, TOP_COMMANDS)}: must be one of ${TOP_COMMANDS.join(', ')} (see hotpull --help)`);
+  return configError(
+    `unknown command ${JSON.stringify(name)}${didYouMean(name, TOP_COMMANDS)}: must be one of ${TOP_COMMANDS.join(', ')} (see hotpull --help)`,
+  );
 }
 
 /** The CLI: argv and environment in, exit code out. Never calls process.exit. */
@@ -127,7 +146,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   try {
     const inspect = inspectorOption(env.NODE_OPTIONS, process.execArgv);
     if (inspect) {
-      throw configError(`NODE_OPTIONS and node's flags must not open the inspector (got ${inspect}): anyone who can reach it runs code as hotpull`);
+      throw configError(
+        `NODE_OPTIONS and node's flags must not open the inspector (got ${inspect}): anyone who can reach it runs code as hotpull`,
+      );
     }
     const { values, positionals, passthrough } = parse(argv);
     const [name, ...args] = positionals;
@@ -156,9 +177,22 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     if (!command) throw unknownCommand(name);
     for (const warning of unknownEnvWarnings(env)) io.stderr.write(`hotpull: warning: ${warning}\n`);
     const flags = flagValues(values as Record<string, unknown>);
-    const config = await loadConfig({ flags, env, cwd: io.cwd, isTTY: io.stdout.isTTY === true, ...(name === 'supervisor-config' ? { readFile: false } : {}) });
-    const logger = await createLogger({ level: config.logLevel, format: config.logFormat, env, isTTY: io.stdout.isTTY === true });
-    return await (await command())({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
+    const config = await loadConfig({
+      flags,
+      env,
+      cwd: io.cwd,
+      isTTY: io.stdout.isTTY === true,
+      ...(name === 'supervisor-config' ? { readFile: false } : {}),
+    });
+    const logger = await createLogger({
+      level: config.logLevel,
+      format: config.logFormat,
+      env,
+      isTTY: io.stdout.isTTY === true,
+    });
+    return await (
+      await command()
+    )({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
   } catch (error) {
     if (error instanceof HotpullError) {
       io.stderr.write(`hotpull: ${redact(error.message)}\n`);
@@ -184,7 +218,12 @@ const isEntry = (() => {
 
 /** The process entry: runs main() on this process's argv and exits with its code. */
 export async function runAsEntry(): Promise<never> {
-  const code = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr, signals: process, cwd: process.cwd() });
+  const code = await main(process.argv.slice(2), process.env, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signals: process,
+    cwd: process.cwd(),
+  });
   // Exit now rather than when the event loop drains: a git transport helper orphaned by an aborted fetch
   // (git-remote-http waiting on a slow server) can hold a pipe to us open for as long as its request lasts.
   // stdout/stderr are synchronous for files, pipes and TTYs on Linux, and pino writes synchronously.

@@ -19,7 +19,7 @@ export function parseDuration(text: string): number | undefined {
   if (trimmed === '') return undefined;
   let total = 0;
   let rank = -1;
-  for (let at = 0; at < trimmed.length; ) {
+  for (let at = 0; at < trimmed.length;) {
     PART.lastIndex = at;
     const match = PART.exec(trimmed);
     const next = match ? ORDER.indexOf(match[2]!) : -1;
@@ -45,7 +45,10 @@ export function formatDuration(ms: number): string {
  */
 export function durationProblem(text: string, rule: string, min = 0, max = MAX_DURATION_MS): string | undefined {
   const ms = parseDuration(text);
-  if (ms === undefined) return text.trim().startsWith('-') && parseDuration(text.trim().slice(1)) !== undefined ? 'a positive duration like 2s' : rule;
+  if (ms === undefined)
+    return text.trim().startsWith('-') && parseDuration(text.trim().slice(1)) !== undefined
+      ? 'a positive duration like 2s'
+      : rule;
   if (ms < min) return rule;
   if (ms > max) return `at most ${formatDuration(max)}`;
   return undefined;

@@ -67,8 +67,17 @@ export class HotpullError extends Error {
  * A bounded step that ended early, as the error callers see: 'timeout' when its time limit ran out,
  * 'stopped' when it was aborted on purpose. The one mapper for git, the ls-remote coprocess and exec.
  */
-export function interruptedError(why: 'timeout' | 'stopped', command: string, timeoutMs: number | undefined, options: HotpullErrorOptions = {}): HotpullError {
-  if (why === 'timeout') return new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(timeoutMs ?? 0)}`, { command, ...options });
+export function interruptedError(
+  why: 'timeout' | 'stopped',
+  command: string,
+  timeoutMs: number | undefined,
+  options: HotpullErrorOptions = {},
+): HotpullError {
+  if (why === 'timeout')
+    return new HotpullError('TIMEOUT', `${command} timed out after ${formatDuration(timeoutMs ?? 0)}`, {
+      command,
+      ...options,
+    });
   return new HotpullError('ABORTED', `${command}: stopped`, { command, cause: options.cause });
 }
 
@@ -84,7 +93,11 @@ export function isHotpullError(error: unknown, code?: ErrorCode): error is Hotpu
 /** The one line shown to a user for an error: the message, without stack, first line only. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' | ');
 }
 
 /** The checkout exists but this user may not enter or read it. */
@@ -97,10 +110,21 @@ export function checkoutUnreadable(dir: string, cause?: unknown): HotpullError {
  * said in words. `dirState` is what the directory git was to run in turned out to be: spawn reports a missing or
  * unreadable working directory with the same codes as a missing or unrunnable git.
  */
-export function gitSpawnError(code: string, dir: string, dirState: 'ok' | 'missing' | 'unreadable', options: HotpullErrorOptions = {}): HotpullError {
+export function gitSpawnError(
+  code: string,
+  dir: string,
+  dirState: 'ok' | 'missing' | 'unreadable',
+  options: HotpullErrorOptions = {},
+): HotpullError {
   if (dirState === 'unreadable') return checkoutUnreadable(dir, options.cause);
-  if (dirState === 'missing') return new HotpullError('GIT', `the checkout ${dir} is gone (git cannot run in a directory that does not exist)`, options);
-  if (code === 'ENOENT') return configError('git was not found on PATH (install git, or give hotpull a PATH that holds it)', options.cause);
+  if (dirState === 'missing')
+    return new HotpullError(
+      'GIT',
+      `the checkout ${dir} is gone (git cannot run in a directory that does not exist)`,
+      options,
+    );
+  if (code === 'ENOENT')
+    return configError('git was not found on PATH (install git, or give hotpull a PATH that holds it)', options.cause);
   return configError(`git on PATH cannot be run: ${code === 'EACCES' ? 'permission denied' : code}`, options.cause);
 }
 
@@ -123,7 +147,11 @@ const ERRNO_WORDS: Record<string, string> = {
  */
 export function systemErrorLine(error: unknown): { line: string; exitCode: number } | undefined {
   const e = error as (NodeJS.ErrnoException & { dest?: string }) | undefined;
-  if (!(e instanceof Error) || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code) || typeof e.syscall !== 'string') return undefined;
+  if (!(e instanceof Error) || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code) || typeof e.syscall !== 'string')
+    return undefined;
   const what = `${e.syscall}${e.path ? ` ${e.path}` : ''}${e.dest ? ` -> ${e.dest}` : ''}`;
-  return { line: `cannot ${what}: ${ERRNO_WORDS[e.code] ?? e.code}`, exitCode: ['EACCES', 'EPERM', 'EROFS'].includes(e.code) ? 2 : 1 };
+  return {
+    line: `cannot ${what}: ${ERRNO_WORDS[e.code] ?? e.code}`,
+    exitCode: ['EACCES', 'EPERM', 'EROFS'].includes(e.code) ? 2 : 1,
+  };
 }

@@ -44,7 +44,12 @@ export function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 
 /** Last lines of a command's output, for a one-line message. */
 export function tail(text: string, lines = 3): string {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).slice(-lines).join(' | ');
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-lines)
+    .join(' | ');
 }
 
 export interface ArgvOptions {
@@ -73,7 +78,11 @@ export interface ArgvResult extends CommandResult {
  * SIGTERM first and SIGKILL after KILL_GRACE_MS: a reload command's children (`supervisorctl`, a shell's
  * `sleep`) must not outlive it as orphans holding the deploy up.
  */
-async function execute(file: string, args: readonly string[], options: ArgvOptions & { shell?: boolean }): Promise<ArgvResult> {
+async function execute(
+  file: string,
+  args: readonly string[],
+  options: ArgvOptions & { shell?: boolean },
+): Promise<ArgvResult> {
   const started = Date.now();
   const execa = await loadExeca();
   let child: ReturnType<typeof execa>;
@@ -90,7 +99,7 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
     });
   } catch (error) {
     // out of file descriptors (EMFILE/ENFILE), execa can throw before it has a subprocess: a failed start
-    const code = (error as NodeJS.ErrnoException).code ?? (/EMFILE|ENFILE/.exec(String(error))?.[0] ?? 'ESPAWN');
+    const code = (error as NodeJS.ErrnoException).code ?? /EMFILE|ENFILE/.exec(String(error))?.[0] ?? 'ESPAWN';
     return { exitCode: -1, stdout: '', stderr: '', all: '', durationMs: Date.now() - started, startError: code };
   }
   let ended: 'timeout' | 'stopped' | undefined;
@@ -105,7 +114,12 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
   const { progress } = options;
   let beats = 0;
   // counted in beats, not measured: a timer late on a loaded machine still says 10 s, 20 s …
-  const beating = progress && setInterval(() => progress(`still running \`${redact(file)}\`, ${(++beats * HEARTBEAT_MS) / 1000} s`), HEARTBEAT_MS);
+  const beating =
+    progress &&
+    setInterval(
+      () => progress(`still running \`${redact(file)}\`, ${(++beats * HEARTBEAT_MS) / 1000} s`),
+      HEARTBEAT_MS,
+    );
   const onAbort = () => end('stopped');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (child.pid !== undefined) options.onStart?.(child.pid);
@@ -123,10 +137,18 @@ async function execute(file: string, args: readonly string[], options: ArgvOptio
   }
   const durationMs = Date.now() - started;
   const label = redact([file, ...args].join(' '));
-  const output = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), all: String(result.all ?? '') };
+  const output = {
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    all: String(result.all ?? ''),
+  };
   const what = options.shell ? `command "${label}"` : label;
-  const last = output.all.split('\n').filter((l) => l.trim()).slice(-FAILURE_LINES);
-  if (progress && (ended || result.exitCode !== 0) && last.length > 0) progress(`${what} failed; its last ${last.length} output lines:\n${redact(last.join('\n'))}`);
+  const last = output.all
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-FAILURE_LINES);
+  if (progress && (ended || result.exitCode !== 0) && last.length > 0)
+    progress(`${what} failed; its last ${last.length} output lines:\n${redact(last.join('\n'))}`);
   if (ended === 'timeout') throw interruptedError('timeout', what, options.timeoutMs, { command: label, ...output });
   if (ended === 'stopped') throw interruptedError('stopped', what, options.timeoutMs, { command: label });
   const code = (result as { code?: string }).code;
@@ -143,7 +165,11 @@ export async function runShell(command: string, options: ShellOptions): Promise<
   const result = await execute(command, [], { ...options, shell: true });
   if (result.exitCode !== 0) {
     const label = redact(command);
-    const why = result.signal ? `was killed by ${result.signal}` : result.startError ? `could not start (${result.startError})` : `exited with code ${result.exitCode}`;
+    const why = result.signal
+      ? `was killed by ${result.signal}`
+      : result.startError
+        ? `could not start (${result.startError})`
+        : `exited with code ${result.exitCode}`;
     const detail = tail(result.stderr) || tail(result.stdout);
     throw new HotpullError('RELOAD', `command "${label}" ${why}${detail ? `: ${redact(detail)}` : ''}`, {
       command: label,

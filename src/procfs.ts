@@ -22,12 +22,16 @@ export async function scanProcesses(match: (target: string) => boolean): Promise
   const unreadable: ProcessScan['unreadable'] = [];
   for (const pid of pids) {
     if (Number(pid) === process.pid) continue;
-    const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch((error: NodeJS.ErrnoException) => (error.code === 'EACCES' ? undefined : ''));
+    const cwd = await fs
+      .readlink(`/proc/${pid}/cwd`)
+      .catch((error: NodeJS.ErrnoException) => (error.code === 'EACCES' ? undefined : ''));
     if (cwd && match(cwd)) {
       found.push(Number(pid));
       continue;
     }
-    const fds = await fs.readdir(`/proc/${pid}/fd`).catch((error: NodeJS.ErrnoException) => (error.code === 'EACCES' ? undefined : ([] as string[])));
+    const fds = await fs
+      .readdir(`/proc/${pid}/fd`)
+      .catch((error: NodeJS.ErrnoException) => (error.code === 'EACCES' ? undefined : ([] as string[])));
     if (cwd === undefined || fds === undefined) {
       const comm = (await fs.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
       if (comm) unreadable.push({ pid: Number(pid), comm });

@@ -68,14 +68,16 @@ export function splitUrl(url: string): UrlParts | undefined {
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
   if (!scheme) return undefined;
   const at = url.lastIndexOf('@', authorityEnd(url, scheme.length) - 1);
-  return at < scheme.length ? { scheme, rest: url.slice(scheme.length) } : { scheme, userinfo: url.slice(scheme.length, at), rest: url.slice(at + 1) };
+  return at < scheme.length
+    ? { scheme, rest: url.slice(scheme.length) }
+    : { scheme, userinfo: url.slice(scheme.length, at), rest: url.slice(at + 1) };
 }
 
 /** Percent-decoding as git does it for credentials: `%XX` is that byte, any other `%` stays as written. */
 export function decodeLenient(text: string): string {
   const bytes: Buffer[] = [];
   let literal = '';
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const hex = text[i] === '%' ? /^[0-9a-f]{2}/i.exec(text.slice(i + 1, i + 3))?.[0] : undefined;
     if (hex) {
       bytes.push(Buffer.from(literal), Buffer.from([parseInt(hex, 16)]));

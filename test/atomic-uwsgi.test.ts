@@ -53,7 +53,13 @@ async function setup(lazyApps: boolean) {
   const touch = path.join(path.dirname(root), 'reload.touch');
   const first = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main', reload: ['none'] });
   await first.engine.sync('test');
-  server = await startUwsgi({ dir: path.join(root, 'current'), masterFifo: fifo, touchReload: touch, lazyApps, extraArgs: ['--pythonpath', path.join(root, 'current')] });
+  server = await startUwsgi({
+    dir: path.join(root, 'current'),
+    masterFifo: fifo,
+    touchReload: touch,
+    lazyApps,
+    extraArgs: ['--pythonpath', path.join(root, 'current')],
+  });
   expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual(['v1/v1']);
   expect(await (await fetch(server.url)).text()).toMatch(/cwd=[0-9a-f]{7}$/);
   return { sb, root, fifo, touch, server };
@@ -64,7 +70,12 @@ describe('atomic layout under uWSGI', () => {
     const { sb, root, touch, server } = await setup(false);
     for (const v of ['v2', 'v3']) {
       await commitAndPush(sb, { 'app.py': app(v), 'ver.py': ver(v) });
-      const { engine } = await makePipeline(root, { layout: 'atomic', reload: [`touch:${touch}`], healthUrl: server.url, healthExpect: `version=${v}/${v}` });
+      const { engine } = await makePipeline(root, {
+        layout: 'atomic',
+        reload: [`touch:${touch}`],
+        healthUrl: server.url,
+        healthExpect: `version=${v}/${v}`,
+      });
       expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
       expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual([`${v}/${v}`]);
     }
@@ -74,7 +85,13 @@ describe('atomic layout under uWSGI', () => {
     const { sb, root, fifo, server } = await setup(true);
     const oldSha = path.basename(await fs.readlink(path.join(root, 'current')));
     const newSha = await commitAndPush(sb, { 'app.py': app('v2'), 'ver.py': ver('v2') });
-    const { engine } = await makePipeline(root, { layout: 'atomic', reload: [`uwsgi-fifo:${fifo}:c`], healthUrl: server.url, healthExpect: 'version=v2/v2', healthSettle: '1500ms' });
+    const { engine } = await makePipeline(root, {
+      layout: 'atomic',
+      reload: [`uwsgi-fifo:${fifo}:c`],
+      healthUrl: server.url,
+      healthExpect: 'version=v2/v2',
+      healthSettle: '1500ms',
+    });
     expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
     expect(path.basename(await fs.readlink(path.join(root, 'current')))).toBe(newSha);
     expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual([`v2/v2`]);

@@ -63,7 +63,12 @@ describe('--layout atomic', () => {
     sb = await makeSandbox();
     for (let i = 2; i <= 5; i++) await commitAndPush(sb, { 'app.py': `VERSION = ${i}\n` });
     const root = await volume();
-    const { engine } = await makePipeline(root, { layout: 'atomic', remote: `file://${sb.bare}`, branch: 'main', depth: 1 });
+    const { engine } = await makePipeline(root, {
+      layout: 'atomic',
+      remote: `file://${sb.bare}`,
+      branch: 'main',
+      depth: 1,
+    });
     expect((await engine.sync('test')).kind).toBe('deployed');
     const repo = path.join(root, '.hotpull/repo');
     expect(await git(repo, 'rev-list', '--count', 'refs/remotes/origin/main')).toBe('1');
@@ -81,7 +86,8 @@ describe('--layout atomic', () => {
     const served = await currentSha(root);
     // damage: every object gone, as after a crash on a full disk
     const objects = path.join(root, '.hotpull/repo/objects');
-    for (const dir of await fs.readdir(objects)) if (/^[0-9a-f]{2}$|^pack$/.test(dir)) await fs.rm(path.join(objects, dir), { recursive: true });
+    for (const dir of await fs.readdir(objects))
+      if (/^[0-9a-f]{2}$|^pack$/.test(dir)) await fs.rm(path.join(objects, dir), { recursive: true });
     await expect(git(path.join(root, '.hotpull/repo'), 'fsck', '--connectivity-only')).rejects.toThrow();
 
     const restarted = await makePipeline(root, { layout: 'atomic', branch: 'main' });
@@ -100,10 +106,15 @@ describe('--layout atomic', () => {
     sb = await makeSandbox();
     const result = await runCli(['sync', '--layout', 'atomic', '--repo', sb.checkout, '--remote', sb.bare]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toMatch(/^hotpull: --repo must be an empty directory or an existing atomic layout for --layout atomic \(got ".*checkout", which holds /);
+    expect(result.stderr).toMatch(
+      /^hotpull: --repo must be an empty directory or an existing atomic layout for --layout atomic \(got ".*checkout", which holds /,
+    );
     const root = await volume();
     const noUrl = await runCli(['sync', '--layout', 'atomic', '--repo', root]);
-    expect([noUrl.exitCode, noUrl.stderr]).toEqual([2, 'hotpull: --remote must be a URL for the first clone of an atomic layout (got "origin")']);
+    expect([noUrl.exitCode, noUrl.stderr]).toEqual([
+      2,
+      'hotpull: --remote must be a URL for the first clone of an atomic layout (got "origin")',
+    ]);
   });
 
   it('runs onChange hooks inside the new release before the switch; a failure means no switch', async () => {
@@ -112,14 +123,18 @@ describe('--layout atomic', () => {
     const file = path.join(path.dirname(root), 'hotpull.config.json');
     await fs.writeFile(
       file,
-      JSON.stringify({ onChange: [{ paths: 'requirements.txt', run: 'test "$(cat requirements.txt)" = good && pwd > ../hook-ran-in' }] }),
+      JSON.stringify({
+        onChange: [{ paths: 'requirements.txt', run: 'test "$(cat requirements.txt)" = good && pwd > ../hook-ran-in' }],
+      }),
     );
     const { engine } = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main', config: file });
     await engine.sync('test');
     const before = await currentSha(root);
     const good = await commitAndPush(sb, { 'requirements.txt': 'good' });
     expect((await engine.sync('test')).kind).toBe('deployed');
-    expect((await fs.readFile(path.join(root, 'releases/hook-ran-in'), 'utf8')).trim()).toBe(path.join(await fs.realpath(root), 'releases', good));
+    expect((await fs.readFile(path.join(root, 'releases/hook-ran-in'), 'utf8')).trim()).toBe(
+      path.join(await fs.realpath(root), 'releases', good),
+    );
     expect(before).not.toBe(good);
 
     const bad = await commitAndPush(sb, { 'requirements.txt': 'bad' });
@@ -139,7 +154,15 @@ describe('--layout atomic', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
     try {
-      const { engine } = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main', healthUrl: url, healthTimeout: '1s', healthSettle: '100ms', reload: ['none'] });
+      const { engine } = await makePipeline(root, {
+        layout: 'atomic',
+        remote: sb.bare,
+        branch: 'main',
+        healthUrl: url,
+        healthTimeout: '1s',
+        healthSettle: '100ms',
+        reload: ['none'],
+      });
       expect((await engine.sync('test')).kind).toBe('deployed');
       const good = await currentSha(root);
       expect(engine.status.lastGoodSha).toBe(good);
@@ -182,10 +205,34 @@ describe('--layout atomic', () => {
     sb = await makeSandbox();
     const root = await volume();
     const pushed = new Set([await git(sb.bare, 'rev-parse', 'main')]);
-    const args = ['run', '--layout', 'atomic', '--repo', root, '--remote', sb.bare, '--branch', 'main', '--interval', '100ms', '--keep', '2', '--log-level', 'warn'];
+    const args = [
+      'run',
+      '--layout',
+      'atomic',
+      '--repo',
+      root,
+      '--remote',
+      sb.bare,
+      '--branch',
+      'main',
+      '--interval',
+      '100ms',
+      '--keep',
+      '2',
+      '--log-level',
+      'warn',
+    ];
     // a first release, so that from then on `current` must exist after every kill
     const first = spawnCli(args);
-    await waitFor('the first release', () => fs.readlink(path.join(root, 'current')).then(() => true, () => false), 20_000);
+    await waitFor(
+      'the first release',
+      () =>
+        fs.readlink(path.join(root, 'current')).then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+    );
     first.kill('SIGKILL');
     await first;
     for (let i = 0; i < 50; i++) {
@@ -202,7 +249,11 @@ describe('--layout atomic', () => {
     const last = await git(sb.bare, 'rev-parse', 'main');
     const child = spawnCli(args);
     try {
-      await waitFor('the last push deployed after restart', async () => (await currentSha(root).catch(() => '')) === last, 20_000);
+      await waitFor(
+        'the last push deployed after restart',
+        async () => (await currentSha(root).catch(() => '')) === last,
+        20_000,
+      );
     } finally {
       child.kill('SIGTERM');
       await child;

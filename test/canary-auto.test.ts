@@ -2,7 +2,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deriveGunicornCanary, deriveUwsgiCanary, fillTemplate, parseUwsgiIni, readGunicornSettings, shellQuote } from '../src/deploy/canary-auto.js';
+import {
+  deriveGunicornCanary,
+  deriveUwsgiCanary,
+  fillTemplate,
+  parseUwsgiIni,
+  readGunicornSettings,
+  shellQuote,
+} from '../src/deploy/canary-auto.js';
 import { ROOT } from './helpers/hotpull.js';
 
 const example = (file: string) => readFileSync(path.join(ROOT, 'examples', file), 'utf8');
@@ -38,7 +45,8 @@ describe('uWSGI ini → canary command', () => {
       text: '[uwsgi]\nchdir = %d\nwsgi-file = %dapp.py\nvirtualenv = %d.venv\nlogto = /var/log/%n.log\nsocket = /run/%n.sock\npidfile = /run/%n.pid\n',
       iniPath: '/srv/site/deploy/site.ini',
       checkout: '/srv/site',
-      command: "uwsgi --chdir '{dir}/deploy/' --wsgi-file '{dir}/deploy/app.py' --virtualenv '{dir}/deploy/.venv' --http-socket '127.0.0.1:{port}' --master --processes 1 --die-on-term --no-orphans",
+      command:
+        "uwsgi --chdir '{dir}/deploy/' --wsgi-file '{dir}/deploy/app.py' --virtualenv '{dir}/deploy/.venv' --http-socket '127.0.0.1:{port}' --master --processes 1 --die-on-term --no-orphans",
       dropped: ['logto', 'socket', 'pidfile'],
     },
     {
@@ -46,15 +54,17 @@ describe('uWSGI ini → canary command', () => {
       text: '[uwsgi]\nplugin = python3\nmodule = app:application\npythonpath = /opt/shared\nprocesses = 4\nmaster = true\ndaemonize = /var/log/uwsgi.log\nmaster-fifo = /run/u.fifo\n',
       iniPath: '/app/uwsgi.ini',
       checkout: '/app',
-      command: "uwsgi --chdir '{dir}' --plugin python3 --module app:application --pythonpath /opt/shared --http-socket '127.0.0.1:{port}' --master --processes 1 --die-on-term --no-orphans",
+      command:
+        "uwsgi --chdir '{dir}' --plugin python3 --module app:application --pythonpath /opt/shared --http-socket '127.0.0.1:{port}' --master --processes 1 --die-on-term --no-orphans",
       dropped: ['daemonize', 'master-fifo'],
     },
     {
-      name: "jobs that must not run twice (cron, attached daemons, spooler, mules) are dropped; /application is not under /app",
+      name: 'jobs that must not run twice (cron, attached daemons, spooler, mules) are dropped; /application is not under /app',
       text: '[uwsgi]\nwsgi-file = /application/app.py\ncron = 0 -1 -1 -1 -1 /app/backup.sh\nattach-daemon = celery worker\nspooler = /app/spool\nmule = /app/mule.py\nstats = 127.0.0.1:9191\nenable-threads = true\nlazy = false\n',
       iniPath: '/app/uwsgi.ini',
       checkout: '/app',
-      command: "uwsgi --chdir '{dir}' --wsgi-file /application/app.py --enable-threads --http-socket '127.0.0.1:{port}' --master --processes 1 --die-on-term --no-orphans",
+      command:
+        "uwsgi --chdir '{dir}' --wsgi-file /application/app.py --enable-threads --http-socket '127.0.0.1:{port}' --master --processes 1 --die-on-term --no-orphans",
       dropped: ['cron', 'attach-daemon', 'spooler', 'mule', 'stats'],
     },
   ])('$name', ({ text, iniPath, checkout, command, dropped }) => {
@@ -69,11 +79,19 @@ describe('uWSGI ini → canary command', () => {
     { text: '[uwsgi]\nmaster = true\n', error: 'names no app' },
     { text: '; nothing\n[other]\nmodule = x\n', error: 'no [uwsgi] section' },
   ])('refuses an ini it cannot make a canary of: $error', ({ text, error }) => {
-    expect(deriveUwsgiCanary({ text, iniPath: '/app/u.ini', checkout: '/app' })).toEqual({ error: expect.stringContaining(error) });
+    expect(deriveUwsgiCanary({ text, iniPath: '/app/u.ini', checkout: '/app' })).toEqual({
+      error: expect.stringContaining(error),
+    });
   });
 
   it('magic variables other than %d %p %s %n %e %c are left to uWSGI and named', () => {
-    const derived = ok(deriveUwsgiCanary({ text: '[uwsgi]\nmodule = app\nenv = HOME=%(home)\nenv = X=%k\n', iniPath: '/app/u.ini', checkout: '/app' }));
+    const derived = ok(
+      deriveUwsgiCanary({
+        text: '[uwsgi]\nmodule = app\nenv = HOME=%(home)\nenv = X=%k\n',
+        iniPath: '/app/u.ini',
+        checkout: '/app',
+      }),
+    );
     expect(derived.command).toContain("--env 'HOME=%(home)'");
     expect(derived.description).toContain('left to uWSGI: %( %k');
   });
@@ -88,7 +106,13 @@ describe('uWSGI ini → canary command', () => {
 
 describe('gunicorn → canary command', () => {
   it('the gunicorn example: config from the staged tree, production settings overridden on the command line', () => {
-    const derived = ok(deriveGunicornCanary({ configText: example('gunicorn/gunicorn.conf.py'), configPath: '/app/gunicorn.conf.py', checkout: '/app' }));
+    const derived = ok(
+      deriveGunicornCanary({
+        configText: example('gunicorn/gunicorn.conf.py'),
+        configPath: '/app/gunicorn.conf.py',
+        checkout: '/app',
+      }),
+    );
     expect(derived.command).toBe(
       "gunicorn --config '{dir}/gunicorn.conf.py' --chdir '{dir}' --pythonpath '{dir}' --bind '127.0.0.1:{port}' --workers 1 --pid '{tmp}/gunicorn.pid' --error-logfile - --graceful-timeout 1",
     );
@@ -98,14 +122,24 @@ describe('gunicorn → canary command', () => {
   });
 
   it.each([
-    { input: { checkout: '/app', app: 'wsgi:application' }, tail: "--pid '{tmp}/gunicorn.pid' --error-logfile - --graceful-timeout 1 wsgi:application" },
-    { input: { checkout: '/app', configText: 'daemon = True\nworkers = 8\n', configPath: '/app/g.py', app: 'wsgi:app' }, tail: '--graceful-timeout 1 --no-daemon wsgi:app' },
+    {
+      input: { checkout: '/app', app: 'wsgi:application' },
+      tail: "--pid '{tmp}/gunicorn.pid' --error-logfile - --graceful-timeout 1 wsgi:application",
+    },
+    {
+      input: { checkout: '/app', configText: 'daemon = True\nworkers = 8\n', configPath: '/app/g.py', app: 'wsgi:app' },
+      tail: '--graceful-timeout 1 --no-daemon wsgi:app',
+    },
   ])('an app path goes last; a daemonizing config is overridden ($tail)', ({ input, tail }) => {
     expect(ok(deriveGunicornCanary(input)).command.endsWith(tail)).toBe(true);
   });
 
   it('reads simple settings of a Python config file', () => {
-    expect(Object.fromEntries(readGunicornSettings('bind = "0.0.0.0:8000"  # all\nworkers = 2\nwsgi_app = \'w:a\'\ndef f(): pass\n'))).toEqual({
+    expect(
+      Object.fromEntries(
+        readGunicornSettings('bind = "0.0.0.0:8000"  # all\nworkers = 2\nwsgi_app = \'w:a\'\ndef f(): pass\n'),
+      ),
+    ).toEqual({
       bind: '0.0.0.0:8000',
       workers: '2',
       wsgi_app: 'w:a',
@@ -115,9 +149,13 @@ describe('gunicorn → canary command', () => {
 
 describe('templates', () => {
   it('fills {dir}, {port} and {tmp}; quoted placeholders keep a directory with spaces one word', () => {
-    expect(fillTemplate(`x --chdir ${shellQuote('{dir}')} --bind ${shellQuote('127.0.0.1:{port}')} --pid {tmp}/p`, { dir: '/a b', port: 8123, tmp: '/t' })).toBe(
-      "x --chdir '/a b' --bind '127.0.0.1:8123' --pid /t/p",
-    );
+    expect(
+      fillTemplate(`x --chdir ${shellQuote('{dir}')} --bind ${shellQuote('127.0.0.1:{port}')} --pid {tmp}/p`, {
+        dir: '/a b',
+        port: 8123,
+        tmp: '/t',
+      }),
+    ).toBe("x --chdir '/a b' --bind '127.0.0.1:8123' --pid /t/p");
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
   });
 });

@@ -24,7 +24,9 @@ describe("hotpull's secrets stay out of the commands it runs", () => {
       HOTPULL_REMOTE: 'https://u:s5@git.example.com/app.git',
     });
     expect(env).toEqual({ PATH: '/usr/bin', FOO: 'bar', HOTPULL_INTERVAL: '2s' });
-    expect(childEnv({ HOTPULL_REMOTE: 'https://git.example.com/app.git' })).toEqual({ HOTPULL_REMOTE: 'https://git.example.com/app.git' });
+    expect(childEnv({ HOTPULL_REMOTE: 'https://git.example.com/app.git' })).toEqual({
+      HOTPULL_REMOTE: 'https://git.example.com/app.git',
+    });
   });
 
   it('an onChange hook and a command reload see FOO but neither the webhook secret nor the notify secret', async () => {
@@ -33,9 +35,16 @@ describe("hotpull's secrets stay out of the commands it runs", () => {
     const reloadOut = path.join(sb.root, 'reload-env');
     await fs.writeFile(
       path.join(sb.checkout, 'hotpull.config.json'),
-      JSON.stringify({ onChange: [{ paths: ['app.py'], run: [`env > '${hookOut}'`] }], reload: [`command:env > '${reloadOut}'`] }),
+      JSON.stringify({
+        onChange: [{ paths: ['app.py'], run: [`env > '${hookOut}'`] }],
+        reload: [`command:env > '${reloadOut}'`],
+      }),
     );
-    const secrets = { HOTPULL_WEBHOOK_SECRET: 'webhook-s3cret-value', HOTPULL_NOTIFY_SECRET: 'notify-s3cret-value', FOO: 'visible-foo' };
+    const secrets = {
+      HOTPULL_WEBHOOK_SECRET: 'webhook-s3cret-value',
+      HOTPULL_NOTIFY_SECRET: 'notify-s3cret-value',
+      FOO: 'visible-foo',
+    };
     const { engine } = await makePipeline(sb.checkout, {}, secrets);
     await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     expect((await engine.sync('test')).kind).toBe('deployed');

@@ -28,22 +28,70 @@ async function lockFiles(dir: string): Promise<string[]> {
 
 describe('bad configuration: one line naming option, rule and value; exit 2', () => {
   it.each([
-    [['run', '--interval', 'fast'], {}, 'hotpull: --interval must be a duration like 500ms, 2s or 1m of at least 100ms (got "fast")'],
-    [['run', '--interval', '10ms'], {}, 'hotpull: --interval must be a duration like 500ms, 2s or 1m of at least 100ms (got "10ms")'],
-    [['run'], { HOTPULL_SYNC_TIMEOUT: '5 minutes' }, 'hotpull: HOTPULL_SYNC_TIMEOUT must be a duration like 500ms, 2s or 1m of at least 100ms (got "5 minutes")'],
+    [
+      ['run', '--interval', 'fast'],
+      {},
+      'hotpull: --interval must be a duration like 500ms, 2s or 1m of at least 100ms (got "fast")',
+    ],
+    [
+      ['run', '--interval', '10ms'],
+      {},
+      'hotpull: --interval must be a duration like 500ms, 2s or 1m of at least 100ms (got "10ms")',
+    ],
+    [
+      ['run'],
+      { HOTPULL_SYNC_TIMEOUT: '5 minutes' },
+      'hotpull: HOTPULL_SYNC_TIMEOUT must be a duration like 500ms, 2s or 1m of at least 100ms (got "5 minutes")',
+    ],
     [['run', '--on-diverged', 'force'], {}, 'hotpull: --on-diverged must be one of stop, reset (got "force")'],
     [['run', '--frobnicate'], {}, 'hotpull: unknown option --frobnicate; see hotpull run --help'],
-    [['run', '--intreval', '2s'], {}, 'hotpull: unknown option --intreval (did you mean --interval?); see hotpull run --help'],
-    [['host', 'up', '--imag=app:1'], {}, 'hotpull: unknown option --imag (did you mean --image?); see hotpull host up --help'],
+    [
+      ['run', '--intreval', '2s'],
+      {},
+      'hotpull: unknown option --intreval (did you mean --interval?); see hotpull run --help',
+    ],
+    [
+      ['host', 'up', '--imag=app:1'],
+      {},
+      'hotpull: unknown option --imag (did you mean --image?); see hotpull host up --help',
+    ],
     [['status', '--url'], {}, "hotpull: Option '--url <value>' argument missing (see hotpull status --help)"],
-    [['sync', '--webhook-secret', 'x'], {}, 'hotpull: --webhook-secret is not a flag: set HOTPULL_WEBHOOK_SECRET (a command line is visible to every user in ps); see hotpull sync --help'],
-    [['statsu'], {}, 'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
-    [['completion', 'bsh'], {}, 'hotpull: completion needs one shell: one of bash, zsh, fish (got "bsh"; did you mean bash?)'],
-    [['status'], {}, 'hotpull: --url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither'],
+    [
+      ['sync', '--webhook-secret', 'x'],
+      {},
+      'hotpull: --webhook-secret is not a flag: set HOTPULL_WEBHOOK_SECRET (a command line is visible to every user in ps); see hotpull sync --help',
+    ],
+    [
+      ['statsu'],
+      {},
+      'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
+    ],
+    [
+      ['completion', 'bsh'],
+      {},
+      'hotpull: completion needs one shell: one of bash, zsh, fish (got "bsh"; did you mean bash?)',
+    ],
+    [
+      ['status'],
+      {},
+      'hotpull: --url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither',
+    ],
     // `--poll` alone is `--poll on`: parsing gets past it to the next check
-    [['watch', '--poll', '--repo', '/nonexistent/app'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
-    [['watch', '--repo', '/nonexistent/app', '--poll'], {}, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")'],
-    [['deploy'], {}, 'hotpull: unknown command "deploy": must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)'],
+    [
+      ['watch', '--poll', '--repo', '/nonexistent/app'],
+      {},
+      'hotpull: --repo must be an existing directory (got "/nonexistent/app")',
+    ],
+    [
+      ['watch', '--repo', '/nonexistent/app', '--poll'],
+      {},
+      'hotpull: --repo must be an existing directory (got "/nonexistent/app")',
+    ],
+    [
+      ['deploy'],
+      {},
+      'hotpull: unknown command "deploy": must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
+    ],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });
     expect(result.exitCode).toBe(2);
@@ -53,20 +101,29 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
 
   it('missing repo directory', async () => {
     const result = await runCli(['run', '--repo', '/nonexistent/app']);
-    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --repo must be an existing directory (got "/nonexistent/app")']);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      'hotpull: --repo must be an existing directory (got "/nonexistent/app")',
+    ]);
   });
 
   it('a directory that is not a git checkout', async () => {
     const dir = await tmpDir();
     const result = await runCli(['sync', '--repo', dir]);
-    expect([result.exitCode, result.stderr]).toEqual([2, `hotpull: --repo must be a git checkout (got "${dir}": no git repository there)`]);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      `hotpull: --repo must be a git checkout (got "${dir}": no git repository there)`,
+    ]);
     await fs.rm(dir, { recursive: true });
   });
 
   it('a branch that does not exist on the remote', async () => {
     sb = await makeSandbox();
     const result = await runCli(['run', '--repo', sb.checkout, '--branch', 'release']);
-    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --branch must name a branch on the remote (got "release": no refs/heads/release on origin)']);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      'hotpull: --branch must name a branch on the remote (got "release": no refs/heads/release on origin)',
+    ]);
   });
 
   it('a checkout whose branch has no upstream: --branch is named, nothing is fetched', async () => {
@@ -88,7 +145,10 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
   it('a remote name the checkout does not have', async () => {
     sb = await makeSandbox();
     const result = await runCli(['run', '--repo', sb.checkout, '--remote', 'upstream']);
-    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --remote must be a remote of the checkout or a URL (got "upstream"; remotes: origin)']);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      'hotpull: --remote must be a remote of the checkout or a URL (got "upstream"; remotes: origin)',
+    ]);
   });
 
   it('an unknown key in a config file, with a suggestion', async () => {
@@ -97,7 +157,11 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     await fs.writeFile(file, 'intervall: 2s\n');
     const result = await runCli(['run', '--repo', sb.checkout], { cwd: sb.root });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toMatch(new RegExp(`^hotpull: unknown key "intervall" in ${file} \\(did you mean "interval"\\?\\); known keys: repo, remote, `));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^hotpull: unknown key "intervall" in ${file} \\(did you mean "interval"\\?\\); known keys: repo, remote, `,
+      ),
+    );
   });
 
   it('a bad value in a config file names the key and the file', async () => {
@@ -105,7 +169,10 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     const file = path.join(sb.root, '.hotpullrc.json');
     await fs.writeFile(file, JSON.stringify({ onDirty: 'clobber' }));
     const result = await runCli(['run', '--repo', sb.checkout], { cwd: sb.root });
-    expect([result.exitCode, result.stderr]).toEqual([2, `hotpull: onDirty (in ${file}) must be one of stop, reset (got "clobber")`]);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      `hotpull: onDirty (in ${file}) must be one of stop, reset (got "clobber")`,
+    ]);
   });
 });
 
@@ -134,7 +201,9 @@ describe('pretty logs and colour', () => {
     sb = await makeSandbox();
     const ESC = '\u001b[';
     const sync = async (env: Record<string, string | undefined>) => {
-      const result = await runCli(['sync', '--repo', sb!.checkout, '--log-format', 'pretty'], { env: { NO_COLOR: undefined, FORCE_COLOR: undefined, ...env } as Record<string, string> });
+      const result = await runCli(['sync', '--repo', sb!.checkout, '--log-format', 'pretty'], {
+        env: { NO_COLOR: undefined, FORCE_COLOR: undefined, ...env } as Record<string, string>,
+      });
       expect([result.exitCode, result.stdout]).toEqual([0, expect.stringContaining('up to date')]);
       return result.stdout.includes(ESC);
     };
@@ -165,8 +234,19 @@ describe('hotpull run: signals', () => {
 
   it('SIGTERM during a slow fetch exits 0 within 10 s and leaves no lock', async () => {
     sb = await makeSandbox();
-    server = await startGitHttpServer({ projectRoot: sb.root, user: 'deploy', password: 's3cret-pw', slowFetchMs: 30_000 });
-    await git(sb.checkout, 'remote', 'set-url', 'origin', `${server.url.replace('http://', 'http://deploy:s3cret-pw@')}remote.git`);
+    server = await startGitHttpServer({
+      projectRoot: sb.root,
+      user: 'deploy',
+      password: 's3cret-pw',
+      slowFetchMs: 30_000,
+    });
+    await git(
+      sb.checkout,
+      'remote',
+      'set-url',
+      'origin',
+      `${server.url.replace('http://', 'http://deploy:s3cret-pw@')}remote.git`,
+    );
     await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const child = spawnCli(['run', '--repo', sb.checkout, '--interval', '10m', '--log-level', 'debug']);
     let out = '';
@@ -175,7 +255,9 @@ describe('hotpull run: signals', () => {
     await new Promise((r) => setTimeout(r, 500));
     // mid-fetch, git and its transport helper are running: the password is on no process's command line
     const cmdlines = await Promise.all(
-      (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p)).map((p) => fs.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')),
+      (await fs.readdir('/proc'))
+        .filter((p) => /^\d+$/.test(p))
+        .map((p) => fs.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')),
     );
     expect(cmdlines.filter((c) => c.includes('remote-http')).length).toBeGreaterThan(0);
     expect(cmdlines.filter((c) => c.includes('s3cret-pw'))).toEqual([]);
@@ -204,7 +286,11 @@ describe('smart-HTTP remote with basic auth', () => {
   it('a token-only URL (https://TOKEN@host) works, and the token is on no command line', async () => {
     sb = await makeSandbox();
     server = await startGitHttpServer({ projectRoot: sb.root, user: 't0ken-abc', password: '' });
-    const { engine, target } = await makeDaemon(sb.checkout, { branch: 'main' }, { HOTPULL_REMOTE: `http://t0ken-abc@127.0.0.1:${server.port}/remote.git` });
+    const { engine, target } = await makeDaemon(
+      sb.checkout,
+      { branch: 'main' },
+      { HOTPULL_REMOTE: `http://t0ken-abc@127.0.0.1:${server.port}/remote.git` },
+    );
     expect(target.remote).toBe(`http://127.0.0.1:${server.port}/remote.git`);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     expect((await engine.sync('test')).kind).toBe('deployed');
@@ -215,7 +301,11 @@ describe('smart-HTTP remote with basic auth', () => {
     sb = await makeSandbox();
     server = await startGitHttpServer({ projectRoot: sb.root, user: 'deploy', password: 'right-pw' });
     const url = `http://deploy:wr0ng-pa55@127.0.0.1:${server.port}/remote.git`;
-    const { daemon, engine, logs } = await makeDaemon(sb.checkout, { branch: 'main', interval: '100ms', backoffMax: '200ms' }, { HOTPULL_REMOTE: url });
+    const { daemon, engine, logs } = await makeDaemon(
+      sb.checkout,
+      { branch: 'main', interval: '100ms', backoffMax: '200ms' },
+      { HOTPULL_REMOTE: url },
+    );
     daemon.start();
     try {
       await waitFor('two failures', () => engine.status.consecutiveFailures >= 2);
@@ -231,7 +321,9 @@ describe('smart-HTTP remote with basic auth', () => {
     expect(logs.text()).toContain(`Authentication failed for 'http://127.0.0.1:${server.port}/remote.git/'`);
 
     // the daemon process, whole stdout and stderr (the URL in the environment: a flag holding it is refused)
-    const child = spawnCli(['run', '--repo', sb.checkout, '--branch', 'main', '--interval', '200ms'], { env: { HOTPULL_REMOTE: url } });
+    const child = spawnCli(['run', '--repo', sb.checkout, '--branch', 'main', '--interval', '200ms'], {
+      env: { HOTPULL_REMOTE: url },
+    });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor('a failure line', () => out.includes('sync failed'), 10_000);
@@ -250,19 +342,40 @@ describe('host deploy: one result on stdout, logs on stderr, the exit code of th
     const json = await runCli(['host', 'deploy', '--code', sb.checkout, '--json']);
     expect(json.exitCode, json.stderr).toBe(0);
     expect(json.stdout.split('\n')).toHaveLength(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({ action: 'deployed', changed: true, sha: pushed, from: old, result: 'reloaded', dir: sb.checkout, branch: 'main' });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      action: 'deployed',
+      changed: true,
+      sha: pushed,
+      from: old,
+      result: 'reloaded',
+      dir: sb.checkout,
+      branch: 'main',
+    });
     expect(json.stderr).toMatch(/^\{"level":\d+/m);
     const again = await runCli(['host', 'deploy', '--code', sb.checkout]);
-    expect([again.exitCode, again.stdout]).toEqual([0, `up to date: ${sb.checkout} is at ${pushed.slice(0, 7)} (origin main)`]);
+    expect([again.exitCode, again.stdout]).toEqual([
+      0,
+      `up to date: ${sb.checkout} is at ${pushed.slice(0, 7)} (origin main)`,
+    ]);
   });
 
   it('a command: reload that exits 2 is a failed deploy (exit 1), not bad configuration; --json still says where the checkout is', async () => {
     sb = await makeSandbox();
     const old = await headOf(sb.checkout);
     const pushed = await commitAndPush(sb, { 'index.html': 'v2\n' });
-    const result = await runCli(['host', 'deploy', '--code', sb.checkout, '--reload', 'command:echo no such app >&2; exit 2', '--json']);
+    const result = await runCli([
+      'host',
+      'deploy',
+      '--code',
+      sb.checkout,
+      '--reload',
+      'command:echo no such app >&2; exit 2',
+      '--json',
+    ]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr.split('\n').at(-1)).toBe('hotpull: command "echo no such app >&2; exit 2" exited with code 2: no such app');
+    expect(result.stderr.split('\n').at(-1)).toBe(
+      'hotpull: command "echo no such app >&2; exit 2" exited with code 2: no such app',
+    );
     expect(JSON.parse(result.stdout)).toEqual({
       action: 'failed',
       changed: true,
@@ -275,16 +388,19 @@ describe('host deploy: one result on stdout, logs on stderr, the exit code of th
     });
   });
 
-  it('error kinds map to CLI exits in one table; a child\'s exit code is its own field', async () => {
+  it("error kinds map to CLI exits in one table; a child's exit code is its own field", async () => {
     const { EXIT_CODES, HotpullError, interruptedError } = await import('../src/errors.js');
     const reload = new HotpullError('RELOAD', 'command "x" exited with code 2', { childExitCode: 2 });
     expect([reload.cliExitCode, reload.childExitCode]).toEqual([1, 2]);
     expect(EXIT_CODES).toMatchObject({ CONFIG: 2, UNREACHABLE: 3, RELOAD: 1, REFUSED: 1 });
-    expect([interruptedError('timeout', 'git fetch', 1500).message, interruptedError('stopped', 'git fetch', 1500).message]).toEqual([
-      'git fetch timed out after 1.5s',
-      'git fetch: stopped',
+    expect([
+      interruptedError('timeout', 'git fetch', 1500).message,
+      interruptedError('stopped', 'git fetch', 1500).message,
+    ]).toEqual(['git fetch timed out after 1.5s', 'git fetch: stopped']);
+    expect([interruptedError('timeout', 'x', 1).code, interruptedError('stopped', 'x', 1).code]).toEqual([
+      'TIMEOUT',
+      'ABORTED',
     ]);
-    expect([interruptedError('timeout', 'x', 1).code, interruptedError('stopped', 'x', 1).code]).toEqual(['TIMEOUT', 'ABORTED']);
   });
 });
 
@@ -316,6 +432,9 @@ describe('what a remote or branch text is (one check for config, target and git)
     ]);
     sb = await makeSandbox();
     const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'a..b']);
-    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: --branch must be a valid branch name (got "a..b": it holds a space, ~ ^ : ? * [ \\, ".." or "@{")']);
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      'hotpull: --branch must be a valid branch name (got "a..b": it holds a space, ~ ^ : ? * [ \\, ".." or "@{")',
+    ]);
   });
 });

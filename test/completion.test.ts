@@ -12,7 +12,8 @@ import { tmpDir } from './helpers/git.js';
 import { completionScript } from '../src/config/completion.js';
 
 const CI = process.env.CI === 'true';
-const has = async (shell: string) => (await execa(shell, ['-c', 'exit 0'], { reject: false, stdin: 'ignore' })).exitCode === 0;
+const has = async (shell: string) =>
+  (await execa(shell, ['-c', 'exit 0'], { reject: false, stdin: 'ignore' })).exitCode === 0;
 const missing = async (shell: string) => (CI || (await has(shell)) ? undefined : `${shell} is not installed`);
 
 let dir: string;
@@ -41,19 +42,31 @@ describe('bash', () => {
   /** What bash offers for the words typed so far (the last one being completed). */
   const offers = async (file: string, words: string[]) => {
     const array = words.map((w) => `'${w}'`).join(' ');
-    const result = await execa('bash', ['-c', `source ${JSON.stringify(file)}; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _hotpull; printf '%s\\n' "\${COMPREPLY[@]}"`]);
+    const result = await execa('bash', [
+      '-c',
+      `source ${JSON.stringify(file)}; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _hotpull; printf '%s\\n' "\${COMPREPLY[@]}"`,
+    ]);
     return result.stdout.split('\n').filter(Boolean).sort();
   };
 
   it.each([
     [['hotpull', 'st'], ['status']],
-    [['hotpull', 'host', ''], ['deploy', 'ls', 'up']],
+    [
+      ['hotpull', 'host', ''],
+      ['deploy', 'ls', 'up'],
+    ],
     [['hotpull', 'run', '--inte'], ['--interval']],
-    [['hotpull', 'run', '--layout', ''], ['atomic', 'in-place']],
+    [
+      ['hotpull', 'run', '--layout', ''],
+      ['atomic', 'in-place'],
+    ],
     [['hotpull', '--log-level', 'debug', 'host', 'up', '--ima'], ['--image']],
     [['hotpull', 'run', '--ima'], ['--image-revision']],
     [['hotpull', 'status', '--log-f'], ['--log-format']],
-    [['hotpull', 'completion', ''], ['bash', 'fish', 'zsh']],
+    [
+      ['hotpull', 'completion', ''],
+      ['bash', 'fish', 'zsh'],
+    ],
     [['hotpull', 'run', '--interval', ''], []],
   ])('%j offers %j', async (words, expected) => {
     expect(await offers(await script('bash'), words)).toEqual(expected);
@@ -65,7 +78,11 @@ describe('zsh', async () => {
   it.skipIf(skip)('is valid zsh and registers _hotpull for hotpull after compinit', async () => {
     const file = await script('zsh');
     expect((await execa('zsh', ['-n', file], { reject: false })).exitCode).toBe(0);
-    const result = await execa('zsh', ['-f', '-c', `autoload -Uz compinit && compinit -u -d ${JSON.stringify(path.join(dir, 'zcompdump'))} && source ${JSON.stringify(file)} && print -r -- $_comps[hotpull]`]);
+    const result = await execa('zsh', [
+      '-f',
+      '-c',
+      `autoload -Uz compinit && compinit -u -d ${JSON.stringify(path.join(dir, 'zcompdump'))} && source ${JSON.stringify(file)} && print -r -- $_comps[hotpull]`,
+    ]);
     expect(result.stdout).toBe('_hotpull');
   });
 
@@ -73,11 +90,17 @@ describe('zsh', async () => {
     const file = await script('zsh');
     const offers = async (words: string[]) => {
       const array = words.map((w) => `'${w}'`).join(' ');
-      const result = await execa('zsh', ['-f', '-c', `compdef() {}; compadd() { print -rl -- "$@" }; _files() { print FILES }; source ${JSON.stringify(file)}; words=(${array}); CURRENT=${words.length}; _hotpull`]);
+      const result = await execa('zsh', [
+        '-f',
+        '-c',
+        `compdef() {}; compadd() { print -rl -- "$@" }; _files() { print FILES }; source ${JSON.stringify(file)}; words=(${array}); CURRENT=${words.length}; _hotpull`,
+      ]);
       return result.stdout.split('\n').filter((w) => w !== '--');
     };
     expect(await offers(['hotpull', 'run', '--layout', ''])).toEqual(['in-place', 'atomic']);
-    expect(await offers(['hotpull', 'host', 'up', '-'])).toEqual(expect.arrayContaining(['--image', '--publish', '-p', '--help']));
+    expect(await offers(['hotpull', 'host', 'up', '-'])).toEqual(
+      expect.arrayContaining(['--image', '--publish', '-p', '--help']),
+    );
     expect(await offers(['hotpull', 'host', 'up', '-'])).not.toContain('--interval');
     expect(await offers(['hotpull', 'run', '--repo', ''])).toEqual(['FILES']);
   });
@@ -104,7 +127,12 @@ describe('fish', async () => {
 describe('hotpull completion', () => {
   it('needs exactly one known shell', async () => {
     const result = await runCli(['completion']);
-    expect([result.exitCode, result.stderr]).toEqual([2, 'hotpull: completion needs one shell: one of bash, zsh, fish (got none)']);
-    expect(() => completionScript(['bash', 'zsh'])).toThrow('completion needs one shell: one of bash, zsh, fish (got "bash zsh")');
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      'hotpull: completion needs one shell: one of bash, zsh, fish (got none)',
+    ]);
+    expect(() => completionScript(['bash', 'zsh'])).toThrow(
+      'completion needs one shell: one of bash, zsh, fish (got "bash zsh")',
+    );
   });
 });

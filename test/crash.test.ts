@@ -28,7 +28,17 @@ const random = (n: number) => Math.floor(Math.random() * n);
 const name = (i: number) => `pkg/d${i % 40}/m${i}.py`;
 
 function daemon(checkout: string): ResultPromise {
-  const child = spawnCli(['run', '--repo', checkout, '--interval', '100ms', '--log-level', 'warn', '--reload', 'command:"date +%s%N >> reloads.log"']);
+  const child = spawnCli([
+    'run',
+    '--repo',
+    checkout,
+    '--interval',
+    '100ms',
+    '--log-level',
+    'warn',
+    '--reload',
+    'command:"date +%s%N >> reloads.log"',
+  ]);
   started.push(child);
   return child;
 }
@@ -49,7 +59,8 @@ async function wholeAt(checkout: string, sha: string): Promise<boolean> {
 describe('kill -9 during in-place deploys', () => {
   it(`${ROUNDS} kills at random points (fetch, merge, hooks, reload): every restart ends whole on the pushed revision`, async () => {
     const files: Record<string, string> = { 'uwsgi.ini': '[uwsgi]\n', '.gitignore': 'reloads.log\n' };
-    for (let i = 0; i < FILES; i++) files[name(i)] = `X = ${i}\n${'# padding line to make the file take a write\n'.repeat(20)}`;
+    for (let i = 0; i < FILES; i++)
+      files[name(i)] = `X = ${i}\n${'# padding line to make the file take a write\n'.repeat(20)}`;
     sb = await makeSandbox({ files });
     const journal = path.join(sb.checkout, '.git', 'hotpull', 'journal.json');
     const reloads = path.join(sb.checkout, 'reloads.log');
@@ -69,7 +80,15 @@ describe('kill -9 during in-place deploys', () => {
       const victim = daemon(sb.checkout);
       if (round % 2 === 0) {
         // as soon as the apply is written down (the tree is about to change), plus a few ms
-        await waitFor('the journal', () => fs.stat(journal).then(() => true, () => false), 30_000).catch(() => undefined);
+        await waitFor(
+          'the journal',
+          () =>
+            fs.stat(journal).then(
+              () => true,
+              () => false,
+            ),
+          30_000,
+        ).catch(() => undefined);
         await new Promise((r) => setTimeout(r, random(40)));
       } else {
         await new Promise((r) => setTimeout(r, 150 + random(1500)));
@@ -81,9 +100,21 @@ describe('kill -9 during in-place deploys', () => {
       kinds.push(stage);
 
       const survivor = daemon(sb.checkout);
-      await waitFor(`round ${round}: the checkout whole at ${sha.slice(0, 7)} (killed at stage ${stage})`, () => wholeAt(sb!.checkout, sha), 60_000);
+      await waitFor(
+        `round ${round}: the checkout whole at ${sha.slice(0, 7)} (killed at stage ${stage})`,
+        () => wholeAt(sb!.checkout, sha),
+        60_000,
+      );
       // what the killed daemon owed is done too: the journal is gone only once the new revision was reloaded
-      await waitFor(`round ${round}: the journal cleared`, () => fs.stat(journal).then(() => false, () => true), 30_000);
+      await waitFor(
+        `round ${round}: the journal cleared`,
+        () =>
+          fs.stat(journal).then(
+            () => false,
+            () => true,
+          ),
+        30_000,
+      );
       const reloadsAfter = (await fs.readFile(reloads, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
       expect(reloadsAfter, `round ${round}: reloaded after the kill`).toBeGreaterThan(reloadsBefore);
       await stop(survivor, 'SIGTERM');

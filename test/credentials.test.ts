@@ -15,7 +15,15 @@ import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from '.
 import { startGitHttpServer, type GitHttpServer } from './helpers/http-git-server.js';
 import { CLI, makeDaemon, ROOT, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
 import { freePort } from './helpers/uwsgi.js';
-import { commandLineCredentials, credentialEnv, credentialSetup, maskUserinfo, PASSWORD_HELPER, remoteKind, splitUserinfo } from '../src/git/credentials.js';
+import {
+  commandLineCredentials,
+  credentialEnv,
+  credentialSetup,
+  maskUserinfo,
+  PASSWORD_HELPER,
+  remoteKind,
+  splitUserinfo,
+} from '../src/git/credentials.js';
 import { ensureCode } from '../src/host/code.js';
 
 let sb: Sandbox | undefined;
@@ -36,12 +44,39 @@ beforeAll(async () => {
 
 describe('credentials as pure functions', () => {
   it.each([
-    ['https://u:p@host/x.git', { url: 'https://u@host/x.git', bare: 'https://host/x.git', userinfo: 'u:p', user: 'u', password: 'p' }],
-    ['https://TOKEN@host/x.git', { url: 'https://TOKEN@host/x.git', bare: 'https://host/x.git', userinfo: 'TOKEN', user: 'TOKEN', password: undefined }],
+    [
+      'https://u:p@host/x.git',
+      { url: 'https://u@host/x.git', bare: 'https://host/x.git', userinfo: 'u:p', user: 'u', password: 'p' },
+    ],
+    [
+      'https://TOKEN@host/x.git',
+      {
+        url: 'https://TOKEN@host/x.git',
+        bare: 'https://host/x.git',
+        userinfo: 'TOKEN',
+        user: 'TOKEN',
+        password: undefined,
+      },
+    ],
     // by position: a password holding @, /, quotes or a bad % escape is still found whole
-    ['https://u:p@ss/w"o\'rd@host:99999/x.git', { url: 'https://u@host:99999/x.git', bare: 'https://host:99999/x.git', userinfo: 'u:p@ss/w"o\'rd', user: 'u', password: 'p@ss/w"o\'rd' }],
-    ['https://u:100%zz@host/x.git', { url: 'https://u@host/x.git', bare: 'https://host/x.git', userinfo: 'u:100%zz', user: 'u', password: '100%zz' }],
-    ['https://u:p%40ss@host/x.git', { url: 'https://u@host/x.git', bare: 'https://host/x.git', userinfo: 'u:p%40ss', user: 'u', password: 'p@ss' }],
+    [
+      'https://u:p@ss/w"o\'rd@host:99999/x.git',
+      {
+        url: 'https://u@host:99999/x.git',
+        bare: 'https://host:99999/x.git',
+        userinfo: 'u:p@ss/w"o\'rd',
+        user: 'u',
+        password: 'p@ss/w"o\'rd',
+      },
+    ],
+    [
+      'https://u:100%zz@host/x.git',
+      { url: 'https://u@host/x.git', bare: 'https://host/x.git', userinfo: 'u:100%zz', user: 'u', password: '100%zz' },
+    ],
+    [
+      'https://u:p%40ss@host/x.git',
+      { url: 'https://u@host/x.git', bare: 'https://host/x.git', userinfo: 'u:p%40ss', user: 'u', password: 'p@ss' },
+    ],
     ['https://host/x.git', { url: 'https://host/x.git', bare: 'https://host/x.git' }],
     ['git@github.com:acme/web.git', { url: 'git@github.com:acme/web.git', bare: 'git@github.com:acme/web.git' }],
   ])('%s', (url, expected) => {
@@ -51,32 +86,55 @@ describe('credentials as pure functions', () => {
   it('masks the whole userinfo and tells remote kinds apart', () => {
     expect(maskUserinfo('https://u:p@ss@host/x.git')).toBe('https://***@host/x.git');
     expect(maskUserinfo('https://host/x.git')).toBe('https://host/x.git');
-    expect(['https://h/x', 'ssh://git@h/x', 'git@h:x', '/srv/x.git', 'file:///srv/x', './x', 'git://h/x'].map(remoteKind)).toEqual([
-      'http', 'ssh', 'ssh', 'local', 'local', 'local', 'other',
-    ]);
+    expect(
+      ['https://h/x', 'ssh://git@h/x', 'git@h:x', '/srv/x.git', 'file:///srv/x', './x', 'git://h/x'].map(remoteKind),
+    ).toEqual(['http', 'ssh', 'ssh', 'local', 'local', 'local', 'other']);
   });
 
   it('refuses credentials in command-line flags, pointing to the file and environment alternatives', () => {
     expect(commandLineCredentials({ remote: 'https://deploy:s3cret@git.example.com/app.git' }, {})).toBe(
       '--remote must not carry a password or token on the command line, where ps shows it to every user (got "https://***@git.example.com/app.git"): put the password or token in a file and give --password-file FILE (with --username NAME), or set HOTPULL_PASSWORD, or give the whole URL in HOTPULL_REMOTE',
     );
-    expect(commandLineCredentials({ repo: 'https://ghp_token@github.com/acme/web.git' }, {})).toMatch(/^--repo must not carry a password or token on the command line, .* or give the whole URL in HOTPULL_REPO$/);
+    expect(commandLineCredentials({ repo: 'https://ghp_token@github.com/acme/web.git' }, {})).toMatch(
+      /^--repo must not carry a password or token on the command line, .* or give the whole URL in HOTPULL_REPO$/,
+    );
     // with a password option the user in the URL is a user name, not a token
-    expect(commandLineCredentials({ remote: 'https://deploy@git.example.com/app.git' }, { passwordFile: '/run/secrets/token' })).toBeUndefined();
+    expect(
+      commandLineCredentials(
+        { remote: 'https://deploy@git.example.com/app.git' },
+        { passwordFile: '/run/secrets/token' },
+      ),
+    ).toBeUndefined();
     expect(commandLineCredentials({ remote: 'ssh://git@github.com/acme/web.git' }, {})).toBeUndefined();
-    expect(commandLineCredentials({ healthUrl: 'http://admin:pw@127.0.0.1:8000/version' }, {})).toMatch(/^--health-url must not carry .*: give the URL in HOTPULL_HEALTH_URL instead$/);
-    expect(commandLineCredentials({ remote: 'origin', interval: '2s', reload: ['touch:uwsgi.ini'] }, {})).toBeUndefined();
+    expect(commandLineCredentials({ healthUrl: 'http://admin:pw@127.0.0.1:8000/version' }, {})).toMatch(
+      /^--health-url must not carry .*: give the URL in HOTPULL_HEALTH_URL instead$/,
+    );
+    expect(
+      commandLineCredentials({ remote: 'origin', interval: '2s', reload: ['touch:uwsgi.ini'] }, {}),
+    ).toBeUndefined();
   });
 
   it('where the password comes from, and the environment git gets', () => {
-    expect(credentialSetup('origin', 'https://git.example.com/app.git', { passwordFile: '/run/secrets/token', username: 'deploy' })).toEqual({
+    expect(
+      credentialSetup('origin', 'https://git.example.com/app.git', {
+        passwordFile: '/run/secrets/token',
+        username: 'deploy',
+      }),
+    ).toEqual({
       remote: 'origin',
       source: { kind: 'file', file: '/run/secrets/token', username: 'deploy' },
     });
-    expect(credentialSetup('https://deploy:pw@h/x.git', 'https://deploy:pw@h/x.git', {})).toEqual({ remote: 'https://deploy@h/x.git', source: { kind: 'url', password: 'pw', username: 'deploy' } });
-    expect(credentialSetup('origin', 'https://TOKEN@h/x.git', {})).toEqual({ remote: 'https://h/x.git', source: { kind: 'url', password: '', username: 'TOKEN' } });
+    expect(credentialSetup('https://deploy:pw@h/x.git', 'https://deploy:pw@h/x.git', {})).toEqual({
+      remote: 'https://deploy@h/x.git',
+      source: { kind: 'url', password: 'pw', username: 'deploy' },
+    });
+    expect(credentialSetup('origin', 'https://TOKEN@h/x.git', {})).toEqual({
+      remote: 'https://h/x.git',
+      source: { kind: 'url', password: '', username: 'TOKEN' },
+    });
     expect(credentialSetup('origin', 'https://h/x.git', { password: 'pw' })).toEqual({
-      error: 'HOTPULL_PASSWORD needs a user name: give --username NAME (any name works for a GitHub token, e.g. x-access-token) or put it in the URL (got "https://h/x.git")',
+      error:
+        'HOTPULL_PASSWORD needs a user name: give --username NAME (any name works for a GitHub token, e.g. x-access-token) or put it in the URL (got "https://h/x.git")',
     });
     expect(credentialSetup('origin', 'https://u:pw@h/x.git', { passwordFile: '/f', username: 'u' })).toEqual({
       error: 'the remote URL carries a password and --password-file is given: keep one (got "https://***@h/x.git")',
@@ -90,7 +148,9 @@ describe('credentials as pure functions', () => {
       HOTPULL_GIT_USERNAME: 'deploy',
       HOTPULL_GIT_PASSWORD_FILE: '/run/secrets/token',
     });
-    expect(credentialEnv({ kind: 'helper', command: '/usr/local/bin/github-app-token', username: 'x-access-token' })).toEqual({
+    expect(
+      credentialEnv({ kind: 'helper', command: '/usr/local/bin/github-app-token', username: 'x-access-token' }),
+    ).toEqual({
       GIT_CONFIG_COUNT: '3',
       GIT_CONFIG_KEY_0: 'credential.helper',
       GIT_CONFIG_VALUE_0: '',
@@ -106,7 +166,10 @@ describe('credentials as pure functions', () => {
     const file = path.join(dir, 'token');
     const helper = PASSWORD_HELPER.slice(1); // git strips the leading !
     const ask = (action: string) =>
-      execa('sh', ['-c', `${helper} "$@"`, 'helper', action], { env: { HOTPULL_GIT_USERNAME: 'deploy', HOTPULL_GIT_PASSWORD_FILE: file }, extendEnv: false });
+      execa('sh', ['-c', `${helper} "$@"`, 'helper', action], {
+        env: { HOTPULL_GIT_USERNAME: 'deploy', HOTPULL_GIT_PASSWORD_FILE: file },
+        extendEnv: false,
+      });
     await fs.writeFile(file, 'first token\r\nsecond line\n');
     expect((await ask('get')).stdout).toBe('username=deploy\npassword=first token');
     await fs.writeFile(file, 'rotated'); // no newline at the end
@@ -146,7 +209,21 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     await writeSecret(file, `${password}\n`);
     const sha = await commitAndPush(s, { 'app.py': 'VERSION = 2\n' });
     const listen = String(await freePort());
-    const child = spawnCli(['run', '--repo', s.checkout, '--interval', '200ms', '--listen', listen, '--username', 'deploy', '--password-file', file, '--log-level', 'debug']);
+    const child = spawnCli([
+      'run',
+      '--repo',
+      s.checkout,
+      '--interval',
+      '200ms',
+      '--listen',
+      listen,
+      '--username',
+      'deploy',
+      '--password-file',
+      file,
+      '--log-level',
+      'debug',
+    ]);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
@@ -179,14 +256,23 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     const { s, secrets } = await httpSandbox('rotate-one');
     const file = path.join(secrets, 'token');
     await writeSecret(file, 'rotate-one\n');
-    const { daemon, engine, logs } = await makeDaemon(s.checkout, { username: 'deploy', passwordFile: file, interval: '200ms', backoffMax: '400ms' });
+    const { daemon, engine, logs } = await makeDaemon(s.checkout, {
+      username: 'deploy',
+      passwordFile: file,
+      interval: '200ms',
+      backoffMax: '400ms',
+    });
     daemon.start();
     try {
       const v2 = await commitAndPush(s, { 'app.py': 'VERSION = 2\n' });
       await waitFor('v2 with the first password', async () => (await headOf(s.checkout)) === v2, 60_000);
       server!.setPassword('rotate-two');
       const v3 = await commitAndPush(s, { 'app.py': 'VERSION = 3\n' });
-      await waitFor('the old password refused', () => engine.status.lastError?.includes('the server refused the credentials'), 60_000);
+      await waitFor(
+        'the old password refused',
+        () => engine.status.lastError?.includes('the server refused the credentials'),
+        60_000,
+      );
       await writeSecret(file, 'rotate-two\n');
       await waitFor('v3 with the rotated password', async () => (await headOf(s.checkout)) === v3, 60_000);
       await waitFor('idle again', () => engine.status.state === 'idle', 60_000);
@@ -201,7 +287,12 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     const { s, url, secrets } = await httpSandbox('the-right-one');
     const file = path.join(secrets, 'token');
     await writeSecret(file, 'wr0ng-pa55\n');
-    const { daemon, engine, logs } = await makeDaemon(s.checkout, { username: 'deploy', passwordFile: file, interval: '100ms', backoffMax: '2s' });
+    const { daemon, engine, logs } = await makeDaemon(s.checkout, {
+      username: 'deploy',
+      passwordFile: file,
+      interval: '100ms',
+      backoffMax: '2s',
+    });
     daemon.start();
     try {
       await waitFor('three failures', () => engine.status.consecutiveFailures >= 3, 60_000);
@@ -225,7 +316,9 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     const password = 'env-s3cret-pw';
     const { s } = await httpSandbox(password);
     const sha = await commitAndPush(s, { 'app.py': 'VERSION = 2\n' });
-    const result = await runCli(['sync', '--repo', s.checkout, '--username', 'deploy'], { env: { HOTPULL_PASSWORD: password } });
+    const result = await runCli(['sync', '--repo', s.checkout, '--username', 'deploy'], {
+      env: { HOTPULL_PASSWORD: password },
+    });
     expect(result.exitCode, result.stdout).toBe(0);
     expect(await headOf(s.checkout)).toBe(sha);
     expect(`${result.stdout}${result.stderr}`).not.toContain(password);
@@ -233,13 +326,20 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     expect(engine.status.auth).toBe('password from HOTPULL_PASSWORD (user deploy)');
     expect(`${JSON.stringify(engine.status)}${logs.text()}`).not.toContain(password);
     const flag = await runCli(['sync', '--repo', s.checkout, '--password', password]);
-    expect([flag.exitCode, flag.stderr]).toEqual([2, 'hotpull: --password is not a flag: set HOTPULL_PASSWORD (a command line is visible to every user in ps); see hotpull sync --help']);
+    expect([flag.exitCode, flag.stderr]).toEqual([
+      2,
+      'hotpull: --password is not a flag: set HOTPULL_PASSWORD (a command line is visible to every user in ps); see hotpull sync --help',
+    ]);
   }, 120_000);
 
   it('--credential-helper is handed to git as is (a script that prints the token)', async () => {
     const { s, secrets } = await httpSandbox('helper-token');
     const script = path.join(secrets, 'token-helper');
-    await fs.writeFile(script, '#!/bin/sh\ntest "$1" = get || exit 0\necho username=deploy\necho password=helper-token\n', { mode: 0o700 });
+    await fs.writeFile(
+      script,
+      '#!/bin/sh\ntest "$1" = get || exit 0\necho username=deploy\necho password=helper-token\n',
+      { mode: 0o700 },
+    );
     const sha = await commitAndPush(s, { 'app.py': 'VERSION = 2\n' });
     const { engine, logs } = await makeDaemon(s.checkout, { credentialHelper: script });
     expect(engine.status.auth).toBe(`credential helper ${script}`);
@@ -255,7 +355,9 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     const { s } = await httpSandbox(password);
     const sha = await commitAndPush(s, { 'app.py': 'VERSION = 2\n' });
     const remote = `http://deploy:${password}@127.0.0.1:${server!.port}/remote.git`;
-    const result = await runCli(['sync', '--repo', s.checkout, '--branch', 'main'], { env: { HOTPULL_REMOTE: remote } });
+    const result = await runCli(['sync', '--repo', s.checkout, '--branch', 'main'], {
+      env: { HOTPULL_REMOTE: remote },
+    });
     expect(result.exitCode, result.stdout).toBe(0);
     expect(await headOf(s.checkout)).toBe(sha);
     expect(`${result.stdout}${result.stderr}`).not.toContain('w"rd');
@@ -266,7 +368,9 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     const root = path.join(secrets, 'volume');
     const remote = `http://deploy:atomic-t0ken@127.0.0.1:${server!.port}/remote.git`;
     for (let i = 0; i < 2; i++) {
-      const result = await runCli(['sync', '--layout', 'atomic', '--repo', root, '--branch', 'main'], { env: { HOTPULL_REMOTE: remote } });
+      const result = await runCli(['sync', '--layout', 'atomic', '--repo', root, '--branch', 'main'], {
+        env: { HOTPULL_REMOTE: remote },
+      });
       expect(result.exitCode, result.stdout).toBe(0);
       expect(result.stdout).not.toContain('atomic-t0ken');
     }
@@ -281,7 +385,12 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
     const file = path.join(secrets, 'token');
     await writeSecret(file, 'clone-pw\n');
     const code = path.join(secrets, 'code');
-    const state = await ensureCode(code, { repo: url, branch: 'main', env: process.env, auth: { username: 'deploy', passwordFile: file } });
+    const state = await ensureCode(code, {
+      repo: url,
+      branch: 'main',
+      env: process.env,
+      auth: { username: 'deploy', passwordFile: file },
+    });
     expect(state).toEqual({ kind: 'cloned', sha: await headOf(s.seed) });
     expect(await git(code, 'config', 'remote.origin.url')).toBe(url);
     expect(await fs.readFile(path.join(code, '.git', 'config'), 'utf8')).not.toContain('clone-pw');
@@ -306,18 +415,32 @@ describe("the README's GitHub App credential helper, as written", () => {
     const api = http.createServer((req, res) => {
       const jwt = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
       const [head, body, signature] = jwt.split('.');
-      const claims = JSON.parse(Buffer.from(body ?? '', 'base64url').toString() || '{}') as { iat?: number; exp?: number; iss?: string };
+      const claims = JSON.parse(Buffer.from(body ?? '', 'base64url').toString() || '{}') as {
+        iat?: number;
+        exp?: number;
+        iss?: string;
+      };
       const now = Date.now() / 1000;
       const valid =
         verify('sha256', Buffer.from(`${head}.${body}`), publicKey, Buffer.from(signature ?? '', 'base64url')) &&
         JSON.parse(Buffer.from(head!, 'base64url').toString()).alg === 'RS256' &&
-        claims.iss === 'Iv1.test-client-id' && claims.iat! <= now && claims.exp! > now && claims.exp! - claims.iat! <= 600;
+        claims.iss === 'Iv1.test-client-id' &&
+        claims.iat! <= now &&
+        claims.exp! > now &&
+        claims.exp! - claims.iat! <= 600;
       calls.push(`${req.method} ${req.url}${valid ? '' : ' (bad JWT)'}`);
       res.setHeader('Content-Type', 'application/json');
       if (!valid) return void res.writeHead(401).end('{"message":"A JSON web token could not be decoded"}');
       if (req.method === 'GET' && req.url === '/repos/acme/web/installation') return void res.end('{"id":4242}');
       if (req.method === 'POST' && req.url === '/app/installations/4242/access_tokens') {
-        return void res.writeHead(201).end(JSON.stringify({ token, expires_at: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z') }));
+        return void res
+          .writeHead(201)
+          .end(
+            JSON.stringify({
+              token,
+              expires_at: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+            }),
+          );
       }
       res.writeHead(404).end('{"message":"Not Found"}');
     });
@@ -332,7 +455,10 @@ describe("the README's GitHub App credential helper, as written", () => {
       };
       for (const version of [2, 3]) {
         const sha = await commitAndPush(s, { 'app.py': `VERSION = ${version}\n` });
-        const result = await runCli(['sync', '--repo', s.checkout, '--credential-helper', helper], { env, timeout: 120_000 });
+        const result = await runCli(['sync', '--repo', s.checkout, '--credential-helper', helper], {
+          env,
+          timeout: 120_000,
+        });
         expect(result.exitCode, result.stdout).toBe(0);
         expect(await headOf(s.checkout)).toBe(sha);
         expect(`${result.stdout}${result.stderr}`).not.toContain(token);
@@ -348,10 +474,41 @@ describe("the README's GitHub App credential helper, as written", () => {
 
 describe('credentials on a command line are refused (exit 2), supervisor-config never prints one', () => {
   it.each([
-    [['run', '--remote', 'https://deploy:s3cret@git.example.com/app.git'], '--remote', 'HOTPULL_REMOTE', 'https://***@git.example.com/app.git'],
-    [['sync', '--remote', 'https://ghp_t0ken@github.com/acme/web.git'], '--remote', 'HOTPULL_REMOTE', 'https://***@github.com/acme/web.git'],
-    [['host', 'up', '--name', 'web', '--image', 'app:1', '--code', '/srv/web', '--repo', 'https://x-access-token:ghs_t0ken@github.com/acme/web.git'], '--repo', 'HOTPULL_REPO', 'https://***@github.com/acme/web.git'],
-    [['supervisor-config', '--remote', 'https://deploy:s3cret@git.example.com/app.git'], '--remote', 'HOTPULL_REMOTE', 'https://***@git.example.com/app.git'],
+    [
+      ['run', '--remote', 'https://deploy:s3cret@git.example.com/app.git'],
+      '--remote',
+      'HOTPULL_REMOTE',
+      'https://***@git.example.com/app.git',
+    ],
+    [
+      ['sync', '--remote', 'https://ghp_t0ken@github.com/acme/web.git'],
+      '--remote',
+      'HOTPULL_REMOTE',
+      'https://***@github.com/acme/web.git',
+    ],
+    [
+      [
+        'host',
+        'up',
+        '--name',
+        'web',
+        '--image',
+        'app:1',
+        '--code',
+        '/srv/web',
+        '--repo',
+        'https://x-access-token:ghs_t0ken@github.com/acme/web.git',
+      ],
+      '--repo',
+      'HOTPULL_REPO',
+      'https://***@github.com/acme/web.git',
+    ],
+    [
+      ['supervisor-config', '--remote', 'https://deploy:s3cret@git.example.com/app.git'],
+      '--remote',
+      'HOTPULL_REMOTE',
+      'https://***@git.example.com/app.git',
+    ],
   ])('%j', async (args, flag, env, shown) => {
     const result = await runCli(args);
     expect(result.exitCode).toBe(2);
@@ -368,34 +525,85 @@ describe('credentials on a command line are refused (exit 2), supervisor-config 
     await fs.writeFile(file, 'x\n');
     await git(sb.checkout, 'remote', 'set-url', 'origin', 'https://git.example.com/app.git');
     const cases: Array<[string[], Record<string, string>, string]> = [
-      [['--username', 'deploy', '--password-file', file], { HOTPULL_PASSWORD: 'x' }, 'give one of --password-file and HOTPULL_PASSWORD (got both)'],
-      [['--password-file', file], {}, `--password-file needs a user name: give --username NAME (any name works for a GitHub token, e.g. x-access-token) or put it in the URL (got "https://git.example.com/app.git")`],
-      [['--username', 'deploy'], {}, '--username needs a password: --password-file FILE, HOTPULL_PASSWORD or --credential-helper CMD (got "deploy" alone)'],
-      [['--username', 'deploy', '--password-file', path.join(dir, 'missing')], {}, `--password-file must be a readable file (got "${path.join(dir, 'missing')}": no such file)`],
-      [['--credential-helper', 'store', '--password-file', file], {}, '--credential-helper supplies the password itself: drop --password-file (got both)'],
+      [
+        ['--username', 'deploy', '--password-file', file],
+        { HOTPULL_PASSWORD: 'x' },
+        'give one of --password-file and HOTPULL_PASSWORD (got both)',
+      ],
+      [
+        ['--password-file', file],
+        {},
+        `--password-file needs a user name: give --username NAME (any name works for a GitHub token, e.g. x-access-token) or put it in the URL (got "https://git.example.com/app.git")`,
+      ],
+      [
+        ['--username', 'deploy'],
+        {},
+        '--username needs a password: --password-file FILE, HOTPULL_PASSWORD or --credential-helper CMD (got "deploy" alone)',
+      ],
+      [
+        ['--username', 'deploy', '--password-file', path.join(dir, 'missing')],
+        {},
+        `--password-file must be a readable file (got "${path.join(dir, 'missing')}": no such file)`,
+      ],
+      [
+        ['--credential-helper', 'store', '--password-file', file],
+        {},
+        '--credential-helper supplies the password itself: drop --password-file (got both)',
+      ],
     ];
     for (const [args, env, message] of cases) {
       const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'main', ...args], { env });
       expect([result.exitCode, result.stderr]).toEqual([2, `hotpull: ${message}`]);
     }
     await fs.writeFile(file, '');
-    const empty = await runCli(['sync', '--repo', sb.checkout, '--branch', 'main', '--username', 'u', '--password-file', file]);
-    expect([empty.exitCode, empty.stderr]).toEqual([2, `hotpull: --password-file must not be empty (got "${file}", an empty file)`]);
+    const empty = await runCli([
+      'sync',
+      '--repo',
+      sb.checkout,
+      '--branch',
+      'main',
+      '--username',
+      'u',
+      '--password-file',
+      file,
+    ]);
+    expect([empty.exitCode, empty.stderr]).toEqual([
+      2,
+      `hotpull: --password-file must not be empty (got "${file}", an empty file)`,
+    ]);
     await git(sb.checkout, 'remote', 'set-url', 'origin', sb.bare);
     const local = await runCli(['sync', '--repo', sb.checkout, '--username', 'u', '--password-file', file]);
-    expect([local.exitCode, local.stderr]).toEqual([2, `hotpull: --password-file applies to http(s) remotes (got "${sb.bare}")`]);
+    expect([local.exitCode, local.stderr]).toEqual([
+      2,
+      `hotpull: --password-file applies to http(s) remotes (got "${sb.bare}")`,
+    ]);
   }, 120_000);
 
   it('supervisor-config names the secret and prints the file or environment alternative, never the secret', async () => {
-    const printed = await runCli(['supervisor-config', '--repo', '/app', '--username', 'deploy', '--password-file', '/run/secrets/git_token'], {
-      env: { HOTPULL_LOG_FORMAT: '', HOTPULL_PASSWORD: 'never-print-me-1', HOTPULL_REMOTE: 'https://deploy:never-print-me-2@git.example.com/app.git' },
-    });
+    const printed = await runCli(
+      ['supervisor-config', '--repo', '/app', '--username', 'deploy', '--password-file', '/run/secrets/git_token'],
+      {
+        env: {
+          HOTPULL_LOG_FORMAT: '',
+          HOTPULL_PASSWORD: 'never-print-me-1',
+          HOTPULL_REMOTE: 'https://deploy:never-print-me-2@git.example.com/app.git',
+        },
+      },
+    );
     expect(printed.exitCode, printed.stderr).toBe(0);
     expect(printed.stdout).not.toContain('never-print-me');
-    expect(printed.stdout).toContain('command=hotpull run --repo /app --username deploy --password-file /run/secrets/git_token\n');
-    expect(printed.stdout).toContain('; Set where this was printed and left out on purpose: HOTPULL_REMOTE, HOTPULL_PASSWORD.');
-    expect(printed.stdout).toContain('HOTPULL_PASSWORD (or a URL with\n; a token in HOTPULL_REMOTE) in supervisord\'s environment, or --password-file FILE / --ssh-key-file FILE.');
-    const plain = await runCli(['supervisor-config', '--repo', '/app'], { env: { HOTPULL_LOG_FORMAT: '', HOTPULL_REMOTE: 'https://git.example.com/app.git' } });
+    expect(printed.stdout).toContain(
+      'command=hotpull run --repo /app --username deploy --password-file /run/secrets/git_token\n',
+    );
+    expect(printed.stdout).toContain(
+      '; Set where this was printed and left out on purpose: HOTPULL_REMOTE, HOTPULL_PASSWORD.',
+    );
+    expect(printed.stdout).toContain(
+      "HOTPULL_PASSWORD (or a URL with\n; a token in HOTPULL_REMOTE) in supervisord's environment, or --password-file FILE / --ssh-key-file FILE.",
+    );
+    const plain = await runCli(['supervisor-config', '--repo', '/app'], {
+      env: { HOTPULL_LOG_FORMAT: '', HOTPULL_REMOTE: 'https://git.example.com/app.git' },
+    });
     expect(plain.stdout).toContain('environment=HOTPULL_REMOTE="https://git.example.com/app.git"');
   });
 });

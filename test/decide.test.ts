@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { heldReason, holdBase, retriesRejected, rollbackTarget, sameVerdict, standingVerdict, takesFastForwardShortcut } from '../src/sync/decide.js';
+import {
+  heldReason,
+  holdBase,
+  retriesRejected,
+  rollbackTarget,
+  sameVerdict,
+  standingVerdict,
+  takesFastForwardShortcut,
+} from '../src/sync/decide.js';
 import { deployRecord } from '../src/sync/record.js';
 
 const A = 'a'.repeat(40);
@@ -32,7 +40,9 @@ describe('the engine decisions, as tables', () => {
 
   it('a verdict is the same only with the same state and pair (a changed state logs again)', () => {
     expect(sameVerdict({ state: 'dirty', local: A, remote: B }, { state: 'dirty', local: A, remote: B })).toBe(true);
-    expect(sameVerdict({ state: 'dirty', local: A, remote: B }, { state: 'diverged', local: A, remote: B })).toBe(false);
+    expect(sameVerdict({ state: 'dirty', local: A, remote: B }, { state: 'diverged', local: A, remote: B })).toBe(
+      false,
+    );
     expect(sameVerdict(undefined, { state: 'dirty', local: A, remote: B })).toBe(false);
   });
 
@@ -42,9 +52,12 @@ describe('the engine decisions, as tables', () => {
     [true, undefined, 0, 0, false], // first release
     [true, A, 1, 0, false], // local edits: the plan decides
     [true, A, 0, 2, false], // onChange rules need the changed paths first
-  ] as const)('fast-forward shortcut: layout can %s, local %s, %i modified, %i rules → %s', (layoutCanTry, local, modified, rules, expected) => {
-    expect(takesFastForwardShortcut({ layoutCanTry, local, modified, rules })).toBe(expected);
-  });
+  ] as const)(
+    'fast-forward shortcut: layout can %s, local %s, %i modified, %i rules → %s',
+    (layoutCanTry, local, modified, rules, expected) => {
+      expect(takesFastForwardShortcut({ layoutCanTry, local, modified, rules })).toBe(expected);
+    },
+  );
 
   it.each([
     [C, true, A, C],
@@ -70,7 +83,9 @@ describe('the engine decisions, as tables', () => {
     const reason = heldReason(['Dockerfile', 'apt.txt', 'a', 'b', 'c'], ['Dockerfile', 'apt.txt'], 'ccccccc');
     expect(reason).toContain('Dockerfile, apt.txt, a and 2 more changed');
     expect(reason).toContain('(hold rule ["Dockerfile","apt.txt"])');
-    expect(reason).toContain('ccccccc and later commits stay held until the image is rebuilt from them (--image-revision)');
+    expect(reason).toContain(
+      'ccccccc and later commits stay held until the image is rebuilt from them (--image-revision)',
+    );
   });
 
   it('a deploy record: durations per stage, stages not reached take no time, verified only when live', () => {
@@ -78,10 +93,26 @@ describe('the engine decisions, as tables', () => {
     const live = deployRecord({ trigger: 'poll', from: A, to: B, result: 'live', times, end: 2500 });
     expect(live.durations).toEqual({ detect: 100, fetch: 200, apply: 50, reload: 50, verify: 1000, total: 1500 });
     expect(live.stages.verified).toBe(new Date(2400).toISOString());
-    const rolledBack = deployRecord({ trigger: 'poll', from: A, to: B, result: 'rolled-back', times, end: 2500, error: 'x', rolledBackTo: A });
+    const rolledBack = deployRecord({
+      trigger: 'poll',
+      from: A,
+      to: B,
+      result: 'rolled-back',
+      times,
+      end: 2500,
+      error: 'x',
+      rolledBackTo: A,
+    });
     expect(rolledBack.stages.verified).toBeUndefined();
     expect(rolledBack).toMatchObject({ error: 'x', rolledBackTo: A });
-    const failedReload = deployRecord({ trigger: 'poll', from: A, to: B, result: 'failed', times: { started: 0, detected: 10, fetched: 20, applied: 30 }, end: 100 });
+    const failedReload = deployRecord({
+      trigger: 'poll',
+      from: A,
+      to: B,
+      result: 'failed',
+      times: { started: 0, detected: 10, fetched: 20, applied: 30 },
+      end: 100,
+    });
     expect(failedReload.durations).toMatchObject({ reload: 70, verify: 0, total: 100 });
     expect(failedReload.stages.reloaded).toBeUndefined();
   });

@@ -55,7 +55,10 @@ describe('hotpull demo (real git, real app server, real daemon)', () => {
       const match = ROW.exec(line);
       return match ? [{ version: match[2], seconds: Number(match[3]), says: match[5] }] : [];
     });
-    expect(rows.map((r) => r.version), output).toEqual(['v2', 'v3', 'v4', 'v5', 'v6']);
+    expect(
+      rows.map((r) => r.version),
+      output,
+    ).toEqual(['v2', 'v3', 'v4', 'v5', 'v6']);
     for (const row of rows) {
       expect(row.seconds).toBeGreaterThan(0);
       expect(row.seconds).toBeLessThan(15);
@@ -96,7 +99,11 @@ describe('hotpull demo (real git, real app server, real daemon)', () => {
   });
 
   it('rejects an unknown argument as bad configuration (exit 2)', async () => {
-    const result = await execa(process.execPath, [CLI, 'demo', 'kep'], { reject: false, timeout: 10_000, stdin: 'ignore' });
+    const result = await execa(process.execPath, [CLI, 'demo', 'kep'], {
+      reject: false,
+      timeout: 10_000,
+      stdin: 'ignore',
+    });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toBe('hotpull: demo takes one optional argument, "keep" (keep the sandbox); got "kep"');
   });
@@ -150,9 +157,9 @@ describe('demo report', () => {
 
   it('lays rows out under the header', () => {
     expect(tableHeader()).toBe('commit   version  push→served  hotpull pass  app says');
-    expect(tableRow({ sha: '0123456789abcdef', version: 'v2', servedAfterMs: 412.4, passMs: 37.6, says: 'hallo from v2' })).toBe(
-      '0123456  v2       0.412 s      38 ms         hallo from v2',
-    );
+    expect(
+      tableRow({ sha: '0123456789abcdef', version: 'v2', servedAfterMs: 412.4, passMs: 37.6, says: 'hallo from v2' }),
+    ).toBe('0123456  v2       0.412 s      38 ms         hallo from v2');
     expect(tableRow({ sha: '0123456789abcdef', version: 'v3' })).toBe('0123456  v3       not served   -             -');
   });
 
@@ -162,16 +169,34 @@ describe('demo report', () => {
       { sha: 'b', version: 'v3', servedAfterMs: 500 },
       { sha: 'c', version: 'v4' },
     ];
-    expect(summary(rows, 500)).toBe('median push→served 0.400 s over 2 pushes (min 0.300 s, max 0.500 s; polling every 500 ms); 1 of 3 not served');
+    expect(summary(rows, 500)).toBe(
+      'median push→served 0.400 s over 2 pushes (min 0.300 s, max 0.500 s; polling every 500 ms); 1 of 3 not served',
+    );
     expect(summary([{ sha: 'c', version: 'v4' }], 500)).toBe('no push was served (1 tried)');
   });
 
   it('says why a push was not served', () => {
     expect(
-      notServedMessage({ version: 'v3', sha: 'abcdef0123', timeoutMs: 15_000, servedVersion: 'v2', state: 'failing', reason: 'git fetch timed out', deployedSha: '99887766' }),
-    ).toBe('v3 (abcdef0) was not served within 15 s: the app still serves v2; hotpull is failing (git fetch timed out), checkout at 9988776');
-    expect(notServedMessage({ version: 'v3', sha: 'abcdef0123', timeoutMs: 15_000, probeError: 'connect ECONNREFUSED', state: 'idle' })).toBe(
-      'v3 (abcdef0) was not served within 15 s: the app does not answer (connect ECONNREFUSED); hotpull is idle',
+      notServedMessage({
+        version: 'v3',
+        sha: 'abcdef0123',
+        timeoutMs: 15_000,
+        servedVersion: 'v2',
+        state: 'failing',
+        reason: 'git fetch timed out',
+        deployedSha: '99887766',
+      }),
+    ).toBe(
+      'v3 (abcdef0) was not served within 15 s: the app still serves v2; hotpull is failing (git fetch timed out), checkout at 9988776',
     );
+    expect(
+      notServedMessage({
+        version: 'v3',
+        sha: 'abcdef0123',
+        timeoutMs: 15_000,
+        probeError: 'connect ECONNREFUSED',
+        state: 'idle',
+      }),
+    ).toBe('v3 (abcdef0) was not served within 15 s: the app does not answer (connect ECONNREFUSED); hotpull is idle');
   });
 });

@@ -107,7 +107,9 @@ afterEach(async () => {
   await sb?.cleanup();
 });
 
-async function setup(options: { health?: boolean; rules?: ChangeRule[]; rollback?: boolean; healthTimeoutMs?: number } = {}) {
+async function setup(
+  options: { health?: boolean; rules?: ChangeRule[]; rollback?: boolean; healthTimeoutMs?: number } = {},
+) {
   sb = await makeSandbox();
   app = new App();
   await app.start();
@@ -128,7 +130,10 @@ async function setup(options: { health?: boolean; rules?: ChangeRule[]; rollback
     branch: 'main',
     fetchRef: 'refs/remotes/origin/main',
     reloaders: [reloader],
-    health: options.health === false ? undefined : { url: app.url, expect: 'version {sha}', timeoutMs: options.healthTimeoutMs ?? 8000, settleMs: 100 },
+    health:
+      options.health === false
+        ? undefined
+        : { url: app.url, expect: 'version {sha}', timeoutMs: options.healthTimeoutMs ?? 8000, settleMs: 100 },
     rollback: options.rollback ?? true,
     rules: options.rules ?? [],
     onDiverged: 'stop',
@@ -190,7 +195,9 @@ describe('the orchestrator with a recording workspace and reloader', () => {
   });
 
   it('a failing run hook discards the staged revision before anything reloads, and rejects it', async () => {
-    const { engine, workspace, start } = await setup({ rules: [{ paths: ['requirements.txt'], run: ['exit 3'], timeoutMs: 10_000 }] as ChangeRule[] });
+    const { engine, workspace, start } = await setup({
+      rules: [{ paths: ['requirements.txt'], run: ['exit 3'], timeoutMs: 10_000 }] as ChangeRule[],
+    });
     const sha = await commitAndPush(sb!, { 'requirements.txt': 'flask\n' });
     const outcome = await engine.sync('poll');
     expect(outcome.kind).toBe('rejected');

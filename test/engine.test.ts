@@ -113,7 +113,9 @@ describe('sync engine against a file:// remote', () => {
     expect((await engine.sync('test')).kind).toBe('deployed');
 
     expect(await headOf(sb.checkout)).toBe(rewritten);
-    const backups = (await git(sb.checkout, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/hotpull/backup/')).split('\n');
+    const backups = (
+      await git(sb.checkout, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/hotpull/backup/')
+    ).split('\n');
     expect(backups).toHaveLength(1);
     expect(backups[0]).toMatch(new RegExp(`^${old} refs/hotpull/backup/\\d{8}T\\d{6}Z$`));
   });
@@ -169,7 +171,12 @@ describe('sync engine against a file:// remote', () => {
     // a real other process holding the lock open, as a running git does
     const holder = spawn('sh', ['-c', `exec 3>"${lock}"; sleep 30`], { stdio: 'ignore' });
     try {
-      await waitFor('the lock to exist', () => fs.stat(lock).then(() => true, () => false));
+      await waitFor('the lock to exist', () =>
+        fs.stat(lock).then(
+          () => true,
+          () => false,
+        ),
+      );
       await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
       await expect(engine.sync('test')).rejects.toThrow(/index\.lock/);
       expect((await fs.stat(lock)).isFile()).toBe(true);
@@ -187,7 +194,9 @@ describe('sync engine against a file:// remote', () => {
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     await execa('chown', ['-R', '65534:65534', sb.bare, sb.checkout]);
     const env = { HOME: home, GIT_CONFIG_NOSYSTEM: '1' };
-    await expect(execa('git', ['ls-remote', sb.bare], { env: { ...process.env, ...env } })).rejects.toThrow(/dubious ownership/);
+    await expect(execa('git', ['ls-remote', sb.bare], { env: { ...process.env, ...env } })).rejects.toThrow(
+      /dubious ownership/,
+    );
     const { engine } = await makePipeline(sb.checkout, {}, env);
     expect((await engine.sync('test')).kind).toBe('deployed');
     expect(await git(sb.checkout, '-c', `safe.directory=${sb.checkout}`, 'rev-parse', 'HEAD')).toBe(sha);
@@ -199,7 +208,11 @@ describe('sync engine against a file:// remote', () => {
     sb = await makeSandbox();
     const elsewhere = path.join(sb.root, 'elsewhere.git');
     await git(sb.root, 'init', '-q', '--bare', elsewhere);
-    const { engine } = await makePipeline(sb.checkout, {}, { GIT_DIR: elsewhere, GIT_INDEX_FILE: path.join(sb.root, 'stray-index'), GIT_WORK_TREE: sb.root });
+    const { engine } = await makePipeline(
+      sb.checkout,
+      {},
+      { GIT_DIR: elsewhere, GIT_INDEX_FILE: path.join(sb.root, 'stray-index'), GIT_WORK_TREE: sb.root },
+    );
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     expect((await engine.sync('test')).kind).toBe('deployed');
     expect(await headOf(sb.checkout)).toBe(sha);
@@ -259,7 +272,9 @@ describe('daemon: latest wins, backoff, recovery', () => {
 
 describe('an interrupted in-place apply (journal)', () => {
   it('is finished on the next pass: the half-applied paths brought to the new revision, a local edit elsewhere kept and saved', async () => {
-    sb = await makeSandbox({ files: { 'app.py': 'VERSION = 1\n', 'uwsgi.ini': '[uwsgi]\n', 'lib/a.py': 'A = 1\n', 'notes.txt': 'mine\n' } });
+    sb = await makeSandbox({
+      files: { 'app.py': 'VERSION = 1\n', 'uwsgi.ini': '[uwsgi]\n', 'lib/a.py': 'A = 1\n', 'notes.txt': 'mine\n' },
+    });
     const old = await headOf(sb.checkout);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n', 'lib/a.py': null, 'lib/b.py': 'B = 2\n' });
     await git(sb.checkout, 'fetch', '-q', 'origin');
@@ -270,7 +285,10 @@ describe('an interrupted in-place apply (journal)', () => {
     // and a person's edit to a file the deploy does not touch
     await fs.writeFile(path.join(sb.checkout, 'notes.txt'), 'edited by hand\n');
     await fs.mkdir(path.join(sb.checkout, '.git/hotpull'), { recursive: true });
-    await fs.writeFile(path.join(sb.checkout, '.git/hotpull/journal.json'), JSON.stringify({ from: old, to: sha, stage: 'apply', mode: 'ff', at: new Date().toISOString() }));
+    await fs.writeFile(
+      path.join(sb.checkout, '.git/hotpull/journal.json'),
+      JSON.stringify({ from: old, to: sha, stage: 'apply', mode: 'ff', at: new Date().toISOString() }),
+    );
 
     const { engine, logs } = await makePipeline(sb.checkout, { onDirty: 'stop' });
     const outcome = await engine.sync('test');

@@ -40,34 +40,39 @@ describe('a local file at a path the push adds', { timeout: 240_000 }, () => {
   it.each([
     ['untracked', { 'app.py': 'VERSION = 1\n', 'uwsgi.ini': '[uwsgi]\n' }],
     ['ignored', { 'app.py': 'VERSION = 1\n', 'uwsgi.ini': '[uwsgi]\n', '.gitignore': 'settings_local.py\n' }],
-  ])('%s: sync stops as dirty naming it and leaves it alone; --on-dirty reset moves it into the backup and deploys', async (kind, files) => {
-    const sb = await made.sandbox({ files });
-    const local = path.join(sb.checkout, 'settings_local.py');
-    await fs.writeFile(local, 'DEBUG = True  # the operator\'s\n');
-    if (kind === 'ignored') expect(await git(sb.checkout, 'status', '--porcelain')).toBe('');
-    const before = await headOf(sb.checkout);
-    const sha = await forceAddAndPush(sb, { 'settings_local.py': 'DEBUG = False\n', 'app.py': 'VERSION = 2\n' });
+  ])(
+    '%s: sync stops as dirty naming it and leaves it alone; --on-dirty reset moves it into the backup and deploys',
+    async (kind, files) => {
+      const sb = await made.sandbox({ files });
+      const local = path.join(sb.checkout, 'settings_local.py');
+      await fs.writeFile(local, "DEBUG = True  # the operator's\n");
+      if (kind === 'ignored') expect(await git(sb.checkout, 'status', '--porcelain')).toBe('');
+      const before = await headOf(sb.checkout);
+      const sha = await forceAddAndPush(sb, { 'settings_local.py': 'DEBUG = False\n', 'app.py': 'VERSION = 2\n' });
 
-    const blocked = await runHotpull(['sync', '--repo', sb.checkout]);
-    expect(blocked.code, `${blocked.stdout}${blocked.stderr}`).toBe(1);
-    const record = blocked.records.find((r) => String(r.msg).startsWith('deploy blocked:'));
-    expect(record, blocked.stdout).toMatchObject({ state: 'dirty' });
-    expect(record!.msg).toContain('untracked files in the checkout are in the way of files the new revision adds (settings_local.py)');
-    expect(blocked.stdout).not.toContain('sync failed');
-    expect(await fs.readFile(local, 'utf8')).toBe('DEBUG = True  # the operator\'s\n');
-    expect(await headOf(sb.checkout)).toBe(before);
-    expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = 1\n');
+      const blocked = await runHotpull(['sync', '--repo', sb.checkout]);
+      expect(blocked.code, `${blocked.stdout}${blocked.stderr}`).toBe(1);
+      const record = blocked.records.find((r) => String(r.msg).startsWith('deploy blocked:'));
+      expect(record, blocked.stdout).toMatchObject({ state: 'dirty' });
+      expect(record!.msg).toContain(
+        'untracked files in the checkout are in the way of files the new revision adds (settings_local.py)',
+      );
+      expect(blocked.stdout).not.toContain('sync failed');
+      expect(await fs.readFile(local, 'utf8')).toBe("DEBUG = True  # the operator's\n");
+      expect(await headOf(sb.checkout)).toBe(before);
+      expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = 1\n');
 
-    const reset = await runHotpull(['sync', '--repo', sb.checkout, '--on-dirty', 'reset']);
-    expect(reset.code, `${reset.stdout}${reset.stderr}`).toBe(0);
-    expect(await headOf(sb.checkout)).toBe(sha);
-    expect(await fs.readFile(local, 'utf8')).toBe('DEBUG = False\n');
-    expect(await git(sb.checkout, 'status', '--porcelain')).toBe('');
-    const saved = await backups(sb.checkout);
-    expect(Object.values(saved)).toEqual(['DEBUG = True  # the operator\'s\n']);
-    expect(Object.keys(saved)[0]).toMatch(/^\d{8}T\d{6}Z[^/]*\/settings_local\.py$/);
-    expect(reset.stdout).toContain('moved 1 untracked file(s) in the way of the new revision to');
-  });
+      const reset = await runHotpull(['sync', '--repo', sb.checkout, '--on-dirty', 'reset']);
+      expect(reset.code, `${reset.stdout}${reset.stderr}`).toBe(0);
+      expect(await headOf(sb.checkout)).toBe(sha);
+      expect(await fs.readFile(local, 'utf8')).toBe('DEBUG = False\n');
+      expect(await git(sb.checkout, 'status', '--porcelain')).toBe('');
+      const saved = await backups(sb.checkout);
+      expect(Object.values(saved)).toEqual(["DEBUG = True  # the operator's\n"]);
+      expect(Object.keys(saved)[0]).toMatch(/^\d{8}T\d{6}Z[^/]*\/settings_local\.py$/);
+      expect(reset.stdout).toContain('moved 1 untracked file(s) in the way of the new revision to');
+    },
+  );
 
   it('a local file where the push adds a directory (lib -> lib/util.py) also counts as in the way', async () => {
     const sb = await made.sandbox();
@@ -91,7 +96,7 @@ describe('a committed reload file that is a symlink out of the checkout', { time
     const sb = await made.sandbox();
     const outsideDir = await made.dir('hotpull-outside-');
     const outside = path.join(outsideDir, 'outside.ini');
-    await fs.writeFile(outside, '[uwsgi]\n# not hotpull\'s\n');
+    await fs.writeFile(outside, "[uwsgi]\n# not hotpull's\n");
     const old = new Date('2020-01-01T00:00:00Z');
     await fs.utimes(outside, old, old);
 
@@ -103,9 +108,11 @@ describe('a committed reload file that is a symlink out of the checkout', { time
     const result = await runHotpull(['sync', '--repo', sb.checkout]);
     expect(result.code, `${result.stdout}${result.stderr}`).toBe(1);
     const link = path.join(sb.checkout, 'uwsgi.ini');
-    expect(result.stdout).toContain(`not touching ${link}: it is a symlink (or behind one) leading out of the checkout, to ${outside}`);
+    expect(result.stdout).toContain(
+      `not touching ${link}: it is a symlink (or behind one) leading out of the checkout, to ${outside}`,
+    );
     expect((await fs.stat(outside)).mtime.getTime()).toBe(old.getTime());
-    expect(await fs.readFile(outside, 'utf8')).toBe('[uwsgi]\n# not hotpull\'s\n');
+    expect(await fs.readFile(outside, 'utf8')).toBe("[uwsgi]\n# not hotpull's\n");
     expect(await fs.readlink(link)).toBe(outside);
     // the tree is the pushed one; only the reload was refused
     expect(await headOf(sb.checkout)).toBe(sha);
@@ -217,7 +224,9 @@ describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
       }
       // KNOWN (README, Signals): on Node 22+ an inspector Node opened in its own start-up window can stay open;
       // on Node 20 hotpull closes it. Recorded, not asserted, for the earliest moments.
-      outcomes.push(`${at}ms: ${open ? 'inspector left open by Node' : opened ? 'inspector opened by Node, closed by hotpull' : 'clean'}`);
+      outcomes.push(
+        `${at}ms: ${open ? 'inspector left open by Node' : opened ? 'inspector opened by Node, closed by hotpull' : 'clean'}`,
+      );
       if (open) {
         await stop(proc);
         continue;
@@ -235,7 +244,10 @@ describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
     }
     expect(outcomes).toHaveLength(tries.length);
     // at least one daemon ran through the whole check (the later moments land after Node's handler is installed)
-    expect(outcomes.some((o) => !o.endsWith('killed')), outcomes.join('; ')).toBe(true);
+    expect(
+      outcomes.some((o) => !o.endsWith('killed')),
+      outcomes.join('; '),
+    ).toBe(true);
   }, 900_000);
 
   // KNOWN (Node 20, reported in the faulttests branch report): a SIGUSR1 that arrives before any JavaScript runs
@@ -244,31 +256,38 @@ describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
   // node --disable-sigusr1 (22.14+) on the command line that starts hotpull closes the window.
   // Node ≥ 22.14 has --disable-sigusr1 (the README recommends it, the image uses it): then it holds strictly.
   // Node 20: a signal in that window opens the inspector (closed again by early.js) or kills the process.
-  it.fails('strictly (Node 20, known to fail): a SIGUSR1 at any moment of start-up neither kills hotpull nor opens the inspector', async () => {
-    const sb = await made.sandbox();
-    const problems: string[] = [];
-    for (const at of MOMENTS) {
-      const { proc, killed } = await signalEarly(sb.checkout, at);
-      if (killed) problems.push(`${at}ms: killed by SIGUSR1`);
-      else if (proc.stderr().includes('Debugger listening')) problems.push(`${at}ms: ${proc.stderr().split('\n')[0]}`);
-      await stop(proc);
-    }
-    expect(problems).toEqual([]);
-  });
+  it.fails(
+    'strictly (Node 20, known to fail): a SIGUSR1 at any moment of start-up neither kills hotpull nor opens the inspector',
+    async () => {
+      const sb = await made.sandbox();
+      const problems: string[] = [];
+      for (const at of MOMENTS) {
+        const { proc, killed } = await signalEarly(sb.checkout, at);
+        if (killed) problems.push(`${at}ms: killed by SIGUSR1`);
+        else if (proc.stderr().includes('Debugger listening'))
+          problems.push(`${at}ms: ${proc.stderr().split('\n')[0]}`);
+        await stop(proc);
+      }
+      expect(problems).toEqual([]);
+    },
+  );
 
   // Node >= 22.14 with --disable-sigusr1 (the image sets it): no moment opens the inspector. A signal that lands
   // before Node has started at all still takes the default action (the process ends; Supervisor restarts it).
-  (disable ? it : it.skip)('with node --disable-sigusr1: no SIGUSR1 at any moment of start-up opens the inspector', async () => {
-    const sb = await made.sandbox();
-    const opened: string[] = [];
-    for (const at of MOMENTS) {
-      const { proc } = await signalEarly(sb.checkout, at, ['--disable-sigusr1']);
-      if (proc.stderr().includes('Debugger listening')) opened.push(`${at}ms: ${proc.stderr().split('\n')[0]}`);
-      expect(await accepts(9229)).toBe(false);
-      await stop(proc);
-    }
-    expect(opened).toEqual([]);
-  });
+  (disable ? it : it.skip)(
+    'with node --disable-sigusr1: no SIGUSR1 at any moment of start-up opens the inspector',
+    async () => {
+      const sb = await made.sandbox();
+      const opened: string[] = [];
+      for (const at of MOMENTS) {
+        const { proc } = await signalEarly(sb.checkout, at, ['--disable-sigusr1']);
+        if (proc.stderr().includes('Debugger listening')) opened.push(`${at}ms: ${proc.stderr().split('\n')[0]}`);
+        expect(await accepts(9229)).toBe(false);
+        await stop(proc);
+      }
+      expect(opened).toEqual([]);
+    },
+  );
 
   it.each([
     ['NODE_OPTIONS', { NODE_OPTIONS: '--inspect=127.0.0.1:0' }, [], '--inspect=127.0.0.1:0'],
@@ -278,7 +297,9 @@ describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
     const result = await runHotpull(['sync', '--repo', sb.checkout], { env, nodeArgs: nodeFlags });
     expect(result.code).toBe(2);
     // Node itself announces the inspector it opened before any JavaScript ran; hotpull adds exactly one line
-    const ours = result.stderr.split('\n').filter((l) => l && !/^Debugger listening on |^For help, see: |^Debugger attached/.test(l));
+    const ours = result.stderr
+      .split('\n')
+      .filter((l) => l && !/^Debugger listening on |^For help, see: |^Debugger attached/.test(l));
     expect(ours).toEqual([
       `hotpull: NODE_OPTIONS and node's flags must not open the inspector (got ${flag}): anyone who can reach it runs code as hotpull`,
     ]);

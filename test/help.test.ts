@@ -5,7 +5,15 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OPTIONS, appliesTo, flagName, envName, defaultOf, type CommandName, type OptionSpec } from '../src/config/options.js';
+import {
+  OPTIONS,
+  appliesTo,
+  flagName,
+  envName,
+  defaultOf,
+  type CommandName,
+  type OptionSpec,
+} from '../src/config/options.js';
 import { COMMAND_HELP, TOP_COMMANDS } from '../src/config/commands.js';
 import { commandHelp, mainHelp, wrap } from '../src/config/help.js';
 import { unknownEnvWarnings } from '../src/config/environment.js';
@@ -23,7 +31,11 @@ describe('hotpull COMMAND --help', () => {
     ['sync', ['--now', '--url', '--health-url'], ['--image', '--interval', '--debounce']],
     ['status', ['--url', '--json', '--listen'], ['--repo', '--image', '--interval']],
     ['watch', ['--ignore', '--ext', '--debounce', '--poll', '--touch'], ['--image', '--interval', '--health-url']],
-    ['host up', ['--image', '-p, --publish', '-e, --env', '--stop-timeout', '--repo'], ['--interval', '--listen', '--now']],
+    [
+      'host up',
+      ['--image', '-p, --publish', '-e, --env', '--stop-timeout', '--repo'],
+      ['--interval', '--listen', '--now'],
+    ],
     ['host deploy', ['--code', '--touch', '--json'], ['--image', '--publish', '--interval']],
     ['host ls', ['--json', '--docker-bin'], ['--image', '--repo']],
   ])('%s lists its own options only, the global ones, and examples', async (command, present, absent) => {
@@ -48,12 +60,27 @@ describe('hotpull COMMAND --help', () => {
   });
 
   it('the options of each command are the table rows tagged with it, all of them', () => {
-    const commands: CommandName[] = ['run', 'sync', 'status', 'watch', 'host up', 'host deploy', 'host ls', 'supervisor-config'];
+    const commands: CommandName[] = [
+      'run',
+      'sync',
+      'status',
+      'watch',
+      'host up',
+      'host deploy',
+      'host ls',
+      'supervisor-config',
+    ];
     for (const command of commands) {
       const text = commandHelp(command, 200);
       for (const o of specs.filter((s) => s.commands !== 'all')) {
-        const name = o.configOnly ? `${o.key} \\(config file\\)` : o.envOnly ? envName(o.key) : `(-\\w, )?--${o.negatedFlag ? 'no-' : ''}${flagName(o.key)}`;
-        expect(new RegExp(`^  ${name}(\\s|$)`, 'm').test(text), `${command} --help and ${o.key}`).toBe(appliesTo(o, command));
+        const name = o.configOnly
+          ? `${o.key} \\(config file\\)`
+          : o.envOnly
+            ? envName(o.key)
+            : `(-\\w, )?--${o.negatedFlag ? 'no-' : ''}${flagName(o.key)}`;
+        expect(new RegExp(`^  ${name}(\\s|$)`, 'm').test(text), `${command} --help and ${o.key}`).toBe(
+          appliesTo(o, command),
+        );
       }
     }
   });
@@ -70,7 +97,8 @@ describe('hotpull COMMAND --help', () => {
 
   it('wraps to the terminal width: no line over it, at 60, 80 and 132 columns; long examples continue with a backslash', () => {
     for (const width of [60, 80, 132]) {
-      for (const topic of [...TOP_COMMANDS, 'host up', 'host deploy', 'host ls'] as const) expect(longest(commandHelp(topic, width)), `${topic} at ${width}`).toBeLessThanOrEqual(width);
+      for (const topic of [...TOP_COMMANDS, 'host up', 'host deploy', 'host ls'] as const)
+        expect(longest(commandHelp(topic, width)), `${topic} at ${width}`).toBeLessThanOrEqual(width);
       expect(longest(mainHelp(width))).toBeLessThanOrEqual(width);
     }
     const run = commandHelp('run', 80);
@@ -82,7 +110,11 @@ describe('hotpull COMMAND --help', () => {
   it('a TTY gets the help wrapped to its columns', async () => {
     let out = '';
     const stdout = { isTTY: true, columns: 100, write: (t: string) => (out += t) };
-    const code = await main(['run', '--help'], {}, { stdout, stderr: { write: () => true }, signals: process, cwd: ROOT });
+    const code = await main(
+      ['run', '--help'],
+      {},
+      { stdout, stderr: { write: () => true }, signals: process, cwd: ROOT },
+    );
     expect(code).toBe(0);
     expect(longest(out)).toBeLessThanOrEqual(100);
     expect(longest(out)).toBeGreaterThan(80);
@@ -114,7 +146,12 @@ describe('hotpull COMMAND --help', () => {
 
   it('help says compound durations work, and they do (1m30s)', async () => {
     expect(commandHelp('run', 80)).toContain('1m30s');
-    const config = await loadConfig({ flags: { interval: '1m30s', healthTimeout: '1h5m' }, env: {}, cwd: ROOT, isTTY: false });
+    const config = await loadConfig({
+      flags: { interval: '1m30s', healthTimeout: '1h5m' },
+      env: {},
+      cwd: ROOT,
+      isTTY: false,
+    });
     expect([config.interval, config.healthTimeout]).toEqual([90_000, 3_900_000]);
   });
 });
@@ -122,7 +159,10 @@ describe('hotpull COMMAND --help', () => {
 describe('one typed default per option', () => {
   it('loading nothing gives each option its table default', async () => {
     const config = await loadConfig({ flags: {}, env: {}, cwd: ROOT, isTTY: false });
-    for (const o of specs) expect((config as unknown as Record<string, unknown>)[o.key], o.key).toEqual(defaultOf(o, { cwd: ROOT, isTTY: false }));
+    for (const o of specs)
+      expect((config as unknown as Record<string, unknown>)[o.key], o.key).toEqual(
+        defaultOf(o, { cwd: ROOT, isTTY: false }),
+      );
     expect([config.interval, config.repo, config.logFormat, config.rollback]).toEqual([5000, ROOT, 'json', true]);
     expect((await loadConfig({ flags: {}, env: {}, cwd: ROOT, isTTY: true })).logFormat).toBe('pretty');
   });
@@ -150,7 +190,12 @@ describe('did you mean', () => {
   });
 
   it('edit distance counts a swap of neighbours once', () => {
-    expect([editDistance('interval', 'intreval'), editDistance('abc', 'abc'), editDistance('', 'ab'), editDistance('kitten', 'sitting')]).toEqual([1, 0, 2, 3]);
+    expect([
+      editDistance('interval', 'intreval'),
+      editDistance('abc', 'abc'),
+      editDistance('', 'ab'),
+      editDistance('kitten', 'sitting'),
+    ]).toEqual([1, 0, 2, 3]);
   });
 });
 
@@ -193,7 +238,9 @@ describe('HOTPULL_* variables no option reads', () => {
 
   it('the CLI warns on stderr at start and goes on', async () => {
     const result = await runCli(['status', '--url', 'http://127.0.0.1:9/'], { env: { HOTPULL_INTERVALL: '2s' } });
-    expect(result.stderr.split('\n')[0]).toBe('hotpull: warning: HOTPULL_INTERVALL is not a hotpull variable and is ignored (did you mean HOTPULL_INTERVAL?)');
+    expect(result.stderr.split('\n')[0]).toBe(
+      'hotpull: warning: HOTPULL_INTERVALL is not a hotpull variable and is ignored (did you mean HOTPULL_INTERVAL?)',
+    );
     expect(result.exitCode).toBe(3);
   });
 });

@@ -5,16 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  commitAndPush,
-  forcePush,
-  git,
-  gitEnv,
-  headOf,
-  makeSandbox,
-  tmpDir,
-  type Sandbox,
-} from './helpers/git.js';
+import { commitAndPush, forcePush, git, gitEnv, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { isPackFetch, startGitHttpServer, type GitHttpServer } from './helpers/http-git-server.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -158,7 +149,9 @@ describe('git helpers', () => {
 
   it('git() throws with stderr in the message; headOf defaults to HEAD', async () => {
     const sb = await sandbox();
-    await expect(git(sb.seed, 'rev-parse', '--verify', 'no-such-ref')).rejects.toThrow(/no-such-ref|Needed a single revision/);
+    await expect(git(sb.seed, 'rev-parse', '--verify', 'no-such-ref')).rejects.toThrow(
+      /no-such-ref|Needed a single revision/,
+    );
     await expect(git(sb.seed, 'frobnicate')).rejects.toThrow(/not a git command/);
     expect(await headOf(sb.seed)).toBe(await headOf(sb.seed, 'main'));
     await expect(headOf(sb.seed, 'nope')).rejects.toThrow(/git rev-parse/);
@@ -250,12 +243,16 @@ describe('git http server', () => {
     expect(v2body).toContain('version 2');
     expect(v2body).toContain('ls-refs');
 
-    const v0 = await fetch(`${srv.url}remote.git/info/refs?service=git-upload-pack`, { headers: { Authorization: auth } });
+    const v0 = await fetch(`${srv.url}remote.git/info/refs?service=git-upload-pack`, {
+      headers: { Authorization: auth },
+    });
     const v0body = await v0.text();
     expect(v0body).not.toContain('version 2');
     expect(v0body).toContain('refs/heads/main');
 
-    const missing = await fetch(`${srv.url}nope.git/info/refs?service=git-upload-pack`, { headers: { Authorization: auth } });
+    const missing = await fetch(`${srv.url}nope.git/info/refs?service=git-upload-pack`, {
+      headers: { Authorization: auth },
+    });
     expect(missing.status).toBe(404); // Status: header from the CGI is honoured
     await missing.arrayBuffer();
   });
@@ -283,7 +280,10 @@ describe('git http server', () => {
     await writeFile(join(dest, 'big.txt'), big);
     await git(dest, 'add', 'big.txt');
     await git(dest, 'commit', '-q', '-m', 'big');
-    const pushed = await rawGit(dest, ['push', '-q', 'origin', 'main'], { GIT_TRACE_CURL: '1', GIT_TRACE_CURL_NO_DATA: '1' });
+    const pushed = await rawGit(dest, ['push', '-q', 'origin', 'main'], {
+      GIT_TRACE_CURL: '1',
+      GIT_TRACE_CURL_NO_DATA: '1',
+    });
     expect(pushed.exitCode, pushed.stderr.slice(-2000)).toBe(0);
     expect(pushed.stderr).toMatch(/Transfer-Encoding: chunked/i);
     expect(await headOf(sb.bare, 'main')).toBe(await headOf(dest));

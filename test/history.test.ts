@@ -45,7 +45,14 @@ describe('history file', () => {
 
   it('formats one line a deploy, newest first, word for word', () => {
     const entries = [
-      record(C, '2026-11-30T12:05:00.000Z', { from: B, result: 'rolled-back', rolledBackTo: B, trigger: 'webhook', by: 'delivery 72d3162e', error: 'answered 500' }),
+      record(C, '2026-11-30T12:05:00.000Z', {
+        from: B,
+        result: 'rolled-back',
+        rolledBackTo: B,
+        trigger: 'webhook',
+        by: 'delivery 72d3162e',
+        error: 'answered 500',
+      }),
       record(B, '2026-11-30T12:00:00.000Z', { from: '' }),
     ] as HistoryEntry[];
     expect(formatHistory(entries)).toBe(
@@ -74,7 +81,8 @@ describe('history file', () => {
     ]);
 
     const many = new History(file);
-    for (let i = 0; i < 2 * HISTORY_KEEP; i++) many.append(record(i % 2 ? B : C, new Date(Date.UTC(2026, 10, 30, 13, 0, i)).toISOString()));
+    for (let i = 0; i < 2 * HISTORY_KEEP; i++)
+      many.append(record(i % 2 ? B : C, new Date(Date.UTC(2026, 10, 30, 13, 0, i)).toISOString()));
     const lines = (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean);
     // compacted when it reached 2 × HISTORY_KEEP lines, and never beyond
     expect(lines.length).toBeGreaterThanOrEqual(HISTORY_KEEP);
@@ -95,27 +103,51 @@ describe('hotpull log and /status across restarts (real daemon)', () => {
     let daemon = startHotpull([...args, '--interval', '200ms']);
     await waitForRecord(daemon, 'the first pass', (r) => String(r.msg).startsWith('hotpull following'));
     const second = await commitAndPush(sb, { 'README.md': 'two\n' });
-    await waitForRecord(daemon, 'the first deploy', (r) => r.new === second && String(r.msg).startsWith('deployed'), 30_000);
+    await waitForRecord(
+      daemon,
+      'the first deploy',
+      (r) => r.new === second && String(r.msg).startsWith('deployed'),
+      30_000,
+    );
     await stop(daemon, 'SIGKILL');
     // what a kill -9 in the middle of the next append would leave
-    await fs.appendFile(path.join(sb.checkout, '.git', 'hotpull', 'history.jsonl'), '{"at":"2026-11-30T12:00:00.000Z","trig');
+    await fs.appendFile(
+      path.join(sb.checkout, '.git', 'hotpull', 'history.jsonl'),
+      '{"at":"2026-11-30T12:00:00.000Z","trig',
+    );
 
     // the second run deploys on a webhook only: its delivery id is recorded
     daemon = startHotpull([...args, '--interval', '1h'], { env: { HOTPULL_WEBHOOK_SECRET: 'hook-secret' } });
     await waitForRecord(daemon, 'the restart', (r) => String(r.msg).startsWith('hotpull following'));
     // the pass at start is over before the push, so the deploy is the webhook's
-    await waitFor('the pass at start', async () => /hotpull_syncs_total\{trigger="start",result="up-to-date"\} 1/.test(await (await fetch(`http://127.0.0.1:${listen}/metrics`)).text()));
+    await waitFor('the pass at start', async () =>
+      /hotpull_syncs_total\{trigger="start",result="up-to-date"\} 1/.test(
+        await (await fetch(`http://127.0.0.1:${listen}/metrics`)).text(),
+      ),
+    );
     const third = await commitAndPush(sb, { 'README.md': 'three\n' });
     const body = JSON.stringify({ ref: 'refs/heads/main', after: third });
     const signature = `sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}`;
     const hook = await fetch(`http://127.0.0.1:${listen}/webhook`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': '72d3162e-cc78-11e3-81ab-4c9367dc0958', 'x-hub-signature-256': signature },
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+        'x-hub-signature-256': signature,
+      },
       body,
     });
     expect(hook.status).toBe(202);
-    await waitForRecord(daemon, 'the second deploy', (r) => r.new === third && String(r.msg).startsWith('deployed'), 30_000);
-    const status = (await (await fetch(`http://127.0.0.1:${listen}/status`)).json()) as { deploys: Array<{ from: string; to: string; at: string }> };
+    await waitForRecord(
+      daemon,
+      'the second deploy',
+      (r) => r.new === third && String(r.msg).startsWith('deployed'),
+      30_000,
+    );
+    const status = (await (await fetch(`http://127.0.0.1:${listen}/status`)).json()) as {
+      deploys: Array<{ from: string; to: string; at: string }>;
+    };
     expect(status.deploys.map((d) => [d.from, d.to])).toEqual([
       [second, third],
       [first, second],
@@ -127,13 +159,22 @@ describe('hotpull log and /status across restarts (real daemon)', () => {
     expect(log.code).toBe(0);
     const lines = log.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  ${second.slice(0, 12)} → ${third.slice(0, 12)}  reloaded +\\d+ms  webhook  detect \\d+ms, fetch`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  ${second.slice(0, 12)} → ${third.slice(0, 12)}  reloaded +\\d+ms  webhook  detect \\d+ms, fetch`,
+      ),
+    );
     expect(lines[0]).toMatch(/ms {2}by delivery 72d3162e-cc78-11e3-81ab-4c9367dc0958$/);
     expect(lines[1]).toContain(`${first.slice(0, 12)} → ${second.slice(0, 12)}  reloaded`);
     const json = await runHotpull(['log', '--repo', sb.checkout, '--json']);
     const entries = JSON.parse(json.stdout) as HistoryEntry[];
     expect(entries.map((e) => e.to)).toEqual([third, second]);
-    expect(entries[0]).toMatchObject({ from: second, trigger: 'webhook', by: 'delivery 72d3162e-cc78-11e3-81ab-4c9367dc0958', result: 'reloaded' });
+    expect(entries[0]).toMatchObject({
+      from: second,
+      trigger: 'webhook',
+      by: 'delivery 72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      result: 'reloaded',
+    });
     expect(entries[1]).toMatchObject({ from: first, trigger: 'poll', result: 'reloaded' });
     expect(entries[1]!.by).toBeUndefined();
     expect(Date.parse(entries[0]!.at)).toBeGreaterThan(Date.parse(entries[1]!.at));

@@ -9,7 +9,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { CLI, runCli } from './helpers/hotpull.js';
-import { CI, dockerProblem, ensureImages, IMAGE, IMAGE_2, imageId, inspect, PREFIX, removeContainers } from './helpers/docker.js';
+import {
+  CI,
+  dockerProblem,
+  ensureImages,
+  IMAGE,
+  IMAGE_2,
+  imageId,
+  inspect,
+  PREFIX,
+  removeContainers,
+} from './helpers/docker.js';
 import { classify, dockerFailureMessage, dockerGist, vmShareWarning } from '../src/host/classify.js';
 import { configHash, desiredContainer, labelsOf, parsePort, runArguments, type UpInput } from '../src/host/spec.js';
 import { decide, type ContainerInspect } from '../src/host/diff.js';
@@ -24,7 +34,17 @@ const LOOP = ['sh', '-c', 'trap "exit 0" TERM; echo started; while :; do sleep 1
 const FAST = ['--health-settle', '300ms', '--stop-timeout', '2s'];
 
 function input(overrides: Partial<UpInput> = {}): UpInput {
-  return { name: 'web', image: 'app:1', code: './code:/app', publish: [], env: [], passthrough: [], cwd: '/srv', processEnv: {}, ...overrides };
+  return {
+    name: 'web',
+    image: 'app:1',
+    code: './code:/app',
+    publish: [],
+    env: [],
+    passthrough: [],
+    cwd: '/srv',
+    processEnv: {},
+    ...overrides,
+  };
 }
 
 function freePort(): Promise<number> {
@@ -49,27 +69,61 @@ describe('host: the desired container, its hash and labels (pure)', () => {
       }),
     );
     expect(spec.code).toEqual({ hostDir: '/srv/code', containerDir: '/app' });
-    expect(spec.env).toEqual([['A', '1'], ['B', 'from-flag'], ['C', ' spaced '], ['HOME', '/root']]);
+    expect(spec.env).toEqual([
+      ['A', '1'],
+      ['B', 'from-flag'],
+      ['C', ' spaced '],
+      ['HOME', '/root'],
+    ]);
     expect(spec.runArgs).toEqual(['--network', 'host']);
     expect(spec.command).toEqual(['sh', '-c', 'run']);
     expect(runArguments(spec, '/tmp/env')).toEqual([
-      'run', '--detach', '--name', 'web',
-      '--label', 'hotpull.code=/srv/code', '--label', `hotpull.config-hash=${configHash(spec)}`,
-      '--volume', '/srv/code:/app', '--env-file', '/tmp/env', '--network', 'host', 'app:1', 'sh', '-c', 'run',
+      'run',
+      '--detach',
+      '--name',
+      'web',
+      '--label',
+      'hotpull.code=/srv/code',
+      '--label',
+      `hotpull.config-hash=${configHash(spec)}`,
+      '--volume',
+      '/srv/code:/app',
+      '--env-file',
+      '/tmp/env',
+      '--network',
+      'host',
+      'app:1',
+      'sh',
+      '-c',
+      'run',
     ]);
   });
 
   it('hashes what decides a replacement, not the image tag nor the clone URL', () => {
     const base = configHash(desiredContainer(input({ env: ['A=1'] })));
-    expect(configHash(desiredContainer(input({ env: ['A=1'], image: 'app:2', repo: 'https://example.invalid/x.git' })))).toBe(base);
-    for (const changed of [{ env: ['A=2'] }, { env: [] }, { publish: ['8000:8000'] }, { code: './other:/app' }, { passthrough: ['--init'] }]) {
+    expect(
+      configHash(desiredContainer(input({ env: ['A=1'], image: 'app:2', repo: 'https://example.invalid/x.git' }))),
+    ).toBe(base);
+    for (const changed of [
+      { env: ['A=2'] },
+      { env: [] },
+      { publish: ['8000:8000'] },
+      { code: './other:/app' },
+      { passthrough: ['--init'] },
+    ]) {
       expect(configHash(desiredContainer(input({ env: ['A=1'], ...changed })))).not.toBe(base);
     }
   });
 
   it('labels: code, repo without credentials, branch, hash', () => {
-    const labels = labelsOf(desiredContainer(input({ repo: 'https://bot:s3cret@example.invalid/app.git', branch: 'main' })));
-    expect(labels).toMatchObject({ 'hotpull.code': '/srv/code', 'hotpull.repo': 'https://bot:***@example.invalid/app.git', 'hotpull.branch': 'main' });
+    const labels = labelsOf(
+      desiredContainer(input({ repo: 'https://bot:s3cret@example.invalid/app.git', branch: 'main' })),
+    );
+    expect(labels).toMatchObject({
+      'hotpull.code': '/srv/code',
+      'hotpull.repo': 'https://bot:***@example.invalid/app.git',
+      'hotpull.branch': 'main',
+    });
   });
 
   it.each([
@@ -82,13 +136,25 @@ describe('host: the desired container, its hash and labels (pure)', () => {
 
   it.each([
     [{ name: undefined }, 'host up needs --name NAME (the container name) (got none)'],
-    [{ name: 'my app' }, '--name must be a container name: two or more letters, digits and _.-, starting with a letter or digit (got "my app")'],
+    [
+      { name: 'my app' },
+      '--name must be a container name: two or more letters, digits and _.-, starting with a letter or digit (got "my app")',
+    ],
     [{ image: undefined }, 'host up needs --image IMAGE (got none)'],
-    [{ code: './code' }, '--code must be HOSTDIR:CONTAINERDIR with an absolute CONTAINERDIR, e.g. ./app:/app (got "./code")'],
-    [{ publish: ['80'] }, '-p/--publish must be [IP:]HOSTPORT:PORT[/udp] with ports 1-65535, e.g. 8000:8000 or 127.0.0.1:8000:80 (got "80")'],
+    [
+      { code: './code' },
+      '--code must be HOSTDIR:CONTAINERDIR with an absolute CONTAINERDIR, e.g. ./app:/app (got "./code")',
+    ],
+    [
+      { publish: ['80'] },
+      '-p/--publish must be [IP:]HOSTPORT:PORT[/udp] with ports 1-65535, e.g. 8000:8000 or 127.0.0.1:8000:80 (got "80")',
+    ],
     [{ env: ['=x'] }, '-e/--env must be NAME=VALUE (got "=…")'],
     [{ env: ['TOKEN'] }, '-e/--env names TOKEN without a value, and TOKEN is not set in the environment (got "TOKEN")'],
-    [{ envFile: { path: 'app.env', text: 'A=1\nexport B=2\n' } }, '--env-file app.env line 2 must be NAME=VALUE (got "export B=…")'],
+    [
+      { envFile: { path: 'app.env', text: 'A=1\nexport B=2\n' } },
+      '--env-file app.env line 2 must be NAME=VALUE (got "export B=…")',
+    ],
   ])('bad input %j', (overrides, message) => {
     expect(() => desiredContainer(input(overrides as Partial<UpInput>))).toThrow(message);
   });
@@ -104,8 +170,19 @@ describe('host: options', () => {
         cwd: dir,
         isTTY: false,
       });
-      expect([config.repo, config.env, config.publish, config.stopTimeout, config.dockerBin]).toEqual(['https://example.invalid/app.git', ['A=1', 'B= two '], ['8000:80'], 0, 'docker']);
-      const scp = await loadConfig({ flags: { repo: 'git@example.invalid:acme/app.git' }, env: {}, cwd: dir, isTTY: false });
+      expect([config.repo, config.env, config.publish, config.stopTimeout, config.dockerBin]).toEqual([
+        'https://example.invalid/app.git',
+        ['A=1', 'B= two '],
+        ['8000:80'],
+        0,
+        'docker',
+      ]);
+      const scp = await loadConfig({
+        flags: { repo: 'git@example.invalid:acme/app.git' },
+        env: {},
+        cwd: dir,
+        isTTY: false,
+      });
       expect(scp.repo).toBe('git@example.invalid:acme/app.git');
       const local = await loadConfig({ flags: { repo: 'remote.git' }, env: {}, cwd: dir, isTTY: false });
       expect(local.repo).toBe(path.join(dir, 'remote.git'));
@@ -154,9 +231,15 @@ describe('host: running container vs desired spec (pure)', () => {
   it('a removed variable or docker argument shows through the hash; a foreign container is replaced', () => {
     const c = running();
     c.Config.Labels = { ...labelsOf(spec), 'hotpull.config-hash': 'old' };
-    expect(decide(spec, 'sha256:aaaaaaaaaaaaaaaa', c)).toEqual({ action: 'replace', reasons: [`options changed (hotpull.config-hash old → ${configHash(spec)})`] });
+    expect(decide(spec, 'sha256:aaaaaaaaaaaaaaaa', c)).toEqual({
+      action: 'replace',
+      reasons: [`options changed (hotpull.config-hash old → ${configHash(spec)})`],
+    });
     c.Config.Labels = null;
-    expect(decide(spec, 'sha256:aaaaaaaaaaaaaaaa', c)).toEqual({ action: 'replace', reasons: ['it was not started by hotpull (no hotpull.config-hash label)'] });
+    expect(decide(spec, 'sha256:aaaaaaaaaaaaaaaa', c)).toEqual({
+      action: 'replace',
+      reasons: ['it was not started by hotpull (no hotpull.config-hash label)'],
+    });
   });
 });
 
@@ -177,7 +260,11 @@ describe("host: docker's errors as one line (pure)", () => {
       { action: 'ps' },
       'permission denied on the Docker socket: run as root or as a member of the docker group',
     ],
-    ['Error response from daemon: No such image: app:1', { action: 'run', image: 'app:1' }, 'image app:1 is not on this Docker host: build or pull it first, or add --pull'],
+    [
+      'Error response from daemon: No such image: app:1',
+      { action: 'run', image: 'app:1' },
+      'image app:1 is not on this Docker host: build or pull it first, or add --pull',
+    ],
     [
       "Error response from daemon: pull access denied for app, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
       { action: 'pull', image: 'app:1' },
@@ -208,7 +295,11 @@ describe("host: docker's errors as one line (pure)", () => {
   });
 
   it('classifies podman too', () => {
-    expect(classify('Error: unable to connect to Podman socket: Get "http://d/v5.0.0/libpod/_ping": dial unix /run/podman/podman.sock: connect: no such file or directory')).toBe('daemon-unreachable');
+    expect(
+      classify(
+        'Error: unable to connect to Podman socket: Get "http://d/v5.0.0/libpod/_ping": dial unix /run/podman/podman.sock: connect: no such file or directory',
+      ),
+    ).toBe('daemon-unreachable');
     expect(classify('Error: app:1: image not known')).toBe('image-missing');
     expect(dockerGist('Error: something broke\n')).toBe('Error: something broke');
   });
@@ -222,7 +313,10 @@ describe("host: docker's errors as one line (pure)", () => {
   });
 
   it('orders log lines of both streams by their timestamps', () => {
-    const lines = [...parseLogLines('2026-01-01T00:00:00.5Z second\n2026-01-01T00:00:01Z third\n'), ...parseLogLines('2026-01-01T00:00:00.123456789Z first\n')];
+    const lines = [
+      ...parseLogLines('2026-01-01T00:00:00.5Z second\n2026-01-01T00:00:01Z third\n'),
+      ...parseLogLines('2026-01-01T00:00:00.123456789Z first\n'),
+    ];
     expect(lines.sort((a, b) => (a.at < b.at ? -1 : 1)).map((l) => l.text)).toEqual(['first', 'second', 'third']);
   });
 
@@ -250,160 +344,291 @@ describe('host: bad docker setups, one line each', () => {
 
   it('sub-commands and arguments', async () => {
     expect((await runCli(['host'])).stderr).toBe('hotpull: host needs a sub-command: one of up, deploy, ls (got none)');
-    expect((await runCli(['host', 'ls', '--', '-a'])).stderr).toBe('hotpull: host ls takes no arguments after -- (got "-a")');
+    expect((await runCli(['host', 'ls', '--', '-a'])).stderr).toBe(
+      'hotpull: host ls takes no arguments after -- (got "-a")',
+    );
   });
 });
 
-describe.skipIf(problem !== undefined && !CI)(`host, against a real dockerd${problem ? ` (skipped: ${problem})` : ''}`, () => {
-  let sb: Sandbox;
-  let code: string;
-  let port: number;
-  const web = `${RUN}web`;
+describe.skipIf(problem !== undefined && !CI)(
+  `host, against a real dockerd${problem ? ` (skipped: ${problem})` : ''}`,
+  () => {
+    let sb: Sandbox;
+    let code: string;
+    let port: number;
+    const web = `${RUN}web`;
 
-  beforeAll(async () => {
-    if (problem) throw new Error(`CI=true and no Docker: ${problem}`);
-    await expect(fs.stat(CLI), 'npm test builds dist/ first').resolves.toBeTruthy();
-    await ensureImages();
-    await removeContainers(RUN);
-    sb = await makeSandbox({ files: { 'index.html': 'version 1\n', 'uwsgi.ini': '[uwsgi]\n' } });
-    code = path.join(sb.root, 'hostdir', 'code');
-    port = await freePort();
-  }, 120_000);
+    beforeAll(async () => {
+      if (problem) throw new Error(`CI=true and no Docker: ${problem}`);
+      await expect(fs.stat(CLI), 'npm test builds dist/ first').resolves.toBeTruthy();
+      await ensureImages();
+      await removeContainers(RUN);
+      sb = await makeSandbox({ files: { 'index.html': 'version 1\n', 'uwsgi.ini': '[uwsgi]\n' } });
+      code = path.join(sb.root, 'hostdir', 'code');
+      port = await freePort();
+    }, 120_000);
 
-  afterAll(async () => {
-    if (!problem) await removeContainers(RUN);
-    await sb?.cleanup();
-  });
+    afterAll(async () => {
+      if (!problem) await removeContainers(RUN);
+      await sb?.cleanup();
+    });
 
-  /** busybox httpd serving the code volume on a loopback port, like uWSGI serving the app. */
-  const httpd = () => ['sh', '-c', `trap "exit 0" TERM; echo serving; httpd -f -p 127.0.0.1:${port} -h /app & wait`];
-  const up = (args: string[], command = httpd()) =>
-    runCli(['host', 'up', '--name', web, '--image', IMAGE, '--code', `${code}:/app`, '--repo', sb.bare, '--branch', 'main', '-p', `${port}:${port}`, ...FAST, ...args, '--', '--network', 'host', '--', ...command]);
-
-  it('first up clones the code, creates the container with labels and waits for --health-url', async () => {
-    const result = await up(['-e', 'GREETING=hello', '--health-url', `http://127.0.0.1:${port}/index.html`, '--health-expect', 'version 1']);
-    expect(result.stderr).toBe('');
-    expect(result.exitCode).toBe(0);
-    const sha = await headOf(code);
-    const id = await imageId(IMAGE);
-    expect(result.stdout.split('\n')).toEqual([
-      `cloned ${sb.bare} (main) into ${code} at ${sha.slice(0, 7)}`,
-      `created ${web}: ${IMAGE} (${id.slice(7, 19)}), ${code} → /app, healthy (http://127.0.0.1:${port}/index.html)`,
-    ]);
-    const c = (await inspect(web))!;
-    expect(c.State.Running).toBe(true);
-    expect(c.Config.Env).toContain('GREETING=hello');
-    expect(c.HostConfig.Binds).toEqual([`${code}:/app`]);
-    expect(c.Config.Labels).toMatchObject({ 'hotpull.code': code, 'hotpull.repo': sb.bare, 'hotpull.branch': 'main' });
-    expect(c.Config.Labels?.['hotpull.config-hash']).toMatch(/^[0-9a-f]{24}$/);
-    expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe('version 1\n');
-  });
-
-  it('second up with the same options is a no-op', async () => {
-    const before = (await inspect(web))!.Id;
-    const result = await up(['-e', 'GREETING=hello']);
-    expect([result.exitCode, result.stderr]).toEqual([0, '']);
-    expect(result.stdout).toBe(`ok: ${web} already runs ${IMAGE} (${(await imageId(IMAGE)).slice(7, 19)}) with the same mounts, ports, env and args; nothing to do`);
-    expect((await inspect(web))!.Id).toBe(before);
-  });
-
-  it('changed env replaces the container', async () => {
-    const before = (await inspect(web))!.Id;
-    const result = await up(['-e', 'GREETING=bonjour']);
-    expect([result.exitCode, result.stderr]).toEqual([0, '']);
-    expect(result.stdout).toContain(`replacing ${web}: env changed (GREETING)\nreplaced ${web}: `);
-    const c = (await inspect(web))!;
-    expect(c.Id).not.toBe(before);
-    expect(c.Config.Env).toContain('GREETING=bonjour');
-  });
-
-  it('a removed variable replaces it too (through the config hash)', async () => {
-    const result = await up([]);
-    expect([result.exitCode, result.stderr]).toEqual([0, '']);
-    expect(result.stdout).toMatch(new RegExp(`^replacing ${web}: options changed \\(hotpull.config-hash [0-9a-f]{24} → [0-9a-f]{24}\\)$`, 'm'));
-    expect((await inspect(web))!.Config.Env ?? []).not.toContain('GREETING=bonjour');
-  });
-
-  it('changed image replaces the container', async () => {
-    const [one, two] = [await imageId(IMAGE), await imageId(IMAGE_2)];
-    expect(one).not.toBe(two);
-    const result = await runCli(['host', 'up', '--name', web, '--image', IMAGE_2, '--code', `${code}:/app`, ...FAST, '--', '--network', 'host', '--', ...httpd()]);
-    expect([result.exitCode, result.stderr]).toEqual([0, '']);
-    expect(result.stdout).toContain(`replacing ${web}: image changed (${one.slice(7, 19)} → ${two.slice(7, 19)})\n`);
-    expect((await inspect(web))!.Image).toBe(two);
-  });
-
-  it('ls lists the managed containers with image, status and deployed sha', async () => {
-    const sha = await headOf(code);
-    const result = await runCli(['host', 'ls']);
-    expect([result.exitCode, result.stderr]).toEqual([0, '']);
-    const row = result.stdout.split('\n').find((l) => l.startsWith(`${web} `));
-    expect(row?.split(/\s+/)).toEqual([web, IMAGE_2, 'running', sha.slice(0, 7), 'main', code]);
-    const json = await runCli(['host', 'ls', '--json']);
-    expect((JSON.parse(json.stdout) as Array<Record<string, unknown>>).find((r) => r.name === web)).toMatchObject({ image: IMAGE_2, status: 'running', sha, code, branch: 'main' });
-  });
-
-  it('host deploy fast-forwards the checkout with the engine and touches the reload file', async () => {
-    const old = await headOf(code);
-    const touchFile = path.join(code, 'uwsgi.ini');
-    await fs.utimes(touchFile, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
-    const mtimeBefore = (await fs.stat(touchFile)).mtimeMs;
-    const pushed = await commitAndPush(sb, { 'index.html': 'version 2\n' });
-    const result = await runCli(['host', 'deploy', '--code', code, '--touch', 'uwsgi.ini', '--log-level', 'warn']);
-    expect([result.exitCode, result.stderr]).toEqual([0, '']);
-    expect(result.stdout).toContain(`deployed ${old.slice(0, 7)} → ${pushed.slice(0, 7)} into ${code} (touch:uwsgi.ini): reloaded`);
-    expect(await headOf(code)).toBe(pushed);
-    expect((await fs.stat(touchFile)).mtimeMs).toBeGreaterThan(mtimeBefore);
-    // the container sees the new code through the volume
-    expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe('version 2\n');
-    const again = await runCli(['host', 'deploy', '--code', code, '--log-level', 'warn']);
-    expect([again.exitCode, again.stdout]).toEqual([0, `up to date: ${code} is at ${pushed.slice(0, 7)} (origin main)`]);
-  });
-
-  it('a failed start reports the exit code and the last log lines', async () => {
-    const name = `${RUN}broken`;
-    const dir = await tmpDir();
-    try {
-      const result = await runCli([
-        'host', 'up', '--name', name, '--image', IMAGE, '--code', `${dir}:/app`, ...FAST,
-        '--', '--network', 'host', '--', 'sh', '-c', 'echo loading settings; sleep 0.2; echo "ImproperlyConfigured: DATABASE_URL is not set" >&2; exit 3',
+    /** busybox httpd serving the code volume on a loopback port, like uWSGI serving the app. */
+    const httpd = () => ['sh', '-c', `trap "exit 0" TERM; echo serving; httpd -f -p 127.0.0.1:${port} -h /app & wait`];
+    const up = (args: string[], command = httpd()) =>
+      runCli([
+        'host',
+        'up',
+        '--name',
+        web,
+        '--image',
+        IMAGE,
+        '--code',
+        `${code}:/app`,
+        '--repo',
+        sb.bare,
+        '--branch',
+        'main',
+        '-p',
+        `${port}:${port}`,
+        ...FAST,
+        ...args,
+        '--',
+        '--network',
+        'host',
+        '--',
+        ...command,
       ]);
-      expect(result.exitCode).toBe(1);
-      expect(result.stderr).toBe(
-        `hotpull: container ${name} exited with code 3 while starting (left for \`docker logs ${name}\`); its last log lines:\n  loading settings\n  ImproperlyConfigured: DATABASE_URL is not set`,
-      );
-      // the next up replaces what failed
-      const fixed = await runCli(['host', 'up', '--name', name, '--image', IMAGE, '--code', `${dir}:/app`, ...FAST, '--', '--network', 'host', '--', ...LOOP]);
-      expect([fixed.exitCode, fixed.stderr]).toEqual([0, '']);
-      expect(fixed.stdout).toContain(`replacing ${name}: it is exited (3); command changed\n`);
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true });
-    }
-  });
 
-  it('waits for the health check, and reports an unhealthy one with its output', async () => {
-    const name = `${RUN}checked`;
-    const dir = await tmpDir();
-    const upChecked = (check: string) =>
-      runCli(['host', 'up', '--name', name, '--image', IMAGE, '--code', `${dir}:/app`, ...FAST, '--health-timeout', '20s',
-        '--', '--network', 'host', '--health-cmd', check, '--health-interval', '500ms', '--health-retries', '1', '--', ...LOOP]);
-    try {
-      const healthy = await upChecked('test -d /app');
-      expect([healthy.exitCode, healthy.stderr]).toEqual([0, '']);
-      expect(healthy.stdout).toMatch(new RegExp(`^created ${name}: .*, healthy$`, 'm'));
-      const unhealthy = await upChecked('echo database unreachable; exit 1');
-      expect(unhealthy.exitCode).toBe(1);
-      expect(unhealthy.stderr).toBe(
-        `hotpull: container ${name} is unhealthy (last check: database unreachable) while starting (left for \`docker logs ${name}\`); its last log lines:\n  started`,
-      );
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true });
-    }
-  });
+    it('first up clones the code, creates the container with labels and waits for --health-url', async () => {
+      const result = await up([
+        '-e',
+        'GREETING=hello',
+        '--health-url',
+        `http://127.0.0.1:${port}/index.html`,
+        '--health-expect',
+        'version 1',
+      ]);
+      expect(result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+      const sha = await headOf(code);
+      const id = await imageId(IMAGE);
+      expect(result.stdout.split('\n')).toEqual([
+        `cloned ${sb.bare} (main) into ${code} at ${sha.slice(0, 7)}`,
+        `created ${web}: ${IMAGE} (${id.slice(7, 19)}), ${code} → /app, healthy (http://127.0.0.1:${port}/index.html)`,
+      ]);
+      const c = (await inspect(web))!;
+      expect(c.State.Running).toBe(true);
+      expect(c.Config.Env).toContain('GREETING=hello');
+      expect(c.HostConfig.Binds).toEqual([`${code}:/app`]);
+      expect(c.Config.Labels).toMatchObject({
+        'hotpull.code': code,
+        'hotpull.repo': sb.bare,
+        'hotpull.branch': 'main',
+      });
+      expect(c.Config.Labels?.['hotpull.config-hash']).toMatch(/^[0-9a-f]{24}$/);
+      expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe('version 1\n');
+    });
 
-  it('an image that is not there: one line, nothing touched', async () => {
-    const result = await runCli(['host', 'up', '--name', `${RUN}missing`, '--image', 'hotpull-test/missing:1', '--code', `${code}:/app`]);
-    expect([result.exitCode, result.stderr]).toEqual([1, 'hotpull: image hotpull-test/missing:1 is not on this Docker host: build or pull it first, or add --pull']);
-    expect(await inspect(`${RUN}missing`)).toBeUndefined();
-  });
-});
+    it('second up with the same options is a no-op', async () => {
+      const before = (await inspect(web))!.Id;
+      const result = await up(['-e', 'GREETING=hello']);
+      expect([result.exitCode, result.stderr]).toEqual([0, '']);
+      expect(result.stdout).toBe(
+        `ok: ${web} already runs ${IMAGE} (${(await imageId(IMAGE)).slice(7, 19)}) with the same mounts, ports, env and args; nothing to do`,
+      );
+      expect((await inspect(web))!.Id).toBe(before);
+    });
+
+    it('changed env replaces the container', async () => {
+      const before = (await inspect(web))!.Id;
+      const result = await up(['-e', 'GREETING=bonjour']);
+      expect([result.exitCode, result.stderr]).toEqual([0, '']);
+      expect(result.stdout).toContain(`replacing ${web}: env changed (GREETING)\nreplaced ${web}: `);
+      const c = (await inspect(web))!;
+      expect(c.Id).not.toBe(before);
+      expect(c.Config.Env).toContain('GREETING=bonjour');
+    });
+
+    it('a removed variable replaces it too (through the config hash)', async () => {
+      const result = await up([]);
+      expect([result.exitCode, result.stderr]).toEqual([0, '']);
+      expect(result.stdout).toMatch(
+        new RegExp(`^replacing ${web}: options changed \\(hotpull.config-hash [0-9a-f]{24} → [0-9a-f]{24}\\)$`, 'm'),
+      );
+      expect((await inspect(web))!.Config.Env ?? []).not.toContain('GREETING=bonjour');
+    });
+
+    it('changed image replaces the container', async () => {
+      const [one, two] = [await imageId(IMAGE), await imageId(IMAGE_2)];
+      expect(one).not.toBe(two);
+      const result = await runCli([
+        'host',
+        'up',
+        '--name',
+        web,
+        '--image',
+        IMAGE_2,
+        '--code',
+        `${code}:/app`,
+        ...FAST,
+        '--',
+        '--network',
+        'host',
+        '--',
+        ...httpd(),
+      ]);
+      expect([result.exitCode, result.stderr]).toEqual([0, '']);
+      expect(result.stdout).toContain(`replacing ${web}: image changed (${one.slice(7, 19)} → ${two.slice(7, 19)})\n`);
+      expect((await inspect(web))!.Image).toBe(two);
+    });
+
+    it('ls lists the managed containers with image, status and deployed sha', async () => {
+      const sha = await headOf(code);
+      const result = await runCli(['host', 'ls']);
+      expect([result.exitCode, result.stderr]).toEqual([0, '']);
+      const row = result.stdout.split('\n').find((l) => l.startsWith(`${web} `));
+      expect(row?.split(/\s+/)).toEqual([web, IMAGE_2, 'running', sha.slice(0, 7), 'main', code]);
+      const json = await runCli(['host', 'ls', '--json']);
+      expect((JSON.parse(json.stdout) as Array<Record<string, unknown>>).find((r) => r.name === web)).toMatchObject({
+        image: IMAGE_2,
+        status: 'running',
+        sha,
+        code,
+        branch: 'main',
+      });
+    });
+
+    it('host deploy fast-forwards the checkout with the engine and touches the reload file', async () => {
+      const old = await headOf(code);
+      const touchFile = path.join(code, 'uwsgi.ini');
+      await fs.utimes(touchFile, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+      const mtimeBefore = (await fs.stat(touchFile)).mtimeMs;
+      const pushed = await commitAndPush(sb, { 'index.html': 'version 2\n' });
+      const result = await runCli(['host', 'deploy', '--code', code, '--touch', 'uwsgi.ini', '--log-level', 'warn']);
+      expect([result.exitCode, result.stderr]).toEqual([0, '']);
+      expect(result.stdout).toContain(
+        `deployed ${old.slice(0, 7)} → ${pushed.slice(0, 7)} into ${code} (touch:uwsgi.ini): reloaded`,
+      );
+      expect(await headOf(code)).toBe(pushed);
+      expect((await fs.stat(touchFile)).mtimeMs).toBeGreaterThan(mtimeBefore);
+      // the container sees the new code through the volume
+      expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe('version 2\n');
+      const again = await runCli(['host', 'deploy', '--code', code, '--log-level', 'warn']);
+      expect([again.exitCode, again.stdout]).toEqual([
+        0,
+        `up to date: ${code} is at ${pushed.slice(0, 7)} (origin main)`,
+      ]);
+    });
+
+    it('a failed start reports the exit code and the last log lines', async () => {
+      const name = `${RUN}broken`;
+      const dir = await tmpDir();
+      try {
+        const result = await runCli([
+          'host',
+          'up',
+          '--name',
+          name,
+          '--image',
+          IMAGE,
+          '--code',
+          `${dir}:/app`,
+          ...FAST,
+          '--',
+          '--network',
+          'host',
+          '--',
+          'sh',
+          '-c',
+          'echo loading settings; sleep 0.2; echo "ImproperlyConfigured: DATABASE_URL is not set" >&2; exit 3',
+        ]);
+        expect(result.exitCode).toBe(1);
+        expect(result.stderr).toBe(
+          `hotpull: container ${name} exited with code 3 while starting (left for \`docker logs ${name}\`); its last log lines:\n  loading settings\n  ImproperlyConfigured: DATABASE_URL is not set`,
+        );
+        // the next up replaces what failed
+        const fixed = await runCli([
+          'host',
+          'up',
+          '--name',
+          name,
+          '--image',
+          IMAGE,
+          '--code',
+          `${dir}:/app`,
+          ...FAST,
+          '--',
+          '--network',
+          'host',
+          '--',
+          ...LOOP,
+        ]);
+        expect([fixed.exitCode, fixed.stderr]).toEqual([0, '']);
+        expect(fixed.stdout).toContain(`replacing ${name}: it is exited (3); command changed\n`);
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('waits for the health check, and reports an unhealthy one with its output', async () => {
+      const name = `${RUN}checked`;
+      const dir = await tmpDir();
+      const upChecked = (check: string) =>
+        runCli([
+          'host',
+          'up',
+          '--name',
+          name,
+          '--image',
+          IMAGE,
+          '--code',
+          `${dir}:/app`,
+          ...FAST,
+          '--health-timeout',
+          '20s',
+          '--',
+          '--network',
+          'host',
+          '--health-cmd',
+          check,
+          '--health-interval',
+          '500ms',
+          '--health-retries',
+          '1',
+          '--',
+          ...LOOP,
+        ]);
+      try {
+        const healthy = await upChecked('test -d /app');
+        expect([healthy.exitCode, healthy.stderr]).toEqual([0, '']);
+        expect(healthy.stdout).toMatch(new RegExp(`^created ${name}: .*, healthy$`, 'm'));
+        const unhealthy = await upChecked('echo database unreachable; exit 1');
+        expect(unhealthy.exitCode).toBe(1);
+        expect(unhealthy.stderr).toBe(
+          `hotpull: container ${name} is unhealthy (last check: database unreachable) while starting (left for \`docker logs ${name}\`); its last log lines:\n  started`,
+        );
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('an image that is not there: one line, nothing touched', async () => {
+      const result = await runCli([
+        'host',
+        'up',
+        '--name',
+        `${RUN}missing`,
+        '--image',
+        'hotpull-test/missing:1',
+        '--code',
+        `${code}:/app`,
+      ]);
+      expect([result.exitCode, result.stderr]).toEqual([
+        1,
+        'hotpull: image hotpull-test/missing:1 is not on this Docker host: build or pull it first, or add --pull',
+      ]);
+      expect(await inspect(`${RUN}missing`)).toBeUndefined();
+    });
+  },
+);

@@ -54,7 +54,12 @@ const pushBody = (ref = 'refs/heads/main') => JSON.stringify({ ref, after: 'x', 
 function githubPush(url: string, body = pushBody(), headers: Record<string, string> = {}) {
   return fetch(`${url}/webhook`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': sign(body), ...headers },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-hub-signature-256': sign(body),
+      ...headers,
+    },
     body,
   });
 }
@@ -65,23 +70,40 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
     const res = await githubPush(url);
     expect(res.status).toBe(202);
-    const deployed = await waitFor('deploy', () => outcomes.find((o) => !(o instanceof Error) && o.kind === 'deployed'), 60_000);
+    const deployed = await waitFor(
+      'deploy',
+      () => outcomes.find((o) => !(o instanceof Error) && o.kind === 'deployed'),
+      60_000,
+    );
     expect(await headOf(sb!.checkout)).toBe(sha);
     expect((deployed as { record: { trigger: string } }).record.trigger).toBe('webhook');
   });
 
   it.each([
-    ['tampered body', (body: string) => ({ body: body.replace('main', 'mair'), headers: { 'x-hub-signature-256': sign(body) } })],
+    [
+      'tampered body',
+      (body: string) => ({ body: body.replace('main', 'mair'), headers: { 'x-hub-signature-256': sign(body) } }),
+    ],
     ['wrong secret', (body: string) => ({ body, headers: { 'x-hub-signature-256': sign(body, 'not-the-secret') } })],
     ['missing header', (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined } })],
-    ['wrong GitLab token', (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined, 'x-gitlab-token': 'nope' } })],
-    ['wrong bearer', (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined, authorization: 'Bearer nope' } })],
+    [
+      'wrong GitLab token',
+      (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined, 'x-gitlab-token': 'nope' } }),
+    ],
+    [
+      'wrong bearer',
+      (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined, authorization: 'Bearer nope' } }),
+    ],
   ])('%s: 401 and the checkout is untouched, no sync runs', async (_name, make) => {
     const { url, outcomes } = await setup();
     const before = await headOf(sb!.checkout);
     await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
     const { body, headers } = make(pushBody());
-    const clean = Object.fromEntries(Object.entries({ 'content-type': 'application/json', 'x-github-event': 'push', ...headers }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const clean = Object.fromEntries(
+      Object.entries({ 'content-type': 'application/json', 'x-github-event': 'push', ...headers }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    ) as Record<string, string>;
     const res = await fetch(`${url}/webhook`, { method: 'POST', headers: clean, body });
     expect(res.status).toBe(401);
     await new Promise((r) => setTimeout(r, 300));
@@ -105,14 +127,26 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
   it('ignores other branches (202), answers pings (200), refuses bad input', async () => {
     const { url, outcomes } = await setup();
     const other = await githubPush(url, pushBody('refs/heads/feature'));
-    expect([other.status, ((await other.json()) as { message: string }).message]).toEqual([202, 'push to refs/heads/feature ignored: following main']);
+    expect([other.status, ((await other.json()) as { message: string }).message]).toEqual([
+      202,
+      'push to refs/heads/feature ignored: following main',
+    ]);
     const pingBody = '{"zen":"hi"}';
-    expect((await githubPush(url, pingBody, { 'x-github-event': 'ping', 'x-hub-signature-256': sign(pingBody) })).status).toBe(200);
+    expect(
+      (await githubPush(url, pingBody, { 'x-github-event': 'ping', 'x-hub-signature-256': sign(pingBody) })).status,
+    ).toBe(200);
     const garbage = 'not json{';
     expect((await githubPush(url, garbage, { 'x-hub-signature-256': sign(garbage) })).status).toBe(400);
     expect((await fetch(`${url}/webhook`)).status).toBe(405);
     const big = 'x'.repeat(1024 * 1024 + 1);
-    const tooBig = await fetch(`${url}/webhook`, { method: 'POST', headers: { 'x-hub-signature-256': sign(big) }, body: big }).then((r) => r.status, () => 413);
+    const tooBig = await fetch(`${url}/webhook`, {
+      method: 'POST',
+      headers: { 'x-hub-signature-256': sign(big) },
+      body: big,
+    }).then(
+      (r) => r.status,
+      () => 413,
+    );
     expect(tooBig).toBe(413);
     await new Promise((r) => setTimeout(r, 200));
     expect(outcomes).toHaveLength(1);
@@ -131,7 +165,11 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
     const headers = { 'x-github-event': 'push', 'x-hub-signature-256': sign(body) };
     const statuses = await postMany(url, 1000, { headers, body, concurrency: 32 });
     expect(statuses.filter((s) => s === 202)).toHaveLength(1000);
-    await waitFor('deployed', async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle', 60_000);
+    await waitFor(
+      'deployed',
+      async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle',
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     expect(engine.status.deploys.length).toBeGreaterThanOrEqual(1);
     expect(engine.status.deploys.length).toBeLessThanOrEqual(2);
@@ -143,27 +181,62 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
     const json = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'o/r' } });
     const form = new URLSearchParams({ payload: json }).toString();
     const formType = { 'content-type': 'application/x-www-form-urlencoded' };
-    const github = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-github-event': 'push', 'x-hub-signature-256': sign(form) }, body: form });
+    const github = await fetch(`${url}/webhook`, {
+      method: 'POST',
+      headers: { ...formType, 'x-github-event': 'push', 'x-hub-signature-256': sign(form) },
+      body: form,
+    });
     expect([github.status, ((await github.json()) as { message: string }).message]).toEqual([202, 'sync queued']);
     await waitFor('deploy', () => outcomes.some((o) => !(o instanceof Error) && o.kind === 'deployed'), 60_000);
     expect(await headOf(sb!.checkout)).toBe(sha);
     const gitea = createHmac('sha256', SECRET).update(json).digest('hex');
-    const again = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-gitea-event': 'push', 'x-gitea-signature': gitea }, body: form });
-    expect([again.status, ((await again.json()) as { message: string }).message]).toEqual([202, `nothing to do: ${sha.slice(0, 7)} is already deployed`]);
+    const again = await fetch(`${url}/webhook`, {
+      method: 'POST',
+      headers: { ...formType, 'x-gitea-event': 'push', 'x-gitea-signature': gitea },
+      body: form,
+    });
+    expect([again.status, ((await again.json()) as { message: string }).message]).toEqual([
+      202,
+      `nothing to do: ${sha.slice(0, 7)} is already deployed`,
+    ]);
     const forged = new URLSearchParams({ payload: json.replace('main', 'mair') }).toString();
-    expect((await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-hub-signature-256': sign(form) }, body: forged })).status).toBe(401);
+    expect(
+      (
+        await fetch(`${url}/webhook`, {
+          method: 'POST',
+          headers: { ...formType, 'x-hub-signature-256': sign(form) },
+          body: forged,
+        })
+      ).status,
+    ).toBe(401);
     const noField = 'other=1';
-    const missing = await fetch(`${url}/webhook`, { method: 'POST', headers: { ...formType, 'x-hub-signature-256': sign(noField) }, body: noField });
-    expect([missing.status, ((await missing.json()) as { error: string }).error]).toEqual([400, 'form body has no payload field (application/x-www-form-urlencoded wants payload=<JSON>)']);
+    const missing = await fetch(`${url}/webhook`, {
+      method: 'POST',
+      headers: { ...formType, 'x-hub-signature-256': sign(noField) },
+      body: noField,
+    });
+    expect([missing.status, ((await missing.json()) as { error: string }).error]).toEqual([
+      400,
+      'form body has no payload field (application/x-www-form-urlencoded wants payload=<JSON>)',
+    ]);
     expect(outcomes.filter((o) => !(o instanceof Error) && o.kind === 'deployed')).toHaveLength(1);
   });
 
   it('refuses a missing or malformed signature before reading the body', async () => {
     const { url } = await setup();
-    for (const headers of [{}, { 'x-hub-signature-256': 'sha256=zz' }, { 'x-gitea-signature': 'abc' }, { 'x-gitlab-token': 'nope' }]) {
+    for (const headers of [
+      {},
+      { 'x-hub-signature-256': 'sha256=zz' },
+      { 'x-gitea-signature': 'abc' },
+      { 'x-gitlab-token': 'nope' },
+    ]) {
       // A body that is announced but never sent: only an answer given before reading it can arrive.
       const reply = await new Promise<number>((resolve, reject) => {
-        const req = http.request(`${url}/webhook`, { method: 'POST', headers: { 'content-length': '1000000', ...headers } }, (res) => resolve(res.statusCode!));
+        const req = http.request(
+          `${url}/webhook`,
+          { method: 'POST', headers: { 'content-length': '1000000', ...headers } },
+          (res) => resolve(res.statusCode!),
+        );
         req.on('error', reject);
         req.write('{"ref":');
       });
@@ -191,7 +264,10 @@ describe('status, healthz, metrics', { timeout: 180_000 }, () => {
 
     await forcePush(sb!, { 'app.py': 'VERSION = 2b\n' });
     await waitFor('diverged', () => engine.status.state === 'diverged');
-    expect(((await (await fetch(`${url}/status`)).json()) as { state: string; live: boolean })).toMatchObject({ state: 'diverged', live: false });
+    expect((await (await fetch(`${url}/status`)).json()) as { state: string; live: boolean }).toMatchObject({
+      state: 'diverged',
+      live: false,
+    });
     expect(await (await fetch(`${url}/metrics`)).text()).toContain('hotpull_state{state="diverged"} 1');
 
     await fs.rename(sb!.bare, `${sb!.bare}.gone`);
@@ -219,7 +295,16 @@ describe('status, healthz, metrics', { timeout: 180_000 }, () => {
         deployedSha: 'a'.repeat(40),
         consecutiveFailures: 0,
         lastSuccessAt: new Date(10_000).toISOString(),
-        deploys: [{ trigger: 'poll', from: 'b'.repeat(40), to: 'a'.repeat(40), result: 'live', stages: { detected: new Date(0).toISOString() }, durations: { detect: 1, fetch: 2, apply: 3, reload: 4, verify: 5, total: 1500 } }],
+        deploys: [
+          {
+            trigger: 'poll',
+            from: 'b'.repeat(40),
+            to: 'a'.repeat(40),
+            result: 'live',
+            stages: { detected: new Date(0).toISOString() },
+            durations: { detect: 1, fetch: 2, apply: 3, reload: 4, verify: 5, total: 1500 },
+          },
+        ],
       },
       12_000,
     );
@@ -241,7 +326,10 @@ describe('status, healthz, metrics', { timeout: 180_000 }, () => {
     expect(safeEqual('abc', 'abc')).toBe(true);
     expect(safeEqual('abc', 'abd')).toBe(false);
     expect(safeEqual('abc', 'abcd')).toBe(false);
-    expect(authenticate({}, Buffer.from(''), 's')).toMatchObject({ ok: false, reason: expect.stringContaining('no signature') });
+    expect(authenticate({}, Buffer.from(''), 's')).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('no signature'),
+    });
   });
 });
 
@@ -253,7 +341,11 @@ describe('hotpull status / sync --now against the real daemon', { timeout: 180_0
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      const url = (await waitFor('listening', () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 60_000))!;
+      const url = (await waitFor(
+        'listening',
+        () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1],
+        60_000,
+      ))!;
       await waitFor('first sync', () => out.includes('hotpull following'), 60_000);
       const live = await runCli(['status', '--url', url]);
       expect(live.exitCode).toBe(0);
@@ -288,7 +380,9 @@ describe('hotpull status / sync --now against the real daemon', { timeout: 180_0
     });
     const gone = await runCli(['status', '--url', `http://127.0.0.1:${closed}`]);
     expect(gone.exitCode).toBe(3);
-    expect(gone.stderr).toBe(`hotpull: cannot reach the hotpull daemon at http://127.0.0.1:${closed}/status: ECONNREFUSED`);
+    expect(gone.stderr).toBe(
+      `hotpull: cannot reach the hotpull daemon at http://127.0.0.1:${closed}/status: ECONNREFUSED`,
+    );
   });
 });
 
@@ -303,7 +397,13 @@ describe('the HTTP client (node:http, no fetch)', () => {
     await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(app.address() as net.AddressInfo).port}`;
     try {
-      expect(await request(`${base}/x`, { method: 'POST', headers: { 'user-agent': 'ua', authorization: 'Bearer t' }, timeoutMs: 5000 })).toEqual({
+      expect(
+        await request(`${base}/x`, {
+          method: 'POST',
+          headers: { 'user-agent': 'ua', authorization: 'Bearer t' },
+          timeoutMs: 5000,
+        }),
+      ).toEqual({
         status: 200,
         body: 'POST ua Bearer t',
       });

@@ -46,7 +46,10 @@ async function manifests(): Promise<Doc[]> {
 
 // --- field names, from the models' declarations -------------------------------------------------------------
 
-interface Shape { properties: Map<string, { type?: string; array: boolean }>; file: string }
+interface Shape {
+  properties: Map<string, { type?: string; array: boolean }>;
+  file: string;
+}
 const shapes = new Map<string, Shape>();
 
 /** The properties of the first interface declared in a .d.ts of kubernetes-models, with the model type of each. */
@@ -61,7 +64,11 @@ async function shapeOf(file: string): Promise<Shape> {
   for (const [, name, type] of body.matchAll(/^ {4}"([^"]+)"\??: (.*)$/gm)) {
     const model = /^(?:Array<)?(I\w+)>?;$/.exec(type!)?.[1];
     const target = model && imports.get(model);
-    const resolved = target ? (target.startsWith('.') ? path.resolve(path.dirname(file), `${target}.d.ts`) : path.join(NODE_MODULES, `${target}.d.ts`)) : undefined;
+    const resolved = target
+      ? target.startsWith('.')
+        ? path.resolve(path.dirname(file), `${target}.d.ts`)
+        : path.join(NODE_MODULES, `${target}.d.ts`)
+      : undefined;
     properties.set(name!, { type: resolved, array: type!.startsWith('Array<') });
   }
   const shape = { properties, file };
@@ -81,7 +88,10 @@ async function unknownFields(value: unknown, file: string, at: string): Promise<
       continue;
     }
     if (!property.type) continue;
-    const items = property.array && Array.isArray(child) ? child.map((c, i) => [c, `${at}.${key}[${i}]`] as const) : [[child, `${at}.${key}`] as const];
+    const items =
+      property.array && Array.isArray(child)
+        ? child.map((c, i) => [c, `${at}.${key}[${i}]`] as const)
+        : [[child, `${at}.${key}`] as const];
     for (const [item, where] of items) problems.push(...(await unknownFields(item, property.type, where)));
   }
   return problems;
@@ -89,7 +99,13 @@ async function unknownFields(value: unknown, file: string, at: string): Promise<
 
 // --- the image, from the Dockerfile ----------------------------------------------------------------------------
 
-interface Image { uid: number; gid: number; ports: number[]; files: string[]; user: string }
+interface Image {
+  uid: number;
+  gid: number;
+  ports: number[];
+  files: string[];
+  user: string;
+}
 
 async function image(): Promise<Image> {
   const text = await fs.readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
@@ -100,7 +116,9 @@ async function image(): Promise<Image> {
     ports: (/^EXPOSE (.+)$/m.exec(runtime)?.[1] ?? '').split(/\s+/).map(Number),
     user: /^USER (\S+)$/m.exec(runtime)?.[1] ?? '',
     // what the image has at which path: COPY destinations and the hotpull shim
-    files: [...runtime.matchAll(/^COPY (?:--from=\w+ )?\S+ (\S+)$/gm)].map((m) => m[1]!).concat(/>(\/usr\/local\/bin\/hotpull)\b/.exec(runtime)?.[1] ?? []),
+    files: [...runtime.matchAll(/^COPY (?:--from=\w+ )?\S+ (\S+)$/gm)]
+      .map((m) => m[1]!)
+      .concat(/>(\/usr\/local\/bin\/hotpull)\b/.exec(runtime)?.[1] ?? []),
   };
 }
 
@@ -122,7 +140,14 @@ describe('examples/kubernetes/deployment.yaml', () => {
   });
 
   it('every object is valid for the Kubernetes API, with no field the API does not know', async () => {
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    expect(docs.map((d) => d.kind).sort()).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+    ]);
     for (const doc of docs) {
       const Model = MODELS[doc.kind as keyof typeof MODELS];
       expect(() => new Model(doc as never).validate(), `${doc.kind} ${doc.metadata.name}`).not.toThrow();
@@ -144,7 +169,10 @@ describe('examples/kubernetes/deployment.yaml', () => {
   });
 
   it('hotpull is a native sidecar: an init container with restartPolicy Always, after the first release', () => {
-    expect(pod.initContainers.map((c: Doc) => [c.name, c.restartPolicy])).toEqual([['first-release', undefined], ['hotpull', 'Always']]);
+    expect(pod.initContainers.map((c: Doc) => [c.name, c.restartPolicy])).toEqual([
+      ['first-release', undefined],
+      ['hotpull', 'Always'],
+    ]);
     expect(pod.containers.map((c: Doc) => c.name)).toEqual(['app']);
     expect(first.command.slice(0, 2)).toEqual(['hotpull', 'sync']);
     expect(sidecar.command.slice(0, 2)).toEqual(['hotpull', 'run']);
@@ -170,9 +198,21 @@ describe('examples/kubernetes/deployment.yaml', () => {
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.hostNetwork ?? false).toBe(false);
     expect(pod.hostPID ?? false).toBe(false);
-    for (const volume of pod.volumes) expect(Object.keys(volume).filter((k) => k !== 'name'), volume.name).toEqual([expect.stringMatching(/^(emptyDir|configMap|secret|persistentVolumeClaim|projected|downwardAPI|ephemeral|csi)$/)]);
+    for (const volume of pod.volumes)
+      expect(
+        Object.keys(volume).filter((k) => k !== 'name'),
+        volume.name,
+      ).toEqual([
+        expect.stringMatching(
+          /^(emptyDir|configMap|secret|persistentVolumeClaim|projected|downwardAPI|ephemeral|csi)$/,
+        ),
+      ]);
     for (const c of all) {
-      expect(c.securityContext, c.name).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext, c.name).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(c.resources.requests, c.name).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
       expect(c.resources.limits.memory, c.name).toEqual(expect.any(String));
       // a read-only root: every container has its writable /tmp (HOME) on an emptyDir
@@ -188,7 +228,11 @@ describe('examples/kubernetes/deployment.yaml', () => {
       expect([flag('--layout'), flag('--repo'), flag('--branch')]).toEqual(['atomic', '/srv', 'main']);
       expect(flag('--remote')).toBe(first.command[first.command.indexOf('--remote') + 1]);
     }
-    expect(app.volumeMounts.find((m: Doc) => m.name === 'srv')).toEqual({ name: 'srv', mountPath: '/srv', readOnly: true });
+    expect(app.volumeMounts.find((m: Doc) => m.name === 'srv')).toEqual({
+      name: 'srv',
+      mountPath: '/srv',
+      readOnly: true,
+    });
     const uwsgi = app.command;
     const option = (name: string) => uwsgi[uwsgi.indexOf(name) + 1];
     expect([option('--chdir'), option('--pythonpath')]).toEqual(['/srv/current', '/srv/current']);
@@ -226,7 +270,13 @@ describe('examples/kubernetes/deployment.yaml', () => {
     expect(binding.roleRef.name).toBe(role.metadata.name);
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod.serviceAccountName }]);
     const allowed = (verb: string, name: string) =>
-      role.rules.some((r: Doc) => r.apiGroups.includes('coordination.k8s.io') && r.resources.includes('leases') && r.verbs.includes(verb) && (!r.resourceNames || r.resourceNames.includes(name)));
+      role.rules.some(
+        (r: Doc) =>
+          r.apiGroups.includes('coordination.k8s.io') &&
+          r.resources.includes('leases') &&
+          r.verbs.includes(verb) &&
+          (!r.resourceNames || r.resourceNames.includes(name)),
+      );
     for (const key of ['hotpull.config.yaml', 'first-release.yaml']) {
       const loaded = await hotpullConfig(config.data[key]);
       const migrate = loaded.rules.find((r: Doc) => r.paths.includes('**/migrations/*.py'));
@@ -235,7 +285,8 @@ describe('examples/kubernetes/deployment.yaml', () => {
       expect(words.slice(0, 2)).toEqual(['node', '/opt/hotpull/k8s-lease.mjs']);
       const lease = parseArgs(words.slice(2));
       expect(lease.command.slice(-3)).toEqual(['manage.py', 'migrate', '--noinput']);
-      for (const verb of ['get', 'create', 'update']) expect(allowed(verb, lease.lease), `${verb} lease ${lease.lease}`).toBe(true);
+      for (const verb of ['get', 'create', 'update'])
+        expect(allowed(verb, lease.lease), `${verb} lease ${lease.lease}`).toBe(true);
     }
     const firstConfig = first.command[first.command.indexOf('--config') + 1];
     const sidecarConfig = sidecar.command[sidecar.command.indexOf('--config') + 1];
@@ -269,19 +320,46 @@ async function hotpullConfig(text: string): Promise<Doc> {
 describe('docker/k8s-lease.mjs', () => {
   it.each([
     ['no lease yet', undefined, 'create'],
-    ['released', { spec: { holderIdentity: null, renewTime: '2026-01-01T00:00:00.000000Z', leaseDurationSeconds: 60 } }, 'take'],
-    ['held by us', { spec: { holderIdentity: 'pod-a', renewTime: '2026-01-01T00:00:00.000000Z', leaseDurationSeconds: 60 } }, 'take'],
-    ['held by another, fresh', { spec: { holderIdentity: 'pod-b', renewTime: '2026-01-01T00:00:30.000000Z', leaseDurationSeconds: 60 } }, 'wait'],
-    ['held by another, expired', { spec: { holderIdentity: 'pod-b', renewTime: '2025-12-31T23:58:00.000000Z', leaseDurationSeconds: 60 } }, 'take'],
+    [
+      'released',
+      { spec: { holderIdentity: null, renewTime: '2026-01-01T00:00:00.000000Z', leaseDurationSeconds: 60 } },
+      'take',
+    ],
+    [
+      'held by us',
+      { spec: { holderIdentity: 'pod-a', renewTime: '2026-01-01T00:00:00.000000Z', leaseDurationSeconds: 60 } },
+      'take',
+    ],
+    [
+      'held by another, fresh',
+      { spec: { holderIdentity: 'pod-b', renewTime: '2026-01-01T00:00:30.000000Z', leaseDurationSeconds: 60 } },
+      'wait',
+    ],
+    [
+      'held by another, expired',
+      { spec: { holderIdentity: 'pod-b', renewTime: '2025-12-31T23:58:00.000000Z', leaseDurationSeconds: 60 } },
+      'take',
+    ],
   ])('%s: %s', (_what, lease, decision) => {
     expect(leaseDecision(lease, 'pod-a', Date.parse('2026-01-01T00:01:00Z'))).toBe(decision);
   });
 
   it('bad arguments: one line, exit 2', async () => {
-    const result = await execa(process.execPath, [path.join(ROOT, 'docker/k8s-lease.mjs'), '--lease', 'Bad_Name', '--', 'true'], { reject: false });
-    expect([result.exitCode, result.stderr]).toEqual([2, 'k8s-lease: --lease Bad_Name: expected --lease NAME (a DNS subdomain), --duration SECONDS, --wait SECONDS']);
+    const result = await execa(
+      process.execPath,
+      [path.join(ROOT, 'docker/k8s-lease.mjs'), '--lease', 'Bad_Name', '--', 'true'],
+      { reject: false },
+    );
+    expect([result.exitCode, result.stderr]).toEqual([
+      2,
+      'k8s-lease: --lease Bad_Name: expected --lease NAME (a DNS subdomain), --duration SECONDS, --wait SECONDS',
+    ]);
     expect(leaseBody('m', undefined, 'pod-a', 60, Date.parse('2026-01-01T00:00:00Z')).spec).toEqual({
-      holderIdentity: 'pod-a', leaseDurationSeconds: 60, acquireTime: '2026-01-01T00:00:00.000000Z', renewTime: '2026-01-01T00:00:00.000000Z', leaseTransitions: 0,
+      holderIdentity: 'pod-a',
+      leaseDurationSeconds: 60,
+      acquireTime: '2026-01-01T00:00:00.000000Z',
+      renewTime: '2026-01-01T00:00:00.000000Z',
+      leaseTransitions: 0,
     });
   });
 
@@ -300,8 +378,13 @@ describe('docker/k8s-lease.mjs', () => {
         req.on('data', (c) => (body += c));
         req.on('end', () => {
           requests.push(`${req.method} ${req.url} ${req.headers.authorization}`);
-          const reply = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
-          if (req.url !== '/apis/coordination.k8s.io/v1/namespaces/ns/leases' && req.url !== '/apis/coordination.k8s.io/v1/namespaces/ns/leases/migrate') return reply(404, { message: 'no route' });
+          const reply = (status: number, value: unknown) =>
+            res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+          if (
+            req.url !== '/apis/coordination.k8s.io/v1/namespaces/ns/leases' &&
+            req.url !== '/apis/coordination.k8s.io/v1/namespaces/ns/leases/migrate'
+          )
+            return reply(404, { message: 'no route' });
           if (req.method === 'GET') return lease ? reply(200, lease) : reply(404, { message: 'not found' });
           const sent = JSON.parse(body) as Doc;
           if (req.method === 'POST') {
@@ -328,11 +411,31 @@ describe('docker/k8s-lease.mjs', () => {
     it('run the command one after the other, never together, and release the lease', async () => {
       const log = path.join(dir, 'log');
       const run = (pod: string) =>
-        execa(process.execPath, [path.join(ROOT, 'docker/k8s-lease.mjs'), '--lease', 'migrate', '--duration', '30', '--wait', '60', '--',
-          'sh', '-c', `echo "start ${pod}" >> ${log}; sleep 1; echo "end ${pod}" >> ${log}`], {
-          reject: false,
-          env: { K8S_LEASE_API: base, K8S_LEASE_TOKEN_FILE: path.join(dir, 'token'), K8S_LEASE_NAMESPACE: 'ns', HOSTNAME: pod },
-        });
+        execa(
+          process.execPath,
+          [
+            path.join(ROOT, 'docker/k8s-lease.mjs'),
+            '--lease',
+            'migrate',
+            '--duration',
+            '30',
+            '--wait',
+            '60',
+            '--',
+            'sh',
+            '-c',
+            `echo "start ${pod}" >> ${log}; sleep 1; echo "end ${pod}" >> ${log}`,
+          ],
+          {
+            reject: false,
+            env: {
+              K8S_LEASE_API: base,
+              K8S_LEASE_TOKEN_FILE: path.join(dir, 'token'),
+              K8S_LEASE_NAMESPACE: 'ns',
+              HOSTNAME: pod,
+            },
+          },
+        );
       const results = await Promise.all([run('pod-a'), run('pod-b')]);
       expect(results.map((r) => r.exitCode)).toEqual([0, 0]);
       const lines = (await fs.readFile(log, 'utf8')).trim().split('\n');
@@ -341,7 +444,9 @@ describe('docker/k8s-lease.mjs', () => {
       expect(lines[1]).toBe(lines[0]!.replace('start', 'end'));
       expect(lines[3]).toBe(lines[2]!.replace('start', 'end'));
       expect(results.map((r) => r.stderr).join('\n')).toMatch(/waiting for lease migrate, held by pod-[ab]/);
-      const last = JSON.parse((await fetch(`${base}/apis/coordination.k8s.io/v1/namespaces/ns/leases/migrate`).then((r) => r.text()))) as Doc;
+      const last = JSON.parse(
+        await fetch(`${base}/apis/coordination.k8s.io/v1/namespaces/ns/leases/migrate`).then((r) => r.text()),
+      ) as Doc;
       expect(last.spec.holderIdentity).toBeNull();
       expect(requests.every((r) => r.endsWith('Bearer sa-token') || r.endsWith('undefined'))).toBe(true);
     }, 60_000);

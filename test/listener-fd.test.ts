@@ -39,10 +39,14 @@ describe('connections under a lowered fd limit', { timeout: 240_000 }, () => {
     expect(alive(daemon.pid)).toBe(true);
 
     clients.destroy();
-    const healthz = await waitFor('the listener to answer', async () => {
-      const reply = await request(daemon.url, { path: '/healthz' }).catch(() => undefined);
-      return reply?.body.startsWith('ok idle') ? reply : undefined;
-    }, 60_000);
+    const healthz = await waitFor(
+      'the listener to answer',
+      async () => {
+        const reply = await request(daemon.url, { path: '/healthz' }).catch(() => undefined);
+        return reply?.body.startsWith('ok idle') ? reply : undefined;
+      },
+      60_000,
+    );
     expect([healthz.status, healthz.body]).toEqual([200, `ok idle ${sha}\n`]);
     const metrics = (await request(daemon.url, { path: '/metrics' })).body;
     expect(metricSum(metrics, 'hotpull_http_refused_total', 'connection_limit')).toBeGreaterThan(0);
@@ -71,7 +75,10 @@ describe('connections under a lowered fd limit', { timeout: 240_000 }, () => {
         `process.on('SIGTERM', () => server.close().then(() => { logger.info('triggers ' + triggers); process.exit(0); }));`,
       ].join('\n'),
     );
-    const child = execa('sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script], { reject: false, buffer: false });
+    const child = execa('sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script], {
+      reject: false,
+      buffer: false,
+    });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -87,7 +94,11 @@ describe('connections under a lowered fd limit', { timeout: 240_000 }, () => {
     expect(alive(child.pid!)).toBe(true);
 
     clients.destroy();
-    const healthz = await waitFor('the listener to answer again', () => request(url, { path: '/healthz' }).catch(() => undefined), 60_000);
+    const healthz = await waitFor(
+      'the listener to answer again',
+      () => request(url, { path: '/healthz' }).catch(() => undefined),
+      60_000,
+    );
     expect(healthz.status).toBe(200);
     const sync = await request(url, { method: 'POST', path: '/sync', headers: { authorization: `Bearer ${SECRET}` } });
     expect(sync.status).toBe(202);
@@ -101,7 +112,16 @@ describe('connections under a lowered fd limit', { timeout: 240_000 }, () => {
     const sb = await makeSandbox();
     onTeardown(() => sb.cleanup());
     const d = await makeDaemon(sb.checkout, { interval: '10m' });
-    const server = await startServer({ listen: { host: '127.0.0.1', port: 0 }, daemon: d.daemon, status: () => d.engine.status, metrics: new Metrics(), branch: 'main', secret: SECRET, logger: d.logger, maxConnections: 4 });
+    const server = await startServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      daemon: d.daemon,
+      status: () => d.engine.status,
+      metrics: new Metrics(),
+      branch: 'main',
+      secret: SECRET,
+      logger: d.logger,
+      maxConnections: 4,
+    });
     onTeardown(() => server.close());
     onTeardown(() => d.daemon.stop());
     d.daemon.start();

@@ -6,7 +6,15 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, headOf } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
-import { daemonOnSandbox, githubSignature, metricSum, onTeardown, request, rssMiB, teardownAll } from './helpers/listener.js';
+import {
+  daemonOnSandbox,
+  githubSignature,
+  metricSum,
+  onTeardown,
+  request,
+  rssMiB,
+  teardownAll,
+} from './helpers/listener.js';
 
 afterEach(teardownAll);
 
@@ -35,16 +43,18 @@ describe('unauthenticated bodies', { timeout: 240_000 }, () => {
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(daemon.pid))), 50);
     try {
       await Promise.all(
-        Array.from({ length: 1000 }, () =>
-          new Promise<void>((resolve) => {
-            const socket = net.connect(daemon.port, '127.0.0.1', () => {
-              socket.write(head);
-              socket.write(half, () => resolve());
-            });
-            socket.on('error', () => resolve());
-            socket.on('close', () => resolve());
-            sockets.push(socket);
-          }),
+        Array.from(
+          { length: 1000 },
+          () =>
+            new Promise<void>((resolve) => {
+              const socket = net.connect(daemon.port, '127.0.0.1', () => {
+                socket.write(head);
+                socket.write(half, () => resolve());
+              });
+              socket.on('error', () => resolve());
+              socket.on('close', () => resolve());
+              sockets.push(socket);
+            }),
         ),
       );
       // Hold them open a while: nothing more arrives, and what did must not accumulate.
@@ -58,16 +68,28 @@ describe('unauthenticated bodies', { timeout: 240_000 }, () => {
     sockets.forEach((s) => s.destroy());
     await waitFor(`RSS back near idle (${idle.toFixed(0)} MiB + 60)`, () => rssMiB(daemon.pid) < idle + 60, 60_000);
     // Every byte taken from the body budget is given back once the connections are gone.
-    const metrics = await waitFor('the body budget to be free', async () => {
-      const text = (await request(daemon.url, { path: '/metrics' })).body;
-      return text.includes('hotpull_http_buffered_body_bytes 0\n') ? text : undefined;
-    }, 60_000);
-    expect(metricSum(metrics, 'hotpull_http_refused_total', 'connection_limit') + metricSum(metrics, 'hotpull_http_refused_total', 'body_budget')).toBeGreaterThan(0);
+    const metrics = await waitFor(
+      'the body budget to be free',
+      async () => {
+        const text = (await request(daemon.url, { path: '/metrics' })).body;
+        return text.includes('hotpull_http_buffered_body_bytes 0\n') ? text : undefined;
+      },
+      60_000,
+    );
+    expect(
+      metricSum(metrics, 'hotpull_http_refused_total', 'connection_limit') +
+        metricSum(metrics, 'hotpull_http_refused_total', 'body_budget'),
+    ).toBeGreaterThan(0);
 
     // A real delivery still goes through.
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const body = JSON.stringify({ ref: 'refs/heads/main', after: sha });
-    const reply = await request(daemon.url, { method: 'POST', path: '/webhook', headers: { 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(body) }, body });
+    const reply = await request(daemon.url, {
+      method: 'POST',
+      path: '/webhook',
+      headers: { 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(body) },
+      body,
+    });
     expect([reply.status, JSON.parse(reply.body).message]).toEqual([202, 'sync queued']);
     await waitFor('the push to be deployed', async () => (await headOf(sb.checkout)) === sha, 60_000);
   });

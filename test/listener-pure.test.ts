@@ -26,14 +26,22 @@ describe('limits', () => {
   });
 
   it('reads the soft fd limit from /proc/self/limits', () => {
-    const limits = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\n';
+    const limits =
+      'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\n';
     expect(parseFdLimit(limits)).toBe(1024);
-    expect(parseFdLimit('Max open files            unlimited            unlimited            files\n')).toBe(Number.POSITIVE_INFINITY);
+    expect(parseFdLimit('Max open files            unlimited            unlimited            files\n')).toBe(
+      Number.POSITIVE_INFINITY,
+    );
     expect(parseFdLimit('nothing here')).toBeUndefined();
   });
 
   it('gives each route its own body limit, none to read-only routes', () => {
-    expect([bodyLimit('/webhook'), bodyLimit('/sync'), bodyLimit('/status'), bodyLimit('/nope')]).toEqual([1024 * 1024, 4096, 0, 0]);
+    expect([bodyLimit('/webhook'), bodyLimit('/sync'), bodyLimit('/status'), bodyLimit('/nope')]).toEqual([
+      1024 * 1024,
+      4096,
+      0,
+      0,
+    ]);
   });
 
   it('a byte budget grants what fits, refuses what does not, and takes bytes back', () => {
@@ -59,7 +67,10 @@ describe('log aggregation', () => {
     for (let i = 1; i <= 300; i++) note(i * 100, i % 3 === 0 ? 'c' : i % 2 === 0 ? 'b' : 'a');
     expect(log).toEqual(['full a']);
     note(60_001, 'a');
-    expect(log).toEqual(['full a', '300 more bad signatures in the last 60s, from a ×100, b ×100, and 100 from other sources']);
+    expect(log).toEqual([
+      'full a',
+      '300 more bad signatures in the last 60s, from a ×100, b ×100, and 100 from other sources',
+    ]);
     // The flood goes on into the next window: still no full lines; a quiet window then ends the spell.
     expect(throttle.flush(100_000)).toBeUndefined();
     expect(summaryLine('x', throttle.flush(121_000)!)).toBe('1 more x in the last 61s, from a ×1');
@@ -118,11 +129,27 @@ describe('webhook coalescing', () => {
 describe('checks before the body', () => {
   it.each([
     ['no header', {}, { ok: false, reason: expect.stringContaining('no signature') }],
-    ['GitHub, well-formed', { 'x-hub-signature-256': `sha256=${'A'.repeat(64)}` }, { ok: true, provider: 'github', needsBody: true }],
-    ['GitHub, short', { 'x-hub-signature-256': 'sha256=abc' }, { ok: false, reason: 'malformed X-Hub-Signature-256: want sha256=<64 hex digits>' }],
-    ['GitHub, sha1', { 'x-hub-signature-256': `sha1=${'a'.repeat(40)}` }, { ok: false, reason: 'malformed X-Hub-Signature-256: want sha256=<64 hex digits>' }],
+    [
+      'GitHub, well-formed',
+      { 'x-hub-signature-256': `sha256=${'A'.repeat(64)}` },
+      { ok: true, provider: 'github', needsBody: true },
+    ],
+    [
+      'GitHub, short',
+      { 'x-hub-signature-256': 'sha256=abc' },
+      { ok: false, reason: 'malformed X-Hub-Signature-256: want sha256=<64 hex digits>' },
+    ],
+    [
+      'GitHub, sha1',
+      { 'x-hub-signature-256': `sha1=${'a'.repeat(40)}` },
+      { ok: false, reason: 'malformed X-Hub-Signature-256: want sha256=<64 hex digits>' },
+    ],
     ['Gitea, well-formed', { 'x-gitea-signature': 'f'.repeat(64) }, { ok: true, provider: 'gitea', needsBody: true }],
-    ['Gitea, not hex', { 'x-gitea-signature': 'z'.repeat(64) }, { ok: false, reason: 'malformed X-Gitea-Signature: want <64 hex digits>' }],
+    [
+      'Gitea, not hex',
+      { 'x-gitea-signature': 'z'.repeat(64) },
+      { ok: false, reason: 'malformed X-Gitea-Signature: want <64 hex digits>' },
+    ],
     ['GitLab, right token', { 'x-gitlab-token': SECRET }, { ok: true, provider: 'gitlab', needsBody: false }],
     ['GitLab, wrong token', { 'x-gitlab-token': 'nope' }, { ok: false, reason: 'bad X-Gitlab-Token' }],
     ['GitLab, huge token', { 'x-gitlab-token': 'x'.repeat(5000) }, { ok: false, reason: 'bad X-Gitlab-Token' }],
@@ -137,18 +164,36 @@ describe('checks before the body', () => {
     const json = '{"ref":"refs/heads/main"}';
     const form = Buffer.from(new URLSearchParams({ payload: json }).toString());
     const signed = [form, Buffer.from(json)];
-    expect(authenticate({ 'x-hub-signature-256': `sha256=${hex(form.toString())}` }, form, SECRET, signed)).toEqual({ ok: true, provider: 'github' });
-    expect(authenticate({ 'x-gitea-signature': hex(json) }, form, SECRET, signed)).toEqual({ ok: true, provider: 'gitea' });
-    expect(authenticate({ 'x-gitea-signature': hex(json) }, form, SECRET)).toEqual({ ok: false, reason: 'bad X-Gitea-Signature' });
-    expect(authenticate({ 'x-hub-signature-256': `sha256=${hex('other')}` }, form, SECRET, signed)).toEqual({ ok: false, reason: 'bad X-Hub-Signature-256' });
+    expect(authenticate({ 'x-hub-signature-256': `sha256=${hex(form.toString())}` }, form, SECRET, signed)).toEqual({
+      ok: true,
+      provider: 'github',
+    });
+    expect(authenticate({ 'x-gitea-signature': hex(json) }, form, SECRET, signed)).toEqual({
+      ok: true,
+      provider: 'gitea',
+    });
+    expect(authenticate({ 'x-gitea-signature': hex(json) }, form, SECRET)).toEqual({
+      ok: false,
+      reason: 'bad X-Gitea-Signature',
+    });
+    expect(authenticate({ 'x-hub-signature-256': `sha256=${hex('other')}` }, form, SECRET, signed)).toEqual({
+      ok: false,
+      reason: 'bad X-Hub-Signature-256',
+    });
   });
 
   it('names the pushed revision only when it is a full sha and not a deletion', () => {
-    const push = (after: unknown) => classifyEvent('github', { 'x-github-event': 'push' }, { ref: 'refs/heads/main', after });
+    const push = (after: unknown) =>
+      classifyEvent('github', { 'x-github-event': 'push' }, { ref: 'refs/heads/main', after });
     expect(push(SHA_A.toUpperCase())).toEqual({ kind: 'push', ref: 'refs/heads/main', after: SHA_A });
     expect(push('c'.repeat(64))).toEqual({ kind: 'push', ref: 'refs/heads/main', after: 'c'.repeat(64) });
-    for (const after of ['0'.repeat(40), 'abc', 42, undefined, `${SHA_A}\n`]) expect(push(after)).toEqual({ kind: 'push', ref: 'refs/heads/main', after: undefined });
-    expect(classifyEvent('gitlab', { 'x-gitlab-event': 'Push Hook' }, null)).toEqual({ kind: 'push', ref: undefined, after: undefined });
+    for (const after of ['0'.repeat(40), 'abc', 42, undefined, `${SHA_A}\n`])
+      expect(push(after)).toEqual({ kind: 'push', ref: 'refs/heads/main', after: undefined });
+    expect(classifyEvent('gitlab', { 'x-gitlab-event': 'Push Hook' }, null)).toEqual({
+      kind: 'push',
+      ref: undefined,
+      after: undefined,
+    });
   });
 });
 
@@ -158,10 +203,30 @@ describe('payloads', () => {
     ['JSON, no type', undefined, '{"ref":"x"}', { ok: true, payload: { ref: 'x' } }],
     ['empty', 'application/json', '', { ok: true, payload: {} }],
     ['not JSON', 'application/json', 'nope{', { ok: false, reason: 'body is not JSON' }],
-    ['form', 'application/x-www-form-urlencoded', `payload=${encodeURIComponent('{"ref":"x y+z"}')}`, { ok: true, payload: { ref: 'x y+z' } }],
-    ['form with charset', 'Application/X-WWW-Form-Urlencoded; charset=utf-8', 'a=1&payload=%7B%7D', { ok: true, payload: {} }],
-    ['form without payload', 'application/x-www-form-urlencoded', 'a=1', { ok: false, reason: 'form body has no payload field (application/x-www-form-urlencoded wants payload=<JSON>)' }],
-    ['form, payload not JSON', 'application/x-www-form-urlencoded', 'payload=nope', { ok: false, reason: 'form payload field is not JSON' }],
+    [
+      'form',
+      'application/x-www-form-urlencoded',
+      `payload=${encodeURIComponent('{"ref":"x y+z"}')}`,
+      { ok: true, payload: { ref: 'x y+z' } },
+    ],
+    [
+      'form with charset',
+      'Application/X-WWW-Form-Urlencoded; charset=utf-8',
+      'a=1&payload=%7B%7D',
+      { ok: true, payload: {} },
+    ],
+    [
+      'form without payload',
+      'application/x-www-form-urlencoded',
+      'a=1',
+      { ok: false, reason: 'form body has no payload field (application/x-www-form-urlencoded wants payload=<JSON>)' },
+    ],
+    [
+      'form, payload not JSON',
+      'application/x-www-form-urlencoded',
+      'payload=nope',
+      { ok: false, reason: 'form payload field is not JSON' },
+    ],
   ])('%s', (_name, type, body, expected) => {
     expect(parsePayload(type, Buffer.from(body))).toEqual(expected);
   });
@@ -170,10 +235,26 @@ describe('payloads', () => {
 describe('--listen bind errors', () => {
   const error = (code: string) => Object.assign(new Error(code), { code });
   it.each([
-    ['EADDRINUSE', { host: '127.0.0.1', port: 9300 }, '--listen must name a free port (got "127.0.0.1:9300": another process is listening there, EADDRINUSE)'],
-    ['EADDRNOTAVAIL', { host: '::5', port: 9300 }, '--listen must be an address of this machine (got "[::5]:9300": no interface has it, EADDRNOTAVAIL); 0.0.0.0 listens on all of them'],
-    ['EACCES', { host: '0.0.0.0', port: 80 }, '--listen must be a port this user may bind (got "0.0.0.0:80": EACCES; ports under 1024 need privileges)'],
-    ['ENOTFOUND', { host: 'nowhere.invalid', port: 9300 }, '--listen must be an IP address or a host name that resolves (got "nowhere.invalid:9300": ENOTFOUND)'],
+    [
+      'EADDRINUSE',
+      { host: '127.0.0.1', port: 9300 },
+      '--listen must name a free port (got "127.0.0.1:9300": another process is listening there, EADDRINUSE)',
+    ],
+    [
+      'EADDRNOTAVAIL',
+      { host: '::5', port: 9300 },
+      '--listen must be an address of this machine (got "[::5]:9300": no interface has it, EADDRNOTAVAIL); 0.0.0.0 listens on all of them',
+    ],
+    [
+      'EACCES',
+      { host: '0.0.0.0', port: 80 },
+      '--listen must be a port this user may bind (got "0.0.0.0:80": EACCES; ports under 1024 need privileges)',
+    ],
+    [
+      'ENOTFOUND',
+      { host: 'nowhere.invalid', port: 9300 },
+      '--listen must be an IP address or a host name that resolves (got "nowhere.invalid:9300": ENOTFOUND)',
+    ],
     ['EWHATEVER', { host: '127.0.0.1', port: 1 }, '--listen could not bind "127.0.0.1:1": EWHATEVER'],
   ])('%s', (code, address, message) => {
     expect(listenErrorMessage(address, error(code))).toBe(message);

@@ -22,13 +22,20 @@ async function countUploadPacks(sandbox: Sandbox): Promise<() => Promise<number>
   return async () => (await fs.readFile(counter, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
 }
 
-const pushPayload = (after: string) => JSON.stringify({ ref: 'refs/heads/main', before: '0'.repeat(40), after, repository: { full_name: 'o/r' } });
-const githubHeaders = (body: string) => ({ 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(body) });
+const pushPayload = (after: string) =>
+  JSON.stringify({ ref: 'refs/heads/main', before: '0'.repeat(40), after, repository: { full_name: 'o/r' } });
+const githubHeaders = (body: string) => ({
+  'content-type': 'application/json',
+  'x-github-event': 'push',
+  'x-hub-signature-256': githubSignature(body),
+});
 
 describe('a signed flood', { timeout: 240_000 }, () => {
   it('500 identical deliveries of a push: the first goes straight through, the burst costs a handful of fetches', async () => {
     let uploadPacks = async () => 0;
-    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m'], { prepare: async (sb) => (uploadPacks = await countUploadPacks(sb)) });
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m'], {
+      prepare: async (sb) => (uploadPacks = await countUploadPacks(sb)),
+    });
     const before = await uploadPacks();
     expect(before).toBeGreaterThanOrEqual(1);
 
@@ -53,7 +60,9 @@ describe('a signed flood', { timeout: 240_000 }, () => {
 
   it('1000 deliveries naming other revisions, with pushes in between: a handful of fetches, the last push deployed', async () => {
     let uploadPacks = async () => 0;
-    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m'], { prepare: async (sb) => (uploadPacks = await countUploadPacks(sb)) });
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m'], {
+      prepare: async (sb) => (uploadPacks = await countUploadPacks(sb)),
+    });
     const before = await uploadPacks();
 
     // Replayed old deliveries look like this: signed, each naming a revision that is neither deployed nor new.
@@ -82,7 +91,11 @@ describe('deliveries as GitHub and Gitea send them by default', { timeout: 240_0
     const github = await request(daemon.url, {
       method: 'POST',
       path: '/webhook',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(form) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-github-event': 'push',
+        'x-hub-signature-256': githubSignature(form),
+      },
       body: form,
     });
     expect([github.status, JSON.parse(github.body).message]).toEqual([202, 'sync queued']);
@@ -94,7 +107,11 @@ describe('deliveries as GitHub and Gitea send them by default', { timeout: 240_0
     const gitea = await request(daemon.url, {
       method: 'POST',
       path: '/webhook',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-gitea-event': 'push', 'x-gitea-signature': githubSignature(json).slice('sha256='.length) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-gitea-event': 'push',
+        'x-gitea-signature': githubSignature(json).slice('sha256='.length),
+      },
       body: giteaForm,
     });
     expect(gitea.status).toBe(202);
@@ -106,7 +123,11 @@ describe('bad signatures', { timeout: 240_000 }, () => {
   it('500 bad deliveries: one log line, a summary at stop, all counted in /metrics', async () => {
     const { sb, daemon } = await daemonOnSandbox(['--interval', '10m']);
     const body = pushPayload('a'.repeat(40));
-    const statuses = await postMany(daemon.url, 500, { headers: { ...githubHeaders(body), 'x-hub-signature-256': githubSignature(body, 'wrong') }, body, concurrency: 16 });
+    const statuses = await postMany(daemon.url, 500, {
+      headers: { ...githubHeaders(body), 'x-hub-signature-256': githubSignature(body, 'wrong') },
+      body,
+      concurrency: 16,
+    });
     expect(statuses.every((s) => s === 401)).toBe(true);
     const metrics = (await request(daemon.url, { path: '/metrics' })).body;
     expect(metricSum(metrics, 'hotpull_http_refused_total', 'reason="unauthorized"')).toBe(500);

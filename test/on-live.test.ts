@@ -38,7 +38,9 @@ describe('--on-live', () => {
   itUwsgi(
     'runs once per verified deploy, with HOTPULL_SHA, HOTPULL_PREVIOUS_SHA, HOTPULL_DIR and no hotpull secret',
     async () => {
-      sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1', { reportSha: true }), 'uwsgi.ini': '[uwsgi]\n' } });
+      sb = await makeSandbox({
+        files: { 'app.py': wsgiAppSource('v1', { reportSha: true }), 'uwsgi.ini': '[uwsgi]\n' },
+      });
       app = await startUwsgi({ dir: sb.checkout, touchReload: path.join(sb.checkout, 'uwsgi.ini') });
       dir = await tmpDir();
       const out = path.join(dir, 'on-live.log');
@@ -46,7 +48,21 @@ describe('--on-live', () => {
       const first = await headOf(sb.checkout);
       const command = `echo "$HOTPULL_SHA $HOTPULL_PREVIOUS_SHA $HOTPULL_DIR $HOTPULL_VERIFIED $HOTPULL_RESULT \${HOTPULL_WEBHOOK_SECRET:-no-secret} $(pwd)" >> ${out}`;
       const daemon = startHotpull(
-        ['run', '--repo', sb.checkout, '--interval', '200ms', '--listen', String(listen), '--health-url', `${app.url}/health`, '--health-expect', '{sha}', '--on-live', command],
+        [
+          'run',
+          '--repo',
+          sb.checkout,
+          '--interval',
+          '200ms',
+          '--listen',
+          String(listen),
+          '--health-url',
+          `${app.url}/health`,
+          '--health-expect',
+          '{sha}',
+          '--on-live',
+          command,
+        ],
         { env: { HOTPULL_WEBHOOK_SECRET: 'hook-S3CRET' } },
       );
       await waitForRecord(daemon, 'the first pass', (r) => String(r.msg).startsWith('hotpull following'));
@@ -59,7 +75,10 @@ describe('--on-live', () => {
       await waitFor('ten more passes', async () => (await passes(listen)) >= after + 10, 30_000);
       await stop(daemon);
 
-      expect(await readLines(out)).toEqual([`${second} ${first} ${sb.checkout} 1 live no-secret ${sb.checkout}`, `${third} ${second} ${sb.checkout} 1 live no-secret ${sb.checkout}`]);
+      expect(await readLines(out)).toEqual([
+        `${second} ${first} ${sb.checkout} 1 live no-secret ${sb.checkout}`,
+        `${third} ${second} ${sb.checkout} 1 live no-secret ${sb.checkout}`,
+      ]);
       expect(daemon.records().filter((r) => String(r.msg).startsWith('--on-live "echo'))).toHaveLength(2);
     },
     150_000,
@@ -68,13 +87,34 @@ describe('--on-live', () => {
   it('a failing --on-live is reported with its last output lines and counted; the deploy stays', async () => {
     sb = await makeSandbox();
     const listen = await freePort();
-    const daemon = startHotpull(['run', '--repo', sb.checkout, '--interval', '200ms', '--listen', String(listen), '--on-live', 'echo warming; echo "cache unreachable" >&2; exit 3']);
+    const daemon = startHotpull([
+      'run',
+      '--repo',
+      sb.checkout,
+      '--interval',
+      '200ms',
+      '--listen',
+      String(listen),
+      '--on-live',
+      'echo warming; echo "cache unreachable" >&2; exit 3',
+    ]);
     await waitForRecord(daemon, 'the first pass', (r) => String(r.msg).startsWith('hotpull following'));
     const second = await commitAndPush(sb, { 'README.md': 'two\n' });
-    const failed = await waitForRecord(daemon, 'the failure', (r) => String(r.msg).startsWith('--on-live failed'), 30_000);
-    expect(failed.msg).toBe(`--on-live failed for ${second.slice(0, 12)} (the deploy stays live): command "echo warming; echo "cache unreachable" >&2; exit 3" exited with code 3: cache unreachable`);
-    const lines = await waitForRecord(daemon, 'the last lines', (r) => String(r.msg).includes('its last 2 output lines'));
-    expect(lines.msg).toBe('command "echo warming; echo "cache unreachable" >&2; exit 3" failed; its last 2 output lines:\nwarming\ncache unreachable');
+    const failed = await waitForRecord(
+      daemon,
+      'the failure',
+      (r) => String(r.msg).startsWith('--on-live failed'),
+      30_000,
+    );
+    expect(failed.msg).toBe(
+      `--on-live failed for ${second.slice(0, 12)} (the deploy stays live): command "echo warming; echo "cache unreachable" >&2; exit 3" exited with code 3: cache unreachable`,
+    );
+    const lines = await waitForRecord(daemon, 'the last lines', (r) =>
+      String(r.msg).includes('its last 2 output lines'),
+    );
+    expect(lines.msg).toBe(
+      'command "echo warming; echo "cache unreachable" >&2; exit 3" failed; its last 2 output lines:\nwarming\ncache unreachable',
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${listen}/metrics`)).text();
     await stop(daemon);
     expect(await headOf(sb.checkout)).toBe(second);
@@ -86,11 +126,19 @@ describe('--on-live', () => {
     sb = await makeSandbox();
     dir = await tmpDir();
     const config = path.join(dir, 'hotpull.config.json');
-    await fs.writeFile(config, JSON.stringify({ onChange: [{ paths: ['requirements.txt'], run: ['sleep 11; echo installed'] }] }));
+    await fs.writeFile(
+      config,
+      JSON.stringify({ onChange: [{ paths: ['requirements.txt'], run: ['sleep 11; echo installed'] }] }),
+    );
     const daemon = startHotpull(['run', '--repo', sb.checkout, '--interval', '200ms', '--config', config]);
     await waitForRecord(daemon, 'the first pass', (r) => String(r.msg).startsWith('hotpull following'));
     const second = await commitAndPush(sb, { 'requirements.txt': 'django\n' });
-    await waitForRecord(daemon, 'the heartbeat', (r) => r.msg === 'still running `sleep 11; echo installed`, 10 s', 30_000).catch((e) => {
+    await waitForRecord(
+      daemon,
+      'the heartbeat',
+      (r) => r.msg === 'still running `sleep 11; echo installed`, 10 s',
+      30_000,
+    ).catch((e) => {
       console.log(daemon.stdout());
       throw e;
     });

@@ -7,7 +7,16 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commitAndPush, headOf } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
-import { faultFixtures, runHotpull, startHotpull, startProcess, stop, waitFirstPass, waitForRecord, type Proc } from './helpers/procs.js';
+import {
+  faultFixtures,
+  runHotpull,
+  startHotpull,
+  startProcess,
+  stop,
+  waitFirstPass,
+  waitForRecord,
+  type Proc,
+} from './helpers/procs.js';
 
 const made = faultFixtures();
 
@@ -75,7 +84,11 @@ describe('hotpull sync beside a daemon', { timeout: 240_000 }, () => {
     expect(waiting[0]!.msg).toContain(`pid ${daemon.pid}`);
     expect(waiting[0]!.holder).toMatchObject({ pid: daemon.pid, role: 'run' });
     expect(lines(blocked.stderr)).toHaveLength(1);
-    expect(blocked.stderr).toMatch(new RegExp(`^hotpull: another hotpull \\(pid ${daemon.pid}, hotpull run, since [^)]+\\) still owns the checkout .*gave up waiting`));
+    expect(blocked.stderr).toMatch(
+      new RegExp(
+        `^hotpull: another hotpull \\(pid ${daemon.pid}, hotpull run, since [^)]+\\) still owns the checkout .*gave up waiting`,
+      ),
+    );
     // the daemon (interval 10m) has not run a pass since its first, and sync did not deploy either
     expect(await headOf(sb.checkout)).not.toBe(sha);
 
@@ -110,7 +123,9 @@ describe('the owner lock after kill -9', { timeout: 240_000 }, () => {
     const killed = await startDaemon(args);
     expect(await stop(killed, 'SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
     // the lock file stays, naming a dead pid: only the kernel's lock counts
-    expect(await fs.readFile(path.join(sb.checkout, '.git', 'hotpull', 'owner'), 'utf8')).toMatch(new RegExp(`^${killed.pid} run `));
+    expect(await fs.readFile(path.join(sb.checkout, '.git', 'hotpull', 'owner'), 'utf8')).toMatch(
+      new RegExp(`^${killed.pid} run `),
+    );
 
     const next = await startDaemon(args);
     expect(next.stderr()).toBe('');
@@ -130,7 +145,10 @@ describe('a git lock a live process has open', { timeout: 240_000 }, () => {
     const lock = path.join(sb.checkout, '.git', 'index.lock');
     // `exec` twice: the shell itself becomes the sleep, so the pid we kill is the one holding the descriptor
     const holder = startProcess('sh', ['-c', 'exec 3>>.git/index.lock; exec sleep 300'], { cwd: sb.checkout });
-    await waitFor('the holder to open the lock', async () => (await fs.readlink(`/proc/${holder.pid}/fd/3`).catch(() => '')) === lock);
+    await waitFor(
+      'the holder to open the lock',
+      async () => (await fs.readlink(`/proc/${holder.pid}/fd/3`).catch(() => '')) === lock,
+    );
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
 
     const refused = await runHotpull(['sync', '--repo', sb.checkout], { timeoutMs: 90_000 });
@@ -143,7 +161,9 @@ describe('a git lock a live process has open', { timeout: 240_000 }, () => {
     await stop(holder, 'SIGKILL');
     const synced = await runHotpull(['sync', '--repo', sb.checkout], { timeoutMs: 90_000 });
     expect(synced.code, `${synced.stdout}${synced.stderr}`).toBe(0);
-    expect(synced.records.map((r) => r.msg)).toContain(`removed stale git lock ${lock} (no process has it open; left by a killed git)`);
+    expect(synced.records.map((r) => r.msg)).toContain(
+      `removed stale git lock ${lock} (no process has it open; left by a killed git)`,
+    );
     await expect(fs.stat(lock)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await headOf(sb.checkout)).toBe(sha);
   });

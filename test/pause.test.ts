@@ -13,8 +13,10 @@ import { describePause, parsePause, cleanReason, PauseFile } from '../src/sync/p
 afterEach(teardownAll);
 
 const pauseFile = (checkout: string) => path.join(checkout, '.git', 'hotpull', 'pause.json');
-const status = async (url: string) => JSON.parse((await request(url, { path: '/status' })).body) as Record<string, unknown>;
-const cli = (url: string, ...args: string[]) => runCli([...args, '--url', url], { env: { HOTPULL_WEBHOOK_SECRET: SECRET } });
+const status = async (url: string) =>
+  JSON.parse((await request(url, { path: '/status' })).body) as Record<string, unknown>;
+const cli = (url: string, ...args: string[]) =>
+  runCli([...args, '--url', url], { env: { HOTPULL_WEBHOOK_SECRET: SECRET } });
 
 describe('pause file', () => {
   it('reads what it wrote; a damaged file still pauses; reasons are one short line', async () => {
@@ -43,7 +45,9 @@ describe('pause file', () => {
     expect(describePause(pause, { remote: 'b'.repeat(40), deployed: 'a'.repeat(40) })).toBe(
       'paused by api at 2026-11-30T12:00:00.000Z: incident 42; nothing is applied until hotpull resume; waiting: bbbbbbbbbbbb (deployed aaaaaaaaaaaa)',
     );
-    expect(describePause({ ...pause, by: 'rollback', left: 'c'.repeat(40) })).toContain('(rolled back from cccccccccccc)');
+    expect(describePause({ ...pause, by: 'rollback', left: 'c'.repeat(40) })).toContain(
+      '(rolled back from cccccccccccc)',
+    );
   });
 });
 
@@ -69,13 +73,20 @@ describe('hotpull pause / resume (real daemon)', () => {
     expect(waited.stdout).toContain('paused: paused by api');
 
     await daemon.stop();
-    expect(JSON.parse(await fs.readFile(pauseFile(sb.checkout), 'utf8'))).toMatchObject({ by: 'api', reason: 'release freeze' });
+    expect(JSON.parse(await fs.readFile(pauseFile(sb.checkout), 'utf8'))).toMatchObject({
+      by: 'api',
+      reason: 'release freeze',
+    });
     const again = await startDaemon(sb.checkout, ['--interval', '200ms']);
     onTeardown(() => again.stop());
-    await waitFor('the restarted daemon to see the push, paused', async () => {
-      const s = await status(again.url);
-      return s.state === 'paused' && s.remoteSha === v2;
-    }, 30_000);
+    await waitFor(
+      'the restarted daemon to see the push, paused',
+      async () => {
+        const s = await status(again.url);
+        return s.state === 'paused' && s.remoteSha === v2;
+      },
+      30_000,
+    );
     expect(await headOf(sb.checkout)).toBe(v1);
 
     const resumed = await cli(again.url, 'resume');
@@ -88,14 +99,28 @@ describe('hotpull pause / resume (real daemon)', () => {
   }, 120_000);
 
   it('a pause during a deploy lets that deploy finish and holds the next one', async () => {
-    const { sb, daemon } = await daemonOnSandbox(['--interval', '1h', '--reload', 'command:sleep 4', '--reload-timeout', '1m']);
+    const { sb, daemon } = await daemonOnSandbox([
+      '--interval',
+      '1h',
+      '--reload',
+      'command:sleep 4',
+      '--reload-timeout',
+      '1m',
+    ]);
     const v2 = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
-    expect((await request(daemon.url, { method: 'POST', path: '/sync', headers: { authorization: `Bearer ${SECRET}` } })).status).toBe(202);
+    expect(
+      (await request(daemon.url, { method: 'POST', path: '/sync', headers: { authorization: `Bearer ${SECRET}` } }))
+        .status,
+    ).toBe(202);
     await waitFor('the deploy of v2 reloading', async () => (await status(daemon.url)).state === 'reloading', 30_000);
     const paused = await cli(daemon.url, 'pause');
     expect(paused.exitCode).toBe(0);
     expect(paused.stdout).toContain('the deploy in progress (reloading) finishes first');
-    await waitFor('the deploy in progress finished', async () => ((await status(daemon.url)).deploys as unknown[]).length === 1, 30_000);
+    await waitFor(
+      'the deploy in progress finished',
+      async () => ((await status(daemon.url)).deploys as unknown[]).length === 1,
+      30_000,
+    );
     expect((await status(daemon.url)).deploys).toMatchObject([{ to: v2, result: 'reloaded' }]);
     await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
     const next = await cli(daemon.url, 'sync', '--now', '--wait');
@@ -111,7 +136,12 @@ describe('hotpull pause / resume (real daemon)', () => {
       expect(reply.status).toBe(401);
     }
     expect((await request(daemon.url, { method: 'GET', path: '/pause' })).status).toBe(405);
-    const bad = await request(daemon.url, { method: 'POST', path: '/pause', headers: { authorization: `Bearer ${SECRET}` }, body: '[1]' });
+    const bad = await request(daemon.url, {
+      method: 'POST',
+      path: '/pause',
+      headers: { authorization: `Bearer ${SECRET}` },
+      body: '[1]',
+    });
     expect(bad.status).toBe(400);
     await expect(fs.stat(pauseFile(sb.checkout))).rejects.toThrow();
     const v2 = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });

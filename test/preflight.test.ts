@@ -33,48 +33,59 @@ const mtime = async (file: string) => (await fs.stat(file)).mtimeMs;
 const everyWorker = async (url: string) => [...new Set((await workerVersions(url, 2)).values())];
 
 describe('--preflight (in-place: the staging worktree)', () => {
-  itUwsgi('an import error is rejected before the reload: nothing reloaded, the old revision keeps serving', async () => {
-    sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
-    const touchFile = path.join(sb.checkout, 'uwsgi.ini');
-    server = await startUwsgi({ dir: sb.checkout, touchReload: touchFile });
-    const seen = path.join(await tmpDir('hotpull-preflight-'), 'seen');
-    const { engine, logs } = await makePipeline(sb.checkout, {
-      healthUrl: `${server.url}/health`,
-      preflight: [`echo "$(pwd) $HOTPULL_DIR $HOTPULL_SHA $HOTPULL_PREVIOUS_SHA" >> ${seen}`, `${PYTHON} -c "import app"`],
-    });
-    const good = await headOf(sb.checkout);
-    const touchedBefore = await mtime(touchFile);
-    const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2', { crashOnImport: true }) });
+  itUwsgi(
+    'an import error is rejected before the reload: nothing reloaded, the old revision keeps serving',
+    async () => {
+      sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
+      const touchFile = path.join(sb.checkout, 'uwsgi.ini');
+      server = await startUwsgi({ dir: sb.checkout, touchReload: touchFile });
+      const seen = path.join(await tmpDir('hotpull-preflight-'), 'seen');
+      const { engine, logs } = await makePipeline(sb.checkout, {
+        healthUrl: `${server.url}/health`,
+        preflight: [
+          `echo "$(pwd) $HOTPULL_DIR $HOTPULL_SHA $HOTPULL_PREVIOUS_SHA" >> ${seen}`,
+          `${PYTHON} -c "import app"`,
+        ],
+      });
+      const good = await headOf(sb.checkout);
+      const touchedBefore = await mtime(touchFile);
+      const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2', { crashOnImport: true }) });
 
-    const outcome = await engine.sync('test');
-    expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rejected', to: bad } });
-    expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad, deployedSha: good });
-    // the command's last output lines are in the verdict
-    expect(engine.status.reason).toContain('rejected before it was served: preflight command');
-    expect(engine.status.reason).toContain('RuntimeError: hotpull test app crashes at import (version v2)');
-    expect(await headOf(sb.checkout)).toBe(good);
-    expect(await git(sb.checkout, 'rev-parse', 'refs/hotpull/rejected')).toBe(bad);
-    expect(await mtime(touchFile)).toBe(touchedBefore);
-    expect(await everyWorker(server.url)).toEqual(['v1']);
-    expect(logs.text()).toContain('rejected before it was served');
+      const outcome = await engine.sync('test');
+      expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rejected', to: bad } });
+      expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad, deployedSha: good });
+      // the command's last output lines are in the verdict
+      expect(engine.status.reason).toContain('rejected before it was served: preflight command');
+      expect(engine.status.reason).toContain('RuntimeError: hotpull test app crashes at import (version v2)');
+      expect(await headOf(sb.checkout)).toBe(good);
+      expect(await git(sb.checkout, 'rev-parse', 'refs/hotpull/rejected')).toBe(bad);
+      expect(await mtime(touchFile)).toBe(touchedBefore);
+      expect(await everyWorker(server.url)).toEqual(['v1']);
+      expect(logs.text()).toContain('rejected before it was served');
 
-    // the commands ran in the staged tree, told where and what
-    const stage = path.join(sb.checkout, '.git', 'hotpull', 'stage');
-    expect((await fs.readFile(seen, 'utf8')).trim()).toBe(`${stage} ${stage} ${bad} ${good}`);
-    // not retried while the branch stays there
-    expect((await engine.sync('test')).kind).toBe('blocked');
+      // the commands ran in the staged tree, told where and what
+      const stage = path.join(sb.checkout, '.git', 'hotpull', 'stage');
+      expect((await fs.readFile(seen, 'utf8')).trim()).toBe(`${stage} ${stage} ${bad} ${good}`);
+      // not retried while the branch stays there
+      expect((await engine.sync('test')).kind).toBe('blocked');
 
-    // a fix on top passes the preflight (the stage is reused) and goes live
-    const fix = await commitAndPush(sb, { 'app.py': wsgiAppSource('v3') });
-    expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live', to: fix } });
-    expect(await everyWorker(server.url)).toEqual(['v3']);
-    expect(engine.status.rejectedSha).toBeUndefined();
-  }, 60_000);
+      // a fix on top passes the preflight (the stage is reused) and goes live
+      const fix = await commitAndPush(sb, { 'app.py': wsgiAppSource('v3') });
+      expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live', to: fix } });
+      expect(await everyWorker(server.url)).toEqual(['v3']);
+      expect(engine.status.rejectedSha).toBeUndefined();
+    },
+    60_000,
+  );
 
   it('a preflight that outlives its time limit is a verdict, its process group ended', async () => {
     sb = await makeSandbox();
     const pidFile = path.join(sb.root, 'pid');
-    const { engine } = await makePipeline(sb.checkout, { reload: ['none'], preflight: [`sh -c 'echo $$ > ${pidFile}; echo still checking; sleep 30'`], canaryTimeout: '1s' });
+    const { engine } = await makePipeline(sb.checkout, {
+      reload: ['none'],
+      preflight: [`sh -c 'echo $$ > ${pidFile}; echo still checking; sleep 30'`],
+      canaryTimeout: '1s',
+    });
     const bad = await commitAndPush(sb, { 'README.md': 'two\n' });
     const outcome = await engine.sync('test');
     expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rejected', to: bad } });

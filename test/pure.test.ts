@@ -22,7 +22,10 @@ describe('durations', () => {
     ['1h1m1s1ms', 3_661_001],
     ['1.5m30s', 120_000],
   ])('%s = %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
-  it.each(['', '5', 'fast', '2 s', '-1s', '1d', 's', '1m 30s', '30s1m', '1m1m', '1ms1s', '1m30', 'm30s'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+  it.each(['', '5', 'fast', '2 s', '-1s', '1d', 's', '1m 30s', '30s1m', '1m1m', '1ms1s', '1m30', 'm30s'])(
+    'rejects %j',
+    (text) => expect(parseDuration(text)).toBeUndefined(),
+  );
   it.each([
     ['2s', 100, undefined],
     ['24h', 100, undefined],
@@ -33,9 +36,12 @@ describe('durations', () => {
     ['-', 0, 'RULE'],
     ['50ms', 100, 'RULE'],
     ['soon', 0, 'RULE'],
-  ])('durationProblem(%j, min %d) = %j', (text, min, problem) => expect(durationProblem(text, 'RULE', min)).toBe(problem));
+  ])('durationProblem(%j, min %d) = %j', (text, min, problem) =>
+    expect(durationProblem(text, 'RULE', min)).toBe(problem),
+  );
   it('the cap fits a Node timer', () => expect(MAX_DURATION_MS * 1.1).toBeLessThan(2 ** 31 - 1));
-  it('formats', () => expect([formatDuration(850), formatDuration(2000), formatDuration(90_000)]).toEqual(['850ms', '2s', '1.5m']));
+  it('formats', () =>
+    expect([formatDuration(850), formatDuration(2000), formatDuration(90_000)]).toEqual(['850ms', '2s', '1.5m']));
 });
 
 describe('redact', () => {
@@ -44,7 +50,9 @@ describe('redact', () => {
       'fatal: unable to access http://deploy:***@127.0.0.1:8080/r.git/: 401',
     );
     expect(redact('https://ghp_abcdef@github.com/o/r.git')).toBe('https://***@github.com/o/r.git');
-    expect(redact('"remote":"https://x-access-token:tok@github.com/o/r"')).toBe('"remote":"https://x-access-token:***@github.com/o/r"');
+    expect(redact('"remote":"https://x-access-token:tok@github.com/o/r"')).toBe(
+      '"remote":"https://x-access-token:***@github.com/o/r"',
+    );
     expect(redact('git@github.com:o/r.git and /srv/app')).toBe('git@github.com:o/r.git and /srv/app');
   });
 });
@@ -59,19 +67,46 @@ describe('plan', () => {
     expect(relationOf('a', 'b', undefined)).toBe('diverged');
   });
   it('fast-forwards a clean checkout that is behind', () => {
-    expect(planApply({ ...base, relation: 'behind' })).toEqual({ kind: 'apply', mode: 'ff', backupHead: false, backupWorktree: false, moveAside: [] });
+    expect(planApply({ ...base, relation: 'behind' })).toEqual({
+      kind: 'apply',
+      mode: 'ff',
+      backupHead: false,
+      backupWorktree: false,
+      moveAside: [],
+    });
   });
   it('blocks on divergence and on local commits unless told to reset', () => {
     expect(planApply({ ...base, relation: 'diverged' })).toMatchObject({ kind: 'blocked', state: 'diverged' });
-    expect(planApply({ ...base, relation: 'ahead' })).toMatchObject({ kind: 'blocked', state: 'diverged', reason: expect.stringContaining('commits the remote branch does not have') });
-    expect(planApply({ ...base, relation: 'diverged', onDiverged: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: true, backupWorktree: false, moveAside: [] });
+    expect(planApply({ ...base, relation: 'ahead' })).toMatchObject({
+      kind: 'blocked',
+      state: 'diverged',
+      reason: expect.stringContaining('commits the remote branch does not have'),
+    });
+    expect(planApply({ ...base, relation: 'diverged', onDiverged: 'reset' })).toEqual({
+      kind: 'apply',
+      mode: 'reset',
+      backupHead: true,
+      backupWorktree: false,
+      moveAside: [],
+    });
   });
   it('blocks on modified tracked files, listing a few', () => {
     const plan = planApply({ ...base, relation: 'behind', modified: ['a.py', 'b.py', 'c.py', 'd.py', 'e.py'] });
-    expect(plan).toMatchObject({ kind: 'blocked', state: 'dirty', reason: expect.stringContaining('a.py, b.py, c.py and 2 more') });
-    expect(planApply({ ...base, relation: 'behind', modified: ['a.py'], onDirty: 'reset' })).toEqual({ kind: 'apply', mode: 'reset', backupHead: false, backupWorktree: true, moveAside: [] });
+    expect(plan).toMatchObject({
+      kind: 'blocked',
+      state: 'dirty',
+      reason: expect.stringContaining('a.py, b.py, c.py and 2 more'),
+    });
+    expect(planApply({ ...base, relation: 'behind', modified: ['a.py'], onDirty: 'reset' })).toEqual({
+      kind: 'apply',
+      mode: 'reset',
+      backupHead: false,
+      backupWorktree: true,
+      moveAside: [],
+    });
   });
-  it('backup stamps are ref-safe', () => expect(backupStamp(Date.UTC(2026, 10, 26, 20, 30, 15, 123))).toBe('20261126T203015Z'));
+  it('backup stamps are ref-safe', () =>
+    expect(backupStamp(Date.UTC(2026, 10, 26, 20, 30, 15, 123))).toBe('20261126T203015Z'));
 });
 
 describe('schedule', () => {
@@ -81,7 +116,8 @@ describe('schedule', () => {
     expect(d(0, 0)).toBe(900);
     expect(d(0, 0.9999)).toBe(1100);
   });
-  it('doubles per failure up to the cap', () => expect([1, 2, 3, 4, 10, 100].map((f) => d(f))).toEqual([2000, 4000, 8000, 8000, 8000, 8000]));
+  it('doubles per failure up to the cap', () =>
+    expect([1, 2, 3, 4, 10, 100].map((f) => d(f))).toEqual([2000, 4000, 8000, 8000, 8000, 8000]));
 });
 
 describe('touch mtime', () => {
@@ -95,12 +131,18 @@ describe('touch mtime', () => {
 
 describe('names', () => {
   it('derives flags and env names from config keys', () => {
-    expect([flagName('syncTimeout'), envName('syncTimeout'), envName('interval')]).toEqual(['sync-timeout', 'HOTPULL_SYNC_TIMEOUT', 'HOTPULL_INTERVAL']);
+    expect([flagName('syncTimeout'), envName('syncTimeout'), envName('interval')]).toEqual([
+      'sync-timeout',
+      'HOTPULL_SYNC_TIMEOUT',
+      'HOTPULL_INTERVAL',
+    ]);
   });
   it('keeps the meaningful lines of git stderr', () => {
-    expect(gist("fatal: Unable to create '/x/.git/index.lock': File exists.\n\nAnother git process seems to be running\nhint: remove it")).toBe(
-      "fatal: Unable to create '/x/.git/index.lock': File exists.",
-    );
+    expect(
+      gist(
+        "fatal: Unable to create '/x/.git/index.lock': File exists.\n\nAnother git process seems to be running\nhint: remove it",
+      ),
+    ).toBe("fatal: Unable to create '/x/.git/index.lock': File exists.");
   });
 });
 
@@ -119,10 +161,15 @@ describe('journal', () => {
 describe('colour in pretty logs', () => {
   it('FORCE_COLOR wins (0 and false turn it off), then NO_COLOR (non-empty), then whether stdout is a terminal', () => {
     const cases: Array<[Record<string, string>, boolean, boolean]> = [
-      [{}, true, true], [{}, false, false],
-      [{ NO_COLOR: '1' }, true, false], [{ NO_COLOR: '' }, true, true],
-      [{ FORCE_COLOR: '1' }, false, true], [{ FORCE_COLOR: '' }, false, true], [{ FORCE_COLOR: '3' }, false, true],
-      [{ FORCE_COLOR: '0' }, true, false], [{ FORCE_COLOR: 'false' }, true, false],
+      [{}, true, true],
+      [{}, false, false],
+      [{ NO_COLOR: '1' }, true, false],
+      [{ NO_COLOR: '' }, true, true],
+      [{ FORCE_COLOR: '1' }, false, true],
+      [{ FORCE_COLOR: '' }, false, true],
+      [{ FORCE_COLOR: '3' }, false, true],
+      [{ FORCE_COLOR: '0' }, true, false],
+      [{ FORCE_COLOR: 'false' }, true, false],
       [{ FORCE_COLOR: '1', NO_COLOR: '1' }, false, true],
     ];
     for (const [env, tty, want] of cases) expect([env, tty, useColor(env, tty)]).toEqual([env, tty, want]);
@@ -143,8 +190,13 @@ describe('the V8 flags of the installed entry', () => {
 describe("a timer poll's own timeout", () => {
   it('five intervals, at least 10 s, never above --sync-timeout', () => {
     const cases: Array<[number, number, number]> = [
-      [1000, 60_000, 10_000], [5000, 60_000, 25_000], [60_000, 60_000, 60_000], [1000, 5000, 5000], [30_000, 120_000, 120_000],
+      [1000, 60_000, 10_000],
+      [5000, 60_000, 25_000],
+      [60_000, 60_000, 60_000],
+      [1000, 5000, 5000],
+      [30_000, 120_000, 120_000],
     ];
-    for (const [interval, sync, want] of cases) expect([interval, sync, pollTimeoutMs(interval, sync)]).toEqual([interval, sync, want]);
+    for (const [interval, sync, want] of cases)
+      expect([interval, sync, pollTimeoutMs(interval, sync)]).toEqual([interval, sync, want]);
   });
 });

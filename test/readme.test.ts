@@ -10,7 +10,13 @@ describe('README stays true', () => {
   it('documents every option under the name the user types', async () => {
     const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
     const missing = (OPTIONS as readonly OptionSpec[])
-      .map((o) => (o.envOnly ? envName(o.key) : o.configOnly ? `\`${o.key}\`` : `--${o.negatedFlag ? 'no-' : ''}${flagName(o.key)}`))
+      .map((o) =>
+        o.envOnly
+          ? envName(o.key)
+          : o.configOnly
+            ? `\`${o.key}\``
+            : `--${o.negatedFlag ? 'no-' : ''}${flagName(o.key)}`,
+      )
       .filter((name) => !readme.includes(name));
     expect(missing).toEqual([]);
   });
@@ -19,7 +25,9 @@ describe('README stays true', () => {
     const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
     expect(readme).toContain('```sh\nnpm install\nnpm start\n```');
     expect(readme).toContain('```sh\nnpm test\n```');
-    const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
     expect(pkg.scripts.start).toContain('demo');
     expect(pkg.scripts.test).toContain('vitest run');
   });
@@ -39,7 +47,9 @@ describe('README stays true', () => {
 
   it('the [program:hotpull] shown is what supervisor-config prints', async () => {
     const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
-    const shown = /```ini\n(\[program:hotpull\]\ncommand=hotpull run --repo \/app --interval 2s\n[\s\S]*?)```/.exec(readme)?.[1];
+    const shown = /```ini\n(\[program:hotpull\]\ncommand=hotpull run --repo \/app --interval 2s\n[\s\S]*?)```/.exec(
+      readme,
+    )?.[1];
     expect(shown).toBeDefined();
     const printed = await runCli(['supervisor-config', '--repo', '/app', '--interval', '2s']);
     expect(printed.exitCode).toBe(0);

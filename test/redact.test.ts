@@ -16,17 +16,33 @@ const leaked = (text: string) => MARKERS.filter((m) => text.includes(m));
 
 describe('redact: userinfo by position, whatever it holds', () => {
   it.each([
-    ['plain user:password', 'fatal: unable to access http://deploy:s3cret@127.0.0.1:8080/r.git/: 401', 'fatal: unable to access http://deploy:***@127.0.0.1:8080/r.git/: 401'],
+    [
+      'plain user:password',
+      'fatal: unable to access http://deploy:s3cret@127.0.0.1:8080/r.git/: 401',
+      'fatal: unable to access http://deploy:***@127.0.0.1:8080/r.git/: 401',
+    ],
     ['bare token', 'https://ghp_abcdef@github.com/o/r.git', 'https://***@github.com/o/r.git'],
     ['double quote and space', 'http://u:p"a b@127.0.0.1:9/r.git', 'http://u:***@127.0.0.1:9/r.git'],
-    ['single quote, inside git quotes', "fatal: unable to access 'https://u:it's@h/r.git/': 401", "fatal: unable to access 'https://u:***@h/r.git/': 401"],
+    [
+      'single quote, inside git quotes',
+      "fatal: unable to access 'https://u:it's@h/r.git/': 401",
+      "fatal: unable to access 'https://u:***@h/r.git/': 401",
+    ],
     ['@ in the password: the last @ counts', 'https://u:p@ss@word@h/r.git', 'https://u:***@h/r.git'],
     ['# and ?', 'https://u:p#x?y@h/r.git', 'https://u:***@h/r.git'],
     ['raw and bad % escapes', 'https://u:50%off%zz%@h/r.git', 'https://u:***@h/r.git'],
     ['every one at once', `https://deploy:${NASTY}@127.0.0.1:9/r.git`, 'https://deploy:***@127.0.0.1:9/r.git'],
-    ['JSON-escaped in a log line', JSON.stringify({ remote: `http://u:${NASTY}@h:9/r`, msg: 'x' }), '{"remote":"http://u:***@h:9/r","msg":"x"}'],
+    [
+      'JSON-escaped in a log line',
+      JSON.stringify({ remote: `http://u:${NASTY}@h:9/r`, msg: 'x' }),
+      '{"remote":"http://u:***@h:9/r","msg":"x"}',
+    ],
     ['no path after the host', 'following http://u:pw@h:9 every 5s', 'following http://u:***@h:9 every 5s'],
-    ['two URLs in one line', 'from https://a:1@h1/x to https://b:2@h2/y', 'from https://a:***@h1/x to https://b:***@h2/y'],
+    [
+      'two URLs in one line',
+      'from https://a:1@h1/x to https://b:2@h2/y',
+      'from https://a:***@h1/x to https://b:***@h2/y',
+    ],
     ['upper-case scheme, git+ssh', 'HTTPS://u:p@h/ and git+ssh://u:p@h/r', 'HTTPS://u:***@h/ and git+ssh://u:***@h/r'],
     ['an e-mail user name', 'https://me@example.com:pw@h/r', 'https://me@example.com:***@h/r'],
     ['a line break ends the authority', 'http://h:9\ncontact ops@example.com', 'http://h:9\ncontact ops@example.com'],
@@ -46,22 +62,42 @@ describe('redact: userinfo by position, whatever it holds', () => {
     [`https://deploy:${NASTY}@h/r`, 'https://deploy:***@h/r'],
     ['https://h/r.git', 'https://h/r.git'],
     ['origin', 'origin'],
-  ])('redactUrl %j (one value known to be a URL: up to the last @ anywhere)', (url, expected) => expect(redactUrl(url)).toBe(expected));
+  ])('redactUrl %j (one value known to be a URL: up to the last @ anywhere)', (url, expected) =>
+    expect(redactUrl(url)).toBe(expected),
+  );
 });
 
 describe('splitting credentials out of a URL', () => {
   it.each([
-    ['http://u:p%zz@h:9/r', { scheme: 'http://', userinfo: 'u:p%zz', rest: 'h:9/r' }, { username: 'u', password: 'p%zz' }],
-    ['http://u:p%41%E2%82%AC@h/r', { scheme: 'http://', userinfo: 'u:p%41%E2%82%AC', rest: 'h/r' }, { username: 'u', password: 'pA€' }],
-    ['https://a%40b:x:y@h/r', { scheme: 'https://', userinfo: 'a%40b:x:y', rest: 'h/r' }, { username: 'a@b', password: 'x:y' }],
+    [
+      'http://u:p%zz@h:9/r',
+      { scheme: 'http://', userinfo: 'u:p%zz', rest: 'h:9/r' },
+      { username: 'u', password: 'p%zz' },
+    ],
+    [
+      'http://u:p%41%E2%82%AC@h/r',
+      { scheme: 'http://', userinfo: 'u:p%41%E2%82%AC', rest: 'h/r' },
+      { username: 'u', password: 'pA€' },
+    ],
+    [
+      'https://a%40b:x:y@h/r',
+      { scheme: 'https://', userinfo: 'a%40b:x:y', rest: 'h/r' },
+      { username: 'a@b', password: 'x:y' },
+    ],
     ['https://tok@h/r', { scheme: 'https://', userinfo: 'tok', rest: 'h/r' }, { username: 'tok', password: '' }],
-    [`https://deploy:${NASTY}@h:99999/r`, { scheme: 'https://', userinfo: `deploy:${NASTY}`, rest: 'h:99999/r' }, { username: 'deploy', password: NASTY.replace('%41', 'A') }],
+    [
+      `https://deploy:${NASTY}@h:99999/r`,
+      { scheme: 'https://', userinfo: `deploy:${NASTY}`, rest: 'h:99999/r' },
+      { username: 'deploy', password: NASTY.replace('%41', 'A') },
+    ],
   ])('%s', (url, parts, credentials) => {
     expect(splitUrl(url)).toEqual(parts);
     expect(credentialsOf(splitUrl(url)!.userinfo!)).toEqual(credentials);
   });
 
-  it.each(['https://h/r', 'origin', '/srv/r.git', 'git@h:r.git'])('%s has no userinfo', (url) => expect(splitUrl(url)?.userinfo).toBeUndefined());
+  it.each(['https://h/r', 'origin', '/srv/r.git', 'git@h:r.git'])('%s has no userinfo', (url) =>
+    expect(splitUrl(url)?.userinfo).toBeUndefined(),
+  );
   it('decodes %XX as git does and keeps any other %', () => expect(decodeLenient('%zz%4%41%%2541')).toBe('%zz%4A%%41'));
 });
 
@@ -84,7 +120,9 @@ describe('no secret in any output of a real process', () => {
     const bin = path.join(dir, 'argv-bin');
     const log = path.join(dir, 'git-argv.log');
     await fs.mkdir(bin);
-    await fs.writeFile(path.join(bin, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    await fs.writeFile(path.join(bin, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`, {
+      mode: 0o755,
+    });
     return { env: { PATH: `${bin}:${process.env.PATH}` }, argv: () => fs.readFile(log, 'utf8').catch(() => '') };
   }
 
@@ -94,7 +132,9 @@ describe('no secret in any output of a real process', () => {
     const recorder = await gitArgvRecorder(sb.root);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const remote = `http://deploy:${NASTY}@127.0.0.1:${server.port}/remote.git`;
-    const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'main'], { env: { ...recorder.env, HOTPULL_REMOTE: remote } });
+    const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'main'], {
+      env: { ...recorder.env, HOTPULL_REMOTE: remote },
+    });
     expect([result.exitCode, result.stderr]).toEqual([0, '']);
     expect(await headOf(sb.checkout)).toBe(sha);
     expect(leaked(result.stdout)).toEqual([]);
@@ -109,9 +149,24 @@ describe('no secret in any output of a real process', () => {
     const recorder = await gitArgvRecorder(sb.root);
     const [closed, listen] = [await freePort(), await freePort()];
     const remote = `https://deploy:${NASTY}@127.0.0.1:${closed}/remote.git`;
-    const child = spawnCli(['run', '--repo', sb.checkout, '--branch', 'main', '--interval', '200ms', '--backoff-max', '500ms', '--listen', String(listen)], {
-      env: { ...recorder.env, HOTPULL_REMOTE: remote },
-    });
+    const child = spawnCli(
+      [
+        'run',
+        '--repo',
+        sb.checkout,
+        '--branch',
+        'main',
+        '--interval',
+        '200ms',
+        '--backoff-max',
+        '500ms',
+        '--listen',
+        String(listen),
+      ],
+      {
+        env: { ...recorder.env, HOTPULL_REMOTE: remote },
+      },
+    );
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     let status = '';
@@ -125,10 +180,19 @@ describe('no secret in any output of a real process', () => {
     }
     const result = await child;
     expect(result.exitCode).toBe(0);
-    expect(JSON.parse(status)).toMatchObject({ state: 'failing', remote: `https://deploy:***@127.0.0.1:${closed}/remote.git` });
+    expect(JSON.parse(status)).toMatchObject({
+      state: 'failing',
+      remote: `https://deploy:***@127.0.0.1:${closed}/remote.git`,
+    });
     expect(metrics).toContain(`remote="https://deploy:***@127.0.0.1:${closed}/remote.git"`);
     expect(out).toContain(`Failed to connect to 127.0.0.1 port ${closed}`);
-    for (const [what, text] of [['stdout', result.stdout], ['stderr', result.stderr], ['/status', status], ['/metrics', metrics], ['git argv', await recorder.argv()]]) {
+    for (const [what, text] of [
+      ['stdout', result.stdout],
+      ['stderr', result.stderr],
+      ['/status', status],
+      ['/metrics', metrics],
+      ['git argv', await recorder.argv()],
+    ]) {
       expect(leaked(text!), what).toEqual([]);
     }
   });
@@ -136,11 +200,18 @@ describe('no secret in any output of a real process', () => {
   it('an unparseable URL with a password is one config line, password masked, and git never runs', async () => {
     sb = await makeSandbox();
     const recorder = await gitArgvRecorder(sb.root);
-    for (const remote of [`http://deploy:${NASTY}@127.0.0.1:99999/remote.git`, `http://deploy:${NASTY}@127.0.0.1:9/x@y`]) {
-      const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'main'], { env: { ...recorder.env, HOTPULL_REMOTE: remote } });
+    for (const remote of [
+      `http://deploy:${NASTY}@127.0.0.1:99999/remote.git`,
+      `http://deploy:${NASTY}@127.0.0.1:9/x@y`,
+    ]) {
+      const result = await runCli(['sync', '--repo', sb.checkout, '--branch', 'main'], {
+        env: { ...recorder.env, HOTPULL_REMOTE: remote },
+      });
       expect(result.exitCode).toBe(2);
       expect(result.stderr.split('\n')).toHaveLength(1);
-      expect(result.stderr).toMatch(/^hotpull: HOTPULL_REMOTE must be a remote name or a URL \(got "http:\/\/deploy:\*\*\*@/);
+      expect(result.stderr).toMatch(
+        /^hotpull: HOTPULL_REMOTE must be a remote name or a URL \(got "http:\/\/deploy:\*\*\*@/,
+      );
       expect(leaked(result.stdout + result.stderr)).toEqual([]);
     }
     expect(await recorder.argv()).toBe('');

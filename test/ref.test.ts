@@ -5,7 +5,15 @@ import { rename } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli } from './helpers/hotpull.js';
-import { compareVersions, parseLsRemote, parseRef, refMoves, resolveRef, tagVersion, type RefSpec } from '../src/sync/ref.js';
+import {
+  compareVersions,
+  parseLsRemote,
+  parseRef,
+  refMoves,
+  resolveRef,
+  tagVersion,
+  type RefSpec,
+} from '../src/sync/ref.js';
 
 const SHA_A = 'a'.repeat(40);
 const SHA_B = 'b'.repeat(40);
@@ -84,15 +92,25 @@ describe('resolveRef', () => {
     ['a branch', { kind: 'branch', name: 'main' }, { sha: SHA_A, ref: 'refs/heads/main' }],
     ['a bare name: the branch before the tag', { kind: 'name', name: 'main' }, { sha: SHA_A, ref: 'refs/heads/main' }],
     ['a bare name that is only a tag', { kind: 'name', name: 'v1.9.9' }, { sha: SHA_B, ref: 'refs/tags/v1.9.9' }],
-    ['an annotated tag: its commit, not the tag object', { kind: 'tag', name: 'v1.10.0' }, { sha: SHA_C, ref: 'refs/tags/v1.10.0' }],
+    [
+      'an annotated tag: its commit, not the tag object',
+      { kind: 'tag', name: 'v1.10.0' },
+      { sha: SHA_C, ref: 'refs/tags/v1.10.0' },
+    ],
     ['a missing tag', { kind: 'tag', name: 'v3' }, undefined],
-    ['a pattern: highest semver, pre-release below release, not by string order', { kind: 'pattern', glob: 'v*' }, { sha: '2'.repeat(40), ref: 'refs/tags/v2.0.0-rc.1' }],
+    [
+      'a pattern: highest semver, pre-release below release, not by string order',
+      { kind: 'pattern', glob: 'v*' },
+      { sha: '2'.repeat(40), ref: 'refs/tags/v2.0.0-rc.1' },
+    ],
     ['a pattern matching no semver tag', { kind: 'pattern', glob: 'lat*' }, undefined],
     ['a pinned sha', { kind: 'sha', sha: SHA_B }, { sha: SHA_B }],
   ];
   it.each(cases)('%s', (_what, spec, expected) => {
     const resolved = resolveRef(spec, refs);
-    expect(resolved === undefined ? undefined : { sha: resolved.sha, ...(resolved.ref ? { ref: resolved.ref } : {}) }).toEqual(expected);
+    expect(
+      resolved === undefined ? undefined : { sha: resolved.sha, ...(resolved.ref ? { ref: resolved.ref } : {}) },
+    ).toEqual(expected);
   });
 
   it('a pattern over thousands of tags: one scan, non-semver ones listed for the debug line', () => {
@@ -193,7 +211,9 @@ describe('following tags and pins with real git', () => {
     sb = await makeSandbox();
     const bad = await runCli(['sync', '--repo', sb.checkout, '--ref', 'refs/heads/ma*']);
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toBe(`hotpull: --ref a pattern follows tags, not branches (use refs/tags/PATTERN or PATTERN) (got "refs/heads/ma*")`);
+    expect(bad.stderr).toBe(
+      `hotpull: --ref a pattern follows tags, not branches (use refs/tags/PATTERN or PATTERN) (got "refs/heads/ma*")`,
+    );
     const both = await runCli(['sync', '--repo', sb.checkout, '--ref', 'v*', '--branch', 'main']);
     expect(both.exitCode).toBe(2);
     expect(both.stderr).toContain('--branch and --ref must not name different things');

@@ -46,15 +46,22 @@ describe('--reload specs', () => {
 
   it('config errors name the option and the bad strategy', async () => {
     dir = await tmpDir();
-    const load = (flags: Record<string, unknown>, env: Record<string, string> = {}) => loadConfig({ flags, env, cwd: dir, isTTY: false });
+    const load = (flags: Record<string, unknown>, env: Record<string, string> = {}) =>
+      loadConfig({ flags, env, cwd: dir, isTTY: false });
     await expect(load({ reload: ['touch:a', 'bounce'] })).rejects.toThrow(
       '--reload must be one of touch:FILE, uwsgi-fifo:PATH[:r|R|c|w], signal:PIDFILE[:SIGNAL], command:"CMD", none (got "bounce": unknown strategy "bounce")',
     );
     expect((await load({}, { HOTPULL_RELOAD: '["touch:a","uwsgi-fifo:/f:c"]' })).reload).toHaveLength(2);
-    expect((await load({}, { HOTPULL_RELOAD: 'signal:/p' })).reload).toEqual([{ kind: 'signal', pidfile: '/p', signal: 'SIGHUP' }]);
-    await expect(load({ healthUrl: 'localhost:8000/health' })).rejects.toThrow('--health-url must be an http:// or https:// URL (got "localhost:8000/health")');
+    expect((await load({}, { HOTPULL_RELOAD: 'signal:/p' })).reload).toEqual([
+      { kind: 'signal', pidfile: '/p', signal: 'SIGHUP' },
+    ]);
+    await expect(load({ healthUrl: 'localhost:8000/health' })).rejects.toThrow(
+      '--health-url must be an http:// or https:// URL (got "localhost:8000/health")',
+    );
     expect((await load({ rollback: false })).rollback).toBe(false);
-    await expect(load({}, { HOTPULL_ROLLBACK: 'maybe' })).rejects.toThrow('HOTPULL_ROLLBACK must be true or false (got "maybe")');
+    await expect(load({}, { HOTPULL_ROLLBACK: 'maybe' })).rejects.toThrow(
+      'HOTPULL_ROLLBACK must be true or false (got "maybe")',
+    );
   });
 
   it('onChange rules are validated with the path of the bad value', async () => {
@@ -64,13 +71,26 @@ describe('--reload specs', () => {
       await fs.writeFile(file, JSON.stringify({ onChange }));
       return loadConfig({ flags: {}, env: {}, cwd: dir, isTTY: false });
     };
-    expect((await load([{ paths: 'requirements*.txt', run: 'pip install -r requirements.txt', timeout: '5m' }])).onChange).toEqual([
+    expect(
+      (await load([{ paths: 'requirements*.txt', run: 'pip install -r requirements.txt', timeout: '5m' }])).onChange,
+    ).toEqual([
       { paths: ['requirements*.txt'], run: ['pip install -r requirements.txt'], hold: false, timeoutMs: 300_000 },
     ]);
-    await expect(load([{ paths: ['Dockerfile'] }])).rejects.toThrow(`onChange[0] (in ${file}) must have exactly one of run: [commands] or hold: true (got {"paths":["Dockerfile"]})`);
-    await expect(load([{ paths: ['x'], hold: true }, { paths: [], run: 'x' }])).rejects.toThrow(`onChange[1].paths (in ${file}) must be a string or a list of non-empty strings (got [])`);
-    await expect(load([{ paths: 'x', run: 'y', timeout: 'soon' }])).rejects.toThrow(`onChange[0].timeout (in ${file}) must be a duration like 30s or 5m (got "soon")`);
-    await expect(load([{ paths: 'x', run: 'y', when: 'always' }])).rejects.toThrow(`onChange[0] (in ${file}) must only paths, run, hold, timeout`);
+    await expect(load([{ paths: ['Dockerfile'] }])).rejects.toThrow(
+      `onChange[0] (in ${file}) must have exactly one of run: [commands] or hold: true (got {"paths":["Dockerfile"]})`,
+    );
+    await expect(
+      load([
+        { paths: ['x'], hold: true },
+        { paths: [], run: 'x' },
+      ]),
+    ).rejects.toThrow(`onChange[1].paths (in ${file}) must be a string or a list of non-empty strings (got [])`);
+    await expect(load([{ paths: 'x', run: 'y', timeout: 'soon' }])).rejects.toThrow(
+      `onChange[0].timeout (in ${file}) must be a duration like 30s or 5m (got "soon")`,
+    );
+    await expect(load([{ paths: 'x', run: 'y', when: 'always' }])).rejects.toThrow(
+      `onChange[0] (in ${file}) must only paths, run, hold, timeout`,
+    );
   });
 });
 
@@ -83,14 +103,19 @@ describe('onChange rule decisions', () => {
   it('runs the matching commands in rule order', () => {
     const d = decideRules(rules, ['app/migrations/0002_x.py', 'requirements.txt', 'app/views.py']);
     expect(d.hold).toBeUndefined();
-    expect(d.run.map((r) => r.command)).toEqual(['pip install -r requirements.txt', 'python manage.py migrate --noinput']);
+    expect(d.run.map((r) => r.command)).toEqual([
+      'pip install -r requirements.txt',
+      'python manage.py migrate --noinput',
+    ]);
   });
   it('holds on infrastructure files, matching a bare name in any directory', () => {
     expect(decideRules(rules, ['docker/Dockerfile', 'app.py']).hold?.paths).toEqual(['docker/Dockerfile']);
     expect(decideRules(rules, ['app.py']).hold).toBeUndefined();
   });
   it('expands {sha} and {short_sha}', () => {
-    expect(expandExpect('version={short_sha} full={sha}', 'abcdef1234567890')).toBe('version=abcdef1 full=abcdef1234567890');
+    expect(expandExpect('version={short_sha} full={sha}', 'abcdef1234567890')).toBe(
+      'version=abcdef1 full=abcdef1234567890',
+    );
   });
 });
 
@@ -100,7 +125,9 @@ describe('reloaders: clear errors, never a hang', () => {
     const fifo = path.join(dir, 'master.fifo');
     execFileSync('mkfifo', [fifo]);
     const started = Date.now();
-    await expect(new FifoReloader(fifo, 'r').reload()).rejects.toThrow(`uwsgi-fifo: cannot write to ${fifo}: no process is reading it (is the uWSGI master running?)`);
+    await expect(new FifoReloader(fifo, 'r').reload()).rejects.toThrow(
+      `uwsgi-fifo: cannot write to ${fifo}: no process is reading it (is the uWSGI master running?)`,
+    );
     expect(Date.now() - started).toBeLessThan(2000);
     await expect(new FifoReloader(path.join(dir, 'nope'), 'r').reload()).rejects.toThrow('does not exist');
     await fs.writeFile(path.join(dir, 'plain'), '');
@@ -123,13 +150,19 @@ describe('reloaders: clear errors, never a hang', () => {
   it('signal: missing, garbage and stale pid files are clear errors; a live pid gets the signal', async () => {
     dir = await tmpDir();
     const pidfile = path.join(dir, 'app.pid');
-    await expect(new SignalReloader(pidfile, 'SIGHUP').reload()).rejects.toThrow(`signal: cannot read pid file ${pidfile}: it does not exist`);
+    await expect(new SignalReloader(pidfile, 'SIGHUP').reload()).rejects.toThrow(
+      `signal: cannot read pid file ${pidfile}: it does not exist`,
+    );
     await fs.writeFile(pidfile, 'hello\n');
-    await expect(new SignalReloader(pidfile, 'SIGHUP').reload()).rejects.toThrow('must hold a process id (got "hello")');
+    await expect(new SignalReloader(pidfile, 'SIGHUP').reload()).rejects.toThrow(
+      'must hold a process id (got "hello")',
+    );
     const gone = spawn('true');
     await new Promise((r) => gone.on('exit', r));
     await fs.writeFile(pidfile, `${gone.pid}\n`);
-    await expect(new SignalReloader(pidfile, 'SIGHUP').reload()).rejects.toThrow(`no process ${gone.pid} (stale pid file)`);
+    await expect(new SignalReloader(pidfile, 'SIGHUP').reload()).rejects.toThrow(
+      `no process ${gone.pid} (stale pid file)`,
+    );
 
     const child = spawn('sh', ['-c', 'trap "echo got-usr1; exit 0" USR1; while :; do sleep 0.05; done']);
     let out = '';
@@ -143,11 +176,16 @@ describe('reloaders: clear errors, never a hang', () => {
 
   it('command: exit code and stderr are reported; the sha is passed in the environment', async () => {
     dir = await tmpDir();
-    await expect(new CommandReloader('echo boom >&2; exit 3', dir, 5000, process.env).reload({ sha: 'b', previousSha: 'a' })).rejects.toThrow(
-      'command "echo boom >&2; exit 3" exited with code 3: boom',
-    );
-    await expect(new CommandReloader('sleep 5', dir, 200, process.env).reload({ sha: 'b', previousSha: 'a' })).rejects.toThrow('timed out after 200ms');
-    await new CommandReloader('echo "$HOTPULL_SHA" > out.txt', dir, 5000, process.env).reload({ sha: 'cafe', previousSha: 'a' });
+    await expect(
+      new CommandReloader('echo boom >&2; exit 3', dir, 5000, process.env).reload({ sha: 'b', previousSha: 'a' }),
+    ).rejects.toThrow('command "echo boom >&2; exit 3" exited with code 3: boom');
+    await expect(
+      new CommandReloader('sleep 5', dir, 200, process.env).reload({ sha: 'b', previousSha: 'a' }),
+    ).rejects.toThrow('timed out after 200ms');
+    await new CommandReloader('echo "$HOTPULL_SHA" > out.txt', dir, 5000, process.env).reload({
+      sha: 'cafe',
+      previousSha: 'a',
+    });
     expect(await fs.readFile(path.join(dir, 'out.txt'), 'utf8')).toBe('cafe\n');
   });
 });

@@ -68,37 +68,73 @@ const groupAlive = (pgid: number) => {
 };
 
 const journalOf = async (checkout: string) =>
-  JSON.parse(await fs.readFile(path.join(checkout, '.git', 'hotpull', 'journal.json'), 'utf8').catch(() => 'null')) as { stage: string; to: string } | null;
+  JSON.parse(await fs.readFile(path.join(checkout, '.git', 'hotpull', 'journal.json'), 'utf8').catch(() => 'null')) as {
+    stage: string;
+    to: string;
+  } | null;
 
 describe('a stop is not a verdict', () => {
-  itUwsgi('SIGTERM while a good deploy is verified: nothing rejected; the next start reloads and verifies it, live', async () => {
-    sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
-    server = await startUwsgi({ dir: sb.checkout, touchReload: path.join(sb.checkout, 'uwsgi.ini') });
-    const health = ['--health-url', `${server.url}/health`, '--health-expect', 'ok v2', '--interval', '200ms'];
-    // a settle window longer than the test waits: the first daemon is always still verifying when stopped
-    const first = hotpull(['--repo', sb.checkout, ...health, '--health-settle', '10m', '--health-timeout', '20m', '--log-level', 'debug']);
-    const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
-    await waitFor('the new code served (verification under way)', async () => (await fetch(`${server!.url}/health`).then((r) => r.text(), () => '')) === 'ok v2', 60_000);
-    expect(await journalOf(sb.checkout)).toMatchObject({ stage: 'reload', to: sha });
+  itUwsgi(
+    'SIGTERM while a good deploy is verified: nothing rejected; the next start reloads and verifies it, live',
+    async () => {
+      sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
+      server = await startUwsgi({ dir: sb.checkout, touchReload: path.join(sb.checkout, 'uwsgi.ini') });
+      const health = ['--health-url', `${server.url}/health`, '--health-expect', 'ok v2', '--interval', '200ms'];
+      // a settle window longer than the test waits: the first daemon is always still verifying when stopped
+      const first = hotpull([
+        '--repo',
+        sb.checkout,
+        ...health,
+        '--health-settle',
+        '10m',
+        '--health-timeout',
+        '20m',
+        '--log-level',
+        'debug',
+      ]);
+      const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
+      await waitFor(
+        'the new code served (verification under way)',
+        async () =>
+          (await fetch(`${server!.url}/health`).then(
+            (r) => r.text(),
+            () => '',
+          )) === 'ok v2',
+        60_000,
+      );
+      expect(await journalOf(sb.checkout)).toMatchObject({ stage: 'reload', to: sha });
 
-    const stop = await stopped(first, 'SIGTERM');
-    expect(stop.exitCode).toBe(0);
-    // (debug lines naming git commands mention refs/hotpull/rejected by name: only what hotpull says counts)
-    expect(first.lines().filter((l) => !l.includes('"command":"git ')).join('\n')).not.toMatch(/rolling back|rejected|a git step/);
-    await expect(headOf(sb.checkout, 'refs/hotpull/rejected')).rejects.toThrow();
-    await expect(headOf(sb.checkout, 'refs/hotpull/last-good')).rejects.toThrow();
-    expect(await headOf(sb.checkout)).toBe(sha);
-    expect(await journalOf(sb.checkout)).toMatchObject({ stage: 'reload', to: sha });
+      const stop = await stopped(first, 'SIGTERM');
+      expect(stop.exitCode).toBe(0);
+      // (debug lines naming git commands mention refs/hotpull/rejected by name: only what hotpull says counts)
+      expect(
+        first
+          .lines()
+          .filter((l) => !l.includes('"command":"git '))
+          .join('\n'),
+      ).not.toMatch(/rolling back|rejected|a git step/);
+      await expect(headOf(sb.checkout, 'refs/hotpull/rejected')).rejects.toThrow();
+      await expect(headOf(sb.checkout, 'refs/hotpull/last-good')).rejects.toThrow();
+      expect(await headOf(sb.checkout)).toBe(sha);
+      expect(await journalOf(sb.checkout)).toMatchObject({ stage: 'reload', to: sha });
 
-    const touchBefore = (await fs.stat(path.join(sb.checkout, 'uwsgi.ini'))).mtimeMs;
-    const second = hotpull(['--repo', sb.checkout, ...health, '--health-settle', '1s']);
-    await waitFor('the resumed deploy verified live', async () => (await headOf(sb!.checkout, 'refs/hotpull/last-good').catch(() => '')) === sha, 60_000);
-    expect(second.lines().join('\n')).toMatch(/resuming the interrupted deploy of \w{7}: reload and verify/);
-    expect((await fs.stat(path.join(sb.checkout, 'uwsgi.ini'))).mtimeMs, 'reloaded again on start').toBeGreaterThan(touchBefore);
-    expect(await journalOf(sb.checkout)).toBeNull();
-    expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual(['v2']);
-    await stopped(second, 'SIGTERM');
-  }, 240_000);
+      const touchBefore = (await fs.stat(path.join(sb.checkout, 'uwsgi.ini'))).mtimeMs;
+      const second = hotpull(['--repo', sb.checkout, ...health, '--health-settle', '1s']);
+      await waitFor(
+        'the resumed deploy verified live',
+        async () => (await headOf(sb!.checkout, 'refs/hotpull/last-good').catch(() => '')) === sha,
+        60_000,
+      );
+      expect(second.lines().join('\n')).toMatch(/resuming the interrupted deploy of \w{7}: reload and verify/);
+      expect((await fs.stat(path.join(sb.checkout, 'uwsgi.ini'))).mtimeMs, 'reloaded again on start').toBeGreaterThan(
+        touchBefore,
+      );
+      expect(await journalOf(sb.checkout)).toBeNull();
+      expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual(['v2']);
+      await stopped(second, 'SIGTERM');
+    },
+    240_000,
+  );
 
   it('SIGTERM during a hung reload command: its process group ends with it, and the next start redoes the reload', async () => {
     sb = await makeSandbox();
@@ -107,7 +143,17 @@ describe('a stop is not a verdict', () => {
     const first = hotpull(['--repo', sb.checkout, '--interval', '200ms', '--reload', hung, '--reload-timeout', '1h']);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n', '.gitignore': 'reload.pgid\nreloaded.txt\n' });
     const pgidFile = path.join(sb.checkout, 'reload.pgid');
-    const pgid = Number(await waitFor('the reload command running', () => fs.readFile(pgidFile, 'utf8').then((t) => t.trim(), () => ''), 60_000));
+    const pgid = Number(
+      await waitFor(
+        'the reload command running',
+        () =>
+          fs.readFile(pgidFile, 'utf8').then(
+            (t) => t.trim(),
+            () => '',
+          ),
+        60_000,
+      ),
+    );
     groups.push(pgid);
     expect(groupAlive(pgid)).toBe(true);
 
@@ -118,8 +164,19 @@ describe('a stop is not a verdict', () => {
     await waitFor('the reload command and its children gone', () => !groupAlive(pgid), 5000);
     expect(await journalOf(sb.checkout)).toMatchObject({ stage: 'reload', to: sha });
 
-    const second = hotpull(['--repo', sb.checkout, '--interval', '200ms', '--reload', 'command:"echo $HOTPULL_SHA > reloaded.txt"']);
-    const reloaded = await waitFor('the reload redone on start', () => fs.readFile(path.join(sb!.checkout, 'reloaded.txt'), 'utf8').catch(() => ''), 60_000);
+    const second = hotpull([
+      '--repo',
+      sb.checkout,
+      '--interval',
+      '200ms',
+      '--reload',
+      'command:"echo $HOTPULL_SHA > reloaded.txt"',
+    ]);
+    const reloaded = await waitFor(
+      'the reload redone on start',
+      () => fs.readFile(path.join(sb!.checkout, 'reloaded.txt'), 'utf8').catch(() => ''),
+      60_000,
+    );
     expect(reloaded.trim()).toBe(sha);
     await waitFor('the journal cleared', async () => (await journalOf(sb!.checkout)) === null, 10_000);
     await stopped(second, 'SIGTERM');
@@ -130,15 +187,43 @@ describe('a stop is not a verdict', () => {
     const hung = 'command:"echo $$ > reload.pgid; sleep 300 & wait"';
     const first = hotpull(['--repo', sb.checkout, '--interval', '200ms', '--reload', hung, '--reload-timeout', '1h']);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n', '.gitignore': 'reload.pgid\nreloaded.txt\n' });
-    const pgid = Number(await waitFor('the reload command running', () => fs.readFile(path.join(sb!.checkout, 'reload.pgid'), 'utf8').then((t) => t.trim(), () => ''), 60_000));
+    const pgid = Number(
+      await waitFor(
+        'the reload command running',
+        () =>
+          fs.readFile(path.join(sb!.checkout, 'reload.pgid'), 'utf8').then(
+            (t) => t.trim(),
+            () => '',
+          ),
+        60_000,
+      ),
+    );
     groups.push(pgid);
-    await waitFor('its pid written down', async () => (await fs.readFile(path.join(sb!.checkout, '.git', 'hotpull', 'journal.json'), 'utf8')).includes(`"pid":${pgid}`), 10_000);
+    await waitFor(
+      'its pid written down',
+      async () =>
+        (await fs.readFile(path.join(sb!.checkout, '.git', 'hotpull', 'journal.json'), 'utf8')).includes(
+          `"pid":${pgid}`,
+        ),
+      10_000,
+    );
     await stopped(first, 'SIGKILL');
     expect(groupAlive(pgid), 'a command in its own process group outlives a kill -9 of hotpull').toBe(true);
 
-    const second = hotpull(['--repo', sb.checkout, '--interval', '200ms', '--reload', 'command:"echo $HOTPULL_SHA > reloaded.txt"']);
+    const second = hotpull([
+      '--repo',
+      sb.checkout,
+      '--interval',
+      '200ms',
+      '--reload',
+      'command:"echo $HOTPULL_SHA > reloaded.txt"',
+    ]);
     await waitFor('the left-over command ended', () => !groupAlive(pgid), 30_000);
-    const reloaded = await waitFor('the reload redone', () => fs.readFile(path.join(sb!.checkout, 'reloaded.txt'), 'utf8').catch(() => ''), 60_000).catch((error: Error) => {
+    const reloaded = await waitFor(
+      'the reload redone',
+      () => fs.readFile(path.join(sb!.checkout, 'reloaded.txt'), 'utf8').catch(() => ''),
+      60_000,
+    ).catch((error: Error) => {
       throw new Error(`${error.message}; its log:\n${second.lines().join('\n')}`);
     });
     expect(reloaded.trim()).toBe(sha);
@@ -148,9 +233,28 @@ describe('a stop is not a verdict', () => {
 
   it('a reload command that times out is ended with its whole process group', async () => {
     sb = await makeSandbox();
-    const first = hotpull(['--repo', sb.checkout, '--interval', '200ms', '--reload', 'command:"echo $$ > reload.pgid; sleep 300 & wait"', '--reload-timeout', '1s']);
+    const first = hotpull([
+      '--repo',
+      sb.checkout,
+      '--interval',
+      '200ms',
+      '--reload',
+      'command:"echo $$ > reload.pgid; sleep 300 & wait"',
+      '--reload-timeout',
+      '1s',
+    ]);
     await commitAndPush(sb, { 'app.py': 'VERSION = 2\n', '.gitignore': 'reload.pgid\n' });
-    const pgid = Number(await waitFor('the reload command running', () => fs.readFile(path.join(sb!.checkout, 'reload.pgid'), 'utf8').then((t) => t.trim(), () => ''), 60_000));
+    const pgid = Number(
+      await waitFor(
+        'the reload command running',
+        () =>
+          fs.readFile(path.join(sb!.checkout, 'reload.pgid'), 'utf8').then(
+            (t) => t.trim(),
+            () => '',
+          ),
+        60_000,
+      ),
+    );
     groups.push(pgid);
     await waitFor('the timed-out command and its children gone', () => !groupAlive(pgid), 15_000);
     await waitFor('the timeout reported', () => first.lines().some((l) => /timed out after 1s/.test(l)), 15_000);

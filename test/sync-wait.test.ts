@@ -18,7 +18,12 @@ const syncWait = (url: string, env: Record<string, string> = { HOTPULL_WEBHOOK_S
 describe('describeOutcome', () => {
   it.each([
     [{ kind: 'up-to-date', sha: 'a'.repeat(40) }, true, 'up-to-date', 'up to date at aaaaaaaaaaaa'],
-    [{ kind: 'blocked', state: 'dirty', reason: 'tracked files were modified' }, false, 'dirty', 'dirty: tracked files were modified'],
+    [
+      { kind: 'blocked', state: 'dirty', reason: 'tracked files were modified' },
+      false,
+      'dirty',
+      'dirty: tracked files were modified',
+    ],
     [new Error('remote hung up'), false, 'failed', 'sync failed: remote hung up'],
   ] as const)('%j', (outcome, ok, result, message) => {
     expect(describeOutcome(outcome as Parameters<typeof describeOutcome>[0])).toMatchObject({ ok, result, message });
@@ -56,7 +61,14 @@ describe('sync --now --wait (real daemon)', () => {
   }, 120_000);
 
   it('holds the answer for a pass longer than the idle and request timeouts (22 s reload)', async () => {
-    const { sb, daemon } = await daemonOnSandbox(['--interval', '1h', '--reload', 'command:sleep 22', '--reload-timeout', '1m']);
+    const { sb, daemon } = await daemonOnSandbox([
+      '--interval',
+      '1h',
+      '--reload',
+      'command:sleep 22',
+      '--reload-timeout',
+      '1m',
+    ]);
     const v2 = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const started = Date.now();
     const result = await syncWait(daemon.url);

@@ -8,7 +8,14 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { startUwsgi, uwsgiMissing, workerVersions, sampleVersions, type UwsgiServer, type UwsgiOptions } from './helpers/uwsgi.js';
+import {
+  startUwsgi,
+  uwsgiMissing,
+  workerVersions,
+  sampleVersions,
+  type UwsgiServer,
+  type UwsgiOptions,
+} from './helpers/uwsgi.js';
 import { gunicornMissing, startGunicorn } from './helpers/gunicorn.js';
 import { BIN, runHotpull } from './helpers/procs.js';
 
@@ -50,8 +57,15 @@ describe('reload strategies make the new code served, verified', () => {
   itServers('uwsgi-fifo r (graceful) and c (chain, lazy-apps)', async () => {
     const fifo = path.join(await fs.mkdtemp('/tmp/hotpull-fifo-'), 'master.fifo');
     const { sb, server } = await withUwsgi({ masterFifo: fifo, lazyApps: true });
-    for (const [cmd, version] of [['r', 'v2'], ['c', 'v3']] as const) {
-      const { engine } = await makePipeline(sb.checkout, { reload: [`uwsgi-fifo:${fifo}:${cmd}`], healthUrl: `${server.url}/health`, healthExpect: `ok ${version}` });
+    for (const [cmd, version] of [
+      ['r', 'v2'],
+      ['c', 'v3'],
+    ] as const) {
+      const { engine } = await makePipeline(sb.checkout, {
+        reload: [`uwsgi-fifo:${fifo}:${cmd}`],
+        healthUrl: `${server.url}/health`,
+        healthExpect: `ok ${version}`,
+      });
       await commitAndPush(sb, { 'app.py': wsgiAppSource(version) });
       expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
       expect(await everyWorker(server.url)).toEqual([version]);
@@ -62,35 +76,59 @@ describe('reload strategies make the new code served, verified', () => {
     const dir = await fs.mkdtemp('/tmp/hotpull-pid-');
     const pidfile = path.join(dir, 'uwsgi.pid');
     const { sb, server } = await withUwsgi({ pidfile });
-    const signal = await makePipeline(sb.checkout, { reload: [`signal:${pidfile}`], healthUrl: `${server.url}/health`, healthExpect: 'ok v2' });
+    const signal = await makePipeline(sb.checkout, {
+      reload: [`signal:${pidfile}`],
+      healthUrl: `${server.url}/health`,
+      healthExpect: 'ok v2',
+    });
     await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
     expect(await signal.engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
     expect(await everyWorker(server.url)).toEqual(['v2']);
 
-    const command = await makePipeline(sb.checkout, { reload: [`command:kill -HUP $(cat ${pidfile})`], healthUrl: `${server.url}/health`, healthExpect: 'ok v3' });
+    const command = await makePipeline(sb.checkout, {
+      reload: [`command:kill -HUP $(cat ${pidfile})`],
+      healthUrl: `${server.url}/health`,
+      healthExpect: 'ok v3',
+    });
     await commitAndPush(sb, { 'app.py': wsgiAppSource('v3') });
     expect(await command.engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
     expect(await everyWorker(server.url)).toEqual(['v3']);
   });
 
-  itServers("the installed entry's V8 flags (its #! line: no WebAssembly): hotpull sync deploys, verifies over HTTP, says nothing on stderr", async () => {
-    const { sb, server } = await withUwsgi();
-    const shebang = (await fs.readFile(BIN, 'utf8')).split('\n')[0]!;
-    const flags = shebang.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(/\s+/).filter(Boolean);
-    expect(flags).toContain('--lite-mode');
-    const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
-    const result = await runHotpull(['sync', '--repo', sb.checkout, '--health-url', `${server.url}/health`, '--health-expect', 'ok v2'], { nodeArgs: flags, timeoutMs: 120_000 });
-    expect([result.code, result.stderr]).toEqual([0, '']);
-    expect(result.records).toContainEqual(expect.objectContaining({ msg: expect.stringMatching(/live|verified|healthy/) }));
-    expect(await everyWorker(server.url)).toEqual(['v2']);
-    expect(await headOf(sb.checkout)).toBe(sha);
-  });
+  itServers(
+    "the installed entry's V8 flags (its #! line: no WebAssembly): hotpull sync deploys, verifies over HTTP, says nothing on stderr",
+    async () => {
+      const { sb, server } = await withUwsgi();
+      const shebang = (await fs.readFile(BIN, 'utf8')).split('\n')[0]!;
+      const flags = shebang
+        .replace(/^#!\/usr\/bin\/env -S node\s*/, '')
+        .split(/\s+/)
+        .filter(Boolean);
+      expect(flags).toContain('--lite-mode');
+      const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
+      const result = await runHotpull(
+        ['sync', '--repo', sb.checkout, '--health-url', `${server.url}/health`, '--health-expect', 'ok v2'],
+        { nodeArgs: flags, timeoutMs: 120_000 },
+      );
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      expect(result.records).toContainEqual(
+        expect.objectContaining({ msg: expect.stringMatching(/live|verified|healthy/) }),
+      );
+      expect(await everyWorker(server.url)).toEqual(['v2']);
+      expect(await headOf(sb.checkout)).toBe(sha);
+    },
+  );
 
   itServers('gunicorn: signal:PIDFILE (HUP)', async () => {
     sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1') } });
     const pidfile = path.join(sb.root, 'gunicorn.pid');
     server = await startGunicorn({ dir: sb.checkout, pidfile });
-    const { engine } = await makePipeline(sb.checkout, { reload: [`signal:${pidfile}`], healthUrl: `${server.url}/health`, healthExpect: 'ok v2', healthSettle: '500ms' });
+    const { engine } = await makePipeline(sb.checkout, {
+      reload: [`signal:${pidfile}`],
+      healthUrl: `${server.url}/health`,
+      healthExpect: 'ok v2',
+      healthSettle: '500ms',
+    });
     await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
     expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
     expect(await everyWorker(server.url)).toEqual(['v2']);
@@ -98,69 +136,98 @@ describe('reload strategies make the new code served, verified', () => {
 });
 
 describe('deploys that must not go live', () => {
-  itServers('eight pushes in quick succession end with every worker serving the last one (chain reloads)', async () => {
-    const fifo = path.join(await fs.mkdtemp('/tmp/hotpull-fifo-'), 'master.fifo');
-    const { sb, server } = await withUwsgi({ masterFifo: fifo, lazyApps: true });
-    const { daemon, engine } = await makeDaemon(sb.checkout, {
-      interval: '100ms',
-      reload: [`uwsgi-fifo:${fifo}:c`],
-      healthUrl: `${server.url}/health`,
-      // exact: every answer must come from the deployed revision, so a chain reload still running (or one
-      // uWSGI dropped) is not taken for done
-      healthExpect: '{sha}',
-    });
-    daemon.start();
-    try {
-      let last = '';
-      for (let i = 2; i <= 9; i++) {
-        last = await commitAndPush(sb, { 'app.py': wsgiAppSource(`v${i}`, { reportSha: true }) });
-        await new Promise((r) => setTimeout(r, 150));
+  itServers(
+    'eight pushes in quick succession end with every worker serving the last one (chain reloads)',
+    async () => {
+      const fifo = path.join(await fs.mkdtemp('/tmp/hotpull-fifo-'), 'master.fifo');
+      const { sb, server } = await withUwsgi({ masterFifo: fifo, lazyApps: true });
+      const { daemon, engine } = await makeDaemon(sb.checkout, {
+        interval: '100ms',
+        reload: [`uwsgi-fifo:${fifo}:c`],
+        healthUrl: `${server.url}/health`,
+        // exact: every answer must come from the deployed revision, so a chain reload still running (or one
+        // uWSGI dropped) is not taken for done
+        healthExpect: '{sha}',
+      });
+      daemon.start();
+      try {
+        let last = '';
+        for (let i = 2; i <= 9; i++) {
+          last = await commitAndPush(sb, { 'app.py': wsgiAppSource(`v${i}`, { reportSha: true }) });
+          await new Promise((r) => setTimeout(r, 150));
+        }
+        await waitFor(
+          'the last push live',
+          () =>
+            engine.status.deployedSha === last &&
+            engine.status.state === 'idle' &&
+            engine.status.deploys[0]?.to === last,
+          60_000,
+        );
+        expect(engine.status.deploys[0]?.result).toBe('live');
+        expect(await everyWorker(server.url)).toEqual(['v9']);
+        expect([...(await sampleVersions(server.url, 20)).keys()]).toEqual(['v9']);
+      } finally {
+        await daemon.stop();
       }
-      await waitFor('the last push live', () => engine.status.deployedSha === last && engine.status.state === 'idle' && engine.status.deploys[0]?.to === last, 60_000);
-      expect(engine.status.deploys[0]?.result).toBe('live');
-      expect(await everyWorker(server.url)).toEqual(['v9']);
-      expect([...(await sampleVersions(server.url, 20)).keys()]).toEqual(['v9']);
-    } finally {
-      await daemon.stop();
-    }
-  }, 90_000);
+    },
+    90_000,
+  );
 
-  itServers('a commit whose app raises at import is rolled back; the old version keeps being served', async () => {
-    const { sb, server } = await withUwsgi();
-    const { engine, logs } = await makePipeline(sb.checkout, { healthUrl: `${server.url}/health`, healthTimeout: '6s' });
-    const good = await headOf(sb.checkout);
-    const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2', { crashOnImport: true }) });
-    const outcome = await engine.sync('test');
-    expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rolled-back', rolledBackTo: good } });
-    expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad, deployedSha: good });
-    expect(engine.status.reason).toContain(bad.slice(0, 7));
-    expect(engine.status.reason).toMatch(/answered 500/);
-    expect(await headOf(sb.checkout)).toBe(good);
-    await waitFor('v1 served again', async () => JSON.stringify(await everyWorker(server.url)) === '["v1"]', 10_000);
-    expect(logs.text()).toContain('failed verification, rolling back');
-    // not retried while the branch stays there
-    expect((await engine.sync('test')).kind).toBe('blocked');
-    // a fix on top deploys
-    await commitAndPush(sb, { 'app.py': wsgiAppSource('v3') });
-    expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
-    expect(await everyWorker(server.url)).toEqual(['v3']);
-  }, 60_000);
+  itServers(
+    'a commit whose app raises at import is rolled back; the old version keeps being served',
+    async () => {
+      const { sb, server } = await withUwsgi();
+      const { engine, logs } = await makePipeline(sb.checkout, {
+        healthUrl: `${server.url}/health`,
+        healthTimeout: '6s',
+      });
+      const good = await headOf(sb.checkout);
+      const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2', { crashOnImport: true }) });
+      const outcome = await engine.sync('test');
+      expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rolled-back', rolledBackTo: good } });
+      expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad, deployedSha: good });
+      expect(engine.status.reason).toContain(bad.slice(0, 7));
+      expect(engine.status.reason).toMatch(/answered 500/);
+      expect(await headOf(sb.checkout)).toBe(good);
+      await waitFor('v1 served again', async () => JSON.stringify(await everyWorker(server.url)) === '["v1"]', 10_000);
+      expect(logs.text()).toContain('failed verification, rolling back');
+      // not retried while the branch stays there
+      expect((await engine.sync('test')).kind).toBe('blocked');
+      // a fix on top deploys
+      await commitAndPush(sb, { 'app.py': wsgiAppSource('v3') });
+      expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
+      expect(await everyWorker(server.url)).toEqual(['v3']);
+    },
+    60_000,
+  );
 
-  itServers('--no-rollback leaves a revision that fails verification in place and reports it rejected', async () => {
-    const { sb, server } = await withUwsgi();
-    const { engine } = await makePipeline(sb.checkout, { healthUrl: `${server.url}/health`, healthTimeout: '4s', rollback: false });
-    const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2', { crashOnImport: true }) });
-    expect(await engine.sync('test')).toMatchObject({ kind: 'rejected', record: { result: 'rejected' } });
-    expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad, deployedSha: bad });
-    expect(engine.status.reason).toContain('left in place (--no-rollback)');
-    expect(await headOf(sb.checkout)).toBe(bad);
-    expect((await engine.sync('test')).kind).toBe('blocked');
-  }, 30_000);
+  itServers(
+    '--no-rollback leaves a revision that fails verification in place and reports it rejected',
+    async () => {
+      const { sb, server } = await withUwsgi();
+      const { engine } = await makePipeline(sb.checkout, {
+        healthUrl: `${server.url}/health`,
+        healthTimeout: '4s',
+        rollback: false,
+      });
+      const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2', { crashOnImport: true }) });
+      expect(await engine.sync('test')).toMatchObject({ kind: 'rejected', record: { result: 'rejected' } });
+      expect(engine.status).toMatchObject({ state: 'rejected', rejectedSha: bad, deployedSha: bad });
+      expect(engine.status.reason).toContain('left in place (--no-rollback)');
+      expect(await headOf(sb.checkout)).toBe(bad);
+      expect((await engine.sync('test')).kind).toBe('blocked');
+    },
+    30_000,
+  );
 
   itServers('a failing run hook leaves the old code served and the checkout restored', async () => {
     const { sb, server } = await withUwsgi();
     const config = path.join(sb.root, 'hotpull.config.json');
-    await fs.writeFile(config, JSON.stringify({ onChange: [{ paths: 'requirements.txt', run: 'echo installing; exit 7' }] }));
+    await fs.writeFile(
+      config,
+      JSON.stringify({ onChange: [{ paths: 'requirements.txt', run: 'echo installing; exit 7' }] }),
+    );
     const { engine } = await makePipeline(sb.checkout, { config, healthUrl: `${server.url}/health` });
     const before = await headOf(sb.checkout);
     const touched = (await fs.stat(path.join(sb.checkout, 'uwsgi.ini'))).mtimeMs;

@@ -46,7 +46,11 @@ interface Dev {
  * A repo with app.py and a real watcher wired the way `hotpull watch` wires it: config from flags, the shared
  * reload resolution, a touch file inside the repo and a command reload that counts.
  */
-async function dev(flags: Record<string, unknown> = {}, reload?: string[], files: Record<string, string> = {}): Promise<Dev> {
+async function dev(
+  flags: Record<string, unknown> = {},
+  reload?: string[],
+  files: Record<string, string> = {},
+): Promise<Dev> {
   root ??= await tmpDir('hotpull-watch-');
   const repo = path.join(root, 'repo');
   await fs.mkdir(repo);
@@ -90,7 +94,10 @@ function inotifyWatches(): number {
     } catch {
       continue; // closed since the listing
     }
-    if (target === 'anon_inode:inotify') watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+    if (target === 'anon_inode:inotify')
+      watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('inotify wd:')).length;
   }
   return watches;
 }
@@ -104,7 +111,9 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     expect(await d.reloads()).toBe(1);
     // touch:reload.ini ran first: the file exists in the repo and its change was not a reason to reload again
     await expect(fs.stat(path.join(d.repo, 'reload.ini'))).resolves.toBeTruthy();
-    expect(messages(d.logs)).toContainEqual(expect.stringMatching(/^1 change \(app\.py\): reloaded in [\d.]+m?s \(touch:.*reload\.ini, command:/));
+    expect(messages(d.logs)).toContainEqual(
+      expect.stringMatching(/^1 change \(app\.py\): reloaded in [\d.]+m?s \(touch:.*reload\.ini, command:/),
+    );
   });
 
   it('200 files written in a burst give one reload, logged as the first few paths and a count', async () => {
@@ -113,7 +122,9 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await waitFor('a reload', async () => (await d.reloads()) === 1);
     await sleep(SETTLE_MS);
     expect(await d.reloads()).toBe(1);
-    expect(messages(d.logs)).toContainEqual(expect.stringMatching(/^200 changes \(m\d{3}\.py, m\d{3}\.py, m\d{3}\.py and 197 more\): reloaded/));
+    expect(messages(d.logs)).toContainEqual(
+      expect.stringMatching(/^200 changes \(m\d{3}\.py, m\d{3}\.py, m\d{3}\.py and 197 more\): reloaded/),
+    );
   });
 
   it('ignored paths give no reload: defaults, --ignore globs and --ext', async () => {
@@ -149,7 +160,16 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
       'pkg/.gitignore': 'generated_*.py\n',
       '.git/info/exclude': 'scratch/\n',
     });
-    for (const rel of ['build/out.py', 'build/deep/x.py', 'server.log', 'pkg/server.log', 'local_only.py', 'pkg/generated_models.py', 'scratch/try.py']) await d.write(rel);
+    for (const rel of [
+      'build/out.py',
+      'build/deep/x.py',
+      'server.log',
+      'pkg/server.log',
+      'local_only.py',
+      'pkg/generated_models.py',
+      'scratch/try.py',
+    ])
+      await d.write(rel);
     await sleep(SETTLE_MS);
     expect(await d.reloads()).toBe(0);
     // anchored (/local_only.py) and per-directory rules apply only where they are written; ! brings a file back
@@ -208,7 +228,11 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await sleep(SETTLE_MS);
     await d.write('new/inner/views.py', 'V = 2\n');
     await waitFor('a reload for an edit in the new directory', async () => (await d.reloads()) === 3);
-    expect(messages(d.logs).filter((m) => m.includes('reloaded')).at(-1)).toMatch(/^1 change \(new\/inner\/views\.py\): reloaded/);
+    expect(
+      messages(d.logs)
+        .filter((m) => m.includes('reloaded'))
+        .at(-1),
+    ).toMatch(/^1 change \(new\/inner\/views\.py\): reloaded/);
   });
 
   it('a directory removed and made again, or renamed, is watched afresh', async () => {
@@ -225,11 +249,17 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await sleep(SETTLE_MS);
     await d.write('new/views.py', 'V = 2\n');
     await waitFor('a reload for an edit in the renamed directory', async () => (await d.reloads()) === 5);
-    expect(messages(d.logs).filter((m) => m.includes('reloaded')).at(-1)).toMatch(/^1 change \(new\/views\.py\): reloaded/);
+    expect(
+      messages(d.logs)
+        .filter((m) => m.includes('reloaded'))
+        .at(-1),
+    ).toMatch(/^1 change \(new\/views\.py\): reloaded/);
   });
 
   it('a tree of more directories than one scan batch: edits in the first and the last reload', async () => {
-    const files = Object.fromEntries(Array.from({ length: 450 }, (_, i) => [`lib/d${String(i).padStart(3, '0')}/m.py`, 'X = 1\n']));
+    const files = Object.fromEntries(
+      Array.from({ length: 450 }, (_, i) => [`lib/d${String(i).padStart(3, '0')}/m.py`, 'X = 1\n']),
+    );
     const d = await dev({}, undefined, files);
     await d.write('lib/d000/m.py', 'X = 2\n');
     await waitFor('a reload for the first directory', async () => (await d.reloads()) === 1);
@@ -246,7 +276,11 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await fs.writeFile(path.join(outside, 'inner', 'views.py'), 'V = 1\n');
     await fs.rename(outside, path.join(d.repo, 'moved'));
     await waitFor('a reload for the moved-in tree', async () => (await d.reloads()) === 1);
-    expect(messages(d.logs).filter((m) => m.includes('reloaded')).at(-1)).toMatch(/^3 changes \(moved, moved\/inner and moved\/inner\/views\.py\): reloaded/);
+    expect(
+      messages(d.logs)
+        .filter((m) => m.includes('reloaded'))
+        .at(-1),
+    ).toMatch(/^3 changes \(moved, moved\/inner and moved\/inner\/views\.py\): reloaded/);
     await sleep(SETTLE_MS);
     // removed and made again at once: the old watch (on the old inode) must not stand in for the new directory
     await fs.rm(path.join(d.repo, 'moved'), { recursive: true });
@@ -255,7 +289,11 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await sleep(SETTLE_MS);
     await d.write('moved/new.py', 'N = 1\n');
     await waitFor('a reload for a file in the replacement', async () => (await d.reloads()) === 3);
-    expect(messages(d.logs).filter((m) => m.includes('reloaded')).at(-1)).toMatch(/^1 change \(moved\/new\.py\): reloaded/);
+    expect(
+      messages(d.logs)
+        .filter((m) => m.includes('reloaded'))
+        .at(-1),
+    ).toMatch(/^1 change \(moved\/new\.py\): reloaded/);
   });
 
   it('ignored directories get no inotify watch, even when made after the start; a symlinked directory outside the repo is followed', async () => {
@@ -264,7 +302,12 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await fs.mkdir(path.join(shared, 'sub'), { recursive: true });
     await fs.writeFile(path.join(shared, 'sub', 'util.py'), 'U = 1\n');
     const before = inotifyWatches();
-    const d = await dev({ ignore: ['media/'] }, undefined, { 'pkg/a.py': '', 'media/big/x.py': '', 'node_modules/m/index.js': '', '.git/HEAD': '' });
+    const d = await dev({ ignore: ['media/'] }, undefined, {
+      'pkg/a.py': '',
+      'media/big/x.py': '',
+      'node_modules/m/index.js': '',
+      '.git/HEAD': '',
+    });
     await fs.symlink(shared, path.join(d.repo, 'lib'));
     await waitFor('a reload for the new link', async () => (await d.reloads()) === 1);
     await sleep(SETTLE_MS);
@@ -277,7 +320,11 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     expect(await d.reloads()).toBe(1);
     await fs.writeFile(path.join(shared, 'sub', 'util.py'), 'U = 2\n');
     await waitFor('a reload for an edit through the link', async () => (await d.reloads()) === 2);
-    expect(messages(d.logs).filter((m) => m.includes('reloaded')).at(-1)).toMatch(/^1 change \(lib\/sub\/util\.py\): reloaded/);
+    expect(
+      messages(d.logs)
+        .filter((m) => m.includes('reloaded'))
+        .at(-1),
+    ).toMatch(/^1 change \(lib\/sub\/util\.py\): reloaded/);
   });
 
   it('--poll on watches by polling', async () => {
@@ -357,7 +404,9 @@ describe('run --watch: deploys and local edits share one reload gate', () => {
     const release = await gate.enter(async () => ['app.py']);
     expect(gate.deploying).toBe(true);
     const waiting = gate.exclusive(async () => {
-      order.push(`watch reload; deploy wrote app.py: ${gate.wroteRecently('app.py')}, views.py: ${gate.wroteRecently('views.py')}`);
+      order.push(
+        `watch reload; deploy wrote app.py: ${gate.wroteRecently('app.py')}, views.py: ${gate.wroteRecently('views.py')}`,
+      );
     });
     await sleep(50);
     order.push('deploy reloaded');
@@ -390,8 +439,13 @@ describe('the built CLI', () => {
     const result = await child;
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toBe('');
-    const lines = String(result.stdout).trim().split('\n').map((l) => JSON.parse(l).msg as string);
-    expect(lines).toContainEqual(expect.stringMatching(/^1 change \(app\.py\): reloaded in [\d.]+m?s \(touch:.*uwsgi\.ini\)$/));
+    const lines = String(result.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).msg as string);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^1 change \(app\.py\): reloaded in [\d.]+m?s \(touch:.*uwsgi\.ini\)$/),
+    );
     expect(lines.slice(-2)).toEqual(['SIGTERM: stopping', 'stopped']);
   });
 });
@@ -414,19 +468,37 @@ describe('the built CLI meets a watch limit and an unreadable directory', () => 
     child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.once('exit', (code, signal) => (exited = code ?? signal ?? 'exit'));
     // A whole CLI start: on a loaded 2-core machine that alone has taken over 10 s.
-    await waitFor('an error line and ready', () => {
-      if (exited !== undefined) throw new Error(`hotpull watch exited (${exited}) before an error line and ready: ${(err || out).trim().split('\n')[0]}`);
-      return out.includes('"level":50') && out.includes('ready in');
-    }, 60_000);
+    await waitFor(
+      'an error line and ready',
+      () => {
+        if (exited !== undefined)
+          throw new Error(
+            `hotpull watch exited (${exited}) before an error line and ready: ${(err || out).trim().split('\n')[0]}`,
+          );
+        return out.includes('"level":50') && out.includes('ready in');
+      },
+      60_000,
+    );
     child.kill('SIGTERM');
     const result = await child;
-    const records = String(result.stdout).trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
-    return { exitCode: result.exitCode, stderr: result.stderr, errors: records.filter((r) => r.level >= 50).map((r) => r.msg) };
+    const records = String(result.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    return {
+      exitCode: result.exitCode,
+      stderr: result.stderr,
+      errors: records.filter((r) => r.level >= 50).map((r) => r.msg),
+    };
   }
 
   const asUid = (uid: number) => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
   const canRead = (uid: number, file: string) =>
-    spawnSync(asUid(uid)[0]!, [...asUid(uid).slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(file)}, 4)`], { cwd: '/', timeout: 30_000 }).status === 0;
+    spawnSync(
+      asUid(uid)[0]!,
+      [...asUid(uid).slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(file)}, 4)`],
+      { cwd: '/', timeout: 30_000 },
+    ).status === 0;
 
   /**
    * The built CLI where `uid` can read it: this checkout's when it can, else a copy of dist/ and node_modules/ in
@@ -444,12 +516,16 @@ describe('the built CLI meets a watch limit and an unreadable directory', () => 
   }
 
   // A user namespace has its own inotify limit: set it to 3 there, for this one process, not the machine.
-  const userns = spawnSync('unshare', ['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches']).status === 0;
+  const userns =
+    spawnSync('unshare', ['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches']).status === 0;
   it.skipIf(!userns)('ENOSPC: one line with the sysctl fix, no stack trace, and it keeps going', async () => {
     root = await tmpDir('hotpull-watch-');
     for (const dir of ['repo/a/b', 'repo/c/d', 'repo/e']) await fs.mkdir(path.join(root, dir), { recursive: true });
     await fs.writeFile(path.join(root, 'repo/uwsgi.ini'), '');
-    const { exitCode, stderr, errors } = await watchUntilError(['unshare', '-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$@"', 'sh'], path.join(root, 'repo'));
+    const { exitCode, stderr, errors } = await watchUntilError(
+      ['unshare', '-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$@"', 'sh'],
+      path.join(root, 'repo'),
+    );
     expect(errors).toEqual([
       expect.stringMatching(
         /^cannot watch [a-e/]+: the inotify watch limit is reached \(3 watches per user\), so changes below it will not reload; raise it on the host with `sysctl fs\.inotify\.max_user_watches=524288`, or --ignore large directories, or use --poll on$/,
@@ -461,7 +537,8 @@ describe('the built CLI meets a watch limit and an unreadable directory', () => 
   it.skipIf(process.getuid?.() !== 0)('EACCES: an unreadable directory is named, with the fix', async (ctx) => {
     root = await tmpDir('hotpull-watch-');
     await fs.chmod(root, 0o755);
-    if (!canRead(65534, process.execPath)) ctx.skip(`uid 65534 cannot run ${process.execPath} (it sits in a directory only its owner can enter)`);
+    if (!canRead(65534, process.execPath))
+      ctx.skip(`uid 65534 cannot run ${process.execPath} (it sits in a directory only its owner can enter)`);
     const cli = await cliFor(65534, path.join(root, 'cli'));
     const repo = path.join(root, 'repo');
     await fs.mkdir(path.join(repo, 'secret'), { recursive: true });
@@ -479,17 +556,53 @@ describe('the built CLI meets a watch limit and an unreadable directory', () => 
 
 describe('watch: pure parts', () => {
   it('ignore matching: defaults, directory globs at any depth, anchored globs, reload files, --ext', () => {
-    const ignored = ignoreMatcher({ ignore: [...DEFAULT_IGNORES, 'media/', 'docs/*.md', '*.log'], ext: [], reloadFiles: ['uwsgi.ini'] });
-    const yes = ['.git', '.git/HEAD', 'sub/.git/config', 'pkg/__pycache__/m.cpython-311.pyc', 'x.pyc', 'node_modules/a/b.py', '.venv', 'venv/lib/x.py',
-      '.x.py.swp', 'x.py~', '.#x.py', 'pkg/4913', 'media', 'a/media/b.py', 'docs/a.md', 'logs/app.log', 'uwsgi.ini'];
+    const ignored = ignoreMatcher({
+      ignore: [...DEFAULT_IGNORES, 'media/', 'docs/*.md', '*.log'],
+      ext: [],
+      reloadFiles: ['uwsgi.ini'],
+    });
+    const yes = [
+      '.git',
+      '.git/HEAD',
+      'sub/.git/config',
+      'pkg/__pycache__/m.cpython-311.pyc',
+      'x.pyc',
+      'node_modules/a/b.py',
+      '.venv',
+      'venv/lib/x.py',
+      '.x.py.swp',
+      'x.py~',
+      '.#x.py',
+      'pkg/4913',
+      'media',
+      'a/media/b.py',
+      'docs/a.md',
+      'logs/app.log',
+      'uwsgi.ini',
+    ];
     for (const p of yes) expect([p, ignored(p)]).toEqual([p, true]);
-    const no = ['app.py', 'templates/index.html', 'pkg', 'docs/sub/a.md', 'venvs/x.py', 'mediafile.py', 'sub/uwsgi.ini', 'README'];
+    const no = [
+      'app.py',
+      'templates/index.html',
+      'pkg',
+      'docs/sub/a.md',
+      'venvs/x.py',
+      'mediafile.py',
+      'sub/uwsgi.ini',
+      'README',
+    ];
     for (const p of no) expect([p, ignored(p)]).toEqual([p, false]);
     // a file named like a directory glob is not a directory
     expect([ignored('venv', 'file'), ignored('venv', 'dir'), ignored('venv')]).toEqual([false, true, true]);
 
     const onlyPy = ignoreMatcher({ ignore: DEFAULT_IGNORES, ext: ['py', 'html'], reloadFiles: [] });
-    expect(['app.py', 'APP.PY', 'a/b/index.html', 'site.css', 'README'].map((p) => onlyPy(p, 'file'))).toEqual([false, false, false, true, true]);
+    expect(['app.py', 'APP.PY', 'a/b/index.html', 'site.css', 'README'].map((p) => onlyPy(p, 'file'))).toEqual([
+      false,
+      false,
+      false,
+      true,
+      true,
+    ]);
     // directories always count; a path of unknown kind (an inotify create or delete) is held to --ext too
     expect([onlyPy('static', 'dir'), onlyPy('static'), onlyPy('views.py')]).toEqual([false, true, false]);
   });
@@ -503,10 +616,23 @@ describe('watch: pure parts', () => {
     const reads: string[] = [];
     const ignored = gitIgnored('/r', (file) => (reads.push(file), files[file]));
     const cases: Array<[string, 'file' | 'dir' | undefined, boolean]> = [
-      ['build', 'dir', true], ['build', 'file', false], ['build', undefined, true], ['build/x.py', 'file', true], ['a/build/x.py', 'file', true],
-      ['x.log', 'file', true], ['keep.log', 'file', false], ['a/debug.log', 'file', false], ['b/debug.log', 'file', true],
-      ['top.py', 'file', true], ['a/top.py', 'file', false], ['a/out', 'dir', true], ['out', 'dir', false],
-      ['scratch', 'dir', true], ['a/scratch', 'file', true], ['app.py', 'file', false], ['', 'dir', false],
+      ['build', 'dir', true],
+      ['build', 'file', false],
+      ['build', undefined, true],
+      ['build/x.py', 'file', true],
+      ['a/build/x.py', 'file', true],
+      ['x.log', 'file', true],
+      ['keep.log', 'file', false],
+      ['a/debug.log', 'file', false],
+      ['b/debug.log', 'file', true],
+      ['top.py', 'file', true],
+      ['a/top.py', 'file', false],
+      ['a/out', 'dir', true],
+      ['out', 'dir', false],
+      ['scratch', 'dir', true],
+      ['a/scratch', 'file', true],
+      ['app.py', 'file', false],
+      ['', 'dir', false],
     ];
     for (const [rel, kind, want] of cases) expect([rel, kind, ignored(rel, kind)]).toEqual([rel, kind, want]);
     // each directory's .gitignore is read once, until forgotten
@@ -528,7 +654,12 @@ describe('watch: pure parts', () => {
     vi.useFakeTimers();
     try {
       const batches: string[][] = [];
-      const d = new Debouncer({ quietMs: 150, maxWaitMs: 1000, onFlush: (b) => batches.push([...b.paths]), timers: { setTimeout, clearTimeout, now: Date.now } });
+      const d = new Debouncer({
+        quietMs: 150,
+        maxWaitMs: 1000,
+        onFlush: (b) => batches.push([...b.paths]),
+        timers: { setTimeout, clearTimeout, now: Date.now },
+      });
       for (const p of ['a.py', 'b.py', 'a.py']) {
         d.add(p);
         vi.advanceTimersByTime(100);
@@ -554,7 +685,9 @@ describe('watch: pure parts', () => {
   });
 
   it('says what the watch limit and a permission error mean and how to fix them, in one line', () => {
-    const enospc = Object.assign(new Error('ENOSPC: System limit for number of file watchers reached, watch'), { code: 'ENOSPC' });
+    const enospc = Object.assign(new Error('ENOSPC: System limit for number of file watchers reached, watch'), {
+      code: 'ENOSPC',
+    });
     expect(watchErrorMessage(enospc, { where: 'pkg/sub', watchLimit: 8192 })).toBe(
       'cannot watch pkg/sub: the inotify watch limit is reached (8192 watches per user), so changes below it will not reload; ' +
         'raise it on the host with `sysctl fs.inotify.max_user_watches=524288`, or --ignore large directories, or use --poll on',
@@ -583,15 +716,41 @@ describe('watch: pure parts', () => {
     [{ poll: 'yes' }, {}, '--poll must be one of off, on, auto (got "yes")'],
     [{ ext: 'py,,html' }, {}, '--ext must be a comma-separated list of file extensions like py,html (got "py,,html")'],
     [{ debounce: 'soon' }, {}, '--debounce must be a duration like 500ms, 2s or 1m (got "soon")'],
-    [{}, { HOTPULL_IGNORE: '[""]' }, 'HOTPULL_IGNORE must be a glob relative to the repo like *.log or media/ (env: one value or a JSON list) (got "[\\"\\"]")'],
+    [
+      {},
+      { HOTPULL_IGNORE: '[""]' },
+      'HOTPULL_IGNORE must be a glob relative to the repo like *.log or media/ (env: one value or a JSON list) (got "[\\"\\"]")',
+    ],
   ])('config errors name option, rule and value: %j %j', async (flags, env, message) => {
     await expect(loadConfig({ flags, env, cwd: process.cwd(), isTTY: false })).rejects.toThrow(message);
   });
 
   it('config: --ext drops dots, --ignore repeats, HOTPULL_IGNORE takes a JSON list, defaults', async () => {
-    const given = await loadConfig({ flags: { ext: '.py, html', ignore: ['media/', '*.log'], watch: true }, env: { HOTPULL_POLL: 'auto' }, cwd: process.cwd(), isTTY: false });
-    expect([given.ext, given.ignore, given.watch, given.poll, given.debounce]).toEqual([['py', 'html'], ['media/', '*.log'], true, 'auto', 150]);
-    const fromEnv = await loadConfig({ flags: {}, env: { HOTPULL_IGNORE: '["a/", "*.tmp"]', HOTPULL_DEBOUNCE: '1s' }, cwd: process.cwd(), isTTY: false });
-    expect([fromEnv.ignore, fromEnv.debounce, fromEnv.ext, fromEnv.watch, fromEnv.poll]).toEqual([['a/', '*.tmp'], 1000, [], false, 'off']);
+    const given = await loadConfig({
+      flags: { ext: '.py, html', ignore: ['media/', '*.log'], watch: true },
+      env: { HOTPULL_POLL: 'auto' },
+      cwd: process.cwd(),
+      isTTY: false,
+    });
+    expect([given.ext, given.ignore, given.watch, given.poll, given.debounce]).toEqual([
+      ['py', 'html'],
+      ['media/', '*.log'],
+      true,
+      'auto',
+      150,
+    ]);
+    const fromEnv = await loadConfig({
+      flags: {},
+      env: { HOTPULL_IGNORE: '["a/", "*.tmp"]', HOTPULL_DEBOUNCE: '1s' },
+      cwd: process.cwd(),
+      isTTY: false,
+    });
+    expect([fromEnv.ignore, fromEnv.debounce, fromEnv.ext, fromEnv.watch, fromEnv.poll]).toEqual([
+      ['a/', '*.tmp'],
+      1000,
+      [],
+      false,
+      'off',
+    ]);
   });
 });

@@ -32,7 +32,10 @@ type Print = (text?: string) => void;
 
 function parseArgs(args: readonly string[]): { keep: boolean } {
   const unknown = args.filter((a) => a !== 'keep');
-  if (unknown.length > 0) throw configError(`demo takes one optional argument, "keep" (keep the sandbox); got ${JSON.stringify(unknown.join(' '))}`);
+  if (unknown.length > 0)
+    throw configError(
+      `demo takes one optional argument, "keep" (keep the sandbox); got ${JSON.stringify(unknown.join(' '))}`,
+    );
   return { keep: args.includes('keep') };
 }
 
@@ -52,14 +55,27 @@ function nextPass(daemon: Daemon, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function scenario(context: CommandContext, resources: Resources, signal: AbortSignal, print: Print): Promise<number> {
+async function scenario(
+  context: CommandContext,
+  resources: Resources,
+  signal: AbortSignal,
+  print: Print,
+): Promise<number> {
   const sandbox = (resources.sandbox = await createSandbox({ files: initialFiles(), env: context.env, signal }));
   print(`hotpull demo: push a commit, time until the app serves it (everything in one temp dir)`);
   print(`  sandbox  ${sandbox.root}  (remote.git, dev/ pushes, app/ is deployed)`);
 
-  const app = (resources.app = await startApp({ dir: sandbox.root, checkout: sandbox.app, reloadFile: RELOAD_FILE, env: context.env, signal }));
+  const app = (resources.app = await startApp({
+    dir: sandbox.root,
+    checkout: sandbox.app,
+    reloadFile: RELOAD_FILE,
+    env: context.env,
+    signal,
+  }));
   const first = await fetchServed(app.url, signal);
-  print(`  app      ${app.url}  pid ${app.pid}, serves ${first.version} ("${first.says}"), loads new code only when app/${RELOAD_FILE} is touched`);
+  print(
+    `  app      ${app.url}  pid ${app.pid}, serves ${first.version} ("${first.says}"), loads new code only when app/${RELOAD_FILE} is touched`,
+  );
 
   // Flags only and an empty env: no HOTPULL_* variable or config file of the caller's may change the demo.
   const config = await loadConfig({
@@ -71,7 +87,11 @@ async function scenario(context: CommandContext, resources: Resources, signal: A
   const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
   const { target, engine } = await buildPipeline(config, sandbox.env, logger);
   signal.throwIfAborted();
-  const daemon = (resources.daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger }));
+  const daemon = (resources.daemon = new Daemon(engine, {
+    intervalMs: config.interval,
+    backoffMaxMs: config.backoffMax,
+    logger,
+  }));
   const passes = new Map<string, DeployRecord>();
   daemon.onPass((outcome) => {
     if (!(outcome instanceof Error) && outcome.kind === 'deployed') passes.set(outcome.record.to, outcome.record);
@@ -80,7 +100,9 @@ async function scenario(context: CommandContext, resources: Resources, signal: A
   const settled = nextPass(daemon, signal);
   daemon.start();
   await settled;
-  print(`  hotpull  follows ${target.remote}/${target.branch} into app/, polls every ${formatDuration(config.interval)}, touches ${RELOAD_FILE}`);
+  print(
+    `  hotpull  follows ${target.remote}/${target.branch} into app/, polls every ${formatDuration(config.interval)}, touches ${RELOAD_FILE}`,
+  );
   print();
   print(tableHeader());
 
@@ -92,9 +114,20 @@ async function scenario(context: CommandContext, resources: Resources, signal: A
     await sleep(Math.random() * config.interval, undefined, { signal });
     const sha = await commitAndPush(sandbox, buildFiles(build), `build ${build}`, signal);
     const pushedAt = performance.now();
-    const result = await waitForVersion(app.url, version, { sinceMs: pushedAt, pollMs: PROBE_MS, timeoutMs: GIVE_UP_MS, signal });
+    const result = await waitForVersion(app.url, version, {
+      sinceMs: pushedAt,
+      pollMs: PROBE_MS,
+      timeoutMs: GIVE_UP_MS,
+      signal,
+    });
     const row: DeployRow = result.served
-      ? { sha, version, servedAfterMs: result.afterMs, passMs: passes.get(sha)?.durations.total, says: result.answer.says }
+      ? {
+          sha,
+          version,
+          servedAfterMs: result.afterMs,
+          passMs: passes.get(sha)?.durations.total,
+          says: result.answer.says,
+        }
       : { sha, version, passMs: passes.get(sha)?.durations.total };
     rows.push(row);
     print(tableRow(row));

@@ -24,15 +24,22 @@ export async function hostCommand(context: CommandContext): Promise<number> {
   const own = context.args.slice(0, context.args.length - passthrough.length);
   const [sub, ...extra] = own;
   if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
-    throw configError(`host needs a sub-command: one of ${SUBCOMMANDS.join(', ')} (got ${sub === undefined ? 'none' : JSON.stringify(sub)})`);
+    throw configError(
+      `host needs a sub-command: one of ${SUBCOMMANDS.join(', ')} (got ${sub === undefined ? 'none' : JSON.stringify(sub)})`,
+    );
   }
-  if (extra.length > 0) throw configError(`host ${sub} takes no further arguments; put docker run arguments after -- (got ${JSON.stringify(extra.join(' '))})`);
-  if (passthrough.length > 0 && sub !== 'up') throw configError(`host ${sub} takes no arguments after -- (got ${JSON.stringify(passthrough.join(' '))})`);
+  if (extra.length > 0)
+    throw configError(
+      `host ${sub} takes no further arguments; put docker run arguments after -- (got ${JSON.stringify(extra.join(' '))})`,
+    );
+  if (passthrough.length > 0 && sub !== 'up')
+    throw configError(`host ${sub} takes no arguments after -- (got ${JSON.stringify(passthrough.join(' '))})`);
   return ({ up, deploy, ls } satisfies Record<Sub, (c: CommandContext) => Promise<number>>)[sub as Sub](context);
 }
 
 /** Progress and result lines: stdout, or stderr with --json, whose one object is then all that stdout carries. */
-const print = (context: CommandContext) => (line: string) => void (context.config.json ? process.stderr : context.stdout).write(`${line}\n`);
+const print = (context: CommandContext) => (line: string) =>
+  void (context.config.json ? process.stderr : context.stdout).write(`${line}\n`);
 const printJson = (context: CommandContext, value: object) => void context.stdout.write(`${JSON.stringify(value)}\n`);
 const docker = ({ config, env }: CommandContext) => new DockerCli({ bin: config.dockerBin, env });
 
@@ -41,7 +48,10 @@ async function readEnvFile(file: string | undefined): Promise<{ path: string; te
   try {
     return { path: file, text: await fs.readFile(file, 'utf8') };
   } catch (error) {
-    throw configError(`--env-file must be a readable file (got ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`, error);
+    throw configError(
+      `--env-file must be a readable file (got ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`,
+      error,
+    );
   }
 }
 
@@ -67,7 +77,12 @@ async function up(context: CommandContext): Promise<number> {
     docker: docker(context),
     pull: config.pull,
     stopTimeoutMs: config.stopTimeout,
-    health: { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle },
+    health: {
+      url: config.healthUrl,
+      expect: config.healthExpect,
+      timeoutMs: config.healthTimeout,
+      settleMs: config.healthSettle,
+    },
     env,
     auth: authOptions(config),
     platform: process.platform,
@@ -90,11 +105,16 @@ async function deploy(context: CommandContext): Promise<number> {
   const config = await loadConfig({ flags: { ...context.flags, repo: dir }, env, cwd, isTTY: false });
   // The engine's log lines go to stderr: stdout is the one result line (a JSON object with --json), for a script
   // or an Ansible task to read.
-  const pipelineLogger = await createLogger({ level: config.logLevel, format: config.logFormat, destination: process.stderr });
+  const pipelineLogger = await createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    destination: process.stderr,
+  });
   const { engine, target, reloads } = await buildPipeline(config, env, pipelineLogger);
   const out = print(context);
   const json = (result: DeployResult) => {
-    if (context.config.json) printJson(context, { ...result, dir: target.dir, branch: target.branch, remote: target.remoteLabel });
+    if (context.config.json)
+      printJson(context, { ...result, dir: target.dir, branch: target.branch, remote: target.remoteLabel });
   };
   let outcome;
   const before = await deployedSha(target.dir, env);
@@ -103,7 +123,13 @@ async function deploy(context: CommandContext): Promise<number> {
   } catch (error) {
     // A failed reload leaves the new code on disk: the result says where the checkout is, then the error its line.
     const now = await deployedSha(target.dir, env);
-    json({ action: 'failed', changed: now !== before, sha: now, ...(before ? { from: before } : {}), error: oneLine(error) });
+    json({
+      action: 'failed',
+      changed: now !== before,
+      sha: now,
+      ...(before ? { from: before } : {}),
+      error: oneLine(error),
+    });
     if (error instanceof HotpullError) throw error;
     throw new HotpullError('GIT', `host deploy failed: ${oneLine(error)}`, { cause: error });
   }
@@ -116,16 +142,33 @@ async function deploy(context: CommandContext): Promise<number> {
     case 'deployed': {
       const { record } = outcome;
       const how = reloads.length > 0 ? reloads.join(', ') : 'no reload configured';
-      out(`deployed ${short(record.from)} → ${short(record.to)} into ${target.dir} (${how}): ${record.result}${record.error ? `: ${record.error}` : ''}`);
+      out(
+        `deployed ${short(record.from)} → ${short(record.to)} into ${target.dir} (${how}): ${record.result}${record.error ? `: ${record.error}` : ''}`,
+      );
       const ok = record.result === 'live' || record.result === 'reloaded';
       // A rolled-back deploy leaves the code where it was.
-      json({ action: 'deployed', changed: engine.status.deployedSha !== record.from, sha: engine.status.deployedSha, from: record.from, result: record.result, ...(record.error ? { error: record.error } : {}) });
+      json({
+        action: 'deployed',
+        changed: engine.status.deployedSha !== record.from,
+        sha: engine.status.deployedSha,
+        from: record.from,
+        result: record.result,
+        ...(record.error ? { error: record.error } : {}),
+      });
       return ok ? 0 : 1;
     }
     case 'rejected':
       out(`rejected ${short(outcome.record.to)}: ${outcome.record.error ?? outcome.record.result}`);
       // Rejected before the switch (a failed hook: checkout restored), or after it with nowhere to roll back to.
-      json({ action: 'rejected', changed: engine.status.deployedSha !== outcome.record.from, sha: engine.status.deployedSha, from: outcome.record.from, rejected: outcome.record.to, result: outcome.record.result, error: outcome.record.error ?? outcome.record.result });
+      json({
+        action: 'rejected',
+        changed: engine.status.deployedSha !== outcome.record.from,
+        sha: engine.status.deployedSha,
+        from: outcome.record.from,
+        rejected: outcome.record.to,
+        result: outcome.record.result,
+        error: outcome.record.error ?? outcome.record.result,
+      });
       return 1;
     case 'blocked':
       out(`not deployed (${outcome.state}): ${outcome.reason}`);

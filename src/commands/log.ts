@@ -16,7 +16,10 @@ export async function logCommand({ config, env, stdout }: CommandContext): Promi
     gitDir = await new Git(repo, env).gitDir();
   } catch (error) {
     if (isHotpullError(error, 'CONFIG')) throw error;
-    throw configError(`--repo must be a git checkout${config.layout === 'atomic' ? ' (an atomic layout)' : ''} (got ${JSON.stringify(config.repo)})`, error);
+    throw configError(
+      `--repo must be a git checkout${config.layout === 'atomic' ? ' (an atomic layout)' : ''} (got ${JSON.stringify(config.repo)})`,
+      error,
+    );
   }
   const entries = await History.in(path.join(gitDir, 'hotpull')).read();
   stdout.write(config.json ? `${JSON.stringify(entries, null, 2)}\n` : formatHistory(entries));

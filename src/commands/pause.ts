@@ -15,33 +15,48 @@ export function daemonControl(daemon: Daemon): Control {
   return {
     async pause(reason) {
       const pause = await engine.pause(cleanReason(reason), 'api');
-      const busy = BUSY.has(engine.status.state) ? `; the deploy in progress (${engine.status.state}) finishes first` : '';
+      const busy = BUSY.has(engine.status.state)
+        ? `; the deploy in progress (${engine.status.state}) finishes first`
+        : '';
       return `${describePause(pause, { remote: engine.status.remoteSha, deployed: engine.status.deployedSha })}${busy}`;
     },
     async resume() {
       const was = await engine.resume();
       daemon.trigger('resume');
-      return was ? `resumed (the pause by ${was.by}${was.reason ? `: ${was.reason}` : ''} is lifted); syncing now` : 'was not paused; syncing now';
+      return was
+        ? `resumed (the pause by ${was.by}${was.reason ? `: ${was.reason}` : ''} is lifted); syncing now`
+        : 'was not paused; syncing now';
     },
     rollback: (sha) =>
-      daemon.exclusive((signal) => engine.rollback(sha, signal), 'rollback').catch((error: unknown) => {
-        if (!isHotpullError(error, 'CONFIG')) engine.markFailed(error);
-        throw error;
-      }),
+      daemon
+        .exclusive((signal) => engine.rollback(sha, signal), 'rollback')
+        .catch((error: unknown) => {
+          if (!isHotpullError(error, 'CONFIG')) engine.markFailed(error);
+          throw error;
+        }),
     syncAndWait: (trigger) => daemon.syncAndWait(trigger),
   };
 }
 
 /** The secret and URL every operator command needs to reach the daemon. */
-export async function daemonAccess(config: CommandContext['config'], what: string): Promise<{ url: string; secret: string }> {
+export async function daemonAccess(
+  config: CommandContext['config'],
+  what: string,
+): Promise<{ url: string; secret: string }> {
   const secret = await loadSecret(config);
-  if (!secret) throw configError(`${what} needs the webhook secret: set HOTPULL_WEBHOOK_SECRET or --webhook-secret-file (got neither)`);
+  if (!secret)
+    throw configError(
+      `${what} needs the webhook secret: set HOTPULL_WEBHOOK_SECRET or --webhook-secret-file (got neither)`,
+    );
   return { url: daemonUrl(config), secret };
 }
 
 /** hotpull pause [--reason TEXT]: the running daemon stops applying (polls go on), across restarts, until resume. */
 export async function pauseCommand({ config, stdout, args }: CommandContext): Promise<number> {
-  if (args.length > 0) throw configError(`pause takes no arguments: give the reason with --reason (got ${JSON.stringify(args.join(' '))})`);
+  if (args.length > 0)
+    throw configError(
+      `pause takes no arguments: give the reason with --reason (got ${JSON.stringify(args.join(' '))})`,
+    );
   const { url, secret } = await daemonAccess(config, 'pause');
   const answer = await requestControl(url, secret, '/pause', { reason: config.reason ?? '' });
   stdout.write(`${answer.message}\n`);

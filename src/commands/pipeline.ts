@@ -41,9 +41,15 @@ export interface Reloads {
 }
 
 /** The reload strategies for a checkout, shared by run, sync and watch: --touch and --reload, else uwsgi.ini. */
-export async function resolveReloads(config: Config, dir: string, env: Readonly<Record<string, string | undefined>>): Promise<Reloads> {
+export async function resolveReloads(
+  config: Config,
+  dir: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<Reloads> {
   const specs = await reloadSpecs(config, dir);
-  const files = specs.flatMap((s) => (s.kind === 'touch' ? [s.file] : s.kind === 'uwsgi-fifo' ? [s.fifo] : s.kind === 'signal' ? [s.pidfile] : []));
+  const files = specs.flatMap((s) =>
+    s.kind === 'touch' ? [s.file] : s.kind === 'uwsgi-fifo' ? [s.fifo] : s.kind === 'signal' ? [s.pidfile] : [],
+  );
   return {
     specs,
     reloaders: createReloaders(specs, { dir, commandTimeoutMs: config.reloadTimeout, env }),
@@ -53,7 +59,10 @@ export async function resolveReloads(config: Config, dir: string, env: Readonly<
 
 /** --touch is shorthand for a first touch: strategy; with neither, uwsgi.ini is touched when the repo has one. */
 async function reloadSpecs(config: Config, dir: string): Promise<ReloadSpec[]> {
-  const specs: ReloadSpec[] = [...(config.touch ? [{ kind: 'touch' as const, file: config.touch }] : []), ...config.reload];
+  const specs: ReloadSpec[] = [
+    ...(config.touch ? [{ kind: 'touch' as const, file: config.touch }] : []),
+    ...config.reload,
+  ];
   if (specs.length > 0) return specs.filter((s) => s.kind !== 'none');
   const ini = path.join(dir, 'uwsgi.ini');
   return (await fs.stat(ini).catch(() => undefined)) ? [{ kind: 'touch', file: 'uwsgi.ini' }] : [];
@@ -64,7 +73,13 @@ async function reloadSpecs(config: Config, dir: string): Promise<ReloadSpec[]> {
  * wait for it (up to --sync-timeout) and say so. The atomic layout's lock is taken before its repository is
  * opened, which may set a damaged one aside and clone again.
  */
-async function takeOwnership(file: string, what: string, role: 'run' | 'sync', config: Config, logger: Logger): Promise<OwnerLock> {
+async function takeOwnership(
+  file: string,
+  what: string,
+  role: 'run' | 'sync',
+  config: Config,
+  logger: Logger,
+): Promise<OwnerLock> {
   return acquireOwner(file, {
     role,
     what,
@@ -105,18 +120,30 @@ export async function buildPipeline(
   const atomic = config.layout === 'atomic' ? await resolveAtomicTarget(config, env, logger) : undefined;
   const target = atomic ?? (await resolveTarget(config, env));
   if (logger.isLevelEnabled('debug')) {
-    target.git.onCommand = (command, ms, failed) => logger.debug({ command, ms, failed }, `${command}: ${failed ? 'failed after ' : ''}${ms} ms`);
+    target.git.onCommand = (command, ms, failed) =>
+      logger.debug({ command, ms, failed }, `${command}: ${failed ? 'failed after ' : ''}${ms} ms`);
   }
-  owner ??= await takeOwnership(path.join(await target.git.gitDir(), 'hotpull', 'owner'), `the checkout ${target.dir}`, role, config, logger);
+  owner ??= await takeOwnership(
+    path.join(await target.git.gitDir(), 'hotpull', 'owner'),
+    `the checkout ${target.dir}`,
+    role,
+    config,
+    logger,
+  );
   const reachable = await checkBranchOnRemote(target, config.syncTimeout);
   if (reachable !== 'ok') {
-    logger.warn({ err: oneLine(reachable) }, `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`);
+    logger.warn(
+      { err: oneLine(reachable) },
+      `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`,
+    );
   }
   const reloading = await resolveReloads(config, target.dir, childEnv(env));
   const { specs } = reloading;
   const gate = config.watch ? new ReloadGate() : undefined;
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
-    logger.warn('no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only');
+    logger.warn(
+      'no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only',
+    );
   }
   const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env);
   const listeners: EngineListener[] = [];
@@ -142,7 +169,12 @@ export async function buildPipeline(
     reloaders: reloading.reloaders,
     gate,
     health: config.healthUrl
-      ? { url: config.healthUrl, expect: config.healthExpect, timeoutMs: config.healthTimeout, settleMs: config.healthSettle }
+      ? {
+          url: config.healthUrl,
+          expect: config.healthExpect,
+          timeoutMs: config.healthTimeout,
+          settleMs: config.healthSettle,
+        }
       : undefined,
     judge: await judgeFromConfig(config, target.dir, reloading.files, logger),
     rollback: config.rollback,
@@ -168,5 +200,12 @@ export async function buildPipeline(
       logger.warn({ err: oneLine(error) }, `could not record the deploy in ${history.file}: ${oneLine(error)}`);
     }
   });
-  return { target, engine, reloads: specs.map(describeSpec), reloading, gate, listen: (listener) => void listeners.push(listener) };
+  return {
+    target,
+    engine,
+    reloads: specs.map(describeSpec),
+    reloading,
+    gate,
+    listen: (listener) => void listeners.push(listener),
+  };
 }

@@ -18,7 +18,8 @@ export async function rollbackCommand(context: CommandContext): Promise<number> 
   const { config, env, logger, stdout, args } = context;
   if (args.length > 1) throw configError(`rollback takes at most one SHA (got ${JSON.stringify(args.join(' '))})`);
   const sha = args[0]?.toLowerCase();
-  if (sha !== undefined && !/^[0-9a-f]{4,64}$/.test(sha)) throw configError(`rollback SHA must be a commit id in hex (got ${JSON.stringify(args[0])})`);
+  if (sha !== undefined && !/^[0-9a-f]{4,64}$/.test(sha))
+    throw configError(`rollback SHA must be a commit id in hex (got ${JSON.stringify(args[0])})`);
   let answer: { ok: boolean; message: string };
   if (config.url || config.listen) {
     const { url, secret } = await daemonAccess(config, 'rollback');

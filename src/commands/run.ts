@@ -24,8 +24,12 @@ import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
 function survivePidExhaustion(logger: CommandContext['logger']): void {
   let lastLogged = 0;
   process.on('uncaughtException', (error: NodeJS.ErrnoException) => {
-    if (['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM'].includes(error.code ?? '') && /spawn/.test(`${error.syscall ?? ''} ${error.message}`)) {
-      if (Date.now() - lastLogged > 60_000) logger.warn({ err: error.message }, `could not start a process (${error.code}); the pass fails and is retried`);
+    if (
+      ['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM'].includes(error.code ?? '') &&
+      /spawn/.test(`${error.syscall ?? ''} ${error.message}`)
+    ) {
+      if (Date.now() - lastLogged > 60_000)
+        logger.warn({ err: error.message }, `could not start a process (${error.code}); the pass fails and is retried`);
       lastLogged = Date.now();
       return;
     }
@@ -37,7 +41,9 @@ function survivePidExhaustion(logger: CommandContext['logger']): void {
 /** A remote name (origin) says little in a chat channel: its URL, credentials masked. A URL is never put on git's argv. */
 async function repoLabel(target: Target): Promise<string> {
   if (/[/:\\]/.test(target.remote)) return target.remoteLabel;
-  return redact((await target.git.getConfig(`remote.${target.remote}.url`).catch(() => undefined)) ?? target.remoteLabel);
+  return redact(
+    (await target.git.getConfig(`remote.${target.remote}.url`).catch(() => undefined)) ?? target.remoteLabel,
+  );
 }
 
 /** What is left of it for notifications still queued (a target that is down does not hold the stop up longer). */
@@ -46,7 +52,9 @@ const NOTIFY_DRAIN_MS = 2000;
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
   const secret = config.listen ? await loadSecret(config) : undefined;
   if (config.watch && config.layout === 'atomic') {
-    throw configError('--watch needs --layout in-place (got atomic): dev mode reloads for edits made in the checkout itself');
+    throw configError(
+      '--watch needs --layout in-place (got atomic): dev mode reloads for edits made in the checkout itself',
+    );
   }
   const notify = await notifySettings(config);
   const { target, engine, reloads, reloading, gate, listen } = await buildPipeline(config, env, logger, 'run');
@@ -93,18 +101,41 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     const { refMoves } = await import('../sync/ref.js');
     const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
     const control = daemonControl(daemon);
-    server = await startServer({ listen: config.listen, daemon, status: () => engine.status, metrics, branch: target.branch, follows, secret, logger, control });
-    if (!secret) logger.warn('no webhook secret (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET): POST /webhook and /sync answer 503');
+    server = await startServer({
+      listen: config.listen,
+      daemon,
+      status: () => engine.status,
+      metrics,
+      branch: target.branch,
+      follows,
+      secret,
+      logger,
+      control,
+    });
+    if (!secret)
+      logger.warn(
+        'no webhook secret (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET): POST /webhook and /sync answer 503',
+      );
     logger.info({ url: server.url }, `listening on ${server.url}`);
   }
 
   logger.info(
-    { repo: target.dir, remote: target.remoteLabel, branch: target.branch, interval: config.interval, reload: reloads, health: config.healthUrl, config: config.configFile },
+    {
+      repo: target.dir,
+      remote: target.remoteLabel,
+      branch: target.branch,
+      interval: config.interval,
+      reload: reloads,
+      health: config.healthUrl,
+      config: config.configFile,
+    },
     `hotpull following ${target.remoteLabel} ${target.branch} into ${target.dir} every ${formatDuration(config.interval)}`,
   );
   daemon.start();
   // Dev mode: local edits reload too, through the gate the engine holds while it deploys. Loaded only when asked for.
-  const watching = config.watch ? (await import('./watch.js')).startWatching(config, target.dir, reloading, logger, gate) : undefined;
+  const watching = config.watch
+    ? (await import('./watch.js')).startWatching(config, target.dir, reloading, logger, gate)
+    : undefined;
 
   // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for.
   const signal = await new Promise<string>((resolve) => {
@@ -117,11 +148,15 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   });
   logger.info(`${signal}: stopping`);
   stopping.abort();
-  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() => notifier?.drain(NOTIFY_DRAIN_MS));
+  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() =>
+    notifier?.drain(NOTIFY_DRAIN_MS),
+  );
   if (!(await stoppedInTime(stopped))) {
     // Reload and hook commands are ended with their process group within a few seconds; what is left is a local
     // git step. The journal says what the next start has to finish.
-    logger.warn(`the pass in progress (${engine.status.state}) did not end within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway, the next start finishes it`);
+    logger.warn(
+      `the pass in progress (${engine.status.state}) did not end within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway, the next start finishes it`,
+    );
   }
   logger.info('stopped');
   return 0;

@@ -12,7 +12,7 @@ export function daemonUrl(config: Config): string {
     return `http://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`;
   }
   throw configError(
-    "--url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither",
+    '--url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither',
   );
 }
 

@@ -8,10 +8,16 @@ import { shortSha } from '../sha.js';
 
 /** One pass and exit: 0 = up to date or updated, 1 = failed, blocked (diverged, dirty, held) or rejected, 2 = bad config. */
 export async function syncCommand({ config, env, logger, stdout }: CommandContext): Promise<number> {
-  if (config.wait && !config.now) throw configError('--wait must come with sync --now (got --wait alone; hotpull sync already waits for its own pass)');
+  if (config.wait && !config.now)
+    throw configError(
+      '--wait must come with sync --now (got --wait alone; hotpull sync already waits for its own pass)',
+    );
   if (config.now) {
     const secret = await loadSecret(config);
-    if (!secret) throw configError('sync --now needs the webhook secret: set HOTPULL_WEBHOOK_SECRET or --webhook-secret-file (got neither)');
+    if (!secret)
+      throw configError(
+        'sync --now needs the webhook secret: set HOTPULL_WEBHOOK_SECRET or --webhook-secret-file (got neither)',
+      );
     if (config.wait) {
       // the daemon answers when the pass this request started has ended
       const answer = await requestControl(daemonUrl(config), secret, '/sync?wait=1', undefined, true);

@@ -12,7 +12,13 @@ import { startDevWatch, type DevWatch } from '../watch/dev.js';
 import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
 
 /** Dev mode on `dir` with the configured options; shared by `watch` and `run --watch` (which passes the engine's gate). */
-export function startWatching(config: Config, dir: string, reloads: Reloads, logger: Logger, gate?: ReloadGate): DevWatch {
+export function startWatching(
+  config: Config,
+  dir: string,
+  reloads: Reloads,
+  logger: Logger,
+  gate?: ReloadGate,
+): DevWatch {
   return startDevWatch({
     dir,
     reloaders: reloads.reloaders,
@@ -29,10 +35,13 @@ export function startWatching(config: Config, dir: string, reloads: Reloads, log
 /** `hotpull watch`: reload the app server when files in --repo change; runs until SIGTERM or SIGINT, then exits 0. */
 export async function watchCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
   const dir = config.repo;
-  if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory()) throw configError(`--repo must be an existing directory (got ${JSON.stringify(dir)})`);
+  if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory())
+    throw configError(`--repo must be an existing directory (got ${JSON.stringify(dir)})`);
   const reloads = await resolveReloads(config, dir, childEnv(env));
   if (reloads.specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
-    throw configError(`--reload is required for watch: give --touch FILE or --reload STRATEGY, or --reload none to only log changes (got neither, and ${dir} has no uwsgi.ini)`);
+    throw configError(
+      `--reload is required for watch: give --touch FILE or --reload STRATEGY, or --reload none to only log changes (got neither, and ${dir} has no uwsgi.ini)`,
+    );
   }
   // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for.
   const stop = new Promise<string>((resolve) => {

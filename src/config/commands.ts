@@ -14,7 +14,22 @@ export interface CommandHelp {
 }
 
 /** Top-level commands in the order help lists them; `host` has sub-commands of its own. */
-export const TOP_COMMANDS = ['run', 'sync', 'status', 'log', 'pause', 'resume', 'rollback', 'watch', 'host', 'supervisor-config', 'demo', 'completion', 'version', 'help'] as const;
+export const TOP_COMMANDS = [
+  'run',
+  'sync',
+  'status',
+  'log',
+  'pause',
+  'resume',
+  'rollback',
+  'watch',
+  'host',
+  'supervisor-config',
+  'demo',
+  'completion',
+  'version',
+  'help',
+] as const;
 export type TopCommand = (typeof TOP_COMMANDS)[number];
 export const HOST_SUBCOMMANDS = ['up', 'deploy', 'ls'] as const;
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -34,8 +49,13 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   },
   sync: {
     usage: 'hotpull sync [options]',
-    summary: 'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon',
-    examples: ['hotpull sync --repo /app', 'hotpull sync --repo /app --touch uwsgi.ini --health-url http://127.0.0.1:8000/', 'hotpull sync --now --url http://127.0.0.1:9300'],
+    summary:
+      'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon',
+    examples: [
+      'hotpull sync --repo /app',
+      'hotpull sync --repo /app --touch uwsgi.ini --health-url http://127.0.0.1:8000/',
+      'hotpull sync --now --url http://127.0.0.1:9300',
+    ],
   },
   status: {
     usage: 'hotpull status [options]',
@@ -60,22 +80,36 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   rollback: {
     usage: 'hotpull rollback [SHA] [options]',
     summary: 'back to SHA or the previous live revision, verified; rejects the revision left and pauses until resume',
-    examples: ['hotpull rollback --url http://127.0.0.1:9300', 'hotpull rollback 1a2b3c4 --url http://127.0.0.1:9300', 'hotpull rollback --repo /app'],
+    examples: [
+      'hotpull rollback --url http://127.0.0.1:9300',
+      'hotpull rollback 1a2b3c4 --url http://127.0.0.1:9300',
+      'hotpull rollback --repo /app',
+    ],
   },
   watch: {
     usage: 'hotpull watch [options]',
     summary: 'dev mode: reload the app server when files in --repo change; run --watch also pulls',
-    examples: ['hotpull watch --repo . --touch uwsgi.ini', 'hotpull watch --reload command:"supervisorctl restart app" --ext py,html', 'hotpull watch --poll auto --ignore media/ --debounce 300ms'],
+    examples: [
+      'hotpull watch --repo . --touch uwsgi.ini',
+      'hotpull watch --reload command:"supervisorctl restart app" --ext py,html',
+      'hotpull watch --poll auto --ignore media/ --debounce 300ms',
+    ],
   },
   host: {
     usage: 'hotpull host up|deploy|ls [options]',
-    summary: 'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls',
-    examples: ['hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --repo https://github.com/acme/web.git', 'hotpull host deploy --code /srv/web/code --touch uwsgi.ini', 'hotpull host ls'],
+    summary:
+      'on the Docker host: host up (start or replace the app container, idempotent), host deploy (pull the code, reload), host ls',
+    examples: [
+      'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --repo https://github.com/acme/web.git',
+      'hotpull host deploy --code /srv/web/code --touch uwsgi.ini',
+      'hotpull host ls',
+    ],
     words: HOST_SUBCOMMANDS,
   },
   'host up': {
     usage: 'hotpull host up [options] [-- DOCKER-RUN-ARGS [-- COMMAND]]',
-    summary: 'start the app container, or replace it when its image, mounts, ports, env or arguments changed (idempotent)',
+    summary:
+      'start the app container, or replace it when its image, mounts, ports, env or arguments changed (idempotent)',
     examples: [
       'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --repo https://github.com/acme/web.git',
       'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app -p 127.0.0.1:8000:8000 -e DJANGO_DEBUG=0',
@@ -84,8 +118,12 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   },
   'host deploy': {
     usage: 'hotpull host deploy --code HOSTDIR [options]',
-    summary: "fast-forward the code directory with the daemon's engine, then reload: 0 up to date or deployed, 1 failed or blocked",
-    examples: ['hotpull host deploy --code /srv/web/code', 'hotpull host deploy --code /srv/web/code --touch uwsgi.ini --json'],
+    summary:
+      "fast-forward the code directory with the daemon's engine, then reload: 0 up to date or deployed, 1 failed or blocked",
+    examples: [
+      'hotpull host deploy --code /srv/web/code',
+      'hotpull host deploy --code /srv/web/code --touch uwsgi.ini --json',
+    ],
   },
   'host ls': {
     usage: 'hotpull host ls [options]',
@@ -95,7 +133,10 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   'supervisor-config': {
     usage: 'hotpull supervisor-config [run options]',
     summary: 'print a [program:hotpull] section for supervisord.conf that runs hotpull run with the options given',
-    examples: ['hotpull supervisor-config --repo /app --interval 2s', 'hotpull supervisor-config --repo /app --listen 9300 > /etc/supervisor/conf.d/hotpull.conf'],
+    examples: [
+      'hotpull supervisor-config --repo /app --interval 2s',
+      'hotpull supervisor-config --repo /app --listen 9300 > /etc/supervisor/conf.d/hotpull.conf',
+    ],
   },
   demo: {
     usage: 'hotpull demo [keep]',
@@ -106,9 +147,21 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   completion: {
     usage: 'hotpull completion bash|zsh|fish',
     summary: 'print a shell completion script (commands, options per command, option values)',
-    examples: ['source <(hotpull completion bash)', 'hotpull completion zsh > "${fpath[1]}/_hotpull"', 'hotpull completion fish > ~/.config/fish/completions/hotpull.fish'],
+    examples: [
+      'source <(hotpull completion bash)',
+      'hotpull completion zsh > "${fpath[1]}/_hotpull"',
+      'hotpull completion fish > ~/.config/fish/completions/hotpull.fish',
+    ],
     words: SHELLS,
   },
-  version: { usage: 'hotpull version', summary: 'print the version (also -V, --version)', examples: ['hotpull version'] },
-  help: { usage: 'hotpull help [COMMAND]', summary: "show a command's help (also hotpull COMMAND --help)", examples: ['hotpull help run', 'hotpull help host up'] },
+  version: {
+    usage: 'hotpull version',
+    summary: 'print the version (also -V, --version)',
+    examples: ['hotpull version'],
+  },
+  help: {
+    usage: 'hotpull help [COMMAND]',
+    summary: "show a command's help (also hotpull COMMAND --help)",
+    examples: ['hotpull help run', 'hotpull help host up'],
+  },
 };

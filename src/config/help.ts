@@ -39,7 +39,8 @@ export function wrap(text: string, width: number): string[] {
 function entry(left: string, text: string, width: number): string[] {
   const column = Math.min(COLUMN, Math.floor(width / 2));
   const body = wrap(text, width - column).map((l) => `${' '.repeat(column)}${l}`);
-  if (left.length <= column - 2 && body.length > 0) return [`${left.padEnd(column)}${body[0]!.trimStart()}`, ...body.slice(1)];
+  if (left.length <= column - 2 && body.length > 0)
+    return [`${left.padEnd(column)}${body[0]!.trimStart()}`, ...body.slice(1)];
   return [...(left.length <= width ? [left] : wrap(left, width)), ...body];
 }
 
@@ -74,10 +75,17 @@ function optionEntry(o: OptionSpec, command: CommandName | undefined, width: num
       ? `  ${envName(o.key)}`
       : `  ${o.short ? `-${o.short}, ` : ''}--${cliFlag(o)}${o.placeholder ? ` ${o.placeholder}` : ''}`;
   // "watch: …" says which command reads an option; under that command's own help it goes without saying
-  const own = command ? [`${command}: `, ...(command.startsWith('host ') ? ['host: '] : [])].find((p) => o.description.startsWith(p)) : undefined;
+  const own = command
+    ? [`${command}: `, ...(command.startsWith('host ') ? ['host: '] : [])].find((p) => o.description.startsWith(p))
+    : undefined;
   const text = (command && o.describeFor?.[command]) ?? (own ? o.description.slice(own.length) : o.description);
   const shown = defaultShown(o);
-  const meta = [shown ? `default: ${shown}` : undefined, o.configOnly || o.envOnly ? undefined : `env ${envName(o.key)}`].filter(Boolean).join('; ');
+  const meta = [
+    shown ? `default: ${shown}` : undefined,
+    o.configOnly || o.envOnly ? undefined : `env ${envName(o.key)}`,
+  ]
+    .filter(Boolean)
+    .join('; ');
   return entry(left, `${text}${meta ? ` (${meta})` : ''}`, width);
 }
 
@@ -92,7 +100,8 @@ function globalSection(width: number): string[] {
   ];
 }
 
-const SOURCES = 'Options are read from flags, then HOTPULL_* environment variables, then a config file, then defaults. Durations: 500ms, 2s, 1.5m, 1h or compound like 1m30s.';
+const SOURCES =
+  'Options are read from flags, then HOTPULL_* environment variables, then a config file, then defaults. Durations: 500ms, 2s, 1.5m, 1h or compound like 1m30s.';
 
 /** The help of one command (or host sub-command): its usage, its options only, the global ones, examples. */
 export function commandHelp(topic: HelpTopic, width: number): string {
@@ -104,9 +113,17 @@ export function commandHelp(topic: HelpTopic, width: number): string {
     for (const sub of HOST_SUBCOMMANDS) lines.push(...entry(`  ${sub}`, COMMAND_HELP[`host ${sub}`].summary, width));
     lines.push('', ...wrap('Run hotpull host SUB-COMMAND --help for its options.', width), '');
   }
-  const own = (OPTIONS as readonly OptionSpec[]).filter((o) => o.commands !== 'all' && isCommandName(topic) && appliesTo(o, topic));
+  const own = (OPTIONS as readonly OptionSpec[]).filter(
+    (o) => o.commands !== 'all' && isCommandName(topic) && appliesTo(o, topic),
+  );
   if (own.length > 0) {
-    lines.push('Options:', ...own.flatMap((o) => optionEntry(o, topic as CommandName, width)), '', ...wrap(SOURCES, width), '');
+    lines.push(
+      'Options:',
+      ...own.flatMap((o) => optionEntry(o, topic as CommandName, width)),
+      '',
+      ...wrap(SOURCES, width),
+      '',
+    );
   }
   lines.push(...globalSection(width), '', 'Examples:', ...help.examples.flatMap((e) => example(e, width)), '');
   return lines.join('\n');
@@ -123,7 +140,10 @@ export function mainHelp(width: number): string {
   return [
     'Usage: hotpull COMMAND [options]',
     '',
-    ...wrap('Deploys git commits into running containers: polls a remote (or takes a signed webhook), fast-forwards a checkout, reloads the app server, verifies health and rolls back.', width),
+    ...wrap(
+      'Deploys git commits into running containers: polls a remote (or takes a signed webhook), fast-forwards a checkout, reloads the app server, verifies health and rolls back.',
+      width,
+    ),
     '',
     'Commands:',
     ...TOP_COMMANDS.flatMap((name) => entry(`  ${name}`, COMMAND_HELP[name].summary, width)),

@@ -73,7 +73,10 @@ export function configFileProblem(error: unknown, content?: string): string {
   const message = String(e?.message ?? error).replace(/\u001b\[[0-9;]*m/g, '');
   if (e?.name === 'JSONError') {
     // parse-json: "JSON Error in FILE:", maybe a code frame, then JSON.parse's reason, "while parsing '<the text>'"
-    const lines = message.replace(/^JSON Error in [^\n]*:/, '').split('\n').map((l) => l.trim());
+    const lines = message
+      .replace(/^JSON Error in [^\n]*:/, '')
+      .split('\n')
+      .map((l) => l.trim());
     const reason = (lines.find((l) => l !== '' && !/^(>?\s*\d+\s*)?\|/.test(l)) ?? 'invalid JSON')
       .replace(/ while parsing .*$/, '')
       .replace(/, (\.\.\.)?".*" is not valid JSON$/, '')
@@ -85,15 +88,19 @@ export function configFileProblem(error: unknown, content?: string): string {
   }
   const line = /^\S+:(\d+)$/m.exec(e?.stack?.split('\n')[0] ?? '')?.[1];
   const first = message.split('\n').find((l) => l.trim() !== '') ?? '';
-  return e?.name === 'SyntaxError' ? `cannot be parsed: ${first}${line ? ` at line ${line}` : ''}` : `failed to load: ${first}`;
+  return e?.name === 'SyntaxError'
+    ? `cannot be parsed: ${first}${line ? ` at line ${line}` : ''}`
+    : `failed to load: ${first}`;
 }
 
 /** JS config files load with import() alone: cosmiconfig's fallback to require() hides an ES module's syntax error behind a Node assertion. */
-const importDefault = async (filepath: string) => ((await import(pathToFileURL(filepath).href)) as { default?: unknown }).default;
+const importDefault = async (filepath: string) =>
+  ((await import(pathToFileURL(filepath).href)) as { default?: unknown }).default;
 
 async function readConfigFile(explicit: string | undefined, searchDirs: string[]): Promise<FileConfig | undefined> {
   // cosmiconfig and its parsers load only when there is a file for them to read (bench/idle.mjs: eager-cosmiconfig).
-  if (!explicit && !searchDirs.some((dir) => SEARCH_PLACES.some((name) => existsSync(path.join(dir, name))))) return undefined;
+  if (!explicit && !searchDirs.some((dir) => SEARCH_PLACES.some((name) => existsSync(path.join(dir, name)))))
+    return undefined;
   const { cosmiconfig } = await import('cosmiconfig');
   let result;
   try {
@@ -116,7 +123,8 @@ async function readConfigFile(explicit: string | undefined, searchDirs: string[]
   } catch (error) {
     const file = (error as { filepath?: string }).filepath ?? (error as { path?: string }).path ?? explicit;
     const problem = configFileProblem(error, file ? await readFile(file, 'utf8').catch(() => undefined) : undefined);
-    if (explicit && file === explicit) throw configError(`--config must name a readable config file; ${file} ${problem}`, error);
+    if (explicit && file === explicit)
+      throw configError(`--config must name a readable config file; ${file} ${problem}`, error);
     throw configError(`config file ${file ?? searchDirs[0]} ${problem}`, error);
   }
   if (!result || result.isEmpty) return result ? { file: result.filepath, values: {} } : undefined;
@@ -150,7 +158,10 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
   const repoHint = (flags.repo as string | undefined) ?? env[envName('repo')];
   const searchDirs = [cwd];
   if (repoHint && path.resolve(cwd, repoHint) !== cwd) searchDirs.push(path.resolve(cwd, repoHint));
-  const file = input.readFile === false ? undefined : await readConfigFile(explicitConfig ? path.resolve(cwd, explicitConfig) : undefined, searchDirs);
+  const file =
+    input.readFile === false
+      ? undefined
+      : await readConfigFile(explicitConfig ? path.resolve(cwd, explicitConfig) : undefined, searchDirs);
   if (file) checkKnownKeys(file);
 
   const values: Record<string, unknown> = {};
@@ -172,7 +183,8 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     if (source === undefined) continue;
     const value = validateOption(spec, raw, source);
     // A URL stays a URL: `host up --repo https://…` is what to clone, not a path under the working directory.
-    values[spec.key] = spec.kind === 'path' && locationKind(value as string) !== 'url' ? path.resolve(base, value as string) : value;
+    values[spec.key] =
+      spec.kind === 'path' && locationKind(value as string) !== 'url' ? path.resolve(base, value as string) : value;
   }
 
   // A password on the command line is in `ps` for the life of the process: refused before anything runs.
@@ -180,7 +192,8 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
   if (onCommandLine) throw configError(onCommandLine);
 
   const at = { cwd, isTTY: input.isTTY };
-  const config = Object.fromEntries((OPTIONS as readonly OptionSpec[]).map((spec) => [spec.key, values[spec.key] ?? defaultOf(spec, at)]));
+  const config = Object.fromEntries(
+    (OPTIONS as readonly OptionSpec[]).map((spec) => [spec.key, values[spec.key] ?? defaultOf(spec, at)]),
+  );
   return Object.freeze({ ...config, configFile: file?.file }) as Config;
 }
-

@@ -7,7 +7,21 @@ import type { ListenAddress } from './schema.js';
  * the commands it belongs to, its typed default, the help text and the validation rule. Per-command help, shell
  * completion, the `Config` type and its defaults all come from here: adding an option means adding one row.
  */
-export type OptionKind = 'string' | 'remote' | 'path' | 'duration' | 'enum' | 'boolean' | 'url' | 'reloads' | 'rules' | 'listen' | 'count' | 'globs' | 'extensions' | 'strings';
+export type OptionKind =
+  | 'string'
+  | 'remote'
+  | 'path'
+  | 'duration'
+  | 'enum'
+  | 'boolean'
+  | 'url'
+  | 'reloads'
+  | 'rules'
+  | 'listen'
+  | 'count'
+  | 'globs'
+  | 'extensions'
+  | 'strings';
 
 /** What a validated value of each kind is. */
 export interface KindValue {
@@ -28,7 +42,21 @@ export interface KindValue {
 }
 
 /** The commands (and host sub-commands) an option can belong to: help and completion list it under these. */
-export const COMMAND_NAMES = ['run', 'sync', 'status', 'log', 'pause', 'resume', 'rollback', 'watch', 'host up', 'host deploy', 'host ls', 'supervisor-config', 'demo'] as const;
+export const COMMAND_NAMES = [
+  'run',
+  'sync',
+  'status',
+  'log',
+  'pause',
+  'resume',
+  'rollback',
+  'watch',
+  'host up',
+  'host deploy',
+  'host ls',
+  'supervisor-config',
+  'demo',
+] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** What a default computed at start may depend on. */
@@ -72,7 +100,10 @@ interface BaseSpec {
 
 /** One row; `default` is typed by the kind: the value the option has when nothing sets it. */
 export type OptionSpec = {
-  [K in OptionKind]: BaseSpec & { readonly kind: K; readonly default?: KindValue[K] | ((at: DefaultContext) => KindValue[K]) };
+  [K in OptionKind]: BaseSpec & {
+    readonly kind: K;
+    readonly default?: KindValue[K] | ((at: DefaultContext) => KindValue[K]);
+  };
 }[OptionKind];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -90,69 +121,556 @@ const REMOTE = [...ENGINE, 'host up'] as const;
 const WATCHING = ['watch', ...RUN] as const;
 
 export const OPTIONS = [
-  { key: 'repo', kind: 'path', commands: [...ENGINE, 'watch', 'log', 'host up'], placeholder: 'DIR', description: 'the git checkout to keep deployed', describeFor: { 'host up': 'the URL to clone into an empty --code directory', watch: 'the directory to watch' }, default: ({ cwd }) => cwd, defaultText: 'current directory' },
-  { key: 'remote', kind: 'remote', commands: ENGINE, placeholder: 'NAME|URL', description: 'remote name of the checkout, or a URL', default: 'origin' },
-  { key: 'branch', kind: 'string', commands: REMOTE, placeholder: 'NAME', description: 'branch to follow', defaultText: "the checkout's upstream branch" },
-  { key: 'interval', kind: 'duration', commands: RUN, min: 100, placeholder: 'DURATION', description: 'poll period (500ms, 2s, 1m30s); each poll gets ~10% random jitter', default: 5000 },
-  { key: 'layout', kind: 'enum', commands: [...ENGINE, 'log'], values: ['in-place', 'atomic'], placeholder: 'in-place|atomic', description: 'in-place: fast-forward the checkout; atomic: each revision a complete worktree under releases/, `current` switched by rename()', default: 'in-place' },
-  { key: 'keep', kind: 'count', commands: ENGINE, placeholder: 'N', description: 'atomic: live releases kept for instant rollback (older ones pruned)', default: 3 },
-  { key: 'depth', kind: 'count', commands: ENGINE, placeholder: 'N', description: 'atomic: shallow first clone of N commits', defaultText: 'full history' },
-  { key: 'touch', kind: 'string', commands: RELOADING, placeholder: 'FILE', description: "shorthand for --reload touch:FILE (uWSGI --touch-reload), relative to the repo", defaultText: 'uwsgi.ini when the repo has one' },
-  { key: 'reload', kind: 'reloads', commands: RELOADING, multiple: true, placeholder: 'STRATEGY', description: 'how to reload, repeatable, run in order: touch:FILE, uwsgi-fifo:PATH[:r|R|c|w], signal:PIDFILE[:SIG], command:"CMD", none (env: one value or a JSON list)', default: [], defaultText: 'touch:uwsgi.ini when the repo has one' },
-  { key: 'reloadTimeout', kind: 'duration', commands: RELOADING, min: 100, placeholder: 'DURATION', description: 'time limit for a command: reload', default: 60_000 },
-  { key: 'healthUrl', kind: 'url', commands: REMOTE, placeholder: 'URL', description: 'after a reload, poll this URL until it answers 2xx; only then is the deploy live' },
-  { key: 'healthExpect', kind: 'string', commands: REMOTE, placeholder: 'TEXT', description: 'text the health answer must contain; {sha} and {short_sha} are replaced by the deployed revision' },
-  { key: 'healthTimeout', kind: 'duration', commands: REMOTE, min: 100, placeholder: 'DURATION', description: 'how long a deploy may take to become healthy before it is rolled back', default: 30_000 },
-  { key: 'healthSettle', kind: 'duration', commands: REMOTE, placeholder: 'DURATION', description: 'how long answers must stay good in a row before a deploy is live', default: 2000 },
-  { key: 'rollback', kind: 'boolean', commands: ENGINE, negatedFlag: true, description: 'on failed verification, leave the new code in place and report instead of rolling back', default: true, defaultText: 'roll back' },
-  { key: 'imageRevision', kind: 'string', commands: ENGINE, placeholder: 'SHA', description: 'the commit the running image was built from (a build arg); hold rules compare against it, so a rebuilt image releases held changes' },
-  { key: 'onChange', kind: 'rules', commands: ENGINE, configOnly: true, description: 'config file only: rules over changed paths, [{ paths, run | hold, timeout }]', default: [] },
-  { key: 'syncTimeout', kind: 'duration', commands: ENGINE, min: 100, placeholder: 'DURATION', description: 'time limit for one ls-remote or fetch', default: 60_000 },
-  { key: 'backoffMax', kind: 'duration', commands: RUN, min: 100, placeholder: 'DURATION', description: 'longest wait between retries while the remote is failing', default: 120_000 },
-  { key: 'onDiverged', kind: 'enum', commands: ENGINE, values: ['stop', 'reset'], placeholder: 'stop|reset', description: 'when the remote was force-pushed: stop and report, or save the old head under refs/hotpull/backup/ and reset', default: 'stop' },
-  { key: 'onDirty', kind: 'enum', commands: ENGINE, values: ['stop', 'reset'], placeholder: 'stop|reset', description: 'when tracked files were changed in the checkout: stop and report, or save them under refs/hotpull/backup/ and reset', default: 'stop' },
-  { key: 'watch', kind: 'boolean', commands: RUN, description: 'run: also reload when files in the checkout change (dev mode, as hotpull watch does)', default: false },
-  { key: 'ignore', kind: 'globs', commands: WATCHING, multiple: true, placeholder: 'GLOB', description: 'watch: changes not to reload for, repeatable; globs relative to the repo, no slash = a name at any depth, trailing slash = a directory (env: one value or a JSON list)', default: [], defaultText: '.git/, __pycache__/, *.pyc, node_modules/, .venv/, venv/, editor swap files, the reload file' },
-  { key: 'ext', kind: 'extensions', commands: WATCHING, placeholder: 'EXT[,EXT]', description: 'watch: only files with these extensions count, e.g. py,html (new and deleted directories still do)', default: [], defaultText: 'every file' },
-  { key: 'debounce', kind: 'duration', commands: WATCHING, placeholder: 'DURATION', description: 'watch: wait this long after the last change so a burst (git checkout, save all) gives one reload', default: 150 },
-  { key: 'poll', kind: 'enum', commands: WATCHING, values: ['off', 'on', 'auto'], bareValue: 'on', placeholder: 'off|on|auto', description: 'watch: on (or --poll alone) = poll for changes instead of inotify (Docker Desktop and WSL2 bind mounts deliver no events); auto = probe the mount at start and poll when no event arrives', default: 'off' },
-  { key: 'logLevel', kind: 'enum', commands: 'all', values: LOG_LEVELS, placeholder: 'LEVEL', description: 'log level', default: 'info' },
-  { key: 'logFormat', kind: 'enum', commands: 'all', values: ['json', 'pretty'], placeholder: 'json|pretty', description: 'log format', default: ({ isTTY }) => (isTTY ? 'pretty' : 'json'), defaultText: 'pretty on a TTY, else json' },
-  { key: 'listen', kind: 'listen', commands: [...RUN, 'status', 'sync', ...CONTROL], placeholder: '[HOST:]PORT', description: 'serve /webhook, /sync, /status, /healthz, /metrics; host 127.0.0.1 unless given', describeFor: { status: 'the daemon to ask, when --url is not given', sync: 'sync --now: the daemon to ask, when --url is not given' }, defaultText: 'off' },
-  { key: 'webhookSecretFile', kind: 'path', commands: [...RUN, 'sync', ...CONTROL], placeholder: 'FILE', description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)' },
-  { key: 'webhookSecret', kind: 'string', commands: [...RUN, 'sync', ...CONTROL], envOnly: true, description: 'the webhook secret itself (environment only)' },
-  { key: 'sshKeyFile', kind: 'path', commands: REMOTE, placeholder: 'FILE', description: 'ssh remotes: the private key to use, alone (a deploy key); hotpull builds the ssh command; a key you own must not be readable by group or others' },
-  { key: 'sshKnownHostsFile', kind: 'path', commands: REMOTE, placeholder: 'FILE', description: "ssh remotes: known_hosts file pinning the server's host key; an unknown or changed key is refused", defaultText: '~/.ssh/known_hosts' },
-  { key: 'username', kind: 'string', commands: REMOTE, placeholder: 'NAME', description: 'http(s) remotes: the user name for --password-file or HOTPULL_PASSWORD (a GitHub token takes any, e.g. x-access-token)', defaultText: 'the user in the remote URL' },
-  { key: 'passwordFile', kind: 'path', commands: REMOTE, placeholder: 'FILE', description: 'http(s) remotes: file whose first line is the password or token; read again for every poll and fetch, so a rotated Secret works without a restart' },
-  { key: 'password', kind: 'string', commands: REMOTE, envOnly: true, description: 'http(s) remotes: the password or token itself (environment only)' },
-  { key: 'credentialHelper', kind: 'string', commands: REMOTE, placeholder: 'CMD', description: "http(s) remotes: a git credential helper, as git's credential.helper takes it (!shell snippet, /path/to/script, or NAME for git-credential-NAME)" },
-  { key: 'url', kind: 'url', commands: ['status', 'sync', ...CONTROL], placeholder: 'URL', noConfigKey: true, description: 'status, sync --now: the daemon to ask', defaultText: 'http://<listen>' },
-  { key: 'json', kind: 'boolean', commands: ['status', 'log', 'host ls', 'host up', 'host deploy'], noConfigKey: true, description: 'status, log, host ls: print the raw JSON; host up, host deploy: print the result as one JSON object', default: false },
-  { key: 'now', kind: 'boolean', commands: ['sync'], noConfigKey: true, description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process', default: false },
-  { key: 'name', kind: 'string', commands: ['host up'], placeholder: 'NAME', noConfigKey: true, description: 'host up: the container name' },
-  { key: 'image', kind: 'string', commands: ['host up'], placeholder: 'IMAGE', noConfigKey: true, description: 'host up: the image to run (compared by id: a new image behind the tag replaces the container)' },
-  { key: 'code', kind: 'string', commands: ['host up', 'host deploy'], placeholder: 'HOSTDIR[:CONTAINERDIR]', noConfigKey: true, description: 'host up: the code directory on the host and where the container mounts it; host deploy: the checkout to update' },
-  { key: 'pull', kind: 'boolean', commands: ['host up'], noConfigKey: true, description: 'host up: pull the image before comparing it with the running one', default: false },
-  { key: 'publish', kind: 'strings', commands: ['host up'], short: 'p', multiple: true, placeholder: 'HOSTPORT:PORT', noConfigKey: true, description: 'host up: publish a container port, [IP:]HOSTPORT:PORT[/udp], repeatable (env: one value or a JSON list)', default: [] },
-  { key: 'env', kind: 'strings', commands: ['host up'], short: 'e', multiple: true, placeholder: 'NAME=VALUE', noConfigKey: true, description: "host up: a variable of the container's environment, repeatable (env: one value or a JSON list)", default: [] },
-  { key: 'envFile', kind: 'path', commands: ['host up'], placeholder: 'FILE', noConfigKey: true, description: "host up: a file of NAME=VALUE lines for the container's environment (docker's --env-file format)" },
-  { key: 'stopTimeout', kind: 'duration', commands: ['host up'], placeholder: 'DURATION', noConfigKey: true, description: 'host up: how long a replaced container gets to stop after SIGTERM before it is killed', default: 10_000 },
-  { key: 'dockerBin', kind: 'string', commands: ['host up', 'host ls'], placeholder: 'PATH', noConfigKey: true, description: 'host: the docker CLI to run (podman works too); DOCKER_HOST is honoured', default: 'docker' },
-  { key: 'config', kind: 'path', commands: 'all', placeholder: 'FILE', description: 'the config file to read', defaultText: 'search hotpull.config.*, .hotpullrc*, package.json#hotpull', noConfigKey: true },
-  { key: 'notify', kind: 'strings', commands: RUN, multiple: true, placeholder: 'URL', description: 'run: POST a JSON notification here on live, rolled-back, rejected, held, blocked, failing, recovered, paused, resumed; repeatable; a URL holding a token belongs in the environment or the config file, not on the command line (env: one value or a JSON list)', default: [] },
-  { key: 'notifyEvents', kind: 'strings', commands: RUN, multiple: true, placeholder: 'EVENT[,EVENT]', description: 'run: only these notification events (comma-separated or repeated)', default: [], defaultText: 'all' },
-  { key: 'notifySecretFile', kind: 'path', commands: RUN, placeholder: 'FILE', description: 'run: file whose first line signs notifications (X-Hotpull-Signature-256: sha256=<HMAC of the body>)' },
-  { key: 'notifySecret', kind: 'string', commands: RUN, envOnly: true, description: 'the notification signing secret itself (environment only)' },
-  { key: 'notifyFailingAfter', kind: 'count', commands: RUN, placeholder: 'N', description: 'run: send `failing` after this many failed passes in a row (once, then `recovered`)', default: 3 },
-  { key: 'onLive', kind: 'string', commands: RUN, placeholder: 'CMD', description: 'run: a shell command run in the checkout after each deploy is live, with HOTPULL_SHA, HOTPULL_PREVIOUS_SHA, HOTPULL_DIR …; a failure is logged, never rolls back' },
-  { key: 'onLiveTimeout', kind: 'duration', commands: RUN, min: 100, placeholder: 'DURATION', description: 'time limit for --on-live', default: 5 * 60_000 },
-  { key: 'preflight', kind: 'strings', commands: ENGINE, multiple: true, placeholder: 'CMD', description: 'a command run in the staged revision before anything serving sees it (cwd and HOTPULL_DIR: the staged tree; HOTPULL_SHA, HOTPULL_PREVIOUS_SHA), repeatable; a failure rejects the revision (env: one value or a JSON list)', default: [] },
-  { key: 'canary', kind: 'string', commands: ENGINE, placeholder: 'CMD|auto', description: 'an app server started from the staged revision on a free loopback port ({port}, {dir}, {tmp} replaced) and checked with the --health-url path and --health-expect before the reload; auto: derived from the uWSGI ini or gunicorn config' },
-  { key: 'canaryTimeout', kind: 'duration', commands: ENGINE, min: 100, placeholder: 'DURATION', description: 'time limit for each --preflight command, and for the canary to answer well', default: 30_000 },
-  { key: 'ref', kind: 'string', commands: ENGINE, placeholder: 'REF', description: "what to follow: a branch (as --branch), refs/tags/NAME or a tag name (pinned), a full sha (pinned, fetched once), or a tag pattern ('v*': the highest semver tag)", defaultText: '--branch' },
-  { key: 'reason', kind: 'string', commands: ['pause'], placeholder: 'TEXT', noConfigKey: true, description: 'pause: why, shown in status and logs' },
-  { key: 'wait', kind: 'boolean', commands: ['sync'], noConfigKey: true, description: 'sync --now: wait for the pass it started and exit with its outcome (0 live or up to date, 1 otherwise)', default: false },
+  {
+    key: 'repo',
+    kind: 'path',
+    commands: [...ENGINE, 'watch', 'log', 'host up'],
+    placeholder: 'DIR',
+    description: 'the git checkout to keep deployed',
+    describeFor: { 'host up': 'the URL to clone into an empty --code directory', watch: 'the directory to watch' },
+    default: ({ cwd }) => cwd,
+    defaultText: 'current directory',
+  },
+  {
+    key: 'remote',
+    kind: 'remote',
+    commands: ENGINE,
+    placeholder: 'NAME|URL',
+    description: 'remote name of the checkout, or a URL',
+    default: 'origin',
+  },
+  {
+    key: 'branch',
+    kind: 'string',
+    commands: REMOTE,
+    placeholder: 'NAME',
+    description: 'branch to follow',
+    defaultText: "the checkout's upstream branch",
+  },
+  {
+    key: 'interval',
+    kind: 'duration',
+    commands: RUN,
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'poll period (500ms, 2s, 1m30s); each poll gets ~10% random jitter',
+    default: 5000,
+  },
+  {
+    key: 'layout',
+    kind: 'enum',
+    commands: [...ENGINE, 'log'],
+    values: ['in-place', 'atomic'],
+    placeholder: 'in-place|atomic',
+    description:
+      'in-place: fast-forward the checkout; atomic: each revision a complete worktree under releases/, `current` switched by rename()',
+    default: 'in-place',
+  },
+  {
+    key: 'keep',
+    kind: 'count',
+    commands: ENGINE,
+    placeholder: 'N',
+    description: 'atomic: live releases kept for instant rollback (older ones pruned)',
+    default: 3,
+  },
+  {
+    key: 'depth',
+    kind: 'count',
+    commands: ENGINE,
+    placeholder: 'N',
+    description: 'atomic: shallow first clone of N commits',
+    defaultText: 'full history',
+  },
+  {
+    key: 'touch',
+    kind: 'string',
+    commands: RELOADING,
+    placeholder: 'FILE',
+    description: 'shorthand for --reload touch:FILE (uWSGI --touch-reload), relative to the repo',
+    defaultText: 'uwsgi.ini when the repo has one',
+  },
+  {
+    key: 'reload',
+    kind: 'reloads',
+    commands: RELOADING,
+    multiple: true,
+    placeholder: 'STRATEGY',
+    description:
+      'how to reload, repeatable, run in order: touch:FILE, uwsgi-fifo:PATH[:r|R|c|w], signal:PIDFILE[:SIG], command:"CMD", none (env: one value or a JSON list)',
+    default: [],
+    defaultText: 'touch:uwsgi.ini when the repo has one',
+  },
+  {
+    key: 'reloadTimeout',
+    kind: 'duration',
+    commands: RELOADING,
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'time limit for a command: reload',
+    default: 60_000,
+  },
+  {
+    key: 'healthUrl',
+    kind: 'url',
+    commands: REMOTE,
+    placeholder: 'URL',
+    description: 'after a reload, poll this URL until it answers 2xx; only then is the deploy live',
+  },
+  {
+    key: 'healthExpect',
+    kind: 'string',
+    commands: REMOTE,
+    placeholder: 'TEXT',
+    description: 'text the health answer must contain; {sha} and {short_sha} are replaced by the deployed revision',
+  },
+  {
+    key: 'healthTimeout',
+    kind: 'duration',
+    commands: REMOTE,
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'how long a deploy may take to become healthy before it is rolled back',
+    default: 30_000,
+  },
+  {
+    key: 'healthSettle',
+    kind: 'duration',
+    commands: REMOTE,
+    placeholder: 'DURATION',
+    description: 'how long answers must stay good in a row before a deploy is live',
+    default: 2000,
+  },
+  {
+    key: 'rollback',
+    kind: 'boolean',
+    commands: ENGINE,
+    negatedFlag: true,
+    description: 'on failed verification, leave the new code in place and report instead of rolling back',
+    default: true,
+    defaultText: 'roll back',
+  },
+  {
+    key: 'imageRevision',
+    kind: 'string',
+    commands: ENGINE,
+    placeholder: 'SHA',
+    description:
+      'the commit the running image was built from (a build arg); hold rules compare against it, so a rebuilt image releases held changes',
+  },
+  {
+    key: 'onChange',
+    kind: 'rules',
+    commands: ENGINE,
+    configOnly: true,
+    description: 'config file only: rules over changed paths, [{ paths, run | hold, timeout }]',
+    default: [],
+  },
+  {
+    key: 'syncTimeout',
+    kind: 'duration',
+    commands: ENGINE,
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'time limit for one ls-remote or fetch',
+    default: 60_000,
+  },
+  {
+    key: 'backoffMax',
+    kind: 'duration',
+    commands: RUN,
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'longest wait between retries while the remote is failing',
+    default: 120_000,
+  },
+  {
+    key: 'onDiverged',
+    kind: 'enum',
+    commands: ENGINE,
+    values: ['stop', 'reset'],
+    placeholder: 'stop|reset',
+    description:
+      'when the remote was force-pushed: stop and report, or save the old head under refs/hotpull/backup/ and reset',
+    default: 'stop',
+  },
+  {
+    key: 'onDirty',
+    kind: 'enum',
+    commands: ENGINE,
+    values: ['stop', 'reset'],
+    placeholder: 'stop|reset',
+    description:
+      'when tracked files were changed in the checkout: stop and report, or save them under refs/hotpull/backup/ and reset',
+    default: 'stop',
+  },
+  {
+    key: 'watch',
+    kind: 'boolean',
+    commands: RUN,
+    description: 'run: also reload when files in the checkout change (dev mode, as hotpull watch does)',
+    default: false,
+  },
+  {
+    key: 'ignore',
+    kind: 'globs',
+    commands: WATCHING,
+    multiple: true,
+    placeholder: 'GLOB',
+    description:
+      'watch: changes not to reload for, repeatable; globs relative to the repo, no slash = a name at any depth, trailing slash = a directory (env: one value or a JSON list)',
+    default: [],
+    defaultText: '.git/, __pycache__/, *.pyc, node_modules/, .venv/, venv/, editor swap files, the reload file',
+  },
+  {
+    key: 'ext',
+    kind: 'extensions',
+    commands: WATCHING,
+    placeholder: 'EXT[,EXT]',
+    description: 'watch: only files with these extensions count, e.g. py,html (new and deleted directories still do)',
+    default: [],
+    defaultText: 'every file',
+  },
+  {
+    key: 'debounce',
+    kind: 'duration',
+    commands: WATCHING,
+    placeholder: 'DURATION',
+    description: 'watch: wait this long after the last change so a burst (git checkout, save all) gives one reload',
+    default: 150,
+  },
+  {
+    key: 'poll',
+    kind: 'enum',
+    commands: WATCHING,
+    values: ['off', 'on', 'auto'],
+    bareValue: 'on',
+    placeholder: 'off|on|auto',
+    description:
+      'watch: on (or --poll alone) = poll for changes instead of inotify (Docker Desktop and WSL2 bind mounts deliver no events); auto = probe the mount at start and poll when no event arrives',
+    default: 'off',
+  },
+  {
+    key: 'logLevel',
+    kind: 'enum',
+    commands: 'all',
+    values: LOG_LEVELS,
+    placeholder: 'LEVEL',
+    description: 'log level',
+    default: 'info',
+  },
+  {
+    key: 'logFormat',
+    kind: 'enum',
+    commands: 'all',
+    values: ['json', 'pretty'],
+    placeholder: 'json|pretty',
+    description: 'log format',
+    default: ({ isTTY }) => (isTTY ? 'pretty' : 'json'),
+    defaultText: 'pretty on a TTY, else json',
+  },
+  {
+    key: 'listen',
+    kind: 'listen',
+    commands: [...RUN, 'status', 'sync', ...CONTROL],
+    placeholder: '[HOST:]PORT',
+    description: 'serve /webhook, /sync, /status, /healthz, /metrics; host 127.0.0.1 unless given',
+    describeFor: {
+      status: 'the daemon to ask, when --url is not given',
+      sync: 'sync --now: the daemon to ask, when --url is not given',
+    },
+    defaultText: 'off',
+  },
+  {
+    key: 'webhookSecretFile',
+    kind: 'path',
+    commands: [...RUN, 'sync', ...CONTROL],
+    placeholder: 'FILE',
+    description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)',
+  },
+  {
+    key: 'webhookSecret',
+    kind: 'string',
+    commands: [...RUN, 'sync', ...CONTROL],
+    envOnly: true,
+    description: 'the webhook secret itself (environment only)',
+  },
+  {
+    key: 'sshKeyFile',
+    kind: 'path',
+    commands: REMOTE,
+    placeholder: 'FILE',
+    description:
+      'ssh remotes: the private key to use, alone (a deploy key); hotpull builds the ssh command; a key you own must not be readable by group or others',
+  },
+  {
+    key: 'sshKnownHostsFile',
+    kind: 'path',
+    commands: REMOTE,
+    placeholder: 'FILE',
+    description: "ssh remotes: known_hosts file pinning the server's host key; an unknown or changed key is refused",
+    defaultText: '~/.ssh/known_hosts',
+  },
+  {
+    key: 'username',
+    kind: 'string',
+    commands: REMOTE,
+    placeholder: 'NAME',
+    description:
+      'http(s) remotes: the user name for --password-file or HOTPULL_PASSWORD (a GitHub token takes any, e.g. x-access-token)',
+    defaultText: 'the user in the remote URL',
+  },
+  {
+    key: 'passwordFile',
+    kind: 'path',
+    commands: REMOTE,
+    placeholder: 'FILE',
+    description:
+      'http(s) remotes: file whose first line is the password or token; read again for every poll and fetch, so a rotated Secret works without a restart',
+  },
+  {
+    key: 'password',
+    kind: 'string',
+    commands: REMOTE,
+    envOnly: true,
+    description: 'http(s) remotes: the password or token itself (environment only)',
+  },
+  {
+    key: 'credentialHelper',
+    kind: 'string',
+    commands: REMOTE,
+    placeholder: 'CMD',
+    description:
+      "http(s) remotes: a git credential helper, as git's credential.helper takes it (!shell snippet, /path/to/script, or NAME for git-credential-NAME)",
+  },
+  {
+    key: 'url',
+    kind: 'url',
+    commands: ['status', 'sync', ...CONTROL],
+    placeholder: 'URL',
+    noConfigKey: true,
+    description: 'status, sync --now: the daemon to ask',
+    defaultText: 'http://<listen>',
+  },
+  {
+    key: 'json',
+    kind: 'boolean',
+    commands: ['status', 'log', 'host ls', 'host up', 'host deploy'],
+    noConfigKey: true,
+    description: 'status, log, host ls: print the raw JSON; host up, host deploy: print the result as one JSON object',
+    default: false,
+  },
+  {
+    key: 'now',
+    kind: 'boolean',
+    commands: ['sync'],
+    noConfigKey: true,
+    description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process',
+    default: false,
+  },
+  {
+    key: 'name',
+    kind: 'string',
+    commands: ['host up'],
+    placeholder: 'NAME',
+    noConfigKey: true,
+    description: 'host up: the container name',
+  },
+  {
+    key: 'image',
+    kind: 'string',
+    commands: ['host up'],
+    placeholder: 'IMAGE',
+    noConfigKey: true,
+    description: 'host up: the image to run (compared by id: a new image behind the tag replaces the container)',
+  },
+  {
+    key: 'code',
+    kind: 'string',
+    commands: ['host up', 'host deploy'],
+    placeholder: 'HOSTDIR[:CONTAINERDIR]',
+    noConfigKey: true,
+    description:
+      'host up: the code directory on the host and where the container mounts it; host deploy: the checkout to update',
+  },
+  {
+    key: 'pull',
+    kind: 'boolean',
+    commands: ['host up'],
+    noConfigKey: true,
+    description: 'host up: pull the image before comparing it with the running one',
+    default: false,
+  },
+  {
+    key: 'publish',
+    kind: 'strings',
+    commands: ['host up'],
+    short: 'p',
+    multiple: true,
+    placeholder: 'HOSTPORT:PORT',
+    noConfigKey: true,
+    description:
+      'host up: publish a container port, [IP:]HOSTPORT:PORT[/udp], repeatable (env: one value or a JSON list)',
+    default: [],
+  },
+  {
+    key: 'env',
+    kind: 'strings',
+    commands: ['host up'],
+    short: 'e',
+    multiple: true,
+    placeholder: 'NAME=VALUE',
+    noConfigKey: true,
+    description: "host up: a variable of the container's environment, repeatable (env: one value or a JSON list)",
+    default: [],
+  },
+  {
+    key: 'envFile',
+    kind: 'path',
+    commands: ['host up'],
+    placeholder: 'FILE',
+    noConfigKey: true,
+    description: "host up: a file of NAME=VALUE lines for the container's environment (docker's --env-file format)",
+  },
+  {
+    key: 'stopTimeout',
+    kind: 'duration',
+    commands: ['host up'],
+    placeholder: 'DURATION',
+    noConfigKey: true,
+    description: 'host up: how long a replaced container gets to stop after SIGTERM before it is killed',
+    default: 10_000,
+  },
+  {
+    key: 'dockerBin',
+    kind: 'string',
+    commands: ['host up', 'host ls'],
+    placeholder: 'PATH',
+    noConfigKey: true,
+    description: 'host: the docker CLI to run (podman works too); DOCKER_HOST is honoured',
+    default: 'docker',
+  },
+  {
+    key: 'config',
+    kind: 'path',
+    commands: 'all',
+    placeholder: 'FILE',
+    description: 'the config file to read',
+    defaultText: 'search hotpull.config.*, .hotpullrc*, package.json#hotpull',
+    noConfigKey: true,
+  },
+  {
+    key: 'notify',
+    kind: 'strings',
+    commands: RUN,
+    multiple: true,
+    placeholder: 'URL',
+    description:
+      'run: POST a JSON notification here on live, rolled-back, rejected, held, blocked, failing, recovered, paused, resumed; repeatable; a URL holding a token belongs in the environment or the config file, not on the command line (env: one value or a JSON list)',
+    default: [],
+  },
+  {
+    key: 'notifyEvents',
+    kind: 'strings',
+    commands: RUN,
+    multiple: true,
+    placeholder: 'EVENT[,EVENT]',
+    description: 'run: only these notification events (comma-separated or repeated)',
+    default: [],
+    defaultText: 'all',
+  },
+  {
+    key: 'notifySecretFile',
+    kind: 'path',
+    commands: RUN,
+    placeholder: 'FILE',
+    description: 'run: file whose first line signs notifications (X-Hotpull-Signature-256: sha256=<HMAC of the body>)',
+  },
+  {
+    key: 'notifySecret',
+    kind: 'string',
+    commands: RUN,
+    envOnly: true,
+    description: 'the notification signing secret itself (environment only)',
+  },
+  {
+    key: 'notifyFailingAfter',
+    kind: 'count',
+    commands: RUN,
+    placeholder: 'N',
+    description: 'run: send `failing` after this many failed passes in a row (once, then `recovered`)',
+    default: 3,
+  },
+  {
+    key: 'onLive',
+    kind: 'string',
+    commands: RUN,
+    placeholder: 'CMD',
+    description:
+      'run: a shell command run in the checkout after each deploy is live, with HOTPULL_SHA, HOTPULL_PREVIOUS_SHA, HOTPULL_DIR …; a failure is logged, never rolls back',
+  },
+  {
+    key: 'onLiveTimeout',
+    kind: 'duration',
+    commands: RUN,
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'time limit for --on-live',
+    default: 5 * 60_000,
+  },
+  {
+    key: 'preflight',
+    kind: 'strings',
+    commands: ENGINE,
+    multiple: true,
+    placeholder: 'CMD',
+    description:
+      'a command run in the staged revision before anything serving sees it (cwd and HOTPULL_DIR: the staged tree; HOTPULL_SHA, HOTPULL_PREVIOUS_SHA), repeatable; a failure rejects the revision (env: one value or a JSON list)',
+    default: [],
+  },
+  {
+    key: 'canary',
+    kind: 'string',
+    commands: ENGINE,
+    placeholder: 'CMD|auto',
+    description:
+      'an app server started from the staged revision on a free loopback port ({port}, {dir}, {tmp} replaced) and checked with the --health-url path and --health-expect before the reload; auto: derived from the uWSGI ini or gunicorn config',
+  },
+  {
+    key: 'canaryTimeout',
+    kind: 'duration',
+    commands: ENGINE,
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'time limit for each --preflight command, and for the canary to answer well',
+    default: 30_000,
+  },
+  {
+    key: 'ref',
+    kind: 'string',
+    commands: ENGINE,
+    placeholder: 'REF',
+    description:
+      "what to follow: a branch (as --branch), refs/tags/NAME or a tag name (pinned), a full sha (pinned, fetched once), or a tag pattern ('v*': the highest semver tag)",
+    defaultText: '--branch',
+  },
+  {
+    key: 'reason',
+    kind: 'string',
+    commands: ['pause'],
+    placeholder: 'TEXT',
+    noConfigKey: true,
+    description: 'pause: why, shown in status and logs',
+  },
+  {
+    key: 'wait',
+    kind: 'boolean',
+    commands: ['sync'],
+    noConfigKey: true,
+    description:
+      'sync --now: wait for the pass it started and exit with its outcome (0 live or up to date, 1 otherwise)',
+    default: false,
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];

@@ -55,7 +55,8 @@ export function ruleText(spec: OptionSpec): string {
 const INVALID = Symbol('invalid');
 type Parsed = unknown;
 
-const nonEmpty = (raw: unknown): string | typeof INVALID => (typeof raw === 'string' && raw.trim() !== '' ? raw.trim() : INVALID);
+const nonEmpty = (raw: unknown): string | typeof INVALID =>
+  typeof raw === 'string' && raw.trim() !== '' ? raw.trim() : INVALID;
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
 
@@ -79,7 +80,11 @@ function parseKind(spec: OptionSpec, raw: unknown): Parsed | typeof INVALID {
       return typeof raw === 'string' && spec.values!.includes(raw) ? raw : INVALID;
     case 'boolean':
       if (typeof raw === 'boolean') return raw;
-      return typeof raw === 'string' && TRUE.has(raw) ? true : typeof raw === 'string' && FALSE.has(raw) ? false : INVALID;
+      return typeof raw === 'string' && TRUE.has(raw)
+        ? true
+        : typeof raw === 'string' && FALSE.has(raw)
+          ? false
+          : INVALID;
     case 'string':
     case 'path':
     case 'remote':
@@ -96,7 +101,12 @@ function parseKind(spec: OptionSpec, raw: unknown): Parsed | typeof INVALID {
       return Number.isInteger(n) && n >= 1 ? n : INVALID;
     }
     case 'extensions': {
-      const text = typeof raw === 'string' ? raw : Array.isArray(raw) && raw.length > 0 && raw.every((e) => typeof e === 'string') ? raw.join(',') : undefined;
+      const text =
+        typeof raw === 'string'
+          ? raw
+          : Array.isArray(raw) && raw.length > 0 && raw.every((e) => typeof e === 'string')
+            ? raw.join(',')
+            : undefined;
       return (text === undefined ? undefined : parseExtensions(text)) ?? INVALID;
     }
     case 'globs':
@@ -141,7 +151,10 @@ export function validateReloads(spec: OptionSpec, raw: unknown, source: Source):
   }
   return list.map((text: string) => {
     const parsed = parseReloadSpec(text);
-    if ('error' in parsed) throw configError(`${optionLabel(spec, source)} must be ${RELOAD_RULE} (got ${JSON.stringify(text)}: ${parsed.error})`);
+    if ('error' in parsed)
+      throw configError(
+        `${optionLabel(spec, source)} must be ${RELOAD_RULE} (got ${JSON.stringify(text)}: ${parsed.error})`,
+      );
     return parsed;
   });
 }
@@ -170,14 +183,18 @@ function checkRules(raw: unknown): { rules: RawRule[] } | { path: Array<string |
   for (const [index, item] of raw.entries()) {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) return { path: [] };
     const rule = item as Record<string, unknown>;
-    if (Object.keys(rule).some((k) => !RULE_KEYS.has(k))) return { path: [index], rule: 'only paths, run, hold, timeout' };
+    if (Object.keys(rule).some((k) => !RULE_KEYS.has(k)))
+      return { path: [index], rule: 'only paths, run, hold, timeout' };
     const paths = stringList(rule.paths);
     if (paths === INVALID) return { path: [index, 'paths'] };
     const run = rule.run === undefined ? undefined : stringList(rule.run);
     if (run === INVALID) return { path: [index, 'run'] };
-    if (rule.hold !== undefined && typeof rule.hold !== 'boolean') return { path: [index, 'hold'], rule: 'be true or false' };
-    if (rule.timeout !== undefined && typeof rule.timeout !== 'string') return { path: [index, 'timeout'], rule: 'be a duration like 30s or 5m' };
-    if ((run === undefined) === (rule.hold !== true)) return { path: [index], rule: 'have exactly one of run: [commands] or hold: true' };
+    if (rule.hold !== undefined && typeof rule.hold !== 'boolean')
+      return { path: [index, 'hold'], rule: 'be true or false' };
+    if (rule.timeout !== undefined && typeof rule.timeout !== 'string')
+      return { path: [index, 'timeout'], rule: 'be a duration like 30s or 5m' };
+    if ((run === undefined) === (rule.hold !== true))
+      return { path: [index], rule: 'have exactly one of run: [commands] or hold: true' };
     rules.push({ paths, run, hold: rule.hold as boolean | undefined, timeout: rule.timeout as string | undefined });
   }
   return { rules };
@@ -190,9 +207,13 @@ export function validateRules(spec: OptionSpec, raw: unknown, source: Source): C
   const result = checkRules(raw);
   if ('path' in result) {
     const where = `${spec.key}${result.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`;
-    const got = result.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], raw);
+    const got = result.path.reduce<unknown>(
+      (value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key],
+      raw,
+    );
     const label = source.kind === 'file' ? `${where} (in ${source.file})` : where;
-    const rule = result.rule ?? (result.path.length === 0 ? `be ${ruleText(spec)}` : 'be a string or a list of non-empty strings');
+    const rule =
+      result.rule ?? (result.path.length === 0 ? `be ${ruleText(spec)}` : 'be a string or a list of non-empty strings');
     throw configError(`${label} must ${rule} (got ${JSON.stringify(got)})`);
   }
   return result.rules.map((rule, index) => {
@@ -241,8 +262,10 @@ export function remoteUrlProblem(remote: string): string | undefined {
     if (!scp) return undefined;
     return `in the form user:password@host:path git reads ${JSON.stringify(scp[1])} as the host, and ssh takes no password; use an ssh:// URL and a key`;
   }
-  if (parts.rest.includes('@')) return 'an @ after the host is ambiguous (in a path write %40; in a password write / as %2F)';
-  if (parts.userinfo?.includes(':') && !/^https?:\/\/$/i.test(parts.scheme)) return `only http:// and https:// URLs can carry a password, not ${parts.scheme}`;
+  if (parts.rest.includes('@'))
+    return 'an @ after the host is ambiguous (in a path write %40; in a password write / as %2F)';
+  if (parts.userinfo?.includes(':') && !/^https?:\/\/$/i.test(parts.scheme))
+    return `only http:// and https:// URLs can carry a password, not ${parts.scheme}`;
   try {
     new URL(parts.scheme + parts.rest);
   } catch {
@@ -282,10 +305,16 @@ export function validateOption(spec: OptionSpec, raw: unknown, source: Source): 
   if (spec.kind === 'rules') return validateRules(spec, raw, source);
   const problem = typeof raw === 'string' ? valueProblem(spec, raw) : undefined;
   if (problem) {
-    throw configError(`${optionLabel(spec, source)} must be ${problem.rule} (got ${JSON.stringify(problem.shown)}${problem.why ? `: ${problem.why}` : ''})`);
+    throw configError(
+      `${optionLabel(spec, source)} must be ${problem.rule} (got ${JSON.stringify(problem.shown)}${problem.why ? `: ${problem.why}` : ''})`,
+    );
   }
   // Like --reload: an environment variable holds one glob or a JSON list of them.
-  const listFromEnv = (spec.kind === 'globs' || spec.kind === 'strings') && source.kind === 'env' && typeof raw === 'string' && raw.trim().startsWith('[');
+  const listFromEnv =
+    (spec.kind === 'globs' || spec.kind === 'strings') &&
+    source.kind === 'env' &&
+    typeof raw === 'string' &&
+    raw.trim().startsWith('[');
   const value = parseKind(spec, listFromEnv ? safeJson(raw as string) : raw);
   if (value !== INVALID) return value;
   const shown = typeof raw === 'string' && (spec.kind === 'url' || spec.kind === 'remote') ? maskedRemote(raw) : raw;

@@ -29,7 +29,10 @@ async function kill(child: ChildProcess, pid: number): Promise<void> {
   } catch {
     return; // already reaped
   }
-  const late = await Promise.race([gone.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), STOP_GRACE_MS).unref())]);
+  const late = await Promise.race([
+    gone.then(() => false),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(true), STOP_GRACE_MS).unref()),
+  ]);
   if (late && !exited(child)) {
     process.kill(pid, 'SIGKILL');
     await gone;
@@ -71,7 +74,10 @@ export async function startApp(options: {
       const match = /^port (\d+)$/.exec(line);
       if (match) resolve(Number(match[1]));
     });
-    const fail = (why: string) => reject(new HotpullError('UNREACHABLE', `demo app did not start: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`));
+    const fail = (why: string) =>
+      reject(
+        new HotpullError('UNREACHABLE', `demo app did not start: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`),
+      );
     child.once('error', (error) => fail(error.message));
     child.once('exit', (code, signal) => fail(`it exited (${signal ?? `code ${code}`}) before printing its port`));
     setTimeout(() => fail(`no port printed within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS).unref();

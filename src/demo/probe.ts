@@ -13,7 +13,8 @@ export interface Served {
 export function parseServed(body: string): Served | undefined {
   try {
     const value = JSON.parse(body) as Partial<Served>;
-    if (typeof value.version !== 'string' || typeof value.says !== 'string' || typeof value.generation !== 'number') return undefined;
+    if (typeof value.version !== 'string' || typeof value.says !== 'string' || typeof value.generation !== 'number')
+      return undefined;
     return { version: value.version, says: value.says, generation: value.generation };
   } catch {
     return undefined;
@@ -68,7 +69,8 @@ export async function waitForVersion(
       lastError = error as Error;
     }
     const elapsed = performance.now() - sinceMs;
-    if (elapsed >= timeoutMs) return { served: false, afterMs: elapsed, ...(last && { last }), ...(lastError && { lastError }) };
+    if (elapsed >= timeoutMs)
+      return { served: false, afterMs: elapsed, ...(last && { last }), ...(lastError && { lastError }) };
     await sleep(pollMs, undefined, { signal });
   }
 }

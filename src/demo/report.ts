@@ -78,7 +78,10 @@ export function notServedMessage(input: {
   reason?: string;
   deployedSha?: string;
 }): string {
-  const app = input.servedVersion !== undefined ? `the app still serves ${input.servedVersion}` : `the app does not answer (${input.probeError ?? 'no reply'})`;
+  const app =
+    input.servedVersion !== undefined
+      ? `the app still serves ${input.servedVersion}`
+      : `the app does not answer (${input.probeError ?? 'no reply'})`;
   const deployed = input.deployedSha ? `, checkout at ${shortSha(input.deployedSha)}` : '';
   const hotpull = `hotpull is ${input.state}${input.reason ? ` (${input.reason})` : ''}${deployed}`;
   return `${input.version} (${shortSha(input.sha)}) was not served within ${input.timeoutMs / 1000} s: ${app}; ${hotpull}`;

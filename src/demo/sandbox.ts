@@ -41,15 +41,27 @@ export function sandboxGitEnv(env: Readonly<Record<string, string | undefined>>)
 const OVERRIDES = ['-c', 'commit.gpgsign=false', '-c', 'core.hooksPath=/dev/null', '-c', 'advice.detachedHead=false'];
 
 async function git(cwd: string, args: string[], env: Record<string, string>, signal?: AbortSignal): Promise<string> {
-  const result = await runArgv('git', [...OVERRIDES, ...args], { cwd, env, replaceEnv: true, signal, timeoutMs: 60_000 });
+  const result = await runArgv('git', [...OVERRIDES, ...args], {
+    cwd,
+    env,
+    replaceEnv: true,
+    signal,
+    timeoutMs: 60_000,
+  });
   signal?.throwIfAborted();
   const command = `git ${args.join(' ')}`;
   // A Ctrl-C in the terminal reaches git too, possibly before the demo's own handler has run.
-  if (result.exitCode === 128 + 2 || result.exitCode === 128 + 15) throw new HotpullError('ABORTED', `demo: ${command} was stopped by a signal`, { command });
+  if (result.exitCode === 128 + 2 || result.exitCode === 128 + 15)
+    throw new HotpullError('ABORTED', `demo: ${command} was stopped by a signal`, { command });
   if (result.exitCode !== 0) {
     const stderr = result.stderr.trim();
-    const why = stderr.split('\n').filter(Boolean).slice(-3).join(' | ') || result.startError || `exit code ${result.exitCode}`;
-    throw new HotpullError('GIT', `demo: ${command} (in ${cwd}) failed: ${why}`, { command, stdout: result.stdout, stderr });
+    const why =
+      stderr.split('\n').filter(Boolean).slice(-3).join(' | ') || result.startError || `exit code ${result.exitCode}`;
+    throw new HotpullError('GIT', `demo: ${command} (in ${cwd}) failed: ${why}`, {
+      command,
+      stdout: result.stdout,
+      stderr,
+    });
   }
   return result.stdout.trim();
 }
@@ -61,7 +73,12 @@ async function writeFiles(dir: string, files: Record<string, string>): Promise<v
   }
 }
 
-async function commitAll(dir: string, message: string, env: Record<string, string>, signal?: AbortSignal): Promise<string> {
+async function commitAll(
+  dir: string,
+  message: string,
+  env: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<string> {
   await git(dir, ['add', '-A'], env, signal);
   await git(dir, ['commit', '-q', '--no-verify', '-m', message], env, signal);
   return git(dir, ['rev-parse', 'HEAD'], env, signal);
@@ -105,7 +122,12 @@ export async function createSandbox(options: {
 }
 
 /** Writes `files` in the developer clone, commits and pushes; returns the pushed sha once the push is done. */
-export async function commitAndPush(sandbox: Sandbox, files: Record<string, string>, message: string, signal?: AbortSignal): Promise<string> {
+export async function commitAndPush(
+  sandbox: Sandbox,
+  files: Record<string, string>,
+  message: string,
+  signal?: AbortSignal,
+): Promise<string> {
   await writeFiles(sandbox.dev, files);
   const sha = await commitAll(sandbox.dev, message, sandbox.env, signal);
   await git(sandbox.dev, ['push', '-q', '--no-verify', 'origin', 'main'], sandbox.env, signal);

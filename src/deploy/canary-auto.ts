@@ -83,7 +83,9 @@ function underCheckout(value: string, checkout: string): string {
   const root = checkout.replace(/\/+$/, '');
   if (root === '') return value;
   const escaped = root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return value.replace(new RegExp(`${escaped}(?=/|$|[\\s:;,'"=])`, 'g'), '{dir}').replace(/\{dir\}\/(?=\s|$)/g, '{dir}');
+  return value
+    .replace(new RegExp(`${escaped}(?=/|$|[\\s:;,'"=])`, 'g'), '{dir}')
+    .replace(/\{dir\}\/(?=\s|$)/g, '{dir}');
 }
 
 /** `key = value` pairs of the [uwsgi] section, in order (uWSGI allows a key more than once). */
@@ -140,7 +142,9 @@ export function deriveUwsgiCanary(input: UwsgiInput): DerivedCanary | { error: s
   // die-on-term: uWSGI 2.0 takes SIGTERM for "reload"; no-orphans: the worker goes with the master
   args.push('--http-socket', '127.0.0.1:{port}', '--master', '--processes', '1', '--die-on-term', '--no-orphans');
   const command = ['uwsgi', ...args.map(shellQuote)].join(' ');
-  const keptText = [...kept].filter((k) => /^(plugins?|module|wsgi-file|wsgi|virtualenv|venv|home|pythonpath|chdir|env|lazy-apps)$/.test(k));
+  const keptText = [...kept].filter((k) =>
+    /^(plugins?|module|wsgi-file|wsgi|virtualenv|venv|home|pythonpath|chdir|env|lazy-apps)$/.test(k),
+  );
   const magicNote = unknownMagic.size > 0 ? `; left to uWSGI: ${[...unknownMagic].join(' ')}` : '';
   const description =
     `uWSGI ini ${input.iniPath}: kept ${keptText.join(', ') || 'its options'}, paths under ${input.checkout} → the staged tree` +
@@ -181,7 +185,18 @@ export function deriveGunicornCanary(input: GunicornInput): DerivedCanary | { er
   args.push('--chdir', '{dir}');
   if (pythonpath) args.push('--pythonpath', underCheckout(pythonpath, input.checkout));
   else args.push('--pythonpath', '{dir}');
-  args.push('--bind', '127.0.0.1:{port}', '--workers', '1', '--pid', '{tmp}/gunicorn.pid', '--error-logfile', '-', '--graceful-timeout', '1');
+  args.push(
+    '--bind',
+    '127.0.0.1:{port}',
+    '--workers',
+    '1',
+    '--pid',
+    '{tmp}/gunicorn.pid',
+    '--error-logfile',
+    '-',
+    '--graceful-timeout',
+    '1',
+  );
   if (settings.has('daemon')) args.push('--no-daemon');
   if (input.configPath === undefined && !app) return { error: 'no gunicorn.conf.py and no app path' };
   // the app named in the config file is used as it is; given on the command line it must come last
@@ -195,5 +210,8 @@ export function deriveGunicornCanary(input: GunicornInput): DerivedCanary | { er
 
 /** {dir}, {port} and {tmp} filled in: the shell command of one canary. */
 export function fillTemplate(template: string, values: { dir: string; port: number; tmp: string }): string {
-  return template.replaceAll('{dir}', values.dir).replaceAll('{port}', String(values.port)).replaceAll('{tmp}', values.tmp);
+  return template
+    .replaceAll('{dir}', values.dir)
+    .replaceAll('{port}', String(values.port))
+    .replaceAll('{tmp}', values.tmp);
 }

@@ -51,7 +51,11 @@ export function freePort(): Promise<number> {
 }
 
 /** A server's per-request log lines (uWSGI's `[pid: …|app: …]`, gunicorn's access log) say less than what came before. */
-const withoutRequestLog = (text: string) => text.split('\n').filter((l) => !/^\[pid: \d+\|app: |"GET \/.*HTTP\/1\.[01]" \d{3} /.test(l)).join('\n');
+const withoutRequestLog = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => !/^\[pid: \d+\|app: |"GET \/.*HTTP\/1\.[01]" \d{3} /.test(l))
+    .join('\n');
 
 /**
  * The output's last lines, and the last exception line before them when it is not among them: uWSGI logs the
@@ -60,7 +64,11 @@ const withoutRequestLog = (text: string) => text.split('\n').filter((l) => !/^\[
 function lastLines(text: string): string {
   const lines = withoutRequestLog(text);
   const last = tail(lines, 4);
-  const exception = lines.split('\n').filter((l) => /^[\w.]*(Error|Exception)\b.*:/.test(l.trim())).at(-1)?.trim();
+  const exception = lines
+    .split('\n')
+    .filter((l) => /^[\w.]*(Error|Exception)\b.*:/.test(l.trim()))
+    .at(-1)
+    ?.trim();
   return exception && !last.includes(exception) ? `${exception} | … | ${last}` : last;
 }
 
@@ -79,7 +87,11 @@ export async function runCanary(check: CanaryCheck, ctx: JudgeContext): Promise<
     if (!('retry' in result)) return result;
     lastRetry = result.retry;
   }
-  return { ok: false, ms: Date.now() - started, reason: `canary could not bind a port in ${PORT_ATTEMPTS} tries: ${lastRetry}` };
+  return {
+    ok: false,
+    ms: Date.now() - started,
+    reason: `canary could not bind a port in ${PORT_ATTEMPTS} tries: ${lastRetry}`,
+  };
 }
 
 async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: number): Promise<Attempt> {
@@ -105,7 +117,12 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
     },
   }).then(
     (r) => void (exited = `exited with code ${r.exitCode}`),
-    (error: unknown) => void (exited = isHotpullError(error, 'ABORTED') ? 'stopped' : isHotpullError(error, 'RELOAD') ? `exited with code ${error.childExitCode}` : `ended: ${oneLine(error)}`),
+    (error: unknown) =>
+      void (exited = isHotpullError(error, 'ABORTED')
+        ? 'stopped'
+        : isHotpullError(error, 'RELOAD')
+          ? `exited with code ${error.childExitCode}`
+          : `ended: ${oneLine(error)}`),
   );
   const output = async () => redact(lastLines(await fs.readFile(log, 'utf8').catch(() => '')));
   try {
@@ -113,11 +130,19 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
     if (verdict === 'exited') {
       const text = await output();
       if (IN_USE.test(text)) return { retry: `port ${port}: ${text}` };
-      return { ok: false, ms: Date.now() - started, reason: `canary "${redact(command)}" ${exited} before it was healthy${text ? `: ${text}` : ''}` };
+      return {
+        ok: false,
+        ms: Date.now() - started,
+        reason: `canary "${redact(command)}" ${exited} before it was healthy${text ? `: ${text}` : ''}`,
+      };
     }
     if (verdict.ok) return verdict;
     const text = await output();
-    return { ok: false, ms: verdict.ms, reason: `canary on port ${port}: ${verdict.reason}${text ? ` (its output: ${text})` : ''}` };
+    return {
+      ok: false,
+      ms: verdict.ms,
+      reason: `canary on port ${port}: ${verdict.reason}${text ? ` (its output: ${text})` : ''}`,
+    };
   } finally {
     if (pid !== undefined) killGroup(pid, 'SIGKILL');
     stop.abort();
@@ -135,7 +160,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Probes until a verdict: connection refused means "not up yet"; a good answer starts the settle window, which
  * needs at least MIN_GOOD_ANSWERS in a row; a bad answer is the verdict at once, except a server's "not ready".
  */
-async function watch(check: CanaryCheck, ctx: JudgeContext, port: number, started: number, exited: () => string | undefined): Promise<JudgeVerdict | 'exited'> {
+async function watch(
+  check: CanaryCheck,
+  ctx: JudgeContext,
+  port: number,
+  started: number,
+  exited: () => string | undefined,
+): Promise<JudgeVerdict | 'exited'> {
   const url = `http://127.0.0.1:${port}${check.path.startsWith('/') ? '' : '/'}${check.path}`;
   const expected = check.expect === undefined ? undefined : expandExpect(check.expect, ctx.sha);
   const deadline = started + check.timeoutMs;
@@ -152,7 +183,8 @@ async function watch(check: CanaryCheck, ctx: JudgeContext, port: number, starte
     if (last.good) {
       goodSince ??= Date.now();
       good += 1;
-      if (good >= MIN_GOOD_ANSWERS && Date.now() - goodSince >= check.settleMs) return { ok: true, ms: Date.now() - started };
+      if (good >= MIN_GOOD_ANSWERS && Date.now() - goodSince >= check.settleMs)
+        return { ok: true, ms: Date.now() - started };
     } else if (last.status !== undefined && !NOT_READY.has(last.status)) {
       return { ok: false, ms: Date.now() - started, reason: last.problem };
     } else {
@@ -161,6 +193,15 @@ async function watch(check: CanaryCheck, ctx: JudgeContext, port: number, starte
     }
     await sleep(POLL_MS);
   }
-  const why = last === undefined ? 'no answer' : last.good ? 'answers were good but the settle window did not pass' : last.problem;
-  return { ok: false, ms: Date.now() - started, reason: `not healthy within ${formatDuration(check.timeoutMs)}: ${why}` };
+  const why =
+    last === undefined
+      ? 'no answer'
+      : last.good
+        ? 'answers were good but the settle window did not pass'
+        : last.problem;
+  return {
+    ok: false,
+    ms: Date.now() - started,
+    reason: `not healthy within ${formatDuration(check.timeoutMs)}: ${why}`,
+  };
 }

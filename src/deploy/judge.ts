@@ -47,10 +47,16 @@ export async function findAutoSource(checkout: string, touched: readonly string[
   for (const file of candidates) {
     if (file.startsWith('..')) continue;
     const text = await fs.readFile(path.join(checkout, file), 'utf8').catch(() => undefined);
-    if (text !== undefined && parseUwsgiIni(text).length > 0) return { kind: 'uwsgi', file, iniPath: path.join(checkout, file), checkout };
+    if (text !== undefined && parseUwsgiIni(text).length > 0)
+      return { kind: 'uwsgi', file, iniPath: path.join(checkout, file), checkout };
   }
   if (names.includes('gunicorn.conf.py')) {
-    return { kind: 'gunicorn', file: 'gunicorn.conf.py', configPath: path.join(checkout, 'gunicorn.conf.py'), checkout };
+    return {
+      kind: 'gunicorn',
+      file: 'gunicorn.conf.py',
+      configPath: path.join(checkout, 'gunicorn.conf.py'),
+      checkout,
+    };
   }
   if (names.includes('wsgi.py')) return { kind: 'gunicorn', checkout, app: 'wsgi:application' };
   throw configError(
@@ -59,7 +65,10 @@ export async function findAutoSource(checkout: string, touched: readonly string[
 }
 
 /** The canary command for one staged tree (auto: derived from the staged revision's own configuration). */
-export async function canaryCommand(canary: NonNullable<Judge['canary']>, stagedDir: string): Promise<DerivedCanary | { error: string }> {
+export async function canaryCommand(
+  canary: NonNullable<Judge['canary']>,
+  stagedDir: string,
+): Promise<DerivedCanary | { error: string }> {
   if ('command' in canary) return { command: canary.command, description: canary.command };
   const source = canary.auto;
   const read = async (file: string) => fs.readFile(path.join(stagedDir, file), 'utf8').catch(() => undefined);
@@ -69,7 +78,12 @@ export async function canaryCommand(canary: NonNullable<Judge['canary']>, staged
     return deriveUwsgiCanary({ text, iniPath: source.iniPath, checkout: source.checkout });
   }
   const configText = source.file === undefined ? undefined : await read(source.file);
-  return deriveGunicornCanary({ configText, configPath: source.configPath, checkout: source.checkout, app: source.app });
+  return deriveGunicornCanary({
+    configText,
+    configPath: source.configPath,
+    checkout: source.checkout,
+    app: source.app,
+  });
 }
 
 /**
@@ -102,7 +116,12 @@ function recordChild(file: string, ctx: JudgeContext): JudgeContext {
  * Preflight commands, then the canary, on the staged tree. The first failure is the verdict. `childFile`: where
  * the running command's process group is written down (see endLeftover).
  */
-export async function judgeStaged(judge: Judge, given: JudgeContext, logger: Logger, childFile?: string): Promise<JudgeVerdict> {
+export async function judgeStaged(
+  judge: Judge,
+  given: JudgeContext,
+  logger: Logger,
+  childFile?: string,
+): Promise<JudgeVerdict> {
   if (childFile) await endLeftover(childFile, logger).catch(() => undefined);
   try {
     return await judgeSteps(judge, childFile ? recordChild(childFile, given) : given, logger);
@@ -130,7 +149,11 @@ async function judgeSteps(judge: Judge, ctx: JudgeContext, logger: Logger): Prom
         expect: judge.expect,
         settleMs: Math.min(judge.settleMs, CANARY_SETTLE_MAX_MS),
         pickPort: judge.pickPort,
-        onRun: ({ pid, port }) => logger.info({ sha: ctx.sha, pid, port }, `canary for ${short} started on 127.0.0.1:${port} (process group ${pid})`),
+        onRun: ({ pid, port }) =>
+          logger.info(
+            { sha: ctx.sha, pid, port },
+            `canary for ${short} started on 127.0.0.1:${port} (process group ${pid})`,
+          ),
       },
       ctx,
     );
@@ -150,17 +173,26 @@ export interface JudgeConfig {
 }
 
 /** The judge the options ask for (undefined: none); `--canary auto` is resolved here and said in one line. */
-export async function judgeFromConfig(config: JudgeConfig, checkout: string, touched: readonly string[], logger: Logger): Promise<Judge | undefined> {
+export async function judgeFromConfig(
+  config: JudgeConfig,
+  checkout: string,
+  touched: readonly string[],
+  logger: Logger,
+): Promise<Judge | undefined> {
   if (config.preflight.length === 0 && config.canary === undefined) return undefined;
   let canary: Judge['canary'];
   if (config.canary === 'auto') {
     const source = await findAutoSource(checkout, touched);
     canary = { auto: source };
     const derived = await canaryCommand(canary, checkout);
-    if ('error' in derived) throw configError(`--canary auto: ${derived.error}; give --canary "CMD" with {port} and {dir}`);
+    if ('error' in derived)
+      throw configError(`--canary auto: ${derived.error}; give --canary "CMD" with {port} and {dir}`);
     logger.info({ canary: derived.command }, `--canary auto: ${derived.description}; will run: ${derived.command}`);
   } else if (config.canary !== undefined) {
-    if (!config.canary.includes('{port}')) throw configError(`--canary must be a command with {port} (the canary's port) or auto (got ${JSON.stringify(config.canary)})`);
+    if (!config.canary.includes('{port}'))
+      throw configError(
+        `--canary must be a command with {port} (the canary's port) or auto (got ${JSON.stringify(config.canary)})`,
+      );
     canary = { command: config.canary };
   }
   const url = config.healthUrl ? new URL(config.healthUrl) : undefined;

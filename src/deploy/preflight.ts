@@ -26,16 +26,30 @@ export function judgeEnv(ctx: JudgeContext): Record<string, string | undefined> 
  * Runs each --preflight command in the staged tree, in order, until one fails. A stop (ABORTED) is thrown, not a
  * verdict; a failure or a timeout is a verdict with the command's last output lines in its reason.
  */
-export async function runPreflight(commands: readonly string[], timeoutMs: number, ctx: JudgeContext): Promise<JudgeVerdict> {
+export async function runPreflight(
+  commands: readonly string[],
+  timeoutMs: number,
+  ctx: JudgeContext,
+): Promise<JudgeVerdict> {
   const started = Date.now();
   for (const command of commands) {
     try {
-      await runShell(command, { cwd: ctx.dir, timeoutMs, signal: ctx.signal, onStart: ctx.onStart, env: judgeEnv(ctx) });
+      await runShell(command, {
+        cwd: ctx.dir,
+        timeoutMs,
+        signal: ctx.signal,
+        onStart: ctx.onStart,
+        env: judgeEnv(ctx),
+      });
     } catch (error) {
       if (isHotpullError(error, 'ABORTED') || ctx.signal?.aborted) throw error;
       // runShell's message has the exit code and the last lines; a timeout's output is added here
       const output = isHotpullError(error, 'TIMEOUT') ? tail(`${error.stdout ?? ''}\n${error.stderr ?? ''}`) : '';
-      return { ok: false, ms: Date.now() - started, reason: `preflight ${oneLine(error)}${output ? `: ${redact(output)}` : ''}` };
+      return {
+        ok: false,
+        ms: Date.now() - started,
+        reason: `preflight ${oneLine(error)}${output ? `: ${redact(output)}` : ''}`,
+      };
     }
   }
   return { ok: true, ms: Date.now() - started };

@@ -41,9 +41,14 @@ export async function probeOnce(url: string, expected: string | undefined, timeo
     return { good: false, problem: `GET ${url} failed: ${requestFailure(error)}` };
   }
   const { status, body } = answer;
-  if (status < 200 || status > 299) return { good: false, status, problem: `GET ${url} answered ${status}: ${body.trim().slice(0, 120)}` };
+  if (status < 200 || status > 299)
+    return { good: false, status, problem: `GET ${url} answered ${status}: ${body.trim().slice(0, 120)}` };
   if (expected !== undefined && !body.includes(expected)) {
-    return { good: false, status, problem: `GET ${url} answered ${status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})` };
+    return {
+      good: false,
+      status,
+      problem: `GET ${url} answered ${status} without ${JSON.stringify(expected)} (body: ${JSON.stringify(body.trim().slice(0, 120))})`,
+    };
   }
   return { good: true, status };
 }
@@ -52,7 +57,8 @@ export async function probeOnce(url: string, expected: string | undefined, timeo
  * An answer that says the app itself is broken: a 5xx from the app server. 502, 503 and 504 are what a proxy or
  * a starting server says meanwhile, so they never count.
  */
-export const isBrokenAnswer = (a: Answer) => a.status !== undefined && a.status >= 500 && a.status <= 599 && ![502, 503, 504].includes(a.status);
+export const isBrokenAnswer = (a: Answer) =>
+  a.status !== undefined && a.status >= 500 && a.status <= 599 && ![502, 503, 504].includes(a.status);
 
 /**
  * Fail fast: with an expected text naming the revision, old code can never pass, so the new revision answering
@@ -60,7 +66,8 @@ export const isBrokenAnswer = (a: Answer) => a.status !== undefined && a.status 
  */
 const FAIL_FAST_ROUNDS = 5;
 const FAIL_FAST_MIN_MS = 1000;
-export const failsFast = (check: Pick<HealthCheck, 'expect'>) => check.expect !== undefined && /\{(short_)?sha\}/.test(check.expect);
+export const failsFast = (check: Pick<HealthCheck, 'expect'>) =>
+  check.expect !== undefined && /\{(short_)?sha\}/.test(check.expect);
 
 /** Polls until the app answers well for settleMs (and at least 3 times) in a row, or the timeout passes. */
 export async function verifyHealth(check: HealthCheck, sha: string, signal?: AbortSignal): Promise<VerifyResult> {
@@ -82,7 +89,9 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
     // and one still on the old (a chain reload in progress, or one uWSGI dropped) must not pass.
     requests += PARALLEL_PROBES;
     const perRequest = Math.max(100, Math.min(5000, deadline - now));
-    const answers = await Promise.all(Array.from({ length: PARALLEL_PROBES }, () => probeOnce(check.url, expected, perRequest)));
+    const answers = await Promise.all(
+      Array.from({ length: PARALLEL_PROBES }, () => probeOnce(check.url, expected, perRequest)),
+    );
     const bad = answers.find((a) => !a.good);
     const problem = bad && !bad.good ? bad.problem : undefined;
     if (failFast && answers.every(isBrokenAnswer)) {
@@ -90,7 +99,13 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
       brokenRounds += 1;
       const steady = Date.now() - brokenSince;
       if (brokenRounds >= FAIL_FAST_ROUNDS && steady >= Math.max(check.settleMs, FAIL_FAST_MIN_MS)) {
-        return { ok: false, ms: Date.now() - started, requests, failedFast: true, reason: `answered 5xx on every probe for ${formatDuration(steady)}: ${problem}` };
+        return {
+          ok: false,
+          ms: Date.now() - started,
+          requests,
+          failedFast: true,
+          reason: `answered 5xx on every probe for ${formatDuration(steady)}: ${problem}`,
+        };
       }
     } else {
       brokenSince = undefined;
@@ -99,7 +114,8 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
     if (problem === undefined) {
       goodSince ??= Date.now();
       good += 1;
-      if (good >= MIN_GOOD_ANSWERS && Date.now() - goodSince >= check.settleMs) return { ok: true, ms: Date.now() - started, requests };
+      if (good >= MIN_GOOD_ANSWERS && Date.now() - goodSince >= check.settleMs)
+        return { ok: true, ms: Date.now() - started, requests };
     } else {
       lastProblem = problem;
       goodSince = undefined;
@@ -107,6 +123,14 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
-  const reason = goodSince === undefined ? lastProblem : `answers were good only for ${formatDuration(Date.now() - goodSince)}; before that: ${lastProblem}`;
-  return { ok: false, ms: Date.now() - started, requests, reason: `not healthy within ${formatDuration(check.timeoutMs)}: ${reason}` };
+  const reason =
+    goodSince === undefined
+      ? lastProblem
+      : `answers were good only for ${formatDuration(Date.now() - goodSince)}; before that: ${lastProblem}`;
+  return {
+    ok: false,
+    ms: Date.now() - started,
+    requests,
+    reason: `not healthy within ${formatDuration(check.timeoutMs)}: ${reason}`,
+  };
 }

@@ -9,17 +9,42 @@ import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { configError, HotpullError } from '../errors.js';
-import { conflictingOptions, credentialEnv, credentialSetup, describeCredentials, explainHttpFailure, HELPER_VARS, maskUserinfo, remoteKind, type AuthOptions, type CredentialSource } from './credentials.js';
-import { keyFileProblem, offeredKey, sshCommand, sshFailure, sshFailureMessage, sshTarget, unusablePath, type SshContext } from './ssh.js';
+import {
+  conflictingOptions,
+  credentialEnv,
+  credentialSetup,
+  describeCredentials,
+  explainHttpFailure,
+  HELPER_VARS,
+  maskUserinfo,
+  remoteKind,
+  type AuthOptions,
+  type CredentialSource,
+} from './credentials.js';
+import {
+  keyFileProblem,
+  offeredKey,
+  sshCommand,
+  sshFailure,
+  sshFailureMessage,
+  sshTarget,
+  unusablePath,
+  type SshContext,
+} from './ssh.js';
 
 export type { AuthOptions } from './credentials.js';
 
 /** ssh-keyscan and ssh-keygen only run to explain a failure; they must not hold up the retry loop. */
 const LOOKUP_TIMEOUT_MS = 10_000;
 
-async function fileProblem(flag: string, file: string | undefined, kind: 'key' | 'known-hosts' | 'password'): Promise<string | undefined> {
+async function fileProblem(
+  flag: string,
+  file: string | undefined,
+  kind: 'key' | 'known-hosts' | 'password',
+): Promise<string | undefined> {
   if (!file) return undefined;
-  if (unusablePath(file)) return `${flag} must be a path without double quotes or line breaks (got ${JSON.stringify(file)})`;
+  if (unusablePath(file))
+    return `${flag} must be a path without double quotes or line breaks (got ${JSON.stringify(file)})`;
   let stat;
   try {
     stat = await fs.stat(file);
@@ -29,9 +54,11 @@ async function fileProblem(flag: string, file: string | undefined, kind: 'key' |
     const code = (error as NodeJS.ErrnoException).code;
     return `${flag} must be a readable file (got ${JSON.stringify(file)}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (error as Error).message)})`;
   }
-  if (kind === 'key') return keyFileProblem(file, { mode: stat.mode, uid: stat.uid, isFile: stat.isFile() }, process.getuid?.() ?? -1);
+  if (kind === 'key')
+    return keyFileProblem(file, { mode: stat.mode, uid: stat.uid, isFile: stat.isFile() }, process.getuid?.() ?? -1);
   if (!stat.isFile()) return `${flag} must be a file (got ${JSON.stringify(file)}: not a regular file)`;
-  if (kind === 'password' && stat.size === 0) return `${flag} must not be empty (got ${JSON.stringify(file)}, an empty file)`;
+  if (kind === 'password' && stat.size === 0)
+    return `${flag} must not be empty (got ${JSON.stringify(file)}, an empty file)`;
   return undefined;
 }
 
@@ -74,9 +101,15 @@ export class RemoteAuth {
     this.remote = remote;
     this.home = env.HOME ?? homedir();
     const kind = remoteKind(url);
-    this.env = { GIT_SSH_COMMAND: sshCommand({ keyFile: options.sshKeyFile, knownHostsFile: options.sshKnownHostsFile }, env), ...(source ? credentialEnv(source) : {}) };
+    this.env = {
+      GIT_SSH_COMMAND: sshCommand({ keyFile: options.sshKeyFile, knownHostsFile: options.sshKnownHostsFile }, env),
+      ...(source ? credentialEnv(source) : {}),
+    };
     this.drop = source ? [] : [...HELPER_VARS];
-    const ssh = [options.sshKeyFile ? `ssh key ${options.sshKeyFile}` : undefined, options.sshKnownHostsFile ? `known hosts ${options.sshKnownHostsFile}` : undefined].filter(Boolean);
+    const ssh = [
+      options.sshKeyFile ? `ssh key ${options.sshKeyFile}` : undefined,
+      options.sshKnownHostsFile ? `known hosts ${options.sshKnownHostsFile}` : undefined,
+    ].filter(Boolean);
     this.label = kind === 'ssh' && ssh.length > 0 ? ssh.join(', ') : source ? describeCredentials(source) : undefined;
   }
 
@@ -84,16 +117,32 @@ export class RemoteAuth {
    * Checks the options against the remote's URL and the files they name. Throws a config error (exit 2): this
    * runs at start. `env` is the user's environment (their GIT_SSH_COMMAND).
    */
-  static async prepare(remote: string, url: string, options: AuthOptions, env: Readonly<Record<string, string | undefined>>): Promise<RemoteAuth> {
+  static async prepare(
+    remote: string,
+    url: string,
+    options: AuthOptions,
+    env: Readonly<Record<string, string | undefined>>,
+  ): Promise<RemoteAuth> {
     const conflict = conflictingOptions(options);
     if (conflict) throw configError(conflict);
     const kind = remoteKind(url);
     const shown = JSON.stringify(maskUserinfo(url));
     if ((options.sshKeyFile || options.sshKnownHostsFile) && kind === 'http') {
-      throw configError(`--${options.sshKeyFile ? 'ssh-key-file' : 'ssh-known-hosts-file'} applies to ssh remotes (got the http(s) remote ${shown}; use --password-file)`);
+      throw configError(
+        `--${options.sshKeyFile ? 'ssh-key-file' : 'ssh-known-hosts-file'} applies to ssh remotes (got the http(s) remote ${shown}; use --password-file)`,
+      );
     }
-    const passwordOption = options.passwordFile ? '--password-file' : options.password ? 'HOTPULL_PASSWORD' : options.credentialHelper ? '--credential-helper' : undefined;
-    if (passwordOption && kind !== 'http') throw configError(`${passwordOption} applies to http(s) remotes (got ${shown}${kind === 'ssh' ? '; use --ssh-key-file' : ''})`);
+    const passwordOption = options.passwordFile
+      ? '--password-file'
+      : options.password
+        ? 'HOTPULL_PASSWORD'
+        : options.credentialHelper
+          ? '--credential-helper'
+          : undefined;
+    if (passwordOption && kind !== 'http')
+      throw configError(
+        `${passwordOption} applies to http(s) remotes (got ${shown}${kind === 'ssh' ? '; use --ssh-key-file' : ''})`,
+      );
     const setup = kind === 'http' ? credentialSetup(remote, url, options) : { remote };
     if ('error' in setup) throw configError(setup.error);
     const problem = await authFileProblem(options);
@@ -121,10 +170,15 @@ export class RemoteAuth {
       keyFile: this.options.sshKeyFile,
     };
     if (failure.kind === 'unknown-host' || (failure.kind === 'changed-host' && !failure.fingerprint)) {
-      context.offered = offeredKey(await run('ssh-keyscan', ['-p', String(target.port), '-T', '5', '--', target.host]), failure.keyType);
+      context.offered = offeredKey(
+        await run('ssh-keyscan', ['-p', String(target.port), '-T', '5', '--', target.host]),
+        failure.keyType,
+      );
     }
     if (failure.kind === 'key-refused' && this.options.sshKeyFile) {
-      context.keyFingerprint = /SHA256:[A-Za-z0-9+/]+/.exec(await run('ssh-keygen', ['-l', '-f', this.options.sshKeyFile]))?.[0];
+      context.keyFingerprint = /SHA256:[A-Za-z0-9+/]+/.exec(
+        await run('ssh-keygen', ['-l', '-f', this.options.sshKeyFile]),
+      )?.[0];
     }
     return sshFailureMessage(failure, context);
   }

@@ -86,7 +86,9 @@ export class LsRemoteCoprocess {
       if (this.child === child) this.child = undefined;
       this.waiting?.(new HotpullError('GIT', 'git ls-remote: the helper shell exited'));
     });
-    child.on('error', (error) => this.waiting?.(new HotpullError('GIT', `git ls-remote: cannot start sh: ${error.message}`, { cause: error })));
+    child.on('error', (error) =>
+      this.waiting?.(new HotpullError('GIT', `git ls-remote: cannot start sh: ${error.message}`, { cause: error })),
+    );
     child.stdin!.on('error', () => undefined);
     this.idle(child);
     return child;
@@ -123,8 +125,14 @@ export class LsRemoteCoprocess {
     this.kill();
   }
 
-  private async runOne({ remote, ref, timeoutMs, signal }: CoprocessRequest): Promise<{ code: number; output: string }> {
-    if (/[\n\r]/.test(remote) || /[\n\r]/.test(ref)) throw new HotpullError('GIT', 'git ls-remote: remote and ref must be one line each');
+  private async runOne({
+    remote,
+    ref,
+    timeoutMs,
+    signal,
+  }: CoprocessRequest): Promise<{ code: number; output: string }> {
+    if (/[\n\r]/.test(remote) || /[\n\r]/.test(ref))
+      throw new HotpullError('GIT', 'git ls-remote: remote and ref must be one line each');
     const command = redact(`git ls-remote ${lsRemoteScope(ref)}-- ${remote} ${ref}`);
     if (signal?.aborted) throw interruptedError('stopped', command, timeoutMs);
     // A shell whose working directory was deleted (the checkout removed and cloned again at the same path) would

@@ -60,7 +60,13 @@ export function splitUserinfo(url: string): SplitUrl {
   const { username: user, password: decoded } = credentialsOf(userinfo);
   const password = colon < 0 ? undefined : decoded;
   const keepUser = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
-  return { url: `${scheme}${keepUser}@${rest.slice(at + 1)}`, bare: `${scheme}${rest.slice(at + 1)}`, userinfo, user, password };
+  return {
+    url: `${scheme}${keepUser}@${rest.slice(at + 1)}`,
+    bare: `${scheme}${rest.slice(at + 1)}`,
+    userinfo,
+    user,
+    password,
+  };
 }
 
 /** The URL with its whole userinfo replaced by *** (for a message that must show which URL was refused). */
@@ -98,7 +104,10 @@ export function withoutSecret(url: string, options: AuthOptions): string {
  * Refuses credentials given as command-line flags, before anything runs: `ps` shows a process's argv to every
  * user for its whole life. Returns the one-line error, or undefined. Flags are keyed by config key.
  */
-export function commandLineCredentials(flags: Readonly<Record<string, unknown>>, options: AuthOptions): string | undefined {
+export function commandLineCredentials(
+  flags: Readonly<Record<string, unknown>>,
+  options: AuthOptions,
+): string | undefined {
   for (const [key, raw] of Object.entries(flags)) {
     for (const value of Array.isArray(raw) ? raw : [raw]) {
       if (typeof value !== 'string' || !holdsSecret(key, value, options)) continue;
@@ -199,16 +208,25 @@ export interface CredentialSetup {
  * Where an http(s) remote's password comes from: --password-file, HOTPULL_PASSWORD, --credential-helper, or a
  * password in the URL (taken out of it). Throws nothing: returns the config error text as `error`.
  */
-export function credentialSetup(remote: string, url: string, options: AuthOptions): CredentialSetup | { error: string } {
+export function credentialSetup(
+  remote: string,
+  url: string,
+  options: AuthOptions,
+): CredentialSetup | { error: string } {
   const split = splitUserinfo(url);
   const urlUser = split.user || undefined;
-  const username = options.username ?? (split.password !== undefined || hasPasswordSource(options) ? urlUser : undefined);
+  const username =
+    options.username ?? (split.password !== undefined || hasPasswordSource(options) ? urlUser : undefined);
   if (hasPasswordSource(options)) {
     if (split.password !== undefined) {
-      return { error: `the remote URL carries a password and ${options.passwordFile ? '--password-file' : options.password ? 'HOTPULL_PASSWORD' : '--credential-helper'} is given: keep one (got ${JSON.stringify(maskUserinfo(url))})` };
+      return {
+        error: `the remote URL carries a password and ${options.passwordFile ? '--password-file' : options.password ? 'HOTPULL_PASSWORD' : '--credential-helper'} is given: keep one (got ${JSON.stringify(maskUserinfo(url))})`,
+      };
     }
     if (!options.credentialHelper && !username) {
-      return { error: `${options.passwordFile ? '--password-file' : 'HOTPULL_PASSWORD'} needs a user name: give --username NAME (any name works for a GitHub token, e.g. x-access-token) or put it in the URL (got ${JSON.stringify(maskUserinfo(url))})` };
+      return {
+        error: `${options.passwordFile ? '--password-file' : 'HOTPULL_PASSWORD'} needs a user name: give --username NAME (any name works for a GitHub token, e.g. x-access-token) or put it in the URL (got ${JSON.stringify(maskUserinfo(url))})`,
+      };
     }
     const source: CredentialSource = options.passwordFile
       ? { kind: 'file', file: options.passwordFile, username }
@@ -222,7 +240,10 @@ export function credentialSetup(remote: string, url: string, options: AuthOption
   // user with an empty password, as git would send it. Git gets the URL rather than the remote's name, which
   // would make it read the password from the config again.
   const token = split.password === undefined;
-  return { remote: token ? split.bare : split.url, source: { kind: 'url', password: split.password ?? '', username: split.user! } };
+  return {
+    remote: token ? split.bare : split.url,
+    source: { kind: 'url', password: split.password ?? '', username: split.user! },
+  };
 }
 
 /** One line saying why an http(s) remote refused us, from git's output; undefined when it was not that. */

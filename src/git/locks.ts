@@ -5,7 +5,15 @@ import { HotpullError } from '../errors.js';
 
 // Lock files git leaves behind when it is killed (SIGKILL, OOM, container stop): the most reported failure
 // against git-sync. Any of these makes every later git write fail with "File exists".
-const TOP_LEVEL_LOCKS = ['index.lock', 'HEAD.lock', 'ORIG_HEAD.lock', 'FETCH_HEAD.lock', 'shallow.lock', 'config.lock', 'packed-refs.lock'];
+const TOP_LEVEL_LOCKS = [
+  'index.lock',
+  'HEAD.lock',
+  'ORIG_HEAD.lock',
+  'FETCH_HEAD.lock',
+  'shallow.lock',
+  'config.lock',
+  'packed-refs.lock',
+];
 
 async function listRefLocks(dir: string): Promise<string[]> {
   let entries;
@@ -59,12 +67,19 @@ export async function lockHolders(file: string): Promise<LockHolders> {
   if (scan === undefined) return { held: true, pids: [], why: 'cannot tell whether a process has it open (no /proc)' };
   if (scan.pids.length > 0) return { held: true, pids: scan.pids, why: `open in pid ${scan.pids.join(', ')}` };
   const gits = scan.unreadable.filter((p) => /^git/.test(p.comm));
-  if (gits.length > 0) return { held: true, pids: gits.map((p) => p.pid), why: `git of another user running (pid ${gits.map((p) => p.pid).join(', ')}) that this user cannot look into` };
+  if (gits.length > 0)
+    return {
+      held: true,
+      pids: gits.map((p) => p.pid),
+      why: `git of another user running (pid ${gits.map((p) => p.pid).join(', ')}) that this user cannot look into`,
+    };
   return { held: false };
 }
 
 /** Removes lock files no process holds; returns the ones removed and the ones still held. */
-export async function removeStaleLocks(gitDir: string): Promise<{ removed: string[]; held: Array<{ file: string; why: string }> }> {
+export async function removeStaleLocks(
+  gitDir: string,
+): Promise<{ removed: string[]; held: Array<{ file: string; why: string }> }> {
   const removed: string[] = [];
   const held: Array<{ file: string; why: string }> = [];
   for (const file of await findLockFiles(gitDir)) {
@@ -89,10 +104,15 @@ export async function clearLocks(gitDir: string, waitMs = 15_000): Promise<strin
   const messages: string[] = [];
   for (;;) {
     const { removed, held } = await removeStaleLocks(gitDir);
-    messages.push(...removed.map((file) => `removed stale git lock ${file} (no process has it open; left by a killed git)`));
+    messages.push(
+      ...removed.map((file) => `removed stale git lock ${file} (no process has it open; left by a killed git)`),
+    );
     if (held.length === 0) return messages;
     if (Date.now() >= deadline) {
-      throw new HotpullError('GIT', `git lock ${held[0]!.file} is in use (${held[0]!.why}); not removing it, will look again on the next pass`);
+      throw new HotpullError(
+        'GIT',
+        `git lock ${held[0]!.file} is in use (${held[0]!.why}); not removing it, will look again on the next pass`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -28,9 +28,30 @@ import { sshCommand } from './ssh.js';
  */
 const UNSAFE_ALLOWED = Object.fromEntries(
   [
-    'Alias', 'AskPass', 'CommandBinaries', 'ConfigEnvCount', 'ConfigPaths', 'CredentialHelper', 'DiffExternal', 'DiffTextConv',
-    'Editor', 'Exec', 'Filter', 'FsMonitor', 'GitProxy', 'GpgProgram', 'HooksPath', 'Include', 'MergeDriver', 'Pack', 'Pager',
-    'ProtocolOverride', 'SshCommand', 'Submodule', 'TemplateDir', 'UrlRewrite',
+    'Alias',
+    'AskPass',
+    'CommandBinaries',
+    'ConfigEnvCount',
+    'ConfigPaths',
+    'CredentialHelper',
+    'DiffExternal',
+    'DiffTextConv',
+    'Editor',
+    'Exec',
+    'Filter',
+    'FsMonitor',
+    'GitProxy',
+    'GpgProgram',
+    'HooksPath',
+    'Include',
+    'MergeDriver',
+    'Pack',
+    'Pager',
+    'ProtocolOverride',
+    'SshCommand',
+    'Submodule',
+    'TemplateDir',
+    'UrlRewrite',
   ].map((name) => [`allowUnsafe${name}`, true]),
 );
 
@@ -41,7 +62,10 @@ export interface RunOptions {
 
 /** The lines of git's stderr that say what went wrong (fatal:/error:), else its last lines; advice dropped. */
 export function gist(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errors = lines.filter((l) => /^(fatal|error):/.test(l));
   return (errors.length > 0 ? errors : lines.slice(-3)).join(' | ');
 }
@@ -99,7 +123,8 @@ export class Git {
     for (const name of auth.drop) delete env[name];
     this.env = env;
     this.auth = auth;
-    if (trustLocal && remoteKind(url) === 'local') await this.trustDirectory(url.startsWith('file://') ? fileURLToPath(url) : path.resolve(this.dir, url));
+    if (trustLocal && remoteKind(url) === 'local')
+      await this.trustDirectory(url.startsWith('file://') ? fileURLToPath(url) : path.resolve(this.dir, url));
     return auth.remote;
   }
 
@@ -120,7 +145,11 @@ export class Git {
       if (!this.auth || !(error instanceof HotpullError) || error.code !== 'GIT') throw error;
       const why = await this.auth.explain(error.stderr ?? error.message);
       if (!why) throw error;
-      throw new HotpullError('GIT', `${error.command ?? 'git'} failed: ${redact(why)}`, { cause: error, command: error.command, stderr: error.stderr });
+      throw new HotpullError('GIT', `${error.command ?? 'git'} failed: ${redact(why)}`, {
+        cause: error,
+        command: error.command,
+        stderr: error.stderr,
+      });
     }
   }
 
@@ -128,8 +157,14 @@ export class Git {
   private async commonDir(): Promise<string> {
     const dotGit = path.join(this.dir, '.git');
     if ((await stat(dotGit).catch(() => undefined))?.isDirectory()) return dotGit;
-    const isDir = async (name: string) => (await stat(path.join(this.dir, name)).catch(() => undefined))?.isDirectory() === true;
-    if ((await isDir('objects')) && (await isDir('refs')) && (await stat(path.join(this.dir, 'HEAD')).catch(() => undefined))) return this.dir;
+    const isDir = async (name: string) =>
+      (await stat(path.join(this.dir, name)).catch(() => undefined))?.isDirectory() === true;
+    if (
+      (await isDir('objects')) &&
+      (await isDir('refs')) &&
+      (await stat(path.join(this.dir, 'HEAD')).catch(() => undefined))
+    )
+      return this.dir;
     return path.resolve(this.dir, (await this.run(['rev-parse', '--git-common-dir'])).trim());
   }
 
@@ -149,7 +184,10 @@ export class Git {
     const home = this.env.HOME ?? homedir();
     const includes = this.userEnv.GIT_CONFIG_GLOBAL
       ? [this.userEnv.GIT_CONFIG_GLOBAL]
-      : [path.join(this.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'git', 'config'), path.join(home, '.gitconfig')];
+      : [
+          path.join(this.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'git', 'config'),
+          path.join(home, '.gitconfig'),
+        ];
     const quote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
     const text = `# written by hotpull: your global git config, plus trust in the local remote\n[include]\n${includes.map((f) => `\tpath = ${quote(f)}\n`).join('')}[safe]\n\tdirectory = ${quote(real)}\n`;
     const shim = path.join(gitDir, 'hotpull-global.gitconfig');
@@ -180,7 +218,14 @@ export class Git {
         error ??
         (result.exitCode === 0
           ? undefined
-          : Buffer.concat([...result.stdErr, Buffer.from(typeof result.exitCode === 'number' && result.exitCode >= 0 ? `exit code ${result.exitCode}` : 'git was killed by a signal')])),
+          : Buffer.concat([
+              ...result.stdErr,
+              Buffer.from(
+                typeof result.exitCode === 'number' && result.exitCode >= 0
+                  ? `exit code ${result.exitCode}`
+                  : 'git was killed by a signal',
+              ),
+            ])),
     }).env(this.env);
   }
 
@@ -197,7 +242,10 @@ export class Git {
       failed = false;
       return out;
     } catch (error) {
-      if (signal?.aborted) throw interruptedError(options.signal?.aborted ? 'stopped' : 'timeout', command, options.timeoutMs, { cause: error });
+      if (signal?.aborted)
+        throw interruptedError(options.signal?.aborted ? 'stopped' : 'timeout', command, options.timeoutMs, {
+          cause: error,
+        });
       const stderr = redact(error instanceof GitError ? error.message : String(error)).trim();
       const spawnCode = /^Error: spawn \S+ (E[A-Z]+)$/m.exec(stderr)?.[1];
       if (spawnCode) throw gitSpawnError(spawnCode, this.dir, directoryState(this.dir), { cause: error, command });
@@ -254,7 +302,10 @@ export class Git {
     if (/^[0-9a-f]{40}$/.test(loose)) return loose;
     if (loose !== '') return undefined;
     const packed = await readFile(path.join(dir, 'packed-refs'), 'utf8').catch(() => '');
-    const sha = packed.split('\n').find((l) => l.endsWith(` ${ref}`))?.slice(0, 40);
+    const sha = packed
+      .split('\n')
+      .find((l) => l.endsWith(` ${ref}`))
+      ?.slice(0, 40);
     return sha && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
   }
 
@@ -282,7 +333,10 @@ export class Git {
   }
 
   async remotes(): Promise<string[]> {
-    return (await this.run(['remote'])).split('\n').map((s) => s.trim()).filter(Boolean);
+    return (await this.run(['remote']))
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   /**
@@ -314,7 +368,10 @@ export class Git {
       });
       this.onCommand?.(command, took(), result.code !== 0);
       if (result.code !== 0) {
-        throw new HotpullError('GIT', `${command} failed: ${gist(redact(result.output))}`, { command, stderr: redact(result.output) });
+        throw new HotpullError('GIT', `${command} failed: ${gist(redact(result.output))}`, {
+          command,
+          stderr: redact(result.output),
+        });
       }
       return result;
     });
@@ -327,26 +384,38 @@ export class Git {
   }
 
   /** Fetches the one branch into `destRef` (no tags, no submodules). */
-  async fetchBranch(remote: string, branch: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
+  async fetchBranch(
+    remote: string,
+    branch: string,
+    destRef: string,
+    options: RunOptions & { depth?: number },
+  ): Promise<void> {
     await this.fetchRef(remote, `refs/heads/${branch}`, destRef, options);
   }
 
   /** Fetches one remote ref (a branch, a tag) or one commit by its full sha into `destRef` (no tags, no submodules). */
-  async fetchRef(remote: string, source: string, destRef: string, options: RunOptions & { depth?: number }): Promise<void> {
-    await this.network(() => this.run(
-      [
-        'fetch',
-        '--verbose',
-        '--no-tags',
-        '--no-recurse-submodules',
-        '--no-write-fetch-head',
-        ...(options.depth ? [`--depth=${options.depth}`] : []),
-        '--',
-        remote,
-        `+${source}:${destRef}`,
-      ],
-      options,
-    ));
+  async fetchRef(
+    remote: string,
+    source: string,
+    destRef: string,
+    options: RunOptions & { depth?: number },
+  ): Promise<void> {
+    await this.network(() =>
+      this.run(
+        [
+          'fetch',
+          '--verbose',
+          '--no-tags',
+          '--no-recurse-submodules',
+          '--no-write-fetch-head',
+          ...(options.depth ? [`--depth=${options.depth}`] : []),
+          '--',
+          remote,
+          `+${source}:${destRef}`,
+        ],
+        options,
+      ),
+    );
   }
 
   /** A first clone into this (empty) directory; `url` as prepareRemote returned it. */
@@ -375,7 +444,13 @@ export class Git {
 
   /** Tracked files that differ from HEAD (staged or not); untracked files do not count. */
   async modifiedFiles(): Promise<string[]> {
-    const out = await this.run(['status', '--porcelain=v2', '--branch', '--untracked-files=no', '--ignore-submodules=dirty']);
+    const out = await this.run([
+      'status',
+      '--porcelain=v2',
+      '--branch',
+      '--untracked-files=no',
+      '--ignore-submodules=dirty',
+    ]);
     // v2 lines: "1 XY sub mH mI mW hH hI path" for changes, "2 ... path\torig" for renames, "u ..." for conflicts
     return out
       .split('\n')

@@ -32,8 +32,10 @@ export function sshCommand(options: SshOptions, env: Readonly<Record<string, str
   const args = [
     ...(options.keyFile ? ['-i', options.keyFile, '-o', 'IdentitiesOnly=yes'] : []),
     ...(options.knownHostsFile ? ['-o', `UserKnownHostsFile=${optionPath(options.knownHostsFile)}`] : []),
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
   ];
   return [user ?? 'ssh', ...args.map(shellQuote)].join(' ');
 }
@@ -52,7 +54,12 @@ export interface SshTarget {
 /** user, host and port of ssh://[user@]host[:port]/path or scp-like [user@]host:path. */
 export function sshTarget(url: string): SshTarget | undefined {
   const full = /^(?:ssh|git\+ssh|ssh\+git):\/\/(?:([^@/]*)@)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?(?:\/|$)/i.exec(url);
-  if (full) return { user: full[1] || undefined, host: full[2]!.replace(/^\[(.*)\]$/, '$1'), port: full[3] ? Number(full[3]) : 22 };
+  if (full)
+    return {
+      user: full[1] || undefined,
+      host: full[2]!.replace(/^\[(.*)\]$/, '$1'),
+      port: full[3] ? Number(full[3]) : 22,
+    };
   const scp = /^(?:([^@/:]+)@)?(\[[^\]]+\]|[^:/]+):/.exec(url);
   if (scp) return { user: scp[1] || undefined, host: scp[2]!.replace(/^\[(.*)\]$/, '$1'), port: 22 };
   return undefined;
@@ -72,7 +79,15 @@ export function fingerprint(line: string): { type: string; fingerprint: string }
 }
 
 /** ssh's preference among the host keys a server offers (OpenSSH 9 HostKeyAlgorithms order, without certificates). */
-const HOST_KEY_ORDER = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+const HOST_KEY_ORDER = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 /** ED25519 → ssh-ed25519, as ssh names a type in its messages and ssh-keyscan in its output. */
 function keyscanType(sshType: string): string[] {
@@ -91,7 +106,8 @@ export function offeredKey(keyscanOutput: string, sshType?: string): { type: str
     .map(fingerprint)
     .filter((k): k is { type: string; fingerprint: string } => k !== undefined);
   const wanted = sshType ? keyscanType(sshType) : [];
-  const rank = (k: { type: string }) => (wanted.includes(k.type) ? -1 : HOST_KEY_ORDER.indexOf(k.type) >= 0 ? HOST_KEY_ORDER.indexOf(k.type) : 99);
+  const rank = (k: { type: string }) =>
+    wanted.includes(k.type) ? -1 : HOST_KEY_ORDER.indexOf(k.type) >= 0 ? HOST_KEY_ORDER.indexOf(k.type) : 99;
   return keys.sort((a, b) => rank(a) - rank(b))[0];
 }
 
@@ -105,9 +121,15 @@ export type SshFailure =
 export function sshFailure(output: string): SshFailure | undefined {
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for \S+ has changed/.test(output)) {
     const sent = /The fingerprint for the (\S+) key sent by the remote host is\s+(SHA256:[A-Za-z0-9+/]+)/.exec(output);
-    return { kind: 'changed-host', keyType: sent?.[1], fingerprint: sent?.[2], offending: /Offending \S+ key in (\S+)/.exec(output)?.[1] };
+    return {
+      kind: 'changed-host',
+      keyType: sent?.[1],
+      fingerprint: sent?.[2],
+      offending: /Offending \S+ key in (\S+)/.exec(output)?.[1],
+    };
   }
-  if (/Host key verification failed/.test(output)) return { kind: 'unknown-host', keyType: /No (\S+) host key is known for/.exec(output)?.[1] };
+  if (/Host key verification failed/.test(output))
+    return { kind: 'unknown-host', keyType: /No (\S+) host key is known for/.exec(output)?.[1] };
   const load = /Load key "[^"]*": (.+)/.exec(output);
   if (load) return { kind: 'key-unusable', reason: load[1]!.trim() };
   const denied = /Permission denied \(([^)]*)\)/.exec(output);
@@ -133,7 +155,9 @@ export function sshFailureMessage(failure: SshFailure, context: SshContext): str
   const pin = `ssh-keyscan -p ${target.port} ${target.host} >> ${shellQuote(knownHosts)}`;
   switch (failure.kind) {
     case 'unknown-host': {
-      const offered = context.offered ? `${context.offered.type} key ${context.offered.fingerprint}` : 'a key ssh-keyscan could not read';
+      const offered = context.offered
+        ? `${context.offered.type} key ${context.offered.fingerprint}`
+        : 'a key ssh-keyscan could not read';
       return `ssh refused host ${name}: its host key is not in ${knownHosts} (the server offered ${offered}); if that is your git server's key, pin it: ${pin}`;
     }
     case 'changed-host': {
@@ -146,8 +170,12 @@ export function sshFailureMessage(failure: SshFailure, context: SshContext): str
     }
     case 'key-refused': {
       const who = `${target.user ? `${target.user}@` : ''}${name}`;
-      const key = context.keyFile ? `the key ${context.keyFile}${context.keyFingerprint ? ` (${context.keyFingerprint})` : ''}` : 'every key ssh offered';
-      const fix = context.keyFile ? 'add its public key to the repository as a deploy key (ssh-keygen -y -f KEY prints it)' : 'give a deploy key with --ssh-key-file FILE';
+      const key = context.keyFile
+        ? `the key ${context.keyFile}${context.keyFingerprint ? ` (${context.keyFingerprint})` : ''}`
+        : 'every key ssh offered';
+      const fix = context.keyFile
+        ? 'add its public key to the repository as a deploy key (ssh-keygen -y -f KEY prints it)'
+        : 'give a deploy key with --ssh-key-file FILE';
       return `ssh: ${who} refused ${key}: Permission denied (${failure.methods}); ${fix}`;
     }
     case 'key-unusable':
@@ -160,8 +188,13 @@ export function sshFailureMessage(failure: SshFailure, context: SshContext): str
  * readable by group or others ("UNPROTECTED PRIVATE KEY FILE"). A key owned by another uid (a Kubernetes Secret
  * mounted with fsGroup) needs group read to be readable at all, and ssh accepts it.
  */
-export function keyFileProblem(file: string, stat: { mode: number; uid: number; isFile: boolean }, uid: number): string | undefined {
-  if (!stat.isFile) return `--ssh-key-file must be a private key file (got ${JSON.stringify(file)}: not a regular file)`;
+export function keyFileProblem(
+  file: string,
+  stat: { mode: number; uid: number; isFile: boolean },
+  uid: number,
+): string | undefined {
+  if (!stat.isFile)
+    return `--ssh-key-file must be a private key file (got ${JSON.stringify(file)}: not a regular file)`;
   if (stat.uid === uid && (stat.mode & 0o077) !== 0) {
     const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
     return `--ssh-key-file must be readable by its owner only, or ssh ignores it (got ${JSON.stringify(file)} with mode ${mode}): chmod 600 ${shellQuote(file)}`;

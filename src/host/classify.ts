@@ -2,7 +2,8 @@
  * docker's (and podman's) stderr → one line that says what is wrong and what to do. Pure, so each message is
  * asserted word for word; the raw output stays on the error for the log.
  */
-export type DockerProblem = 'daemon-unreachable' | 'permission-denied' | 'image-missing' | 'port-in-use' | 'not-shared' | 'other';
+export type DockerProblem =
+  'daemon-unreachable' | 'permission-denied' | 'image-missing' | 'port-in-use' | 'not-shared' | 'other';
 
 export interface ProblemContext {
   /** the docker sub-command that failed, e.g. "run", "pull" */
@@ -13,12 +14,18 @@ export interface ProblemContext {
 }
 
 const PATTERNS: ReadonlyArray<[DockerProblem, RegExp]> = [
-  ['permission-denied', /permission denied while trying to connect to the docker daemon|dial unix [^:]+: connect: permission denied/i],
+  [
+    'permission-denied',
+    /permission denied while trying to connect to the docker daemon|dial unix [^:]+: connect: permission denied/i,
+  ],
   [
     'daemon-unreachable',
     /cannot connect to the docker daemon|is the docker daemon running|error during connect|cannot connect to podman|unable to connect to podman|connection refused.*docker\.sock|docker\.sock: connect: no such file/i,
   ],
-  ['not-shared', /mounts denied|is not shared from (the )?(host|os x|macos)|not known to docker|drive is not shared|file sharing/i],
+  [
+    'not-shared',
+    /mounts denied|is not shared from (the )?(host|os x|macos)|not known to docker|drive is not shared|file sharing/i,
+  ],
   ['port-in-use', /port is already allocated|address already in use|bind: .*in use/i],
   [
     'image-missing',
@@ -36,11 +43,17 @@ export function dockerGist(stderr: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !/^WARNING\b/i.test(l) && !/^See '.* --help'\.?$/.test(l) && !/^Run '.* --help'/.test(l));
-  return lines.slice(-3).join(' | ').replace(/^(docker: )?Error response from daemon: /i, '');
+  return lines
+    .slice(-3)
+    .join(' | ')
+    .replace(/^(docker: )?Error response from daemon: /i, '');
 }
 
 function portOf(stderr: string): string | undefined {
-  return /(?:Bind for|listen \w+) \[?[0-9a-f:.]*\]?:(\d+)/i.exec(stderr)?.[1] ?? /:(\d+): bind: address already in use/.exec(stderr)?.[1];
+  return (
+    /(?:Bind for|listen \w+) \[?[0-9a-f:.]*\]?:(\d+)/i.exec(stderr)?.[1] ??
+    /:(\d+): bind: address already in use/.exec(stderr)?.[1]
+  );
 }
 
 export function problemMessage(problem: DockerProblem, stderr: string, context: ProblemContext): string {
@@ -73,7 +86,11 @@ export function dockerFailureMessage(stderr: string, context: ProblemContext): s
  * docker-machine (VirtualBox) mounts a folder the VM does not share as an empty directory, without an error:
  * warn before starting when the code is outside the folders it shares by default.
  */
-export function vmShareWarning(hostDir: string, env: Readonly<Record<string, string | undefined>>, platform: string): string | undefined {
+export function vmShareWarning(
+  hostDir: string,
+  env: Readonly<Record<string, string | undefined>>,
+  platform: string,
+): string | undefined {
   if (!env.DOCKER_MACHINE_NAME) return undefined;
   const shared = platform === 'darwin' ? ['/Users/'] : platform === 'win32' ? ['C:\\Users\\', '/c/Users/'] : undefined;
   if (!shared || shared.some((p) => hostDir.startsWith(p))) return undefined;

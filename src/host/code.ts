@@ -21,8 +21,11 @@ export interface CodeOptions {
  * first deploy). A directory with anything in it is left as it is: it is someone's checkout.
  */
 export async function ensureCode(hostDir: string, options: CodeOptions): Promise<CodeState> {
-  const stat = await fs.stat(hostDir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
-  if (stat && !stat.isDirectory()) throw configError(`--code HOSTDIR must be a directory (got ${JSON.stringify(hostDir)}, a file)`);
+  const stat = await fs
+    .stat(hostDir)
+    .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
+  if (stat && !stat.isDirectory())
+    throw configError(`--code HOSTDIR must be a directory (got ${JSON.stringify(hostDir)}, a file)`);
   if (!stat) await fs.mkdir(hostDir, { recursive: true });
   if ((await fs.readdir(hostDir)).length > 0) return { kind: 'present', sha: await deployedSha(hostDir, options.env) };
   if (!options.repo) return { kind: 'empty' };
@@ -34,7 +37,10 @@ export async function ensureCode(hostDir: string, options: CodeOptions): Promise
 }
 
 /** HEAD of the checkout in `dir`; undefined when there is none (missing directory, not a checkout, no commit). */
-export async function deployedSha(dir: string, env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
+export async function deployedSha(
+  dir: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string | undefined> {
   try {
     return await new Git(dir, env).head();
   } catch {
@@ -43,7 +49,10 @@ export async function deployedSha(dir: string, env: Readonly<Record<string, stri
 }
 
 /** The checkout's origin URL and branch, for the labels when `--repo` / `--branch` were not given. */
-export async function checkoutOrigin(dir: string, env: Readonly<Record<string, string | undefined>>): Promise<{ repo?: string; branch?: string }> {
+export async function checkoutOrigin(
+  dir: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{ repo?: string; branch?: string }> {
   try {
     const git = new Git(dir, env);
     const upstream = await git.upstream();

@@ -43,8 +43,12 @@ export function describeState(state: ContainerInspect['State']): string {
 }
 
 function hasCodeMount(container: ContainerInspect, code: DesiredContainer['code']): boolean {
-  const binds = (container.HostConfig?.Binds ?? []).map((b) => b.split(':')).some(([src, dst]) => src === code.hostDir && dst === code.containerDir);
-  const mounts = (container.Mounts ?? []).some((m) => (m.Type ?? 'bind') === 'bind' && m.Source === code.hostDir && m.Destination === code.containerDir);
+  const binds = (container.HostConfig?.Binds ?? [])
+    .map((b) => b.split(':'))
+    .some(([src, dst]) => src === code.hostDir && dst === code.containerDir);
+  const mounts = (container.Mounts ?? []).some(
+    (m) => (m.Type ?? 'bind') === 'bind' && m.Source === code.hostDir && m.Destination === code.containerDir,
+  );
   return binds || mounts;
 }
 
@@ -53,7 +57,14 @@ function boundPorts(container: ContainerInspect): Set<string> {
   for (const [port, bindings] of Object.entries(container.HostConfig?.PortBindings ?? {})) {
     const [containerPort, protocol = 'tcp'] = port.split('/');
     for (const b of bindings ?? []) {
-      keys.add(portKey({ hostIp: b.HostIp ?? '', hostPort: Number(b.HostPort), containerPort: Number(containerPort), protocol: protocol as 'tcp' }));
+      keys.add(
+        portKey({
+          hostIp: b.HostIp ?? '',
+          hostPort: Number(b.HostPort),
+          containerPort: Number(containerPort),
+          protocol: protocol as 'tcp',
+        }),
+      );
     }
   }
   return keys;
@@ -73,10 +84,12 @@ export function decide(spec: DesiredContainer, imageId: string, container: Conta
   const runningHash = labels[LABEL.configHash];
   const wantedHash = configHash(spec);
 
-  if (!container.State.Running || container.State.Restarting || container.State.Paused) reasons.push(`it is ${describeState(container.State)}`);
+  if (!container.State.Running || container.State.Restarting || container.State.Paused)
+    reasons.push(`it is ${describeState(container.State)}`);
   if (runningHash === undefined) reasons.push(`it was not started by hotpull (no ${LABEL.configHash} label)`);
   if (container.Image !== imageId) reasons.push(`image changed (${shortId(container.Image)} → ${shortId(imageId)})`);
-  if (!hasCodeMount(container, spec.code)) reasons.push(`code mount changed (now ${spec.code.hostDir}:${spec.code.containerDir})`);
+  if (!hasCodeMount(container, spec.code))
+    reasons.push(`code mount changed (now ${spec.code.hostDir}:${spec.code.containerDir})`);
   const ports = boundPorts(container);
   const missingPorts = spec.ports.map(portKey).filter((k) => !ports.has(k));
   if (missingPorts.length > 0) reasons.push(`ports changed (${missingPorts.join(', ')})`);

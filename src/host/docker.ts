@@ -42,14 +42,24 @@ export class DockerCli {
   failure(result: ArgvResult, args: readonly string[], context: ProblemContext): HotpullError {
     const problem = classify(result.stderr);
     const message = problemMessage(problem, result.stderr, { dockerHost: this.options.env.DOCKER_HOST, ...context });
-    const details = { command: redact([this.options.bin, ...args].join(' ')), stdout: result.stdout, stderr: result.stderr };
-    if (problem === 'daemon-unreachable' || problem === 'permission-denied') return new HotpullError('UNREACHABLE', message, details);
+    const details = {
+      command: redact([this.options.bin, ...args].join(' ')),
+      stdout: result.stdout,
+      stderr: result.stderr,
+    };
+    if (problem === 'daemon-unreachable' || problem === 'permission-denied')
+      return new HotpullError('UNREACHABLE', message, details);
     return new HotpullError('DOCKER', message, details);
   }
 
   /** The image's inspect record, or undefined when this Docker host does not have it. */
   async image(ref: string): Promise<ImageInspect | undefined> {
-    const result = await this.run(['image', 'inspect', '--', ref], { action: 'image inspect', image: ref }, QUICK_MS, true);
+    const result = await this.run(
+      ['image', 'inspect', '--', ref],
+      { action: 'image inspect', image: ref },
+      QUICK_MS,
+      true,
+    );
     if (result.exitCode === 0) return (JSON.parse(result.stdout) as ImageInspect[])[0];
     if (classify(result.stderr) === 'image-missing') return undefined;
     throw this.failure(result, ['image', 'inspect', ref], { action: 'image inspect', image: ref });
@@ -76,8 +86,13 @@ export class DockerCli {
 
   /** Ids of all containers (running or not) carrying the label. */
   async withLabel(label: string): Promise<string[]> {
-    const result = await this.run(['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=${label}`], { action: 'ps' });
-    return result.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    const result = await this.run(['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=${label}`], {
+      action: 'ps',
+    });
+    return result.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   }
 
   /** Graceful stop: SIGTERM (or the image's STOPSIGNAL), SIGKILL after `timeoutS`. */
@@ -99,7 +114,12 @@ export class DockerCli {
    * container's stdout and stderr to two pipes, so their order is restored from the timestamps.
    */
   async logs(name: string, lines: number): Promise<string[] | undefined> {
-    const result = await this.run(['logs', '--timestamps', '--tail', String(lines), '--', name], { action: 'logs' }, QUICK_MS, true);
+    const result = await this.run(
+      ['logs', '--timestamps', '--tail', String(lines), '--', name],
+      { action: 'logs' },
+      QUICK_MS,
+      true,
+    );
     if (result.exitCode !== 0) return undefined;
     return [...parseLogLines(result.stdout), ...parseLogLines(result.stderr)]
       .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
@@ -115,6 +135,8 @@ export function parseLogLines(output: string): Array<{ at: string; text: string 
     .filter((l) => l.trim() !== '')
     .map((line) => {
       const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ?(.*)$/.exec(line);
-      return match ? { at: `${match[1]}.${(match[2] ?? '').padEnd(9, '0')}${match[3]}`, text: match[4]! } : { at: '', text: line };
+      return match
+        ? { at: `${match[1]}.${(match[2] ?? '').padEnd(9, '0')}${match[3]}`, text: match[4]! }
+        : { at: '', text: line };
     });
 }

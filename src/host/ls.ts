@@ -30,7 +30,10 @@ export function managedRow(container: ContainerInspect): Omit<ManagedContainer, 
 }
 
 /** The containers hotpull started (by label), sorted by name, each with the revision its code directory holds. */
-export async function listManaged(docker: DockerCli, env: Readonly<Record<string, string | undefined>>): Promise<ManagedContainer[]> {
+export async function listManaged(
+  docker: DockerCli,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<ManagedContainer[]> {
   const containers = await docker.containers(await docker.withLabel(LABEL.configHash));
   const rows = await Promise.all(
     containers.map(async (c) => {
@@ -48,5 +51,9 @@ export function formatTable(rows: readonly ManagedContainer[]): string {
     ...rows.map((r) => [r.name, r.image, r.status, shortSha(r.sha) ?? '-', r.branch ?? '-', r.code ?? '-']),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+  return (
+    table
+      .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
+      .join('\n') + '\n'
+  );
 }

@@ -76,7 +76,9 @@ export function parseCode(text: string, cwd: string, needContainerDir = true): C
   const hostPart = at > 0 ? text.slice(0, at) : text;
   const containerDir = at > 0 ? text.slice(at + 1) : '';
   if (needContainerDir && (!hostPart || !containerDir.startsWith('/'))) {
-    throw configError(`--code must be HOSTDIR:CONTAINERDIR with an absolute CONTAINERDIR, e.g. ./app:/app (got ${JSON.stringify(text)})`);
+    throw configError(
+      `--code must be HOSTDIR:CONTAINERDIR with an absolute CONTAINERDIR, e.g. ./app:/app (got ${JSON.stringify(text)})`,
+    );
   }
   if (!hostPart) throw configError(`--code must name a directory (got ${JSON.stringify(text)})`);
   return { hostDir: path.resolve(cwd, hostPart), containerDir: containerDir.replace(/(.)\/+$/, '$1') };
@@ -88,9 +90,16 @@ export function parsePort(text: string): PortMapping {
   const hostPort = Number(match?.[2]);
   const containerPort = Number(match?.[3]);
   if (!match || hostPort < 1 || hostPort > 65535 || containerPort < 1 || containerPort > 65535) {
-    throw configError(`-p/--publish must be [IP:]HOSTPORT:PORT[/udp] with ports 1-65535, e.g. 8000:8000 or 127.0.0.1:8000:80 (got ${JSON.stringify(text)})`);
+    throw configError(
+      `-p/--publish must be [IP:]HOSTPORT:PORT[/udp] with ports 1-65535, e.g. 8000:8000 or 127.0.0.1:8000:80 (got ${JSON.stringify(text)})`,
+    );
   }
-  return { hostIp: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1'), hostPort, containerPort, protocol: (match[4] as PortMapping['protocol'] | undefined) ?? 'tcp' };
+  return {
+    hostIp: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1'),
+    hostPort,
+    containerPort,
+    protocol: (match[4] as PortMapping['protocol'] | undefined) ?? 'tcp',
+  };
 }
 
 function envEntry(text: string, where: string, processEnv: UpInput['processEnv']): [string, string] {
@@ -98,7 +107,10 @@ function envEntry(text: string, where: string, processEnv: UpInput['processEnv']
   const key = at === -1 ? text : text.slice(0, at);
   if (!ENV_NAME.test(key)) throw configError(`${where} must be NAME=VALUE (got ${JSON.stringify(redactValue(text))})`);
   const value = at === -1 ? processEnv[key] : text.slice(at + 1);
-  if (value === undefined) throw configError(`${where} names ${key} without a value, and ${key} is not set in the environment (got ${JSON.stringify(text)})`);
+  if (value === undefined)
+    throw configError(
+      `${where} names ${key} without a value, and ${key} is not set in the environment (got ${JSON.stringify(text)})`,
+    );
   // docker's --env-file, which carries the values (so they stay out of `ps`), has no way to write a newline.
   if (/[\r\n\0]/.test(value)) throw configError(`${where} values must be one line (got a line break in ${key})`);
   return [key, value];
@@ -110,7 +122,10 @@ function redactValue(text: string): string {
 }
 
 /** docker's env-file format: NAME=VALUE per line, `#` comments and blank lines skipped, no quoting. */
-export function parseEnvFile(file: { path: string; text: string }, processEnv: UpInput['processEnv']): Array<[string, string]> {
+export function parseEnvFile(
+  file: { path: string; text: string },
+  processEnv: UpInput['processEnv'],
+): Array<[string, string]> {
   const entries: Array<[string, string]> = [];
   file.text.split(/\r?\n/).forEach((line, index) => {
     const trimmed = line.replace(/^\s+/, '');
@@ -123,12 +138,17 @@ export function parseEnvFile(file: { path: string; text: string }, processEnv: U
 /** Splits what followed `--`: docker run options, then (after a second `--`) the container's command. */
 export function splitPassthrough(passthrough: readonly string[]): { runArgs: string[]; command: string[] } {
   const cut = passthrough.indexOf('--');
-  return cut === -1 ? { runArgs: [...passthrough], command: [] } : { runArgs: passthrough.slice(0, cut), command: passthrough.slice(cut + 1) };
+  return cut === -1
+    ? { runArgs: [...passthrough], command: [] }
+    : { runArgs: passthrough.slice(0, cut), command: passthrough.slice(cut + 1) };
 }
 
 export function desiredContainer(input: UpInput): DesiredContainer {
   const name = required(input.name, '--name', 'NAME (the container name)');
-  if (!NAME.test(name)) throw configError(`--name must be a container name: two or more letters, digits and _.-, starting with a letter or digit (got ${JSON.stringify(name)})`);
+  if (!NAME.test(name))
+    throw configError(
+      `--name must be a container name: two or more letters, digits and _.-, starting with a letter or digit (got ${JSON.stringify(name)})`,
+    );
   const image = required(input.image, '--image', 'IMAGE');
   const code = parseCode(required(input.code, '--code', 'HOSTDIR:CONTAINERDIR'), input.cwd);
   const ports = input.publish.map(parsePort);
@@ -188,7 +208,10 @@ export function envFileText(spec: DesiredContainer): string {
 /** `docker run` arguments: detached, named, labelled, the code mount, ports, env (via a file), extra args, image, command. */
 export function runArguments(spec: DesiredContainer, envFile: string | undefined): string[] {
   const labels = Object.entries(labelsOf(spec)).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
-  const ports = spec.ports.flatMap((p) => ['--publish', `${p.hostIp ? `${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}:` : ''}${p.hostPort}:${p.containerPort}/${p.protocol}`]);
+  const ports = spec.ports.flatMap((p) => [
+    '--publish',
+    `${p.hostIp ? `${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}:` : ''}${p.hostPort}:${p.containerPort}/${p.protocol}`,
+  ]);
   return [
     'run',
     '--detach',

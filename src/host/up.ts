@@ -63,11 +63,21 @@ export async function hostUp(options: UpOptions): Promise<UpResult> {
     await docker.pull(spec.image);
   }
   const image = await docker.image(spec.image);
-  if (!image) throw new HotpullError('DOCKER', problemMessage('image-missing', '', { action: 'run', image: spec.image }));
+  if (!image)
+    throw new HotpullError('DOCKER', problemMessage('image-missing', '', { action: 'run', image: spec.image }));
 
-  const code = await ensureCode(spec.code.hostDir, { repo: spec.repo, branch: spec.branch, env: options.env, auth: options.auth });
-  if (code.kind === 'cloned') print(`cloned ${redact(spec.repo ?? '')}${spec.branch ? ` (${spec.branch})` : ''} into ${spec.code.hostDir} at ${shortSha(code.sha)}`);
-  if (code.kind === 'empty') print(`warning: ${spec.code.hostDir} is empty and no --repo was given: the container starts without code`);
+  const code = await ensureCode(spec.code.hostDir, {
+    repo: spec.repo,
+    branch: spec.branch,
+    env: options.env,
+    auth: options.auth,
+  });
+  if (code.kind === 'cloned')
+    print(
+      `cloned ${redact(spec.repo ?? '')}${spec.branch ? ` (${spec.branch})` : ''} into ${spec.code.hostDir} at ${shortSha(code.sha)}`,
+    );
+  if (code.kind === 'empty')
+    print(`warning: ${spec.code.hostDir} is empty and no --repo was given: the container starts without code`);
   if (!spec.repo || !spec.branch) {
     const origin = await checkoutOrigin(spec.code.hostDir, options.env);
     spec = { ...spec, repo: spec.repo ?? origin.repo, branch: spec.branch ?? origin.branch };
@@ -100,7 +110,8 @@ export async function hostUp(options: UpOptions): Promise<UpResult> {
   }
 
   const containerId = await startContainer(docker, spec);
-  const hasHealthcheck = (image.Config?.Healthcheck?.Test ?? []).length > 0 && image.Config?.Healthcheck?.Test?.[0] !== 'NONE';
+  const hasHealthcheck =
+    (image.Config?.Healthcheck?.Test ?? []).length > 0 && image.Config?.Healthcheck?.Test?.[0] !== 'NONE';
   const state = await waitUntilUp(docker, spec.name, { ...options.health, hasHealthcheck, sha: sha ?? '' });
   const action = decision.action === 'create' ? 'created' : 'replaced';
   print(`${action} ${spec.name}: ${what}, ${spec.code.hostDir} → ${spec.code.containerDir}, ${state}`);
@@ -114,7 +125,11 @@ async function startContainer(docker: DockerCli, spec: DesiredContainer): Promis
     const envFile = dir ? path.join(dir, 'env') : undefined;
     if (envFile) await fs.writeFile(envFile, envFileText(spec), { mode: 0o600 });
     try {
-      return await docker.start(runArguments(spec, envFile), { action: 'run', image: spec.image, hostDir: spec.code.hostDir });
+      return await docker.start(runArguments(spec, envFile), {
+        action: 'run',
+        image: spec.image,
+        hostDir: spec.code.hostDir,
+      });
     } catch (error) {
       // A run that fails after creating the container (a command not in the image) has logs worth showing.
       if (error instanceof HotpullError && error.code === 'DOCKER' && classify(error.stderr ?? '') === 'other') {
@@ -150,7 +165,8 @@ async function waitUntilUp(docker: DockerCli, name: string, options: WaitOptions
   let checked = options.hasHealthcheck;
   for (;;) {
     const container = await docker.container(name);
-    if (!container) throw new HotpullError('DOCKER', `container ${name} disappeared while starting (removed by someone else?)`);
+    if (!container)
+      throw new HotpullError('DOCKER', `container ${name} disappeared while starting (removed by someone else?)`);
     const problem = startProblem(container);
     if (problem) throw await withLogs(docker, name, `container ${name} ${problem} while starting`);
     const { State: state } = container;
@@ -163,13 +179,22 @@ async function waitUntilUp(docker: DockerCli, name: string, options: WaitOptions
     }
     if (Date.now() >= deadline) {
       const goal = checked ? 'healthy' : 'running';
-      throw await withLogs(docker, name, `container ${name} did not become ${goal} within ${formatDuration(options.timeoutMs)} (it is ${describeState(state)})`);
+      throw await withLogs(
+        docker,
+        name,
+        `container ${name} did not become ${goal} within ${formatDuration(options.timeoutMs)} (it is ${describeState(state)})`,
+      );
     }
     await sleep(POLL_MS);
   }
   if (!options.url) return checked ? 'healthy' : 'running';
   const result = await verifyHealth(
-    { url: options.url, expect: options.expect, timeoutMs: Math.max(1000, deadline - Date.now()), settleMs: options.settleMs },
+    {
+      url: options.url,
+      expect: options.expect,
+      timeoutMs: Math.max(1000, deadline - Date.now()),
+      settleMs: options.settleMs,
+    },
     options.sha,
   );
   if (result.ok) return `healthy (${options.url})`;
@@ -181,8 +206,10 @@ async function waitUntilUp(docker: DockerCli, name: string, options: WaitOptions
 /** What makes a starting container a failed one, or undefined while it may still come up. */
 function startProblem(container: ContainerInspect): string | undefined {
   const { State: state } = container;
-  if (state.Status === 'exited' || state.Status === 'dead') return `exited with code ${state.ExitCode ?? '?'}${state.Error ? ` (${state.Error})` : ''}`;
-  if (state.Restarting || (container.RestartCount ?? 0) > 0) return `keeps restarting (last exit code ${state.ExitCode ?? '?'})`;
+  if (state.Status === 'exited' || state.Status === 'dead')
+    return `exited with code ${state.ExitCode ?? '?'}${state.Error ? ` (${state.Error})` : ''}`;
+  if (state.Restarting || (container.RestartCount ?? 0) > 0)
+    return `keeps restarting (last exit code ${state.ExitCode ?? '?'})`;
   if (state.Health?.Status === 'unhealthy') {
     const last = state.Health.Log?.at(-1)?.Output?.trim();
     return `is unhealthy${last ? ` (last check: ${last.split('\n').slice(-1)[0]})` : ''}`;
@@ -193,7 +220,11 @@ function startProblem(container: ContainerInspect): string | undefined {
 async function withLogs(docker: DockerCli, name: string, message: string, cause?: HotpullError): Promise<HotpullError> {
   const logs = (await docker.logs(name, LOG_LINES).catch(() => undefined))?.map((l) => l.trimEnd()).filter(Boolean);
   const text =
-    logs === undefined ? '' : logs.length > 0 ? ` (left for \`docker logs ${name}\`); its last log lines:\n${logs.map((l) => `  ${l}`).join('\n')}` : ` (left for \`docker logs ${name}\`); it printed nothing`;
+    logs === undefined
+      ? ''
+      : logs.length > 0
+        ? ` (left for \`docker logs ${name}\`); its last log lines:\n${logs.map((l) => `  ${l}`).join('\n')}`
+        : ` (left for \`docker logs ${name}\`); it printed nothing`;
   return new HotpullError('DOCKER', `${message}${text}`, {
     cause,
     command: cause?.command,

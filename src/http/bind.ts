@@ -27,7 +27,8 @@ export function listenErrorMessage(address: ListenAddress, error: NodeJS.ErrnoEx
 /** Binds the server; a failure is a configuration error (exit 2, one line), never a stack trace. */
 export function bind(server: net.Server, address: ListenAddress): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => reject(configError(listenErrorMessage(address, error), error) as HotpullError);
+    const onError = (error: NodeJS.ErrnoException) =>
+      reject(configError(listenErrorMessage(address, error), error) as HotpullError);
     server.once('error', onError);
     server.listen(address.port, address.host, () => {
       server.off('error', onError);

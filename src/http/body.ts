@@ -19,7 +19,10 @@ export interface BodyLimits {
 export function readBody(req: http.IncomingMessage, { limit, budget, timeoutMs }: BodyLimits): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return Promise.reject(new HttpError(413, `body over ${limit} bytes`, 'too_large', true));
-  if (declared > budget.total - budget.inUse) return Promise.reject(new HttpError(503, 'busy: too many request bodies in flight, retry later', 'body_budget', true));
+  if (declared > budget.total - budget.inUse)
+    return Promise.reject(
+      new HttpError(503, 'busy: too many request bodies in flight, retry later', 'body_budget', true),
+    );
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -34,13 +37,17 @@ export function readBody(req: http.IncomingMessage, { limit, budget, timeoutMs }
     };
     const onData = (chunk: Buffer) => {
       if (size + chunk.length > limit) return finish(new HttpError(413, `body over ${limit} bytes`, 'too_large', true));
-      if (!budget.take(chunk.length)) return finish(new HttpError(503, 'busy: too many request bodies in flight, retry later', 'body_budget', true));
+      if (!budget.take(chunk.length))
+        return finish(new HttpError(503, 'busy: too many request bodies in flight, retry later', 'body_budget', true));
       size += chunk.length;
       chunks.push(chunk);
     };
     const onEnd = () => finish();
     const onAborted = () => finish(new HttpError(400, 'request aborted', 'aborted', true));
-    const timer = setTimeout(() => finish(new HttpError(408, `body not complete within ${timeoutMs / 1000}s`, 'body_timeout', true)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new HttpError(408, `body not complete within ${timeoutMs / 1000}s`, 'body_timeout', true)),
+      timeoutMs,
+    );
     req.on('data', onData).on('end', onEnd).on('close', onAborted).on('error', onAborted);
   });
 }

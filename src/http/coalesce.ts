@@ -42,8 +42,10 @@ export class WebhookCoalescer {
 
   /** A signed push for `sha` (undefined when the payload named none) arrived; `deployedSha` is what runs. */
   offer(now: number, sha: string | undefined, deployedSha: string | undefined): Offer {
-    if (sha !== undefined && sha === deployedSha) return { action: 'skip', reason: `${shortSha(sha)} is already deployed` };
-    if (sha !== undefined && this.inFlight?.sha === sha) return { action: 'skip', reason: `${shortSha(sha)} is already being fetched` };
+    if (sha !== undefined && sha === deployedSha)
+      return { action: 'skip', reason: `${shortSha(sha)} is already deployed` };
+    if (sha !== undefined && this.inFlight?.sha === sha)
+      return { action: 'skip', reason: `${shortSha(sha)} is already being fetched` };
     if (this.deferred) {
       this.deferredSha = sha;
       return { action: 'queued' };

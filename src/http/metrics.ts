@@ -81,7 +81,8 @@ export class Metrics {
   /** `_now` is kept for the callers: the last success is exported as a timestamp, not an age. */
   render(status: Status, _now?: number): string {
     const lines: string[] = [];
-    const family = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const family = (name: string, type: string, help: string) =>
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     const counter = (name: string, help: string, label: string, map: Map<string, number>) => {
       family(name, 'counter', help);
       for (const [value, n] of map) lines.push(`${name}{${label}="${escape(value)}"} ${n}`);
@@ -90,9 +91,18 @@ export class Metrics {
     family('hotpull_build_info', 'gauge', 'The running hotpull version.');
     lines.push(`hotpull_build_info{version="${escape(this.version)}"} 1`);
 
-    counter('hotpull_deploys_total', 'Deploys by result (live, reloaded, failed, rolled-back, rejected).', 'result', this.deploys);
+    counter(
+      'hotpull_deploys_total',
+      'Deploys by result (live, reloaded, failed, rolled-back, rejected).',
+      'result',
+      this.deploys,
+    );
 
-    family('hotpull_deploy_duration_seconds', 'histogram', 'Wall time of a deploy, from detection to its result (reload and verification included).');
+    family(
+      'hotpull_deploy_duration_seconds',
+      'histogram',
+      'Wall time of a deploy, from detection to its result (reload and verification included).',
+    );
     lines.push(...this.deployDuration.render('hotpull_deploy_duration_seconds'));
 
     family('hotpull_syncs_total', 'counter', 'Sync passes (polls, webhooks, signals) by trigger and outcome.');
@@ -105,7 +115,12 @@ export class Metrics {
     lines.push(...this.passDuration.render('hotpull_sync_duration_seconds'));
 
     counter('hotpull_webhook_requests_total', 'Webhook calls by result.', 'result', this.webhooks);
-    counter('hotpull_notifications_total', 'Notification delivery attempts by result (delivered, failed and retried, dropped).', 'result', this.notifications);
+    counter(
+      'hotpull_notifications_total',
+      'Notification delivery attempts by result (delivered, failed and retried, dropped).',
+      'result',
+      this.notifications,
+    );
     if (this.notifyWaiting) {
       family('hotpull_notifications_waiting', 'gauge', 'Notifications queued and not yet delivered.');
       lines.push(`hotpull_notifications_waiting ${this.notifyWaiting()}`);
@@ -113,7 +128,9 @@ export class Metrics {
     counter('hotpull_on_live_total', '--on-live runs by result.', 'result', this.onLive);
 
     family('hotpull_info', 'gauge', 'The deployed revision and branch.');
-    lines.push(`hotpull_info{sha="${escape(status.deployedSha ?? '')}",branch="${escape(status.branch)}",remote="${escape(status.remote)}"} 1`);
+    lines.push(
+      `hotpull_info{sha="${escape(status.deployedSha ?? '')}",branch="${escape(status.branch)}",remote="${escape(status.remote)}"} 1`,
+    );
 
     // Every state, 0 or 1, so no series vanishes when the state changes (a state another module adds shows too).
     family('hotpull_state', 'gauge', 'The current state: 1 for the current one, 0 for the others.');
@@ -122,7 +139,11 @@ export class Metrics {
     for (const state of states) lines.push(`hotpull_state{state="${escape(state)}"} ${state === status.state ? 1 : 0}`);
 
     if (status.lastSuccessAt) {
-      family('hotpull_last_success_timestamp_seconds', 'gauge', 'Unix time of the last successful sync pass (absent before the first).');
+      family(
+        'hotpull_last_success_timestamp_seconds',
+        'gauge',
+        'Unix time of the last successful sync pass (absent before the first).',
+      );
       lines.push(`hotpull_last_success_timestamp_seconds ${Date.parse(status.lastSuccessAt) / 1000}`);
     }
 

@@ -20,7 +20,8 @@ export function parsePayload(contentType: string | undefined, body: Buffer): Pay
   let json = body;
   if (isForm(contentType)) {
     const field = formPayload(body);
-    if (field === undefined) return { ok: false, reason: `form body has no payload field (${FORM} wants payload=<JSON>)` };
+    if (field === undefined)
+      return { ok: false, reason: `form body has no payload field (${FORM} wants payload=<JSON>)` };
     json = field;
   }
   if (json.length === 0) return { ok: true, payload: {} };

@@ -14,9 +14,14 @@ export async function readSecretFile(file: string, option: string): Promise<stri
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
-    throw configError(`${option} must name a readable file (got ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw configError(
+      `${option} must name a readable file (got ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   const secret = text.split('\n')[0]!.trim();
-  if (!secret) throw configError(`${option} must hold a non-empty secret on its first line (got an empty file: ${JSON.stringify(file)})`);
+  if (!secret)
+    throw configError(
+      `${option} must hold a non-empty secret on its first line (got an empty file: ${JSON.stringify(file)})`,
+    );
   return secret;
 }

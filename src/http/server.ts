@@ -51,7 +51,12 @@ export interface Control {
 export const WAIT_LIMIT_MS = 10 * 60_000;
 
 /** A pass's outcome as the listener reports it: ok = live, reloaded or up to date (sync's exit 0). */
-export function describeOutcome(outcome: SyncOutcome | Error): { ok: boolean; result: string; sha?: string; message: string } {
+export function describeOutcome(outcome: SyncOutcome | Error): {
+  ok: boolean;
+  result: string;
+  sha?: string;
+  message: string;
+} {
   if (outcome instanceof Error) return { ok: false, result: 'failed', message: `sync failed: ${outcome.message}` };
   const short = (sha?: string) => sha?.slice(0, 12) ?? 'none';
   switch (outcome.kind) {
@@ -91,7 +96,9 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
 
 /** `delivery <id>` from the provider's delivery header (GitHub, Gitea, Forgejo, GitLab), for the deploy history. */
 function deliveryOf(headers: http.IncomingHttpHeaders): string | undefined {
-  const raw = ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid'].map((name) => headers[name]).find((v) => typeof v === 'string');
+  const raw = ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid']
+    .map((name) => headers[name])
+    .find((v) => typeof v === 'string');
   // authenticated, but still what a client wrote: only an id-shaped value reaches the history and the logs
   return typeof raw === 'string' && /^[\w.-]{1,80}$/.test(raw) ? `delivery ${raw}` : undefined;
 }
@@ -140,7 +147,11 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     const source = req.socket.remoteAddress ?? 'unknown';
     const { log, summary } = unauthorized.note(clock(), source);
     if (summary) logger.warn({ count: summary.count }, summaryLine('unauthorized requests', summary));
-    if (log) logger.warn({ path, source, err: reason }, `${req.method} ${path}: 401 ${reason} (from ${source}; more within a minute are counted, not logged)`);
+    if (log)
+      logger.warn(
+        { path, source, err: reason },
+        `${req.method} ${path}: 401 ${reason} (from ${source}; more within a minute are counted, not logged)`,
+      );
   };
   const flushUnauthorized = (force = false) => {
     const summary = unauthorized.flush(clock(), force);
@@ -170,7 +181,13 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
 
   async function webhook(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
-    if (!options.secret) throw new HttpError(503, 'webhook disabled: no secret configured (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET)', 'disabled', true);
+    if (!options.secret)
+      throw new HttpError(
+        503,
+        'webhook disabled: no secret configured (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET)',
+        'disabled',
+        true,
+      );
     const early = precheck(req.headers, options.secret);
     if (!early.ok) throw new HttpError(401, early.reason, 'unauthorized', true);
     // Only now is the body worth having: a client that asked first (Expect: 100-continue) is told to send it.
@@ -192,7 +209,10 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `event ${event.name} ignored` });
       }
-      if (event.ref !== undefined && !(options.follows ? options.follows(event.ref) : event.ref === `refs/heads/${options.branch}`)) {
+      if (
+        event.ref !== undefined &&
+        !(options.follows ? options.follows(event.ref) : event.ref === `refs/heads/${options.branch}`)
+      ) {
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
       }
@@ -222,7 +242,8 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   }
 
   function controlOf(): Control {
-    if (!options.control) throw new HttpError(404, 'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics', 'not_found', true);
+    if (!options.control)
+      throw new HttpError(404, 'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics', 'not_found', true);
     return options.control;
   }
 
@@ -231,7 +252,13 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     req.socket.setTimeout(0);
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new HttpError(504, `no outcome within ${WAIT_LIMIT_MS / 60_000} minutes; the daemon goes on`, 'timeout')), WAIT_LIMIT_MS);
+      timer = setTimeout(
+        () =>
+          reject(
+            new HttpError(504, `no outcome within ${WAIT_LIMIT_MS / 60_000} minutes; the daemon goes on`, 'timeout'),
+          ),
+        WAIT_LIMIT_MS,
+      );
     });
     return Promise.race([work, limit]).finally(() => clearTimeout(timer));
   }
@@ -259,10 +286,18 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     throw new HttpError(400, 'the body must be a JSON object', 'bad_request');
   }
 
-  async function operate(req: http.IncomingMessage, res: http.ServerResponse, route: '/pause' | '/resume' | '/rollback'): Promise<void> {
+  async function operate(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: '/pause' | '/resume' | '/rollback',
+  ): Promise<void> {
     const control = controlOf();
     const body = jsonObject(await authorized(req, res, route.slice(1)));
-    if (route === '/pause') return send(res, 200, { ok: true, message: await control.pause(typeof body.reason === 'string' ? body.reason : '') });
+    if (route === '/pause')
+      return send(res, 200, {
+        ok: true,
+        message: await control.pause(typeof body.reason === 'string' ? body.reason : ''),
+      });
     if (route === '/resume') return send(res, 200, { ok: true, message: await control.resume() });
     const sha = body.sha;
     const hex = typeof sha === 'string' && /^[0-9a-f]{4,64}$/.test(sha);
@@ -280,8 +315,10 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   function readOnly(req: http.IncomingMessage): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET', 'method_not_allowed', true);
     // A body on a read-only route is not read: answer and close rather than drain it.
-    if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') throw new HttpError(413, 'GET takes no body', 'too_large', true);
-    if (req.headers['transfer-encoding'] !== undefined) throw new HttpError(413, 'GET takes no body', 'too_large', true);
+    if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+      throw new HttpError(413, 'GET takes no body', 'too_large', true);
+    if (req.headers['transfer-encoding'] !== undefined)
+      throw new HttpError(413, 'GET takes no body', 'too_large', true);
   }
 
   /** Answers a refusal; when the request is not read further, the connection closes after a short linger. */
@@ -291,10 +328,15 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     if (path === '/webhook') metrics.recordWebhook(known ? error.metric : 'error');
     if (known && error.metric !== 'unauthorized') counters.refuse(error.metric);
     if (status === 401) logUnauthorized(req, path, (error as Error).message);
-    else if (!known) logger.warn({ path, status, err: (error as Error).message }, `${req.method} ${path}: ${status} ${(error as Error).message}`);
+    else if (!known)
+      logger.warn(
+        { path, status, err: (error as Error).message },
+        `${req.method} ${path}: ${status} ${(error as Error).message}`,
+      );
     const close = !known || error.close;
     const headers: Record<string, string> = close ? { connection: 'close' } : {};
-    if (status === 405) headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/rollback'].includes(path) ? 'POST' : 'GET, HEAD';
+    if (status === 405)
+      headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/rollback'].includes(path) ? 'POST' : 'GET, HEAD';
     send(res, status, { ok: false, error: (error as Error).message }, headers);
     if (!close) return;
     // Unread bytes the client is still sending are discarded (never buffered) until the socket goes.
@@ -327,7 +369,12 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           case '/healthz': {
             readOnly(req);
             const status = options.status();
-            if (status.lastSuccessAt === undefined) return send(res, 503, `starting: no successful sync yet${status.lastError ? ` (${status.lastError})` : ''}\n`);
+            if (status.lastSuccessAt === undefined)
+              return send(
+                res,
+                503,
+                `starting: no successful sync yet${status.lastError ? ` (${status.lastError})` : ''}\n`,
+              );
             if (status.state === 'failing') return send(res, 503, `failing: ${status.reason ?? status.lastError}\n`);
             return send(res, 200, `ok ${status.state} ${status.deployedSha ?? ''}\n`);
           }
@@ -336,11 +383,17 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
             return send(
               res,
               200,
-              options.metrics.render(options.status(), clock()) + counters.render({ connections: guard.open, maxConnections: cap, bufferedBytes: budget.inUse }),
+              options.metrics.render(options.status(), clock()) +
+                counters.render({ connections: guard.open, maxConnections: cap, bufferedBytes: budget.inUse }),
               { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
             );
           default:
-            throw new HttpError(404, 'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics', 'not_found', true);
+            throw new HttpError(
+              404,
+              'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics',
+              'not_found',
+              true,
+            );
         }
       };
       handle().catch((error: unknown) => {
@@ -378,7 +431,13 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
 
 /** The sender's id for this delivery (GitHub, Gitea/Forgejo, GitLab), to find it in the sender's delivery log. */
 function deliveryId(headers: http.IncomingHttpHeaders): string | undefined {
-  for (const name of ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid', 'x-request-id']) {
+  for (const name of [
+    'x-github-delivery',
+    'x-gitea-delivery',
+    'x-forgejo-delivery',
+    'x-gitlab-event-uuid',
+    'x-request-id',
+  ]) {
     const value = headers[name];
     const one = Array.isArray(value) ? value[0] : value;
     // an id, not free text: a bounded token keeps the log line one line and short

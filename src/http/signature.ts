@@ -28,7 +28,8 @@ export function hmacHex(secret: string, body: Buffer): string {
   return createHmac('sha256', secret).update(body).digest('hex');
 }
 
-const NO_SIGNATURE = 'no signature: send X-Hub-Signature-256, X-Gitea-Signature, X-Gitlab-Token or Authorization: Bearer';
+const NO_SIGNATURE =
+  'no signature: send X-Hub-Signature-256, X-Gitea-Signature, X-Gitlab-Token or Authorization: Bearer';
 /** Tokens are compared whole; anything longer than this is not a token anyone configured. */
 const MAX_TOKEN = 1024;
 
@@ -39,13 +40,20 @@ type Scheme =
 /** The one scheme a request uses, in a fixed order of precedence. */
 function scheme(headers: Headers): Scheme | undefined {
   const github = header(headers, 'x-hub-signature-256');
-  if (github !== undefined) return { provider: 'github', signature: github.trim().toLowerCase(), name: 'X-Hub-Signature-256' };
+  if (github !== undefined)
+    return { provider: 'github', signature: github.trim().toLowerCase(), name: 'X-Hub-Signature-256' };
   const gitea = header(headers, 'x-gitea-signature') ?? header(headers, 'x-forgejo-signature');
-  if (gitea !== undefined) return { provider: 'gitea', signature: `sha256=${gitea.trim().toLowerCase()}`, name: 'X-Gitea-Signature' };
+  if (gitea !== undefined)
+    return { provider: 'gitea', signature: `sha256=${gitea.trim().toLowerCase()}`, name: 'X-Gitea-Signature' };
   const gitlab = header(headers, 'x-gitlab-token');
   if (gitlab !== undefined) return { provider: 'gitlab', token: gitlab, name: 'X-Gitlab-Token' };
   const authorization = header(headers, 'authorization');
-  if (authorization !== undefined) return { provider: 'bearer', token: /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1] ?? '', name: 'bearer token' };
+  if (authorization !== undefined)
+    return {
+      provider: 'bearer',
+      token: /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1] ?? '',
+      name: 'bearer token',
+    };
   return undefined;
 }
 
@@ -62,10 +70,15 @@ export function precheck(headers: Headers, secret: string): Precheck {
   if ('signature' in found) {
     return /^sha256=[0-9a-f]{64}$/.test(found.signature)
       ? { ok: true, provider: found.provider, needsBody: true }
-      : { ok: false, reason: `malformed ${found.name}: want ${found.provider === 'github' ? 'sha256=' : ''}<64 hex digits>` };
+      : {
+          ok: false,
+          reason: `malformed ${found.name}: want ${found.provider === 'github' ? 'sha256=' : ''}<64 hex digits>`,
+        };
   }
   if (found.token.length === 0 || found.token.length > MAX_TOKEN) return { ok: false, reason: `bad ${found.name}` };
-  return safeEqual(found.token, secret) ? { ok: true, provider: found.provider, needsBody: false } : { ok: false, reason: `bad ${found.name}` };
+  return safeEqual(found.token, secret)
+    ? { ok: true, provider: found.provider, needsBody: false }
+    : { ok: false, reason: `bad ${found.name}` };
 }
 
 /**
@@ -74,16 +87,25 @@ export function precheck(headers: Headers, secret: string): Precheck {
  * signs the body as sent; Gitea and Forgejo sign the JSON inside the form). Every candidate is compared, so the
  * time taken does not depend on which one matched.
  */
-export function authenticate(headers: Headers, body: Buffer, secret: string, signed: readonly Buffer[] = [body]): AuthResult {
+export function authenticate(
+  headers: Headers,
+  body: Buffer,
+  secret: string,
+  signed: readonly Buffer[] = [body],
+): AuthResult {
   const found = scheme(headers);
   if (!found) return { ok: false, reason: NO_SIGNATURE };
-  if ('token' in found) return safeEqual(found.token, secret) ? { ok: true, provider: found.provider } : { ok: false, reason: `bad ${found.name}` };
+  if ('token' in found)
+    return safeEqual(found.token, secret)
+      ? { ok: true, provider: found.provider }
+      : { ok: false, reason: `bad ${found.name}` };
   const matches = signed.map((candidate) => safeEqual(found.signature, `sha256=${hmacHex(secret, candidate)}`));
   return matches.includes(true) ? { ok: true, provider: found.provider } : { ok: false, reason: `bad ${found.name}` };
 }
 
 /** What a webhook asks for, from the provider's event header and the payload's `ref` and `after`. */
-export type WebhookEvent = { kind: 'ping' } | { kind: 'push'; ref?: string; after?: string } | { kind: 'other'; name: string };
+export type WebhookEvent =
+  { kind: 'ping' } | { kind: 'push'; ref?: string; after?: string } | { kind: 'other'; name: string };
 
 const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -105,6 +127,7 @@ export function classifyEvent(provider: Provider, headers: Headers, payload: unk
           : 'push';
   const normalized = (name ?? 'push').toLowerCase();
   if (normalized === 'ping') return { kind: 'ping' };
-  if (normalized === 'push' || normalized === 'push hook') return { kind: 'push', ref, after: after && SHA.test(after) && !/^0+$/.test(after) ? after : undefined };
+  if (normalized === 'push' || normalized === 'push hook')
+    return { kind: 'push', ref, after: after && SHA.test(after) && !/^0+$/.test(after) ? after : undefined };
   return { kind: 'other', name: normalized };
 }

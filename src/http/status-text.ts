@@ -19,12 +19,16 @@ export function formatStatus(status: Status, now: number): string {
   if (status.auth) lines.push(`auth      ${status.auth}`);
   if (status.lastGoodSha) lines.push(`last good ${short(status.lastGoodSha)}`);
   if (status.rejectedSha) lines.push(`rejected  ${short(status.rejectedSha)}`);
-  if (status.lastSuccessAt) lines.push(`last sync ${formatDuration(Math.max(0, now - Date.parse(status.lastSuccessAt)))} ago`);
-  if (status.consecutiveFailures > 0) lines.push(`failures  ${status.consecutiveFailures} in a row: ${status.lastError ?? ''}`);
+  if (status.lastSuccessAt)
+    lines.push(`last sync ${formatDuration(Math.max(0, now - Date.parse(status.lastSuccessAt)))} ago`);
+  if (status.consecutiveFailures > 0)
+    lines.push(`failures  ${status.consecutiveFailures} in a row: ${status.lastError ?? ''}`);
   if (status.deploys.length > 0) {
     lines.push('', 'recent deploys:');
     for (const d of status.deploys.slice(0, 10)) {
-      lines.push(`  ${d.stages.detected}  ${short(d.from)} → ${short(d.to)}  ${d.result.padEnd(11)} ${formatDuration(d.durations.total).padStart(7)}  (${d.trigger})${d.error ? `  ${d.error}` : ''}`);
+      lines.push(
+        `  ${d.stages.detected}  ${short(d.from)} → ${short(d.to)}  ${d.result.padEnd(11)} ${formatDuration(d.durations.total).padStart(7)}  (${d.trigger})${d.error ? `  ${d.error}` : ''}`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;

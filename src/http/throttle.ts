@@ -31,7 +31,8 @@ export class LogThrottle {
       return { log: true, summary };
     }
     this.count += 1;
-    if (this.bySource.has(source) || this.bySource.size < this.maxSources) this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
+    if (this.bySource.has(source) || this.bySource.size < this.maxSources)
+      this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
     else this.others += 1;
     return { log: false, summary };
   }

@@ -7,7 +7,9 @@ async function call(url: string, options: Omit<RequestOptions, 'timeoutMs'>, tim
   try {
     return await request(url, { ...options, timeoutMs });
   } catch (error) {
-    throw new HotpullError('UNREACHABLE', `cannot reach the hotpull daemon at ${url}: ${requestFailure(error)}`, { cause: error });
+    throw new HotpullError('UNREACHABLE', `cannot reach the hotpull daemon at ${url}: ${requestFailure(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -22,16 +24,22 @@ function json(body: string): unknown {
 export async function fetchStatus(base: string): Promise<Status & { live: boolean }> {
   const url = new URL('/status', base).href;
   const answer = await call(url, { method: 'GET' });
-  if (answer.status < 200 || answer.status > 299) throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status}`);
+  if (answer.status < 200 || answer.status > 299)
+    throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status}`);
   const status = json(answer.body);
-  if (typeof status !== 'object' || status === null) throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status} with a body that is not JSON`);
+  if (typeof status !== 'object' || status === null)
+    throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status} with a body that is not JSON`);
   return status as Status & { live: boolean };
 }
 
 export async function requestSync(base: string, secret: string): Promise<string> {
-  const answer = await call(new URL('/sync', base).href, { method: 'POST', headers: { authorization: `Bearer ${secret}` } });
+  const answer = await call(new URL('/sync', base).href, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}` },
+  });
   const body = (json(answer.body) ?? {}) as { message?: string; error?: string };
-  if (answer.status !== 202) throw new HotpullError('REFUSED', `${base}/sync answered ${answer.status}: ${body.error ?? ''}`.trim());
+  if (answer.status !== 202)
+    throw new HotpullError('REFUSED', `${base}/sync answered ${answer.status}: ${body.error ?? ''}`.trim());
   return body.message ?? 'sync queued';
 }
 
@@ -48,13 +56,31 @@ export interface ControlAnswer {
  * or rollback ends, so the client waits a little longer than the listener's own limit (10 minutes).
  * Bad input the daemon refused (400) is a config error (exit 2); a route it does not know (404) says to upgrade it.
  */
-export async function requestControl(base: string, secret: string, route: string, body?: Record<string, unknown>, wait = false): Promise<ControlAnswer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${secret}`, ...(body ? { 'content-type': 'application/json' } : {}) };
-  const answer = await call(new URL(route, base).href, { method: 'POST', headers, ...(body ? { body: JSON.stringify(body) } : {}) }, wait ? 11 * 60_000 : 5000);
+export async function requestControl(
+  base: string,
+  secret: string,
+  route: string,
+  body?: Record<string, unknown>,
+  wait = false,
+): Promise<ControlAnswer> {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${secret}`,
+    ...(body ? { 'content-type': 'application/json' } : {}),
+  };
+  const answer = await call(
+    new URL(route, base).href,
+    { method: 'POST', headers, ...(body ? { body: JSON.stringify(body) } : {}) },
+    wait ? 11 * 60_000 : 5000,
+  );
   const parsed = (json(answer.body) ?? {}) as Partial<ControlAnswer> & { error?: string };
   const path = route.split('?')[0];
   if (answer.status === 400) throw new HotpullError('CONFIG', parsed.error ?? `${base}${path} answered 400`);
-  if (answer.status === 404) throw new HotpullError('REFUSED', `${base}${path} answered 404: the daemon there does not know ${path} (an older hotpull?)`);
-  if (answer.status !== 200) throw new HotpullError('REFUSED', `${base}${path} answered ${answer.status}: ${parsed.error ?? ''}`.trim());
+  if (answer.status === 404)
+    throw new HotpullError(
+      'REFUSED',
+      `${base}${path} answered 404: the daemon there does not know ${path} (an older hotpull?)`,
+    );
+  if (answer.status !== 200)
+    throw new HotpullError('REFUSED', `${base}${path} answered ${answer.status}: ${parsed.error ?? ''}`.trim());
   return { ok: parsed.ok === true, message: parsed.message ?? '', result: parsed.result, sha: parsed.sha };
 }

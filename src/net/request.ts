@@ -31,29 +31,39 @@ export async function request(url: string, options: RequestOptions): Promise<Ans
   const transport = target.protocol === 'https:' ? await import('node:https') : http;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   return new Promise<Answer>((resolve, reject) => {
-    const req = transport.request(target, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const done = () => {
-        clearTimeout(timer);
-        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-      };
-      response.on('data', (chunk: Buffer) => {
-        if (size >= maxBody) return;
-        chunks.push(size + chunk.length > maxBody ? chunk.subarray(0, maxBody - size) : chunk);
-        size += chunk.length;
-        if (size >= maxBody) {
-          response.destroy();
-          done();
-        }
-      });
-      response.on('end', done);
-      response.on('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-    });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${formatDuration(options.timeoutMs)}`), { code: 'TIMEOUT' })), options.timeoutMs);
+    const req = transport.request(
+      target,
+      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const done = () => {
+          clearTimeout(timer);
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        };
+        response.on('data', (chunk: Buffer) => {
+          if (size >= maxBody) return;
+          chunks.push(size + chunk.length > maxBody ? chunk.subarray(0, maxBody - size) : chunk);
+          size += chunk.length;
+          if (size >= maxBody) {
+            response.destroy();
+            done();
+          }
+        });
+        response.on('end', done);
+        response.on('error', (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+      },
+    );
+    const timer = setTimeout(
+      () =>
+        req.destroy(
+          Object.assign(new Error(`no answer within ${formatDuration(options.timeoutMs)}`), { code: 'TIMEOUT' }),
+        ),
+      options.timeoutMs,
+    );
     req.on('error', (error) => {
       clearTimeout(timer);
       reject(error);

@@ -35,7 +35,13 @@ export interface NotifierOptions {
   giveUpMs?: number;
 }
 
-export const NOTIFY_DEFAULTS = { maxQueue: 100, timeoutMs: 10_000, retryMs: 1000, maxRetryMs: 60_000, giveUpMs: 60 * 60_000 };
+export const NOTIFY_DEFAULTS = {
+  maxQueue: 100,
+  timeoutMs: 10_000,
+  retryMs: 1000,
+  maxRetryMs: 60_000,
+  giveUpMs: 60 * 60_000,
+};
 type Settings = NotifierOptions & typeof NOTIFY_DEFAULTS;
 
 interface Pending {
@@ -71,7 +77,10 @@ class Target {
     if (this.queue.length > this.options.maxQueue) {
       const dropped = this.queue.shift()!;
       this.options.onResult?.('dropped');
-      this.options.logger.warn({ target: this.label, event: dropped.event }, `notify ${this.label}: queue full (${this.options.maxQueue}), dropped the oldest notification (${dropped.event})`);
+      this.options.logger.warn(
+        { target: this.label, event: dropped.event },
+        `notify ${this.label}: queue full (${this.options.maxQueue}), dropped the oldest notification (${dropped.event})`,
+      );
     }
     void this.pump();
   }
@@ -97,7 +106,10 @@ class Target {
           this.queue.shift();
           this.options.onResult?.('delivered');
           if (this.down) {
-            this.options.logger.info({ target: this.label, failures: this.down.failures }, `notify ${this.label}: delivering again after ${this.down.failures} failed attempts`);
+            this.options.logger.info(
+              { target: this.label, failures: this.down.failures },
+              `notify ${this.label}: delivering again after ${this.down.failures} failed attempts`,
+            );
             this.down = undefined;
           }
           continue;
@@ -141,7 +153,8 @@ class Target {
       'x-hotpull-timestamp': Math.floor(Date.now() / 1000),
     };
     if (this.options.secret) headers['x-hotpull-signature-256'] = `sha256=${hmacHex(this.options.secret, item.body)}`;
-    const auth = url.username || url.password ? `${decodeLenient(url.username)}:${decodeLenient(url.password)}` : undefined;
+    const auth =
+      url.username || url.password ? `${decodeLenient(url.username)}:${decodeLenient(url.password)}` : undefined;
     const client = url.protocol === 'https:' ? https : http;
     return new Promise<Attempt>((resolve) => {
       // agent: false: a notification is rare, a kept-alive socket would only hold memory and a descriptor
@@ -149,9 +162,12 @@ class Target {
         res.resume();
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) resolve({ ok: true });
-        else resolve({ ok: false, retry: status === 408 || status === 429 || status >= 500, why: `answered ${status}` });
+        else
+          resolve({ ok: false, retry: status === 408 || status === 429 || status >= 500, why: `answered ${status}` });
       });
-      req.setTimeout(this.options.timeoutMs, () => req.destroy(new Error(`no answer within ${this.options.timeoutMs / 1000} s`)));
+      req.setTimeout(this.options.timeoutMs, () =>
+        req.destroy(new Error(`no answer within ${this.options.timeoutMs / 1000} s`)),
+      );
       // the message of a network error names the host and port, never the path or the userinfo
       req.on('error', (error) => resolve({ ok: false, retry: true, why: oneLine(error) }));
       req.end(item.body);
@@ -180,7 +196,8 @@ export class Notifier {
   /** Queues one notification for every target; returns at once. */
   send(event: string, body: Record<string, unknown>): void {
     const raw = Buffer.from(JSON.stringify(body));
-    for (const target of this.targets) target.push({ id: randomUUID(), event, body: raw, queuedAt: Date.now(), attempts: 0 });
+    for (const target of this.targets)
+      target.push({ id: randomUUID(), event, body: raw, queuedAt: Date.now(), attempts: 0 });
   }
 
   /**
@@ -188,7 +205,8 @@ export class Notifier {
    * lost), then stops retrying.
    */
   async drain(ms: number): Promise<void> {
-    for (const deadline = Date.now() + ms; this.waiting > 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const deadline = Date.now() + ms; this.waiting > 0 && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     for (const target of this.targets) target.stop();
   }
 }

@@ -6,7 +6,17 @@ import type { DeployRecord, Status } from '../sync/status.js';
  * every state it enters and every deploy record it writes; most are not news (syncing, a blocked poll repeating
  * itself), and some news needs memory: `failing` is sent once after N failed passes in a row, then `recovered`.
  */
-export const NOTIFY_EVENTS = ['live', 'rolled-back', 'rejected', 'held', 'blocked', 'failing', 'recovered', 'paused', 'resumed'] as const;
+export const NOTIFY_EVENTS = [
+  'live',
+  'rolled-back',
+  'rejected',
+  'held',
+  'blocked',
+  'failing',
+  'recovered',
+  'paused',
+  'resumed',
+] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
 export interface Notice {
@@ -37,7 +47,12 @@ const TRANSIENT = new Set(['starting', 'syncing', 'reloading', 'verifying', 'fai
 
 type StatusView = Pick<Status, 'consecutiveFailures' | 'deployedSha' | 'remoteSha' | 'heldSha' | 'rejectedSha'>;
 
-export function deriveNotices(change: EngineChange, status: StatusView, memory: Memory, failingAfter: number): { notices: Notice[]; memory: Memory } {
+export function deriveNotices(
+  change: EngineChange,
+  status: StatusView,
+  memory: Memory,
+  failingAfter: number,
+): { notices: Notice[]; memory: Memory } {
   if (change.kind === 'deploy') return fromRecord(change.record, memory);
   const notices: Notice[] = [];
   const { reason, previous } = change;
@@ -60,7 +75,13 @@ export function deriveNotices(change: EngineChange, status: StatusView, memory: 
   const entered = state !== previous || state !== memory.state;
   // A revision rejected at an earlier start is blocked again on every start: that is no news.
   if (state === 'rejected' && memory.failed) {
-    notices.push({ ...base, event: 'rejected', old: memory.failed.from || undefined, new: memory.failed.to, record: memory.failed });
+    notices.push({
+      ...base,
+      event: 'rejected',
+      old: memory.failed.from || undefined,
+      new: memory.failed.to,
+      record: memory.failed,
+    });
   } else if (entered && state === 'held') {
     notices.push({ ...base, event: 'held', new: status.heldSha ?? status.remoteSha });
   } else if (entered && (state === 'diverged' || state === 'dirty')) {
@@ -89,7 +110,10 @@ function fromRecord(record: DeployRecord, memory: Memory): { notices: Notice[]; 
 
 /** `live,rolled-back` (also repeated) → the set of events; the bad name when one is not an event. */
 export function parseEventFilter(values: readonly string[]): { events: ReadonlySet<NotifyEvent> } | { bad: string } {
-  const names = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const names = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   const bad = names.find((n) => !(NOTIFY_EVENTS as readonly string[]).includes(n));
   if (bad !== undefined) return { bad };
   return { events: new Set((names.length > 0 ? names : NOTIFY_EVENTS) as NotifyEvent[]) };
@@ -108,7 +132,12 @@ export interface Origin {
 const short = (sha: string | undefined) => sha?.slice(0, 8);
 
 /** The JSON body: fields for programs, `text` for a chat webhook (Slack, Mattermost) that shows it as it is. */
-export function notificationBody(notice: Notice, origin: Origin, subject: string | undefined, at: Date): Record<string, unknown> {
+export function notificationBody(
+  notice: Notice,
+  origin: Origin,
+  subject: string | undefined,
+  at: Date,
+): Record<string, unknown> {
   const { record } = notice;
   return {
     event: notice.event,

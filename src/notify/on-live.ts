@@ -58,11 +58,17 @@ export function onLiveListener(options: OnLiveOptions): EngineListener {
           progress: (line) => (line.startsWith('still running') ? logger.info(line) : logger.warn(line)),
         });
         options.onResult?.('ok');
-        logger.info({ onLive: label, sha: record.to, ms: result.durationMs }, `--on-live "${label}" ran for ${record.to.slice(0, 12)} in ${result.durationMs}ms`);
+        logger.info(
+          { onLive: label, sha: record.to, ms: result.durationMs },
+          `--on-live "${label}" ran for ${record.to.slice(0, 12)} in ${result.durationMs}ms`,
+        );
       } catch (error) {
         if (isHotpullError(error, 'ABORTED')) return;
         options.onResult?.('failed');
-        logger.error({ onLive: label, sha: record.to, err: oneLine(error) }, `--on-live failed for ${record.to.slice(0, 12)} (the deploy stays live): ${oneLine(error)}`);
+        logger.error(
+          { onLive: label, sha: record.to, err: oneLine(error) },
+          `--on-live failed for ${record.to.slice(0, 12)} (the deploy stays live): ${oneLine(error)}`,
+        );
       }
     });
   };

@@ -14,16 +14,23 @@ export interface NotifySettings {
 }
 
 /** A value as an error may show it: scheme, host and port of a URL (its path or userinfo may be a token). */
-const shown = (value: string) => (splitUrl(value) ? targetLabel(value) : value.length > 12 ? `${value.slice(0, 12)}…` : value);
+const shown = (value: string) =>
+  splitUrl(value) ? targetLabel(value) : value.length > 12 ? `${value.slice(0, 12)}…` : value;
 
 export async function notifySettings(config: Config): Promise<NotifySettings | undefined> {
   const filter = parseEventFilter(config.notifyEvents);
-  if ('bad' in filter) throw configError(`--notify-events must list events among ${NOTIFY_EVENTS.join(', ')} (got ${JSON.stringify(filter.bad)})`);
+  if ('bad' in filter)
+    throw configError(
+      `--notify-events must list events among ${NOTIFY_EVENTS.join(', ')} (got ${JSON.stringify(filter.bad)})`,
+    );
   if (config.notify.length === 0) return undefined;
   for (const url of config.notify) {
     const problem = targetProblem(url);
-    if (problem) throw configError(`--notify must be an http:// or https:// URL (got ${JSON.stringify(shown(url))}: ${problem})`);
+    if (problem)
+      throw configError(`--notify must be an http:// or https:// URL (got ${JSON.stringify(shown(url))}: ${problem})`);
   }
-  const secret = config.notifySecret ?? (config.notifySecretFile ? await readSecretFile(config.notifySecretFile, '--notify-secret-file') : undefined);
+  const secret =
+    config.notifySecret ??
+    (config.notifySecretFile ? await readSecretFile(config.notifySecretFile, '--notify-secret-file') : undefined);
   return { urls: config.notify, events: filter.events, secret, failingAfter: config.notifyFailingAfter };
 }

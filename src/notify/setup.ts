@@ -22,7 +22,13 @@ export interface NotifyWiring {
  */
 export function startNotifications(wiring: NotifyWiring): { listener: EngineListener; notifier: Notifier } {
   const { settings, logger } = wiring;
-  const notifier = new Notifier({ urls: settings.urls, secret: settings.secret, version: hotpullVersion(), logger, onResult: wiring.onResult });
+  const notifier = new Notifier({
+    urls: settings.urls,
+    secret: settings.secret,
+    version: hotpullVersion(),
+    logger,
+    onResult: wiring.onResult,
+  });
   const origin: Origin = { ...wiring.origin, hostname: hostname(), version: hotpullVersion() };
   let memory: Memory = INITIAL_MEMORY;
   let queue: Promise<void> = Promise.resolve();
@@ -37,9 +43,17 @@ export function startNotifications(wiring: NotifyWiring): { listener: EngineList
           const subject = notice.new ? await wiring.subjectOf(notice.new).catch(() => undefined) : undefined;
           notifier.send(notice.event, notificationBody(notice, origin, subject, at));
         })
-        .catch((error: unknown) => logger.error({ err: oneLine(error) }, `internal error building the ${notice.event} notification: ${oneLine(error)}`));
+        .catch((error: unknown) =>
+          logger.error(
+            { err: oneLine(error) },
+            `internal error building the ${notice.event} notification: ${oneLine(error)}`,
+          ),
+        );
     }
   };
-  logger.info({ notify: notifier.labels, signed: settings.secret !== undefined }, `notifying ${notifier.labels.join(', ')}${settings.secret ? ' (signed)' : ''}`);
+  logger.info(
+    { notify: notifier.labels, signed: settings.secret !== undefined },
+    `notifying ${notifier.labels.join(', ')}${settings.secret ? ' (signed)' : ''}`,
+  );
   return { listener, notifier };
 }

@@ -14,12 +14,15 @@ export function targetLabel(url: string): string {
 /** Why a --notify value cannot be a target (undefined: it can); the caller shows the value as targetLabel. */
 export function targetProblem(url: string): string | undefined {
   // the request would go to a host that is part of the password
-  if (splitUrl(url)?.rest.includes('@')) return 'an @ after the host is ambiguous (in a password write @ as %40 and / as %2F)';
+  if (splitUrl(url)?.rest.includes('@'))
+    return 'an @ after the host is ambiguous (in a password write @ as %40 and / as %2F)';
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     return 'it does not parse as a URL';
   }
-  return ['http:', 'https:'].includes(parsed.protocol) ? undefined : `the scheme is ${parsed.protocol.replace(/:$/, '')}`;
+  return ['http:', 'https:'].includes(parsed.protocol)
+    ? undefined
+    : `the scheme is ${parsed.protocol.replace(/:$/, '')}`;
 }

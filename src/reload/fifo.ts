@@ -20,14 +20,20 @@ export class FifoReloader implements Reloader {
 
   async reload(): Promise<void> {
     const stat = await fs.stat(this.fifo).catch(() => undefined);
-    if (!stat) throw new HotpullError('RELOAD', `uwsgi-fifo: ${this.fifo} does not exist (start uWSGI with --master-fifo ${this.fifo})`);
-    if (!stat.isFIFO()) throw new HotpullError('RELOAD', `uwsgi-fifo: ${this.fifo} is not a FIFO (uWSGI creates it with --master-fifo)`);
+    if (!stat)
+      throw new HotpullError(
+        'RELOAD',
+        `uwsgi-fifo: ${this.fifo} does not exist (start uWSGI with --master-fifo ${this.fifo})`,
+      );
+    if (!stat.isFIFO())
+      throw new HotpullError('RELOAD', `uwsgi-fifo: ${this.fifo} is not a FIFO (uWSGI creates it with --master-fifo)`);
     let handle;
     try {
       handle = await fs.open(this.fifo, constants.O_WRONLY | constants.O_NONBLOCK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'ENXIO' ? 'no process is reading it (is the uWSGI master running?)' : (error as Error).message;
+      const why =
+        code === 'ENXIO' ? 'no process is reading it (is the uWSGI master running?)' : (error as Error).message;
       throw new HotpullError('RELOAD', `uwsgi-fifo: cannot write to ${this.fifo}: ${why}`, { cause: error });
     }
     try {

@@ -34,7 +34,9 @@ export class ReloadGate {
     let ourTurn!: () => void;
     const turn = new Promise<void>((resolve) => (ourTurn = resolve));
     void this.exclusive(async () => {
-      const deploy: { paths: ReadonlySet<string>; endedAt?: number } = { paths: withParents(await paths().catch(() => [])) };
+      const deploy: { paths: ReadonlySet<string>; endedAt?: number } = {
+        paths: withParents(await paths().catch(() => [])),
+      };
       this.deploys.push(deploy);
       ourTurn();
       await held;

@@ -28,7 +28,8 @@ export function parseReloadSpec(text: string): ReloadSpec | { error: string } {
       const match = /^(.+?)(?::([^:/]+))?$/.exec(rest);
       if (!rest || !match) return { error: 'uwsgi-fifo needs the FIFO path: uwsgi-fifo:PATH[:r|R|c|w]' };
       const command = (match[2] ?? 'r') as FifoCommand;
-      if (!FIFO_COMMANDS.includes(command)) return { error: `uwsgi-fifo command must be one of ${FIFO_COMMANDS.join(', ')}` };
+      if (!FIFO_COMMANDS.includes(command))
+        return { error: `uwsgi-fifo command must be one of ${FIFO_COMMANDS.join(', ')}` };
       return { kind: 'uwsgi-fifo', fifo: match[1]!, command };
     }
     case 'signal': {
@@ -36,12 +37,18 @@ export function parseReloadSpec(text: string): ReloadSpec | { error: string } {
       if (!rest || !match) return { error: 'signal needs a pid file: signal:PIDFILE[:SIGNAL]' };
       const raw = match[2] ?? 'HUP';
       const signal = (raw.startsWith('SIG') ? raw : `SIG${raw}`) as NodeJS.Signals;
-      if (!(signal in constants.signals)) return { error: `signal ${raw} is not a signal name (HUP, USR1, USR2, TERM, …)` };
+      if (!(signal in constants.signals))
+        return { error: `signal ${raw} is not a signal name (HUP, USR1, USR2, TERM, …)` };
       return { kind: 'signal', pidfile: match[1]!, signal };
     }
     case 'command': {
-      const command = rest.replace(/^"(.*)"$/s, '$1').replace(/^'(.*)'$/s, '$1').trim();
-      return command ? { kind: 'command', command } : { error: 'command needs a command line: command:"supervisorctl restart app"' };
+      const command = rest
+        .replace(/^"(.*)"$/s, '$1')
+        .replace(/^'(.*)'$/s, '$1')
+        .trim();
+      return command
+        ? { kind: 'command', command }
+        : { error: 'command needs a command line: command:"supervisorctl restart app"' };
     }
     default:
       return { error: `unknown strategy ${JSON.stringify(kind)}` };

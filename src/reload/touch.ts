@@ -45,14 +45,20 @@ export class TouchReloader implements Reloader {
     if (real === undefined) return;
     const resolved = path.join(real, path.relative(probe, this.file));
     if (resolved !== root && !resolved.startsWith(`${root}${path.sep}`)) {
-      throw new HotpullError('RELOAD', `not touching ${this.file}: it is a symlink (or behind one) leading out of the checkout, to ${resolved}`);
+      throw new HotpullError(
+        'RELOAD',
+        `not touching ${this.file}: it is a symlink (or behind one) leading out of the checkout, to ${resolved}`,
+      );
     }
   }
 
   async reload(): Promise<void> {
     await this.checkInside();
     try {
-      const previous = await fs.stat(this.file).then((s) => s.mtimeMs, () => undefined);
+      const previous = await fs.stat(this.file).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      );
       if (previous === undefined) {
         await fs.mkdir(path.dirname(this.file), { recursive: true });
         await fs.writeFile(this.file, '', { flag: 'a' });

@@ -51,7 +51,8 @@ const SAFE_ARG = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
 /** One argument for Supervisor's command=: shlex (POSIX) quoting, then `%` doubled for its expansion. */
 export function quoteCommandArg(arg: string): string {
-  if (/[\r\n]/.test(arg)) throw configError(`a command-line value for Supervisor cannot hold a line break (got ${JSON.stringify(arg)})`);
+  if (/[\r\n]/.test(arg))
+    throw configError(`a command-line value for Supervisor cannot hold a line break (got ${JSON.stringify(arg)})`);
   let quoted = arg;
   if (!SAFE_ARG.test(arg)) {
     // Close and reopen the quotes between whitespace and ;/# so Supervisor's ini parser sees no inline comment.
@@ -71,7 +72,10 @@ export function quoteEnvValue(name: string, value: string): string {
         : /\s[;#]/.test(value)
           ? 'whitespace before ; or #, which Supervisor reads as a comment'
           : undefined;
-  if (problem) throw configError(`${name} cannot be written to Supervisor's environment= because it holds ${problem} (got ${JSON.stringify(value)}); give it as a flag instead`);
+  if (problem)
+    throw configError(
+      `${name} cannot be written to Supervisor's environment= because it holds ${problem} (got ${JSON.stringify(value)}); give it as a flag instead`,
+    );
   const quote = value.includes('"') ? "'" : '"';
   return `${quote}${value.replaceAll('%', '%%')}${quote}`;
 }
@@ -91,13 +95,16 @@ export function programBlock(input: ProgramInput): string {
         'Secrets never go in this file: give HOTPULL_WEBHOOK_SECRET to supervisord itself (docker run -e or',
         '--env-file, a Kubernetes Secret), whose programs inherit its environment, or mount a file and add',
         '--webhook-secret-file FILE to the command. The same for the git remote: HOTPULL_PASSWORD (or a URL with',
-        'a token in HOTPULL_REMOTE) in supervisord\'s environment, or --password-file FILE / --ssh-key-file FILE.',
+        "a token in HOTPULL_REMOTE) in supervisord's environment, or --password-file FILE / --ssh-key-file FILE.",
       ].join('\n'),
     ),
   ];
-  if (input.withheld.length > 0) lines.push(`; Set where this was printed and left out on purpose: ${input.withheld.join(', ')}.`);
+  if (input.withheld.length > 0)
+    lines.push(`; Set where this was printed and left out on purpose: ${input.withheld.join(', ')}.`);
   if (input.environment.length > 0) {
-    lines.push(`environment=${input.environment.map(([name, value]) => `${name}=${quoteEnvValue(name, value)}`).join(',')}`);
+    lines.push(
+      `environment=${input.environment.map(([name, value]) => `${name}=${quoteEnvValue(name, value)}`).join(',')}`,
+    );
   }
   for (const [key, value, why] of SETTINGS) {
     if (why) lines.push(...comment(why));
@@ -152,7 +159,9 @@ export function programInput(
     }
     if (raw !== undefined) {
       if (!isRunOption(spec)) {
-        throw configError(`--${flagName(spec.key)} is not an option of hotpull run, so supervisor-config cannot pass it on (got ${JSON.stringify(raw)})`);
+        throw configError(
+          `--${flagName(spec.key)} is not an option of hotpull run, so supervisor-config cannot pass it on (got ${JSON.stringify(raw)})`,
+        );
       }
       command.push(...flagArgs(spec, raw, resolved[spec.key]));
     } else if (fromEnv && isRunOption(spec) && !spec.configOnly) {
@@ -162,7 +171,10 @@ export function programInput(
         withheld.push(envName(spec.key));
         continue;
       }
-      environment.push([envName(spec.key), spec.kind === 'path' && typeof resolved[spec.key] === 'string' ? (resolved[spec.key] as string) : fromEnv]);
+      environment.push([
+        envName(spec.key),
+        spec.kind === 'path' && typeof resolved[spec.key] === 'string' ? (resolved[spec.key] as string) : fromEnv,
+      ]);
     }
   }
   return { command, environment, withheld };

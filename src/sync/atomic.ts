@@ -116,7 +116,8 @@ export class AtomicWorkspace implements Workspace {
   }
 
   async restore(sha: string): Promise<void> {
-    if (!(await this.isCompleteRelease(sha))) await this.stage(sha, { mode: 'ff', backupHead: false, backupWorktree: false, moveAside: [] });
+    if (!(await this.isCompleteRelease(sha)))
+      await this.stage(sha, { mode: 'ff', backupHead: false, backupWorktree: false, moveAside: [] });
     await this.switchTo(sha);
   }
 
@@ -142,7 +143,10 @@ export class AtomicWorkspace implements Workspace {
       const dir = this.releaseDir(name);
       const users = await processesUsing((target) => target === dir || target.startsWith(`${dir}/`));
       if (users && users.length > 0) {
-        this.options.logger.info({ release: name, pids: users }, `keeping release ${shortSha(name)}: still in use by pid ${users.join(', ')}`);
+        this.options.logger.info(
+          { release: name, pids: users },
+          `keeping release ${shortSha(name)}: still in use by pid ${users.join(', ')}`,
+        );
         continue;
       }
       await this.removeRelease(name);
@@ -253,7 +257,10 @@ export interface OpenOptions extends AtomicOptions {
  * Opens the layout at `root`, creating it on an empty directory. A repository that fails
  * `git fsck --connectivity-only` is set aside and cloned again; the volume directory itself stays.
  */
-export async function openAtomic(root: string, options: OpenOptions): Promise<{ workspace: AtomicWorkspace; created: boolean; recloned: boolean }> {
+export async function openAtomic(
+  root: string,
+  options: OpenOptions,
+): Promise<{ workspace: AtomicWorkspace; created: boolean; recloned: boolean }> {
   const repoDir = AtomicWorkspace.repoDir(root);
   let created = false;
   let recloned = false;
@@ -269,7 +276,10 @@ export async function openAtomic(root: string, options: OpenOptions): Promise<{ 
       git = await Git.initBare(repoDir, options.env);
       if (url) await git.setRemote('origin', url);
       await git.setConfig('hotpull.recloned', aside);
-      options.logger.error({ aside, err: (error as Error).message }, `repository failed git fsck; set aside as ${aside} and cloning again`);
+      options.logger.error(
+        { aside, err: (error as Error).message },
+        `repository failed git fsck; set aside as ${aside} and cloning again`,
+      );
       recloned = true;
     }
   } else {

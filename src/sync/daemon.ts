@@ -127,7 +127,11 @@ export class Daemon {
         );
       }
       const ms = Date.now() - started;
-      if (!(result instanceof Error)) this.options.logger.debug({ trigger: reason, outcome: result.kind, ms }, `pass (${reason}): ${passSummary(result)} in ${ms} ms`);
+      if (!(result instanceof Error))
+        this.options.logger.debug(
+          { trigger: reason, outcome: result.kind, ms },
+          `pass (${reason}): ${passSummary(result)} in ${ms} ms`,
+        );
       for (const listener of this.listeners) listener(result, { trigger: reason, ms });
       for (const waiter of waiters) waiter(result);
     }

@@ -30,7 +30,11 @@ export function sameVerdict(a: BlockedVerdict | undefined, b: BlockedVerdict): b
  * The cached verdict this pass can return without looking again: one for the same pair of revisions. Only a
  * dirty tree can clear by itself (someone reverts the edit), so that one is always looked at again.
  */
-export function standingVerdict(cached: BlockedVerdict | undefined, local: string | undefined, remote: string): BlockedVerdict | undefined {
+export function standingVerdict(
+  cached: BlockedVerdict | undefined,
+  local: string | undefined,
+  remote: string,
+): BlockedVerdict | undefined {
   if (!cached || cached.local !== local || cached.remote !== remote) return undefined;
   return cached;
 }
@@ -40,7 +44,12 @@ export function standingVerdict(cached: BlockedVerdict | undefined, local: strin
  * --ff-only` both checks and applies, saving the merge-base round trip; only when it refuses is the relation
  * worked out.
  */
-export function takesFastForwardShortcut(input: { layoutCanTry: boolean; local: string | undefined; modified: number; rules: number }): boolean {
+export function takesFastForwardShortcut(input: {
+  layoutCanTry: boolean;
+  local: string | undefined;
+  modified: number;
+  rules: number;
+}): boolean {
   return input.layoutCanTry && input.local !== undefined && input.modified === 0 && input.rules === 0;
 }
 
@@ -48,7 +57,11 @@ export function takesFastForwardShortcut(input: { layoutCanTry: boolean; local: 
  * Hold rules ask "has the infrastructure changed since the image was built?": they compare against the image's
  * revision when this repository knows it, else against what is deployed (undefined: every path counts).
  */
-export function holdBase(imageRevision: string | undefined, imageRevisionKnown: boolean, local: string | undefined): string | undefined {
+export function holdBase(
+  imageRevision: string | undefined,
+  imageRevisionKnown: boolean,
+  local: string | undefined,
+): string | undefined {
   return imageRevision && imageRevisionKnown ? imageRevision : local;
 }
 

@@ -13,7 +13,17 @@ import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { judgeStaged, type Judge } from '../deploy/judge.js';
 import { planApply, relationOf, type Policy } from './plan.js';
-import { heldReason, holdBase, retriesRejected, rollbackTarget, sameVerdict, standingVerdict, takesFastForwardShortcut, type BlockedState, type BlockedVerdict } from './decide.js';
+import {
+  heldReason,
+  holdBase,
+  retriesRejected,
+  rollbackTarget,
+  sameVerdict,
+  standingVerdict,
+  takesFastForwardShortcut,
+  type BlockedState,
+  type BlockedVerdict,
+} from './decide.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
 import type { RefSpec } from './ref.js';
 import { RefFollower } from './follow.js';
@@ -28,7 +38,22 @@ export const REJECTED_REF = 'refs/hotpull/rejected';
 export const PREVIOUS_REF = 'refs/hotpull/previous';
 
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
-export type EngineGit = Pick<Git, 'lsRemote' | 'lsRemoteRaw' | 'fetchBranch' | 'fetchRef' | 'resolve' | 'refFromFiles' | 'updateRef' | 'deleteRef' | 'listFiles' | 'changedPaths' | 'hasCommit' | 'mergeBase' | 'close'>;
+export type EngineGit = Pick<
+  Git,
+  | 'lsRemote'
+  | 'lsRemoteRaw'
+  | 'fetchBranch'
+  | 'fetchRef'
+  | 'resolve'
+  | 'refFromFiles'
+  | 'updateRef'
+  | 'deleteRef'
+  | 'listFiles'
+  | 'changedPaths'
+  | 'hasCommit'
+  | 'mergeBase'
+  | 'close'
+>;
 
 export interface EngineOptions {
   workspace: Workspace;
@@ -74,14 +99,14 @@ export interface EngineOptions {
 }
 
 /** What the engine tells onEvent: a state entered, or a deploy record written (live, rolled back, failed …). */
-export type EngineChange = { kind: 'state'; state: State; previous: State; reason?: string } | { kind: 'deploy'; record: DeployRecord };
+export type EngineChange =
+  { kind: 'state'; state: State; previous: State; reason?: string } | { kind: 'deploy'; record: DeployRecord };
 
 export type SyncOutcome =
   | { kind: 'up-to-date'; sha: string }
   | { kind: 'deployed'; record: DeployRecord }
   | { kind: 'rejected'; record: DeployRecord }
   | { kind: 'blocked'; state: BlockedState; reason: string };
-
 
 const short = shortSha;
 const ms = formatDuration;
@@ -121,7 +146,10 @@ export class SyncEngine {
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
     this.pauses = new PauseState(async () => path.join(await options.workspace.stateDir(), 'pause.json'));
-    this.follower = new RefFollower(options.ref ?? { kind: 'branch', name: options.branch }, { ...options, git: () => this.git });
+    this.follower = new RefFollower(options.ref ?? { kind: 'branch', name: options.branch }, {
+      ...options,
+      git: () => this.git,
+    });
     this.status = {
       state: 'starting',
       remote: options.remoteLabel,
@@ -135,7 +163,11 @@ export class SyncEngine {
     const previous = this.status.state;
     this.status.state = state;
     this.status.reason = reason;
-    if (state !== previous) this.options.logger.info({ state, previous, reason }, `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`);
+    if (state !== previous)
+      this.options.logger.info(
+        { state, previous, reason },
+        `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`,
+      );
     this.options.onEvent?.({ kind: 'state', state, previous, reason }, this.status);
   }
 
@@ -170,7 +202,8 @@ export class SyncEngine {
   /** Paused: the poll told what is waiting; nothing is applied. Logged when what waits changes. */
   private holdPaused(remote: string, local: string | undefined): SyncOutcome {
     const reason = describePause(this.pauses.current!, { remote, deployed: local });
-    if (this.status.state !== 'paused' || this.status.reason !== reason) this.options.logger.info({ remote: short(remote), deployed: short(local) }, reason);
+    if (this.status.state !== 'paused' || this.status.reason !== reason)
+      this.options.logger.info({ remote: short(remote), deployed: short(local) }, reason);
     this.setState('paused', reason);
     this.markSucceeded();
     return { kind: 'blocked', state: 'paused', reason };
@@ -185,7 +218,10 @@ export class SyncEngine {
     await this.pauses.set(pause);
     this.status.paused = pause;
     if (!['syncing', 'reloading', 'verifying'].includes(this.status.state)) {
-      this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: this.status.deployedSha }));
+      this.setState(
+        'paused',
+        describePause(pause, { remote: this.status.remoteSha, deployed: this.status.deployedSha }),
+      );
     }
     this.options.logger.warn({ by, reason }, describePause(pause));
     return pause;
@@ -196,7 +232,11 @@ export class SyncEngine {
     const was = await this.pauses.clear();
     this.status.paused = undefined;
     if (this.status.state === 'paused') this.setState('idle', 'resumed');
-    if (was) this.options.logger.warn({ by: was.by }, `resumed following (paused by ${was.by}${was.reason ? `: ${was.reason}` : ''})`);
+    if (was)
+      this.options.logger.warn(
+        { by: was.by },
+        `resumed following (paused by ${was.by}${was.reason ? `: ${was.reason}` : ''})`,
+      );
     return was;
   }
 
@@ -217,7 +257,11 @@ export class SyncEngine {
     this.manualFrom = local;
     try {
       // the rejection and the pause are written before the tree changes: a crash from here cannot resume following onto `local`
-      if (local) await this.reject(local, `${short(local)} was rolled back by hotpull rollback; not redeployed until the branch moves`);
+      if (local)
+        await this.reject(
+          local,
+          `${short(local)} was rolled back by hotpull rollback; not redeployed until the branch moves`,
+        );
       const pause = await this.pause(`rolled back to ${short(target)}`, 'rollback', local);
       this.pending = undefined;
       this.blocked = undefined;
@@ -228,8 +272,15 @@ export class SyncEngine {
       await this.note({ from, to: target, stage: 'reload', trigger: 'rollback' });
       this.pending = { from, to: target, stage: 'reload' };
       const times = { started, detected: started, fetched: started, applied: started };
-      const outcome = await this.finish('rollback', from, { sha: target, dir: this.options.workspace.dir }, times, signal);
-      if (outcome.kind === 'deployed') this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: target }));
+      const outcome = await this.finish(
+        'rollback',
+        from,
+        { sha: target, dir: this.options.workspace.dir },
+        times,
+        signal,
+      );
+      if (outcome.kind === 'deployed')
+        this.setState('paused', describePause(pause, { remote: this.status.remoteSha, deployed: target }));
       return outcome;
     } finally {
       this.manualFrom = undefined;
@@ -239,7 +290,8 @@ export class SyncEngine {
   }
 
   private async rollbackTarget(sha: string | undefined, local: string | undefined): Promise<string> {
-    if (sha !== undefined && !/^[0-9a-f]{4,64}$/.test(sha)) throw configError(`rollback SHA must be a commit id in hex (got ${JSON.stringify(sha)})`);
+    if (sha !== undefined && !/^[0-9a-f]{4,64}$/.test(sha))
+      throw configError(`rollback SHA must be a commit id in hex (got ${JSON.stringify(sha)})`);
     const target = await this.git.resolve(sha ?? PREVIOUS_REF);
     if (!target) {
       throw configError(
@@ -249,7 +301,9 @@ export class SyncEngine {
       );
     }
     if (target === local) {
-      throw configError(`rollback SHA must differ from the deployed revision (got ${short(target)}, which is deployed${sha ? '' : `; ${PREVIOUS_REF} points at it`})`);
+      throw configError(
+        `rollback SHA must differ from the deployed revision (got ${short(target)}, which is deployed${sha ? '' : `; ${PREVIOUS_REF} points at it`})`,
+      );
     }
     return target;
   }
@@ -260,7 +314,8 @@ export class SyncEngine {
     this.journal = new Journal(path.join(await this.options.workspace.stateDir(), 'journal.json'));
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
     this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
-    if (this.status.rejectedSha) this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
+    if (this.status.rejectedSha)
+      this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
     this.status.paused = await this.pauses.load();
     this.initialized = true;
   }
@@ -268,7 +323,8 @@ export class SyncEngine {
   private block(verdict: BlockedVerdict, reason: string, fields: Record<string, unknown>): SyncOutcome {
     const { state } = verdict;
     const outcome = { kind: 'blocked' as const, state, reason };
-    if (!sameVerdict(this.blocked?.verdict, verdict)) this.options.logger.warn({ state, ...fields }, `deploy blocked: ${reason}`);
+    if (!sameVerdict(this.blocked?.verdict, verdict))
+      this.options.logger.warn({ state, ...fields }, `deploy blocked: ${reason}`);
     this.blocked = { verdict, outcome };
     this.setState(state, reason);
     this.markSucceeded();
@@ -285,7 +341,8 @@ export class SyncEngine {
   }
 
   /** Heartbeats and last output lines of hooks and command reloads. */
-  private progress = (line: string): void => (line.startsWith('still running') ? this.options.logger.info(line) : this.options.logger.warn(line));
+  private progress = (line: string): void =>
+    line.startsWith('still running') ? this.options.logger.info(line) : this.options.logger.warn(line);
 
   /** A hook or command reload started: written down so a start after a crash can end what it left running. */
   private noteChild = (pid: number): void => {
@@ -314,8 +371,16 @@ export class SyncEngine {
     let entry = await this.journal!.read();
     if (!entry || (!first && entry.stage !== 'apply')) return;
     this.journalEntry = entry;
-    if (first && entry.child && entry.child.start !== undefined && (await processStartTime(entry.child.pid)) === entry.child.start) {
-      logger.warn({ pid: entry.child.pid }, `ending the command the interrupted deploy left running (process group ${entry.child.pid})`);
+    if (
+      first &&
+      entry.child &&
+      entry.child.start !== undefined &&
+      (await processStartTime(entry.child.pid)) === entry.child.start
+    ) {
+      logger.warn(
+        { pid: entry.child.pid },
+        `ending the command the interrupted deploy left running (process group ${entry.child.pid})`,
+      );
       killGroup(entry.child.pid, 'SIGTERM');
       for (let waited = 0; waited < KILL_GRACE_MS && killGroup(entry.child.pid, 0); waited += 100) {
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -332,7 +397,13 @@ export class SyncEngine {
         throw applyFailure(error, entry.to, entry.from, full);
       }
       entry = { ...entry, stage: 'hooks', at: entry.at };
-      await this.note({ from: entry.from, to: entry.to, stage: 'hooks', rollback: entry.rollback, trigger: entry.trigger });
+      await this.note({
+        from: entry.from,
+        to: entry.to,
+        stage: 'hooks',
+        rollback: entry.rollback,
+        trigger: entry.trigger,
+      });
     }
     const deployed = await workspace.deployed();
     if (entry.stage === 'apply' || deployed !== entry.to) {
@@ -352,17 +423,28 @@ export class SyncEngine {
     const settle = this.options.workspace.settleTree;
     if (!settle) return;
     try {
-      for (const message of await settle.call(this.options.workspace, from, to, from)) this.options.logger.warn(message);
+      for (const message of await settle.call(this.options.workspace, from, to, from))
+        this.options.logger.warn(message);
       await this.note(undefined);
       this.applyUnsettled = false;
     } catch (error) {
       this.applyUnsettled = true;
-      this.options.logger.error({ err: oneLine(error) }, `could not put the checkout back to ${short(from)} either; will try again on the next pass: ${oneLine(error)}`);
+      this.options.logger.error(
+        { err: oneLine(error) },
+        `could not put the checkout back to ${short(from)} either; will try again on the next pass: ${oneLine(error)}`,
+      );
     }
   }
 
   /** Changes the tree (in-place) with the journal written first; a failure leaves the tree at `from`, whole. */
-  private async applyTree<T>(from: string, to: string, mode: 'ff' | 'reset', trigger: string, apply: () => Promise<T>, rollback?: boolean): Promise<T> {
+  private async applyTree<T>(
+    from: string,
+    to: string,
+    mode: 'ff' | 'reset',
+    trigger: string,
+    apply: () => Promise<T>,
+    rollback?: boolean,
+  ): Promise<T> {
     if (!this.options.workspace.settleTree) return apply();
     await this.note({ from, to, stage: 'apply', mode, trigger, ...(rollback ? { rollback } : {}) }, true);
     try {
@@ -406,7 +488,10 @@ export class SyncEngine {
     const local = await workspace.deployed();
     if (!this.startLogged) {
       this.startLogged = true;
-      this.options.logger.info({ sha: local }, local ? `serving ${short(local)} at start` : 'nothing deployed yet: the first pass releases the branch head');
+      this.options.logger.info(
+        { sha: local },
+        local ? `serving ${short(local)} at start` : 'nothing deployed yet: the first pass releases the branch head',
+      );
     }
     this.status.deployedSha = local;
     if (this.pending && this.pending.to !== local) this.pending = undefined;
@@ -430,11 +515,16 @@ export class SyncEngine {
       earlyModified.catch(() => undefined);
       await git.fetchBranch(this.options.remote, this.options.branch, this.options.fetchRef, network);
     }
-    const detect = trigger === 'poll' && this.options.pollTimeoutMs ? { ...network, timeoutMs: this.options.pollTimeoutMs } : network;
+    const detect =
+      trigger === 'poll' && this.options.pollTimeoutMs
+        ? { ...network, timeoutMs: this.options.pollTimeoutMs }
+        : network;
     // After the fetch the ref is a file git just wrote: read it rather than spawn rev-parse (a process less on the webhook path).
-    const fetchedSha = async () => (await git.refFromFiles(this.options.fetchRef)) ?? (await git.resolve(this.options.fetchRef));
+    const fetchedSha = async () =>
+      (await git.refFromFiles(this.options.fetchRef)) ?? (await git.resolve(this.options.fetchRef));
     const remote = prefetch ? await fetchedSha() : await this.follower.detect(detect);
-    if (!remote) throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
+    if (!remote)
+      throw new HotpullError('GIT', `branch ${this.options.branch} not found on ${this.options.remoteLabel}`);
     this.status.remoteSha = remote;
     const detected = this.clock();
     if (this.pauses.current) return this.holdPaused(remote, local);
@@ -465,7 +555,10 @@ export class SyncEngine {
     modifiedFiles.catch(() => undefined);
     if (remote !== local && !sameBlock && !prefetch) {
       this.setState('syncing');
-      this.options.logger.debug({ remote: short(remote), ref: this.options.fetchRef }, `fetching ${this.options.branch} (${short(remote)})`);
+      this.options.logger.debug(
+        { remote: short(remote), ref: this.options.fetchRef },
+        `fetching ${this.options.branch} (${short(remote)})`,
+      );
       const depth = local === undefined ? this.options.fetchDepth : undefined;
       await this.follower.fetch(remote, { ...network, depth });
       fetched = this.clock();
@@ -475,29 +568,51 @@ export class SyncEngine {
     await this.enterGate(local, target);
     if (target === local) return this.resumePending(trigger, times, signal);
 
-
     const tryFastForward = workspace.tryFastForward?.bind(workspace);
     let fastForwarded = false;
-    const shortcut = { layoutCanTry: tryFastForward !== undefined, local, modified: modified.length, rules: this.options.rules.length };
+    const shortcut = {
+      layoutCanTry: tryFastForward !== undefined,
+      local,
+      modified: modified.length,
+      rules: this.options.rules.length,
+    };
     // judged revisions go through the stage first: the shortcut would change the served tree before the verdict
-    if (tryFastForward !== undefined && local !== undefined && !this.options.judge && takesFastForwardShortcut(shortcut)) {
+    if (
+      tryFastForward !== undefined &&
+      local !== undefined &&
+      !this.options.judge &&
+      takesFastForwardShortcut(shortcut)
+    ) {
       fastForwarded = await this.applyTree(local, target, 'ff', trigger, () => tryFastForward(target));
       if (!fastForwarded) await this.note(undefined);
     }
     const base = fastForwarded || local === undefined ? undefined : await git.mergeBase(local, target);
     // No deployed revision yet, or one this repository does not know (re-cloned after damage): nothing
     // on disk can be rewritten by going to the target.
-    const unknownLocal = !fastForwarded && (local === undefined || (base === undefined && !(await git.hasCommit(local))));
+    const unknownLocal =
+      !fastForwarded && (local === undefined || (base === undefined && !(await git.hasCommit(local))));
     const relation = fastForwarded || unknownLocal ? 'behind' : relationOf(local!, target, base);
-    const obstructing = !fastForwarded && local !== undefined && relation !== 'same' && workspace.obstructions ? await workspace.obstructions(local, target) : [];
-    const plan = planApply({ relation, modified, obstructing, onDiverged: this.options.onDiverged, onDirty: this.options.onDirty });
+    const obstructing =
+      !fastForwarded && local !== undefined && relation !== 'same' && workspace.obstructions
+        ? await workspace.obstructions(local, target)
+        : [];
+    const plan = planApply({
+      relation,
+      modified,
+      obstructing,
+      onDiverged: this.options.onDiverged,
+      onDirty: this.options.onDirty,
+    });
     if (plan.kind === 'noop') {
       this.setState('idle');
       this.markSucceeded();
       return { kind: 'up-to-date', sha: target };
     }
     if (plan.kind === 'blocked') {
-      return this.block({ state: plan.state, local, remote }, plan.reason, { deployed: short(local), remote: short(target) });
+      return this.block({ state: plan.state, local, remote }, plan.reason, {
+        deployed: short(local),
+        remote: short(target),
+      });
     }
 
     const decision = await this.decide(local, target);
@@ -512,7 +627,9 @@ export class SyncEngine {
 
     const from = local ?? '';
     // in-place: judged in the staging worktree, before the checkout changes
-    const early = workspace.stageTree ? await this.judgeRevision(undefined, from, target, trigger, times, signal) : undefined;
+    const early = workspace.stageTree
+      ? await this.judgeRevision(undefined, from, target, trigger, times, signal)
+      : undefined;
     if (early) return early;
     const staged = fastForwarded
       ? { sha: target, dir: workspace.dir }
@@ -527,7 +644,9 @@ export class SyncEngine {
     const failed = await this.runHooks(decision.run, staged, from, target, trigger, times, signal);
     if (failed) return failed;
     // atomic: judged in its release directory, after its hooks prepared it, before `current` switches
-    const late = workspace.stageTree ? undefined : await this.judgeRevision(staged, from, target, trigger, times, signal);
+    const late = workspace.stageTree
+      ? undefined
+      : await this.judgeRevision(staged, from, target, trigger, times, signal);
     if (late) return late;
     // From here the new revision may be served: a stop or a crash resumes with the reload.
     await this.note({ from, to: target, stage: 'reload', trigger });
@@ -556,7 +675,8 @@ export class SyncEngine {
         if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError(`run hook "${hook.command}"`);
         // Nothing has reloaded yet: drop the new files so the running code and the disk agree.
         const local = from || undefined;
-        if (local !== undefined) await this.applyTree(target, local, 'reset', trigger, () => workspace.discard(staged, local));
+        if (local !== undefined)
+          await this.applyTree(target, local, 'reset', trigger, () => workspace.discard(staged, local));
         else await workspace.discard(staged, local);
         await this.note(undefined);
         this.pending = undefined;
@@ -575,7 +695,14 @@ export class SyncEngine {
    * --preflight and --canary on the staged revision (`staged`, or the in-place staging worktree). A failure rejects
    * it as a failed verification does, with nothing reloaded; a stop is no verdict.
    */
-  private async judgeRevision(staged: Staged | undefined, from: string, target: string, trigger: string, times: Times, signal?: AbortSignal): Promise<SyncOutcome | undefined> {
+  private async judgeRevision(
+    staged: Staged | undefined,
+    from: string,
+    target: string,
+    trigger: string,
+    times: Times,
+    signal?: AbortSignal,
+  ): Promise<SyncOutcome | undefined> {
     const { judge, workspace, logger } = this.options;
     if (!judge) return undefined;
     const dir = staged?.dir ?? (await workspace.stageTree!(target)).dir;
@@ -604,7 +731,13 @@ export class SyncEngine {
       const failed = await this.runHooks(decision.run, staged, pending.from, pending.to, trigger, times, signal);
       if (failed) return failed;
     }
-    await this.note({ from: pending.from, to: pending.to, stage: 'reload', trigger, ...(pending.rollback ? { rollback: true } : {}) });
+    await this.note({
+      from: pending.from,
+      to: pending.to,
+      stage: 'reload',
+      trigger,
+      ...(pending.rollback ? { rollback: true } : {}),
+    });
     this.pending = { ...pending, stage: 'reload' };
     return this.finish(trigger, pending.from, staged, times, signal);
   }
@@ -615,13 +748,29 @@ export class SyncEngine {
     if (rules.length === 0) return decideRules(rules, []);
     // The first release of an empty volume has no old revision: every path counts as changed.
     const changed = local === undefined ? await git.listFiles(target) : await git.changedPaths(local, target);
-    const decision = decideRules(rules.filter((r) => !r.hold), changed);
+    const decision = decideRules(
+      rules.filter((r) => !r.hold),
+      changed,
+    );
     const base = holdBase(imageRevision, imageRevision !== undefined && (await git.hasCommit(imageRevision)), local);
     const holdChanged = base === local || base === undefined ? changed : await git.changedPaths(base, target);
-    return { ...decision, hold: decideRules(rules.filter((r) => r.hold), holdChanged).hold };
+    return {
+      ...decision,
+      hold: decideRules(
+        rules.filter((r) => r.hold),
+        holdChanged,
+      ).hold,
+    };
   }
 
-  private async runHook(command: string, timeoutMs: number, cwd: string, from: string, to: string, signal?: AbortSignal): Promise<void> {
+  private async runHook(
+    command: string,
+    timeoutMs: number,
+    cwd: string,
+    from: string,
+    to: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const result = await runShell(command, {
       cwd,
       timeoutMs,
@@ -631,7 +780,10 @@ export class SyncEngine {
       env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
     });
     const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
-    this.options.logger.info({ hook: command, ms: result.durationMs, output: output.slice(-4000) }, `ran "${command}" in ${formatDuration(result.durationMs)}`);
+    this.options.logger.info(
+      { hook: command, ms: result.durationMs, output: output.slice(-4000) },
+      `ran "${command}" in ${formatDuration(result.durationMs)}`,
+    );
   }
 
   private async reloadAll(to: string, from: string, signal?: AbortSignal): Promise<void> {
@@ -641,7 +793,13 @@ export class SyncEngine {
     }
   }
 
-  private async finish(trigger: string, from: string, staged: Staged, times: Times, signal?: AbortSignal): Promise<SyncOutcome> {
+  private async finish(
+    trigger: string,
+    from: string,
+    staged: Staged,
+    times: Times,
+    signal?: AbortSignal,
+  ): Promise<SyncOutcome> {
     const { health, logger, workspace } = this.options;
     const { git } = this;
     const to = staged.sha;
@@ -693,7 +851,13 @@ export class SyncEngine {
     }
 
     // (a manual rollback whose target fails goes back to the revision it left, which it had rejected itself)
-    const good = rollbackTarget({ to, from, lastGood: this.status.lastGoodSha, rejected: this.status.rejectedSha, leftByRollback: this.leftByRollback });
+    const good = rollbackTarget({
+      to,
+      from,
+      lastGood: this.status.lastGoodSha,
+      rejected: this.status.rejectedSha,
+      leftByRollback: this.leftByRollback,
+    });
     if (!good) {
       const reason = `${short(to)} failed verification and there is no earlier revision to roll back to: ${verdict.reason}`;
       const record = this.record(trigger, from, to, 'rejected', times, verdict.reason);
@@ -701,7 +865,10 @@ export class SyncEngine {
       await this.reject(to, reason);
       return { kind: 'rejected', record };
     }
-    logger.error({ bad: to, good, err: verdict.reason }, `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`);
+    logger.error(
+      { bad: to, good, err: verdict.reason },
+      `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`,
+    );
     // Rejected before reloading: if the reload of the good revision fails too (gunicorn exits when a worker
     // cannot import, so there is no master left to signal), the bad one must still not be deployed again.
     const rejection = `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`;
@@ -745,7 +912,10 @@ export class SyncEngine {
     const half = Math.round(health.timeoutMs / 2);
     const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal);
     if (first.ok || signal?.aborted || first.failedFast) return first;
-    this.options.logger.warn({ sha: to, err: first.reason }, `${short(to)} not verified after ${formatDuration(half)}; reloading once more in case the reload was dropped`);
+    this.options.logger.warn(
+      { sha: to, err: first.reason },
+      `${short(to)} not verified after ${formatDuration(half)}; reloading once more in case the reload was dropped`,
+    );
     try {
       for (const reloader of repeatable) await reloader.reload({ sha: to, previousSha: from, signal });
     } catch (error) {
@@ -769,7 +939,8 @@ export class SyncEngine {
 
   /** What `hotpull rollback` goes back to; a manual rollback leaves it where it was (rolling back twice goes further back). */
   private async notePrevious(from: string, to: string): Promise<void> {
-    if (from && from !== to && this.leftByRollback === undefined) await this.git.updateRef(PREVIOUS_REF, from, 'hotpull: previous live');
+    if (from && from !== to && this.leftByRollback === undefined)
+      await this.git.updateRef(PREVIOUS_REF, from, 'hotpull: previous live');
   }
 
   private async reject(sha: string, reason: string): Promise<void> {
@@ -787,14 +958,31 @@ export class SyncEngine {
     this.blocked = undefined;
   }
 
-  private record(trigger: string, from: string, to: string, result: DeployRecord['result'], t: Times, error?: string, rolledBackTo?: string): DeployRecord {
-    const record = deployRecord({ trigger, by: this.triggeredBy, from, to, result, times: t, end: this.clock(), error, rolledBackTo });
+  private record(
+    trigger: string,
+    from: string,
+    to: string,
+    result: DeployRecord['result'],
+    t: Times,
+    error?: string,
+    rolledBackTo?: string,
+  ): DeployRecord {
+    const record = deployRecord({
+      trigger,
+      by: this.triggeredBy,
+      from,
+      to,
+      result,
+      times: t,
+      end: this.clock(),
+      error,
+      rolledBackTo,
+    });
     this.status.deploys.unshift(record);
     this.status.deploys.length = Math.min(this.status.deploys.length, HISTORY_LIMIT);
     this.options.onEvent?.({ kind: 'deploy', record }, this.status);
     return record;
   }
-
 }
 
 function abortedError(step: string): HotpullError {
@@ -816,5 +1004,9 @@ async function diskFull(dir: string): Promise<boolean> {
 function applyFailure(error: unknown, to: string, from: string, full: boolean): unknown {
   if (!full && !/no space left on device|ENOSPC/i.test(oneLine(error))) return error;
   const back = from ? `the checkout stays at ${short(from)} and the old code keeps serving` : 'nothing is served yet';
-  return new HotpullError('GIT', `no space left on device while writing ${short(to)}; ${back}; retrying: ${oneLine(error)}`, { cause: error });
+  return new HotpullError(
+    'GIT',
+    `no space left on device while writing ${short(to)}; ${back}; retrying: ${oneLine(error)}`,
+    { cause: error },
+  );
 }

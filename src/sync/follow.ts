@@ -37,8 +37,10 @@ export class RefFollower {
     const what = spec.kind === 'pattern' ? 'semver tag' : 'branch or tag';
     if (!resolved) throw new HotpullError('GIT', `${describeRef(spec)}: no ${what} matches on ${remoteLabel}`);
     const names = resolved.ignored ?? [];
-    const ignored = names.length > 0 ? `${names.length}: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : undefined;
-    if (ignored && ignored !== this.ignored) logger.debug({ ref: spec }, `--ref ${describeRef(spec)}: ignoring tags that are not semver (${ignored})`);
+    const ignored =
+      names.length > 0 ? `${names.length}: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : undefined;
+    if (ignored && ignored !== this.ignored)
+      logger.debug({ ref: spec }, `--ref ${describeRef(spec)}: ignoring tags that are not semver (${ignored})`);
     this.ignored = ignored;
     this.source = resolved.ref;
     return resolved.sha;

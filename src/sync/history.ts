@@ -1,4 +1,13 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  promises as fs,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { DeployRecord } from './status.js';
 
@@ -37,8 +46,22 @@ function parseEntry(line: string): HistoryEntry | undefined {
     return undefined;
   }
   const e = value as Partial<HistoryEntry> | null;
-  if (typeof e !== 'object' || e === null || typeof e.at !== 'string' || typeof e.trigger !== 'string' || typeof e.result !== 'string') return undefined;
-  if (typeof e.to !== 'string' || !SHA.test(e.to) || typeof e.from !== 'string' || typeof e.durations !== 'object' || e.durations === null) return undefined;
+  if (
+    typeof e !== 'object' ||
+    e === null ||
+    typeof e.at !== 'string' ||
+    typeof e.trigger !== 'string' ||
+    typeof e.result !== 'string'
+  )
+    return undefined;
+  if (
+    typeof e.to !== 'string' ||
+    !SHA.test(e.to) ||
+    typeof e.from !== 'string' ||
+    typeof e.durations !== 'object' ||
+    e.durations === null
+  )
+    return undefined;
   return e as HistoryEntry;
 }
 
@@ -55,7 +78,9 @@ export class History {
 
   /** The kept entries, newest first, at most `limit`. */
   async read(limit = HISTORY_KEEP): Promise<HistoryEntry[]> {
-    const text = await fs.readFile(this.file, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error)));
+    const text = await fs
+      .readFile(this.file, 'utf8')
+      .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error)));
     return parseHistory(text).entries.reverse().slice(0, limit);
   }
 

@@ -79,7 +79,10 @@ export class InPlaceWorkspace implements Workspace {
     if (plan.backupHead) {
       const ref = `refs/hotpull/backup/${stamp}`;
       await this.git.updateRef(ref, local, 'hotpull: backup before reset');
-      this.logger.warn({ ref, old: short(local), new: short(target) }, `resetting the checkout to the rewritten remote; old head saved under ${ref}`);
+      this.logger.warn(
+        { ref, old: short(local), new: short(target) },
+        `resetting the checkout to the rewritten remote; old head saved under ${ref}`,
+      );
     }
     if (plan.mode === 'ff') await this.git.fastForward(target);
     else await this.git.resetHard(target);
@@ -94,7 +97,10 @@ export class InPlaceWorkspace implements Workspace {
       await fs.mkdir(path.dirname(to), { recursive: true });
       await fs.rename(path.join(this.git.dir, file), to);
     }
-    this.logger.warn({ files, dir }, `moved ${files.length} untracked file(s) in the way of the new revision to ${dir}`);
+    this.logger.warn(
+      { files, dir },
+      `moved ${files.length} untracked file(s) in the way of the new revision to ${dir}`,
+    );
   }
 
   /** `target` in the staging worktree (.git/hotpull/stage), to be judged before the checkout changes. */
@@ -166,7 +172,9 @@ export class InPlaceWorkspace implements Workspace {
     await this.git.resetHard(sha);
     await this.removeFiles(strays);
     if (saved) await this.git.checkoutPaths(saved, edits, path.join(await this.stateDir(), 'pathspec'), true);
-    done.push(`the deploy ${short(from || '(none)')} → ${short(to)} that did not finish was ${sha === to ? 'finished' : 'undone'}: the checkout is at ${short(sha)}`);
+    done.push(
+      `the deploy ${short(from || '(none)')} → ${short(to)} that did not finish was ${sha === to ? 'finished' : 'undone'}: the checkout is at ${short(sha)}`,
+    );
     return done;
   }
 }

@@ -1,4 +1,14 @@
-import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { configError, HotpullError } from '../errors.js';
@@ -52,11 +62,17 @@ function flockFd(fd: number): Promise<number> {
     child.on('error', (error: NodeJS.ErrnoException) =>
       reject(
         error.code === 'ENOENT'
-          ? configError('flock (util-linux) must be on PATH: hotpull uses it to make sure one process owns a checkout (got none)')
+          ? configError(
+              'flock (util-linux) must be on PATH: hotpull uses it to make sure one process owns a checkout (got none)',
+            )
           : error,
       ),
     );
-    child.on('exit', (code) => (code === 0 || code === BUSY ? resolve(code) : reject(new HotpullError('GIT', `flock failed (${code}): ${stderr.trim()}`))));
+    child.on('exit', (code) =>
+      code === 0 || code === BUSY
+        ? resolve(code)
+        : reject(new HotpullError('GIT', `flock failed (${code}): ${stderr.trim()}`)),
+    );
   });
 }
 
@@ -107,7 +123,10 @@ function lockHandle(file: string, role = 'run'): OwnerLock {
       closeSync(entry.fd);
       const again = await tryAcquire(file, role);
       if ('holder' in again) {
-        throw new HotpullError('GIT', `the checkout was replaced and ${describeHolder(again.holder)} owns it now (lock ${file}); not deploying into it`);
+        throw new HotpullError(
+          'GIT',
+          `the checkout was replaced and ${describeHolder(again.holder)} owns it now (lock ${file}); not deploying into it`,
+        );
       }
       // the new handle's count replaces the old one's
       const fresh = held.get(file);
@@ -142,10 +161,15 @@ export async function acquireOwner(file: string, options: AcquireOptions): Promi
     if (!('holder' in result)) return result;
     const who = describeHolder(result.holder);
     if (options.role === 'run') {
-      throw configError(`--repo must not be followed by two daemons: ${who} owns ${options.what} (lock ${file}); stop it first, or ask it with "hotpull sync --now"`);
+      throw configError(
+        `--repo must not be followed by two daemons: ${who} owns ${options.what} (lock ${file}); stop it first, or ask it with "hotpull sync --now"`,
+      );
     }
     if (Date.now() >= deadline) {
-      throw new HotpullError('GIT', `${who} still owns ${options.what} (lock ${file}); gave up waiting. Ask the daemon with "hotpull sync --now" instead`);
+      throw new HotpullError(
+        'GIT',
+        `${who} still owns ${options.what} (lock ${file}); gave up waiting. Ask the daemon with "hotpull sync --now" instead`,
+      );
     }
     if (!told) options.onWait?.(result.holder);
     told = true;

@@ -21,7 +21,10 @@ export const REASON_MAX = 200;
 export function cleanReason(text: unknown): string {
   if (typeof text !== 'string') return '';
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, REASON_MAX);
+  return text
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim()
+    .slice(0, REASON_MAX);
 }
 
 /**
@@ -47,7 +50,10 @@ export function describePause(pause: Pause, waiting?: { remote?: string; deploye
   const short = (sha?: string) => sha?.slice(0, 12) ?? 'none';
   const why = pause.reason ? `: ${pause.reason}` : '';
   const left = pause.left ? ` (rolled back from ${short(pause.left)})` : '';
-  const waits = waiting?.remote && waiting.remote !== waiting.deployed ? `; waiting: ${short(waiting.remote)} (deployed ${short(waiting.deployed)})` : '';
+  const waits =
+    waiting?.remote && waiting.remote !== waiting.deployed
+      ? `; waiting: ${short(waiting.remote)} (deployed ${short(waiting.deployed)})`
+      : '';
   return `paused by ${pause.by}${pause.at ? ` at ${pause.at}` : ''}${left}${why}; nothing is applied until hotpull resume${waits}`;
 }
 

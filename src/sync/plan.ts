@@ -81,5 +81,8 @@ export function planApply(input: PlanInput): Plan {
 
 /** A ref-name-safe UTC timestamp, e.g. 20261126T203015Z, for refs/hotpull/backup/<timestamp>. */
 export function backupStamp(nowMs: number): string {
-  return new Date(nowMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }

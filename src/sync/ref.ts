@@ -25,14 +25,20 @@ export function parseRef(text: string): RefSpec | { error: string } {
   let name = text;
   if (text.startsWith('refs/heads/')) [kind, name] = ['branch', text.slice('refs/heads/'.length)];
   else if (text.startsWith('refs/tags/')) [kind, name] = ['tag', text.slice('refs/tags/'.length)];
-  else if (text.startsWith('refs/')) return { error: 'must be a branch, refs/heads/NAME, refs/tags/NAME, a tag pattern or a full sha' };
-  if (name === '' || BAD_NAME.test(name)) return { error: 'must be a valid branch or tag name, a tag pattern (v*) or a full 40-hex sha' };
+  else if (text.startsWith('refs/'))
+    return { error: 'must be a branch, refs/heads/NAME, refs/tags/NAME, a tag pattern or a full sha' };
+  if (name === '' || BAD_NAME.test(name))
+    return { error: 'must be a valid branch or tag name, a tag pattern (v*) or a full 40-hex sha' };
   if (/[*?]/.test(name)) {
     if (kind === 'branch') return { error: 'a pattern follows tags, not branches (use refs/tags/PATTERN or PATTERN)' };
     return { kind: 'pattern', glob: name };
   }
   if (name.includes('[')) return { error: 'patterns take * and ? only' };
-  return kind === 'name' ? { kind: 'name', name } : kind === 'branch' ? { kind: 'branch', name } : { kind: 'tag', name };
+  return kind === 'name'
+    ? { kind: 'name', name }
+    : kind === 'branch'
+      ? { kind: 'branch', name }
+      : { kind: 'tag', name };
 }
 
 /** How a spec reads in logs and status. */
@@ -80,7 +86,8 @@ interface Version {
   pre: string[];
 }
 
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 
 /** A tag's version: the text after the pattern's literal prefix, with an optional leading v; undefined if not semver. */
 export function tagVersion(tag: string, glob = '*'): Version | undefined {
@@ -110,7 +117,10 @@ export function compareVersions(a: Version, b: Version): number {
 }
 
 function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${body}$`);
 }
 

@@ -12,7 +12,10 @@ export interface DelayInput {
 
 /** The wait before the next poll: the interval, doubled per consecutive failure up to the cap, ±10% jitter. */
 export function nextDelay({ intervalMs, failures, backoffMaxMs, random }: DelayInput): number {
-  const base = failures === 0 ? intervalMs : Math.min(Math.max(backoffMaxMs, intervalMs), intervalMs * 2 ** Math.min(failures, 30));
+  const base =
+    failures === 0
+      ? intervalMs
+      : Math.min(Math.max(backoffMaxMs, intervalMs), intervalMs * 2 ** Math.min(failures, 30));
   return Math.max(0, Math.round(base * (1 + (random * 2 - 1) * JITTER)));
 }
 

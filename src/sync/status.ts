@@ -65,7 +65,19 @@ export interface Status {
 export const HISTORY_LIMIT = 20;
 
 /** Every state, so /metrics exports a series for each (0 or 1) and none vanishes when the state changes. */
-export const STATES = ['starting', 'idle', 'syncing', 'reloading', 'verifying', 'diverged', 'dirty', 'failing', 'held', 'rejected', 'paused'] as const satisfies readonly State[];
+export const STATES = [
+  'starting',
+  'idle',
+  'syncing',
+  'reloading',
+  'verifying',
+  'diverged',
+  'dirty',
+  'failing',
+  'held',
+  'rejected',
+  'paused',
+] as const satisfies readonly State[];
 // A state added to State but not to STATES fails the build here.
 const everyState: Exclude<State, (typeof STATES)[number]> extends never ? true : never = true;
 void everyState;

@@ -49,27 +49,36 @@ async function checkReadable(dir: string): Promise<void> {
     const isDir = (await fs.stat(dir).catch(() => undefined))?.isDirectory() ?? true;
     await fs.access(dir, isDir ? fsConstants.R_OK | fsConstants.X_OK : fsConstants.R_OK);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EACCES' || (error as NodeJS.ErrnoException).code === 'EPERM') throw checkoutUnreadable(dir, error);
+    if ((error as NodeJS.ErrnoException).code === 'EACCES' || (error as NodeJS.ErrnoException).code === 'EPERM')
+      throw checkoutUnreadable(dir, error);
   }
 }
 
-export async function resolveTarget(config: Config, env: Readonly<Record<string, string | undefined>>): Promise<Target> {
+export async function resolveTarget(
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<Target> {
   await checkReadable(config.repo);
   await checkReadable(path.join(config.repo, '.git'));
   const stat = await fs.stat(config.repo).catch(() => undefined);
-  if (!stat?.isDirectory()) throw configError(`--repo must be an existing directory (got ${JSON.stringify(config.repo)})`);
+  if (!stat?.isDirectory())
+    throw configError(`--repo must be an existing directory (got ${JSON.stringify(config.repo)})`);
   const git = new Git(config.repo, env);
   let dir: string;
   try {
     dir = await git.topLevel();
   } catch (error) {
     if (isHotpullError(error, 'CONFIG')) throw error;
-    const detail = error instanceof HotpullError && /not a git repository/i.test(error.message) ? 'no git repository there' : (error as Error).message;
+    const detail =
+      error instanceof HotpullError && /not a git repository/i.test(error.message)
+        ? 'no git repository there'
+        : (error as Error).message;
     throw configError(`--repo must be a git checkout (got ${JSON.stringify(config.repo)}: ${detail})`, error);
   }
   const checkout = dir === git.dir ? git : new Git(dir, env);
 
-  if (config.remote.startsWith('-')) throw configError(`--remote must be a remote name or URL (got ${JSON.stringify(config.remote)})`);
+  if (config.remote.startsWith('-'))
+    throw configError(`--remote must be a remote name or URL (got ${JSON.stringify(config.remote)})`);
   if (!looksLikeUrl(config.remote)) {
     const remotes = await checkout.remotes();
     if (!remotes.includes(config.remote)) {
@@ -97,9 +106,16 @@ export async function resolveTarget(config: Config, env: Readonly<Record<string,
     if (!upstream) {
       // Following the current branch by its name would take whatever the remote has under it, maybe an unrelated history.
       const current = await checkout.currentBranch();
-      if (!current) throw configError(`--branch is required: the checkout at ${dir} has a detached HEAD and no upstream branch (got none)`);
-      const setIt = looksLikeUrl(config.remote) ? '' : `, or give the branch an upstream: git branch --set-upstream-to=${config.remote}/${current}`;
-      throw configError(`--branch is required: the checkout's branch ${JSON.stringify(current)} in ${dir} has no upstream branch to follow (pass --branch NAME${setIt})`);
+      if (!current)
+        throw configError(
+          `--branch is required: the checkout at ${dir} has a detached HEAD and no upstream branch (got none)`,
+        );
+      const setIt = looksLikeUrl(config.remote)
+        ? ''
+        : `, or give the branch an upstream: git branch --set-upstream-to=${config.remote}/${current}`;
+      throw configError(
+        `--branch is required: the checkout's branch ${JSON.stringify(current)} in ${dir} has no upstream branch to follow (pass --branch NAME${setIt})`,
+      );
     }
     branch = upstream.branch;
   }
@@ -127,11 +143,15 @@ export async function resolveAtomicTarget(
   const root = config.repo;
   await checkReadable(root);
   const stat = await fs.stat(root).catch(() => undefined);
-  if (stat && !stat.isDirectory()) throw configError(`--repo must be a directory for --layout atomic (got ${JSON.stringify(root)}: a file)`);
+  if (stat && !stat.isDirectory())
+    throw configError(`--repo must be a directory for --layout atomic (got ${JSON.stringify(root)}: a file)`);
   await fs.mkdir(root, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EACCES' && error.code !== 'EPERM' && error.code !== 'EROFS') throw error;
     const why = error.code === 'EROFS' ? 'read-only file system' : 'permission denied';
-    throw configError(`--repo must be a directory this user can create for --layout atomic (got ${JSON.stringify(root)}: ${why})`, error);
+    throw configError(
+      `--repo must be a directory this user can create for --layout atomic (got ${JSON.stringify(root)}: ${why})`,
+      error,
+    );
   });
   const existing = await fs.stat(path.join(root, '.hotpull', 'repo', 'HEAD')).catch(() => undefined);
   if (!existing) {
@@ -142,7 +162,9 @@ export async function resolveAtomicTarget(
       );
     }
     if (!looksLikeUrl(config.remote)) {
-      throw configError(`--remote must be a URL for the first clone of an atomic layout (got ${JSON.stringify(config.remote)})`);
+      throw configError(
+        `--remote must be a URL for the first clone of an atomic layout (got ${JSON.stringify(config.remote)})`,
+      );
     }
   }
   const { workspace, created } = await openAtomic(root, {
@@ -157,9 +179,14 @@ export async function resolveAtomicTarget(
   const following = refOption(config);
   // the atomic layout follows a branch: a bare --ref NAME is one, anything else is refused
   if (following.ref && following.ref.kind !== 'name') {
-    throw configError(`--ref must be a branch for --layout atomic (got ${JSON.stringify(config.ref)}; tags and shas need --layout in-place for now)`);
+    throw configError(
+      `--ref must be a branch for --layout atomic (got ${JSON.stringify(config.ref)}; tags and shas need --layout in-place for now)`,
+    );
   }
-  let branch = following.branch ?? (following.ref?.kind === 'name' ? following.ref.name : undefined) ?? (await git.getConfig('hotpull.branch'));
+  let branch =
+    following.branch ??
+    (following.ref?.kind === 'name' ? following.ref.name : undefined) ??
+    (await git.getConfig('hotpull.branch'));
   if (!branch) {
     branch = await git.remoteDefaultBranch(remote, { timeoutMs: config.syncTimeout }).catch(() => undefined);
     if (!branch) throw configError(`--branch is required: the remote's default branch could not be read (got none)`);
@@ -168,7 +195,15 @@ export async function resolveAtomicTarget(
   await git.setConfig('hotpull.branch', branch);
   if (created) logger.info({ root }, `created the atomic layout in ${root}`);
   const url = (await git.getConfig('remote.origin.url')) ?? config.remote;
-  return { git, dir: root, remote, remoteLabel: redact(url), branch, fetchRef: `refs/remotes/origin/${branch}`, workspace };
+  return {
+    git,
+    dir: root,
+    remote,
+    remoteLabel: redact(url),
+    branch,
+    fetchRef: `refs/remotes/origin/${branch}`,
+    workspace,
+  };
 }
 
 /**
@@ -196,7 +231,9 @@ export async function checkBranchOnRemote(target: Target, timeoutMs: number): Pr
     return error as Error;
   }
   if (!sha) {
-    throw configError(`--branch must name a branch on the remote (got ${JSON.stringify(target.branch)}: no refs/heads/${target.branch} on ${target.remoteLabel})`);
+    throw configError(
+      `--branch must name a branch on the remote (got ${JSON.stringify(target.branch)}: no refs/heads/${target.branch} on ${target.remoteLabel})`,
+    );
   }
   return 'ok';
 }

@@ -6,7 +6,14 @@ import type { FileWatcher, WatcherOptions } from './watcher.js';
 const EVENTS = ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const;
 
 const relativeTo = (root: string) => (absolute: string) =>
-  absolute === root ? '' : absolute.startsWith(`${root}${path.sep}`) ? absolute.slice(root.length + 1).split(path.sep).join('/') : path.relative(root, absolute).split(path.sep).join('/');
+  absolute === root
+    ? ''
+    : absolute.startsWith(`${root}${path.sep}`)
+      ? absolute
+          .slice(root.length + 1)
+          .split(path.sep)
+          .join('/')
+      : path.relative(root, absolute).split(path.sep).join('/');
 
 /**
  * chokidar with its defaults (recursive, every file watched or polled), the ignored trees never entered. Polling:
@@ -25,10 +32,17 @@ export function startChokidar(options: WatcherOptions): FileWatcher {
           binaryInterval: options.pollIntervalMs * 4,
         }
       : {}),
-    ignored: (absolute, stats) => options.ignored(relative(absolute), stats && !stats.isDirectory() && !stats.isSymbolicLink() ? 'file' : 'dir'),
+    ignored: (absolute, stats) =>
+      options.ignored(relative(absolute), stats && !stats.isDirectory() && !stats.isSymbolicLink() ? 'file' : 'dir'),
   });
   for (const kind of EVENTS) {
-    watcher.on(kind, (absolute: string) => options.onEvent({ kind, path: relative(absolute), pathKind: kind === 'addDir' || kind === 'unlinkDir' ? 'dir' : 'file' }));
+    watcher.on(kind, (absolute: string) =>
+      options.onEvent({
+        kind,
+        path: relative(absolute),
+        pathKind: kind === 'addDir' || kind === 'unlinkDir' ? 'dir' : 'file',
+      }),
+    );
   }
   watcher.on('error', (error) => options.onError(error as NodeJS.ErrnoException));
   const ready = new Promise<void>((resolve) => watcher.once('ready', resolve));

@@ -83,12 +83,19 @@ class DevWatcher implements DevWatch {
     });
     const started = Date.now();
     this.watcher = this.open(options.poll === 'on');
-    this.ready = this.settle(started).catch((error: unknown) => options.logger.error({ err: oneLine(error) }, `watching ${this.dir} failed to start: ${oneLine(error)}`));
+    this.ready = this.settle(started).catch((error: unknown) =>
+      options.logger.error({ err: oneLine(error) }, `watching ${this.dir} failed to start: ${oneLine(error)}`),
+    );
   }
 
   private matcher(): (path: string, kind?: PathKind) => boolean {
     const { options } = this;
-    return ignoreMatcher({ ignore: [...DEFAULT_IGNORES, ...options.ignore], ext: options.ext, reloadFiles: this.reloadFiles, also: this.gitignored });
+    return ignoreMatcher({
+      ignore: [...DEFAULT_IGNORES, ...options.ignore],
+      ext: options.ext,
+      reloadFiles: this.reloadFiles,
+      also: this.gitignored,
+    });
   }
 
   get polling(): boolean {
@@ -130,7 +137,10 @@ class DevWatcher implements DevWatch {
     if (this.closed) return;
     const how = this.polling ? `polling every ${formatDuration(this.pollIntervalMs)}` : 'inotify';
     const ms = Date.now() - started;
-    logger.info({ dir: this.dir, polling: this.polling, readyMs: ms }, `watching ${this.dir} for changes (${how}), ready in ${formatDuration(ms)}`);
+    logger.info(
+      { dir: this.dir, polling: this.polling, readyMs: ms },
+      `watching ${this.dir} for changes (${how}), ready in ${formatDuration(ms)}`,
+    );
   }
 
   private onEvent(event: FileEvent): void {
@@ -163,7 +173,10 @@ class DevWatcher implements DevWatch {
       return;
     }
     const watchLimit = error.code === 'ENOSPC' ? readWatchLimit() : undefined;
-    this.options.logger.error({ code: error.code, path: where }, watchErrorMessage(error, { where, watchLimit, uid: process.getuid?.() }));
+    this.options.logger.error(
+      { code: error.code, path: where },
+      watchErrorMessage(error, { where, watchLimit, uid: process.getuid?.() }),
+    );
   }
 
   private enqueue(paths: readonly string[]): void {
@@ -189,7 +202,10 @@ class DevWatcher implements DevWatch {
     // Checked again now that any deploy that held the gate has finished and named its files.
     const paths = gate ? changed.filter((p) => !gate.wroteRecently(p)) : changed;
     if (paths.length === 0) {
-      logger.debug({ changed: changed.length }, `${plural(changed.length, 'change')} written by the deploy; its own reload covers them`);
+      logger.debug(
+        { changed: changed.length },
+        `${plural(changed.length, 'change')} written by the deploy; its own reload covers them`,
+      );
       return;
     }
     const what = `${plural(paths.length, 'change')} (${describePaths(paths)})`;
@@ -205,13 +221,19 @@ class DevWatcher implements DevWatch {
         await reloader.reload({ sha: '', previousSha: '' });
       } catch (error) {
         this.stats.failures += 1;
-        logger.error({ ...fields, reload: reloader.name, err: oneLine(error) }, `${what}: reload failed (${reloader.name}): ${oneLine(error)}; still watching, the next change tries again`);
+        logger.error(
+          { ...fields, reload: reloader.name, err: oneLine(error) },
+          `${what}: reload failed (${reloader.name}): ${oneLine(error)}; still watching, the next change tries again`,
+        );
         return;
       }
     }
     this.stats.reloads += 1;
     const ms = Date.now() - started;
-    logger.info({ ...fields, reload: reloaders.map((r) => r.name), ms }, `${what}: reloaded in ${formatDuration(ms)} (${reloaders.map((r) => r.name).join(', ')})`);
+    logger.info(
+      { ...fields, reload: reloaders.map((r) => r.name), ms },
+      `${what}: reloaded in ${formatDuration(ms)} (${reloaders.map((r) => r.name).join(', ')})`,
+    );
   }
 
   async close(): Promise<void> {

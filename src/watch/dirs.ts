@@ -97,11 +97,16 @@ class DirWatcher implements FileWatcher {
       this.fail(error);
       return [];
     }
-    this.options.listed?.(rel, entries.map((e) => e.name));
+    this.options.listed?.(
+      rel,
+      entries.map((e) => e.name),
+    );
     const subdirs: string[] = [];
     for (const entry of entries) {
       const child = rel ? `${rel}/${entry.name}` : entry.name;
-      const isDir = entry.isDirectory() || (entry.isSymbolicLink() && !this.options.ignored(child, 'dir') && this.followLink(child));
+      const isDir =
+        entry.isDirectory() ||
+        (entry.isSymbolicLink() && !this.options.ignored(child, 'dir') && this.followLink(child));
       if (isDir && !this.options.ignored(child, 'dir')) subdirs.push(child);
       if (announce) this.emit(isDir ? 'addDir' : 'add', child, isDir ? 'dir' : 'file');
     }
@@ -150,7 +155,8 @@ class DirWatcher implements FileWatcher {
       this.emit('rename', child, watched ? 'dir' : undefined);
       return;
     }
-    const isDir = stats.isDirectory() || (stats.isSymbolicLink() && !this.options.ignored(child, 'dir') && this.followLink(child));
+    const isDir =
+      stats.isDirectory() || (stats.isSymbolicLink() && !this.options.ignored(child, 'dir') && this.followLink(child));
     if (isDir && !this.dirs.has(child) && !this.options.ignored(child, 'dir')) void this.add(child, true);
     this.emit('rename', child, isDir ? 'dir' : 'file');
   }
@@ -162,7 +168,8 @@ class DirWatcher implements FileWatcher {
       watcher.close();
       this.dirs.delete(dir);
     }
-    for (const [real, by] of this.linked) if (rel === '' || by === rel || by.startsWith(`${rel}/`)) this.linked.delete(real);
+    for (const [real, by] of this.linked)
+      if (rel === '' || by === rel || by.startsWith(`${rel}/`)) this.linked.delete(real);
   }
 
   private emit(kind: ChangeKind | 'rename', rel: string, pathKind: PathKind): void {

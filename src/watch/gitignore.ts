@@ -62,7 +62,11 @@ export function gitIgnored(root: string, read: ReadText = readOrUndefined): GitI
   const matcher = (rel: string, kind: PathKind) => {
     if (rel === '' || rel === '.') return false;
     // Unknown (inotify did not say): a rule for either applies.
-    return kind === 'dir' ? verdict(rel, true) : kind === 'file' ? verdict(rel, false) : verdict(rel, true) || verdict(rel, false);
+    return kind === 'dir'
+      ? verdict(rel, true)
+      : kind === 'file'
+        ? verdict(rel, false)
+        : verdict(rel, true) || verdict(rel, false);
   };
   return Object.assign(matcher, {
     forget: (dir: string) => void rules.delete(dir),

@@ -5,7 +5,18 @@ import { pathMatcher } from '../deploy/rules.js';
  * virtualenvs, and the files editors write beside the one being edited (vim's `.swp` and its `4913` write probe,
  * Emacs's `~` backups and `.#` lock links).
  */
-export const DEFAULT_IGNORES: readonly string[] = ['.git/', '__pycache__/', '*.pyc', 'node_modules/', '.venv/', 'venv/', '*.swp', '*~', '.#*', '4913'];
+export const DEFAULT_IGNORES: readonly string[] = [
+  '.git/',
+  '__pycache__/',
+  '*.pyc',
+  'node_modules/',
+  '.venv/',
+  'venv/',
+  '*.swp',
+  '*~',
+  '.#*',
+  '4913',
+];
 
 /** What a path is; undefined when unknown (inotify reports a create or delete without saying which). */
 export type PathKind = 'file' | 'dir' | undefined;
@@ -39,7 +50,12 @@ export function ignoreMatcher(options: IgnoreOptions): (path: string, kind?: Pat
     let hit = dirCache.get(dir);
     if (hit === undefined) {
       const slash = dir.lastIndexOf('/');
-      hit = (slash > 0 && dirIgnored(dir.slice(0, slash))) || isDirMatch(dir) || isAnyMatch(dir) || exact.has(dir) || also(dir, 'dir');
+      hit =
+        (slash > 0 && dirIgnored(dir.slice(0, slash))) ||
+        isDirMatch(dir) ||
+        isAnyMatch(dir) ||
+        exact.has(dir) ||
+        also(dir, 'dir');
       dirCache.set(dir, hit);
     }
     return hit;

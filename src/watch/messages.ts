@@ -43,10 +43,16 @@ export function watchErrorMessage(error: NodeJS.ErrnoException, context: WatchEr
 export type PollMode = 'off' | 'on' | 'auto';
 
 /** What the mount probe found: events arrive, none did within the wait, or the probe file could not be written. */
-export type ProbeResult = { kind: 'events'; ms: number } | { kind: 'silent'; waitedMs: number } | { kind: 'unwritable'; reason: string };
+export type ProbeResult =
+  { kind: 'events'; ms: number } | { kind: 'silent'; waitedMs: number } | { kind: 'unwritable'; reason: string };
 
 /** The warning for a mount that delivers no events, or undefined when there is nothing to say. Pure. */
-export function probeMessage(result: ProbeResult, dir: string, mode: PollMode, pollIntervalMs: number): string | undefined {
+export function probeMessage(
+  result: ProbeResult,
+  dir: string,
+  mode: PollMode,
+  pollIntervalMs: number,
+): string | undefined {
   switch (result.kind) {
     case 'events':
       return undefined;
@@ -56,7 +62,9 @@ export function probeMessage(result: ProbeResult, dir: string, mode: PollMode, p
       return (
         `no file event arrived within ${formatDuration(result.waitedMs)} of writing a probe file in ${dir}: this mount does not deliver ` +
         `inotify events (a Docker Desktop or WSL2 bind mount?)` +
-        (mode === 'auto' ? `; polling every ${formatDuration(pollIntervalMs)} instead (--poll auto)` : ', so edits will not reload; use --poll on (or --poll auto)')
+        (mode === 'auto'
+          ? `; polling every ${formatDuration(pollIntervalMs)} instead (--poll auto)`
+          : ', so edits will not reload; use --poll on (or --poll auto)')
       );
   }
 }

@@ -36,7 +36,9 @@ export async function probeMount(options: ProbeOptions): Promise<ProbeResult> {
   let timer: NodeJS.Timeout | undefined;
   try {
     const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)));
-    return (await Promise.race([heard, timedOut])) ? { kind: 'events', ms: clock() - started } : { kind: 'silent', waitedMs: options.timeoutMs };
+    return (await Promise.race([heard, timedOut]))
+      ? { kind: 'events', ms: clock() - started }
+      : { kind: 'silent', waitedMs: options.timeoutMs };
   } finally {
     clearTimeout(timer);
     await fs.rm(file, { force: true }).catch(() => undefined);

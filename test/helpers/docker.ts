@@ -19,10 +19,33 @@ export const IMAGE_2 = 'hotpull-test/busybox:2';
 /** Every container a test creates is named with this prefix; the per-run part keeps parallel runs apart. */
 export const PREFIX = 'hotpull-test-';
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'];
-const APPLETS = ['sh', 'sleep', 'echo', 'cat', 'ls', 'httpd', 'touch', 'date', 'true', 'false', 'env', 'wget', 'mkdir', 'rm'];
+const APPLETS = [
+  'sh',
+  'sleep',
+  'echo',
+  'cat',
+  'ls',
+  'httpd',
+  'touch',
+  'date',
+  'true',
+  'false',
+  'env',
+  'wget',
+  'mkdir',
+  'rm',
+];
 
-export async function docker(args: string[], options: { timeout?: number; reject?: boolean; bin?: string; env?: Record<string, string> } = {}) {
-  return execa(options.bin ?? DOCKER, args, { reject: options.reject ?? true, timeout: options.timeout ?? 60_000, stdin: 'ignore', env: options.env });
+export async function docker(
+  args: string[],
+  options: { timeout?: number; reject?: boolean; bin?: string; env?: Record<string, string> } = {},
+) {
+  return execa(options.bin ?? DOCKER, args, {
+    reject: options.reject ?? true,
+    timeout: options.timeout ?? 60_000,
+    stdin: 'ignore',
+    env: options.env,
+  });
 }
 
 /** undefined when a dockerd answers; else why not. */
@@ -56,7 +79,8 @@ export async function ensureImages(bin = DOCKER): Promise<void> {
   if ((await imageExists(IMAGE, bin)) && (await imageExists(IMAGE_2, bin))) return;
   let busybox: string | undefined;
   for (const candidate of BUSYBOX) if (!busybox && (await isStatic(candidate))) busybox = candidate;
-  if (!busybox) throw new Error(`no statically linked busybox at ${BUSYBOX.join(' or ')}: apt-get install busybox-static`);
+  if (!busybox)
+    throw new Error(`no statically linked busybox at ${BUSYBOX.join(' or ')}: apt-get install busybox-static`);
   const rootfs = await fs.mkdtemp(path.join(tmpdir(), 'hotpull-test-rootfs-'));
   try {
     for (const dir of ['bin', 'tmp', 'etc', 'app']) await fs.mkdir(path.join(rootfs, dir));
@@ -64,8 +88,17 @@ export async function ensureImages(bin = DOCKER): Promise<void> {
     await fs.chmod(path.join(rootfs, 'bin/busybox'), 0o755);
     for (const applet of APPLETS) await fs.symlink('busybox', path.join(rootfs, 'bin', applet));
     await fs.writeFile(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\n');
-    for (const [tag, revision] of [[IMAGE, '1'], [IMAGE_2, '2']] as const) {
-      await execa('tar', ['-C', rootfs, '-c', '.']).pipe(bin, ['import', '--change', `LABEL hotpull-test.revision=${revision}`, '-', tag]);
+    for (const [tag, revision] of [
+      [IMAGE, '1'],
+      [IMAGE_2, '2'],
+    ] as const) {
+      await execa('tar', ['-C', rootfs, '-c', '.']).pipe(bin, [
+        'import',
+        '--change',
+        `LABEL hotpull-test.revision=${revision}`,
+        '-',
+        tag,
+      ]);
     }
   } finally {
     await fs.rm(rootfs, { recursive: true, force: true });
@@ -127,22 +160,40 @@ export async function ensureStackBases(extra?: 'python-slim'): Promise<StackBase
     stdin: 'ignore',
     reject: false,
   });
-  if (result.exitCode !== 0) throw new Error(`docker/offline-bases.sh failed (${result.exitCode}): ${result.stderr.trim()}`);
+  if (result.exitCode !== 0)
+    throw new Error(`docker/offline-bases.sh failed (${result.exitCode}): ${result.stderr.trim()}`);
   const buildArgs = result.stdout.trim().split(/\s+/);
   const value = (name: string) => buildArgs.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1) ?? '';
-  return { buildArgs, appBase: value('APP_BASE'), nodeBase: value('NODE_BASE'), ...(extra ? { pythonBase: value('PYTHON_BASE') } : {}) };
+  return {
+    buildArgs,
+    appBase: value('APP_BASE'),
+    nodeBase: value('NODE_BASE'),
+    ...(extra ? { pythonBase: value('PYTHON_BASE') } : {}),
+  };
 }
 
 /** `docker build` of the project Dockerfile (or the one in `context`) offline: --pull=false, --network host. */
-export async function buildImage(tag: string, bases: StackBases, context = PROJECT_ROOT, buildArgs = bases.buildArgs): Promise<{ seconds: number; output: string }> {
+export async function buildImage(
+  tag: string,
+  bases: StackBases,
+  context = PROJECT_ROOT,
+  buildArgs = bases.buildArgs,
+): Promise<{ seconds: number; output: string }> {
   const started = performance.now();
-  const result = await execa(DOCKER, ['build', '--pull=false', '--network', 'host', ...buildArgs, '--tag', tag, context], {
-    timeout: 10 * 60_000,
-    stdin: 'ignore',
-    reject: false,
-    all: true,
-  });
-  if (result.exitCode !== 0) throw new Error(`docker build of ${tag} failed (${result.exitCode}):\n${String(result.all).split('\n').slice(-30).join('\n')}`);
+  const result = await execa(
+    DOCKER,
+    ['build', '--pull=false', '--network', 'host', ...buildArgs, '--tag', tag, context],
+    {
+      timeout: 10 * 60_000,
+      stdin: 'ignore',
+      reject: false,
+      all: true,
+    },
+  );
+  if (result.exitCode !== 0)
+    throw new Error(
+      `docker build of ${tag} failed (${result.exitCode}):\n${String(result.all).split('\n').slice(-30).join('\n')}`,
+    );
   return { seconds: (performance.now() - started) / 1000, output: String(result.all) };
 }
 
@@ -155,11 +206,14 @@ export interface BuildStep {
 
 /** The steps of a legacy-builder `docker build` log (dockerd 20.10 without BuildKit prints "Step N/M : …"). */
 export function buildSteps(output: string): BuildStep[] {
-  return output.split(/^Step \d+\/\d+ : /m).slice(1).map((chunk) => ({
-    instruction: chunk.split('\n', 1)[0] ?? '',
-    id: [...chunk.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].at(-1)?.[1],
-    cached: /^ ---> Using cache$/m.test(chunk),
-  }));
+  return output
+    .split(/^Step \d+\/\d+ : /m)
+    .slice(1)
+    .map((chunk) => ({
+      instruction: chunk.split('\n', 1)[0] ?? '',
+      id: [...chunk.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].at(-1)?.[1],
+      cached: /^ ---> Using cache$/m.test(chunk),
+    }));
 }
 
 /**

@@ -65,10 +65,14 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
   // `-c` beats any global config (HOME is left alone), so a user's
   // commit.gpgsign=true or missing identity never breaks the tests.
   const fullArgs = [
-    '-c', `user.name=${IDENTITY.GIT_COMMITTER_NAME}`,
-    '-c', `user.email=${IDENTITY.GIT_COMMITTER_EMAIL}`,
-    '-c', 'commit.gpgsign=false',
-    '-c', 'tag.gpgsign=false',
+    '-c',
+    `user.name=${IDENTITY.GIT_COMMITTER_NAME}`,
+    '-c',
+    `user.email=${IDENTITY.GIT_COMMITTER_EMAIL}`,
+    '-c',
+    'commit.gpgsign=false',
+    '-c',
+    'tag.gpgsign=false',
     ...args,
   ];
   const result = await execa('git', fullArgs, {
@@ -82,9 +86,7 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
     const stderr = String(result.stderr ?? '').trim();
     const stdout = String(result.stdout ?? '').trim();
     const why = result.exitCode !== undefined ? `exit code ${result.exitCode}` : (result.shortMessage ?? 'failed');
-    throw new Error(
-      `git ${args.join(' ')} (in ${cwd}) failed with ${why}: ${stderr || stdout || '(no output)'}`,
-    );
+    throw new Error(`git ${args.join(' ')} (in ${cwd}) failed with ${why}: ${stderr || stdout || '(no output)'}`);
   }
   return String(result.stdout).trim();
 }
@@ -159,11 +161,7 @@ export async function commitAndPush(
   return sha;
 }
 
-export async function forcePush(
-  sb: Sandbox,
-  files: Record<string, string | null>,
-  message?: string,
-): Promise<string> {
+export async function forcePush(sb: Sandbox, files: Record<string, string | null>, message?: string): Promise<string> {
   const previous = await headOf(sb.seed);
   const msg = message ?? `rewritten ${++commitCounter}`;
   let hasParent = true;
@@ -184,7 +182,16 @@ export async function forcePush(
   if (sha === previous) {
     // Same parent, tree, message and timestamp second as the commit we
     // dropped => identical object. Make it differ so it is a real rewrite.
-    await git(sb.seed, 'commit', '--amend', '--allow-empty', '--no-verify', '-q', '-m', `${msg}\n\n(force-push ${++commitCounter})`);
+    await git(
+      sb.seed,
+      'commit',
+      '--amend',
+      '--allow-empty',
+      '--no-verify',
+      '-q',
+      '-m',
+      `${msg}\n\n(force-push ${++commitCounter})`,
+    );
     sha = await headOf(sb.seed);
   }
   await git(sb.seed, 'push', '-q', '--force', 'origin', 'main');

@@ -39,13 +39,19 @@ export function gunicornMissing(): string | undefined {
 
 export function gunicornArgs(opts: GunicornOptions, port: number): string[] {
   return [
-    '--bind', `127.0.0.1:${port}`,
-    '--workers', String(opts.workers ?? 2),
-    '--pid', opts.pidfile,
-    '--chdir', resolve(opts.dir),
+    '--bind',
+    `127.0.0.1:${port}`,
+    '--workers',
+    String(opts.workers ?? 2),
+    '--pid',
+    opts.pidfile,
+    '--chdir',
+    resolve(opts.dir),
     // stdout/stderr are the log file (see startAppServer).
-    '--access-logfile', '-',
-    '--error-logfile', '-',
+    '--access-logfile',
+    '-',
+    '--error-logfile',
+    '-',
     ...(opts.extraArgs ?? []),
     'app:application',
   ];

@@ -27,7 +27,11 @@ export function logSink(): LogSink & { write(line: string): void } {
   };
 }
 
-export async function makePipeline(repo: string, flags: Record<string, unknown> = {}, env: Record<string, string> = {}) {
+export async function makePipeline(
+  repo: string,
+  flags: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+) {
   const logs = logSink();
   const config = await loadConfig({ flags: { repo, ...flags }, env, cwd: repo, isTTY: false });
   const logger = await createLogger({ level: 'debug', format: 'json', destination: logs });
@@ -37,14 +41,22 @@ export async function makePipeline(repo: string, flags: Record<string, unknown> 
 
 export async function makeDaemon(repo: string, flags: Record<string, unknown> = {}, env: Record<string, string> = {}) {
   const p = await makePipeline(repo, flags, env);
-  const daemon = new Daemon(p.engine, { intervalMs: p.config.interval, backoffMaxMs: p.config.backoffMax, logger: p.logger });
+  const daemon = new Daemon(p.engine, {
+    intervalMs: p.config.interval,
+    backoffMaxMs: p.config.backoffMax,
+    logger: p.logger,
+  });
   const outcomes: Array<SyncOutcome | Error> = [];
   daemon.onPass((o) => outcomes.push(o));
   return { ...p, daemon, outcomes };
 }
 
 /** Polls `check` every 20 ms until it returns a truthy value, or fails after timeoutMs with `what`. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -32,9 +32,7 @@ export interface GitHttpServerOptions {
 }
 
 const BACKEND_PATH = '/usr/lib/git-core/git-http-backend';
-const BACKEND: readonly [string, ...string[]] = existsSync(BACKEND_PATH)
-  ? [BACKEND_PATH]
-  : ['git', 'http-backend'];
+const BACKEND: readonly [string, ...string[]] = existsSync(BACKEND_PATH) ? [BACKEND_PATH] : ['git', 'http-backend'];
 
 /** Headers that CGI passes as dedicated meta-variables (or never passes). */
 const NOT_AS_HTTP_VAR = new Set(['authorization', 'proxy-authorization', 'content-type', 'content-length']);

@@ -12,7 +12,8 @@ import { makeSandbox, type Sandbox } from './git.js';
 
 export const SECRET = 'hook-s3cret';
 
-export const githubSignature = (body: string | Buffer, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+export const githubSignature = (body: string | Buffer, secret = SECRET) =>
+  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 export interface RunningDaemon {
   child: ResultPromise;
@@ -30,13 +31,22 @@ export interface RunningDaemon {
  * `hotpull run --listen 127.0.0.1:0 ...` from dist/, optionally under a lowered fd limit (`ulimit -n`, set by a
  * shell that then execs node, so the pid is the daemon's). Resolves once it listens and the first sync is done.
  */
-export async function startDaemon(repo: string, args: string[] = [], options: { nofile?: number; env?: Record<string, string> } = {}): Promise<RunningDaemon> {
+export async function startDaemon(
+  repo: string,
+  args: string[] = [],
+  options: { nofile?: number; env?: Record<string, string> } = {},
+): Promise<RunningDaemon> {
   const argv = [CLI, 'run', '--repo', repo, '--listen', '127.0.0.1:0', '--log-level', 'debug', ...args];
   const env = { HOTPULL_LOG_FORMAT: 'json', HOTPULL_WEBHOOK_SECRET: SECRET, ...options.env };
   const child =
     options.nofile === undefined
       ? execa(process.execPath, argv, { cwd: ROOT, env, reject: false, buffer: false })
-      : execa('sh', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, ...argv], { cwd: ROOT, env, reject: false, buffer: false });
+      : execa('sh', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, ...argv], {
+          cwd: ROOT,
+          env,
+          reject: false,
+          buffer: false,
+        });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -51,7 +61,16 @@ export async function startDaemon(repo: string, args: string[] = [], options: { 
     },
     60_000,
   );
-  await waitFor('the first sync (/healthz 200)', async () => done || (await request(url, { path: '/healthz' }).then((r) => r.status === 200, () => false)), 60_000);
+  await waitFor(
+    'the first sync (/healthz 200)',
+    async () =>
+      done ||
+      (await request(url, { path: '/healthz' }).then(
+        (r) => r.status === 200,
+        () => false,
+      )),
+    60_000,
+  );
   return {
     child,
     url,
@@ -77,28 +96,38 @@ export function rssMiB(pid: number): number {
 }
 
 /** Opens n raw TCP connections and keeps them open; `closed` counts those the server ended. */
-export async function openIdle(port: number, n: number): Promise<{ sockets: net.Socket[]; connected(): number; closed(): number; destroy(): void }> {
+export async function openIdle(
+  port: number,
+  n: number,
+): Promise<{ sockets: net.Socket[]; connected(): number; closed(): number; destroy(): void }> {
   const sockets: net.Socket[] = [];
   let connected = 0;
   let closed = 0;
   await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<void>((resolve) => {
-        const socket = net.connect(port, '127.0.0.1');
-        sockets.push(socket);
-        socket.on('connect', () => {
-          connected += 1;
-          resolve();
-        });
-        socket.on('error', () => resolve());
-        socket.on('close', () => {
-          closed += 1;
-          resolve();
-        });
-      }),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<void>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1');
+          sockets.push(socket);
+          socket.on('connect', () => {
+            connected += 1;
+            resolve();
+          });
+          socket.on('error', () => resolve());
+          socket.on('close', () => {
+            closed += 1;
+            resolve();
+          });
+        }),
     ),
   );
-  return { sockets, connected: () => connected, closed: () => closed, destroy: () => sockets.forEach((s) => s.destroy()) };
+  return {
+    sockets,
+    connected: () => connected,
+    closed: () => closed,
+    destroy: () => sockets.forEach((s) => s.destroy()),
+  };
 }
 
 export interface Reply {
@@ -107,14 +136,27 @@ export interface Reply {
 }
 
 /** One request over node:http (a fresh connection unless an agent is given); resolves with status and body. */
-export function request(url: string, options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: http.Agent } = {}): Promise<Reply> {
+export function request(
+  url: string,
+  options: {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    agent?: http.Agent;
+  } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}${options.path ?? '/'}`, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      `${url}${options.path ?? '/'}`,
+      { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
@@ -124,7 +166,12 @@ export function request(url: string, options: { method?: string; path?: string; 
 export async function postMany(
   url: string,
   n: number,
-  options: { path?: string; headers: Record<string, string> | ((body: string) => Record<string, string>); body: string | ((i: number) => string); concurrency?: number },
+  options: {
+    path?: string;
+    headers: Record<string, string> | ((body: string) => Record<string, string>);
+    body: string | ((i: number) => string);
+    concurrency?: number;
+  },
 ): Promise<number[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency ?? 16 });
   try {
@@ -132,7 +179,9 @@ export async function postMany(
       Array.from({ length: n }, (_, i) => {
         const body = typeof options.body === 'function' ? options.body(i) : options.body;
         const headers = typeof options.headers === 'function' ? options.headers(body) : options.headers;
-        return request(url, { method: 'POST', path: options.path ?? '/webhook', headers, body, agent }).then((r) => r.status);
+        return request(url, { method: 'POST', path: options.path ?? '/webhook', headers, body, agent }).then(
+          (r) => r.status,
+        );
       }),
     );
   } finally {

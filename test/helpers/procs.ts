@@ -27,8 +27,16 @@ export interface Proc {
 
 const started = new Set<Proc>();
 
-export function startProcess(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
-  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProcess(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Proc {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? ROOT,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   const forget = killOnExit(child);
   let out = '';
@@ -117,7 +125,12 @@ export async function stopAll(): Promise<void> {
 }
 
 /** Waits until one of the process's JSON log lines satisfies `match`, or it exits (then fails with its output). */
-export async function waitForRecord(proc: Proc, what: string, match: (r: Record<string, unknown>) => boolean, timeoutMs = 30_000) {
+export async function waitForRecord(
+  proc: Proc,
+  what: string,
+  match: (r: Record<string, unknown>) => boolean,
+  timeoutMs = 30_000,
+) {
   return waitFor(
     what,
     () => {
@@ -146,7 +159,12 @@ export function accepts(port: number, host = '127.0.0.1', timeoutMs = 2000): Pro
 
 /** For a daemon started with --listen 127.0.0.1:0: waits until /status reports a successful pass (the first one ended). */
 export async function waitFirstPass(proc: Proc, timeoutMs = 60_000): Promise<void> {
-  const listening = await waitForRecord(proc, 'the listener', (r) => String(r.msg).startsWith('listening on '), timeoutMs);
+  const listening = await waitForRecord(
+    proc,
+    'the listener',
+    (r) => String(r.msg).startsWith('listening on '),
+    timeoutMs,
+  );
   const url = new URL('status', String(listening.url)).toString();
   await waitFor(
     'the first pass to end',

@@ -49,10 +49,30 @@ async function startOnce(options: SshdOptions, port: number): Promise<Sshd> {
   const child: ChildProcess = spawn(
     SSHD_BIN,
     [
-      '-D', '-e', '-f', '/dev/null', '-p', String(port), '-h', options.hostKeyFile,
-      '-o', 'ListenAddress=127.0.0.1', '-o', `AuthorizedKeysFile=${options.authorizedKeysFile}`, '-o', 'StrictModes=no',
-      '-o', 'PidFile=none', '-o', 'PermitRootLogin=prohibit-password', '-o', 'PasswordAuthentication=no',
-      '-o', 'KbdInteractiveAuthentication=no', '-o', 'UseDNS=no',
+      '-D',
+      '-e',
+      '-f',
+      '/dev/null',
+      '-p',
+      String(port),
+      '-h',
+      options.hostKeyFile,
+      '-o',
+      'ListenAddress=127.0.0.1',
+      '-o',
+      `AuthorizedKeysFile=${options.authorizedKeysFile}`,
+      '-o',
+      'StrictModes=no',
+      '-o',
+      'PidFile=none',
+      '-o',
+      'PermitRootLogin=prohibit-password',
+      '-o',
+      'PasswordAuthentication=no',
+      '-o',
+      'KbdInteractiveAuthentication=no',
+      '-o',
+      'UseDNS=no',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -95,7 +115,8 @@ export async function startSshd(options: SshdOptions): Promise<Sshd> {
     try {
       return await startOnce(options, options.port ?? (await freePort()));
     } catch (error) {
-      if (attempt >= 3 || options.port !== undefined || !/Address already in use|Bind to port/.test(String(error))) throw error;
+      if (attempt >= 3 || options.port !== undefined || !/Address already in use|Bind to port/.test(String(error)))
+        throw error;
     }
   }
 }

@@ -68,7 +68,12 @@ export function parseStatus(text: string): Map<string, ProgramStatus> {
  * Writes `conf` to DIR/supervisord.conf and starts supervisord on it with exactly `env` as its environment
  * (its programs inherit it). The config must set nodaemon=true and a unix_http_server socket.
  */
-export async function startSupervisord(options: { dir: string; conf: string; env: Record<string, string>; startTimeoutMs?: number }): Promise<Supervisord> {
+export async function startSupervisord(options: {
+  dir: string;
+  conf: string;
+  env: Record<string, string>;
+  startTimeoutMs?: number;
+}): Promise<Supervisord> {
   const confFile = path.join(options.dir, 'supervisord.conf');
   await writeFile(confFile, options.conf);
   // A file, not a pipe from Node: Node's pipes are socketpairs, and Supervisor's `logfile=/dev/stdout` (opened
@@ -92,7 +97,11 @@ export async function startSupervisord(options: { dir: string; conf: string; env
   void exited.then((code) => (exitCode = code));
 
   const ctl = async (...args: string[]) => {
-    const result = await execa(SUPERVISORCTL_BIN, ['-c', confFile, ...args], { env: options.env, reject: false, timeout: 30_000 });
+    const result = await execa(SUPERVISORCTL_BIN, ['-c', confFile, ...args], {
+      env: options.env,
+      reject: false,
+      timeout: 30_000,
+    });
     return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
   };
   const output = () => {
@@ -129,7 +138,9 @@ export async function startSupervisord(options: { dir: string; conf: string; env
     if (answer.exitCode === 0 && /^\d+$/.test(answer.stdout.trim())) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`supervisorctl got no answer from supervisord within the start timeout; last: ${answer.stdout}${answer.stderr}\n${output()}`);
+      throw new Error(
+        `supervisorctl got no answer from supervisord within the start timeout; last: ${answer.stdout}${answer.stderr}\n${output()}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -147,7 +158,9 @@ export async function startSupervisord(options: { dir: string; conf: string; env
         last = (await status()).get(name);
         if (last && states.includes(last.state)) return last;
         if (Date.now() > until) {
-          throw new Error(`${name} did not reach ${states.join('/')} within ${timeoutMs} ms (last: ${last ? `${last.state} ${last.description}` : 'unknown'}); output:\n${output().slice(-6000)}`);
+          throw new Error(
+            `${name} did not reach ${states.join('/')} within ${timeoutMs} ms (last: ${last ? `${last.state} ${last.description}` : 'unknown'}); output:\n${output().slice(-6000)}`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }

@@ -96,7 +96,8 @@ export interface UwsgiServer {
 /** Why uWSGI cannot run here, or undefined if it can. */
 export function uwsgiMissing(): string | undefined {
   if (!existsSync(UWSGI_BIN)) return `${UWSGI_BIN} not found (apt-get install uwsgi uwsgi-plugin-python3)`;
-  if (!existsSync(UWSGI_PYTHON3_PLUGIN)) return `${UWSGI_PYTHON3_PLUGIN} not found (apt-get install uwsgi-plugin-python3)`;
+  if (!existsSync(UWSGI_PYTHON3_PLUGIN))
+    return `${UWSGI_PYTHON3_PLUGIN} not found (apt-get install uwsgi-plugin-python3)`;
   return undefined;
 }
 
@@ -104,13 +105,19 @@ export function uwsgiMissing(): string | undefined {
 export function uwsgiArgs(opts: UwsgiOptions, port: number, logFile: string, statsSocket?: string): string[] {
   const dir = resolve(opts.dir);
   const args = [
-    '--plugin', 'python3',
-    '--http-socket', `127.0.0.1:${port}`,
+    '--plugin',
+    'python3',
+    '--http-socket',
+    `127.0.0.1:${port}`,
     '--master',
-    '--processes', String(opts.workers ?? 2),
-    '--chdir', dir,
-    '--wsgi-file', join(dir, 'app.py'),
-    '--logto', logFile,
+    '--processes',
+    String(opts.workers ?? 2),
+    '--chdir',
+    dir,
+    '--wsgi-file',
+    join(dir, 'app.py'),
+    '--logto',
+    logFile,
     '--no-orphans',
   ];
   if (opts.lazyApps) args.push('--lazy-apps');
@@ -200,7 +207,10 @@ export async function readUwsgiStats(socketPath: string, timeoutMs = 2000): Prom
  * i.e. a reload sent now reaches every worker (see the header). Also true for
  * workers whose app failed to import (they accept and answer 500).
  */
-export async function waitWorkersReady(server: Pick<UwsgiServer, 'statsSocket' | 'logs'>, timeoutMs = 15_000): Promise<UwsgiStats> {
+export async function waitWorkersReady(
+  server: Pick<UwsgiServer, 'statsSocket' | 'logs'>,
+  timeoutMs = 15_000,
+): Promise<UwsgiStats> {
   if (!server.statsSocket) throw new Error('waitWorkersReady: server has no stats socket');
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -213,7 +223,9 @@ export async function waitWorkersReady(server: Pick<UwsgiServer, 'statsSocket' |
       last = String(error); // master re-exec'ing: socket briefly gone
     }
     if (Date.now() >= deadline) {
-      throw new Error(`uWSGI workers not ready within ${timeoutMs} ms: ${JSON.stringify(last)}; log:\n${tail(await server.logs())}`);
+      throw new Error(
+        `uWSGI workers not ready within ${timeoutMs} ms: ${JSON.stringify(last)}; log:\n${tail(await server.logs())}`,
+      );
     }
     await sleep(25);
   }
@@ -547,7 +559,9 @@ async function startAppServerOnce(spec: AppServerSpec): Promise<UwsgiServer> {
     if ('status' in result) break;
     if (Date.now() >= deadline) {
       await stop();
-      throw new Error(`${spec.name} did not answer HTTP on ${url} in time; last: ${result.error}; log:\n${tail(cachedLogs ?? '')}`);
+      throw new Error(
+        `${spec.name} did not answer HTTP on ${url} in time; last: ${result.error}; log:\n${tail(cachedLogs ?? '')}`,
+      );
     }
     await sleep(25);
   }

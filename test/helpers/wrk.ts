@@ -89,18 +89,31 @@ export interface WrkRun {
 }
 
 /** Starts wrk against `url`; `connections` keep one request each in flight, for at most `durationS`. */
-export async function startWrk(options: { url: string; dir: string; connections: number; threads?: number; durationS: number; timeoutS?: number }): Promise<WrkRun> {
+export async function startWrk(options: {
+  url: string;
+  dir: string;
+  connections: number;
+  threads?: number;
+  durationS: number;
+  timeoutS?: number;
+}): Promise<WrkRun> {
   await mkdir(options.dir, { recursive: true });
   const script = path.join(options.dir, 'record.lua');
   await writeFile(script, SCRIPT);
   const args = [
-    '-t', String(options.threads ?? 1),
-    '-c', String(options.connections),
-    '-d', `${options.durationS}s`,
-    '--timeout', `${options.timeoutS ?? 10}s`,
-    '-s', script,
+    '-t',
+    String(options.threads ?? 1),
+    '-c',
+    String(options.connections),
+    '-d',
+    `${options.durationS}s`,
+    '--timeout',
+    `${options.timeoutS ?? 10}s`,
+    '-s',
+    script,
     options.url,
-    '--', options.dir,
+    '--',
+    options.dir,
   ];
   const child = spawn(WRK_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
