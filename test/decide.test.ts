@@ -117,3 +117,42 @@ describe('the engine decisions, as tables', () => {
     expect(failedReload.stages.reloaded).toBeUndefined();
   });
 });
+
+describe('status keeping', () => {
+  it('a state entered is logged once and told every time; failures count until a success; records are bounded', async () => {
+    const { StatusKeeper } = await import('../src/sync/status-keeper.js');
+    const { HISTORY_LIMIT } = await import('../src/sync/status.js');
+    const { createLogger } = await import('../src/log.js');
+    const lines: string[] = [];
+    const logger = await createLogger({
+      level: 'info',
+      format: 'json',
+      destination: { write: (l: string) => void lines.push(l) },
+    });
+    const told: string[] = [];
+    const keeper = new StatusKeeper(
+      { remote: 'origin', branch: 'main' },
+      logger,
+      () => 0,
+      (change) => told.push(change.kind === 'state' ? change.state : 'deploy'),
+    );
+    keeper.failed(new Error('remote hung up'));
+    keeper.failed(new Error('remote hung up'));
+    expect(keeper.status).toMatchObject({ state: 'failing', consecutiveFailures: 2, lastError: 'remote hung up' });
+    expect(lines.filter((l) => l.includes('state starting → failing')).length).toBe(1);
+    expect(told).toEqual(['failing', 'failing']);
+    keeper.succeeded();
+    expect(keeper.status).toMatchObject({ consecutiveFailures: 0, lastSuccessAt: new Date(0).toISOString() });
+    const record = deployRecord({
+      trigger: 'poll',
+      from: A,
+      to: B,
+      result: 'live',
+      times: { started: 0, detected: 0, fetched: 0, applied: 0 },
+      end: 1,
+    });
+    for (let i = 0; i < HISTORY_LIMIT + 5; i++) keeper.recorded({ ...record, trigger: `t${i}` });
+    expect(keeper.status.deploys.length).toBe(HISTORY_LIMIT);
+    expect(keeper.status.deploys[0]!.trigger).toBe(`t${HISTORY_LIMIT + 4}`);
+  });
+});

@@ -1,4 +1,4 @@
-import picomatch from 'picomatch';
+import { pathMatcher } from '../glob.js';
 
 /** A change-aware deploy rule from the config's `onChange` list. */
 export interface ChangeRule {
@@ -16,18 +16,6 @@ export interface RuleDecision {
   hold?: { rule: ChangeRule; paths: string[] };
   /** commands to run, in rule order, each with the paths that triggered it */
   run: Array<{ command: string; timeoutMs: number; paths: string[] }>;
-}
-
-/**
- * gitignore-like: a glob without a slash matches the file name in any directory, one with a slash matches the
- * whole repo-relative path. (picomatch's own `basename` option also breaks globs that contain slashes.)
- */
-export function pathMatcher(globs: readonly string[]): (file: string) => boolean {
-  const byName = globs.filter((g) => !g.includes('/'));
-  const byPath = globs.filter((g) => g.includes('/')).map((g) => g.replace(/^\//, ''));
-  const name = byName.length ? picomatch(byName, { dot: true }) : () => false;
-  const full = byPath.length ? picomatch(byPath, { dot: true }) : () => false;
-  return (file) => full(file) || name(file.slice(file.lastIndexOf('/') + 1));
 }
 
 export function decideRules(rules: readonly ChangeRule[], changed: readonly string[]): RuleDecision {

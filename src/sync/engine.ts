@@ -24,11 +24,12 @@ import {
   type BlockedState,
   type BlockedVerdict,
 } from './decide.js';
-import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+import type { DeployRecord, State, Status } from './status.js';
 import type { RefSpec } from './ref.js';
 import { RefFollower } from './follow.js';
 import { PauseState, describePause, type Pause } from './pause.js';
 import { deployRecord, type Times } from './record.js';
+import { StatusKeeper, type EngineChange } from './status-keeper.js';
 import { shortSha } from '../sha.js';
 import { formatDuration } from '../duration.js';
 
@@ -99,8 +100,7 @@ export interface EngineOptions {
 }
 
 /** What the engine tells onEvent: a state entered, or a deploy record written (live, rolled back, failed …). */
-export type EngineChange =
-  { kind: 'state'; state: State; previous: State; reason?: string } | { kind: 'deploy'; record: DeployRecord };
+export type { EngineChange } from './status-keeper.js';
 
 export type SyncOutcome =
   | { kind: 'up-to-date'; sha: string }
@@ -117,7 +117,7 @@ const ms = formatDuration;
  * Daemon serializes them, so a reload is never started while the previous one is unverified.
  */
 export class SyncEngine {
-  readonly status: Status;
+  private readonly keeper: StatusKeeper;
   private readonly clock: () => number;
   /**
    * A deploy on disk that has not reached a verdict: its hooks or reload failed, or a stop or crash interrupted
@@ -150,25 +150,20 @@ export class SyncEngine {
       ...options,
       git: () => this.git,
     });
-    this.status = {
-      state: 'starting',
-      remote: options.remoteLabel,
-      branch: options.branch,
-      consecutiveFailures: 0,
-      deploys: [],
-    };
+    this.keeper = new StatusKeeper(
+      { remote: options.remoteLabel, branch: options.branch },
+      options.logger,
+      this.clock,
+      options.onEvent,
+    );
+  }
+
+  get status(): Status {
+    return this.keeper.status;
   }
 
   private setState(state: State, reason?: string): void {
-    const previous = this.status.state;
-    this.status.state = state;
-    this.status.reason = reason;
-    if (state !== previous)
-      this.options.logger.info(
-        { state, previous, reason },
-        `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`,
-      );
-    this.options.onEvent?.({ kind: 'state', state, previous, reason }, this.status);
+    this.keeper.setState(state, reason);
   }
 
   /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
@@ -179,14 +174,11 @@ export class SyncEngine {
 
   /** Called by the Daemon when a pass threw: the old code keeps serving, the state says why. */
   markFailed(error: unknown): void {
-    this.status.consecutiveFailures += 1;
-    this.status.lastError = oneLine(error);
-    this.setState('failing', this.status.lastError);
+    this.keeper.failed(error);
   }
 
   private markSucceeded(): void {
-    this.status.consecutiveFailures = 0;
-    this.status.lastSuccessAt = new Date(this.clock()).toISOString();
+    this.keeper.succeeded();
   }
 
   private get git(): EngineGit {
@@ -978,10 +970,7 @@ export class SyncEngine {
       error,
       rolledBackTo,
     });
-    this.status.deploys.unshift(record);
-    this.status.deploys.length = Math.min(this.status.deploys.length, HISTORY_LIMIT);
-    this.options.onEvent?.({ kind: 'deploy', record }, this.status);
-    return record;
+    return this.keeper.recorded(record);
   }
 }
 

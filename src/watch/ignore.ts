@@ -1,4 +1,4 @@
-import { pathMatcher } from '../deploy/rules.js';
+import { pathMatcher } from '../glob.js';
 
 /**
  * Never worth a reload: git's own data, bytecode the app server writes as it imports, dependency trees and

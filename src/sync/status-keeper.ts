@@ -1,0 +1,56 @@
+import type { Logger } from '../log.js';
+import { oneLine } from '../errors.js';
+import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+
+/** A change the engine reports: a state entered (repeats included), or a deploy recorded. */
+export type EngineChange =
+  { kind: 'state'; state: State; previous: State; reason?: string } | { kind: 'deploy'; record: DeployRecord };
+
+/**
+ * The engine's status and record keeping: the state with its reason, the failure count, the recent deploys, and
+ * who hears of each change (the info log line for a state entered, the onEvent listeners: history,
+ * notifications, --on-live). The engine decides; this keeps what it decided.
+ */
+export class StatusKeeper {
+  readonly status: Status;
+
+  constructor(
+    init: { remote: string; branch: string },
+    private readonly logger: Logger,
+    private readonly clock: () => number,
+    private readonly onEvent?: (change: EngineChange, status: Readonly<Status>) => void,
+  ) {
+    this.status = { state: 'starting', remote: init.remote, branch: init.branch, consecutiveFailures: 0, deploys: [] };
+  }
+
+  setState(state: State, reason?: string): void {
+    const previous = this.status.state;
+    this.status.state = state;
+    this.status.reason = reason;
+    if (state !== previous) {
+      this.logger.info({ state, previous, reason }, `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`);
+    }
+    this.onEvent?.({ kind: 'state', state, previous, reason }, this.status);
+  }
+
+  /** A pass threw: the old code keeps serving, the state says why. */
+  failed(error: unknown): void {
+    this.status.consecutiveFailures += 1;
+    this.status.lastError = oneLine(error);
+    this.setState('failing', this.status.lastError);
+  }
+
+  /** A pass reached a verdict (deployed, up to date, or blocked on purpose): the remote and git worked. */
+  succeeded(): void {
+    this.status.consecutiveFailures = 0;
+    this.status.lastSuccessAt = new Date(this.clock()).toISOString();
+  }
+
+  /** A deploy's record: newest first in the status, bounded, and told to the listeners. */
+  recorded(record: DeployRecord): DeployRecord {
+    this.status.deploys.unshift(record);
+    this.status.deploys.length = Math.min(this.status.deploys.length, HISTORY_LIMIT);
+    this.onEvent?.({ kind: 'deploy', record }, this.status);
+    return record;
+  }
+}
