@@ -433,14 +433,12 @@ describe("the README's GitHub App credential helper, as written", () => {
       if (!valid) return void res.writeHead(401).end('{"message":"A JSON web token could not be decoded"}');
       if (req.method === 'GET' && req.url === '/repos/acme/web/installation') return void res.end('{"id":4242}');
       if (req.method === 'POST' && req.url === '/app/installations/4242/access_tokens') {
-        return void res
-          .writeHead(201)
-          .end(
-            JSON.stringify({
-              token,
-              expires_at: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
-            }),
-          );
+        return void res.writeHead(201).end(
+          JSON.stringify({
+            token,
+            expires_at: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+          }),
+        );
       }
       res.writeHead(404).end('{"message":"Not Found"}');
     });
