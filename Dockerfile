@@ -42,11 +42,12 @@ RUN set -eu; \
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app \
  && mkdir -p /app && chown app:app /app \
- && printf '#!/bin/sh\nexec /usr/local/bin/node --lite-mode --no-expose-wasm /opt/hotpull/dist/bin.js "$@"\n' >/usr/local/bin/hotpull \
+ && printf '#!/bin/sh\nexec /opt/hotpull/bin/hotpull "$@"\n' >/usr/local/bin/hotpull \
  && chmod 0755 /usr/local/bin/hotpull
 # From the least to the most often changed, so a code change rebuilds (and ships) only the last layer.
 COPY --from=build /opt/node/bin/node /usr/local/bin/node
 COPY --from=build /build/package.json /opt/hotpull/package.json
+COPY bin/hotpull /opt/hotpull/bin/hotpull
 COPY --from=build /build/node_modules /opt/hotpull/node_modules
 COPY docker/supervisord.conf /etc/hotpull/supervisord.conf
 COPY docker/app-server.sh /usr/local/bin/hotpull-app-server

@@ -309,13 +309,15 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Node's flags from the installed entry's `#!/usr/bin/env -S node FLAGS` line: how a sidecar is started as shipped. */
+/**
+ * Node's flags as bin/hotpull (the installed command) gives them to this Node line: how a sidecar is started as
+ * shipped. `bin` is dist/bin.js; the launcher is ../bin/hotpull beside dist/.
+ */
 export function shippedNodeFlags(bin) {
-  return readFileSync(bin, 'utf8')
-    .split('\n')[0]
-    .replace(/^#!\S+ -S node\s*/, '')
-    .split(/\s+/)
-    .filter(Boolean);
+  const launcher = readFileSync(new URL('../bin/hotpull', `file://${bin}`), 'utf8').split('\n');
+  const major = Number(process.versions.node.split('.')[0]);
+  const line = launcher.find((l) => (major >= 20 && major <= 23 ? /^\s+v2\[0-3\]\.\*\)/ : /^\s+\*\)/).test(l));
+  return /exec node (.*?) "\$here/.exec(line)[1].split(' ');
 }
 
 /** The kernel's count of connections dropped because a listen queue was full (all sockets of the machine). */

@@ -17,7 +17,10 @@ import {
   type UwsgiOptions,
 } from './helpers/uwsgi.js';
 import { gunicornMissing, startGunicorn } from './helpers/gunicorn.js';
-import { BIN, runHotpull } from './helpers/procs.js';
+import { runHotpull } from './helpers/procs.js';
+import { ROOT } from './helpers/hotpull.js';
+
+const LAUNCHER = path.join(ROOT, 'bin/hotpull');
 
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
@@ -96,14 +99,14 @@ describe('reload strategies make the new code served, verified', () => {
   });
 
   itServers(
-    "the installed entry's V8 flags (its #! line: no WebAssembly): hotpull sync deploys, verifies over HTTP, says nothing on stderr",
+    "the installed command's V8 flags (bin/hotpull: no WebAssembly): hotpull sync deploys, verifies over HTTP, says nothing on stderr",
     async () => {
       const { sb, server } = await withUwsgi();
-      const shebang = (await fs.readFile(BIN, 'utf8')).split('\n')[0]!;
-      const flags = shebang
-        .replace(/^#!\/usr\/bin\/env -S node\s*/, '')
-        .split(/\s+/)
-        .filter(Boolean);
+      // the flags bin/hotpull gives this Node line
+      const launcher = (await fs.readFile(LAUNCHER, 'utf8')).split('\n');
+      const major = Number(process.versions.node.split('.')[0]);
+      const line = launcher.find((l) => (major >= 20 && major <= 23 ? /^\s+v2\[0-3\]\.\*\)/ : /^\s+\*\)/).test(l))!;
+      const flags = /exec node (.*?) "\$here/.exec(line)![1]!.split(' ');
       expect(flags).toContain('--lite-mode');
       const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
       const result = await runHotpull(
