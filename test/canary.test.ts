@@ -378,7 +378,7 @@ describe('--canary auto', () => {
       // the canary judged the staged v2 (its sha on its /health), then the (absent) production failed verification
       const next = await commitAndPush(sb, { 'deploy/app.py': appWithSha('v2') });
       const outcome = await engine.sync('test');
-      expect(logs.text()).toMatch(new RegExp(`canary for ${next.slice(0, 12)} healthy`));
+      expect(logs.text()).toMatch(new RegExp(`canary for ${next.slice(0, 7)} healthy`));
       expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rejected', to: next } });
       expect(engine.status.reason).toContain('failed verification');
       // nothing production-only was written by the canary
@@ -413,7 +413,7 @@ describe('--canary auto', () => {
 
       const good = await commitAndPush(sb, { 'app.py': appWithSha('v3') });
       await engine.sync('test');
-      expect(logs.text()).toMatch(new RegExp(`canary for ${good.slice(0, 12)} healthy`));
+      expect(logs.text()).toMatch(new RegExp(`canary for ${good.slice(0, 7)} healthy`));
       await expect(fs.stat(path.join(pidDir, 'prod.pid'))).rejects.toThrow();
       await expectGone(canaryGroups(logs));
       await fs.rm(pidDir, { recursive: true, force: true });

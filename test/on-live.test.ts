@@ -107,7 +107,7 @@ describe('--on-live', () => {
       30_000,
     );
     expect(failed.msg).toBe(
-      `--on-live failed for ${second.slice(0, 12)} (the deploy stays live): command "echo warming; echo "cache unreachable" >&2; exit 3" exited with code 3: cache unreachable`,
+      `--on-live failed for ${second.slice(0, 7)} (the deploy stays live): command "echo warming; echo "cache unreachable" >&2; exit 3" exited with code 3: cache unreachable`,
     );
     const lines = await waitForRecord(daemon, 'the last lines', (r) =>
       String(r.msg).includes('its last 2 output lines'),

@@ -56,7 +56,7 @@ describe('hotpull rollback', () => {
       const rolled = await cli(daemon.url, 'rollback');
       expect(rolled.stderr).toBe('');
       expect(rolled.exitCode).toBe(0);
-      expect(rolled.stdout).toContain(`${v2.slice(0, 12)} → ${v1.slice(0, 12)}: live`);
+      expect(rolled.stdout).toContain(`${v2.slice(0, 7)} → ${v1.slice(0, 7)}: live`);
       expect(rolled.stdout).toContain('following is paused until `hotpull resume`');
       expect([...new Set((await workerVersions(server.url, 2)).values())]).toEqual(['v1']);
       const after = await status(daemon.url);
@@ -117,7 +117,7 @@ describe('hotpull rollback', () => {
     await waitFor('the deploy of v2 reloading', async () => (await status(daemon.url)).state === 'reloading', 30_000);
     const rolled = await cli(daemon.url, 'rollback');
     expect(rolled.exitCode).toBe(0);
-    expect(rolled.stdout).toContain(`${v2.slice(0, 12)} → ${v1.slice(0, 12)}: reloaded`);
+    expect(rolled.stdout).toContain(`${v2.slice(0, 7)} → ${v1.slice(0, 7)}: reloaded`);
     const deploys = (await status(daemon.url)).deploys as Array<Record<string, unknown>>;
     expect(deploys.slice(0, 2)).toMatchObject([
       { trigger: 'rollback', from: v2, to: v1, result: 'reloaded' },
@@ -137,7 +137,7 @@ describe('hotpull rollback', () => {
 
     const rolled = await runCli(['rollback', '--repo', sb.checkout], { env });
     expect(rolled.exitCode).toBe(0);
-    expect(rolled.stdout).toContain(`${v2.slice(0, 12)} → ${v1.slice(0, 12)}: reloaded`);
+    expect(rolled.stdout).toContain(`${v2.slice(0, 7)} → ${v1.slice(0, 7)}: reloaded`);
     expect(await headOf(sb.checkout)).toBe(v1);
     expect(await git(sb.checkout, 'rev-parse', 'refs/hotpull/rejected')).toBe(v2);
     expect(

@@ -17,7 +17,7 @@ const syncWait = (url: string, env: Record<string, string> = { HOTPULL_WEBHOOK_S
 
 describe('describeOutcome', () => {
   it.each([
-    [{ kind: 'up-to-date', sha: 'a'.repeat(40) }, true, 'up-to-date', 'up to date at aaaaaaaaaaaa'],
+    [{ kind: 'up-to-date', sha: 'a'.repeat(40) }, true, 'up-to-date', 'up to date at aaaaaaa'],
     [
       { kind: 'blocked', state: 'dirty', reason: 'tracked files were modified' },
       false,
@@ -36,13 +36,13 @@ describe('sync --now --wait (real daemon)', () => {
     const { sb, daemon } = await daemonOnSandbox(['--interval', '1h']);
     const up = await syncWait(daemon.url);
     expect(up.exitCode).toBe(0);
-    expect(up.stdout.trim()).toBe(`up to date at ${(await headOf(sb.checkout)).slice(0, 12)}`);
+    expect(up.stdout.trim()).toBe(`up to date at ${(await headOf(sb.checkout)).slice(0, 7)}`);
 
     const v1 = await headOf(sb.checkout);
     const v2 = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const deployed = await syncWait(daemon.url);
     expect(deployed.exitCode).toBe(0);
-    expect(deployed.stdout.trim()).toBe(`${v1.slice(0, 12)} → ${v2.slice(0, 12)}: reloaded`);
+    expect(deployed.stdout.trim()).toBe(`${v1.slice(0, 7)} → ${v2.slice(0, 7)}: reloaded`);
     expect(await headOf(sb.checkout)).toBe(v2);
 
     await fs.writeFile(path.join(sb.checkout, 'app.py'), 'VERSION = "edited in place"\n');
@@ -73,7 +73,7 @@ describe('sync --now --wait (real daemon)', () => {
     const started = Date.now();
     const result = await syncWait(daemon.url);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toContain(`→ ${v2.slice(0, 12)}: reloaded`);
+    expect(result.stdout).toContain(`→ ${v2.slice(0, 7)}: reloaded`);
     expect(Date.now() - started).toBeGreaterThan(20_000);
     // the held connection did not stop the listener from answering others meanwhile
     expect((await request(daemon.url, { path: '/healthz' })).status).toBe(200);

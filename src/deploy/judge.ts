@@ -1,3 +1,4 @@
+import { shortSha } from '../sha.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
@@ -132,7 +133,7 @@ export async function judgeStaged(
 
 async function judgeSteps(judge: Judge, ctx: JudgeContext, logger: Logger): Promise<JudgeVerdict> {
   const started = Date.now();
-  const short = ctx.sha.slice(0, 12);
+  const short = shortSha(ctx.sha);
   if (judge.preflight.length > 0) {
     const verdict = await runPreflight(judge.preflight, judge.timeoutMs, ctx);
     if (!verdict.ok) return verdict;

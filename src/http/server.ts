@@ -1,3 +1,4 @@
+import { shortSha } from '../sha.js';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -58,7 +59,7 @@ export function describeOutcome(outcome: SyncOutcome | Error): {
   message: string;
 } {
   if (outcome instanceof Error) return { ok: false, result: 'failed', message: `sync failed: ${outcome.message}` };
-  const short = (sha?: string) => sha?.slice(0, 12) ?? 'none';
+  const short = (sha?: string) => shortSha(sha) ?? 'none';
   switch (outcome.kind) {
     case 'up-to-date':
       return { ok: true, result: 'up-to-date', sha: outcome.sha, message: `up to date at ${short(outcome.sha)}` };

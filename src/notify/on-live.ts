@@ -1,3 +1,4 @@
+import { shortSha } from '../sha.js';
 import type { Logger } from '../log.js';
 import type { EngineListener } from '../commands/pipeline.js';
 import { runShell } from '../exec.js';
@@ -60,14 +61,14 @@ export function onLiveListener(options: OnLiveOptions): EngineListener {
         options.onResult?.('ok');
         logger.info(
           { onLive: label, sha: record.to, ms: result.durationMs },
-          `--on-live "${label}" ran for ${record.to.slice(0, 12)} in ${result.durationMs}ms`,
+          `--on-live "${label}" ran for ${shortSha(record.to)} in ${result.durationMs}ms`,
         );
       } catch (error) {
         if (isHotpullError(error, 'ABORTED')) return;
         options.onResult?.('failed');
         logger.error(
           { onLive: label, sha: record.to, err: oneLine(error) },
-          `--on-live failed for ${record.to.slice(0, 12)} (the deploy stays live): ${oneLine(error)}`,
+          `--on-live failed for ${shortSha(record.to)} (the deploy stays live): ${oneLine(error)}`,
         );
       }
     });

@@ -1,3 +1,4 @@
+import { shortSha, SHORT_SHA_LENGTH } from '../sha.js';
 import {
   closeSync,
   fsyncSync,
@@ -127,7 +128,7 @@ function writeDurably(file: string, flags: 'a' | 'w', text: string): void {
   }
 }
 
-const short = (sha: string) => (sha ? sha.slice(0, 12) : '(none)'.padEnd(12));
+const short = (sha: string) => (sha ? shortSha(sha) : '(none)'.padEnd(SHORT_SHA_LENGTH));
 
 /** `hotpull log`: one line a deploy, newest first. Pure, so it is tested word for word. */
 export function formatHistory(entries: readonly HistoryEntry[]): string {

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { shortSha } from '../sha.js';
 
 /**
  * An operator's pause, kept with the checkout (pause.json beside the journal: .git/hotpull/ in place,
@@ -47,7 +48,7 @@ export function parsePause(text: string): Pause {
 
 /** One line for status and logs: who paused, why, and what waits. */
 export function describePause(pause: Pause, waiting?: { remote?: string; deployed?: string }): string {
-  const short = (sha?: string) => sha?.slice(0, 12) ?? 'none';
+  const short = (sha?: string) => shortSha(sha) ?? 'none';
   const why = pause.reason ? `: ${pause.reason}` : '';
   const left = pause.left ? ` (rolled back from ${short(pause.left)})` : '';
   const waits =

@@ -1,3 +1,5 @@
+import { shortSha } from '../sha.js';
+
 /**
  * What --ref follows, and which remote ref and sha a poll's ls-remote answer points it at. Pure: the git calls
  * live in git/repo.ts, the engine wires them.
@@ -50,7 +52,7 @@ export function describeRef(spec: RefSpec): string {
     case 'tag':
       return `tag ${spec.name}`;
     case 'sha':
-      return `sha ${spec.sha.slice(0, 12)}`;
+      return `sha ${shortSha(spec.sha)}`;
     case 'pattern':
       return `tags ${spec.glob}`;
   }
