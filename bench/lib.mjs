@@ -314,10 +314,12 @@ export function sleep(ms) {
  * shipped. `bin` is dist/bin.js; the launcher is ../bin/hotpull beside dist/.
  */
 export function shippedNodeFlags(bin) {
-  const launcher = readFileSync(new URL('../bin/hotpull', `file://${bin}`), 'utf8').split('\n');
-  const major = Number(process.versions.node.split('.')[0]);
-  const line = launcher.find((l) => (major >= 20 && major <= 23 ? /^\s+v2\[0-3\]\.\*\)/ : /^\s+\*\)/).test(l));
-  return /exec node (.*?) "\$here/.exec(line)[1].split(' ');
+  const script = readFileSync(new URL('../bin/hotpull', `file://${bin}`), 'utf8');
+  for (const m of script.matchAll(/^\s+(\S+)\) exec node(.*?) "\$here/gm)) {
+    const glob = new RegExp(`^${m[1].replace(/\./g, '\\.').replace(/\*/g, '.*')}$`);
+    if (glob.test(process.version)) return m[2].trim().split(' ').filter(Boolean);
+  }
+  return [];
 }
 
 /** The kernel's count of connections dropped because a listen queue was full (all sockets of the machine). */

@@ -22,6 +22,15 @@ import { ROOT } from './helpers/hotpull.js';
 
 const LAUNCHER = path.join(ROOT, 'bin/hotpull');
 
+/** The node flags bin/hotpull's `case` gives a Node version: the first pattern (a shell glob) it matches. */
+function launcherFlags(script: string, version: string): string[] {
+  for (const m of script.matchAll(/^\s+(\S+)\) exec node(.*?) "\$here/gm)) {
+    const glob = new RegExp(`^${m[1]!.replace(/\./g, '\\.').replace(/\*/g, '.*')}$`);
+    if (glob.test(version)) return m[2]!.trim().split(' ').filter(Boolean);
+  }
+  throw new Error(`bin/hotpull has no case for ${version}`);
+}
+
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
 afterEach(async () => {
@@ -103,11 +112,8 @@ describe('reload strategies make the new code served, verified', () => {
     async () => {
       const { sb, server } = await withUwsgi();
       // the flags bin/hotpull gives this Node line
-      const launcher = (await fs.readFile(LAUNCHER, 'utf8')).split('\n');
-      const major = Number(process.versions.node.split('.')[0]);
-      const line = launcher.find((l) => (major >= 20 && major <= 23 ? /^\s+v2\[0-3\]\.\*\)/ : /^\s+\*\)/).test(l))!;
-      const flags = /exec node (.*?) "\$here/.exec(line)![1]!.split(' ');
-      expect(flags).toContain('--lite-mode');
+      const flags = launcherFlags(await fs.readFile(LAUNCHER, 'utf8'), process.version);
+      if (!/^v2[1-3]\./.test(process.version)) expect(flags).toContain('--lite-mode');
       const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
       const result = await runHotpull(
         ['sync', '--repo', sb.checkout, '--health-url', `${server.url}/health`, '--health-expect', 'ok v2'],
