@@ -1,7 +1,7 @@
 /** Commands hotpull runs (onChange hooks, command: reloads) get the operator's environment without hotpull's secrets. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { commitAndPush, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline } from './helpers/hotpull.js';
 import { childEnv } from '../src/child-env.js';
@@ -45,6 +45,11 @@ describe("hotpull's secrets stay out of the commands it runs", () => {
       HOTPULL_NOTIFY_SECRET: 'notify-s3cret-value',
       FOO: 'visible-foo',
     };
+    // in this process's own environment too, as in production: commands get it underneath what hotpull passes
+    Object.assign(process.env, secrets);
+    onTestFinished(() => {
+      for (const name of Object.keys(secrets)) delete process.env[name];
+    });
     const { engine } = await makePipeline(sb.checkout, {}, secrets);
     await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     expect((await engine.sync('test')).kind).toBe('deployed');

@@ -137,7 +137,9 @@ export async function buildPipeline(
       `remote not reachable at start, will keep retrying: ${oneLine(reachable)}`,
     );
   }
-  const reloading = await resolveReloads(config, target.dir, childEnv(env));
+  // what the commands hotpull runs get: hooks, reloads, the judge (secrets withheld)
+  const commandEnv = childEnv(env);
+  const reloading = await resolveReloads(config, target.dir, commandEnv);
   const { specs } = reloading;
   const gate = config.watch ? new ReloadGate() : undefined;
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
@@ -184,7 +186,7 @@ export async function buildPipeline(
     onDirty: config.onDirty,
     syncTimeoutMs: config.syncTimeout,
     pollTimeoutMs: pollTimeoutMs(config.interval, config.syncTimeout),
-    env: childEnv(env),
+    env: commandEnv,
     logger,
     owner,
   });

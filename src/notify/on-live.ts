@@ -1,3 +1,4 @@
+import { childEnv } from '../child-env.js';
 import { shortSha } from '../sha.js';
 import type { Logger } from '../log.js';
 import type { EngineListener } from '../commands/pipeline.js';
@@ -19,12 +20,6 @@ export interface OnLiveOptions {
 }
 
 /**
- * Secrets hotpull itself reads from the environment: an --on-live command (a chat message, a CDN purge) has no use
- * for them. undefined removes the variable from the child's environment.
- */
-const WITHHELD = ['HOTPULL_PASSWORD', 'HOTPULL_WEBHOOK_SECRET', 'HOTPULL_NOTIFY', 'HOTPULL_NOTIFY_SECRET'];
-
-/**
  * --on-live: after each deploy that went live (verified, or reloaded when there is no health check), runs the
  * command once, in the background and one at a time. Its failure is logged and counted; it never rolls back.
  */
@@ -36,8 +31,7 @@ export function onLiveListener(options: OnLiveOptions): EngineListener {
     if (change.kind !== 'deploy' || (change.record.result !== 'live' && change.record.result !== 'reloaded')) return;
     const { record } = change;
     const env: Record<string, string | undefined> = {
-      ...options.env,
-      ...Object.fromEntries(WITHHELD.map((name) => [name, undefined])),
+      ...childEnv(options.env),
       HOTPULL_SHA: record.to,
       HOTPULL_PREVIOUS_SHA: record.from,
       HOTPULL_DIR: options.dir,
