@@ -95,13 +95,16 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(text);
 }
 
-/** `delivery <id>` from the provider's delivery header (GitHub, Gitea, Forgejo, GitLab), for the deploy history. */
-function deliveryOf(headers: http.IncomingHttpHeaders): string | undefined {
+/**
+ * The sender's id for this delivery (GitHub, Gitea, Forgejo, GitLab), to find it in the sender's delivery log; for
+ * the log line and the deploy history.
+ */
+function deliveryId(headers: http.IncomingHttpHeaders): string | undefined {
   const raw = ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid']
     .map((name) => headers[name])
     .find((v) => typeof v === 'string');
   // authenticated, but still what a client wrote: only an id-shaped value reaches the history and the logs
-  return typeof raw === 'string' && /^[\w.-]{1,80}$/.test(raw) ? `delivery ${raw}` : undefined;
+  return typeof raw === 'string' && /^[\w.-]{1,80}$/.test(raw) ? raw : undefined;
 }
 
 /** The public view of the status: what operators need, nothing secret (the remote label is redacted). */
@@ -217,9 +220,9 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
       }
-      const message = triggerWebhook(event.after, deliveryOf(req.headers));
-      metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
       const delivery = deliveryId(req.headers);
+      const message = triggerWebhook(event.after, delivery && `delivery ${delivery}`);
+      metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
       logger.info(
         { provider: auth.provider, delivery, after: event.after, result: message },
         `webhook accepted (${auth.provider}${delivery ? `, delivery ${delivery}` : ''}): push to ${options.branch}${event.after ? ` at ${event.after.slice(0, 7)}` : ''}; ${message}`,
@@ -428,21 +431,4 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         guard.closeAll();
       }),
   };
-}
-
-/** The sender's id for this delivery (GitHub, Gitea/Forgejo, GitLab), to find it in the sender's delivery log. */
-function deliveryId(headers: http.IncomingHttpHeaders): string | undefined {
-  for (const name of [
-    'x-github-delivery',
-    'x-gitea-delivery',
-    'x-forgejo-delivery',
-    'x-gitlab-event-uuid',
-    'x-request-id',
-  ]) {
-    const value = headers[name];
-    const one = Array.isArray(value) ? value[0] : value;
-    // an id, not free text: a bounded token keeps the log line one line and short
-    if (one && /^[\w.:-]{1,100}$/.test(one)) return one;
-  }
-  return undefined;
 }

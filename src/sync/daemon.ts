@@ -127,7 +127,8 @@ export class Daemon {
         );
       }
       const ms = Date.now() - started;
-      if (!(result instanceof Error))
+      // a poll every second: the line is built only when debug is on
+      if (!(result instanceof Error) && this.options.logger.isLevelEnabled('debug'))
         this.options.logger.debug(
           { trigger: reason, outcome: result.kind, ms },
           `pass (${reason}): ${passSummary(result)} in ${ms} ms`,
