@@ -14,10 +14,12 @@
 //   preflight          + --preflight "python3 -m compileall -q ." --preflight "python3 -c 'import app'"
 //   canary             + --canary auto (derived from the uWSGI ini)
 //   preflight+canary   both
-// Load: the prober only (no wrk: the machine is shared). A table goes to stdout, then one JSON line.
-// Run: npm run build && node bench/canary.mjs [--today /work/main] [--only canary,verify]
+// Load: the prober, and wrk (-t1, --wrk N connections, 4 by default; 0: none) on `/` for as long as the prober runs.
+// A table goes to stdout, then one JSON line.
+// Run: npm run build && node bench/canary.mjs [--today /work/main] [--only canary,verify] [--wrk N]
 import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +41,12 @@ import {
 import { fetchText, freePort, uwsgiMissing } from './uwsgi.mjs';
 
 const { values: argv } = parseArgs({
-  options: { today: { type: 'string' }, only: { type: 'string' }, observe: { type: 'string', default: '12000' } },
+  options: {
+    today: { type: 'string' },
+    only: { type: 'string' },
+    observe: { type: 'string', default: '12000' },
+    wrk: { type: 'string', default: '4' },
+  },
   strict: true,
 });
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -48,10 +55,17 @@ const OBSERVE_MS = Number(argv.observe);
 // shorter, and a variant without verification pushes the fix while uWSGI still runs the broken commit's chain
 // reload, which drops the next one
 if (!(OBSERVE_MS >= 8000)) throw new Error(`--observe must be at least 8000 (ms) (got ${argv.observe})`);
+const WRK_CONNECTIONS = Number(argv.wrk);
+if (!Number.isInteger(WRK_CONNECTIONS) || WRK_CONNECTIONS < 0)
+  throw new Error(`--wrk must be a number of connections, 0 for none (got ${argv.wrk})`);
+const LOAD = `prober ~50 req/s${WRK_CONNECTIONS > 0 ? `, wrk -t1 -c${WRK_CONNECTIONS} on /` : ', no wrk'}`;
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
 for (const missing of [
   uwsgiMissing(),
   existsSync('/usr/bin/supervisord') ? undefined : '/usr/bin/supervisord not found (apt-get install supervisor)',
+  WRK_CONNECTIONS === 0 || existsSync('/usr/bin/wrk')
+    ? undefined
+    : '/usr/bin/wrk not found (apt-get install wrk, or --wrk 0)',
 ]) {
   if (missing) throw new Error(missing);
 }
@@ -233,6 +247,14 @@ async function runVariant(variant) {
     if (pid > 0) onCleanup(() => process.kill(-pid, 'SIGKILL'));
   }
 
+  // Background load on the app, for as long as the prober runs (its answers are not counted)
+  const wrk =
+    WRK_CONNECTIONS > 0
+      ? spawnTracked('/usr/bin/wrk', ['-t1', `-c${WRK_CONNECTIONS}`, '-d3600s', `${url}/`], {
+          stdio: 'ignore',
+          detached: true,
+        })
+      : undefined;
   // The prober: ~50 requests/s, `/` and `/report` in turn, each on a fresh connection.
   const answers = [];
   let probing = true;
@@ -311,6 +333,7 @@ async function runVariant(variant) {
   }
   probing = false;
   await prober;
+  if (wrk) await stopTracked(wrk, 5000);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   results.good = {
     servedS: round(median(good.map((g) => g.servedS)), 2),
@@ -347,7 +370,11 @@ rows.push(['good: push → first answer (median of 3)', ...names.map((v) => `${a
 rows.push(['good: push → live', ...names.map((v) => `${all[v].good.liveS}s`)]);
 if (base !== undefined)
   rows.push(['good: served, over verify', ...names.map((v) => `${round(all[v].good.servedS - base, 2)}s`)]);
-console.log(table(['', ...names], rows));
 console.log(
-  JSON.stringify({ context: { ...context, observeMs: OBSERVE_MS, load: 'prober ~50 req/s, no wrk' }, results: all }),
+  `load: ${LOAD}; load average ${context.loadavgStart.join(' ')} at the start, ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} at the end`,
 );
+console.log(table(['', ...names], rows));
+console.log(JSON.stringify({ context: { ...context, observeMs: OBSERVE_MS, load: LOAD }, results: all }));

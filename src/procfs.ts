@@ -66,3 +66,26 @@ export async function processStartTime(pid: number): Promise<string | undefined>
   if (!stat) return undefined;
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
+
+/**
+ * Whether a process group has a member that is not a zombie. A killed group's members are zombies until their
+ * parent reaps them, and a member whose parent died first waits for PID 1, which may reap late (supervisord reaps
+ * on its own loop, a container without an init never): a zombie holds no port and runs nothing. Undefined when
+ * /proc cannot be read.
+ */
+export async function groupHasLiving(pgid: number): Promise<boolean | undefined> {
+  let pids: string[];
+  try {
+    pids = (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    if (!stat) continue;
+    // after the command name in parentheses: state, ppid, pgrp
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}

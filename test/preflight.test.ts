@@ -124,6 +124,15 @@ describe('the staging worktree', () => {
     expect(await fs.readFile(path.join(dir, 'b.txt'), 'utf8')).toBe('new\n');
     await expect(fs.stat(path.join(dir, 'junk.pyc'))).rejects.toThrow();
     expect((await fs.stat(marker)).ino).toBe(made);
+    // ignored files go too (a venv or __pycache__ a hook or a judge made), and a tree already clean stays so
+    await fs.appendFile(path.join(sb.checkout, '.git', 'info', 'exclude'), 'built/\n');
+    await fs.mkdir(path.join(dir, 'built'));
+    await fs.writeFile(path.join(dir, 'built', 'out.txt'), 'x');
+    await stage.prepare(second);
+    await expect(fs.stat(path.join(dir, 'built'))).rejects.toThrow();
+    await stage.prepare(second);
+    expect(await headOf(dir)).toBe(second);
+    expect((await git(dir, 'status', '--porcelain', '--ignored')).trim()).toBe('');
 
     // killed mid-checkout: the worktree's index.lock stays behind
     const own = (await git(dir, 'rev-parse', '--absolute-git-dir')).trim();

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HotpullError, isHotpullError, oneLine } from '../errors.js';
 import { killGroup, runShell, tail } from '../exec.js';
+import { groupHasLiving } from '../procfs.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
 import { expandExpect, probeOnce, type Answer } from './verify.js';
@@ -147,7 +148,7 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
     if (pid !== undefined) killGroup(pid, 'SIGKILL');
     stop.abort();
     await running;
-    for (let waited = 0; pid !== undefined && waited < GONE_WAIT_MS && killGroup(pid, 0); waited += 20) await sleep(20);
+    if (pid !== undefined) await waitGroupDead(pid);
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     // a stop of hotpull is not a verdict on the revision
     if (ctx.signal?.aborted) throw new HotpullError('ABORTED', 'canary stopped');
@@ -155,6 +156,17 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Until the killed group runs nothing (or GONE_WAIT_MS passed). Zombies do not count: their reaping is up to
+ * their parent or PID 1, which can take a second or more, and waiting for it cost every deploy that long.
+ */
+async function waitGroupDead(pgid: number): Promise<void> {
+  for (let waited = 0; waited < GONE_WAIT_MS && killGroup(pgid, 0); waited += 20) {
+    if ((await groupHasLiving(pgid)) === false) return;
+    await sleep(20);
+  }
+}
 
 /**
  * Probes until a verdict: connection refused means "not up yet"; a good answer starts the settle window, which

@@ -31,7 +31,7 @@ export interface Judge {
 }
 
 /** A canary is a throwaway single worker: a short settle window says what a long one would. */
-export const CANARY_SETTLE_MAX_MS = 1000;
+export const CANARY_SETTLE_MAX_MS = 500;
 
 /**
  * `--canary auto` at start: which configuration of the checkout the canary comes from. uWSGI: the ini hotpull

@@ -39,8 +39,11 @@ export class StageTree {
     const own = await git.gitDir();
     if (!path.resolve(own).includes(`${path.sep}worktrees${path.sep}`)) return false;
     await fs.rm(path.join(own, 'index.lock'), { force: true });
-    await git.run(['checkout', '--quiet', '--detach', '--force', sha]);
-    await git.run(['clean', '-ffdxq']);
+    // Phrased to print something: simple-git waits 50 ms more after a git that printed nothing (see git/repo.ts).
+    await git.run(['checkout', '--detach', '--force', sha]);
+    // What a judge or a hook left (untracked or ignored) goes; a tree with nothing to clean skips the clean.
+    const status = await git.run(['status', '--porcelain', '--branch', '--ignored', '--untracked-files=normal']);
+    if (status.split('\n').some((line) => line !== '' && !line.startsWith('## '))) await git.run(['clean', '-ffdx']);
     return (await git.head()) === sha;
   }
 

@@ -1,0 +1,41 @@
+/**
+ * groupHasLiving, which tells a killed canary's process group apart from one that still runs something, against real
+ * processes: a zombie (a member whose parent, outside the group, has not reaped it) still answers kill(-pgid, 0)
+ * but runs nothing, and must not be waited for.
+ */
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { killGroup } from '../src/exec.js';
+import { groupHasLiving } from '../src/procfs.js';
+import { waitFor } from './helpers/hotpull.js';
+
+describe('groupHasLiving', () => {
+  it('a running group has a living member; a group of one unreaped zombie does not, though kill(-pgid, 0) says it exists', async () => {
+    // python forks a child into a process group of its own; the child exits and python never reaps it
+    const parent = spawn('python3', [
+      '-c',
+      'import os, sys, time\npid = os.fork()\nif pid == 0:\n    os.setpgid(0, 0)\n    time.sleep(0.3)\n    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(30)',
+    ]);
+    try {
+      const pgid = await new Promise<number>((resolve) =>
+        parent.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
+      );
+      await waitFor('the child in its own group', async () => killGroup(pgid, 0), 5000);
+      expect(await groupHasLiving(pgid)).toBe(true);
+      await waitFor('the child a zombie', async () => (await groupHasLiving(pgid)) === false, 5000);
+      expect(killGroup(pgid, 0)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
+  it('a group that is gone has no living member', async () => {
+    const child = spawn('sleep', ['30'], { detached: true });
+    const pgid = child.pid!;
+    expect(await groupHasLiving(pgid)).toBe(true);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    killGroup(pgid, 'SIGKILL');
+    await exited;
+    expect(await groupHasLiving(pgid)).toBe(false);
+  });
+});
