@@ -10,6 +10,8 @@ import { didYouMean } from '../suggest.js';
 const KNOWN_OTHERS = [
   'HOTPULL_SHA',
   'HOTPULL_PREVIOUS_SHA',
+  // what onChange run hooks are given besides: stage or checkout
+  'HOTPULL_PHASE',
   // what --preflight, --canary and --on-live commands are given
   'HOTPULL_DIR',
   'HOTPULL_BRANCH',

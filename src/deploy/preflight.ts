@@ -43,14 +43,14 @@ export async function runPreflight(
       });
     } catch (error) {
       if (isHotpullError(error, 'ABORTED') || ctx.signal?.aborted) throw error;
-      // runShell's message has the exit code and the last lines; a timeout's output is added here
-      const output = isHotpullError(error, 'TIMEOUT') ? tail(`${error.stdout ?? ''}\n${error.stderr ?? ''}`) : '';
-      return {
-        ok: false,
-        ms: Date.now() - started,
-        reason: `preflight ${oneLine(error)}${output ? `: ${redact(output)}` : ''}`,
-      };
+      return { ok: false, ms: Date.now() - started, reason: commandFailure('preflight', error) };
     }
   }
   return { ok: true, ms: Date.now() - started };
+}
+
+/** Why a command on a staged tree failed: runShell's message has the exit code and the last lines; a timeout's output is added. */
+export function commandFailure(what: string, error: unknown): string {
+  const output = isHotpullError(error, 'TIMEOUT') ? tail(`${error.stdout ?? ''}\n${error.stderr ?? ''}`) : '';
+  return `${what} ${oneLine(error)}${output ? `: ${redact(output)}` : ''}`;
 }

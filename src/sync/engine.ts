@@ -12,6 +12,7 @@ import { Journal, type JournalEntry } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { judgeStaged, type Judge } from '../deploy/judge.js';
+import { commandFailure, type JudgeVerdict } from '../deploy/preflight.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import {
   heldReason,
@@ -620,7 +621,7 @@ export class SyncEngine {
     const from = local ?? '';
     // in-place: judged in the staging worktree, before the checkout changes
     const early = workspace.stageTree
-      ? await this.judgeRevision(undefined, from, target, trigger, times, signal)
+      ? await this.judgeRevision(undefined, from, target, trigger, times, signal, decision.run)
       : undefined;
     if (early) return early;
     const staged = fastForwarded
@@ -661,7 +662,8 @@ export class SyncEngine {
     const { workspace } = this.options;
     for (const hook of hooks) {
       try {
-        await this.runHook(hook.command, hook.timeoutMs, staged.dir, from, target, signal);
+        const phase = workspace.layout === 'atomic' ? 'stage' : 'checkout';
+        await this.runHook(hook.command, hook.timeoutMs, staged.dir, phase, from, target, signal);
       } catch (error) {
         // A stop is not a verdict: the journal keeps the hooks owed, the next start runs them again.
         if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError(`run hook "${hook.command}"`);
@@ -684,8 +686,8 @@ export class SyncEngine {
   }
 
   /**
-   * --preflight and --canary on the staged revision (`staged`, or the in-place staging worktree). A failure rejects
-   * it as a failed verification does, with nothing reloaded; a stop is no verdict.
+   * --preflight and --canary on the staged revision (`staged`, or the in-place staging worktree, where `stageHooks`
+   * prepare it first). A failure rejects it as a failed verification does, with nothing reloaded; a stop is no verdict.
    */
   private async judgeRevision(
     staged: Staged | undefined,
@@ -694,16 +696,19 @@ export class SyncEngine {
     trigger: string,
     times: Times,
     signal?: AbortSignal,
+    stageHooks: readonly { command: string; timeoutMs: number }[] = [],
   ): Promise<SyncOutcome | undefined> {
     const { judge, workspace, logger } = this.options;
     if (!judge) return undefined;
     const dir = staged?.dir ?? (await workspace.stageTree!(target)).dir;
     const ctx = { dir, sha: target, previousSha: from, env: this.options.env, signal, onStart: this.noteChild };
     const childFile = path.join(await workspace.stateDir(), 'judge-child.json');
-    const verdict = await judgeStaged(judge, ctx, logger, childFile).catch((error: unknown) => {
-      if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
-      throw error;
-    });
+    const verdict =
+      (await this.runStageHooks(stageHooks, dir, from, target, signal)) ??
+      (await judgeStaged(judge, ctx, logger, childFile).catch((error: unknown) => {
+        if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
+        throw error;
+      }));
     if (verdict.ok) return undefined;
     if (staged) await workspace.discard(staged, from || undefined);
     const reason = `${short(target)} rejected before it was served: ${verdict.reason}`;
@@ -711,6 +716,30 @@ export class SyncEngine {
     await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
     logger.error({ old: from || undefined, new: target, err: verdict.reason, ms: verdict.ms }, reason);
     return { kind: 'rejected', record };
+  }
+
+  /**
+   * In-place with a judge: the onChange hooks prepare the staging worktree (a venv, collected files) before the judge
+   * looks at it, and run again in the checkout after the apply. A failure is a verdict on the revision; a stop is not.
+   */
+  private async runStageHooks(
+    hooks: readonly { command: string; timeoutMs: number }[],
+    dir: string,
+    from: string,
+    target: string,
+    signal?: AbortSignal,
+  ): Promise<JudgeVerdict | undefined> {
+    const started = Date.now();
+    for (const hook of hooks) {
+      try {
+        await this.runHook(hook.command, hook.timeoutMs, dir, 'stage', from, target, signal);
+      } catch (error) {
+        if (signal?.aborted || isHotpullError(error, 'ABORTED'))
+          throw abortedError(`run hook "${hook.command}" in the stage`);
+        return { ok: false, ms: Date.now() - started, reason: commandFailure('run hook in the stage:', error) };
+      }
+    }
+    return undefined;
   }
 
   /** The checkout is at the revision of a deploy that has not reached a verdict: finish it. */
@@ -755,10 +784,12 @@ export class SyncEngine {
     };
   }
 
+  /** `phase`: `stage` in a tree nothing serves yet (the in-place stage, an atomic release), `checkout` in the served one */
   private async runHook(
     command: string,
     timeoutMs: number,
     cwd: string,
+    phase: 'stage' | 'checkout',
     from: string,
     to: string,
     signal?: AbortSignal,
@@ -769,11 +800,11 @@ export class SyncEngine {
       signal,
       onStart: this.noteChild,
       progress: this.progress,
-      env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from },
+      env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from, HOTPULL_DIR: cwd, HOTPULL_PHASE: phase },
     });
     const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
     this.options.logger.info(
-      { hook: command, ms: result.durationMs, output: output.slice(-4000) },
+      { hook: command, phase, ms: result.durationMs, output: output.slice(-4000) },
       `ran "${command}" in ${formatDuration(result.durationMs)}`,
     );
   }
