@@ -276,7 +276,7 @@ describe('a hotpull killed with -9 during the canary', () => {
     const ended = await waitForRecord(
       second,
       'the leftover ended',
-      (r) => typeof r.msg === 'string' && r.msg.startsWith('ended the preflight or canary'),
+      (r) => typeof r.msg === 'string' && r.msg.startsWith('ended the staged hook, preflight or canary'),
       60_000,
     ).catch((error: Error) => {
       throw new Error(`${error.message}; its log:\n${second.stdout().slice(-3000)}`);

@@ -10,6 +10,8 @@ import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makePipeline, waitFor } from './helpers/hotpull.js';
 import { isAlive } from './helpers/uwsgi.js';
+import { startHotpull, waitForRecord } from './helpers/procs.js';
+import { killGroup } from '../src/exec.js';
 
 let sb: Sandbox | undefined;
 afterEach(async () => {
@@ -146,6 +148,57 @@ describe('onChange run hooks in the in-place stage', () => {
     expect(await headOf(sb.checkout)).toBe(sha);
     expect(await lines(log)).toEqual(['stage', 'stage', 'checkout']);
   }, 40_000);
+
+  it('kill -9 of hotpull during a staged hook: the next start ends the hook before it stages again, then deploys', async () => {
+    sb = await makeSandbox({ files: { 'requirements.txt': 'a\n' } });
+    const dir = await tmpDir('hotpull-stage-hooks-kill-');
+    onTestFinished(() => fs.rm(dir, { recursive: true, force: true }));
+    const pidFile = path.join(dir, 'pid');
+    // the first run hangs (and would write into the stage late); every later one finishes
+    const config = await hookConfig([
+      `if [ ! -f '${pidFile}' ]; then echo $$ > '${pidFile}'; sleep 300; touch late-write; fi`,
+    ]);
+    const sha = await commitAndPush(sb, { 'requirements.txt': 'b\n' });
+    const args = [
+      'run',
+      '--repo',
+      sb.checkout,
+      '--config',
+      config,
+      '--interval',
+      '1s',
+      '--reload',
+      'none',
+      '--preflight',
+      'true',
+    ];
+    const first = startHotpull(args);
+    onTestFinished(() => (first.alive() ? first.child.kill('SIGKILL') : undefined));
+    const left = Number(
+      await waitFor('the staged hook running', () => fs.readFile(pidFile, 'utf8').catch(() => ''), 30_000),
+    );
+    onTestFinished(() => void killGroup(left, 'SIGKILL'));
+    await waitFor('the hook written down', () =>
+      fs.stat(path.join(sb!.checkout, '.git', 'hotpull', 'judge-child.json')).then(
+        () => true,
+        () => false,
+      ),
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(isAlive(left)).toBe(true);
+
+    const second = startHotpull(args);
+    onTestFinished(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
+    const ended = await waitForRecord(second, 'the leftover ended', (r) =>
+      String(r.msg).startsWith('ended the staged hook, preflight or canary'),
+    );
+    expect(ended.pid).toBe(left);
+    await waitFor('the leftover hook gone', () => !isAlive(left), 10_000);
+    await waitFor('the revision deployed', async () => (await headOf(sb!.checkout)) === sha, 60_000);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  }, 120_000);
 
   it('without a judge, hooks run once, in the checkout', async () => {
     sb = await makeSandbox({ files: { 'requirements.txt': 'a\n' } });

@@ -88,15 +88,23 @@ export async function canaryCommand(
 }
 
 /**
- * A judge's process group is written down (pid and start time) while it runs: a hotpull killed with -9 cannot end
- * it, so the next judge does, before it starts its own. (Nothing is served from it, so only the process matters.)
+ * A judge's process group (a staged hook, a preflight command, the canary) is written down (pid and start time)
+ * while it runs: a hotpull killed with -9 cannot end it, so the next judge does, before the stage is prepared
+ * again (it may still be writing there). Nothing is served from it, so only the process matters.
  */
-async function endLeftover(file: string, logger: Logger): Promise<void> {
+export async function endInterruptedJudge(file: string, logger: Logger): Promise<void> {
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return;
-  const { pid, start } = JSON.parse(text) as { pid: number; start?: string };
-  if (start !== undefined && (await processStartTime(pid)) === start && killGroup(pid, 'SIGKILL')) {
-    logger.warn({ pid }, `ended the preflight or canary an interrupted hotpull left running (process group ${pid})`);
+  try {
+    const { pid, start } = JSON.parse(text) as { pid: number; start?: string };
+    if (start !== undefined && (await processStartTime(pid)) === start && killGroup(pid, 'SIGKILL')) {
+      logger.warn(
+        { pid },
+        `ended the staged hook, preflight or canary an interrupted hotpull left running (process group ${pid})`,
+      );
+    }
+  } catch {
+    // a record torn by the kill: nothing to end that can be told apart from a stranger
   }
   await fs.rm(file, { force: true });
 }
@@ -114,18 +122,21 @@ function recordChild(file: string, ctx: JudgeContext): JudgeContext {
 }
 
 /**
- * Preflight commands, then the canary, on the staged tree. The first failure is the verdict. `childFile`: where
- * the running command's process group is written down (see endLeftover).
+ * `prepare` (the staged hooks), then preflight commands, then the canary, on the staged tree. The first failure
+ * is the verdict. `childFile`: where the running command's process group is written down (see
+ * endInterruptedJudge); `prepare` gets the context whose onStart does that.
  */
 export async function judgeStaged(
   judge: Judge,
   given: JudgeContext,
   logger: Logger,
   childFile?: string,
+  prepare?: (ctx: JudgeContext) => Promise<JudgeVerdict | undefined>,
 ): Promise<JudgeVerdict> {
-  if (childFile) await endLeftover(childFile, logger).catch(() => undefined);
+  if (childFile) await endInterruptedJudge(childFile, logger).catch(() => undefined);
+  const ctx = childFile ? recordChild(childFile, given) : given;
   try {
-    return await judgeSteps(judge, childFile ? recordChild(childFile, given) : given, logger);
+    return (await prepare?.(ctx)) ?? (await judgeSteps(judge, ctx, logger));
   } finally {
     if (childFile) await fs.rm(childFile, { force: true }).catch(() => undefined);
   }

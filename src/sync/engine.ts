@@ -11,7 +11,7 @@ import { processStartTime } from '../procfs.js';
 import { Journal, type JournalEntry } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
-import { judgeStaged, type Judge } from '../deploy/judge.js';
+import { endInterruptedJudge, judgeStaged, type Judge } from '../deploy/judge.js';
 import { commandFailure, type JudgeVerdict } from '../deploy/preflight.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import {
@@ -700,15 +700,17 @@ export class SyncEngine {
   ): Promise<SyncOutcome | undefined> {
     const { judge, workspace, logger } = this.options;
     if (!judge) return undefined;
+    const childFile = path.join(await workspace.stateDir(), 'judge-child.json');
+    // what a hotpull killed with -9 left running may still write in the stage: ended before it is prepared again
+    await endInterruptedJudge(childFile, logger).catch(() => undefined);
     const dir = staged?.dir ?? (await workspace.stageTree!(target)).dir;
     const ctx = { dir, sha: target, previousSha: from, env: this.options.env, signal, onStart: this.noteChild };
-    const childFile = path.join(await workspace.stateDir(), 'judge-child.json');
-    const verdict =
-      (await this.runStageHooks(stageHooks, dir, from, target, signal)) ??
-      (await judgeStaged(judge, ctx, logger, childFile).catch((error: unknown) => {
-        if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
-        throw error;
-      }));
+    const verdict = await judgeStaged(judge, ctx, logger, childFile, (recorded) =>
+      this.runStageHooks(stageHooks, dir, from, target, recorded.onStart, signal),
+    ).catch((error: unknown) => {
+      if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
+      throw error;
+    });
     if (verdict.ok) return undefined;
     if (staged) await workspace.discard(staged, from || undefined);
     const reason = `${short(target)} rejected before it was served: ${verdict.reason}`;
@@ -727,12 +729,13 @@ export class SyncEngine {
     dir: string,
     from: string,
     target: string,
+    onStart: ((pid: number) => void) | undefined,
     signal?: AbortSignal,
   ): Promise<JudgeVerdict | undefined> {
     const started = Date.now();
     for (const hook of hooks) {
       try {
-        await this.runHook(hook.command, hook.timeoutMs, dir, 'stage', from, target, signal);
+        await this.runHook(hook.command, hook.timeoutMs, dir, 'stage', from, target, signal, onStart);
       } catch (error) {
         if (signal?.aborted || isHotpullError(error, 'ABORTED'))
           throw abortedError(`run hook "${hook.command}" in the stage`);
@@ -793,12 +796,13 @@ export class SyncEngine {
     from: string,
     to: string,
     signal?: AbortSignal,
+    onStart: (pid: number) => void = this.noteChild,
   ): Promise<void> {
     const result = await runShell(command, {
       cwd,
       timeoutMs,
       signal,
-      onStart: this.noteChild,
+      onStart,
       progress: this.progress,
       env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from, HOTPULL_DIR: cwd, HOTPULL_PHASE: phase },
     });
