@@ -97,10 +97,29 @@ export function configFileProblem(error: unknown, content?: string): string {
 const importDefault = async (filepath: string) =>
   ((await import(pathToFileURL(filepath).href)) as { default?: unknown }).default;
 
+/**
+ * Whether cosmiconfig could find something in `dir`: one of the search places exists, a package.json only when it
+ * has a `hotpull` key (an app's own package.json is common in the working directory). A package.json that cannot
+ * be read or parsed counts: cosmiconfig reports it as it always did.
+ */
+async function mayHoldConfig(dir: string): Promise<boolean> {
+  for (const name of SEARCH_PLACES) {
+    const file = path.join(dir, name);
+    if (!existsSync(file)) continue;
+    if (name !== 'package.json') return true;
+    try {
+      const json = JSON.parse(await readFile(file, 'utf8')) as unknown;
+      if (typeof json !== 'object' || json === null || Object.hasOwn(json, MODULE)) return true;
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}
+
 async function readConfigFile(explicit: string | undefined, searchDirs: string[]): Promise<FileConfig | undefined> {
   // cosmiconfig and its parsers load only when there is a file for them to read (bench/idle.mjs: eager-cosmiconfig).
-  if (!explicit && !searchDirs.some((dir) => SEARCH_PLACES.some((name) => existsSync(path.join(dir, name)))))
-    return undefined;
+  if (!explicit && !(await Promise.all(searchDirs.map(mayHoldConfig))).some(Boolean)) return undefined;
   const { cosmiconfig } = await import('cosmiconfig');
   let result;
   try {
