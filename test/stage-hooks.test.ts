@@ -190,9 +190,14 @@ describe('onChange run hooks in the in-place stage', () => {
 
     const second = startHotpull(args);
     onTestFinished(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
-    const ended = await waitForRecord(second, 'the leftover ended', (r) =>
-      String(r.msg).startsWith('ended the staged hook, preflight or canary'),
-    );
+    const ended = await waitForRecord(
+      second,
+      'the leftover ended',
+      (r) => String(r.msg).startsWith('ended the staged hook, preflight or canary'),
+      60_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; its log:\n${second.stdout().slice(-3000)}`);
+    });
     expect(ended.pid).toBe(left);
     await waitFor('the leftover hook gone', () => !isAlive(left), 10_000);
     await waitFor('the revision deployed', async () => (await headOf(sb!.checkout)) === sha, 60_000);

@@ -114,8 +114,11 @@ function recordChild(file: string, ctx: JudgeContext): JudgeContext {
     ...ctx,
     onStart: (pid) => {
       ctx.onStart?.(pid);
+      // written whole or not at all (a rename): a kill -9 mid-write must not leave a record that cannot be read
+      const temp = `${file}.${process.pid}.tmp`;
       void processStartTime(pid)
-        .then((start) => fs.writeFile(file, JSON.stringify({ pid, start })))
+        .then((start) => fs.writeFile(temp, JSON.stringify({ pid, start })))
+        .then(() => fs.rename(temp, file))
         .catch(() => undefined);
     },
   };
