@@ -346,7 +346,13 @@ describe('hotpull status / sync --now against the real daemon', { timeout: 180_0
         () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1],
         60_000,
       ))!;
+      // "hotpull following" is logged at start, before the first pass has ended (state `starting` until then)
       await waitFor('first sync', () => out.includes('hotpull following'), 60_000);
+      await waitFor(
+        'idle',
+        async () => /^state {5}idle\n/.test((await runCli(['status', '--url', url])).stdout),
+        60_000,
+      );
       const live = await runCli(['status', '--url', url]);
       expect(live.exitCode).toBe(0);
       expect(live.stdout).toMatch(/^state {5}idle\nbranch {4}main on origin\ndeployed  [0-9a-f]{7}\n/);
