@@ -126,8 +126,9 @@ function recordChild(file: string, ctx: JudgeContext): JudgeContext {
 
 /**
  * `prepare` (the staged hooks), then preflight commands, then the canary, on the staged tree. The first failure
- * is the verdict. `childFile`: where the running command's process group is written down (see
- * endInterruptedJudge); `prepare` gets the context whose onStart does that.
+ * is the verdict. `childFile`: where the running command's process group is written down; the caller ends what an
+ * interrupted hotpull left there (endInterruptedJudge) before it prepares the stage. `prepare` gets the context
+ * whose onStart writes it down.
  */
 export async function judgeStaged(
   judge: Judge,
@@ -136,7 +137,6 @@ export async function judgeStaged(
   childFile?: string,
   prepare?: (ctx: JudgeContext) => Promise<JudgeVerdict | undefined>,
 ): Promise<JudgeVerdict> {
-  if (childFile) await endInterruptedJudge(childFile, logger).catch(() => undefined);
   const ctx = childFile ? recordChild(childFile, given) : given;
   try {
     return (await prepare?.(ctx)) ?? (await judgeSteps(judge, ctx, logger));
