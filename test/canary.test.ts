@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
-import { makePipeline, runCli, waitFor, type LogSink } from './helpers/hotpull.js';
+import { makePipeline, runCli, waitFor, waitForJudgeChild, type LogSink } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import { freePort, startUwsgi, uwsgiMissing, workerVersions, UWSGI_BIN, type UwsgiServer } from './helpers/uwsgi.js';
 import { gunicornMissing } from './helpers/gunicorn.js';
@@ -261,12 +261,7 @@ describe('a hotpull killed with -9 during the canary', () => {
     const left = started.pid as number;
     cleanups.push(() => killGroup(left, 'SIGKILL'));
     // the write of the group's pid and start time may trail the log line
-    await waitFor('the canary written down', () =>
-      fs.stat(path.join(sb!.checkout, '.git', 'hotpull', 'judge-child.json')).then(
-        () => true,
-        () => false,
-      ),
-    );
+    await waitForJudgeChild(sb!.checkout);
     first.child.kill('SIGKILL');
     await first.exited;
     expect(killGroup(left, 0)).toBe(true);

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
-import { makePipeline, waitFor } from './helpers/hotpull.js';
+import { makePipeline, waitFor, waitForJudgeChild } from './helpers/hotpull.js';
 import { isAlive } from './helpers/uwsgi.js';
 import { startHotpull, waitForRecord } from './helpers/procs.js';
 import { killGroup } from '../src/exec.js';
@@ -178,12 +178,7 @@ describe('onChange run hooks in the in-place stage', () => {
       await waitFor('the staged hook running', () => fs.readFile(pidFile, 'utf8').catch(() => ''), 30_000),
     );
     onTestFinished(() => void killGroup(left, 'SIGKILL'));
-    await waitFor('the hook written down', () =>
-      fs.stat(path.join(sb!.checkout, '.git', 'hotpull', 'judge-child.json')).then(
-        () => true,
-        () => false,
-      ),
-    );
+    await waitForJudgeChild(sb!.checkout);
     first.child.kill('SIGKILL');
     await first.exited;
     expect(isAlive(left)).toBe(true);

@@ -1,4 +1,5 @@
 /** Builds the real pipeline (config → target → engine) for a sandbox, with logs captured in memory. */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
@@ -82,4 +83,15 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: Record<s
     reject: false,
     buffer: true,
   });
+}
+
+/** Until a judge's child (staged hook, preflight, canary) is written down in the checkout's judge-child.json. */
+export async function waitForJudgeChild(checkout: string): Promise<void> {
+  const file = path.join(checkout, '.git', 'hotpull', 'judge-child.json');
+  await waitFor(`${file} written`, () =>
+    fs.stat(file).then(
+      () => true,
+      () => false,
+    ),
+  );
 }
