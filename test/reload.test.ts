@@ -141,9 +141,19 @@ describe('reloaders: clear errors, never a hang', () => {
     const reader = spawn('cat', [fifo]);
     let got = '';
     reader.stdout.on('data', (d: Buffer) => (got += d.toString()));
-    await new Promise((r) => setTimeout(r, 200));
-    await new FifoReloader(fifo, 'c').reload();
-    await new Promise((r) => reader.on('close', r));
+    // Listen before writing: cat may exit while reload() is still closing its handle (a CI run lost the event so).
+    const closed = new Promise((r) => reader.on('close', r));
+    // cat opens the FIFO some time after spawn; until then the write fails with 'no process is reading it'.
+    for (const deadline = Date.now() + 20_000; ;) {
+      const error = await new FifoReloader(fifo, 'c').reload().then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      if (!error) break;
+      if (!error.message.includes('no process is reading it') || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await closed;
     expect(got).toBe('c');
   });
 
@@ -164,13 +174,19 @@ describe('reloaders: clear errors, never a hang', () => {
       `no process ${gone.pid} (stale pid file)`,
     );
 
-    const child = spawn('sh', ['-c', 'trap "echo got-usr1; exit 0" USR1; while :; do sleep 0.05; done']);
+    const child = spawn('sh', ['-c', 'trap "echo got-usr1; exit 0" USR1; echo trapped; while :; do sleep 0.05; done']);
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise((r) => setTimeout(r, 200));
+    const trapped = new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('trapped')) resolve();
+      }),
+    );
+    await trapped; // a signal before the trap is set would end sh without the line
     await fs.writeFile(pidfile, `${child.pid}\n`);
+    const exited = new Promise((r) => child.on('exit', r));
     await new SignalReloader(pidfile, 'SIGUSR1').reload();
-    await new Promise((r) => child.on('exit', r));
+    await exited;
     expect(out).toContain('got-usr1');
   });
 
