@@ -27,6 +27,7 @@ RUN npm ci --no-audit --no-fund --loglevel=warn
 # The node binary of NODE_BASE, wherever it keeps it, for the runtime stage (APP_BASE needs no Node).
 RUN install -D -m 0755 "$(readlink -f "$(command -v node)")" /opt/node/bin/node
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund --loglevel=warn
 
