@@ -1,10 +1,14 @@
-// What an idle sidecar leaves unloaded (issue 17): cosmiconfig without a config file for it. Each case runs the built modules in a fresh Node process and lists
-// the packages it loaded; bench/idle.mjs says what each one costs.
+// What an idle sidecar leaves unloaded (issue 17): cosmiconfig without a config file for it, and node:crypto until a
+// webhook or a deploy needs it. Each case runs the built modules in a fresh Node process and lists what it loaded;
+// bench/idle.mjs says what each one costs.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tmpDir } from './helpers/git.js';
+import { commitAndPush, headOf, tmpDir } from './helpers/git.js';
+import { waitFor } from './helpers/hotpull.js';
+import { daemonOnSandbox, githubSignature, request, teardownAll } from './helpers/listener.js';
 import { packagesLoaded } from './helpers/loaded.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -14,6 +18,7 @@ let dir: string | undefined;
 afterEach(async () => {
   if (dir) await fs.rm(dir, { recursive: true, force: true });
   dir = undefined;
+  await teardownAll();
 });
 
 describe('loaded only when used', () => {
@@ -39,5 +44,57 @@ describe('loaded only when used', () => {
       expect(result).toEqual({ interval: 7000, file: path.join(dir, 'package.json') });
     else if (packageJson === '{"name":') expect(result.error).toMatch(/package\.json/);
     else expect(result).toEqual({ interval: 5000, file: null });
+  });
+});
+
+describe('node:crypto in a running daemon', () => {
+  it('is not loaded while the sidecar polls and listens; a signed webhook loads it and still verifies', async () => {
+    dir = await tmpDir();
+    // the daemon writes the builtins it has loaded to a file every 100 ms (an --import script, not hotpull code)
+    const list = path.join(dir, 'builtins');
+    const dump = path.join(dir, 'dump.mjs');
+    await fs.writeFile(
+      dump,
+      `import { writeFileSync } from 'node:fs';
+       setInterval(() => writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')), 100).unref();`,
+    );
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '200ms'], {
+      env: { NODE_OPTIONS: `--import ${dump}` },
+    });
+    const builtins = async () => (await fs.readFile(list, 'utf8').catch(() => '')).split('\n');
+    await waitFor('the list of builtins', async () => (await builtins()).length > 1);
+    await new Promise((r) => setTimeout(r, 1000)); // five polls at 200 ms, each a git ls-remote
+    const idle = await builtins();
+    expect(idle).toContain('NativeModule net');
+    expect(idle).not.toContain('NativeModule crypto');
+
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'o/r' } });
+    const headers = {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-hub-signature-256': githubSignature(body),
+    };
+    expect((await request(daemon.url, { method: 'POST', path: '/webhook', headers, body })).status).toBe(202);
+    const forged = { ...headers, 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` };
+    expect((await request(daemon.url, { method: 'POST', path: '/webhook', headers: forged, body })).status).toBe(401);
+    await waitFor('the push to be deployed', async () => (await headOf(sb.checkout)) === sha, 60_000);
+    await waitFor('crypto in the list', async () => (await builtins()).includes('NativeModule crypto'));
+  });
+});
+
+describe('the built modules', () => {
+  it('hold no comments and no character above U+00FF (V8 would keep each such source at twice its size)', async () => {
+    const files = (await fs.readdir(path.join(ROOT, 'dist'), { recursive: true })).filter((f) => f.endsWith('.js'));
+    expect(files.length).toBeGreaterThan(50);
+    const wide: string[] = [];
+    for (const file of files) {
+      const source = await fs.readFile(path.join(ROOT, 'dist', file), 'utf8');
+      if (/[^\u0000-\u00ff]/.test(source)) wide.push(file);
+    }
+    expect(wide).toEqual([]);
+    // the escapes mean what the source said: run's help still prints the ellipsis of --on-live
+    const { stdout } = await execa(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'run', '--help']);
+    expect(stdout).toContain('HOTPULL_PREVIOUS_SHA, HOTPULL_DIR …;');
   });
 });

@@ -3,7 +3,7 @@
  * host key and key-permission checks ssh makes, and the one-line messages for what ssh refuses. Its noise
  * ("@@@ WARNING", "Please make sure you have the correct access rights") becomes one line saying what to do.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazy-crypto.js';
 
 export interface SshOptions {
   readonly keyFile?: string;
@@ -74,7 +74,11 @@ export function knownHostsName(target: SshTarget): string {
 export function fingerprint(line: string): { type: string; fingerprint: string } | undefined {
   const match = /(?:^|\s)((?:ssh|ecdsa|sk)-[\w@.-]+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(line);
   if (!match) return undefined;
-  const digest = createHash('sha256').update(Buffer.from(match[2]!, 'base64')).digest('base64').replace(/=+$/, '');
+  const digest = nodeCrypto()
+    .createHash('sha256')
+    .update(Buffer.from(match[2]!, 'base64'))
+    .digest('base64')
+    .replace(/=+$/, '');
   return { type: match[1]!, fingerprint: `SHA256:${digest}` };
 }
 

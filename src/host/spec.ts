@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazy-crypto.js';
 import path from 'node:path';
 import { configError } from '../errors.js';
 import { redact } from '../redact.js';
@@ -184,7 +184,7 @@ export function configHash(spec: DesiredContainer): string {
     runArgs: spec.runArgs,
     command: spec.command,
   });
-  return createHash('sha256').update(material).digest('hex').slice(0, 24);
+  return nodeCrypto().createHash('sha256').update(material).digest('hex').slice(0, 24);
 }
 
 export function portKey(p: PortMapping): string {

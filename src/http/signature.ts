@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { nodeCrypto } from '../lazy-crypto.js';
 
 /**
  * Webhook authentication, pure functions over the raw body and headers. Every comparison is constant-time:
@@ -19,13 +19,13 @@ const header = (headers: Headers, name: string): string | undefined => {
 /** Constant-time string equality (also when lengths differ). */
 export function safeEqual(a: string, b: string): boolean {
   const key = 'hotpull-compare';
-  const da = createHmac('sha256', key).update(a).digest();
-  const db = createHmac('sha256', key).update(b).digest();
-  return timingSafeEqual(da, db) && a.length === b.length;
+  const da = nodeCrypto().createHmac('sha256', key).update(a).digest();
+  const db = nodeCrypto().createHmac('sha256', key).update(b).digest();
+  return nodeCrypto().timingSafeEqual(da, db) && a.length === b.length;
 }
 
 export function hmacHex(secret: string, body: Buffer): string {
-  return createHmac('sha256', secret).update(body).digest('hex');
+  return nodeCrypto().createHmac('sha256', secret).update(body).digest('hex');
 }
 
 const NO_SIGNATURE =

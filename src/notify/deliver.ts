@@ -1,11 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { hmacHex } from '../http/signature.js';
 import { decodeLenient } from '../redact.js';
 import { targetLabel } from './target.js';
 import { oneLine } from '../errors.js';
+import { nodeCrypto } from '../lazy-crypto.js';
 
 /**
  * Delivers notifications in the background: one queue per target, in order, retried with backoff. Nothing here
@@ -197,7 +197,7 @@ export class Notifier {
   send(event: string, body: Record<string, unknown>): void {
     const raw = Buffer.from(JSON.stringify(body));
     for (const target of this.targets)
-      target.push({ id: randomUUID(), event, body: raw, queuedAt: Date.now(), attempts: 0 });
+      target.push({ id: nodeCrypto().randomUUID(), event, body: raw, queuedAt: Date.now(), attempts: 0 });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../lazy-crypto.js';
 import type { Logger } from '../log.js';
 import { Git } from '../git/repo.js';
 import { clearLocks } from '../git/locks.js';
@@ -93,7 +93,10 @@ export class AtomicWorkspace implements Workspace {
     if (await this.isCompleteRelease(target)) return { sha: target, dir: final };
     if (await exists(final)) await this.removeRelease(target);
     await fs.mkdir(this.releases, { recursive: true });
-    const incoming = path.join(this.releases, `${INCOMING}${target.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    const incoming = path.join(
+      this.releases,
+      `${INCOMING}${target.slice(0, 12)}-${nodeCrypto().randomBytes(4).toString('hex')}`,
+    );
     try {
       await this.git.worktreeAdd(incoming, target);
       await this.git.worktreeMove(incoming, final);
@@ -161,14 +164,17 @@ export class AtomicWorkspace implements Workspace {
    * a .trash-* directory for the next start to finish, never a release directory with files missing.
    */
   private async removeRelease(sha: string): Promise<void> {
-    const trash = path.join(this.releases, `${TRASH}${sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    const trash = path.join(
+      this.releases,
+      `${TRASH}${sha.slice(0, 12)}-${nodeCrypto().randomBytes(4).toString('hex')}`,
+    );
     await fs.rename(this.releaseDir(sha), trash).catch(() => undefined);
     await fs.rm(trash, { recursive: true, force: true });
     await this.git.worktreePrune().catch(() => undefined);
   }
 
   private async switchTo(sha: string): Promise<void> {
-    const temp = path.join(this.root, `${TEMP_LINK}${process.pid}-${randomBytes(4).toString('hex')}`);
+    const temp = path.join(this.root, `${TEMP_LINK}${process.pid}-${nodeCrypto().randomBytes(4).toString('hex')}`);
     await fs.symlink(path.join('releases', sha), temp);
     await fs.rename(temp, this.current);
   }

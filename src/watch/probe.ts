@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { ProbeResult } from './messages.js';
+import { nodeCrypto } from '../lazy-crypto.js';
 
 /** Probe files live in the repo root for a moment; their events are the probe's, never a reason to reload. */
 export const PROBE_PREFIX = '.hotpull-probe-';
@@ -23,7 +23,7 @@ export interface ProbeOptions {
  */
 export async function probeMount(options: ProbeOptions): Promise<ProbeResult> {
   const clock = options.clock ?? Date.now;
-  const name = `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+  const name = `${PROBE_PREFIX}${process.pid}-${nodeCrypto().randomBytes(4).toString('hex')}`;
   const file = path.join(options.dir, name);
   const heard = options.heard(name).then(() => true);
   const started = clock();
