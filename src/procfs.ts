@@ -89,3 +89,32 @@ export async function groupHasLiving(pgid: number): Promise<boolean | undefined>
   }
   return false;
 }
+
+/**
+ * Other processes whose environment holds `name=value`, with their process groups. A variable set for a command is
+ * inherited by everything it starts, including what moves to a group or session of its own, and outlives the
+ * parent: a way to find what a killed hotpull left behind when no pid was written down. Processes of another uid
+ * cannot be read and are not listed. Undefined when /proc cannot be read.
+ */
+export async function processesWithEnv(
+  name: string,
+  value: string,
+): Promise<Array<{ pid: number; pgid: number }> | undefined> {
+  let pids: string[];
+  try {
+    pids = (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p));
+  } catch {
+    return undefined;
+  }
+  const entry = `${name}=${value}`;
+  const found: Array<{ pid: number; pgid: number }> = [];
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    const environ = await fs.readFile(`/proc/${pid}/environ`, 'latin1').catch(() => '');
+    if (!environ.split('\0').includes(entry)) continue;
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    if (pgid > 1) found.push({ pid: Number(pid), pgid });
+  }
+  return found;
+}

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { killGroup } from '../src/exec.js';
-import { groupHasLiving } from '../src/procfs.js';
+import { groupHasLiving, processesWithEnv } from '../src/procfs.js';
 import { waitFor } from './helpers/hotpull.js';
 
 describe('groupHasLiving', () => {
@@ -37,5 +37,35 @@ describe('groupHasLiving', () => {
     killGroup(pgid, 'SIGKILL');
     await exited;
     expect(await groupHasLiving(pgid)).toBe(false);
+  });
+});
+
+describe('processesWithEnv', () => {
+  it('finds a marked process and what it started in another session, by exact value, with their process groups', async () => {
+    const mark = `/tmp/judge-${process.pid}-${Date.now()}.json`;
+    const child = spawn('sh', ['-c', 'setsid sleep 30 & echo $!; exec sleep 30'], {
+      detached: true,
+      env: { ...process.env, HOTPULL_TEST_MARK: mark },
+    });
+    try {
+      const grandchild = await new Promise<number>((resolve) =>
+        child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
+      );
+      const found = await waitFor('both marked', async () => {
+        const list = (await processesWithEnv('HOTPULL_TEST_MARK', mark)) ?? [];
+        return list.length === 2 ? list : undefined;
+      });
+      expect(found.sort((a, b) => a.pid - b.pid)).toEqual(
+        [
+          { pid: child.pid!, pgid: child.pid! },
+          { pid: grandchild, pgid: grandchild },
+        ].sort((a, b) => a.pid - b.pid),
+      );
+      expect(await processesWithEnv('HOTPULL_TEST_MARK', `${mark}x`)).toEqual([]);
+      expect(await processesWithEnv('HOTPULL_TEST_MARK', mark.slice(0, -1))).toEqual([]);
+      killGroup(grandchild, 'SIGKILL');
+    } finally {
+      killGroup(child.pid!, 'SIGKILL');
+    }
   });
 });

@@ -4,6 +4,7 @@
  * A hook failing in the stage rejects the revision with the served checkout untouched; a stop there is no verdict.
  * Atomic: once, in the release, with HOTPULL_PHASE=stage.
  */
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
@@ -196,6 +197,69 @@ describe('onChange run hooks in the in-place stage', () => {
     expect(ended.pid).toBe(left);
     await waitFor('the leftover hook gone', () => !isAlive(left), 10_000);
     await waitFor('the revision deployed', async () => (await headOf(sb!.checkout)) === sha, 60_000);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  }, 120_000);
+
+  it("kill -9 before the hook's pid was written down, and a grandchild in a session of its own: both ended", async () => {
+    sb = await makeSandbox({ files: { 'requirements.txt': 'a\n' } });
+    const dir = await tmpDir('hotpull-stage-hooks-mark-');
+    onTestFinished(() => fs.rm(dir, { recursive: true, force: true }));
+    const pidFile = path.join(dir, 'pid');
+    const grandFile = path.join(dir, 'grandchild');
+    // the first run leaves a grandchild in a new session (another process group) and hangs; later ones finish
+    const config = await hookConfig([
+      `if [ ! -f '${pidFile}' ]; then setsid sleep 300 & echo $! > '${grandFile}'; echo $$ > '${pidFile}'; sleep 300; fi`,
+    ]);
+    const sha = await commitAndPush(sb, { 'requirements.txt': 'b\n' });
+    const args = [
+      'run',
+      '--repo',
+      sb.checkout,
+      '--config',
+      config,
+      '--interval',
+      '1s',
+      '--reload',
+      'none',
+      '--preflight',
+      'true',
+    ];
+    const stranger = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' }); // not hotpull's: must survive
+    onTestFinished(() => void killGroup(stranger.pid!, 'SIGKILL'));
+    const first = startHotpull(args);
+    onTestFinished(() => (first.alive() ? first.child.kill('SIGKILL') : undefined));
+    const hook = Number(
+      await waitFor('the staged hook running', () => fs.readFile(pidFile, 'utf8').catch(() => ''), 30_000),
+    );
+    const grandchild = Number(
+      await waitFor('its grandchild', () => fs.readFile(grandFile, 'utf8').catch(() => ''), 30_000),
+    );
+    onTestFinished(() => void killGroup(hook, 'SIGKILL'));
+    onTestFinished(() => void killGroup(grandchild, 'SIGKILL'));
+    await waitForJudgeChild(sb.checkout);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // what a kill between the hook's start and its pid's write leaves: the record written before it started
+    const record = path.join(sb.checkout, '.git', 'hotpull', 'judge-child.json');
+    await fs.writeFile(record, '{}');
+    await fs.writeFile(`${record}.12345.tmp`, '{"pid":'); // and a temporary record a kill tore
+    expect([isAlive(hook), isAlive(grandchild)]).toEqual([true, true]);
+
+    const second = startHotpull(args);
+    onTestFinished(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
+    await waitFor('the hook and its grandchild gone', () => !isAlive(hook) && !isAlive(grandchild), 60_000).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}; its log:\n${second.stdout().slice(-3000)}`);
+      },
+    );
+    const ended = second
+      .records()
+      .filter((r) => String(r.msg).startsWith('ended the staged hook, preflight or canary'));
+    expect(ended.map((r) => r.pid).sort()).toEqual([hook, grandchild].sort());
+    expect(isAlive(stranger.pid!)).toBe(true);
+    await waitFor('the revision deployed', async () => (await headOf(sb!.checkout)) === sha, 60_000);
+    expect((await fs.readdir(path.dirname(record))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
   }, 120_000);

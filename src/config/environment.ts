@@ -14,6 +14,8 @@ const KNOWN_OTHERS = [
   'HOTPULL_PHASE',
   // what --preflight, --canary and --on-live commands are given
   'HOTPULL_DIR',
+  // what marks the commands of --preflight, --canary and staged hooks (deploy/judge.ts)
+  'HOTPULL_JUDGE',
   'HOTPULL_BRANCH',
   'HOTPULL_TRIGGER',
   'HOTPULL_RESULT',

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { configError } from '../errors.js';
 import { killGroup } from '../exec.js';
-import { processStartTime } from '../procfs.js';
+import { processesWithEnv, processStartTime } from '../procfs.js';
 import { runPreflight, type JudgeContext, type JudgeVerdict } from './preflight.js';
 import { runCanary, type CanaryCheck } from './canary.js';
 import { deriveGunicornCanary, deriveUwsgiCanary, parseUwsgiIni, type DerivedCanary } from './canary-auto.js';
@@ -88,37 +88,67 @@ export async function canaryCommand(
 }
 
 /**
- * A judge's process group (a staged hook, a preflight command, the canary) is written down (pid and start time)
- * while it runs: a hotpull killed with -9 cannot end it, so the next judge does, before the stage is prepared
- * again (it may still be writing there). Nothing is served from it, so only the process matters.
+ * Set for every command a judge runs (staged hooks, preflight, canary) to the path of its record: whatever they
+ * start inherits it, so it names them even when no pid was written down (see endInterruptedJudge).
+ */
+export const JUDGE_MARK = 'HOTPULL_JUDGE';
+
+/**
+ * What an interrupted judge left running (a hotpull killed with -9 cannot end it) is ended by the next judge,
+ * before the stage is prepared again (it may still be writing there). The record is written before the first
+ * command starts, and names the running command's process group (pid and start time) once it has one; while the
+ * record is there, every process whose environment carries JUDGE_MARK for it is also ended, by process group.
+ * That covers a kill between a command's start and its pid being written, and what a command moved to a group of
+ * its own (setsid, a daemonizing server). Nothing is served from the stage, so only the processes matter.
  */
 export async function endInterruptedJudge(file: string, logger: Logger): Promise<void> {
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  await removeTemporaries(file);
   if (text === undefined) return;
+  const groups = new Set<number>();
   try {
-    const { pid, start } = JSON.parse(text) as { pid: number; start?: string };
-    if (start !== undefined && (await processStartTime(pid)) === start && killGroup(pid, 'SIGKILL')) {
-      logger.warn(
-        { pid },
-        `ended the staged hook, preflight or canary an interrupted hotpull left running (process group ${pid})`,
-      );
-    }
+    const { pid, start } = JSON.parse(text) as { pid?: number; start?: string };
+    if (pid !== undefined && start !== undefined && (await processStartTime(pid)) === start) groups.add(pid);
   } catch {
-    // a record torn by the kill: nothing to end that can be told apart from a stranger
+    // a record torn by the kill: what it named is still found by its mark below
+  }
+  for (const { pgid } of (await processesWithEnv(JUDGE_MARK, file)) ?? []) groups.add(pgid);
+  for (const pgid of groups) {
+    if (killGroup(pgid, 'SIGKILL'))
+      logger.warn(
+        { pid: pgid },
+        `ended the staged hook, preflight or canary an interrupted hotpull left running (process group ${pgid})`,
+      );
   }
   await fs.rm(file, { force: true });
 }
 
+/** A temporary record a kill left between its write and its rename. */
+async function removeTemporaries(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names)
+    if (name.startsWith(prefix) && name.endsWith('.tmp')) await fs.rm(path.join(dir, name), { force: true });
+}
+
+/** Written whole or not at all (a rename): a kill -9 mid-write must not leave a record that cannot be read. */
+async function writeRecord(file: string, record: { pid?: number; start?: string }): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(temp, JSON.stringify(record));
+  await fs.rename(temp, file);
+}
+
 function recordChild(file: string, ctx: JudgeContext): JudgeContext {
+  let writes = Promise.resolve();
   return {
     ...ctx,
+    env: { ...ctx.env, [JUDGE_MARK]: file },
     onStart: (pid) => {
       ctx.onStart?.(pid);
-      // written whole or not at all (a rename): a kill -9 mid-write must not leave a record that cannot be read
-      const temp = `${file}.${process.pid}.tmp`;
-      void processStartTime(pid)
-        .then((start) => fs.writeFile(temp, JSON.stringify({ pid, start })))
-        .then(() => fs.rename(temp, file))
+      writes = writes
+        .then(() => processStartTime(pid))
+        .then((start) => writeRecord(file, { pid, start }))
         .catch(() => undefined);
     },
   };
@@ -128,7 +158,7 @@ function recordChild(file: string, ctx: JudgeContext): JudgeContext {
  * `prepare` (the staged hooks), then preflight commands, then the canary, on the staged tree. The first failure
  * is the verdict. `childFile`: where the running command's process group is written down; the caller ends what an
  * interrupted hotpull left there (endInterruptedJudge) before it prepares the stage. `prepare` gets the context
- * whose onStart writes it down.
+ * whose onStart writes it down and whose env marks what it runs.
  */
 export async function judgeStaged(
   judge: Judge,
@@ -138,6 +168,15 @@ export async function judgeStaged(
   prepare?: (ctx: JudgeContext) => Promise<JudgeVerdict | undefined>,
 ): Promise<JudgeVerdict> {
   const ctx = childFile ? recordChild(childFile, given) : given;
+  if (childFile) {
+    // before anything starts: a kill between a command's start and its pid's record still leaves this behind
+    await writeRecord(childFile, {}).catch((error: Error) =>
+      logger.warn(
+        { err: error.message },
+        `cannot write ${childFile} (${error.message}): a hotpull killed while judging could leave its commands running`,
+      ),
+    );
+  }
   try {
     return (await prepare?.(ctx)) ?? (await judgeSteps(judge, ctx, logger));
   } finally {

@@ -12,7 +12,7 @@ import { Journal, type JournalEntry } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { endInterruptedJudge, judgeStaged, type Judge } from '../deploy/judge.js';
-import { commandFailure, type JudgeVerdict } from '../deploy/preflight.js';
+import { commandFailure, type JudgeContext, type JudgeVerdict } from '../deploy/preflight.js';
 import { planApply, relationOf, type Policy } from './plan.js';
 import {
   heldReason,
@@ -706,7 +706,7 @@ export class SyncEngine {
     const dir = staged?.dir ?? (await workspace.stageTree!(target)).dir;
     const ctx = { dir, sha: target, previousSha: from, env: this.options.env, signal, onStart: this.noteChild };
     const verdict = await judgeStaged(judge, ctx, logger, childFile, (recorded) =>
-      this.runStageHooks(stageHooks, dir, from, target, recorded.onStart, signal),
+      this.runStageHooks(stageHooks, dir, from, target, recorded, signal),
     ).catch((error: unknown) => {
       if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
       throw error;
@@ -729,13 +729,23 @@ export class SyncEngine {
     dir: string,
     from: string,
     target: string,
-    onStart: ((pid: number) => void) | undefined,
+    recorded: Pick<JudgeContext, 'onStart' | 'env'>,
     signal?: AbortSignal,
   ): Promise<JudgeVerdict | undefined> {
     const started = Date.now();
     for (const hook of hooks) {
       try {
-        await this.runHook(hook.command, hook.timeoutMs, dir, 'stage', from, target, signal, onStart);
+        await this.runHook(
+          hook.command,
+          hook.timeoutMs,
+          dir,
+          'stage',
+          from,
+          target,
+          signal,
+          recorded.onStart,
+          recorded.env,
+        );
       } catch (error) {
         if (signal?.aborted || isHotpullError(error, 'ABORTED'))
           throw abortedError(`run hook "${hook.command}" in the stage`);
@@ -797,6 +807,7 @@ export class SyncEngine {
     to: string,
     signal?: AbortSignal,
     onStart: (pid: number) => void = this.noteChild,
+    env: Readonly<Record<string, string | undefined>> = this.options.env,
   ): Promise<void> {
     const result = await runShell(command, {
       cwd,
@@ -804,7 +815,7 @@ export class SyncEngine {
       signal,
       onStart,
       progress: this.progress,
-      env: { ...this.options.env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from, HOTPULL_DIR: cwd, HOTPULL_PHASE: phase },
+      env: { ...env, HOTPULL_SHA: to, HOTPULL_PREVIOUS_SHA: from, HOTPULL_DIR: cwd, HOTPULL_PHASE: phase },
     });
     const output = `${result.stdout}${result.stderr ? `\n${result.stderr}` : ''}`.trim();
     this.options.logger.info(

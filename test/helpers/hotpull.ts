@@ -88,9 +88,10 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: Record<s
 /** Until a judge's child (staged hook, preflight, canary) is written down in the checkout's judge-child.json. */
 export async function waitForJudgeChild(checkout: string): Promise<void> {
   const file = path.join(checkout, '.git', 'hotpull', 'judge-child.json');
-  await waitFor(`${file} written`, () =>
-    fs.stat(file).then(
-      () => true,
+  // the record is written before the first command starts; its pid once one runs
+  await waitFor(`${file} written with a pid`, () =>
+    fs.readFile(file, 'utf8').then(
+      (text) => /"pid":\d+/.test(text),
       () => false,
     ),
   );
