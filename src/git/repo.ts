@@ -202,7 +202,9 @@ export class Git {
   private client(signal?: AbortSignal): SimpleGit {
     return simpleGit({
       baseDir: this.dir,
-      config: [`safe.directory=${this.dir}`],
+      // maintenance.auto=false: fetch and merge would each start `git maintenance run --auto` and wait for it,
+      // one more process on the way from push to reload (25-50 ms at load 5); housekeeping() runs it after the pass
+      config: [`safe.directory=${this.dir}`, 'maintenance.auto=false'],
       abort: signal,
       maxConcurrentProcesses: 1,
       // simple-git strips or refuses GIT_* variables unless allowed; the environment we pass is the
@@ -378,6 +380,20 @@ export class Git {
     return output;
   }
 
+  /** objects came in (fetch, merge) since git's housekeeping last ran */
+  private wroteObjects = false;
+
+  /**
+   * `git maintenance run --auto` (packs loose objects past gc.auto, as fetch and merge would have done) once objects
+   * came in: after a pass, off the way from push to reload. Housekeeping never fails a deploy: its errors are only
+   * told to onCommand's debug log.
+   */
+  async housekeeping(options: RunOptions = {}): Promise<void> {
+    if (!this.wroteObjects) return;
+    this.wroteObjects = false;
+    await this.run(['maintenance', 'run', '--auto', '--quiet'], options).catch(() => undefined);
+  }
+
   /** Ends helper processes this adapter keeps (the ls-remote shell). */
   close(): void {
     this.lsRemoteHelper?.close();
@@ -400,6 +416,7 @@ export class Git {
     destRef: string,
     options: RunOptions & { depth?: number },
   ): Promise<void> {
+    this.wroteObjects = true;
     await this.network(() =>
       this.run(
         [
@@ -464,6 +481,7 @@ export class Git {
 
   /** Fast-forwards; refuses (like for untracked files) when an ignored file is in the way: nothing is overwritten silently. */
   async fastForward(sha: string): Promise<void> {
+    this.wroteObjects = true;
     await this.run(['merge', '--ff-only', '--no-overwrite-ignore', '--no-edit', '--no-stat', sha]);
   }
 

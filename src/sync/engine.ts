@@ -39,6 +39,9 @@ export const REJECTED_REF = 'refs/hotpull/rejected';
 /** the revision that was serving before the last successful deploy: what `hotpull rollback` goes back to */
 export const PREVIOUS_REF = 'refs/hotpull/previous';
 
+/** git's own housekeeping after a pass: with gc.autoDetach (the default) a real gc goes on in the background */
+const HOUSEKEEPING_TIMEOUT_MS = 60_000;
+
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
 export type EngineGit = Pick<
   Git,
@@ -54,6 +57,7 @@ export type EngineGit = Pick<
   | 'changedPaths'
   | 'hasCommit'
   | 'mergeBase'
+  | 'housekeeping'
   | 'close'
 >;
 
@@ -457,6 +461,7 @@ export class SyncEngine {
     } finally {
       this.releaseGate?.();
       this.releaseGate = undefined;
+      if (!signal?.aborted) await this.git.housekeeping({ signal, timeoutMs: HOUSEKEEPING_TIMEOUT_MS });
     }
   }
 

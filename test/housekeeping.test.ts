@@ -1,0 +1,50 @@
+/**
+ * git's housekeeping (`maintenance run --auto`) is taken off the way from push to reload: fetch and merge run with
+ * maintenance.auto=false, and hotpull runs it itself once the pass is over. Real git on a sandbox, with limits low
+ * enough that every fetch makes a pack that auto maintenance would fold into one (fetch.unpackLimit=1 keeps what
+ * comes in as a pack, gc.autoPackLimit=1 asks for a repack as soon as there are two, gc.autoDetach=false keeps the
+ * repack in the foreground).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
+import { makePipeline } from './helpers/hotpull.js';
+
+let sb: Sandbox | undefined;
+afterEach(async () => {
+  await sb?.cleanup();
+  sb = undefined;
+});
+
+const packs = async (checkout: string) =>
+  (await fs.readdir(path.join(checkout, '.git', 'objects', 'pack'))).filter((n) => n.endsWith('.pack')).length;
+
+describe('git housekeeping after the pass', () => {
+  it('the reload sees the fetched pack still apart; the pass ends with them repacked', async () => {
+    sb = await makeSandbox();
+    for (const [key, value] of [
+      ['fetch.unpackLimit', '1'],
+      ['gc.autoPackLimit', '1'],
+      ['gc.autoDetach', 'false'],
+    ])
+      await git(sb.checkout, 'config', key, value);
+    await git(sb.checkout, 'repack', '-a', '-d', '-q');
+    expect(await packs(sb.checkout)).toBe(1);
+
+    const seen = path.join(sb.root, 'packs-at-reload');
+    const reload = `command:ls .git/objects/pack | grep -c '[.]pack$' > '${seen}'`;
+    const { engine } = await makePipeline(sb.checkout, { reload: [reload] });
+    for (const round of [2, 3]) {
+      const sha = await commitAndPush(sb, { 'app.py': `VERSION = ${round}\n` });
+      expect((await engine.sync('test')).kind).toBe('deployed');
+      expect(await headOf(sb.checkout)).toBe(sha);
+      // with git's own auto maintenance inside fetch and merge, the repack came before the reload: 1 here
+      expect((await fs.readFile(seen, 'utf8')).trim()).toBe('2');
+      expect(await packs(sb.checkout)).toBe(1);
+    }
+    // a pass that fetched nothing runs no housekeeping (nothing to pack): still one pack, nothing changed
+    expect((await engine.sync('test')).kind).toBe('up-to-date');
+    expect(await packs(sb.checkout)).toBe(1);
+  }, 60_000);
+});
