@@ -315,6 +315,16 @@ describe('against servers that misbehave', () => {
     return server;
   };
 
+  it('a complete advertisement: the sha, then a flush back and the socket closed', async () => {
+    const sha = 'e'.repeat(40);
+    const server = await serve((socket) => socket.write(`${pkt(`${sha} refs/heads/main\0agent=x\n`)}0000`));
+    expect(await nativeLsRemote(server.url, 'main', { timeoutMs: 30_000 })).toBe(sha);
+    await server.sockets[0]!.closed;
+    expect(Buffer.concat(server.sockets[0]!.received).toString('latin1')).toBe(
+      `${pkt(`git-upload-pack /repo.git\0host=127.0.0.1:${server.port}\0`)}0000`,
+    );
+  });
+
   it('a server that accepts and says nothing: TIMEOUT within timeoutMs and some slack, the socket closed', async () => {
     const server = await serve(() => undefined);
     const started = performance.now();

@@ -112,7 +112,7 @@ export function nativeLsRemote(
       }),
     );
   if (signal?.aborted) return Promise.reject(interruptedError('stopped', command, timeoutMs));
-  const where = `${parts.hostHeader}`;
+  const where = parts.hostHeader;
   return new Promise((resolve, reject) => {
     const decoder = new AdvertisementDecoder(options.maxBytes ?? DEFAULT_MAX_ADVERTISEMENT_BYTES);
     const socket = net.connect({ host: parts.host, port: parts.port });
@@ -151,7 +151,8 @@ export function nativeLsRemote(
       // We want nothing: a flush tells upload-pack so and it exits quietly (a bare close makes it log a hang-up).
       // Destroyed once the flush is handed to the kernel, which still sends it and the FIN.
       socket.end(FLUSH_PKT, () => socket.destroy());
-      setTimeout(() => socket.destroy(), 1000).unref();
+      const stuck = setTimeout(() => socket.destroy(), 1000).unref();
+      socket.once('close', () => clearTimeout(stuck));
       resolve(advertisement.refs.get(ref));
     });
     socket.on('error', (error: NodeJS.ErrnoException) =>
