@@ -8,6 +8,7 @@ import { gitSpawnError, HotpullError, interruptedError } from '../errors.js';
 import { redact } from '../redact.js';
 import { locationKind } from './location.js';
 import { LsRemoteCoprocess, lsRemoteScope } from './coprocess.js';
+import { NativePoll, userConfigFiles } from './native-poll.js';
 import { withoutRepoLocating } from './env.js';
 import { RemoteAuth, type AuthOptions } from './auth.js';
 import { remoteKind } from './credentials.js';
@@ -83,6 +84,7 @@ export class Git {
   readonly dir: string;
   private gitDirPath?: string;
   private lsRemoteHelper?: LsRemoteCoprocess;
+  private nativePoll?: NativePoll;
   private env: Record<string, string>;
   /** the environment as the user gave it (their GIT_SSH_COMMAND, GIT_CONFIG_GLOBAL) */
   private readonly userEnv: Readonly<Record<string, string>>;
@@ -119,6 +121,7 @@ export class Git {
     const auth = await RemoteAuth.prepare(remote, url, options, this.userEnv);
     this.lsRemoteHelper?.close(); // it would keep the environment it was started with
     this.lsRemoteHelper = undefined;
+    this.nativePoll = undefined; // its route was worked out in the old environment
     const env = { ...this.env, ...auth.env };
     for (const name of auth.drop) delete env[name];
     this.env = env;
@@ -343,9 +346,21 @@ export class Git {
 
   /**
    * The remote's sha for refs/heads/<branch>, without fetching anything; undefined when the branch is absent.
-   * Runs through a long-lived helper shell (see coprocess.ts): this is the call made on every poll.
+   * Runs through a long-lived helper shell (see coprocess.ts): this is the call made on every poll. A git://
+   * remote is read by hotpull itself when that is safe (native-poll.ts); on a failure that is not a timeout or a
+   * stop, git answers that poll.
    */
   async lsRemote(remote: string, branch: string, options: RunOptions): Promise<string | undefined> {
+    this.nativePoll ??= new NativePoll({
+      env: () => this.env,
+      run: (args) => this.run(args),
+      configFiles: async () => [
+        path.join(await this.commonDir(), 'config'),
+        ...userConfigFiles([this.env, this.userEnv]),
+      ],
+    });
+    const native = await this.nativePoll.poll(remote, branch, options, this.onCommand);
+    if (native) return native.sha;
     const output = await this.lsRemoteRaw(remote, `refs/heads/${branch}`, options);
     for (const line of output.split('\n')) {
       const [sha, ref] = line.split('\t');
