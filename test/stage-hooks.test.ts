@@ -30,6 +30,21 @@ async function hookConfig(run: string[], timeout?: string): Promise<string> {
   return file;
 }
 
+/** `hotpull run` in-place with a judge (a passing preflight), so the hooks of `config` run in the stage */
+const judgedRun = (config: string) => [
+  'run',
+  '--repo',
+  sb!.checkout,
+  '--config',
+  config,
+  '--interval',
+  '1s',
+  '--reload',
+  'none',
+  '--preflight',
+  'true',
+];
+
 const lines = async (file: string) => (await fs.readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 
 describe('onChange run hooks in the in-place stage', () => {
@@ -160,19 +175,7 @@ describe('onChange run hooks in the in-place stage', () => {
       `if [ ! -f '${pidFile}' ]; then echo $$ > '${pidFile}'; sleep 300; touch late-write; fi`,
     ]);
     const sha = await commitAndPush(sb, { 'requirements.txt': 'b\n' });
-    const args = [
-      'run',
-      '--repo',
-      sb.checkout,
-      '--config',
-      config,
-      '--interval',
-      '1s',
-      '--reload',
-      'none',
-      '--preflight',
-      'true',
-    ];
+    const args = judgedRun(config);
     const first = startHotpull(args);
     onTestFinished(() => (first.alive() ? first.child.kill('SIGKILL') : undefined));
     const left = Number(
@@ -212,19 +215,7 @@ describe('onChange run hooks in the in-place stage', () => {
       `if [ ! -f '${pidFile}' ]; then setsid sleep 300 & echo $! > '${grandFile}'; echo $$ > '${pidFile}'; sleep 300; fi`,
     ]);
     const sha = await commitAndPush(sb, { 'requirements.txt': 'b\n' });
-    const args = [
-      'run',
-      '--repo',
-      sb.checkout,
-      '--config',
-      config,
-      '--interval',
-      '1s',
-      '--reload',
-      'none',
-      '--preflight',
-      'true',
-    ];
+    const args = judgedRun(config);
     const stranger = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' }); // not hotpull's: must survive
     onTestFinished(() => void killGroup(stranger.pid!, 'SIGKILL'));
     const first = startHotpull(args);
