@@ -5,11 +5,11 @@
  * comes in as a pack, gc.autoPackLimit=1 asks for a repack as soon as there are two, gc.autoDetach=false keeps the
  * repack in the foreground).
  */
-import { promises as fs } from 'node:fs';
+import { readdirSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
-import { makePipeline } from './helpers/hotpull.js';
+import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
 
 let sb: Sandbox | undefined;
 afterEach(async () => {
@@ -20,16 +20,21 @@ afterEach(async () => {
 const packs = async (checkout: string) =>
   (await fs.readdir(path.join(checkout, '.git', 'objects', 'pack'))).filter((n) => n.endsWith('.pack')).length;
 
+async function packedSandbox(): Promise<Sandbox> {
+  const s = await makeSandbox();
+  for (const [key, value] of [
+    ['fetch.unpackLimit', '1'],
+    ['gc.autoPackLimit', '1'],
+    ['gc.autoDetach', 'false'],
+  ])
+    await git(s.checkout, 'config', key, value);
+  await git(s.checkout, 'repack', '-a', '-d', '-q');
+  return s;
+}
+
 describe('git housekeeping after the pass', () => {
   it('the reload sees the fetched pack still apart; the pass ends with them repacked', async () => {
-    sb = await makeSandbox();
-    for (const [key, value] of [
-      ['fetch.unpackLimit', '1'],
-      ['gc.autoPackLimit', '1'],
-      ['gc.autoDetach', 'false'],
-    ])
-      await git(sb.checkout, 'config', key, value);
-    await git(sb.checkout, 'repack', '-a', '-d', '-q');
+    sb = await packedSandbox();
     expect(await packs(sb.checkout)).toBe(1);
 
     const seen = path.join(sb.root, 'packs-at-reload');
@@ -46,5 +51,26 @@ describe('git housekeeping after the pass', () => {
     // a pass that fetched nothing runs no housekeeping (nothing to pack): still one pack, nothing changed
     expect((await engine.sync('test')).kind).toBe('up-to-date');
     expect(await packs(sb.checkout)).toBe(1);
+  }, 60_000);
+
+  it('the daemon reports a pass (metrics, notifications, waiting webhooks) before the housekeeping runs', async () => {
+    sb = await packedSandbox();
+    const { daemon } = await makeDaemon(sb.checkout, { interval: '1h' });
+    const packsAtReport: number[] = [];
+    // listeners are called synchronously: what they see is the pack directory as the pass ended
+    const pack = path.join(sb.checkout, '.git', 'objects', 'pack');
+    daemon.onPass(() => packsAtReport.push(readdirSync(pack).filter((n) => n.endsWith('.pack')).length));
+    daemon.start();
+    try {
+      await waitFor('first pass', () => packsAtReport.length === 1);
+      await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+      daemon.trigger('test');
+      await waitFor('deploy pass', () => packsAtReport.length === 2);
+      // told before the repack (inside the pass, the listeners would have seen 1)
+      expect(packsAtReport[1]).toBe(2);
+      await waitFor('repack after the pass', async () => (await packs(sb!.checkout)) === 1);
+    } finally {
+      await daemon.stop();
+    }
   }, 60_000);
 });

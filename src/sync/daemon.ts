@@ -110,7 +110,7 @@ export class Daemon {
       let result: SyncOutcome | Error;
       const started = Date.now();
       try {
-        result = await this.engine.sync(reason, this.abort.signal, by);
+        result = await this.engine.syncPass(reason, this.abort.signal, by);
         this.retryIn = undefined;
       } catch (error) {
         if (this.stopping && isHotpullError(error, 'ABORTED')) {
@@ -135,6 +135,8 @@ export class Daemon {
         );
       for (const listener of this.listeners) listener(result, { trigger: reason, ms });
       for (const waiter of waiters) waiter(result);
+      // after the outcome is out: a webhook arriving meanwhile waits for it as it would for a pass
+      await this.engine.housekeeping(this.abort.signal);
     }
     this.running = undefined;
     const wait = this.retryIn ?? this.delay();

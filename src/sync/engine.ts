@@ -454,15 +454,32 @@ export class SyncEngine {
     }
   }
 
+  /** One pass, then git's housekeeping: for one-shot commands (sync, host). */
   async sync(trigger: string, signal?: AbortSignal, by?: string): Promise<SyncOutcome> {
+    try {
+      return await this.syncPass(trigger, signal, by);
+    } finally {
+      await this.housekeeping(signal);
+    }
+  }
+
+  /**
+   * One pass without the housekeeping: the daemon tells its listeners (metrics, notifications, waiting webhooks) the
+   * outcome first and calls housekeeping() after, so a `git maintenance` never delays what a pass reports.
+   */
+  async syncPass(trigger: string, signal?: AbortSignal, by?: string): Promise<SyncOutcome> {
     this.triggeredBy = by;
     try {
       return await this.pass(trigger, signal);
     } finally {
       this.releaseGate?.();
       this.releaseGate = undefined;
-      if (!signal?.aborted) await this.git.housekeeping({ signal, timeoutMs: HOUSEKEEPING_TIMEOUT_MS });
     }
+  }
+
+  /** git's `maintenance run --auto` when the last pass brought objects in; never throws. */
+  async housekeeping(signal?: AbortSignal): Promise<void> {
+    if (!signal?.aborted) await this.git.housekeeping({ signal, timeoutMs: HOUSEKEEPING_TIMEOUT_MS });
   }
 
   /** run --watch: from here files change and the app reloads (see ReloadGate). */
