@@ -71,7 +71,10 @@ export class LsRemoteCoprocess {
       detached: true, // its own process group, so a timeout ends git and its transport helpers too
     });
     child.stdout!.setEncoding('utf8');
+    // a shell killed on a timeout or abort may still print and exit while the next one answers: only the current
+    // shell's output and exit reach the request in flight
     child.stdout!.on('data', (chunk: string) => {
+      if (this.child !== child) return;
       this.buffer += chunk;
       const at = this.buffer.indexOf(SENTINEL);
       if (at < 0) return;
@@ -83,12 +86,15 @@ export class LsRemoteCoprocess {
       this.waiting?.({ code, output });
     });
     child.on('exit', () => {
-      if (this.child === child) this.child = undefined;
+      if (this.child !== child) return;
+      this.child = undefined;
       this.waiting?.(new HotpullError('GIT', 'git ls-remote: the helper shell exited'));
     });
-    child.on('error', (error) =>
-      this.waiting?.(new HotpullError('GIT', `git ls-remote: cannot start sh: ${error.message}`, { cause: error })),
-    );
+    child.on('error', (error) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.waiting?.(new HotpullError('GIT', `git ls-remote: cannot start sh: ${error.message}`, { cause: error }));
+    });
     child.stdin!.on('error', () => undefined);
     this.idle(child);
     return child;
