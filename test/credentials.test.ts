@@ -262,20 +262,26 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
       interval: '200ms',
       backoffMax: '400ms',
     });
+    // four waits of 25 s fit in the test's 120 s: a stuck step fails with its name and the daemon's log
+    const step = async (what: string, check: () => unknown) => {
+      try {
+        await waitFor(what, check, 25_000);
+      } catch (error) {
+        throw new Error(`${(error as Error).message}; state ${engine.status.state}\n${logs.text().slice(-6000)}`);
+      }
+    };
     daemon.start();
     try {
       const v2 = await commitAndPush(s, { 'app.py': 'VERSION = 2\n' });
-      await waitFor('v2 with the first password', async () => (await headOf(s.checkout)) === v2, 60_000);
+      await step('v2 with the first password', async () => (await headOf(s.checkout)) === v2);
       server!.setPassword('rotate-two');
       const v3 = await commitAndPush(s, { 'app.py': 'VERSION = 3\n' });
-      await waitFor(
-        'the old password refused',
-        () => engine.status.lastError?.includes('the server refused the credentials'),
-        60_000,
+      await step('the old password refused', () =>
+        engine.status.lastError?.includes('the server refused the credentials'),
       );
       await writeSecret(file, 'rotate-two\n');
-      await waitFor('v3 with the rotated password', async () => (await headOf(s.checkout)) === v3, 60_000);
-      await waitFor('idle again', () => engine.status.state === 'idle', 60_000);
+      await step('v3 with the rotated password', async () => (await headOf(s.checkout)) === v3);
+      await step('idle again', () => engine.status.state === 'idle');
     } finally {
       await daemon.stop();
     }
