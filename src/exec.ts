@@ -18,11 +18,23 @@ export interface ShellOptions {
   timeoutMs: number;
   env?: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
-  /** told the pid (= process group id) of the command once it runs, so a restart can end what a crash left */
-  onStart?: (pid: number) => void;
+  /**
+   * told the pid (= process group id) of the command once it is spawned, so a restart can end what a crash left.
+   * The command itself starts only when what this returns has settled (see GATE): a kill -9 of hotpull before the
+   * pid is written down leaves nothing running.
+   */
+  onStart?: (pid: number) => void | Promise<void>;
   /** told a heartbeat line every HEARTBEAT_MS while the command runs, and its last output lines when it fails */
   progress?: (line: string) => void;
 }
+
+/**
+ * The shell a command with an onStart runs under: it waits for one "go" line on stdin, then becomes `sh -c
+ * COMMAND` (same pid, so the same process group and start time) with stdin from /dev/null, as a command without
+ * onStart gets. Should hotpull die before it has written the pid down, stdin closes without the line and the
+ * command never starts: no unrecorded process is left behind that a restart could not end.
+ */
+const GATE = 'IFS= read -r go && [ "$go" = go ] || exit 125\nexec /bin/sh -c "$1" </dev/null';
 
 /** How often a long command says it is still running (`still running `pip install …`, 30 s`). */
 export const HEARTBEAT_MS = 10_000;
@@ -81,19 +93,21 @@ export interface ArgvResult extends CommandResult {
 async function execute(
   file: string,
   args: readonly string[],
-  options: ArgvOptions & { shell?: boolean },
+  options: Omit<ArgvOptions, 'onStart'> & { shell?: boolean; onStart?: ShellOptions['onStart'] },
 ): Promise<ArgvResult> {
   const started = Date.now();
   const execa = await loadExeca();
+  // a shell command that reports its start runs behind the gate: see GATE
+  const gated = options.shell === true && options.onStart !== undefined;
   let child: ReturnType<typeof execa>;
   try {
-    child = execa(file, args, {
-      shell: options.shell ?? false,
+    child = execa(gated ? '/bin/sh' : file, gated ? ['-c', GATE, 'hotpull-gate', file] : args, {
+      shell: gated ? false : (options.shell ?? false),
       cwd: options.cwd,
       env: options.env as Record<string, string> | undefined,
       extendEnv: !options.replaceEnv,
       reject: false,
-      stdin: 'ignore',
+      stdin: gated ? 'pipe' : 'ignore',
       all: true,
       detached: true,
     });
@@ -122,7 +136,10 @@ async function execute(
     );
   const onAbort = () => end('stopped');
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (child.pid !== undefined) options.onStart?.(child.pid);
+  if (child.pid !== undefined) {
+    const noted = options.onStart?.(child.pid);
+    if (gated) void goAfter(noted, child.stdin);
+  }
   if (options.signal?.aborted) onAbort();
   let result;
   try {
@@ -158,6 +175,14 @@ async function execute(
   // killed by a signal: the shell's convention, 128 + the signal's number
   const bySignal = result.signal ? 128 + (constants.signals[result.signal] ?? 0) : 128;
   return { exitCode: result.exitCode ?? bySignal, signal: result.signal, ...output, durationMs };
+}
+
+/** Lets a gated command start once its pid is written down (or the write failed: the command still runs). */
+async function goAfter(noted: void | Promise<void>, stdin: NodeJS.WritableStream | null): Promise<void> {
+  await Promise.resolve(noted).catch(() => undefined);
+  if (!stdin) return;
+  stdin.on('error', () => undefined); // ended already (a stop, a timeout): nothing to start
+  stdin.end('go\n');
 }
 
 /** Runs an operator-configured shell command (hooks, `command:` reloads); a non-zero exit is a RELOAD error. */

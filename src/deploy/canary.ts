@@ -113,8 +113,8 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
     env: judgeEnv(ctx),
     onStart: (p) => {
       pid = p;
-      ctx.onStart?.(p);
       check.onRun?.({ pid: p, port, command });
+      return ctx.onStart?.(p);
     },
   }).then(
     (r) => void (exited = `exited with code ${r.exitCode}`),

@@ -145,11 +145,13 @@ function recordChild(file: string, ctx: JudgeContext): JudgeContext {
     ...ctx,
     env: { ...ctx.env, [JUDGE_MARK]: file },
     onStart: (pid) => {
-      ctx.onStart?.(pid);
+      const outer = ctx.onStart?.(pid);
       writes = writes
         .then(() => processStartTime(pid))
         .then((start) => writeRecord(file, { pid, start }))
         .catch(() => undefined);
+      // the command starts once both are written down (runShell's gate)
+      return Promise.all([outer, writes]).then(() => undefined);
     },
   };
 }

@@ -12,7 +12,7 @@ export interface JudgeContext {
   env: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
   /** told the process group of each command, so a crash can be cleaned up after (see the engine's journal) */
-  onStart?: (pid: number) => void;
+  onStart?: (pid: number) => void | Promise<void>;
 }
 
 export type JudgeVerdict = { ok: true; ms: number } | { ok: false; ms: number; reason: string };

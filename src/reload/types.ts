@@ -5,7 +5,7 @@ export interface ReloadContext {
   /** a stop (SIGTERM): a reload that runs a program ends it, with its whole process group */
   readonly signal?: AbortSignal;
   /** told the pid of a program the reload runs, so a restart after a crash can end it */
-  readonly onStart?: (pid: number) => void;
+  readonly onStart?: (pid: number) => void | Promise<void>;
   /** a reload that runs a program: heartbeat lines while it runs, its last output lines when it fails */
   readonly progress?: (line: string) => void;
 }

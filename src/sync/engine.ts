@@ -342,15 +342,17 @@ export class SyncEngine {
     line.startsWith('still running') ? this.options.logger.info(line) : this.options.logger.warn(line);
 
   /** A hook or command reload started: written down so a start after a crash can end what it left running. */
-  private noteChild = (pid: number): void => {
+  private noteChild = (pid: number): Promise<void> => {
     const entry = this.journalEntry;
-    if (!entry) return;
+    if (!entry) return Promise.resolve();
     const journal = this.journal!;
     this.journalWrites = this.journalWrites
       .then(() => processStartTime(pid))
       // only if no newer entry was written meanwhile (the command may have finished already)
       .then((start) => (this.journalEntry === entry ? journal.write({ ...entry, child: { pid, start } }) : undefined))
       .catch(() => undefined);
+    // the command waits for this before it starts (runShell's gate)
+    return this.journalWrites.then(() => undefined);
   };
 
   /**
@@ -828,7 +830,7 @@ export class SyncEngine {
     from: string,
     to: string,
     signal?: AbortSignal,
-    onStart: (pid: number) => void = this.noteChild,
+    onStart: (pid: number) => void | Promise<void> = this.noteChild,
     env: Readonly<Record<string, string | undefined>> = this.options.env,
   ): Promise<void> {
     const result = await runShell(command, {

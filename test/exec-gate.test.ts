@@ -1,0 +1,83 @@
+/**
+ * runShell's gate: a command whose start is written down (hooks, command reloads, the judge's commands) runs only
+ * once the record is written, so a kill -9 of hotpull between the spawn and the record leaves nothing running.
+ * Real sh, real processes; the "hotpull" that dies is a real node process running dist/exec.js.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runShell } from '../src/exec.js';
+import { tmpDir } from './helpers/git.js';
+import { ROOT, waitFor } from './helpers/hotpull.js';
+
+let dir: string | undefined;
+afterEach(async () => {
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('runShell with onStart', () => {
+  it('starts the command only after onStart has settled, with the same pid and stdin from /dev/null', async () => {
+    dir = await tmpDir();
+    const record = path.join(dir, 'record');
+    let noted = 0;
+    const result = await runShell(`test -f '${record}' && echo "pid $$" && cat && echo end`, {
+      cwd: dir,
+      timeoutMs: 20_000,
+      onStart: async (pid) => {
+        noted = pid;
+        await new Promise((r) => setTimeout(r, 300));
+        await fs.writeFile(record, String(pid));
+      },
+    });
+    expect(result.stdout).toBe(`pid ${noted}\nend`);
+  });
+
+  it('a failing onStart does not stop the command', async () => {
+    dir = await tmpDir();
+    const result = await runShell('echo ran', {
+      cwd: dir,
+      timeoutMs: 20_000,
+      onStart: () => Promise.reject(new Error('disk full')),
+    });
+    expect(result.stdout).toBe('ran');
+  });
+
+  it('hotpull killed with -9 after the spawn, before the pid is written down: the command never runs', async () => {
+    dir = await tmpDir();
+    const marker = path.join(dir, 'ran');
+    const pidFile = path.join(dir, 'pid');
+    const script = `
+      import { writeFileSync } from 'node:fs';
+      const { runShell } = await import(${JSON.stringify(path.join(ROOT, 'dist', 'exec.js'))});
+      await runShell(${JSON.stringify(`touch '${marker}'; sleep 30`)}, {
+        cwd: ${JSON.stringify(dir)},
+        timeoutMs: 60_000,
+        onStart: (pid) => {
+          writeFileSync(${JSON.stringify(pidFile)}, String(pid));
+          process.kill(process.pid, 'SIGKILL'); // dies before it could write the record
+          return new Promise(() => {});
+        },
+      });`;
+    const hotpull = await execa(process.execPath, ['--input-type=module', '-e', script], { reject: false });
+    expect(hotpull.signal).toBe('SIGKILL');
+    const pid = Number(await fs.readFile(pidFile, 'utf8'));
+    try {
+      // the command's shell sees its stdin close without the go line and exits
+      await waitFor('the unrecorded command gone', () => !alive(pid));
+      expect(existsSync(marker), 'the command ran although its pid was never written down').toBe(false);
+    } finally {
+      if (alive(pid)) process.kill(-pid, 'SIGKILL');
+    }
+  });
+});
