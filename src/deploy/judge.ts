@@ -98,8 +98,9 @@ export const JUDGE_MARK = 'HOTPULL_JUDGE';
  * before the stage is prepared again (it may still be writing there). The record is written before the first
  * command starts, and names the running command's process group (pid and start time) once it has one; while the
  * record is there, every process whose environment carries JUDGE_MARK for it is also ended, by process group.
- * That covers a kill between a command's start and its pid being written, and what a command moved to a group of
- * its own (setsid, a daemonizing server). Nothing is served from the stage, so only the processes matter.
+ * That covers what a command moved to a group of its own (setsid, a daemonizing server); a kill between a
+ * command's spawn and its pid being written leaves nothing, since the command waits for the record (runShell's
+ * gate). Nothing is served from the stage, so only the processes matter.
  */
 export async function endInterruptedJudge(file: string, logger: Logger): Promise<void> {
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
