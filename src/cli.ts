@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { inspectorOption } from './early.js';
-import { parseArgs } from 'node:util';
+import { util } from './builtins.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { appliesTo, envName, OPTIONS, flagName, type OptionSpec } from './config/options.js';
@@ -98,7 +98,7 @@ function parse(argv: string[]) {
   }
   try {
     const args = withNegativeValues(withBareValues(argv));
-    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
+    const parsed = util.parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
     // What follows `--` stays in the positionals as before, and is also handed over as is (host up: docker run args).
     const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
     return { ...parsed, passthrough: terminator ? args.slice(terminator.index + 1) : [] };

@@ -1,6 +1,6 @@
-// What an idle sidecar leaves unloaded (issue 17): cosmiconfig without a config file for it, and node:crypto until a
-// webhook or a deploy needs it. Each case runs the built modules in a fresh Node process and lists what it loaded;
-// bench/idle.mjs says what each one costs.
+// What an idle sidecar leaves unloaded (issue 17): cosmiconfig without a config file for it, node:crypto until a
+// webhook or a deploy needs it, and what node:http's getters would load (src/builtins.ts). Each case runs the built
+// modules in a fresh Node process and lists what it loaded; bench/idle.mjs says what each one costs.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,9 @@ describe('node:crypto in a running daemon', () => {
     const idle = await builtins();
     expect(idle).toContain('NativeModule net');
     expect(idle).not.toContain('NativeModule crypto');
+    // what an ES-module import of node:http would have loaded through its getters on Node 22 and later
+    expect(idle).not.toContain('NativeModule internal/deps/undici/undici');
+    expect(idle).not.toContain('NativeModule http2');
 
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'o/r' } });
@@ -80,6 +83,37 @@ describe('node:crypto in a running daemon', () => {
     expect((await request(daemon.url, { method: 'POST', path: '/webhook', headers: forged, body })).status).toBe(401);
     await waitFor('the push to be deployed', async () => (await headOf(sb.checkout)) === sha, 60_000);
     await waitFor('crypto in the list', async () => (await builtins()).includes('NativeModule crypto'));
+  });
+});
+
+describe('builtins with costly getters', () => {
+  it('node:http and node:util come through src/builtins.ts, never an ES-module import of their values', async () => {
+    const src = path.join(ROOT, 'src');
+    const files = (await fs.readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'));
+    const offenders: string[] = [];
+    for (const file of files) {
+      const text = await fs.readFile(path.join(src, file), 'utf8');
+      for (const match of text.matchAll(/^import (?!type )[^;]*? from '(?:node:)?(http|util)';/gm))
+        offenders.push(`${file}: ${match[0]}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('on this Node line, an ES-module import of node:http loads more than process.getBuiltinModule does', async () => {
+    // the reason for the rule above; on Node 22 and later the difference includes undici and node:crypto
+    const count = async (how: string) =>
+      Number(
+        (
+          await execa(process.execPath, [
+            '--input-type=module',
+            '-e',
+            `${how}; console.log(process.moduleLoadList.length)`,
+          ])
+        ).stdout,
+      );
+    const esm = await count("await import('node:http')");
+    const builtin = await count("process.getBuiltinModule('node:http')");
+    expect(esm).toBeGreaterThan(builtin);
   });
 });
 

@@ -204,7 +204,7 @@ describe('the V8 flags of the installed entry', () => {
       const result = await execa(launcher, ['--version'], { env, reject: false });
       expect([node, result.exitCode, result.stderr]).toEqual([node, 0, '']);
       expect(result.stdout).toMatch(/^\d+\.\d+\.\d+$/);
-      // a command that loads node:http (on Node 22 its module loads undici, which needs WebAssembly)
+      // a command that loads node:http (an ES-module import of it would load undici, which needs WebAssembly on 22)
       const status = await execa(launcher, ['status', '--url', 'http://127.0.0.1:9'], { env, reject: false });
       expect([node, status.exitCode]).toEqual([node, 3]);
       expect(status.stderr).toMatch(

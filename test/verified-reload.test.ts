@@ -113,7 +113,7 @@ describe('reload strategies make the new code served, verified', () => {
       const { sb, server } = await withUwsgi();
       // the flags bin/hotpull gives this Node line
       const flags = launcherFlags(await fs.readFile(LAUNCHER, 'utf8'), process.version);
-      if (!/^v2[1-3]\./.test(process.version)) expect(flags).toContain('--lite-mode');
+      if (!/^v2[13]\./.test(process.version)) expect(flags).toContain('--lite-mode');
       const sha = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
       const result = await runHotpull(
         ['sync', '--repo', sb.checkout, '--health-url', `${server.url}/health`, '--health-expect', 'ok v2'],

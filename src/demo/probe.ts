@@ -1,4 +1,4 @@
-import { get } from 'node:http';
+import { http } from '../builtins.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 
@@ -26,7 +26,7 @@ const REQUEST_TIMEOUT_MS = 2_000;
 /** One GET. No keep-alive agent: a pooled socket would keep this process alive after the demo ends. */
 export function fetchServed(url: string, signal?: AbortSignal): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const request = get(url, { agent: false, timeout: REQUEST_TIMEOUT_MS, signal }, (response) => {
+    const request = http.get(url, { agent: false, timeout: REQUEST_TIMEOUT_MS, signal }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));

@@ -1,4 +1,5 @@
-import http from 'node:http';
+import { http } from '../builtins.js';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '../log.js';
 import { LIMITS } from './limits.js';
@@ -39,9 +40,9 @@ export class ConnectionGuard {
     return this.sockets.size;
   }
 
-  attach(server: http.Server): void {
+  attach(server: Server): void {
     server.on('connection', (socket: net.Socket) => this.admit(socket));
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       req.on('error', () => undefined);
       res.on('error', () => undefined);
       const tracked = this.sockets.get(req.socket);

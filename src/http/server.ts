@@ -1,5 +1,6 @@
 import { shortSha } from '../sha.js';
-import http from 'node:http';
+import { http } from '../builtins.js';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
@@ -84,7 +85,7 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
   res.writeHead(status, {
@@ -99,7 +100,7 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
  * The sender's id for this delivery (GitHub, Gitea, Forgejo, GitLab), to find it in the sender's delivery log; for
  * the log line and the deploy history.
  */
-function deliveryId(headers: http.IncomingHttpHeaders): string | undefined {
+function deliveryId(headers: IncomingHttpHeaders): string | undefined {
   const raw = ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid']
     .map((name) => headers[name])
     .find((v) => typeof v === 'string');
@@ -120,9 +121,9 @@ function fdLimit(): number | undefined {
   }
 }
 
-const continueWanted = (req: http.IncomingMessage) => (req.headers.expect ?? '').toLowerCase() === '100-continue';
+const continueWanted = (req: IncomingMessage) => (req.headers.expect ?? '').toLowerCase() === '100-continue';
 
-const header = (req: http.IncomingMessage, name: string) => {
+const header = (req: IncomingMessage, name: string) => {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 };
@@ -146,7 +147,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   let deferred: NodeJS.Timeout | undefined;
   const unsubscribe = options.daemon.onPass?.((_outcome, pass) => coalescer.passEnded(clock() - pass.ms));
 
-  const logUnauthorized = (req: http.IncomingMessage, path: string, reason: string) => {
+  const logUnauthorized = (req: IncomingMessage, path: string, reason: string) => {
     counters.refuse('unauthorized');
     const source = req.socket.remoteAddress ?? 'unknown';
     const { log, summary } = unauthorized.note(clock(), source);
@@ -183,7 +184,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     }
   }
 
-  async function webhook(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function webhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
     if (!options.secret)
       throw new HttpError(
@@ -234,7 +235,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   }
 
   /** The operator routes: POST, the bearer secret, and /sync's body limits; nothing changes before all three pass. */
-  async function authorized(req: http.IncomingMessage, res: http.ServerResponse, what: string): Promise<Buffer> {
+  async function authorized(req: IncomingMessage, res: ServerResponse, what: string): Promise<Buffer> {
     if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
     if (!options.secret) throw new HttpError(503, `${what} disabled: no secret configured`, 'disabled', true);
     const auth = authenticate({ authorization: req.headers.authorization }, Buffer.alloc(0), options.secret);
@@ -252,7 +253,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   }
 
   /** An authenticated caller waits for a deploy: past the idle timeout, up to WAIT_LIMIT_MS. */
-  function waitFor<T>(req: http.IncomingMessage, work: Promise<T>): Promise<T> {
+  function waitFor<T>(req: IncomingMessage, work: Promise<T>): Promise<T> {
     req.socket.setTimeout(0);
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_resolve, reject) => {
@@ -267,7 +268,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     return Promise.race([work, limit]).finally(() => clearTimeout(timer));
   }
 
-  async function syncNow(req: http.IncomingMessage, res: http.ServerResponse, wait: boolean): Promise<void> {
+  async function syncNow(req: IncomingMessage, res: ServerResponse, wait: boolean): Promise<void> {
     const control = wait ? controlOf() : undefined;
     await authorized(req, res, 'sync');
     if (!control) {
@@ -291,8 +292,8 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   }
 
   async function operate(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
+    req: IncomingMessage,
+    res: ServerResponse,
     route: '/pause' | '/resume' | '/rollback',
   ): Promise<void> {
     const control = controlOf();
@@ -316,7 +317,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     }
   }
 
-  function readOnly(req: http.IncomingMessage): void {
+  function readOnly(req: IncomingMessage): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET', 'method_not_allowed', true);
     // A body on a read-only route is not read: answer and close rather than drain it.
     if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
@@ -326,7 +327,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   }
 
   /** Answers a refusal; when the request is not read further, the connection closes after a short linger. */
-  function refuse(req: http.IncomingMessage, res: http.ServerResponse, path: string, error: unknown): void {
+  function refuse(req: IncomingMessage, res: ServerResponse, path: string, error: unknown): void {
     const known = error instanceof HttpError;
     const status = known ? error.status : 500;
     if (path === '/webhook') metrics.recordWebhook(known ? error.metric : 'error');
@@ -411,7 +412,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   );
   // With a 'checkContinue' listener Node no longer answers 100 Continue by itself: the routes do, once the
   // headers have passed their checks, so a refused client never sends its body.
-  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => server.emit('request', req, res));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
   // No traffic at all for this long closes the socket (Node destroys it when no 'timeout' listener is set).
   server.timeout = LIMITS.idleSocketMs;
   await bind(server, options.listen);

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { http } from '../builtins.js';
 import { formatDuration } from '../duration.js';
 
 /** One HTTP answer: the status and the body as text (at most `maxBodyBytes` of it). */

@@ -1,5 +1,5 @@
-import http from 'node:http';
 import https from 'node:https';
+import { http } from '../builtins.js';
 import type { Logger } from '../log.js';
 import { hmacHex } from '../http/signature.js';
 import { decodeLenient } from '../redact.js';
