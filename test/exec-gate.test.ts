@@ -10,21 +10,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runShell } from '../src/exec.js';
 import { tmpDir } from './helpers/git.js';
 import { ROOT, waitFor } from './helpers/hotpull.js';
+import { isAlive as alive } from './helpers/uwsgi.js';
 
 let dir: string | undefined;
 afterEach(async () => {
   if (dir) await fs.rm(dir, { recursive: true, force: true });
   dir = undefined;
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('runShell with onStart', () => {
   it('starts the command only after onStart has settled, with the same pid and stdin from /dev/null', async () => {
