@@ -51,9 +51,10 @@ describe('processesWithEnv', () => {
       const grandchild = await new Promise<number>((resolve) =>
         child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
       );
-      const found = await waitFor('both marked', async () => {
+      // the grandchild is in its own group only once setsid has run (sh forks it, then it calls setsid)
+      const found = await waitFor('both marked, the grandchild in its own session', async () => {
         const list = (await processesWithEnv('HOTPULL_TEST_MARK', mark)) ?? [];
-        return list.length === 2 ? list : undefined;
+        return list.length === 2 && list.some((p) => p.pid === grandchild && p.pgid === grandchild) ? list : undefined;
       });
       expect(found.sort((a, b) => a.pid - b.pid)).toEqual(
         [
