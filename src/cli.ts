@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { inspectorOption } from './early.js';
-import { util } from './builtins.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { appliesTo, envName, OPTIONS, flagName, type OptionSpec } from './config/options.js';
@@ -14,6 +13,9 @@ import { configError, HotpullError, systemErrorLine } from './errors.js';
 import { redact } from './redact.js';
 import { hotpullVersion } from './version.js';
 import type { CommandContext } from './commands/context.js';
+
+// not `import { parseArgs } from 'node:util'`, nor src/builtins.ts (which brings node:http): see src/builtins.ts
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 type Command = (context: CommandContext) => Promise<number>;
 
@@ -98,7 +100,7 @@ function parse(argv: string[]) {
   }
   try {
     const args = withNegativeValues(withBareValues(argv));
-    const parsed = util.parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
+    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
     // What follows `--` stays in the positionals as before, and is also handed over as is (host up: docker run args).
     const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
     return { ...parsed, passthrough: terminator ? args.slice(terminator.index + 1) : [] };

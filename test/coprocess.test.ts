@@ -11,30 +11,23 @@ import { gitEnv, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 let sb: Sandbox | undefined;
 let helper: LsRemoteCoprocess | undefined;
 let server: net.Server | undefined;
+const sockets = new Set<net.Socket>();
 afterEach(async () => {
   helper?.close();
   helper = undefined;
+  for (const socket of sockets) socket.destroy();
+  sockets.clear();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   server = undefined;
   await sb?.cleanup();
   sb = undefined;
 });
 
+/** A git:// URL on loopback whose server accepts and never says a word. */
 async function silentServer(): Promise<string> {
-  const sockets = new Set<net.Socket>();
-  server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('close', () => sockets.forEach((s) => s.destroy()));
+  server = net.createServer((socket) => sockets.add(socket));
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const close = server.close.bind(server);
-  server.close = (cb) => {
-    sockets.forEach((s) => s.destroy());
-    return close(cb);
-  };
-  return `git://127.0.0.1:${port}/hangs.git`;
+  return `git://127.0.0.1:${(server.address() as AddressInfo).port}/hangs.git`;
 }
 
 describe('ls-remote helper shell', () => {
