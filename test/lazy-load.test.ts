@@ -16,9 +16,10 @@ const dist = (file: string) => JSON.stringify(path.join(ROOT, 'dist', file));
 
 let dir: string | undefined;
 afterEach(async () => {
+  // the daemon first: its --import script writes into dir every 100 ms, which would race the removal (ENOTEMPTY)
+  await teardownAll();
   if (dir) await fs.rm(dir, { recursive: true, force: true });
   dir = undefined;
-  await teardownAll();
 });
 
 describe('loaded only when used', () => {
