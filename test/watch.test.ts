@@ -39,6 +39,11 @@ interface Dev {
   logs: ReturnType<typeof logSink>;
   /** reloads so far: each appends a line to a file outside the repo */
   reloads(): Promise<number>;
+  /**
+   * Waits until n reloads have run and the watcher has logged n of them as "reloaded": the command's line lands
+   * before the watcher sees the command exit and logs, so a test that reads the log must wait for both.
+   */
+  reloaded(n: number, what: string): Promise<void>;
   write(rel: string, text?: string): Promise<void>;
 }
 
@@ -70,11 +75,17 @@ async function dev(
   watching = startWatching(config, repo, await resolveReloads(config, repo, process.env), logger);
   await watching.ready;
   const dir = repo;
+  const reloads = async () => (await fs.readFile(counter, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
   return {
     repo,
     watching,
     logs,
-    reloads: async () => (await fs.readFile(counter, 'utf8').catch(() => '')).split('\n').filter(Boolean).length,
+    reloads,
+    reloaded: (n, what) =>
+      waitFor(
+        what,
+        async () => (await reloads()) === n && messages(logs).filter((m) => m.includes('reloaded')).length === n,
+      ),
     write: async (rel, text = `${Date.now()}\n`) => {
       await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
       await fs.writeFile(path.join(dir, rel), text);
@@ -106,7 +117,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
   it('one save gives one reload, and touching its own reload file does not cause another', async () => {
     const d = await dev();
     await d.write('app.py', 'VERSION = 2\n');
-    await waitFor('a reload', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload');
     await sleep(SETTLE_MS);
     expect(await d.reloads()).toBe(1);
     // touch:reload.ini ran first: the file exists in the repo and its change was not a reason to reload again
@@ -119,7 +130,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
   it('200 files written in a burst give one reload, logged as the first few paths and a count', async () => {
     const d = await dev();
     await Promise.all(Array.from({ length: 200 }, (_, i) => d.write(`m${String(i).padStart(3, '0')}.py`)));
-    await waitFor('a reload', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload');
     await sleep(SETTLE_MS);
     expect(await d.reloads()).toBe(1);
     expect(messages(d.logs)).toContainEqual(
@@ -150,7 +161,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await sleep(SETTLE_MS);
     expect(await d.reloads()).toBe(0);
     await d.write('index.html');
-    await waitFor('a reload for the template', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for the template');
     expect(messages(d.logs)).toContainEqual(expect.stringMatching(/^1 change \(index\.html\): reloaded/));
   });
 
@@ -174,11 +185,11 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     expect(await d.reloads()).toBe(0);
     // anchored (/local_only.py) and per-directory rules apply only where they are written; ! brings a file back
     await d.write('keep.log');
-    await waitFor('a reload for keep.log', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for keep.log');
     await d.write('pkg/local_only.py');
-    await waitFor('a reload for pkg/local_only.py', async () => (await d.reloads()) === 2);
+    await d.reloaded(2, 'a reload for pkg/local_only.py');
     await d.write('generated_models.py');
-    await waitFor('a reload for generated_models.py', async () => (await d.reloads()) === 3);
+    await d.reloaded(3, 'a reload for generated_models.py');
     expect(messages(d.logs).filter((m) => /reloaded/.test(m))).toEqual([
       expect.stringMatching(/^1 change \(keep\.log\): reloaded/),
       expect.stringMatching(/^1 change \(pkg\/local_only\.py\): reloaded/),
@@ -186,7 +197,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     ]);
     // a changed .gitignore applies from the next event on (its own change may reload once)
     await d.write('.gitignore', 'build/\n*.log\n*.tmp\n');
-    await waitFor('the .gitignore change settled', async () => (await d.reloads()) === 4);
+    await d.reloaded(4, 'the .gitignore change settled');
     await sleep(SETTLE_MS);
     const before = await d.reloads();
     await d.write('notes.tmp');
@@ -199,7 +210,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     const d = await dev();
     await fs.writeFile(path.join(d.repo, 'app.py.tmp1234'), 'VERSION = 3\n');
     await fs.rename(path.join(d.repo, 'app.py.tmp1234'), path.join(d.repo, 'app.py'));
-    await waitFor('a reload', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload');
     await sleep(SETTLE_MS);
     expect(await d.reloads()).toBe(1);
   });
@@ -207,11 +218,11 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
   it('a delete, a new directory and a removed directory each reload', async () => {
     const d = await dev();
     await fs.rm(path.join(d.repo, 'app.py'));
-    await waitFor('a reload for the delete', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for the delete');
     await fs.mkdir(path.join(d.repo, 'pkg'));
-    await waitFor('a reload for the new directory', async () => (await d.reloads()) === 2);
+    await d.reloaded(2, 'a reload for the new directory');
     await fs.rm(path.join(d.repo, 'pkg'), { recursive: true });
-    await waitFor('a reload for the removed directory', async () => (await d.reloads()) === 3);
+    await d.reloaded(3, 'a reload for the removed directory');
     expect(messages(d.logs).filter((m) => m.includes('reloaded'))).toEqual([
       expect.stringMatching(/^1 change \(app\.py\)/),
       expect.stringMatching(/^1 change \(pkg\)/),
@@ -222,12 +233,12 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
   it('edits deep in directories that existed at start, and in directories made since, reload', async () => {
     const d = await dev({}, undefined, { 'pkg/sub/deep/mod.py': 'X = 1\n' });
     await d.write('pkg/sub/deep/mod.py', 'X = 2\n');
-    await waitFor('a reload for the existing file', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for the existing file');
     await d.write('new/inner/views.py', 'V = 1\n');
-    await waitFor('a reload for the new directories', async () => (await d.reloads()) === 2);
+    await d.reloaded(2, 'a reload for the new directories');
     await sleep(SETTLE_MS);
     await d.write('new/inner/views.py', 'V = 2\n');
-    await waitFor('a reload for an edit in the new directory', async () => (await d.reloads()) === 3);
+    await d.reloaded(3, 'a reload for an edit in the new directory');
     expect(
       messages(d.logs)
         .filter((m) => m.includes('reloaded'))
@@ -238,17 +249,17 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
   it('a directory removed and made again, or renamed, is watched afresh', async () => {
     const d = await dev({}, undefined, { 'pkg/sub/mod.py': 'X = 1\n', 'old/views.py': 'V = 1\n' });
     await fs.rm(path.join(d.repo, 'pkg'), { recursive: true });
-    await waitFor('a reload for the removal', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for the removal');
     await d.write('pkg/sub/mod.py', 'X = 2\n');
-    await waitFor('a reload for the new tree', async () => (await d.reloads()) === 2);
+    await d.reloaded(2, 'a reload for the new tree');
     await sleep(SETTLE_MS);
     await d.write('pkg/sub/mod.py', 'X = 3\n');
-    await waitFor('a reload for an edit in the remade directory', async () => (await d.reloads()) === 3);
+    await d.reloaded(3, 'a reload for an edit in the remade directory');
     await fs.rename(path.join(d.repo, 'old'), path.join(d.repo, 'new'));
-    await waitFor('a reload for the rename', async () => (await d.reloads()) === 4);
+    await d.reloaded(4, 'a reload for the rename');
     await sleep(SETTLE_MS);
     await d.write('new/views.py', 'V = 2\n');
-    await waitFor('a reload for an edit in the renamed directory', async () => (await d.reloads()) === 5);
+    await d.reloaded(5, 'a reload for an edit in the renamed directory');
     expect(
       messages(d.logs)
         .filter((m) => m.includes('reloaded'))
@@ -262,10 +273,10 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     );
     const d = await dev({}, undefined, files);
     await d.write('lib/d000/m.py', 'X = 2\n');
-    await waitFor('a reload for the first directory', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for the first directory');
     await sleep(SETTLE_MS);
     await d.write('lib/d449/m.py', 'X = 2\n');
-    await waitFor('a reload for the last directory', async () => (await d.reloads()) === 2);
+    await d.reloaded(2, 'a reload for the last directory');
   });
 
   it('files already in a directory made since the start are reported; a directory replaced under the same name is watched afresh', async () => {
@@ -275,7 +286,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     await fs.mkdir(path.join(outside, 'inner'), { recursive: true });
     await fs.writeFile(path.join(outside, 'inner', 'views.py'), 'V = 1\n');
     await fs.rename(outside, path.join(d.repo, 'moved'));
-    await waitFor('a reload for the moved-in tree', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for the moved-in tree');
     expect(
       messages(d.logs)
         .filter((m) => m.includes('reloaded'))
@@ -285,10 +296,10 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     // removed and made again at once: the old watch (on the old inode) must not stand in for the new directory
     await fs.rm(path.join(d.repo, 'moved'), { recursive: true });
     await fs.mkdir(path.join(d.repo, 'moved'));
-    await waitFor('a reload for the replacement', async () => (await d.reloads()) === 2);
+    await d.reloaded(2, 'a reload for the replacement');
     await sleep(SETTLE_MS);
     await d.write('moved/new.py', 'N = 1\n');
-    await waitFor('a reload for a file in the replacement', async () => (await d.reloads()) === 3);
+    await d.reloaded(3, 'a reload for a file in the replacement');
     expect(
       messages(d.logs)
         .filter((m) => m.includes('reloaded'))
@@ -309,7 +320,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
       '.git/HEAD': '',
     });
     await fs.symlink(shared, path.join(d.repo, 'lib'));
-    await waitFor('a reload for the new link', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload for the new link');
     await sleep(SETTLE_MS);
     await fs.mkdir(path.join(d.repo, 'media', 'later'), { recursive: true });
     await fs.mkdir(path.join(d.repo, '__pycache__'));
@@ -319,7 +330,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     expect(inotifyWatches() - before).toBe(4);
     expect(await d.reloads()).toBe(1);
     await fs.writeFile(path.join(shared, 'sub', 'util.py'), 'U = 2\n');
-    await waitFor('a reload for an edit through the link', async () => (await d.reloads()) === 2);
+    await d.reloaded(2, 'a reload for an edit through the link');
     expect(
       messages(d.logs)
         .filter((m) => m.includes('reloaded'))
@@ -332,7 +343,7 @@ describe('hotpull watch: real files, real inotify (chokidar when polling)', () =
     expect(d.watching.polling).toBe(true);
     expect(messages(d.logs)).toContainEqual(expect.stringMatching(/for changes \(polling every 250ms\), ready in/));
     await d.write('app.py', 'VERSION = 4\n');
-    await waitFor('a reload', async () => (await d.reloads()) === 1);
+    await d.reloaded(1, 'a reload');
     await sleep(SETTLE_MS);
     expect(await d.reloads()).toBe(1);
   });
