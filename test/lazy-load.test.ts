@@ -6,21 +6,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitAndPush, headOf, tmpDir } from './helpers/git.js';
+import { commitAndPush, headOf } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
-import { daemonOnSandbox, githubSignature, request, teardownAll } from './helpers/listener.js';
+import { daemonWithImport, githubSignature, request, teardownAll, tmpDirForTest } from './helpers/listener.js';
 import { packagesLoaded } from './helpers/loaded.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const dist = (file: string) => JSON.stringify(path.join(ROOT, 'dist', file));
 
-let dir: string | undefined;
-afterEach(async () => {
-  // the daemon first: its --import script writes into dir every 100 ms, which would race the removal (ENOTEMPTY)
-  await teardownAll();
-  if (dir) await fs.rm(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+afterEach(teardownAll);
 
 describe('loaded only when used', () => {
   it.each([
@@ -29,7 +23,7 @@ describe('loaded only when used', () => {
     ['a package.json with a hotpull key', '{"name":"app","hotpull":{"interval":"7s"}}', true],
     ['a package.json that does not parse', '{"name":', true],
   ])('cosmiconfig with %s in the working directory', async (_what, packageJson, loads) => {
-    dir = await tmpDir();
+    const dir = await tmpDirForTest();
     if (packageJson !== undefined) await fs.writeFile(path.join(dir, 'package.json'), packageJson);
     const { packages, stdout } = await packagesLoaded(
       `const { loadConfig } = await import(${dist('config/load.js')});
@@ -50,18 +44,13 @@ describe('loaded only when used', () => {
 
 describe('node:crypto in a running daemon', () => {
   it('is not loaded while the sidecar polls and listens; a signed webhook loads it and still verifies', async () => {
-    dir = await tmpDir();
     // the daemon writes the builtins it has loaded to a file every 100 ms (an --import script, not hotpull code)
-    const list = path.join(dir, 'builtins');
-    const dump = path.join(dir, 'dump.mjs');
-    await fs.writeFile(
-      dump,
-      `import { writeFileSync } from 'node:fs';
-       setInterval(() => writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')), 100).unref();`,
+    const { sb, daemon, dir } = await daemonWithImport(
+      (dir) => `import { writeFileSync } from 'node:fs';
+       setInterval(() => writeFileSync(${JSON.stringify(path.join(dir, 'builtins'))}, process.moduleLoadList.join('\\n')), 100).unref();`,
+      ['--interval', '200ms'],
     );
-    const { sb, daemon } = await daemonOnSandbox(['--interval', '200ms'], {
-      env: { NODE_OPTIONS: `--import ${dump}` },
-    });
+    const list = path.join(dir, 'builtins');
     const builtins = async () => (await fs.readFile(list, 'utf8').catch(() => '')).split('\n');
     await waitFor('the list of builtins', async () => (await builtins()).length > 1);
     await new Promise((r) => setTimeout(r, 1000)); // five polls at 200 ms, each a git ls-remote

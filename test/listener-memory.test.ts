@@ -7,10 +7,10 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitAndPush, headOf, tmpDir } from './helpers/git.js';
+import { commitAndPush, headOf } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
 import {
-  daemonOnSandbox,
+  daemonWithImport,
   githubSignature,
   metricSum,
   onTeardown,
@@ -19,12 +19,7 @@ import {
   teardownAll,
 } from './helpers/listener.js';
 
-let dir: string | undefined;
-afterEach(async () => {
-  await teardownAll(); // the daemon first: its --import script writes into dir
-  if (dir) await fs.rm(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+afterEach(teardownAll);
 
 const MiB = 1024 * 1024;
 
@@ -33,12 +28,8 @@ describe('unauthenticated bodies', { timeout: 240_000 }, () => {
     // An --import script (not hotpull code) that, on SIGUSR2, runs a full garbage collection and writes down what
     // the daemon still holds: JS heap and memory outside it (buffers). RSS alone cannot tell a leak from garbage an
     // idle daemon has not collected yet (Node 24 CI: +31 MB on the second wave, all of it collectable).
-    dir = await tmpDir();
-    const held = path.join(dir, 'held.json');
-    const probe = path.join(dir, 'probe.mjs');
-    await fs.writeFile(
-      probe,
-      `import { writeFileSync } from 'node:fs';
+    const { sb, daemon, dir } = await daemonWithImport(
+      (dir) => `import { writeFileSync } from 'node:fs';
        import v8 from 'node:v8';
        import vm from 'node:vm';
        v8.setFlagsFromString('--expose-gc');
@@ -48,10 +39,11 @@ describe('unauthenticated bodies', { timeout: 240_000 }, () => {
          gc();
          gc();
          const { heapUsed, external } = process.memoryUsage();
-         writeFileSync(${JSON.stringify(held)}, JSON.stringify({ n: ++n, bytes: heapUsed + external }));
+         writeFileSync(${JSON.stringify(path.join(dir, 'held.json'))}, JSON.stringify({ n: ++n, bytes: heapUsed + external }));
        });`,
+      ['--interval', '10m'],
     );
-    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m'], { env: { NODE_OPTIONS: `--import ${probe}` } });
+    const held = path.join(dir, 'held.json');
     const idle = rssMiB(daemon.pid);
     let asked = 0;
     /** MiB the daemon holds after a full collection */

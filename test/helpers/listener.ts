@@ -4,11 +4,12 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, promises as fs } from 'node:fs';
+import path from 'node:path';
 import { createHmac } from 'node:crypto';
 import { execa, type ResultPromise } from 'execa';
 import { CLI, ROOT, waitFor } from './hotpull.js';
-import { makeSandbox, type Sandbox } from './git.js';
+import { makeSandbox, tmpDir, type Sandbox } from './git.js';
 
 export const SECRET = 'hook-s3cret';
 
@@ -207,6 +208,28 @@ export async function teardownAll(): Promise<void> {
 
 export function onTeardown(step: () => unknown): void {
   teardown.push(step);
+}
+
+/** A temporary directory that teardownAll removes (after anything registered later, such as a daemon writing into it). */
+export async function tmpDirForTest(): Promise<string> {
+  const dir = await tmpDir();
+  onTeardown(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * `daemonOnSandbox` with an ES module (test code, not hotpull) loaded into the daemon before hotpull through
+ * `--import`: `source(dir)` is its text, given a temporary directory it may write into. The directory is registered
+ * before the daemon, so teardownAll stops the daemon first and never races its writes (ENOTEMPTY).
+ */
+export async function daemonWithImport(
+  source: (dir: string) => string,
+  args: string[] = [],
+): Promise<{ sb: Sandbox; daemon: RunningDaemon; dir: string }> {
+  const dir = await tmpDirForTest();
+  const script = path.join(dir, 'import.mjs');
+  await fs.writeFile(script, source(dir));
+  return { ...(await daemonOnSandbox(args, { env: { NODE_OPTIONS: `--import ${script}` } })), dir };
 }
 
 /** A fresh sandbox and `hotpull run` on its checkout, both ended by teardownAll. */
