@@ -20,8 +20,9 @@ export interface ShellOptions {
   signal?: AbortSignal;
   /**
    * told the pid (= process group id) of the command once it is spawned, so a restart can end what a crash left.
-   * The command itself starts only when what this returns has settled (see GATE): a kill -9 of hotpull before the
-   * pid is written down leaves nothing running.
+   * The command itself starts only when what this returns has fulfilled (see GATE): a kill -9 of hotpull before the
+   * pid is written down leaves nothing running, and when the write fails (a full disk) the command never starts and
+   * the result says why (startError).
    */
   onStart?: (pid: number) => void | Promise<void>;
   /** told a heartbeat line every HEARTBEAT_MS while the command runs, and its last output lines when it fails */
@@ -135,9 +136,10 @@ async function execute(
     );
   const onAbort = () => end('stopped');
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  let gate: Promise<string | undefined> | undefined;
   if (child.pid !== undefined) {
     const noted = options.onStart?.(child.pid);
-    if (gated) void goAfter(noted, child.stdin);
+    if (gated) gate = goAfter(noted, child.stdin);
   }
   if (options.signal?.aborted) onAbort();
   let result;
@@ -167,6 +169,8 @@ async function execute(
     progress(`${what} failed; its last ${last.length} output lines:\n${redact(last.join('\n'))}`);
   if (ended === 'timeout') throw interruptedError('timeout', what, options.timeoutMs, { command: label, ...output });
   if (ended === 'stopped') throw interruptedError('stopped', what, options.timeoutMs, { command: label });
+  const unrecorded = await gate;
+  if (unrecorded) return { exitCode: -1, ...output, durationMs, startError: unrecorded };
   const code = (result as { code?: string }).code;
   if (result.exitCode === undefined && result.signal === undefined && code) {
     return { exitCode: -1, ...output, durationMs, startError: code };
@@ -176,12 +180,23 @@ async function execute(
   return { exitCode: result.exitCode ?? bySignal, signal: result.signal, ...output, durationMs };
 }
 
-/** Lets a gated command start once its pid is written down (or the write failed: the command still runs). */
-async function goAfter(noted: void | Promise<void>, stdin: NodeJS.WritableStream | null): Promise<void> {
-  await Promise.resolve(noted).catch(() => undefined);
-  if (!stdin) return;
+/** Part of the message of a command that did not start because its pid could not be written down. */
+export const UNRECORDED = 'its pid could not be written down';
+
+/**
+ * Lets a gated command start once its pid is written down. When that fails (a full disk), stdin closes without the
+ * go line, the shell exits without running the command, and this returns why: a command a crash could leave running
+ * unseen must not start.
+ */
+async function goAfter(noted: void | Promise<void>, stdin: NodeJS.WritableStream | null): Promise<string | undefined> {
+  let refused: string | undefined;
+  await Promise.resolve(noted).catch((error: NodeJS.ErrnoException) => {
+    refused = `${UNRECORDED}: ${error.code ?? error.message}`;
+  });
+  if (!stdin) return refused;
   stdin.on('error', () => undefined); // ended already (a stop, a timeout): nothing to start
-  stdin.end('go\n');
+  stdin.end(refused ? '' : 'go\n');
+  return refused;
 }
 
 /** Runs an operator-configured shell command (hooks, `command:` reloads); a non-zero exit is a RELOAD error. */

@@ -2,7 +2,8 @@
  * Issue 11: a disk that fills up while a deploy writes the checkout. The checkout lives on a small tmpfs (mounted
  * by the test; CI runs as root), the pushed commit carries a file larger than the space left (it compresses to
  * almost nothing, so the fetch fits and the checkout does not). The apply must be undone, the state must say
- * why, the old code keeps its files, and once space is back the next pass deploys.
+ * why, the old code keeps its files, and once space is back the next pass deploys. A run hook or preflight that
+ * fills the disk, or meets it full, is no verdict on the revision: nothing is rejected and the pass is retried.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -28,20 +29,39 @@ if (!isRoot && process.env.CI === 'true')
   throw new Error('the disk-full test mounts a tmpfs and needs root (CI runs as root)');
 const itRoot = isRoot ? it : it.skip;
 
+/** A sandbox whose checkout is cloned onto a tmpfs of `size` (unmounted by afterEach). */
+async function tmpfsCheckout(files: Record<string, string>, size: string) {
+  sb = await makeSandbox({ files });
+  const volume = path.join(sb.root, 'volume');
+  await fs.mkdir(volume);
+  await execa('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', volume]);
+  mounted = volume;
+  const checkout = path.join(volume, 'checkout');
+  await git(sb.root, 'clone', '-q', '--branch', 'main', sb.bare, checkout);
+  return { volume, checkout, old: await headOf(checkout) };
+}
+
+/** A daemon on `checkout` (100 ms polls, no reload, `flags`), started, once its state says no space is left. */
+async function failingDaemon(checkout: string, flags: Record<string, unknown> = {}) {
+  const d = await makeDaemon(checkout, { interval: '100ms', backoffMax: '500ms', reload: 'none', ...flags });
+  stopDaemon = () => d.daemon.stop();
+  d.daemon.start();
+  await waitFor(
+    'state failing: no space left',
+    () => d.engine.status.state === 'failing' && /no space left/i.test(d.engine.status.reason ?? ''),
+    60_000,
+  );
+  return d;
+}
+
 describe('a full disk during an in-place deploy', () => {
   itRoot(
     'undoes the apply, says "no space left", keeps the old files, and deploys once space is back',
     async () => {
-      sb = await makeSandbox({
-        files: { 'app.py': 'VERSION = 1\n', 'uwsgi.ini': '[uwsgi]\n', 'lib/util.py': 'A = 1\n' },
-      });
-      const volume = path.join(sb.root, 'volume');
-      await fs.mkdir(volume);
-      await execa('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', volume]);
-      mounted = volume;
-      const checkout = path.join(volume, 'checkout');
-      await git(sb.root, 'clone', '-q', '--branch', 'main', sb.bare, checkout);
-      const old = await headOf(checkout);
+      const { volume, checkout, old } = await tmpfsCheckout(
+        { 'app.py': 'VERSION = 1\n', 'uwsgi.ini': '[uwsgi]\n', 'lib/util.py': 'A = 1\n' },
+        '2m',
+      );
 
       // 8 MB of text that compresses to a few KB: the fetch fits, writing the file does not
       const big = 'the same line again and again to fill the disk\n'.repeat(170_000);
@@ -52,14 +72,7 @@ describe('a full disk during an in-place deploy', () => {
         'big.txt': big,
       });
 
-      const d = await makeDaemon(checkout, { interval: '100ms', backoffMax: '500ms', reload: 'none' });
-      stopDaemon = () => d.daemon.stop();
-      d.daemon.start();
-      await waitFor(
-        'state failing: no space left',
-        () => d.engine.status.state === 'failing' && /no space left/i.test(d.engine.status.reason ?? ''),
-        60_000,
-      );
+      const d = await failingDaemon(checkout);
 
       // the old revision, whole: nothing half-written, nothing left over, the journal kept nothing pending
       expect(d.engine.status.reason).toMatch(
@@ -86,6 +99,104 @@ describe('a full disk during an in-place deploy', () => {
       expect((await fs.stat(path.join(checkout, 'big.txt'))).size).toBe(big.length);
       await expect(fs.stat(path.join(checkout, 'lib/util.py'))).rejects.toThrow();
       await expect(fs.stat(path.join(checkout, '.git', 'hotpull', 'journal.json'))).rejects.toThrow();
+    },
+    180_000,
+  );
+});
+
+/**
+ * A checkout on a 4 MB tmpfs; `filler`, a command that fills that volume up (`dd` failing for want of space, unless
+ * `tail` says otherwise) until `spaceBack`; `failingFor`, a daemon with those flags, once it says no space is left.
+ */
+async function fillableVolume() {
+  const { volume, checkout, old } = await tmpfsCheckout({ 'app.py': 'VERSION = 1\n' }, '4m');
+  const flag = path.join(sb!.root, 'fill-the-disk');
+  const fill = path.join(volume, 'fill');
+  await fs.writeFile(flag, '');
+  const filler = (tail: string) =>
+    `if [ -f '${flag}' ]; then dd if=/dev/zero of='${fill}' bs=64k 2>/dev/null${tail}; fi`;
+  const failingFor = (flags: Record<string, unknown>) => failingDaemon(checkout, flags);
+  const spaceBack = async (d: Awaited<ReturnType<typeof makeDaemon>>, sha: string) => {
+    await fs.rm(flag);
+    await fs.rm(fill);
+    await waitFor(
+      'the pushed revision deployed once space is back',
+      async () => (await headOf(checkout)) === sha && d.engine.status.state === 'idle',
+      60_000,
+    );
+  };
+  return { checkout, old, filler, failingFor, spaceBack };
+}
+
+describe('a full disk while the run hooks of an in-place deploy run', () => {
+  // The first hook fills the volume holding the checkout (a pip install writing its cache, say) while a flag file
+  // exists. 'ends well': it succeeds anyway, so the second hook is the one that meets the full disk, when hotpull
+  // writes down its pid: it must not start. 'fails': the first hook itself fails for want of space.
+  itRoot.each([
+    ['ends well', ' || true'],
+    ['fails', ''],
+  ])(
+    'a first hook that fills the disk and %s: no verdict on the revision, the tree restored, retried once space is back',
+    async (_what, tail) => {
+      const { checkout, old, filler, failingFor, spaceBack } = await fillableVolume();
+      const ran = path.join(sb.root, 'second-hook-ran');
+      const config = path.join(sb.root, 'hotpull.config.json');
+      await fs.writeFile(
+        config,
+        JSON.stringify({
+          onChange: [
+            {
+              paths: 'app.py',
+              run: filler(tail),
+            },
+            { paths: 'app.py', run: `echo "$HOTPULL_SHA" >> '${ran}'` },
+          ],
+        }),
+      );
+      const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+
+      const d = await failingFor({ config });
+      expect(d.engine.status.reason).toMatch(
+        new RegExp(
+          `^no space left on device while run hook "${tail ? 'echo' : 'if'} .*" ran for ${sha.slice(0, 7)}[;,] .*not a verdict on the revision, retrying: `,
+        ),
+      );
+      if (tail) expect(d.engine.status.reason).toContain('could not start (its pid could not be written down: ENOSPC)');
+      // the second hook never ran, and the revision is not rejected: a full disk says nothing about the code
+      await expect(fs.stat(ran)).rejects.toThrow();
+      expect(d.engine.status.rejectedSha).toBeUndefined();
+      await expect(git(checkout, 'rev-parse', '--verify', '-q', 'refs/hotpull/rejected')).rejects.toThrow();
+      // whatever the pass could restore, the tree on disk is one whole revision (a status that writes no index lock)
+      expect([old, sha]).toContain(await headOf(checkout));
+      expect(await git(checkout, '--no-optional-locks', 'status', '--porcelain')).toBe('');
+
+      await spaceBack(d, sha);
+      expect((await fs.readFile(ran, 'utf8')).trim()).toBe(sha);
+      expect(await fs.readFile(path.join(checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
+      expect(await git(checkout, 'status', '--porcelain')).toBe('');
+      await expect(fs.stat(path.join(checkout, '.git', 'hotpull', 'journal.json'))).rejects.toThrow();
+    },
+    180_000,
+  );
+});
+
+describe('a full disk while a preflight judges the staged revision', () => {
+  itRoot(
+    'a preflight that fails for want of space is no verdict: nothing rejected, retried, deployed once space is back',
+    async () => {
+      const { checkout, old, filler, failingFor, spaceBack } = await fillableVolume();
+      const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
+
+      const preflight = filler('');
+      const d = await failingFor({ preflight });
+      expect(d.engine.status.reason).toMatch(
+        new RegExp(`^no space left on device while ${sha.slice(0, 7)} was judged before serving; not a verdict`),
+      );
+      expect(d.engine.status.rejectedSha).toBeUndefined();
+      expect(await headOf(checkout)).toBe(old);
+
+      await spaceBack(d, sha);
+      expect(await fs.readFile(path.join(checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
     },
     180_000,
   );

@@ -35,14 +35,14 @@ describe('runShell with onStart', () => {
     expect(result.stdout).toBe(`pid ${noted}\nend`);
   });
 
-  it('a failing onStart does not stop the command', async () => {
+  it('a failing onStart (the record could not be written) keeps the command from starting, and says so', async () => {
     dir = await tmpDir();
-    const result = await runShell('echo ran', {
-      cwd: dir,
-      timeoutMs: 20_000,
-      onStart: () => Promise.reject(new Error('disk full')),
-    });
-    expect(result.stdout).toBe('ran');
+    const marker = path.join(dir, 'ran');
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    await expect(
+      runShell(`touch '${marker}'`, { cwd: dir, timeoutMs: 20_000, onStart: () => Promise.reject(full) }),
+    ).rejects.toThrow(/^command "touch .*" could not start \(its pid could not be written down: ENOSPC\)$/);
+    expect(existsSync(marker), 'the command ran although its pid was never written down').toBe(false);
   });
 
   it('hotpull killed with -9 after the spawn, before the pid is written down: the command never runs', async () => {

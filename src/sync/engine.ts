@@ -6,7 +6,7 @@ import type { ReloadGate } from '../reload/gate.js';
 import path from 'node:path';
 import { statfs } from 'node:fs/promises';
 import { configError, HotpullError, isHotpullError, oneLine } from '../errors.js';
-import { killGroup, runShell, KILL_GRACE_MS } from '../exec.js';
+import { killGroup, runShell, KILL_GRACE_MS, UNRECORDED } from '../exec.js';
 import { processStartTime } from '../procfs.js';
 import { Journal, type JournalEntry } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
@@ -341,18 +341,21 @@ export class SyncEngine {
   private progress = (line: string): void =>
     line.startsWith('still running') ? this.options.logger.info(line) : this.options.logger.warn(line);
 
-  /** A hook or command reload started: written down so a start after a crash can end what it left running. */
+  /**
+   * A hook or command reload started: written down so a start after a crash can end what it left running. The command
+   * waits for this before it starts (runShell's gate); when the write fails (a full disk), it does not start and the
+   * deploy fails with the reason, as when a stage cannot be written down.
+   */
   private noteChild = (pid: number): Promise<void> => {
     const entry = this.journalEntry;
     if (!entry) return Promise.resolve();
     const journal = this.journal!;
-    this.journalWrites = this.journalWrites
+    const write = this.journalWrites
       .then(() => processStartTime(pid))
       // only if no newer entry was written meanwhile (the command may have finished already)
-      .then((start) => (this.journalEntry === entry ? journal.write({ ...entry, child: { pid, start } }) : undefined))
-      .catch(() => undefined);
-    // the command waits for this before it starts (runShell's gate)
-    return this.journalWrites.then(() => undefined);
+      .then((start) => (this.journalEntry === entry ? journal.write({ ...entry, child: { pid, start } }) : undefined));
+    this.journalWrites = write.catch(() => undefined);
+    return write;
   };
 
   /**
@@ -691,14 +694,32 @@ export class SyncEngine {
       } catch (error) {
         // A stop is not a verdict: the journal keeps the hooks owed, the next start runs them again.
         if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError(`run hook "${hook.command}"`);
+        const unfit = await this.unfitToJudge(oneLine(error));
         // Nothing has reloaded yet: drop the new files so the running code and the disk agree.
         const local = from || undefined;
-        if (local !== undefined)
-          await this.applyTree(target, local, 'reset', trigger, () => workspace.discard(staged, local));
-        else await workspace.discard(staged, local);
-        await this.note(undefined);
+        try {
+          if (local !== undefined)
+            await this.applyTree(target, local, 'reset', trigger, () => workspace.discard(staged, local));
+          else await workspace.discard(staged, local);
+          await this.note(undefined);
+        } catch (restoreError) {
+          if (!unfit) throw restoreError;
+          // a full disk may refuse the restore too: the journal still owes this revision its hooks, and the next
+          // pass runs them (or a newer revision replaces it)
+          throw new HotpullError(
+            'RELOAD',
+            `${unfit} while run hook "${hook.command}" ran for ${short(target)}, and the checkout could not be restored to ${short(local)} either (${oneLine(restoreError)}); nothing was reloaded; not a verdict on the revision, retrying: ${oneLine(error)}`,
+            { cause: error },
+          );
+        }
         this.pending = undefined;
         this.status.deployedSha = local;
+        if (unfit)
+          throw new HotpullError(
+            'RELOAD',
+            `${unfit} while run hook "${hook.command}" ran for ${short(target)}; checkout restored to ${short(local)}; not a verdict on the revision, retrying: ${oneLine(error)}`,
+            { cause: error },
+          );
         const reason = `run hook failed for ${short(target)}, checkout restored to ${short(local)}: ${oneLine(error)}`;
         const record = this.record(trigger, from, target, 'failed', times, reason);
         await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
@@ -736,7 +757,13 @@ export class SyncEngine {
       throw error;
     });
     if (verdict.ok) return undefined;
+    const unfit = await this.unfitToJudge(verdict.reason);
     if (staged) await workspace.discard(staged, from || undefined);
+    if (unfit)
+      throw new HotpullError(
+        'RELOAD',
+        `${unfit} while ${short(target)} was judged before serving; not a verdict on the revision, retrying: ${verdict.reason}`,
+      );
     const reason = `${short(target)} rejected before it was served: ${verdict.reason}`;
     const record = this.record(trigger, from, target, 'rejected', times, verdict.reason);
     await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
@@ -776,6 +803,18 @@ export class SyncEngine {
         return { ok: false, ms: Date.now() - started, reason: commandFailure('run hook in the stage:', error) };
       }
     }
+    return undefined;
+  }
+
+  /**
+   * Why a failed hook or judge command says nothing about the revision, if it does not: hotpull could not write
+   * down the command's pid (so it never started), or the disk holding the checkout is full (so a `pip install`
+   * failing says nothing about the code). The pass fails and is retried, instead of rejecting the revision until the
+   * branch moves.
+   */
+  private async unfitToJudge(failure: string): Promise<string | undefined> {
+    if (await diskFull(this.options.workspace.dir)) return 'no space left on device';
+    if (failure.includes(UNRECORDED)) return 'a command could not be written down before it started';
     return undefined;
   }
 

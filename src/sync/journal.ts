@@ -65,12 +65,18 @@ export class Journal {
     const temp = `${this.file}.tmp-${process.pid}`;
     const handle = await fs.open(temp, 'w', 0o644);
     try {
-      await handle.writeFile(`${JSON.stringify(full)}\n`);
-      if (durable) await handle.sync();
-    } finally {
-      await handle.close();
+      try {
+        await handle.writeFile(`${JSON.stringify(full)}\n`);
+        if (durable) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, this.file);
+    } catch (error) {
+      // a full disk: the old entry stands, and no partial temp file keeps the blocks it took
+      await fs.rm(temp, { force: true });
+      throw error;
     }
-    await fs.rename(temp, this.file);
     if (durable) await syncDir(dir);
   }
 
