@@ -46,8 +46,7 @@ describe('node:crypto in a running daemon', () => {
   it('is not loaded while the sidecar polls and listens; a signed webhook loads it and still verifies', async () => {
     // the daemon writes the builtins it has loaded to a file every 100 ms (an --import script, not hotpull code)
     const { sb, daemon, dir } = await daemonWithImport(
-      (dir) => `import { writeFileSync } from 'node:fs';
-       setInterval(() => writeFileSync(${JSON.stringify(path.join(dir, 'builtins'))}, process.moduleLoadList.join('\\n')), 100).unref();`,
+      `setInterval(() => report('builtins', process.moduleLoadList.join('\\n')), 100).unref();`,
       ['--interval', '200ms'],
     );
     const list = path.join(dir, 'builtins');

@@ -29,8 +29,7 @@ describe('unauthenticated bodies', { timeout: 240_000 }, () => {
     // the daemon still holds: JS heap and memory outside it (buffers). RSS alone cannot tell a leak from garbage an
     // idle daemon has not collected yet (Node 24 CI: +31 MB on the second wave, all of it collectable).
     const { sb, daemon, dir } = await daemonWithImport(
-      (dir) => `import { writeFileSync } from 'node:fs';
-       import v8 from 'node:v8';
+      `import v8 from 'node:v8';
        import vm from 'node:vm';
        v8.setFlagsFromString('--expose-gc');
        const gc = vm.runInNewContext('gc');
@@ -39,7 +38,7 @@ describe('unauthenticated bodies', { timeout: 240_000 }, () => {
          gc();
          gc();
          const { heapUsed, external } = process.memoryUsage();
-         writeFileSync(${JSON.stringify(path.join(dir, 'held.json'))}, JSON.stringify({ n: ++n, bytes: heapUsed + external }));
+         report('held.json', JSON.stringify({ n: ++n, bytes: heapUsed + external }));
        });`,
       ['--interval', '10m'],
     );

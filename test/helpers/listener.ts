@@ -219,16 +219,24 @@ export async function tmpDirForTest(): Promise<string> {
 
 /**
  * `daemonOnSandbox` with an ES module (test code, not hotpull) loaded into the daemon before hotpull through
- * `--import`: `source(dir)` is its text, given a temporary directory it may write into. The directory is registered
- * before the daemon, so teardownAll stops the daemon first and never races its writes (ENOTEMPTY).
+ * `--import`: `body` is its text, which may call `report(name, text)` to replace `dir/name` whole (a temporary
+ * file renamed over it: the test never reads one half-written). The directory is registered before the daemon, so
+ * teardownAll stops the daemon first and never races its writes (ENOTEMPTY).
  */
 export async function daemonWithImport(
-  source: (dir: string) => string,
+  body: string,
   args: string[] = [],
 ): Promise<{ sb: Sandbox; daemon: RunningDaemon; dir: string }> {
   const dir = await tmpDirForTest();
   const script = path.join(dir, 'import.mjs');
-  await fs.writeFile(script, source(dir));
+  const report = `import { renameSync, writeFileSync } from 'node:fs';
+const report = (name, text) => {
+  const file = ${JSON.stringify(dir)} + '/' + name;
+  writeFileSync(file + '.tmp', text);
+  renameSync(file + '.tmp', file);
+};
+`;
+  await fs.writeFile(script, report + body);
   return { ...(await daemonOnSandbox(args, { env: { NODE_OPTIONS: `--import ${script}` } })), dir };
 }
 
