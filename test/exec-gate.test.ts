@@ -7,9 +7,11 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runShell } from '../src/exec.js';
+import { runShell, UNRECORDED } from '../src/exec.js';
+import { judgeStaged } from '../src/deploy/judge.js';
+import { createLogger } from '../src/log.js';
 import { tmpDir } from './helpers/git.js';
-import { ROOT, waitFor } from './helpers/hotpull.js';
+import { logSink, ROOT, waitFor } from './helpers/hotpull.js';
 import { isAlive as alive } from './helpers/uwsgi.js';
 
 let dir: string | undefined;
@@ -71,5 +73,24 @@ describe('runShell with onStart', () => {
     } finally {
       if (alive(pid)) process.kill(-pid, 'SIGKILL');
     }
+  });
+});
+
+describe("the judge's record of its running command", () => {
+  it('when it cannot be written, a preflight does not start, and the verdict says why', async () => {
+    dir = await tmpDir();
+    const marker = path.join(dir, 'ran');
+    // the record's directory is a file: every write of it fails (ENOTDIR), as on a full or read-only disk
+    await fs.writeFile(path.join(dir, 'state'), '');
+    const logger = await createLogger({ level: 'error', format: 'json', destination: logSink() });
+    const verdict = await judgeStaged(
+      { preflight: [`touch '${marker}'`], timeoutMs: 20_000, path: '/', settleMs: 0 },
+      { dir, sha: 'a'.repeat(40), previousSha: '', env: {} },
+      logger,
+      path.join(dir, 'state', 'judge-child.json'),
+    );
+    expect(verdict.ok).toBe(false);
+    expect(verdict.ok ? '' : verdict.reason).toContain(`${UNRECORDED}: ENOTDIR`);
+    expect(existsSync(marker), 'the preflight ran although its pid was never written down').toBe(false);
   });
 });

@@ -121,7 +121,7 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
     (error: unknown) =>
       void (exited = isHotpullError(error, 'ABORTED')
         ? 'stopped'
-        : isHotpullError(error, 'RELOAD')
+        : isHotpullError(error, 'RELOAD') && error.childExitCode !== -1
           ? `exited with code ${error.childExitCode}`
           : `ended: ${oneLine(error)}`),
   );

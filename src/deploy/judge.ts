@@ -136,8 +136,15 @@ async function removeTemporaries(file: string): Promise<void> {
 /** Written whole or not at all (a rename): a kill -9 mid-write must not leave a record that cannot be read. */
 async function writeRecord(file: string, record: { pid?: number; start?: string }): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(temp, JSON.stringify(record));
-  await fs.rename(temp, file);
+  try {
+    // the atomic layout's repository has no state directory of its own until something is written there
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(temp, JSON.stringify(record));
+    await fs.rename(temp, file);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
 }
 
 function recordChild(file: string, ctx: JudgeContext): JudgeContext {
@@ -147,12 +154,10 @@ function recordChild(file: string, ctx: JudgeContext): JudgeContext {
     env: { ...ctx.env, [JUDGE_MARK]: file },
     onStart: (pid) => {
       const outer = ctx.onStart?.(pid);
-      writes = writes
-        .then(() => processStartTime(pid))
-        .then((start) => writeRecord(file, { pid, start }))
-        .catch(() => undefined);
-      // the command starts once both are written down (runShell's gate)
-      return Promise.all([outer, writes]).then(() => undefined);
+      const write = writes.then(() => processStartTime(pid)).then((start) => writeRecord(file, { pid, start }));
+      writes = write.catch(() => undefined);
+      // the command starts once both are written down (runShell's gate), and not at all when either write fails
+      return Promise.all([outer, write]).then(() => undefined);
     },
   };
 }
