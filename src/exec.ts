@@ -136,10 +136,11 @@ async function execute(
     );
   const onAbort = () => end('stopped');
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  let gate: Promise<string | undefined> | undefined;
+  // set before the gate closes: by the time the shell has exited for want of its go line, this says why
+  let unrecorded: string | undefined;
   if (child.pid !== undefined) {
     const noted = options.onStart?.(child.pid);
-    if (gated) gate = goAfter(noted, child.stdin);
+    if (gated) void goAfter(noted, child.stdin, (why) => (unrecorded = why));
   }
   if (options.signal?.aborted) onAbort();
   let result;
@@ -169,7 +170,6 @@ async function execute(
     progress(`${what} failed; its last ${last.length} output lines:\n${redact(last.join('\n'))}`);
   if (ended === 'timeout') throw interruptedError('timeout', what, options.timeoutMs, { command: label, ...output });
   if (ended === 'stopped') throw interruptedError('stopped', what, options.timeoutMs, { command: label });
-  const unrecorded = await gate;
   if (unrecorded) return { exitCode: -1, ...output, durationMs, startError: unrecorded };
   const code = (result as { code?: string }).code;
   if (result.exitCode === undefined && result.signal === undefined && code) {
@@ -185,18 +185,22 @@ export const UNRECORDED = 'its pid could not be written down';
 
 /**
  * Lets a gated command start once its pid is written down. When that fails (a full disk), stdin closes without the
- * go line, the shell exits without running the command, and this returns why: a command a crash could leave running
- * unseen must not start.
+ * go line, the shell exits without running the command, and `refused` is told why first: a command a crash could
+ * leave running unseen must not start.
  */
-async function goAfter(noted: void | Promise<void>, stdin: NodeJS.WritableStream | null): Promise<string | undefined> {
-  let refused: string | undefined;
+async function goAfter(
+  noted: void | Promise<void>,
+  stdin: NodeJS.WritableStream | null,
+  refused: (why: string) => void,
+): Promise<void> {
+  let why: string | undefined;
   await Promise.resolve(noted).catch((error: NodeJS.ErrnoException) => {
-    refused = `${UNRECORDED}: ${error.code ?? error.message}`;
+    why = `${UNRECORDED}: ${error.code ?? error.message}`;
   });
-  if (!stdin) return refused;
+  if (why) refused(why);
+  if (!stdin) return;
   stdin.on('error', () => undefined); // ended already (a stop, a timeout): nothing to start
-  stdin.end(refused ? '' : 'go\n');
-  return refused;
+  stdin.end(why ? '' : 'go\n');
 }
 
 /** Runs an operator-configured shell command (hooks, `command:` reloads); a non-zero exit is a RELOAD error. */
