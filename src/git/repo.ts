@@ -474,9 +474,14 @@ export class Git {
     }
   }
 
-  /** Tracked files that differ from HEAD (staged or not); untracked files do not count. */
+  /**
+   * Tracked files that differ from HEAD (staged or not); untracked files do not count. Without git's optional lock:
+   * a status that refreshes the index writes it, which on a full disk is fatal (`index.lock write error`), and the
+   * undo of an apply that filled the disk asks this before it removes what makes room.
+   */
   async modifiedFiles(): Promise<string[]> {
     const out = await this.run([
+      '--no-optional-locks',
       'status',
       '--porcelain=v2',
       '--branch',
