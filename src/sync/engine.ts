@@ -395,8 +395,8 @@ export class SyncEngine {
         this.applyUnsettled = false;
       } catch (error) {
         const full = await diskFull(this.options.workspace.dir);
-        if (entry.from && !entry.rollback) await this.undoApply(entry.from, entry.to);
-        throw applyFailure(error, entry.to, entry.from, full);
+        const undone = entry.from && !entry.rollback ? await this.undoApply(entry.from, entry.to) : true;
+        throw applyFailure(error, entry.to, entry.from, full, undone);
       }
       entry = { ...entry, stage: 'hooks', at: entry.at };
       await this.note({
@@ -420,21 +420,26 @@ export class SyncEngine {
     );
   }
 
-  /** Puts the tree back to `from` after an apply failed; when even that fails the journal stays for the next pass. */
-  private async undoApply(from: string, to: string): Promise<void> {
+  /**
+   * Puts the tree back to `from` after an apply failed, and says whether it could; when even that fails the journal
+   * stays for the next pass.
+   */
+  private async undoApply(from: string, to: string): Promise<boolean> {
     const settle = this.options.workspace.settleTree;
-    if (!settle) return;
+    if (!settle) return true;
     try {
       for (const message of await settle.call(this.options.workspace, from, to, from))
         this.options.logger.warn(message);
       await this.note(undefined);
       this.applyUnsettled = false;
+      return true;
     } catch (error) {
       this.applyUnsettled = true;
       this.options.logger.error(
         { err: oneLine(error) },
         `could not put the checkout back to ${short(from)} either; will try again on the next pass: ${oneLine(error)}`,
       );
+      return false;
     }
   }
 
@@ -454,8 +459,8 @@ export class SyncEngine {
     } catch (error) {
       // looked at before the undo, which frees what the apply wrote
       const full = await diskFull(this.options.workspace.dir);
-      if (from && !rollback) await this.undoApply(from, to);
-      throw applyFailure(error, to, from, full);
+      const undone = from && !rollback ? await this.undoApply(from, to) : true;
+      throw applyFailure(error, to, from, full, undone);
     }
   }
 
@@ -1099,9 +1104,13 @@ async function diskFull(dir: string): Promise<boolean> {
 }
 
 /** An apply that failed: said in words when the disk is full, with what was done about it. */
-function applyFailure(error: unknown, to: string, from: string, full: boolean): unknown {
+function applyFailure(error: unknown, to: string, from: string, full: boolean, undone: boolean): unknown {
   if (!full && !/no space left on device|ENOSPC/i.test(oneLine(error))) return error;
-  const back = from ? `the checkout stays at ${short(from)} and the old code keeps serving` : 'nothing is served yet';
+  const back = !from
+    ? 'nothing is served yet'
+    : undone
+      ? `the checkout stays at ${short(from)} and the old code keeps serving`
+      : `the checkout could not be put back to ${short(from)} yet (the next pass tries again); nothing was reloaded`;
   return new HotpullError(
     'GIT',
     `no space left on device while writing ${short(to)}; ${back}; retrying: ${oneLine(error)}`,
