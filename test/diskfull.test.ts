@@ -128,9 +128,21 @@ async function fillableVolume() {
   const filler = (tail: string) =>
     `if [ -f '${flag}' ]; then dd if=/dev/zero of='${fill}' bs=64k 2>/dev/null${tail}; fi`;
   const failingFor = (flags: Record<string, unknown>) => failingDaemon(checkout, flags);
-  const spaceBack = async (d: Awaited<ReturnType<typeof makeDaemon>>, sha: string) => {
+  /** Frees the space; with `restart`, `d` is stopped first and a new daemon (`flags`) must finish from the journal. */
+  const spaceBack = async (
+    given: Awaited<ReturnType<typeof makeDaemon>>,
+    sha: string,
+    restart?: Record<string, unknown>,
+  ) => {
+    let d = given;
+    if (restart) {
+      await d.daemon.stop();
+      d = await makeDaemon(checkout, { interval: '100ms', backoffMax: '500ms', reload: 'none', ...restart });
+      stopDaemon = () => d.daemon.stop();
+    }
     await fs.rm(flag);
     await fs.rm(fill);
+    if (restart) d.daemon.start();
     await waitFor(
       'the pushed revision deployed once space is back',
       async () => (await headOf(checkout)) === sha && d.engine.status.state === 'idle',
@@ -144,12 +156,13 @@ describe('a full disk while the run hooks of an in-place deploy run', () => {
   // The first hook fills the volume holding the checkout (a pip install writing its cache, say) while a flag file
   // exists. 'ends well': it succeeds anyway, so the second hook is the one that meets the full disk, when hotpull
   // writes down its pid: it must not start. 'fails': the first hook itself fails for want of space.
+  // 'ends well' also restarts hotpull before the space comes back: the new process has only the journal to go by
   itRoot.each([
-    ['ends well', ' || true'],
-    ['fails', ''],
+    ['ends well', ' || true', true],
+    ['fails', '', false],
   ])(
     'a first hook that fills the disk and %s: no verdict on the revision, the tree restored, retried once space is back',
-    async (_what, tail) => {
+    async (_what, tail, restart) => {
       const { checkout, old, filler, failingFor, spaceBack } = await fillableVolume();
       const ran = path.join(sb.root, 'second-hook-ran');
       const config = path.join(sb.root, 'hotpull.config.json');
@@ -184,7 +197,7 @@ describe('a full disk while the run hooks of an in-place deploy run', () => {
         expect(await git(checkout, '--no-optional-locks', 'status', '--porcelain')).toBe('');
       });
 
-      await spaceBack(d, sha);
+      await spaceBack(d, sha, restart ? { config } : undefined);
       expect((await fs.readFile(ran, 'utf8')).trim()).toBe(sha);
       expect(await fs.readFile(path.join(checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
       expect(await git(checkout, 'status', '--porcelain')).toBe('');

@@ -709,8 +709,12 @@ export class SyncEngine {
           await this.note(undefined);
         } catch (restoreError) {
           if (!unfit) throw restoreError;
-          // a full disk may refuse the restore too: the journal still owes this revision its hooks, and the next
-          // pass runs them (or a newer revision replaces it)
+          // A full disk may refuse the restore too: the tree is at the new revision again (the restore's own undo),
+          // and the journal must owe it its hooks, so that the next pass, or the next start, runs them (or a newer
+          // revision replaces it). The restore's apply entry may have replaced that record: write it back.
+          // (Not while an apply is unsettled: that record is what the next pass needs first.)
+          if (!this.applyUnsettled && (await workspace.deployed().catch(() => undefined)) === target)
+            await this.note({ from, to: target, stage: 'hooks', trigger }).catch(() => undefined);
           throw new HotpullError(
             'RELOAD',
             `${unfit} while run hook "${hook.command}" ran for ${short(target)}, and the checkout could not be restored to ${short(local)} either (${oneLine(restoreError)}); nothing was reloaded; not a verdict on the revision, retrying: ${oneLine(error)}`,
