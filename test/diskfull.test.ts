@@ -29,6 +29,9 @@ if (!isRoot && process.env.CI === 'true')
   throw new Error('the disk-full test mounts a tmpfs and needs root (CI runs as root)');
 const itRoot = isRoot ? it : it.skip;
 
+/** Every daemon here: quick polls and retries, no reload. */
+const DAEMON_FLAGS = { interval: '100ms', backoffMax: '500ms', reload: 'none' };
+
 /** A sandbox whose checkout is cloned onto a tmpfs of `size` (unmounted by afterEach). */
 async function tmpfsCheckout(files: Record<string, string>, size: string) {
   sb = await makeSandbox({ files });
@@ -42,12 +45,12 @@ async function tmpfsCheckout(files: Record<string, string>, size: string) {
 }
 
 /**
- * A daemon on `checkout` (100 ms polls, no reload, `flags`), started, once its state says no space is left.
+ * A daemon on `checkout` (DAEMON_FLAGS and `flags`), started, once its state says no space is left.
  * `between(look)` runs `look` in the daemon's pass queue: the daemon keeps retrying (writing the tree, filling the
  * disk, undoing) every few hundred ms, and a look at the tree must not land in the middle of a pass.
  */
 async function failingDaemon(checkout: string, flags: Record<string, unknown> = {}) {
-  const d = await makeDaemon(checkout, { interval: '100ms', backoffMax: '500ms', reload: 'none', ...flags });
+  const d = await makeDaemon(checkout, { ...DAEMON_FLAGS, ...flags });
   stopDaemon = () => d.daemon.stop();
   d.daemon.start();
   await waitFor(
@@ -137,7 +140,7 @@ async function fillableVolume() {
     let d = given;
     if (restart) {
       await d.daemon.stop();
-      d = await makeDaemon(checkout, { interval: '100ms', backoffMax: '500ms', reload: 'none', ...restart });
+      d = await makeDaemon(checkout, { ...DAEMON_FLAGS, ...restart });
       stopDaemon = () => d.daemon.stop();
     }
     await fs.rm(flag);

@@ -52,7 +52,7 @@ describe('unauthenticated bodies', { timeout: 240_000 }, () => {
       return waitFor(
         'the daemon to write down what it holds',
         async () => {
-          const got = JSON.parse((await fs.readFile(held, 'utf8').catch(() => '{}')) || '{}');
+          const got = JSON.parse(await fs.readFile(held, 'utf8').catch(() => '{}'));
           return got.n === n ? got.bytes / MiB : undefined;
         },
         30_000,

@@ -715,19 +715,17 @@ export class SyncEngine {
           // (Not while an apply is unsettled: that record is what the next pass needs first.)
           if (!this.applyUnsettled && (await workspace.deployed().catch(() => undefined)) === target)
             await this.note({ from, to: target, stage: 'hooks', trigger }).catch(() => undefined);
-          throw new HotpullError(
-            'RELOAD',
-            `${unfit} while run hook "${hook.command}" ran for ${short(target)}, and the checkout could not be restored to ${short(local)} either (${oneLine(restoreError)}); nothing was reloaded; not a verdict on the revision, retrying: ${oneLine(error)}`,
-            { cause: error },
+          throw noVerdict(
+            `${unfit} while run hook "${hook.command}" ran for ${short(target)}, and the checkout could not be restored to ${short(local)} either (${oneLine(restoreError)}); nothing was reloaded`,
+            error,
           );
         }
         this.pending = undefined;
         this.status.deployedSha = local;
         if (unfit)
-          throw new HotpullError(
-            'RELOAD',
-            `${unfit} while run hook "${hook.command}" ran for ${short(target)}; checkout restored to ${short(local)}; not a verdict on the revision, retrying: ${oneLine(error)}`,
-            { cause: error },
+          throw noVerdict(
+            `${unfit} while run hook "${hook.command}" ran for ${short(target)}; checkout restored to ${short(local)}`,
+            error,
           );
         const reason = `run hook failed for ${short(target)}, checkout restored to ${short(local)}: ${oneLine(error)}`;
         const record = this.record(trigger, from, target, 'failed', times, reason);
@@ -768,11 +766,7 @@ export class SyncEngine {
     if (verdict.ok) return undefined;
     const unfit = await this.unfitToJudge(verdict.reason);
     if (staged) await workspace.discard(staged, from || undefined);
-    if (unfit)
-      throw new HotpullError(
-        'RELOAD',
-        `${unfit} while ${short(target)} was judged before serving; not a verdict on the revision, retrying: ${verdict.reason}`,
-      );
+    if (unfit) throw noVerdict(`${unfit} while ${short(target)} was judged before serving`, verdict.reason);
     const reason = `${short(target)} rejected before it was served: ${verdict.reason}`;
     const record = this.record(trigger, from, target, 'rejected', times, verdict.reason);
     await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
@@ -1105,6 +1099,14 @@ async function diskFull(dir: string): Promise<boolean> {
   if (!stats) return false;
   const blocks = process.getuid?.() === 0 ? stats.bfree : stats.bavail;
   return blocks * stats.bsize < 1024 * 1024 || (stats.files > 0 && stats.ffree < 16);
+}
+
+/** A hook or judge command that failed for want of disk or of its record (`unfitToJudge`): the pass fails, is retried. */
+function noVerdict(what: string, failure: unknown): HotpullError {
+  const detail = typeof failure === 'string' ? failure : oneLine(failure);
+  return new HotpullError('RELOAD', `${what}; not a verdict on the revision, retrying: ${detail}`, {
+    cause: typeof failure === 'string' ? undefined : failure,
+  });
 }
 
 /** An apply that failed: said in words when the disk is full, with what was done about it. */
