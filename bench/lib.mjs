@@ -97,6 +97,31 @@ export async function stopTracked(child, graceMs = 10_000) {
   if (children.has(child.pid)) children.delete(child.pid);
 }
 
+/**
+ * `--load N`: N busy shell loops (one core's worth each) for the rest of the run, so a target named at a load
+ * average can be measured there on purpose and not only when other work happens to be running. Resolves once the
+ * 1-minute load average has climbed to 90 % of N (it is an average: about a minute), at most after 120 s. Returns
+ * `sampled()`: the load averages seen every 5 s since then, min and max, for the report.
+ */
+export async function startLoad(n, progress = () => {}) {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--load must be an integer ≥ 0 (got ${n})`);
+  const seen = [];
+  if (n === 0) return { sampled: () => undefined };
+  // unref'd: they must not keep the bench alive once its work is done (the exit handler kills them)
+  for (let i = 0; i < n; i++) spawnTracked('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }).unref();
+  const since = Date.now();
+  while (os.loadavg()[0] < 0.9 * n && Date.now() - since < 120_000) {
+    progress(`--load ${n}: load average ${round(os.loadavg()[0])}, waiting for ${round(0.9 * n)}`);
+    await sleep(5000);
+  }
+  const timer = setInterval(() => seen.push(os.loadavg()[0]), 5000);
+  timer.unref();
+  seen.push(os.loadavg()[0]);
+  return {
+    sampled: () => ({ busyLoops: n, min: round(Math.min(...seen)), max: round(Math.max(...seen)) }),
+  };
+}
+
 /** Registers a synchronous cleanup (temp dir removal) run on exit, error or signal, after children are killed. */
 export function onCleanup(fn) {
   cleanups.push(fn);

@@ -4,7 +4,9 @@
 //   b. `hotpull run --interval 1s --reload uwsgi-fifo:FIFO:r`   d. the same loop writing `r` to the master FIFO
 //   e. `hotpull run --listen 127.0.0.1:0` + a GitHub-signed push webhook POSTed right after `git push`, FIFO reload
 //   f. the FIFO loop at its fastest poll (0.2 s), for comparison with e
-//   and uWSGI's own reload: `r` written to the FIFO directly (new code already checked out) until served.
+//   and uWSGI's own reload: `r` written to the FIFO directly (new code already checked out) until served;
+//   g. git alone at the push: one bash runs fetch, merge --ff-only and the FIFO write as soon as the push ends (the
+//      least any git-based deployer can do once told of a push: e minus g is what hotpull adds to git's own work)
 // Latency = from the end of `git push` (the start of the FIFO write for uWSGI alone) until one round of concurrent
 // `?sleep=` requests, one pinned to each worker, is answered by the new version on every worker (the moment of
 // that round's last answer minus the hold). After each deploy is served, 20 more requests (10 pinned pairs) count
@@ -18,7 +20,9 @@
 // and in a bench of back-to-back deploys that clock stays in step with the deployer's poll cycle, so the touch
 // variants' reload→served carries a phase offset that differs between variants and runs (0–1 s). Compare them on
 // push→reload; only the FIFO rows have targets.
-// Run: node bench/reload.mjs [--pushes N] [--warmup N] [--seed N] (`npm run bench:reload` builds first).
+// Run: node bench/reload.mjs [--pushes N] [--warmup N] [--seed N] [--groups touch,fifo,webhook,fast] [--load N]
+// (`npm run bench:reload` builds first). --groups runs only those pairs (webhook: e and uWSGI alone); --load N
+// keeps N busy loops running (bench/lib.mjs startLoad), for the targets named at a load average.
 // Needs dist/ (npx tsc -p .), git, /usr/bin/uwsgi + python3 plugin, Linux. A table goes to stdout, then the same
 // figures as one JSON object on the last line; progress goes to stderr. Everything runs in one mkdtemp directory,
 // removed at the end; loopback and file remotes only.
@@ -41,6 +45,7 @@ import {
   run,
   sleep,
   spawnTracked,
+  startLoad,
   stopTracked,
   summarize,
   table,
@@ -63,6 +68,8 @@ const { values: argv } = parseArgs({
     pushes: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
+    groups: { type: 'string', default: 'touch,fifo,webhook,fast' },
+    load: { type: 'string', default: '0' },
   },
   strict: true,
 });
@@ -73,6 +80,11 @@ const count = (name, min) => {
 };
 const PUSHES = count('pushes', 1);
 const WARMUP = count('warmup', 0);
+const LOAD = count('load', 0);
+const GROUP_NAMES = ['touch', 'fifo', 'webhook', 'fast'];
+const GROUPS_RUN = argv.groups.split(',').map((g) => g.trim());
+for (const g of GROUPS_RUN)
+  if (!GROUP_NAMES.includes(g)) throw new Error(`--groups takes ${GROUP_NAMES.join(', ')} (got ${g})`);
 const SEED = count('seed', 0);
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -92,6 +104,8 @@ const VARIANTS = [
   { key: 'e', label: 'hotpull webhook, FIFO r', kind: 'webhook', reload: 'fifo', intervalMs: 60_000, pauseSpanMs: 0 },
   { key: 'f', label: 'bare loop, FIFO r, 0.2 s', kind: 'bare', reload: 'fifo', intervalMs: 200 },
   { key: 'own', label: 'uWSGI alone: FIFO r → served', kind: 'own', reload: 'fifo', pauseSpanMs: 0 },
+  // The least any git-based deployer can do once told of a push: one shell runs fetch, merge and the FIFO write.
+  { key: 'g', label: 'git alone at the push: fetch, merge, FIFO r', kind: 'git-alone', reload: 'fifo', pauseSpanMs: 0 },
 ];
 
 /** mulberry32: a small seeded PRNG, so every variant gets the same sequence of pauses. */
@@ -418,6 +432,7 @@ async function openVariant(variant, { root, env }) {
     const p = await push(author, env);
     let start = p.pushedAt;
     let startEpoch = p.pushedEpoch;
+    let reloadedEpoch = startEpoch;
     if (variant.kind === 'webhook') {
       await postWebhook(deployer.url, secret, { sha: p.sha, before: previousSha });
     } else if (variant.kind === 'own') {
@@ -426,12 +441,19 @@ async function openVariant(variant, { root, env }) {
       await git(checkout, env, 'merge', '-q', '--ff-only', 'origin/main');
       start = performance.now();
       startEpoch = Date.now();
+      reloadedEpoch = startEpoch;
       await writeFifo(fifo, 'r');
+    } else if (variant.kind === 'git-alone') {
+      // the commands hotpull runs, with its flags (no tags, no FETCH_HEAD, no auto maintenance on the way), from sh
+      const c = 'git -c maintenance.auto=false';
+      const script = `${c} fetch -q --no-tags --no-recurse-submodules --no-write-fetch-head origin +refs/heads/main:refs/remotes/origin/main && ${c} merge -q --ff-only origin/main && printf r > "$1" && date +%s%3N`;
+      const { stdout } = await run('sh', ['-c', script, 'git-alone', fifo], { cwd: checkout, env });
+      reloadedEpoch = Number(stdout.trim());
     }
     const served = await waitServed(server.url, p.version, start);
     const after = await sampleMixed(server.url, p.version);
     // hotpull: this also waits until it has logged the deploy live, so the next push meets an idle daemon.
-    const reloaded = deployer ? await deployer.reloadedEpoch(p.sha) : { epoch: startEpoch };
+    const reloaded = deployer ? await deployer.reloadedEpoch(p.sha) : { epoch: reloadedEpoch };
     previousSha = p.sha;
     return {
       version: p.version,
@@ -527,6 +549,7 @@ async function main() {
   const half = Math.floor(PUSHES / 2);
   const GROUPS = [
     {
+      name: 'touch',
       open: ['a', 'c'],
       steps: [
         ['a', 0, half],
@@ -535,6 +558,7 @@ async function main() {
       ],
     },
     {
+      name: 'fifo',
       open: ['b', 'd'],
       steps: [
         ['b', 0, half],
@@ -543,16 +567,19 @@ async function main() {
       ],
     },
     {
-      open: ['e', 'own'],
+      name: 'webhook',
+      open: ['e', 'own', 'g'],
       steps: [
         ['e', 0, half],
         ['own', 0, PUSHES],
+        ['g', 0, PUSHES],
         ['e', half, PUSHES],
       ],
     },
-    { open: ['f'], steps: [['f', 0, PUSHES]] },
+    { name: 'fast', open: ['f'], steps: [['f', 0, PUSHES]] },
   ];
-  for (const group of GROUPS) {
+  const load = await startLoad(LOAD, progress);
+  for (const group of GROUPS.filter((g) => GROUPS_RUN.includes(g.name))) {
     const open = new Map();
     try {
       for (const key of group.open)
@@ -574,20 +601,26 @@ async function main() {
   }
 
   const r = results;
-  const targets = {
-    fifo: {
+  const ran = VARIANTS.filter((v) => r[v.key]);
+  const targets = {};
+  if (r.b && r.d) {
+    targets.fifo = {
       rule: `hotpull FIFO (b) median − bare FIFO loop (d) median ≤ ${FIFO_TARGET_S} s, and 0 mixed-version answers in b`,
       diffS: round((r.b.latencyMs.median - r.d.latencyMs.median) / 1000, 3),
       mixed: r.b.mixed,
-    },
-    webhook: {
+    };
+    targets.fifo.pass = targets.fifo.diffS <= FIFO_TARGET_S && targets.fifo.mixed === 0;
+  }
+  if (r.e && r.own) {
+    targets.webhook = {
       rule: `webhook (e) median − uWSGI's own reload median ≤ ${WEBHOOK_TARGET_S} s`,
       diffS: round((r.e.latencyMs.median - r.own.latencyMs.median) / 1000, 3),
-    },
-    touchInfo: { diffS: round((r.a.latencyMs.median - r.c.latencyMs.median) / 1000, 3) },
-  };
-  targets.fifo.pass = targets.fifo.diffS <= FIFO_TARGET_S && targets.fifo.mixed === 0;
-  targets.webhook.pass = targets.webhook.diffS <= WEBHOOK_TARGET_S;
+    };
+    targets.webhook.pass = targets.webhook.diffS <= WEBHOOK_TARGET_S;
+  }
+  if (r.e && r.g) targets.overGitInfo = { diffS: round((r.e.latencyMs.median - r.g.latencyMs.median) / 1000, 3) };
+  if (r.a && r.c) targets.touchInfo = { diffS: round((r.a.latencyMs.median - r.c.latencyMs.median) / 1000, 3) };
+  context.load = load.sampled();
   context.loadavgEnd = os.loadavg().map((x) => round(x));
   const wallS = round((performance.now() - started) / 1000, 1);
 
@@ -596,7 +629,7 @@ async function main() {
   console.log(
     table(
       ['', 'median', 'p90', 'min', 'max', 'mixed', 'push→reload', 'reload→served'],
-      VARIANTS.map((v) => {
+      ran.map((v) => {
         const x = r[v.key];
         return [
           `  ${v.key === 'own' ? '' : `${v.key}. `}${v.label}`,
@@ -617,40 +650,52 @@ async function main() {
   console.log(
     '  deploy log line; loops: `date` right after the write); for uWSGI alone the clock starts at the FIFO write.',
   );
-  const stages = ['a', 'b', 'e'].map((k) => [
-    `  ${k}. ${r[k].label}`,
-    ...['toPass', 'detect', 'fetch', 'apply', 'reload', 'verify'].map((s) => r[k].hotpullStageMedianMs?.[s] ?? ''),
-    JSON.stringify(r[k].triggers ?? {}),
-  ]);
-  console.log('');
-  console.log(
-    'hotpull stages, median ms, from its deploy log lines (push→pass: from the end of `git push` to the start of the',
-  );
-  console.log(
-    'pass that deployed it: the poll wait, or the webhook POST and hand-over; detect: rev-parse + ls-remote)',
-  );
-  console.log(table(['', 'push→pass', 'detect', 'fetch', 'apply', 'reload', 'verify', 'triggers'], stages));
-  const errs = VARIANTS.map((v) => `${v.key} ${r[v.key].probeErrorsWhileDeploying}/${r[v.key].errorsAfter}`).join(', ');
+  const stages = ['a', 'b', 'e']
+    .filter((k) => r[k])
+    .map((k) => [
+      `  ${k}. ${r[k].label}`,
+      ...['toPass', 'detect', 'fetch', 'apply', 'reload', 'verify'].map((s) => r[k].hotpullStageMedianMs?.[s] ?? ''),
+      JSON.stringify(r[k].triggers ?? {}),
+    ]);
+  if (stages.length > 0) {
+    console.log('');
+    console.log(
+      'hotpull stages, median ms, from its deploy log lines (push→pass: from the end of `git push` to the start of the',
+    );
+    console.log(
+      'pass that deployed it: the poll wait, or the webhook POST and hand-over; detect: rev-parse + ls-remote)',
+    );
+    console.log(table(['', 'push→pass', 'detect', 'fetch', 'apply', 'reload', 'verify', 'triggers'], stages));
+  }
+  const errs = ran.map((v) => `${v.key} ${r[v.key].probeErrorsWhileDeploying}/${r[v.key].errorsAfter}`).join(', ');
   console.log(
     `  probe errors while deploying / after: ${errs}; deployer warnings: ${
-      VARIANTS.filter((v) => r[v.key].warnings)
+      ran
+        .filter((v) => r[v.key].warnings)
         .map((v) => `${v.key} ${r[v.key].warnings}`)
         .join(', ') || 'none'
     }`,
   );
   console.log('');
   const pass = (ok) => (ok ? 'PASS' : 'FAIL');
+  const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)} s`;
+  if (targets.fifo)
+    console.log(
+      `target: ${targets.fifo.rule}: ${pass(targets.fifo.pass)} (${signed(targets.fifo.diffS)}, ${targets.fifo.mixed} mixed)`,
+    );
+  if (targets.webhook)
+    console.log(`target: ${targets.webhook.rule}: ${pass(targets.webhook.pass)} (${signed(targets.webhook.diffS)})`);
+  if (targets.overGitInfo)
+    console.log(
+      `  (no target) webhook (e) − git alone at the push (g), what hotpull adds to git's own work: ${signed(targets.overGitInfo.diffS)}`,
+    );
+  if (targets.touchInfo)
+    console.log(`  (no target) hotpull touch (a) − bare touch loop (c): ${signed(targets.touchInfo.diffS)}`);
+  const during = context.load
+    ? `; with --load ${LOAD}, load average ${context.load.min}–${context.load.max} during the run`
+    : '';
   console.log(
-    `target: ${targets.fifo.rule}: ${pass(targets.fifo.pass)} (${targets.fifo.diffS >= 0 ? '+' : ''}${targets.fifo.diffS.toFixed(3)} s, ${targets.fifo.mixed} mixed)`,
-  );
-  console.log(
-    `target: ${targets.webhook.rule}: ${pass(targets.webhook.pass)} (${targets.webhook.diffS >= 0 ? '+' : ''}${targets.webhook.diffS.toFixed(3)} s)`,
-  );
-  console.log(
-    `  (no target) hotpull touch (a) − bare touch loop (c): ${targets.touchInfo.diffS >= 0 ? '+' : ''}${targets.touchInfo.diffS.toFixed(3)} s`,
-  );
-  console.log(
-    `wall time ${wallS} s; load average at the end: ${context.loadavgEnd.join(' ')} (nproc ${context.nproc})`,
+    `wall time ${wallS} s; load average at the end: ${context.loadavgEnd.join(' ')} (nproc ${context.nproc})${during}`,
   );
   console.log(
     JSON.stringify({

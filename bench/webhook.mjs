@@ -6,7 +6,8 @@
 // small --import module (perf_hooks.monitorEventLoopDelay), written to a file every second.
 // --trace-git puts a `git` first on the daemon's PATH that logs each command's start and end (bash, no extra
 // process): which git commands a deploy runs and how long each took from spawn to exit, and what is left between them.
-// Run: node bench/webhook.mjs [--pushes N] [--v8-flags shipped|none] [--trace-git] (npm run build first). Shipped: the V8 flags of
+// Run: node bench/webhook.mjs [--pushes N] [--v8-flags shipped|none] [--trace-git] [--load N] (npm run build first).
+// --load N keeps N busy loops running during the pushes (bench/lib.mjs startLoad): the target's load average on purpose. Shipped: the V8 flags of
 // the installed entry's #! line (dist/bin.js); none: plain node, to see what the flags cost the deploy path. Needs git, Linux (mkfifo).
 // Compare with machine load (printed): on an idle machine hotpull's share is a few tens of ms.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -30,6 +31,7 @@ import {
   shippedNodeFlags,
   sleep,
   spawnTracked,
+  startLoad,
   stopTracked,
   summarize,
   table,
@@ -40,6 +42,7 @@ const { values: argv } = parseArgs({
     pushes: { type: 'string', default: '10' },
     'v8-flags': { type: 'string', default: 'shipped' },
     'trace-git': { type: 'boolean', default: false },
+    load: { type: 'string', default: '0' },
   },
   strict: true,
 });
@@ -150,6 +153,7 @@ for (let i = 0; i < 300 && !url; i++) {
 if (!url) throw new Error(`hotpull did not start listening; see ${logFile}`);
 progress(`node ${context.node}, load average ${context.loadavgStart.join(' ')}; hotpull at ${url}`);
 
+const load = await startLoad(Number(argv.load), progress);
 const rows = [];
 let before = await git(author, env, 'rev-parse', 'HEAD');
 try {
@@ -228,6 +232,7 @@ try {
 }
 const loop = JSON.parse(await readFile(loopFile, 'utf8').catch(() => '{}'));
 context.loadavgEnd = os.loadavg().map((x) => round(x));
+context.load = load.sampled();
 const stat = (key) => summarize(rows.map((r) => r[key]));
 const lines = [
   ['  push → 202 from the listener', 'ack'],
@@ -245,7 +250,7 @@ const lines = [
     : []),
 ].map(([label, key]) => [label, ...['median', 'p90', 'min', 'max'].map((k) => round(stat(key)[k], 1))]);
 console.log(
-  `hotpull webhook bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end`,
+  `hotpull webhook bench: node ${context.node}, git ${context.git}, nproc ${context.nproc}; load average ${context.loadavgStart.join(' ')} at the start, ${context.loadavgEnd.join(' ')} at the end${context.load ? `; with --load ${argv.load}, ${context.load.min}–${context.load.max} during the pushes` : ''}`,
 );
 console.log(
   `${PUSHES} pushes (after one warm-up), each a git push then a signed webhook; FIFO read by this bench in place of uWSGI; node flags: ${NODE_FLAGS.join(' ') || 'none'}`,
