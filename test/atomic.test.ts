@@ -177,6 +177,32 @@ describe('--layout atomic', () => {
     }
   });
 
+  it('at start, a current that names no complete release goes back to the newest that went live, never to one that did not', async () => {
+    sb = await makeSandbox();
+    const root = await volume();
+    const first = await makePipeline(root, { layout: 'atomic', remote: sb.bare, branch: 'main' });
+    await first.engine.sync('test');
+    const live = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    expect((await first.engine.sync('test')).kind).toBe('deployed');
+    first.engine.close();
+    // a complete release that never went live, as a kill -9 during its canary or its hooks leaves it
+    const judged = await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
+    const repo = path.join(root, '.hotpull', 'repo');
+    await git(repo, 'fetch', '--quiet', sb.bare, 'main');
+    await git(repo, 'worktree', 'add', '--quiet', '--detach', path.join(root, 'releases', judged), judged);
+    // and current lost: it names a release that is not there
+    await fs.rm(path.join(root, 'current'));
+    await fs.symlink(path.join('releases', 'f'.repeat(40)), path.join(root, 'current'));
+
+    const restarted = await makePipeline(root, { layout: 'atomic', branch: 'main' });
+    // the pass judges nothing here (no --preflight, no --canary): it deploys `judged` as the branch head, after
+    // start-up has put current back on the release that went live
+    expect(await restarted.engine.sync('test')).toMatchObject({ kind: 'deployed', record: { from: live, to: judged } });
+    expect(restarted.logs.text()).toContain(`current named no complete release; switched it to ${live}`);
+    expect(await currentSha(root)).toBe(judged);
+    restarted.engine.close();
+  });
+
   it('keeps --keep live releases, never current, never one a process still uses', async () => {
     sb = await makeSandbox();
     const root = await volume();

@@ -236,57 +236,93 @@ describe('fail fast after the reload', () => {
 });
 
 describe('a hotpull killed with -9 during the canary', () => {
-  it('the next start ends the process group it left before judging again', async () => {
-    sb = await makeSandbox();
-    await commitAndPush(sb, { 'README.md': 'two\n' });
-    const args = [
-      'run',
-      '--repo',
-      sb.checkout,
-      '--interval',
-      '1s',
-      '--reload',
-      'none',
-      '--canary',
-      'sleep 300 & sleep 301 # {port}',
-      '--canary-timeout',
-      '60s',
-    ];
-    const first = startHotpull(args);
-    const started = await waitForRecord(
-      first,
-      'the canary started',
-      (r) => typeof r.msg === 'string' && r.msg.includes('started on 127.0.0.1'),
-    );
-    const left = started.pid as number;
-    cleanups.push(() => killGroup(left, 'SIGKILL'));
-    // the write of the group's pid and start time may trail the log line
-    await waitForJudgeChild(sb!.checkout);
-    first.child.kill('SIGKILL');
-    await first.exited;
-    expect(killGroup(left, 0)).toBe(true);
+  it.each([
+    {
+      layout: 'in-place',
+      canaryAgain: true,
+      title: 'the next start ends the process group it left before judging again',
+    },
+    {
+      layout: 'atomic',
+      canaryAgain: true,
+      title: 'the next start ends the process group it left before judging again',
+    },
+    { layout: 'in-place', canaryAgain: false, title: 'a start without --canary ends it too, then deploys unjudged' },
+  ] as const)(
+    '$layout: $title',
+    async ({ layout, canaryAgain }) => {
+      sb = await makeSandbox();
+      const head = await commitAndPush(sb, { 'README.md': 'two\n' });
+      // atomic: a root of its own, cloned by the first start; its first release is judged like any other
+      const root = layout === 'atomic' ? await tmpDir('hotpull-atomic-canary-kill-') : sb.checkout;
+      if (layout === 'atomic') cleanups.push(() => fs.rm(root, { recursive: true, force: true }));
+      const args = [
+        'run',
+        '--repo',
+        root,
+        ...(layout === 'atomic' ? ['--layout', 'atomic', '--remote', sb.bare, '--branch', 'main'] : []),
+        '--interval',
+        '1s',
+        '--reload',
+        'none',
+        '--canary',
+        'sleep 300 & sleep 301 # {port}',
+        '--canary-timeout',
+        '60s',
+      ];
+      const first = startHotpull(args);
+      const started = await waitForRecord(
+        first,
+        'the canary started',
+        (r) => typeof r.msg === 'string' && r.msg.includes('started on 127.0.0.1'),
+      );
+      const left = started.pid as number;
+      cleanups.push(() => killGroup(left, 'SIGKILL'));
+      // the write of the group's pid and start time may trail the log line
+      await waitForJudgeChild(
+        root,
+        layout === 'atomic'
+          ? (await git(path.join(root, '.hotpull', 'repo'), 'rev-parse', '--absolute-git-dir')).trim()
+          : undefined,
+      );
+      first.child.kill('SIGKILL');
+      await first.exited;
+      expect(killGroup(left, 0)).toBe(true);
 
-    const second = startHotpull(args);
-    cleanups.push(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
-    const ended = await waitForRecord(
-      second,
-      'the leftover ended',
-      (r) => typeof r.msg === 'string' && r.msg.startsWith('ended the staged hook, preflight or canary'),
-      60_000,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}; its log:\n${second.stdout().slice(-3000)}`);
-    });
-    expect(ended.pid).toBe(left);
-    await expectGone([left]);
-    const again = await waitForRecord(
-      second,
-      'a new canary',
-      (r) => typeof r.msg === 'string' && r.msg.includes('started on 127.0.0.1'),
-    );
-    second.child.kill('SIGTERM');
-    expect((await second.exited).code).toBe(0);
-    await expectGone([again.pid as number]);
-  }, 120_000);
+      const second = startHotpull(canaryAgain ? args : args.slice(0, args.indexOf('--canary')));
+      cleanups.push(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
+      const ended = await waitForRecord(
+        second,
+        'the leftover ended',
+        (r) => typeof r.msg === 'string' && r.msg.startsWith('ended the staged hook, preflight or canary'),
+        60_000,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; its log:\n${second.stdout().slice(-3000)}`);
+      });
+      expect(ended.pid).toBe(left);
+      await expectGone([left]);
+      if (!canaryAgain) {
+        await waitFor('the unjudged deploy', async () => (await headOf(sb!.checkout)) === head);
+        second.child.kill('SIGTERM');
+        expect((await second.exited).code).toBe(0);
+        return;
+      }
+      const again = await waitForRecord(
+        second,
+        'a new canary',
+        (r) => typeof r.msg === 'string' && r.msg.includes('started on 127.0.0.1'),
+      );
+      if (layout === 'atomic') {
+        // judged again, not served unjudged at start: no release went live yet, so there is no `current`
+        await expect(fs.lstat(path.join(root, 'current'))).rejects.toThrow(/ENOENT/);
+        expect(second.stdout()).toContain('nothing deployed yet');
+      }
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+      await expectGone([again.pid as number]);
+    },
+    120_000,
+  );
 });
 
 describe('--canary auto', () => {

@@ -240,14 +240,16 @@ export class AtomicWorkspace implements Workspace {
     }
     const current = await this.deployed();
     if (current === undefined || !complete.includes(current)) {
-      const kept = (await this.readKept()).filter((sha) => complete.includes(sha));
-      const fallback = kept.at(-1) ?? complete[0];
+      // Only a release that went live is a fallback: a complete one that never did may be one a kill -9 left
+      // while it was judged (preflight, canary) or its hooks ran, and serving it would skip its verdict. The next
+      // pass stages it again, and judges it.
+      const fallback = (await this.readKept()).filter((sha) => complete.includes(sha)).at(-1);
       if (fallback) {
         await this.switchTo(fallback);
         done.push(`current named no complete release; switched it to ${fallback}`);
       } else if (await fs.lstat(this.current).catch(() => undefined)) {
         await fs.rm(this.current, { force: true });
-        done.push('current named no complete release and there is none; removed it until the first deploy');
+        done.push('current named no complete release and none went live; removed it until the first deploy');
       }
     }
     return done;

@@ -308,6 +308,18 @@ export class SyncEngine {
   private async init(): Promise<void> {
     if (this.initialized) return;
     for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
+    // what a judge killed with -9 left running (a canary on its port, a preflight) ends now, whether or not this run
+    // judges (--canary may be gone from its flags), not only when the next judge runs: the branch may never bring
+    // that revision back. The next judge tries again if this fails.
+    await endInterruptedJudge(
+      path.join(await this.options.workspace.stateDir(), 'judge-child.json'),
+      this.options.logger,
+    ).catch((error: unknown) =>
+      this.options.logger.warn(
+        { err: oneLine(error) },
+        `could not end what an interrupted judge left running yet: ${oneLine(error)}`,
+      ),
+    );
     this.journal = new Journal(path.join(await this.options.workspace.stateDir(), 'journal.json'));
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
     this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
