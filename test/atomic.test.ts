@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { commitAndPush, git, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+import { JUDGE_MARK } from '../src/deploy/judge.js';
+import { processesWithEnv } from '../src/procfs.js';
 
 let sb: Sandbox | undefined;
 let extra: string[] = [];
@@ -289,5 +291,75 @@ describe('--layout atomic', () => {
     expect(leftovers).toEqual([]);
     expect((await fs.readdir(root)).filter((n) => n.startsWith('current.tmp-'))).toEqual([]);
     await git(path.join(root, '.hotpull/repo'), 'fsck', '--connectivity-only');
+  }, 180_000);
+
+  it('with --preflight, kill -9 at random points across 25 deploys: current never names a release the judge did not pass', async () => {
+    sb = await makeSandbox({ files: { 'app.py': 'good = 0\n' } });
+    const root = await volume();
+    const good = new Set([await git(sb.bare, 'rev-parse', 'main')]);
+    const args = [
+      'run',
+      '--layout',
+      'atomic',
+      '--repo',
+      root,
+      '--remote',
+      sb.bare,
+      '--branch',
+      'main',
+      '--interval',
+      '100ms',
+      '--keep',
+      '2',
+      // slow enough that many kills land while it runs; `exec` so the pid hotpull records is the judging process
+      '--preflight',
+      'sleep 0.3; exec grep -q good app.py',
+      '--log-level',
+      'warn',
+    ];
+    const judges = () =>
+      processesWithEnv(JUDGE_MARK, path.join(root, '.hotpull', 'repo', 'hotpull', 'judge-child.json'));
+    // a first release, judged, so that from then on `current` must exist after every kill
+    const first = spawnCli(args);
+    await waitFor(
+      'the first release',
+      () =>
+        currentSha(root).then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+    );
+    first.kill('SIGKILL');
+    await first;
+    for (let i = 0; i < 25; i++) {
+      // every third revision is one the preflight rejects
+      const bad = i % 3 === 1;
+      const sha = await commitAndPush(sb, { 'app.py': bad ? `broken = ${i}\n` : `good = ${i}\n` });
+      if (!bad) good.add(sha);
+      const child = spawnCli(args);
+      // start-up, staging and the preflight's 0.3 s take about 1 s here: kills land before, during and after
+      await new Promise((r) => setTimeout(r, 200 + Math.random() * 1600));
+      child.kill('SIGKILL');
+      await child;
+      const live = await currentSha(root);
+      expect(good.has(live), `current names a revision the preflight passes (${live}, round ${i})`).toBe(true);
+      await assertCompleteRelease(sb.bare, root, live);
+    }
+    const last = await commitAndPush(sb, { 'app.py': 'good = last\n' });
+    const child = spawnCli(args);
+    try {
+      await waitFor(
+        'the last push deployed after restart',
+        async () => (await currentSha(root).catch(() => '')) === last,
+        20_000,
+      );
+      // nothing a judge started is left running
+      expect(await judges()).toEqual([]);
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+    expect((await fs.readdir(path.join(root, 'releases'))).filter((n) => n.startsWith('.'))).toEqual([]);
   }, 180_000);
 });
