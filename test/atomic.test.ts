@@ -26,6 +26,58 @@ async function volume(): Promise<string> {
 
 const currentSha = async (root: string) => path.basename(await fs.readlink(path.join(root, 'current')));
 
+/** `hotpull run` on an atomic layout at `root`, polling every 100 ms, keeping 2 releases: the kill tests' daemon. */
+const killTestArgs = (root: string, bare: string, ...extra: string[]) => [
+  'run',
+  '--layout',
+  'atomic',
+  '--repo',
+  root,
+  '--remote',
+  bare,
+  '--branch',
+  'main',
+  '--interval',
+  '100ms',
+  '--keep',
+  '2',
+  ...extra,
+  '--log-level',
+  'warn',
+];
+
+/** A last start, without a kill: `sha` goes live; then `whileRunning`, then a stop. */
+async function restartUntilLive(args: string[], root: string, sha: string, whileRunning = async () => {}) {
+  const child = spawnCli(args);
+  try {
+    await waitFor(
+      'the last push deployed after restart',
+      async () => (await currentSha(root).catch(() => '')) === sha,
+      20_000,
+    );
+    await whileRunning();
+  } finally {
+    child.kill('SIGTERM');
+    await child;
+  }
+}
+
+/** Starts `args` until a first release is live, then kills it: from then on `current` must exist after every kill. */
+async function firstRelease(args: string[], root: string): Promise<void> {
+  const first = spawnCli(args);
+  await waitFor(
+    'the first release',
+    () =>
+      currentSha(root).then(
+        () => true,
+        () => false,
+      ),
+    20_000,
+  );
+  first.kill('SIGKILL');
+  await first;
+}
+
 /** Every file of `sha` is in the release with the same bytes, and the release holds nothing else but .git. */
 async function assertCompleteRelease(bare: string, root: string, sha: string): Promise<void> {
   const dir = path.join(root, 'releases', sha);
@@ -233,36 +285,8 @@ describe('--layout atomic', () => {
     sb = await makeSandbox();
     const root = await volume();
     const pushed = new Set([await git(sb.bare, 'rev-parse', 'main')]);
-    const args = [
-      'run',
-      '--layout',
-      'atomic',
-      '--repo',
-      root,
-      '--remote',
-      sb.bare,
-      '--branch',
-      'main',
-      '--interval',
-      '100ms',
-      '--keep',
-      '2',
-      '--log-level',
-      'warn',
-    ];
-    // a first release, so that from then on `current` must exist after every kill
-    const first = spawnCli(args);
-    await waitFor(
-      'the first release',
-      () =>
-        fs.readlink(path.join(root, 'current')).then(
-          () => true,
-          () => false,
-        ),
-      20_000,
-    );
-    first.kill('SIGKILL');
-    await first;
+    const args = killTestArgs(root, sb.bare);
+    await firstRelease(args, root);
     for (let i = 0; i < 50; i++) {
       pushed.add(await commitAndPush(sb, { 'app.py': `VERSION = ${i}\n`, [`pkg/m${i % 7}.py`]: `N = ${i}\n` }));
       const child = spawnCli(args);
@@ -275,17 +299,7 @@ describe('--layout atomic', () => {
       await assertCompleteRelease(sb.bare, root, sha);
     }
     const last = await git(sb.bare, 'rev-parse', 'main');
-    const child = spawnCli(args);
-    try {
-      await waitFor(
-        'the last push deployed after restart',
-        async () => (await currentSha(root).catch(() => '')) === last,
-        20_000,
-      );
-    } finally {
-      child.kill('SIGTERM');
-      await child;
-    }
+    await restartUntilLive(args, root, last);
     await assertCompleteRelease(sb.bare, root, last);
     const leftovers = (await fs.readdir(path.join(root, 'releases'))).filter((n) => n.startsWith('.'));
     expect(leftovers).toEqual([]);
@@ -297,41 +311,11 @@ describe('--layout atomic', () => {
     sb = await makeSandbox({ files: { 'app.py': 'good = 0\n' } });
     const root = await volume();
     const good = new Set([await git(sb.bare, 'rev-parse', 'main')]);
-    const args = [
-      'run',
-      '--layout',
-      'atomic',
-      '--repo',
-      root,
-      '--remote',
-      sb.bare,
-      '--branch',
-      'main',
-      '--interval',
-      '100ms',
-      '--keep',
-      '2',
-      // slow enough that many kills land while it runs; `exec` so the pid hotpull records is the judging process
-      '--preflight',
-      'sleep 0.3; exec grep -q good app.py',
-      '--log-level',
-      'warn',
-    ];
+    // slow enough that many kills land while it runs; `exec` so the pid hotpull records is the judging process
+    const args = killTestArgs(root, sb.bare, '--preflight', 'sleep 0.3; exec grep -q good app.py');
     const judges = () =>
       processesWithEnv(JUDGE_MARK, path.join(root, '.hotpull', 'repo', 'hotpull', 'judge-child.json'));
-    // a first release, judged, so that from then on `current` must exist after every kill
-    const first = spawnCli(args);
-    await waitFor(
-      'the first release',
-      () =>
-        currentSha(root).then(
-          () => true,
-          () => false,
-        ),
-      20_000,
-    );
-    first.kill('SIGKILL');
-    await first;
+    await firstRelease(args, root);
     for (let i = 0; i < 25; i++) {
       // every third revision is one the preflight rejects
       const bad = i % 3 === 1;
@@ -347,19 +331,10 @@ describe('--layout atomic', () => {
       await assertCompleteRelease(sb.bare, root, live);
     }
     const last = await commitAndPush(sb, { 'app.py': 'good = last\n' });
-    const child = spawnCli(args);
-    try {
-      await waitFor(
-        'the last push deployed after restart',
-        async () => (await currentSha(root).catch(() => '')) === last,
-        20_000,
-      );
+    await restartUntilLive(args, root, last, async () => {
       // nothing a judge started is left running
       expect(await judges()).toEqual([]);
-    } finally {
-      child.kill('SIGTERM');
-      await child;
-    }
+    });
     expect((await fs.readdir(path.join(root, 'releases'))).filter((n) => n.startsWith('.'))).toEqual([]);
   }, 180_000);
 });

@@ -19,6 +19,9 @@ import { runCanary } from '../src/deploy/canary.js';
 import { killGroup } from '../src/exec.js';
 
 const PYTHON = '/usr/bin/python3';
+/** A canary that never answers and leaves a second process in its group: the kill and stop tests' target. */
+const HANGING_CANARY = ['--canary', 'sleep 300 & sleep 301 # {port}', '--canary-timeout', '60s'];
+
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -165,10 +168,7 @@ describe('--canary on uWSGI (in-place)', () => {
       '1s',
       '--reload',
       'none',
-      '--canary',
-      'sleep 300 & sleep 301 # {port}',
-      '--canary-timeout',
-      '60s',
+      ...HANGING_CANARY,
     ]);
     cleanups.push(() => (proc.alive() ? proc.child.kill('SIGKILL') : undefined));
     const started = await waitForRecord(
@@ -265,10 +265,7 @@ describe('a hotpull killed with -9 during the canary', () => {
         '1s',
         '--reload',
         'none',
-        '--canary',
-        'sleep 300 & sleep 301 # {port}',
-        '--canary-timeout',
-        '60s',
+        ...HANGING_CANARY,
       ];
       const first = startHotpull(args);
       const started = await waitForRecord(
@@ -289,7 +286,7 @@ describe('a hotpull killed with -9 during the canary', () => {
       await first.exited;
       expect(killGroup(left, 0)).toBe(true);
 
-      const second = startHotpull(canaryAgain ? args : args.slice(0, args.indexOf('--canary')));
+      const second = startHotpull(canaryAgain ? args : args.slice(0, -HANGING_CANARY.length));
       cleanups.push(() => (second.alive() ? second.child.kill('SIGKILL') : undefined));
       const ended = await waitForRecord(
         second,
