@@ -264,8 +264,12 @@ export class Git {
     }
   }
 
+  /**
+   * The repository's git directory, asked of git once per instance: the path of a checkout's (or a bare
+   * repository's) git directory does not change under it, and every state file, lock and ref read starts here.
+   */
   async gitDir(): Promise<string> {
-    return (await this.run(['rev-parse', '--absolute-git-dir'])).trim();
+    return (this.gitDirPath ??= (await this.run(['rev-parse', '--absolute-git-dir'])).trim());
   }
 
   async topLevel(): Promise<string> {
@@ -282,9 +286,9 @@ export class Git {
    * symbolic ref missing from both places) falls back to `git rev-parse`.
    */
   async headFromFiles(): Promise<string> {
-    this.gitDirPath ??= await this.gitDir();
+    const gitDir = await this.gitDir();
     try {
-      const head = (await readFile(path.join(this.gitDirPath, 'HEAD'), 'utf8')).trim();
+      const head = (await readFile(path.join(gitDir, 'HEAD'), 'utf8')).trim();
       if (/^[0-9a-f]{40}$/.test(head)) return head;
       const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
       const sha = ref ? await this.refFromFiles(ref) : undefined;
@@ -301,8 +305,7 @@ export class Git {
    */
   async refFromFiles(ref: string): Promise<string | undefined> {
     if (!/^refs\/[^\s]+$/.test(ref) || ref.includes('..')) return undefined;
-    this.gitDirPath ??= await this.gitDir();
-    const dir = this.gitDirPath;
+    const dir = await this.gitDir();
     const loose = (await readFile(path.join(dir, ref), 'utf8').catch(() => '')).trim();
     if (/^[0-9a-f]{40}$/.test(loose)) return loose;
     if (loose !== '') return undefined;

@@ -307,21 +307,19 @@ export class SyncEngine {
 
   private async init(): Promise<void> {
     if (this.initialized) return;
+    const stateDir = await this.options.workspace.stateDir();
     // what a judge killed with -9 left running (a canary on its port, a preflight) ends now, whether or not this run
     // judges (--canary may be gone from its flags), not only when the next judge runs: the branch may never bring
     // that revision back. First, before recovery cleans up: it may still be writing in what recovery removes. The next
     // judge tries again if this fails.
-    await endInterruptedJudge(
-      path.join(await this.options.workspace.stateDir(), 'judge-child.json'),
-      this.options.logger,
-    ).catch((error: unknown) =>
+    await endInterruptedJudge(path.join(stateDir, 'judge-child.json'), this.options.logger).catch((error: unknown) =>
       this.options.logger.warn(
         { err: oneLine(error) },
         `could not end what an interrupted judge left running yet: ${oneLine(error)}`,
       ),
     );
     for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
-    this.journal = new Journal(path.join(await this.options.workspace.stateDir(), 'journal.json'));
+    this.journal = new Journal(path.join(stateDir, 'journal.json'));
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
     this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
     if (this.status.rejectedSha)

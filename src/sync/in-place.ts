@@ -18,7 +18,6 @@ export class InPlaceWorkspace implements Workspace {
   get dir(): string {
     return this.git.dir;
   }
-  private gitDirPath?: string;
   private stageTreeDir?: StageTree;
 
   constructor(
@@ -28,12 +27,8 @@ export class InPlaceWorkspace implements Workspace {
     private readonly env: Readonly<Record<string, string | undefined>> = process.env,
   ) {}
 
-  private async gitDir(): Promise<string> {
-    return (this.gitDirPath ??= await this.git.gitDir());
-  }
-
   async stateDir(): Promise<string> {
-    return path.join(await this.gitDir(), 'hotpull');
+    return path.join(await this.git.gitDir(), 'hotpull');
   }
 
   deployed(): Promise<string> {
@@ -135,7 +130,7 @@ export class InPlaceWorkspace implements Workspace {
   async settled(): Promise<void> {}
 
   async recover(): Promise<string[]> {
-    return clearLocks(await this.gitDir());
+    return clearLocks(await this.git.gitDir());
   }
 
   /**
