@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { commitAndPush, git, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
-import { makePipeline, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+import { judgeChildFile, makePipeline, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
 import { JUDGE_MARK } from '../src/deploy/judge.js';
 import { processesWithEnv } from '../src/procfs.js';
 
@@ -313,8 +313,7 @@ describe('--layout atomic', () => {
     const good = new Set([await git(sb.bare, 'rev-parse', 'main')]);
     // slow enough that many kills land while it runs; `exec` so the pid hotpull records is the judging process
     const args = killTestArgs(root, sb.bare, '--preflight', 'sleep 0.3; exec grep -q good app.py');
-    const judges = () =>
-      processesWithEnv(JUDGE_MARK, path.join(root, '.hotpull', 'repo', 'hotpull', 'judge-child.json'));
+    const judges = () => processesWithEnv(JUDGE_MARK, judgeChildFile(path.join(root, '.hotpull', 'repo')));
     await firstRelease(args, root);
     for (let i = 0; i < 25; i++) {
       // every third revision is one the preflight rejects

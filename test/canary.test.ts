@@ -276,12 +276,7 @@ describe('a hotpull killed with -9 during the canary', () => {
       const left = started.pid as number;
       cleanups.push(() => killGroup(left, 'SIGKILL'));
       // the write of the group's pid and start time may trail the log line
-      await waitForJudgeChild(
-        root,
-        layout === 'atomic'
-          ? (await git(path.join(root, '.hotpull', 'repo'), 'rev-parse', '--absolute-git-dir')).trim()
-          : undefined,
-      );
+      await waitForJudgeChild(layout === 'atomic' ? path.join(root, '.hotpull', 'repo') : path.join(root, '.git'));
       first.child.kill('SIGKILL');
       await first.exited;
       expect(killGroup(left, 0)).toBe(true);

@@ -182,7 +182,7 @@ describe('onChange run hooks in the in-place stage', () => {
       await waitFor('the staged hook running', () => fs.readFile(pidFile, 'utf8').catch(() => ''), 30_000),
     );
     onTestFinished(() => void killGroup(left, 'SIGKILL'));
-    await waitForJudgeChild(sb!.checkout);
+    await waitForJudgeChild(path.join(sb!.checkout, '.git'));
     first.child.kill('SIGKILL');
     await first.exited;
     expect(isAlive(left)).toBe(true);
@@ -228,7 +228,7 @@ describe('onChange run hooks in the in-place stage', () => {
     );
     onTestFinished(() => void killGroup(hook, 'SIGKILL'));
     onTestFinished(() => void killGroup(grandchild, 'SIGKILL'));
-    await waitForJudgeChild(sb.checkout);
+    await waitForJudgeChild(path.join(sb.checkout, '.git'));
     first.child.kill('SIGKILL');
     await first.exited;
     // what a kill between the hook's start and its pid's write leaves: the record written before it started

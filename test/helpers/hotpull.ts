@@ -85,12 +85,12 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: Record<s
   });
 }
 
-/**
- * Until a judge's child (staged hook, preflight, canary) is written down in judge-child.json, in the checkout's
- * git directory (the atomic layout's is `.hotpull/repo/.git` under its root: pass it as `gitDir`).
- */
-export async function waitForJudgeChild(checkout: string, gitDir = path.join(checkout, '.git')): Promise<void> {
-  const file = path.join(gitDir, 'hotpull', 'judge-child.json');
+/** The judge's record in a git directory: a checkout's `.git`, or the atomic layout's bare `.hotpull/repo`. */
+export const judgeChildFile = (gitDir: string) => path.join(gitDir, 'hotpull', 'judge-child.json');
+
+/** Until a judge's child (staged hook, preflight, canary) is written down in `gitDir`'s judge-child.json. */
+export async function waitForJudgeChild(gitDir: string): Promise<void> {
+  const file = judgeChildFile(gitDir);
   // the record is written before the first command starts; its pid once one runs
   await waitFor(`${file} written with a pid`, () =>
     fs.readFile(file, 'utf8').then(
