@@ -107,8 +107,11 @@ export async function startLoad(n, progress = () => {}) {
   if (!Number.isInteger(n) || n < 0) throw new Error(`--load must be an integer ≥ 0 (got ${n})`);
   const seen = [];
   if (n === 0) return { sampled: () => undefined };
-  // unref'd: they must not keep the bench alive once its work is done (the exit handler kills them)
-  for (let i = 0; i < n; i++) spawnTracked('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }).unref();
+  // unref'd: they must not keep the bench alive once its work is done (the exit handler kills them). Each also
+  // ends by itself once the bench is gone (`kill -0` is a builtin: the loop stays a busy loop), which the exit
+  // handler cannot see to after a kill -9.
+  for (let i = 0; i < n; i++)
+    spawnTracked('sh', ['-c', 'while kill -0 "$PPID" 2>/dev/null; do :; done'], { stdio: 'ignore' }).unref();
   const since = Date.now();
   while (os.loadavg()[0] < 0.9 * n && Date.now() - since < 120_000) {
     progress(`--load ${n}: load average ${round(os.loadavg()[0])}, waiting for ${round(0.9 * n)}`);
