@@ -5,7 +5,7 @@
 //   e. `hotpull run --listen 127.0.0.1:0` + a GitHub-signed push webhook POSTed right after `git push`, FIFO reload
 //   f. the FIFO loop at its fastest poll (0.2 s), for comparison with e
 //   and uWSGI's own reload: `r` written to the FIFO directly (new code already checked out) until served;
-//   g. git alone at the push: one bash runs fetch, merge --ff-only and the FIFO write as soon as the push ends (the
+//   g. git alone at the push: one sh runs fetch, merge --ff-only and the FIFO write as soon as the push ends (the
 //      least any git-based deployer can do once told of a push: e minus g is what hotpull adds to git's own work)
 // Latency = from the end of `git push` (the start of the FIFO write for uWSGI alone) until one round of concurrent
 // `?sleep=` requests, one pinned to each worker, is answered by the new version on every worker (the moment of
@@ -21,7 +21,7 @@
 // variants' reload→served carries a phase offset that differs between variants and runs (0–1 s). Compare them on
 // push→reload; only the FIFO rows have targets.
 // Run: node bench/reload.mjs [--pushes N] [--warmup N] [--seed N] [--groups touch,fifo,webhook,fast] [--load N]
-// (`npm run bench:reload` builds first). --groups runs only those pairs (webhook: e and uWSGI alone); --load N
+// (`npm run bench:reload` builds first). --groups runs only those groups (webhook: e, uWSGI alone and g); --load N
 // keeps N busy loops running (bench/lib.mjs startLoad), for the targets named at a load average.
 // Needs dist/ (npx tsc -p .), git, /usr/bin/uwsgi + python3 plugin, Linux. A table goes to stdout, then the same
 // figures as one JSON object on the last line; progress goes to stderr. Everything runs in one mkdtemp directory,
