@@ -3,14 +3,14 @@ import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import { createHmac } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { commitAndPush, forcePush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makeDaemon, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
 import { postMany } from './helpers/listener.js';
 import { startServer, type StatusServer } from '../src/http/server.js';
 import { Metrics } from '../src/http/metrics.js';
 import { formatStatus } from '../src/http/status-text.js';
-import { authenticate, safeEqual } from '../src/http/signature.js';
+import { authenticate, precheck, safeEqual } from '../src/http/signature.js';
 import { request, requestFailure } from '../src/net/request.js';
 
 const SECRET = 'hook-s3cret';
@@ -322,14 +322,88 @@ describe('status, healthz, metrics', { timeout: 180_000 }, () => {
     );
   });
 
-  it('compares secrets in constant time and rejects length mismatches', () => {
+  it('safeEqual: true for equal strings only, length mismatches and prefixes included', () => {
     expect(safeEqual('abc', 'abc')).toBe(true);
     expect(safeEqual('abc', 'abd')).toBe(false);
     expect(safeEqual('abc', 'abcd')).toBe(false);
+    expect(safeEqual('', 'a')).toBe(false);
     expect(authenticate({}, Buffer.from(''), 's')).toMatchObject({
       ok: false,
       reason: expect.stringContaining('no signature'),
     });
+  });
+
+  // How long a check takes is measured by bench/signature.mjs; what pins it here is that every check is one
+  // crypto.timingSafeEqual per candidate over two fixed-length digests, never a `===` on what the client sent.
+  it('every secret check is one timingSafeEqual of two 32-byte digests per candidate, right or wrong, any length', () => {
+    const body = Buffer.from('{"ref":"refs/heads/main"}');
+    const form = Buffer.from(`payload=${encodeURIComponent(body.toString())}`);
+    const hex = (signed: Buffer, secret = SECRET) => createHmac('sha256', secret).update(signed).digest('hex');
+    const wrongHex = hex(body, 'not-the-secret');
+    // [what, the check, the header value a client sent, is it accepted, how many candidates it compares]
+    const cases: Array<[string, () => { ok: boolean }, string, boolean, number]> = [
+      [
+        'github',
+        () => authenticate({ 'x-hub-signature-256': `sha256=${hex(body)}` }, body, SECRET),
+        hex(body),
+        true,
+        1,
+      ],
+      [
+        'github, wrong',
+        () => authenticate({ 'x-hub-signature-256': `sha256=${wrongHex}` }, body, SECRET),
+        wrongHex,
+        false,
+        1,
+      ],
+      [
+        'gitea, form: body and payload',
+        () => authenticate({ 'x-gitea-signature': hex(body) }, form, SECRET, [form, body]),
+        hex(body),
+        true,
+        2,
+      ],
+      ['gitea, wrong', () => authenticate({ 'x-gitea-signature': wrongHex }, body, SECRET), wrongHex, false, 1],
+      ['gitlab', () => authenticate({ 'x-gitlab-token': SECRET }, body, SECRET), SECRET, true, 1],
+      [
+        'gitlab, same length',
+        () => authenticate({ 'x-gitlab-token': 'hook-s3creT' }, body, SECRET),
+        'hook-s3creT',
+        false,
+        1,
+      ],
+      ['gitlab, a prefix', () => authenticate({ 'x-gitlab-token': 'hook' }, body, SECRET), 'hook', false, 1],
+      ['gitlab, longer', () => authenticate({ 'x-gitlab-token': `${SECRET}x` }, body, SECRET), `${SECRET}x`, false, 1],
+      ['bearer', () => authenticate({ authorization: `Bearer ${SECRET}` }, body, SECRET), SECRET, true, 1],
+      ['bearer, wrong', () => authenticate({ authorization: 'Bearer nope' }, body, SECRET), 'nope', false, 1],
+      ['precheck gitlab', () => precheck({ 'x-gitlab-token': SECRET }, SECRET), SECRET, true, 1],
+      ['precheck gitlab, wrong', () => precheck({ 'x-gitlab-token': 'hook-s3creT' }, SECRET), 'hook-s3creT', false, 1],
+      [
+        'precheck bearer, longer',
+        () => precheck({ authorization: `Bearer ${SECRET}!` }, SECRET),
+        `${SECRET}!`,
+        false,
+        1,
+      ],
+    ];
+    // the very object src/lazy-crypto.ts hands out; the spy calls through to the real function
+    const spy = vi.spyOn(process.getBuiltinModule('node:crypto'), 'timingSafeEqual');
+    try {
+      for (const [what, check, sent, ok, candidates] of cases) {
+        spy.mockClear();
+        expect(check().ok, what).toBe(ok);
+        expect(spy.mock.calls.length, `${what}: timingSafeEqual calls`).toBe(candidates);
+        for (const [a, b] of spy.mock.calls as Array<[Uint8Array, Uint8Array]>) {
+          expect([a.byteLength, b.byteLength], `${what}: digests, not the values`).toEqual([32, 32]);
+          for (const raw of [sent, SECRET, `sha256=${sent}`])
+            expect(Buffer.from(a).equals(Buffer.from(raw)) || Buffer.from(b).equals(Buffer.from(raw)), what).toBe(
+              false,
+            );
+        }
+      }
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
