@@ -10,10 +10,11 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makePipeline } from './helpers/hotpull.js';
-import { startUwsgi, uwsgiMissing, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
+import { startUwsgi, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
 
 const app = (version: string) =>
   [
@@ -41,10 +42,7 @@ afterEach(async () => {
   root = undefined;
 });
 
-beforeAll(() => {
-  if (uwsgiMissing() && process.env.CI === 'true') throw new Error(uwsgiMissing());
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 async function setup(lazyApps: boolean) {
   sb = await makeSandbox({ files: { 'app.py': app('v1'), 'ver.py': ver('v1') } });

@@ -7,12 +7,12 @@ import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli, waitFor, waitForJudgeChild, type LogSink } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { freePort, startUwsgi, uwsgiMissing, workerVersions, UWSGI_BIN, type UwsgiServer } from './helpers/uwsgi.js';
-import { gunicornMissing } from './helpers/gunicorn.js';
+import { freePort, startUwsgi, workerVersions, UWSGI_BIN, type UwsgiServer } from './helpers/uwsgi.js';
 import { exampleFiles, render } from './helpers/examples.js';
 import { startHotpull, waitForRecord } from './helpers/procs.js';
 import { runCanary } from '../src/deploy/canary.js';
@@ -33,11 +33,7 @@ afterEach(async () => {
   sb = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing() ?? gunicornMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itServers = uwsgiMissing() || gunicornMissing() ? it.skip : it;
+const itServers = itNeeds('uwsgi', 'gunicorn');
 
 const UWSGI_CANARY = `${UWSGI_BIN} --plugin python3 --http-socket 127.0.0.1:{port} --master --processes 1 --chdir {dir} --wsgi-file {dir}/app.py --die-on-term --no-orphans`;
 const appWithSha = (version: string, options: { crashOnImport?: boolean } = {}) =>

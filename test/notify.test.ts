@@ -6,12 +6,13 @@
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { ROOT, waitFor } from './helpers/hotpull.js';
 import { startHotpull, stop, stopAll, waitForRecord } from './helpers/procs.js';
 import { startReceiver, expectedSignature, type Receiver } from './helpers/receiver.js';
-import { freePort, startUwsgi, uwsgiMissing, type UwsgiServer } from './helpers/uwsgi.js';
+import { freePort, startUwsgi, type UwsgiServer } from './helpers/uwsgi.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import {
   deriveNotices,
@@ -265,11 +266,7 @@ afterEach(async () => {
   sb = app = receiver = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 describe('the daemon notifies', () => {
   itUwsgi(

@@ -4,11 +4,12 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
 import { startHotpull, stop, stopAll, waitForRecord } from './helpers/procs.js';
-import { freePort, startUwsgi, uwsgiMissing, type UwsgiServer } from './helpers/uwsgi.js';
+import { freePort, startUwsgi, type UwsgiServer } from './helpers/uwsgi.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 
 let sb: Sandbox | undefined;
@@ -22,11 +23,7 @@ afterEach(async () => {
   sb = app = dir = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 const readLines = async (file: string) => (await fs.readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 const passes = async (listen: number) => {

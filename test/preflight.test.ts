@@ -5,11 +5,12 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makePipeline, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { startUwsgi, uwsgiMissing, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
+import { startUwsgi, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
 import { StageTree } from '../src/deploy/stage.js';
 import { Git } from '../src/git/repo.js';
 
@@ -23,11 +24,7 @@ afterEach(async () => {
   sb = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 const mtime = async (file: string) => (await fs.stat(file)).mtimeMs;
 const everyWorker = async (url: string) => [...new Set((await workerVersions(url, 2)).values())];

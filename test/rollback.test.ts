@@ -5,20 +5,17 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, git, headOf, makeSandbox } from './helpers/git.js';
 import { runCli, waitFor } from './helpers/hotpull.js';
 import { SECRET, onTeardown, request, startDaemon, teardownAll } from './helpers/listener.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { startUwsgi, uwsgiMissing, workerVersions } from './helpers/uwsgi.js';
+import { startUwsgi, workerVersions } from './helpers/uwsgi.js';
 
 afterEach(teardownAll);
 
-beforeAll(() => {
-  const missing = uwsgiMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 const status = async (url: string) => JSON.parse((await request(url, { path: '/status' })).body) as Record<string, any>;
 const cli = (url: string, ...args: string[]) =>

@@ -6,12 +6,13 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ResultPromise } from 'execa';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { spawnCli, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { startUwsgi, uwsgiMissing, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
+import { startUwsgi, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
 
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
@@ -35,11 +36,7 @@ afterEach(async () => {
   sb = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 function hotpull(args: string[]): ResultPromise & { lines: () => string[] } {
   const child = spawnCli(['run', ...args]);

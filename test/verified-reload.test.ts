@@ -4,19 +4,13 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/servers.js';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import {
-  startUwsgi,
-  uwsgiMissing,
-  workerVersions,
-  sampleVersions,
-  type UwsgiServer,
-  type UwsgiOptions,
-} from './helpers/uwsgi.js';
-import { gunicornMissing, startGunicorn } from './helpers/gunicorn.js';
+import { startUwsgi, workerVersions, sampleVersions, type UwsgiServer, type UwsgiOptions } from './helpers/uwsgi.js';
+import { startGunicorn } from './helpers/gunicorn.js';
 import { runHotpull } from './helpers/procs.js';
 import { ROOT } from './helpers/hotpull.js';
 
@@ -40,12 +34,7 @@ afterEach(async () => {
   sb = undefined;
 });
 
-beforeAll(() => {
-  // CI installs these (.ci/run); there a missing one fails the run instead of skipping.
-  const missing = uwsgiMissing() ?? gunicornMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itServers = uwsgiMissing() || gunicornMissing() ? it.skip : it;
+const itServers = itNeeds('uwsgi', 'gunicorn');
 
 async function withUwsgi(options: Partial<UwsgiOptions> = {}) {
   sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
