@@ -11,7 +11,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { itNeeds } from './helpers/servers.js';
+import { itNeeds } from './helpers/requires.js';
 import { commitAndPush, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makePipeline } from './helpers/hotpull.js';
 import { startUwsgi, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';

@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { itNeeds } from './helpers/servers.js';
+import { itNeeds } from './helpers/requires.js';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli, waitFor, waitForJudgeChild, type LogSink } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';

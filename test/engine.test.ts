@@ -4,6 +4,25 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { commitAndPush, forcePush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
+import { itAsRoot } from './helpers/requires.js';
+
+// chown to another uid needs root; CI runs as root, so there these always run
+const itRoot = itAsRoot('chown to another uid needs root');
+
+/** Pids that have `file` open, from /proc/<pid>/fd. */
+async function pidsHolding(file: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fds = await fs.readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      if ((await fs.readlink(`/proc/${entry}/fd/${fd}`).catch(() => '')) !== file) continue;
+      pids.push(Number(entry));
+      break;
+    }
+  }
+  return pids;
+}
 
 let sb: Sandbox;
 afterEach(async () => {
@@ -168,26 +187,25 @@ describe('sync engine against a file:// remote', () => {
     const { engine } = await makePipeline(sb.checkout);
     const lock = path.join(sb.checkout, '.git/index.lock');
     const { spawn } = await import('node:child_process');
-    // a real other process holding the lock open, as a running git does
-    const holder = spawn('sh', ['-c', `exec 3>"${lock}"; sleep 30`], { stdio: 'ignore' });
+    // one real other process holding the lock open, as a running git does (`exec sleep`: the shell does not stay
+    // as a second holder, which would hide a check that misses a lone one)
+    const holder = spawn('sh', ['-c', `exec 3>"${lock}"; exec sleep 30`], { stdio: 'ignore' });
     try {
-      await waitFor('the lock to exist', () =>
-        fs.stat(lock).then(
-          () => true,
-          () => false,
-        ),
-      );
+      await waitFor('the sleep alone to hold the lock', async () => {
+        const pids = await pidsHolding(lock);
+        return pids.length === 1 && (await fs.readFile(`/proc/${holder.pid}/comm`, 'utf8')) === 'sleep\n';
+      });
+      expect(await pidsHolding(lock)).toEqual([holder.pid]);
       await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
-      await expect(engine.sync('test')).rejects.toThrow(/index\.lock/);
+      await expect(engine.sync('test')).rejects.toThrow(`git lock ${lock} is in use (open in pid ${holder.pid})`);
       expect((await fs.stat(lock)).isFile()).toBe(true);
     } finally {
       holder.kill('SIGKILL');
     }
   });
 
-  it('fetches from a local bare remote owned by another user, without touching the global git config', async () => {
+  itRoot('fetches from a local bare remote owned by another user, without touching the global git config', async () => {
     sb = await makeSandbox();
-    if (process.getuid?.() !== 0 && process.env.CI !== 'true') return;
     const home = path.join(sb.root, 'home');
     await fs.mkdir(home);
     await fs.writeFile(path.join(home, '.gitconfig'), '[user]\n\tname = kept\n');
@@ -219,10 +237,8 @@ describe('sync engine against a file:// remote', () => {
     expect(await fs.readFile(path.join(sb.checkout, 'app.py'), 'utf8')).toBe('VERSION = 2\n');
   });
 
-  it('works on a checkout owned by another user without touching the global git config', async () => {
+  itRoot('works on a checkout owned by another user without touching the global git config', async () => {
     sb = await makeSandbox();
-    // chown needs root; CI runs as root, so there this case always runs
-    if (process.getuid?.() !== 0 && process.env.CI !== 'true') return;
     await fs.chown(sb.checkout, 65534, 65534);
     const home = path.join(sb.root, 'home');
     await fs.mkdir(home);
@@ -236,17 +252,37 @@ describe('sync engine against a file:// remote', () => {
 });
 
 describe('daemon: latest wins, backoff, recovery', () => {
-  it('backs off while the remote is gone and recovers by itself', async () => {
+  it('backs off while the remote is gone (each wait twice the last, up to the cap) and recovers by itself', async () => {
     sb = await makeSandbox();
-    const { daemon, engine, outcomes } = await makeDaemon(sb.checkout, { interval: '100ms', backoffMax: '400ms' });
+    const { daemon, engine, outcomes, logs } = await makeDaemon(sb.checkout, {
+      interval: '100ms',
+      backoffMax: '800ms',
+    });
+    // when each failed pass ended: the gap to the next is at least the wait chosen after it (more under load)
+    const failedAt: number[] = [];
+    daemon.onPass((o) => void (o instanceof Error && failedAt.push(performance.now())));
     const moved = `${sb.bare}.away`;
     daemon.start();
     try {
       await waitFor('first sync', () => engine.status.state === 'idle');
       await fs.rename(sb.bare, moved);
-      await waitFor('three failures', () => engine.status.consecutiveFailures >= 3);
+      await waitFor('four failures', () => failedAt.length >= 4, 20_000);
       expect(engine.status.state).toBe('failing');
       expect(engine.status.lastError).toMatch(/ls-remote/);
+      // the waits chosen, as logged: 200, 400, 800, 800 ms (interval doubled per failure, capped), ±10 % jitter
+      const waits = logs
+        .records()
+        .filter((r) => typeof r.retryInMs === 'number')
+        .slice(0, 4)
+        .map((r) => [r.failures, r.retryInMs]);
+      expect(waits.map(([f]) => f)).toEqual([1, 2, 3, 4]);
+      [200, 400, 800, 800].forEach((base, i) => {
+        expect(waits[i]![1]).toBeGreaterThanOrEqual(base * 0.9);
+        expect(waits[i]![1]).toBeLessThanOrEqual(base * 1.1);
+      });
+      // and waited: each gap at least the wait logged before it (a timer fires no earlier, give or take 2 ms)
+      for (let i = 0; i < 3; i++)
+        expect(failedAt[i + 1]! - failedAt[i]!).toBeGreaterThanOrEqual((waits[i]![1] as number) - 2);
       await fs.rename(moved, sb.bare);
       const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
       await waitFor('recovery and deploy', async () => (await headOf(sb.checkout)) === sha);
@@ -260,13 +296,20 @@ describe('daemon: latest wins, backoff, recovery', () => {
 
   it('collapses triggers that arrive during a pass into one follow-up pass', async () => {
     sb = await makeSandbox();
-    const { daemon, outcomes } = await makeDaemon(sb.checkout, { interval: '1m' });
+    const { daemon } = await makeDaemon(sb.checkout, { interval: '1m' });
+    const triggers: string[] = [];
+    daemon.onPass((_o, pass) => void triggers.push(pass.trigger));
     daemon.start();
     for (let i = 0; i < 50; i++) daemon.trigger('burst');
-    await waitFor('passes to finish', () => outcomes.length >= 2);
-    await new Promise((r) => setTimeout(r, 300));
-    await daemon.stop();
-    expect(outcomes).toHaveLength(2); // the start pass, then one for the whole burst
+    try {
+      await waitFor('passes to finish', () => triggers.length >= 2);
+      // a barrier, not a sleep: a pass asked for now. Had the burst left a pass wanted, this one would fold into
+      // it and report the burst's trigger; a stray pass already running would end before it.
+      await daemon.syncAndWait('barrier');
+      expect(triggers).toEqual(['start', 'burst', 'barrier']); // the start pass, one for the whole burst, ours
+    } finally {
+      await daemon.stop();
+    }
   });
 });
 

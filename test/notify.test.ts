@@ -7,7 +7,7 @@ import path from 'node:path';
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { itNeeds } from './helpers/servers.js';
+import { itNeeds } from './helpers/requires.js';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { ROOT, waitFor } from './helpers/hotpull.js';
 import { startHotpull, stop, stopAll, waitForRecord } from './helpers/procs.js';

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { itNeeds } from './helpers/servers.js';
+import { itNeeds } from './helpers/requires.js';
 import { commitAndPush, git, headOf, makeSandbox } from './helpers/git.js';
 import { runCli, waitFor } from './helpers/hotpull.js';
 import { SECRET, onTeardown, request, startDaemon, teardownAll } from './helpers/listener.js';

@@ -16,6 +16,7 @@ import { probeMessage, watchErrorMessage } from '../src/watch/messages.js';
 import { isProbePath, probeMount, PROBE_PREFIX } from '../src/watch/probe.js';
 import { commitAndPush, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { CLI, logSink, makeDaemon, spawnCli, waitFor } from './helpers/hotpull.js';
+import { itAsRoot, itRequires, skipUnlessCI } from './helpers/requires.js';
 
 /** Longer than the debounce plus a loaded machine's event delay: a second reload would have come by then. */
 const SETTLE_MS = 600;
@@ -529,40 +530,46 @@ describe('the built CLI meets a watch limit and an unreadable directory', () => 
   // A user namespace has its own inotify limit: set it to 3 there, for this one process, not the machine.
   const userns =
     spawnSync('unshare', ['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches']).status === 0;
-  it.skipIf(!userns)('ENOSPC: one line with the sysctl fix, no stack trace, and it keeps going', async () => {
-    root = await tmpDir('hotpull-watch-');
-    for (const dir of ['repo/a/b', 'repo/c/d', 'repo/e']) await fs.mkdir(path.join(root, dir), { recursive: true });
-    await fs.writeFile(path.join(root, 'repo/uwsgi.ini'), '');
-    const { exitCode, stderr, errors } = await watchUntilError(
-      ['unshare', '-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$@"', 'sh'],
-      path.join(root, 'repo'),
-    );
-    expect(errors).toEqual([
-      expect.stringMatching(
-        /^cannot watch [a-e/]+: the inotify watch limit is reached \(3 watches per user\), so changes below it will not reload; raise it on the host with `sysctl fs\.inotify\.max_user_watches=524288`, or --ignore large directories, or use --poll on$/,
-      ),
-    ]);
-    expect([exitCode, stderr]).toEqual([0, '']);
-  });
+  itRequires(userns ? undefined : 'no user namespace here (unshare -U -r) to lower the inotify watch limit in')(
+    'ENOSPC: one line with the sysctl fix, no stack trace, and it keeps going',
+    async () => {
+      root = await tmpDir('hotpull-watch-');
+      for (const dir of ['repo/a/b', 'repo/c/d', 'repo/e']) await fs.mkdir(path.join(root, dir), { recursive: true });
+      await fs.writeFile(path.join(root, 'repo/uwsgi.ini'), '');
+      const { exitCode, stderr, errors } = await watchUntilError(
+        ['unshare', '-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$@"', 'sh'],
+        path.join(root, 'repo'),
+      );
+      expect(errors).toEqual([
+        expect.stringMatching(
+          /^cannot watch [a-e/]+: the inotify watch limit is reached \(3 watches per user\), so changes below it will not reload; raise it on the host with `sysctl fs\.inotify\.max_user_watches=524288`, or --ignore large directories, or use --poll on$/,
+        ),
+      ]);
+      expect([exitCode, stderr]).toEqual([0, '']);
+    },
+  );
 
-  it.skipIf(process.getuid?.() !== 0)('EACCES: an unreadable directory is named, with the fix', async (ctx) => {
-    root = await tmpDir('hotpull-watch-');
-    await fs.chmod(root, 0o755);
-    if (!canRead(65534, process.execPath))
-      ctx.skip(`uid 65534 cannot run ${process.execPath} (it sits in a directory only its owner can enter)`);
-    const cli = await cliFor(65534, path.join(root, 'cli'));
-    const repo = path.join(root, 'repo');
-    await fs.mkdir(path.join(repo, 'secret'), { recursive: true });
-    await fs.writeFile(path.join(repo, 'uwsgi.ini'), '');
-    await fs.chmod(repo, 0o777);
-    await fs.chmod(path.join(repo, 'uwsgi.ini'), 0o666);
-    await fs.chmod(path.join(repo, 'secret'), 0o000);
-    const { exitCode, stderr, errors } = await watchUntilError(asUid(65534), repo, cli);
-    expect(errors).toEqual([
-      'cannot watch secret: permission denied (EACCES) for uid 65534, so changes to it will not reload; make it readable (chmod, chown) or --ignore it',
-    ]);
-    expect([exitCode, stderr]).toEqual([0, '']);
-  });
+  itAsRoot('running the watcher as uid 65534')(
+    'EACCES: an unreadable directory is named, with the fix',
+    async (ctx) => {
+      root = await tmpDir('hotpull-watch-');
+      await fs.chmod(root, 0o755);
+      if (!canRead(65534, process.execPath))
+        skipUnlessCI(ctx, `uid 65534 cannot run ${process.execPath} (it sits in a directory only its owner can enter)`);
+      const cli = await cliFor(65534, path.join(root, 'cli'));
+      const repo = path.join(root, 'repo');
+      await fs.mkdir(path.join(repo, 'secret'), { recursive: true });
+      await fs.writeFile(path.join(repo, 'uwsgi.ini'), '');
+      await fs.chmod(repo, 0o777);
+      await fs.chmod(path.join(repo, 'uwsgi.ini'), 0o666);
+      await fs.chmod(path.join(repo, 'secret'), 0o000);
+      const { exitCode, stderr, errors } = await watchUntilError(asUid(65534), repo, cli);
+      expect(errors).toEqual([
+        'cannot watch secret: permission denied (EACCES) for uid 65534, so changes to it will not reload; make it readable (chmod, chown) or --ignore it',
+      ]);
+      expect([exitCode, stderr]).toEqual([0, '']);
+    },
+  );
 });
 
 describe('watch: pure parts', () => {
