@@ -12,7 +12,7 @@ import { machineContext, percentile, round, table } from './lib.mjs';
 import { authenticate } from '../dist/http/signature.js';
 
 const { values: argv } = parseArgs({
-  options: { rounds: { type: 'string', default: '30' }, iterations: { type: 'string', default: '20000' } },
+  options: { rounds: { type: 'string', default: '20' }, iterations: { type: 'string', default: '5000' } },
 });
 const ROUNDS = Number(argv.rounds);
 const ITERATIONS = Number(argv.iterations);

@@ -412,6 +412,7 @@ describe('--canary auto', () => {
     'gunicorn: its config from the staged tree, bind, workers and pid file overridden',
     async () => {
       const pidDir = await tmpDir('hotpull-gunicorn-pid-');
+      cleanups.push(() => fs.rm(pidDir, { recursive: true, force: true }));
       const conf = `wsgi_app = "app:application"\nbind = "127.0.0.1:1"\nworkers = 3\npidfile = "${pidDir}/prod.pid"\n`;
       sb = await makeSandbox({ files: { 'gunicorn.conf.py': conf, 'app.py': appWithSha('v1') } });
       const { engine, logs } = await makePipeline(sb.checkout, {

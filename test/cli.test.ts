@@ -221,11 +221,11 @@ describe('hotpull run: signals', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      await waitFor('the first sync', () => out.includes('hotpull following'), 5000);
+      await waitFor('the first sync', () => out.includes('hotpull following'), 60_000);
+      // pushed before the signal: whichever pass the signal starts (or queues after the one running) deploys it
       const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
-      await new Promise((r) => setTimeout(r, 300));
       child.kill('SIGUSR1');
-      await waitFor('deploy after SIGUSR1', async () => (await headOf(sb!.checkout)) === sha, 5000);
+      await waitFor('deploy after SIGUSR1', async () => (await headOf(sb!.checkout)) === sha, 60_000);
     } finally {
       child.kill('SIGTERM');
       expect((await child).exitCode).toBe(0);
@@ -251,15 +251,23 @@ describe('hotpull run: signals', () => {
     const child = spawnCli(['run', '--repo', sb.checkout, '--interval', '10m', '--log-level', 'debug']);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor('the fetch to start', () => out.includes('fetching main'), 10_000);
-    await new Promise((r) => setTimeout(r, 500));
-    // mid-fetch, git and its transport helper are running: the password is on no process's command line
-    const cmdlines = await Promise.all(
-      (await fs.readdir('/proc'))
-        .filter((p) => /^\d+$/.test(p))
-        .map((p) => fs.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')),
+    await waitFor('the fetch to start', () => out.includes('fetching main'), 60_000);
+    // mid-fetch (the server holds it for 30 s), git and its transport helper are running: the password is on no
+    // process's command line, read once git-remote-http is seen
+    const everyCmdline = async () =>
+      Promise.all(
+        (await fs.readdir('/proc'))
+          .filter((p) => /^\d+$/.test(p))
+          .map((p) => fs.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')),
+      );
+    const cmdlines = await waitFor(
+      'git-remote-http running',
+      async () => {
+        const all = await everyCmdline();
+        return all.some((c) => c.includes('remote-http')) ? all : undefined;
+      },
+      20_000,
     );
-    expect(cmdlines.filter((c) => c.includes('remote-http')).length).toBeGreaterThan(0);
     expect(cmdlines.filter((c) => c.includes('s3cret-pw'))).toEqual([]);
     const sent = Date.now();
     child.kill('SIGTERM');

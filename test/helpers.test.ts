@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, forcePush, git, gitEnv, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { isPackFetch, startGitHttpServer, type GitHttpServer } from './helpers/http-git-server.js';
+import { waitFor } from './helpers/hotpull.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -294,9 +295,10 @@ describe('git http server', () => {
     expect(await headOf(sb.bare, 'feature')).toBe(await headOf(dest));
   });
 
+  // The delay is 3 s against git on loopback taking milliseconds: what is not delayed stays under it, whatever the load.
   it('slowFetchMs delays pack fetches but not ls-remote', async () => {
     const sb = await sandbox();
-    const srv = await server(sb, { slowFetchMs: 1500 });
+    const srv = await server(sb, { slowFetchMs: 3000 });
     const dest = join(sb.root, 'http-clone');
     expect((await rawGit(sb.root, ['clone', '-q', repoUrl(srv, 'u', 'p'), dest])).exitCode).toBe(0);
 
@@ -304,12 +306,12 @@ describe('git http server', () => {
     const ls = await rawGit(sb.root, ['ls-remote', repoUrl(srv, 'u', 'p')]);
     const lsMs = performance.now() - t0;
     expect(ls.exitCode).toBe(0);
-    expect(lsMs).toBeLessThan(1000);
+    expect(lsMs).toBeLessThan(3000);
 
     // nothing new to fetch: no `command=fetch` is sent, so also fast
     t0 = performance.now();
     expect((await rawGit(dest, ['fetch', '-q', 'origin'])).exitCode).toBe(0);
-    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(performance.now() - t0).toBeLessThan(3000);
 
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     t0 = performance.now();
@@ -317,8 +319,7 @@ describe('git http server', () => {
     const fetchMs = performance.now() - t0;
     expect(f.exitCode, f.stderr).toBe(0);
     expect(await headOf(dest, 'origin/main')).toBe(sha);
-    expect(fetchMs).toBeGreaterThanOrEqual(1500);
-    expect(fetchMs).toBeLessThan(5000);
+    expect(fetchMs).toBeGreaterThanOrEqual(3000);
   });
 
   it('slowFetchMs also detects protocol v0 wants, including gzip-encoded bodies', async () => {
@@ -363,23 +364,22 @@ describe('git http server', () => {
 
   it('close() terminates the server and in-flight connections', async () => {
     const sb = await sandbox();
-    const srv = await startGitHttpServer({ projectRoot: sb.root, user: 'u', password: 'p', slowFetchMs: 10_000 });
+    const srv = await startGitHttpServer({ projectRoot: sb.root, user: 'u', password: 'p', slowFetchMs: 60_000 });
     cleanups.push(() => srv.close()); // idempotent: a second close() must not throw
     // reuse the sandbox checkout (cloning over this server would itself take 10 s)
     await git(sb.checkout, 'remote', 'set-url', 'origin', repoUrl(srv, 'u', 'p'));
     await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
 
-    // start a fetch that will sit in the 10 s delay, then close underneath it
+    // start a fetch that will sit in the 60 s delay, then close underneath it: anything far under 60 s is the close
     const t0 = performance.now();
     const pending = rawGit(sb.checkout, ['fetch', '-q', 'origin']);
-    await new Promise((r) => setTimeout(r, 1000));
-    const served = srv.requests;
-    expect(served).toBeGreaterThanOrEqual(3); // info/refs + ls-refs + the delayed fetch POST
+    // info/refs + ls-refs + the delayed fetch POST
+    const served = await waitFor('the fetch POST in its delay', () => (srv.requests >= 3 ? srv.requests : 0), 30_000);
     const tc = performance.now();
     await srv.close();
-    expect(performance.now() - tc).toBeLessThan(1000);
+    expect(performance.now() - tc).toBeLessThan(10_000);
     const res = await pending;
-    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(performance.now() - t0).toBeLessThan(40_000);
     expect(res.exitCode).not.toBe(0);
     // (curl retries a request whose reused keep-alive connection dies, so the
     // reported error is usually the failed reconnect; either way it fails fast)

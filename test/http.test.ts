@@ -48,6 +48,13 @@ async function setup(flags: Record<string, unknown> = {}, options: { secret?: st
   return { ...d, url: server.url, sb };
 }
 
+/** The trigger of every pass from now on, in order. */
+function passTriggers(daemon: { onPass(listener: (o: unknown, pass: { trigger: string }) => void): unknown }) {
+  const triggers: string[] = [];
+  daemon.onPass((_o, pass) => void triggers.push(pass.trigger));
+  return triggers;
+}
+
 const sign = (body: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 const pushBody = (ref = 'refs/heads/main') => JSON.stringify({ ref, after: 'x', repository: { full_name: 'o/r' } });
 
@@ -95,7 +102,8 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
       (body: string) => ({ body, headers: { 'x-hub-signature-256': undefined, authorization: 'Bearer nope' } }),
     ],
   ])('%s: 401 and the checkout is untouched, no sync runs', async (_name, make) => {
-    const { url, outcomes } = await setup();
+    const { url, daemon } = await setup();
+    const triggers = passTriggers(daemon);
     const before = await headOf(sb!.checkout);
     await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
     const { body, headers } = make(pushBody());
@@ -106,9 +114,11 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
     ) as Record<string, string>;
     const res = await fetch(`${url}/webhook`, { method: 'POST', headers: clean, body });
     expect(res.status).toBe(401);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(outcomes).toHaveLength(1);
     expect(await headOf(sb!.checkout)).toBe(before);
+    // a barrier: a pass that starts after it is asked for. Had the 401 queued a sync, it would have run before
+    // it or taken it in (its trigger, not ours)
+    await daemon.syncAndWait('barrier');
+    expect(triggers).toEqual(['barrier']);
   });
 
   it('GitLab token, Gitea signature and bearer forms are accepted', async () => {
@@ -125,7 +135,8 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
   });
 
   it('ignores other branches (202), answers pings (200), refuses bad input', async () => {
-    const { url, outcomes } = await setup();
+    const { url, daemon } = await setup();
+    const triggers = passTriggers(daemon);
     const other = await githubPush(url, pushBody('refs/heads/feature'));
     expect([other.status, ((await other.json()) as { message: string }).message]).toEqual([
       202,
@@ -148,8 +159,8 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
       () => 413,
     );
     expect(tooBig).toBe(413);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(outcomes).toHaveLength(1);
+    await daemon.syncAndWait('barrier');
+    expect(triggers).toEqual(['barrier']);
   });
 
   it('refuses webhooks without a configured secret', async () => {
@@ -159,7 +170,7 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
   });
 
   it('1000 valid calls during a deploy (32 connections at a time) give at most 2 deploys', async () => {
-    const { url, engine } = await setup({ reload: ['command:sleep 0.5'] });
+    const { url, engine, daemon } = await setup({ reload: ['command:sleep 0.5'] });
     const sha = await commitAndPush(sb!, { 'app.py': 'VERSION = 2\n' });
     const body = pushBody();
     const headers = { 'x-github-event': 'push', 'x-hub-signature-256': sign(body) };
@@ -170,7 +181,8 @@ describe('POST /webhook', { timeout: 180_000 }, () => {
       async () => (await headOf(sb!.checkout)) === sha && engine.status.state === 'idle',
       60_000,
     );
-    await new Promise((r) => setTimeout(r, 1000));
+    // every pass the calls asked for has ended once a pass asked for now has (or was that pass)
+    await daemon.syncAndWait('barrier');
     expect(engine.status.deploys.length).toBeGreaterThanOrEqual(1);
     expect(engine.status.deploys.length).toBeLessThanOrEqual(2);
   });

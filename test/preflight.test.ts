@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { itNeeds } from './helpers/requires.js';
-import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
+import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import { startUwsgi, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
@@ -36,7 +36,7 @@ describe('--preflight (in-place: the staging worktree)', () => {
       sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
       const touchFile = path.join(sb.checkout, 'uwsgi.ini');
       server = await startUwsgi({ dir: sb.checkout, touchReload: touchFile });
-      const seen = path.join(await tmpDir('hotpull-preflight-'), 'seen');
+      const seen = path.join(sb.root, 'seen');
       const { engine, logs } = await makePipeline(sb.checkout, {
         healthUrl: `${server.url}/health`,
         preflight: [
@@ -154,7 +154,9 @@ describe('the staging worktree', () => {
 describe('--preflight (atomic: the release directory, after its hooks)', () => {
   it('onChange run hooks prepare releases/<sha> first; a failing preflight removes the release and current stays', async () => {
     sb = await makeSandbox({ files: { 'app.py': 'ok = True\n', 'requirements.txt': 'a\n' } });
-    const root = await tmpDir('hotpull-atomic-preflight-');
+    // inside the sandbox, so the afterEach that removes it removes this too, passed or failed
+    const root = path.join(sb.root, 'atomic-root');
+    await fs.mkdir(root);
     const configFile = path.join(sb.root, 'hotpull.config.json');
     await fs.writeFile(
       configFile,
@@ -172,6 +174,5 @@ describe('--preflight (atomic: the release directory, after its hooks)', () => {
     expect(engine.status.reason).toContain("ModuleNotFoundError: No module named 'missing_module'");
     expect(await fs.readlink(path.join(root, 'current'))).toBe(path.join('releases', first));
     await expect(fs.stat(path.join(root, 'releases', bad))).rejects.toThrow();
-    await fs.rm(root, { recursive: true, force: true });
   }, 30_000);
 });

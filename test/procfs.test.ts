@@ -11,18 +11,20 @@ import { waitFor } from './helpers/hotpull.js';
 
 describe('groupHasLiving', () => {
   it('a running group has a living member; a group of one unreaped zombie does not, though kill(-pgid, 0) says it exists', async () => {
-    // python forks a child into a process group of its own; the child exits and python never reaps it
+    // python forks a child into a process group of its own; the child runs until the test kills it, and python
+    // never reaps it (no fixed time for the child to live: the test says when)
     const parent = spawn('python3', [
       '-c',
-      'import os, sys, time\npid = os.fork()\nif pid == 0:\n    os.setpgid(0, 0)\n    time.sleep(0.3)\n    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(30)',
+      'import os, sys, time\npid = os.fork()\nif pid == 0:\n    os.setpgid(0, 0)\n    time.sleep(60)\n    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(60)',
     ]);
     try {
       const pgid = await new Promise<number>((resolve) =>
         parent.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
       );
-      await waitFor('the child in its own group', async () => killGroup(pgid, 0), 5000);
+      await waitFor('the child in its own group', async () => killGroup(pgid, 0), 30_000);
       expect(await groupHasLiving(pgid)).toBe(true);
-      await waitFor('the child a zombie', async () => (await groupHasLiving(pgid)) === false, 5000);
+      process.kill(pgid, 'SIGKILL');
+      await waitFor('the child a zombie', async () => (await groupHasLiving(pgid)) === false, 30_000);
       expect(killGroup(pgid, 0)).toBe(true);
     } finally {
       parent.kill('SIGKILL');

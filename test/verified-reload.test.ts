@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { itNeeds } from './helpers/requires.js';
-import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
+import { commitAndPush, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import { startUwsgi, workerVersions, sampleVersions, type UwsgiServer, type UwsgiOptions } from './helpers/uwsgi.js';
@@ -27,12 +27,21 @@ function launcherFlags(script: string, version: string): string[] {
 
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
+/** directories a test made for a FIFO or a pid file, removed after it with the sandbox */
+const scratch: string[] = [];
 afterEach(async () => {
   await server?.stop();
   await sb?.cleanup();
+  for (const dir of scratch.splice(0)) await fs.rm(dir, { recursive: true, force: true });
   server = undefined;
   sb = undefined;
 });
+
+async function scratchDir(prefix: string): Promise<string> {
+  const dir = await tmpDir(prefix);
+  scratch.push(dir);
+  return dir;
+}
 
 const itServers = itNeeds('uwsgi', 'gunicorn');
 
@@ -56,7 +65,7 @@ describe('reload strategies make the new code served, verified', () => {
   });
 
   itServers('uwsgi-fifo r (graceful) and c (chain, lazy-apps)', async () => {
-    const fifo = path.join(await fs.mkdtemp('/tmp/hotpull-fifo-'), 'master.fifo');
+    const fifo = path.join(await scratchDir('hotpull-fifo-'), 'master.fifo');
     const { sb, server } = await withUwsgi({ masterFifo: fifo, lazyApps: true });
     for (const [cmd, version] of [
       ['r', 'v2'],
@@ -74,7 +83,7 @@ describe('reload strategies make the new code served, verified', () => {
   });
 
   itServers('signal (uWSGI pid file, HUP) and command', async () => {
-    const dir = await fs.mkdtemp('/tmp/hotpull-pid-');
+    const dir = await scratchDir('hotpull-pid-');
     const pidfile = path.join(dir, 'uwsgi.pid');
     const { sb, server } = await withUwsgi({ pidfile });
     const signal = await makePipeline(sb.checkout, {
@@ -137,7 +146,7 @@ describe('deploys that must not go live', () => {
   itServers(
     'eight pushes in quick succession end with every worker serving the last one (chain reloads)',
     async () => {
-      const fifo = path.join(await fs.mkdtemp('/tmp/hotpull-fifo-'), 'master.fifo');
+      const fifo = path.join(await scratchDir('hotpull-fifo-'), 'master.fifo');
       const { sb, server } = await withUwsgi({ masterFifo: fifo, lazyApps: true });
       const { daemon, engine } = await makeDaemon(sb.checkout, {
         interval: '100ms',

@@ -40,8 +40,6 @@ const IMAGE_REBUILT = `${BASE_PREFIX}/hotpull:e2e-${process.pid}-rebuilt`;
 /** the image's user; the checkout is handed to it when the tests run as root */
 const APP_UID = 10001;
 const SUPERVISORCTL = ['supervisorctl', '-c', '/etc/hotpull/supervisord.conf'];
-/** the seed's "approximately 10 second process" (Ansible pull + touch) */
-const SEED_SECONDS = 10;
 /** Node lines the image may carry: supported LTS (Node 20 reached its end of life on 2026-04-30) */
 const SUPPORTED_NODE_LINES = [22, 24];
 
@@ -287,7 +285,7 @@ describe.skipIf(problem !== undefined && !CI)(
       console.log(
         `git push → served from the container (poll 1 s, touch reload): ${seconds.map((s) => s.toFixed(2)).join(' s, ')} s`,
       );
-      for (const s of seconds) expect(s).toBeLessThan(SEED_SECONDS);
+      // how fast (against the seed's ~10 s Ansible pull + touch) is bench/fullstack.mjs's to measure, not a test's
     }, 120_000);
 
     it('rolls back a broken push: the last good revision stays served, and the next good push deploys', async () => {
@@ -315,7 +313,6 @@ describe.skipIf(problem !== undefined && !CI)(
         async () => (await status()).deploys.some((d) => d.to === fixed.sha && d.result === 'live'),
         60_000,
       );
-      expect(fixed.seconds).toBeLessThan(SEED_SECONDS);
     }, 120_000);
 
     it("reports healthy through the image's HEALTHCHECK: supervisord's programs, the app and hotpull's /healthz", async () => {
