@@ -2,7 +2,7 @@
 import { inspectorOption } from './early.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { appliesTo, envName, OPTIONS, flagName, type OptionSpec } from './config/options.js';
+import { appliesTo, envName, OPTIONS, flagName, type CommandName, type OptionSpec } from './config/options.js';
 import { HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic, type TopCommand } from './config/commands.js';
 import { cliFlag, commandHelp, isCommandName, mainHelp, shortUsage } from './config/help.js';
 import { unknownEnvWarnings } from './config/environment.js';
@@ -32,6 +32,7 @@ const COMMANDS: Readonly<Record<Exclude<TopCommand, 'completion' | 'version' | '
   pause: async () => (await import('./commands/pause.js')).pauseCommand,
   resume: async () => (await import('./commands/pause.js')).resumeCommand,
   rollback: async () => (await import('./commands/rollback.js')).rollbackCommand,
+  reset: async () => (await import('./commands/reset.js')).resetCommand,
   demo: async () => (await import('./commands/demo.js')).demoCommand,
 };
 
@@ -137,6 +138,42 @@ function helpTopicOf(words: readonly string[]): HelpTopic | undefined {
   return (TOP_COMMANDS as readonly string[]).includes(name ?? '') ? (name as HelpTopic) : undefined;
 }
 
+/** What `sync --now` reads: where the daemon is and how to ask it (the daemon runs the pass with its own options). */
+const SYNC_NOW_KEYS: ReadonlySet<string> = new Set([
+  'now',
+  'wait',
+  'url',
+  'listen',
+  'webhookSecretFile',
+  'repo',
+  'layout',
+  'config',
+  'logLevel',
+  'logFormat',
+]);
+
+/**
+ * A flag given to a command that does not read it is an error, not a silent no-op (`status --interval 5s`,
+ * `sync --now --on-diverged reset`): one line naming the flag and the command. Only the command line is checked:
+ * a config file or the environment may hold options for several commands.
+ */
+function refuseUnusedFlags(topic: CommandName, flags: Readonly<Record<string, unknown>>): void {
+  const now = topic === 'sync' && flags.now === true;
+  for (const o of OPTIONS as readonly OptionSpec[]) {
+    if (flags[o.key] === undefined) continue;
+    const flag = `--${cliFlag(o)}`;
+    if (now && !SYNC_NOW_KEYS.has(o.key))
+      throw configError(
+        `${flag} is not used by sync --now: the daemon runs the pass with its own options (see hotpull sync --help)`,
+      );
+    if (appliesTo(o, topic)) continue;
+    const readers = o.commands === 'all' ? [] : o.commands;
+    throw configError(
+      `${flag} is not used by ${topic}${readers.length > 0 ? ` (it is an option of ${readers.join(', ')})` : ''}; see hotpull ${topic} --help`,
+    );
+  }
+}
+
 function unknownCommand(name: string): HotpullError {
   return configError(
     `unknown command ${JSON.stringify(name)}${didYouMean(name, TOP_COMMANDS)}: must be one of ${TOP_COMMANDS.join(', ')} (see hotpull --help)`,
@@ -179,6 +216,8 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     if (!command) throw unknownCommand(name);
     for (const warning of unknownEnvWarnings(env)) io.stderr.write(`hotpull: warning: ${warning}\n`);
     const flags = flagValues(values as Record<string, unknown>);
+    const topic = name === 'host' ? helpTopicOf([name, ...args]) : (name as HelpTopic);
+    if (topic && isCommandName(topic)) refuseUnusedFlags(topic, flags);
     const config = await loadConfig({
       flags,
       env,

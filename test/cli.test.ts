@@ -64,17 +64,12 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     [
       ['statsu'],
       {},
-      'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
+      'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, log, pause, resume, rollback, reset, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
     ],
     [
       ['completion', 'bsh'],
       {},
       'hotpull: completion needs one shell: one of bash, zsh, fish (got "bsh"; did you mean bash?)',
-    ],
-    [
-      ['status'],
-      {},
-      'hotpull: --url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither',
     ],
     // `--poll` alone is `--poll on`: parsing gets past it to the next check
     [
@@ -90,7 +85,7 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     [
       ['deploy'],
       {},
-      'hotpull: unknown command "deploy": must be one of run, sync, status, log, pause, resume, rollback, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
+      'hotpull: unknown command "deploy": must be one of run, sync, status, log, pause, resume, rollback, reset, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
     ],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });

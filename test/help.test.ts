@@ -29,7 +29,7 @@ describe('hotpull COMMAND --help', () => {
   it.each([
     ['run', ['--interval', '--listen', '--no-rollback', '--watch'], ['--image', '-p, --publish', '--now', '--name']],
     ['sync', ['--now', '--url', '--health-url'], ['--image', '--interval', '--debounce']],
-    ['status', ['--url', '--json', '--listen'], ['--repo', '--image', '--interval']],
+    ['status', ['--url', '--json', '--listen', '--repo'], ['--image', '--interval']],
     ['watch', ['--ignore', '--ext', '--debounce', '--poll', '--touch'], ['--image', '--interval', '--health-url']],
     [
       'host up',

@@ -5,7 +5,10 @@ import { formatDuration } from '../duration.js';
 import { Metrics } from '../http/metrics.js';
 import { loadSecret } from '../http/secret.js';
 import type { StatusServer } from '../http/server.js';
-import { configError } from '../errors.js';
+import { configError, isHotpullError, oneLine } from '../errors.js';
+import { promises as fs } from 'node:fs';
+import { removeEndpoint, socketPath, writeEndpoint } from '../net/endpoint.js';
+import { prepareSocket } from '../http/local-socket.js';
 import { redact } from '../redact.js';
 import { hotpullVersion } from '../version.js';
 import { notifySettings } from '../notify/settings.js';
@@ -44,6 +47,27 @@ async function repoLabel(target: Target): Promise<string> {
   return redact(
     (await target.git.getConfig(`remote.${target.remote}.url`).catch(() => undefined)) ?? target.remoteLabel,
   );
+}
+
+/** The operator socket's path, ready to listen on; undefined (and said) when its directory cannot be made. */
+async function operatorSocket(stateDir: string, logger: CommandContext['logger']): Promise<string | undefined> {
+  const socket = socketPath(stateDir);
+  try {
+    await prepareSocket(socket);
+    return socket;
+  } catch (error) {
+    logger.warn(
+      { err: oneLine(error) },
+      `no operator socket (${socket}): ${oneLine(error)}; --url is needed to reach this daemon`,
+    );
+    return undefined;
+  }
+}
+
+/** After the listeners closed: the socket file and the record of where this daemon listened go. */
+async function closeSocket(stateDir: string, socket: string | undefined): Promise<void> {
+  if (!socket) return;
+  await Promise.all([fs.rm(socket, { force: true }), removeEndpoint(stateDir)]).catch(() => undefined);
 }
 
 /** What is left of it for notifications still queued (a target that is down does not hold the stop up longer). */
@@ -92,16 +116,35 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     );
   }
 
-  let server: StatusServer | undefined;
-  if (config.listen) {
-    daemon.onPass((outcome, pass) => metrics.recordPass(outcome, pass));
-    // Loaded only when asked for: a poll-only sidecar never pays for the HTTP stack.
-    const { startServer } = await import('../http/server.js');
-    const { daemonControl } = await import('./pause.js');
-    const { refMoves } = await import('../sync/ref.js');
-    const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
-    const control = daemonControl(daemon);
-    server = await startServer({
+  // Always listening on the operator socket (status, pause, reset … need no --url or secret on this machine); on TCP
+  // only with --listen.
+  daemon.onPass((outcome, pass) => metrics.recordPass(outcome, pass));
+  const { startServer } = await import('../http/server.js');
+  const { daemonControl } = await import('./pause.js');
+  const { refMoves } = await import('../sync/ref.js');
+  const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
+  const stateDir = path.join(await target.git.gitDir(), 'hotpull');
+  const control = daemonControl(daemon, { git: target.git, stateDir });
+  const socket = await operatorSocket(stateDir, logger);
+  const server: StatusServer = await startServer({
+    listen: config.listen,
+    socket,
+    daemon,
+    status: () => engine.status,
+    metrics,
+    branch: target.branch,
+    follows,
+    secret,
+    logger,
+    control,
+  }).catch(async (error: unknown) => {
+    if (!socket || isHotpullError(error, 'CONFIG')) throw error;
+    // the socket could not be bound: TCP alone, said once
+    logger.warn(
+      { err: oneLine(error) },
+      `operator socket ${socket}: ${oneLine(error)}; --url is needed to reach this daemon`,
+    );
+    return startServer({
       listen: config.listen,
       daemon,
       status: () => engine.status,
@@ -112,11 +155,23 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
       logger,
       control,
     });
+  });
+  if (config.listen) {
     if (!secret)
       logger.warn(
         'no webhook secret (--webhook-secret-file or HOTPULL_WEBHOOK_SECRET): POST /webhook and /sync answer 503',
       );
     logger.info({ url: server.url }, `listening on ${server.url}`);
+  }
+  if (server.socket) {
+    await writeEndpoint(stateDir, {
+      pid: process.pid,
+      socket: server.socket,
+      ...(config.listen ? { url: server.url } : {}),
+    }).catch((error: unknown) =>
+      logger.warn({ err: oneLine(error) }, `could not record where this daemon listens: ${oneLine(error)}`),
+    );
+    logger.debug({ socket: server.socket }, `operator socket ${server.socket}`);
   }
 
   logger.info(
@@ -148,9 +203,11 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   });
   logger.info(`${signal}: stopping`);
   stopping.abort();
-  const stopped = Promise.all([daemon.stop(), server?.close(), watching?.close()]).then(() =>
-    notifier?.drain(NOTIFY_DRAIN_MS),
-  );
+  const stopped = Promise.all([
+    daemon.stop(),
+    server.close().then(() => closeSocket(stateDir, server.socket)),
+    watching?.close(),
+  ]).then(() => notifier?.drain(NOTIFY_DRAIN_MS));
   if (!(await stoppedInTime(stopped))) {
     // Reload and hook commands are ended with their process group within a few seconds; what is left is a local
     // git step. The journal says what the next start has to finish.

@@ -1,24 +1,52 @@
 import type { CommandContext } from './context.js';
-import { configError } from '../errors.js';
-import { fetchStatus } from '../net/daemon-client.js';
+import { configError, HotpullError } from '../errors.js';
+import { fetchStatus, UNIX } from '../net/daemon-client.js';
+import { daemonOfCheckout } from '../net/find-daemon.js';
+import { loadSecret } from '../http/secret.js';
 import { formatStatus, statusExitCode } from '../http/status-text.js';
 import type { Config } from '../config/load.js';
 
-/** The daemon's URL: --url, else the --listen address of the same configuration. */
-export function daemonUrl(config: Config): string {
+/** --listen's address as a URL to ask (0.0.0.0 and :: at 127.0.0.1). */
+export function listenUrl(listen: NonNullable<Config['listen']>): string {
+  const host = ['0.0.0.0', '::'].includes(listen.host) ? '127.0.0.1' : listen.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}`;
+}
+
+/**
+ * The daemon to ask: --url; else the daemon of the checkout (--repo, else here), through what it recorded there
+ * (its operator socket); else the --listen address of the same configuration. An http URL or unix:PATH.
+ */
+export async function findDaemon(config: Config, env: CommandContext['env']): Promise<string> {
   if (config.url) return config.url;
-  if (config.listen) {
-    const host = ['0.0.0.0', '::'].includes(config.listen.host) ? '127.0.0.1' : config.listen.host;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`;
-  }
-  throw configError(
-    '--url is needed to find the daemon: pass --url http://HOST:PORT (or HOTPULL_URL), or the --listen address it was started with (or run this where its config file is); got neither',
-  );
+  const found = await daemonOfCheckout(config, env);
+  if (found.base) return found.base;
+  if (config.listen) return listenUrl(config.listen);
+  if (found.noCheckout)
+    throw configError(
+      `--url is needed to find the daemon: run this in the checkout it deploys, or pass --repo DIR, or --url http://HOST:PORT (got ${found.why})`,
+    );
+  throw new HotpullError('UNREACHABLE', `${found.why}: is hotpull run running there? (or pass --url http://HOST:PORT)`);
+}
+
+/** The daemon to ask and, over TCP, the secret it wants (its operator socket needs none). */
+export async function daemonAccess(
+  config: Config,
+  env: CommandContext['env'],
+  what: string,
+): Promise<{ url: string; secret?: string }> {
+  const url = await findDaemon(config, env);
+  if (url.startsWith(UNIX)) return { url };
+  const secret = await loadSecret(config);
+  if (!secret)
+    throw configError(
+      `${what} over TCP (${url}) needs the webhook secret: set HOTPULL_WEBHOOK_SECRET or --webhook-secret-file (got neither; on the daemon's machine, run it in the checkout or with --repo instead)`,
+    );
+  return { url, secret };
 }
 
 /** Exit 0 when live, 1 when the daemon reports a problem, 3 when it cannot be reached. */
-export async function statusCommand({ config, stdout }: CommandContext): Promise<number> {
-  const status = await fetchStatus(daemonUrl(config));
+export async function statusCommand({ config, env, stdout }: CommandContext): Promise<number> {
+  const status = await fetchStatus(await findDaemon(config, env));
   stdout.write(config.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, Date.now()));
   return statusExitCode(status);
 }

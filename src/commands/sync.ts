@@ -1,9 +1,9 @@
 import type { CommandContext } from './context.js';
 import { buildPipeline } from './pipeline.js';
 import { configError, oneLine } from '../errors.js';
-import { daemonUrl } from './status.js';
-import { requestControl, requestSync } from '../net/daemon-client.js';
-import { loadSecret } from '../http/secret.js';
+import { daemonAccess } from './status.js';
+import { requestControl, requestSync, UNIX } from '../net/daemon-client.js';
+import { daemonOfCheckout } from '../net/find-daemon.js';
 import { shortSha } from '../sha.js';
 
 /** One pass and exit: 0 = up to date or updated, 1 = failed, blocked (diverged, dirty, held) or rejected, 2 = bad config. */
@@ -13,19 +13,30 @@ export async function syncCommand({ config, env, logger, stdout }: CommandContex
       '--wait must come with sync --now (got --wait alone; hotpull sync already waits for its own pass)',
     );
   if (config.now) {
-    const secret = await loadSecret(config);
-    if (!secret)
-      throw configError(
-        'sync --now needs the webhook secret: set HOTPULL_WEBHOOK_SECRET or --webhook-secret-file (got neither)',
-      );
+    const { url, secret } = await daemonAccess(config, env, 'sync --now');
     if (config.wait) {
       // the daemon answers when the pass this request started has ended
-      const answer = await requestControl(daemonUrl(config), secret, '/sync?wait=1', undefined, true);
+      const answer = await requestControl(url, secret, '/sync?wait=1', undefined, true);
       stdout.write(`${answer.message}\n`);
       return answer.ok ? 0 : 1;
     }
-    stdout.write(`${await requestSync(daemonUrl(config), secret)}\n`);
+    stdout.write(`${await requestSync(url, secret)}\n`);
     return 0;
+  }
+  // A daemon owns the checkout: its lock would keep this process waiting, so the daemon runs the pass (the next
+  // one it starts, shared with every other caller meanwhile) and this process reports its outcome.
+  const owner = await daemonOfCheckout(config, env);
+  if (owner.base?.startsWith(UNIX)) {
+    try {
+      const answer = await requestControl(owner.base, undefined, '/sync?wait=1', undefined, true);
+      const line = `asked the daemon that owns ${config.repo}: ${answer.message}`;
+      if (answer.ok) logger.info({ result: answer.result, sha: answer.sha }, line);
+      else logger.error({ result: answer.result, sha: answer.sha }, line);
+      return answer.ok ? 0 : 1;
+    } catch (error) {
+      logger.error({ err: oneLine(error) }, `sync failed: ${oneLine(error)}`);
+      return 1;
+    }
   }
   const { engine } = await buildPipeline(config, env, logger);
   try {

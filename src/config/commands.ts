@@ -22,6 +22,7 @@ export const TOP_COMMANDS = [
   'pause',
   'resume',
   'rollback',
+  'reset',
   'watch',
   'host',
   'supervisor-config',
@@ -60,7 +61,7 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   status: {
     usage: 'hotpull status [options]',
     summary: "show a running daemon's state and recent deploys: 0 live, 1 problem, 3 unreachable",
-    examples: ['hotpull status --url http://127.0.0.1:9300', 'hotpull status --listen 9300 --json'],
+    examples: ['hotpull status', 'hotpull status --repo /app --json', 'hotpull status --url http://127.0.0.1:9300'],
   },
   log: {
     usage: 'hotpull log [options]',
@@ -70,12 +71,16 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   pause: {
     usage: 'hotpull pause [--reason TEXT] [options]',
     summary: 'ask the running daemon to stop applying new revisions (polls go on; kept across restarts) until resume',
-    examples: ["hotpull pause --url http://127.0.0.1:9300 --reason 'release freeze'", 'hotpull pause --listen 9300'],
+    examples: [
+      "hotpull pause --reason 'release freeze'",
+      'hotpull pause --repo /app',
+      'hotpull pause --url http://127.0.0.1:9300',
+    ],
   },
   resume: {
     usage: 'hotpull resume [options]',
     summary: "ask the running daemon to follow again (lifts a pause or a rollback's) and sync now",
-    examples: ['hotpull resume --url http://127.0.0.1:9300', 'hotpull resume --listen 9300'],
+    examples: ['hotpull resume', 'hotpull resume --repo /app', 'hotpull resume --url http://127.0.0.1:9300'],
   },
   rollback: {
     usage: 'hotpull rollback [SHA] [options]',
@@ -85,6 +90,12 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
       'hotpull rollback 1a2b3c4 --url http://127.0.0.1:9300',
       'hotpull rollback --repo /app',
     ],
+  },
+  reset: {
+    usage: 'hotpull reset [options]',
+    summary:
+      "the way out of diverged or dirty: the daemon saves the checkout's head and edits under refs/hotpull/backup/ and resets to the remote head",
+    examples: ['hotpull reset', 'hotpull reset --repo /app', 'hotpull reset --url http://127.0.0.1:9300'],
   },
   watch: {
     usage: 'hotpull watch [options]',

@@ -50,6 +50,7 @@ export const COMMAND_NAMES = [
   'pause',
   'resume',
   'rollback',
+  'reset',
   'watch',
   'host up',
   'host deploy',
@@ -113,7 +114,9 @@ const RUN = ['run', 'supervisor-config'] as const;
 /** the commands that run the sync engine on a checkout */
 const ENGINE = ['run', 'sync', 'rollback', 'host deploy', 'supervisor-config'] as const;
 /** the commands that ask a running daemon (its listener) to do something */
-const CONTROL = ['pause', 'resume', 'rollback'] as const;
+const CONTROL = ['pause', 'resume', 'rollback', 'reset'] as const;
+/** the commands that find the daemon of a checkout (--repo, else the working directory) */
+const ASKING = ['status', 'sync', ...CONTROL] as const;
 /** the commands that reload an app server */
 const RELOADING = [...ENGINE, 'watch'] as const;
 /** the commands that talk to a git remote */
@@ -124,10 +127,17 @@ export const OPTIONS = [
   {
     key: 'repo',
     kind: 'path',
-    commands: [...ENGINE, 'watch', 'log', 'host up'],
+    commands: [...ENGINE, 'watch', 'log', 'host up', ...ASKING],
     placeholder: 'DIR',
     description: 'the git checkout to keep deployed',
-    describeFor: { 'host up': 'the URL to clone into an empty --code directory', watch: 'the directory to watch' },
+    describeFor: {
+      'host up': 'the URL to clone into an empty --code directory',
+      watch: 'the directory to watch',
+      status: 'the checkout whose daemon to ask (over its operator socket, no secret needed)',
+      pause: 'the checkout whose daemon to ask (over its operator socket, no secret needed)',
+      resume: 'the checkout whose daemon to ask (over its operator socket, no secret needed)',
+      reset: 'the checkout whose daemon to ask (over its operator socket, no secret needed)',
+    },
     default: ({ cwd }) => cwd,
     defaultText: 'current directory',
   },
@@ -159,7 +169,7 @@ export const OPTIONS = [
   {
     key: 'layout',
     kind: 'enum',
-    commands: [...ENGINE, 'log'],
+    commands: [...ENGINE, 'log', ...ASKING],
     values: ['in-place', 'atomic'],
     placeholder: 'in-place|atomic',
     description:
@@ -449,8 +459,8 @@ export const OPTIONS = [
     commands: ['status', 'sync', ...CONTROL],
     placeholder: 'URL',
     noConfigKey: true,
-    description: 'status, sync --now: the daemon to ask',
-    defaultText: 'http://<listen>',
+    description: 'the daemon to ask over TCP (needs the webhook secret)',
+    defaultText: "the checkout's daemon, through its operator socket; else http://<listen>",
   },
   {
     key: 'json',

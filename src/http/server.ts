@@ -14,6 +14,7 @@ import type { ListenAddress } from '../config/schema.js';
 import { HttpError } from './http-error.js';
 import { readBody } from './body.js';
 import { bind } from './bind.js';
+import { listenOnSocket } from './local-socket.js';
 import { ConnectionGuard } from './connections.js';
 import { ByteBudget, LIMITS, bodyLimit, connectionCap, parseFdLimit } from './limits.js';
 import { LogThrottle, summaryLine } from './throttle.js';
@@ -23,7 +24,13 @@ import { ListenerCounters } from './listener-metrics.js';
 export const MAX_BODY = bodyLimit('/webhook');
 
 export interface ServerOptions {
-  listen: ListenAddress;
+  /** the TCP listener (--listen); without it only the socket serves */
+  listen?: ListenAddress;
+  /**
+   * A unix socket for operators on this machine (its directory owner-only, see local-socket.ts): the same routes
+   * and bounds as TCP, but /sync and the operator routes need no secret there (a webhook still does).
+   */
+  socket?: string;
   daemon: Pick<Daemon, 'trigger'> & Partial<Pick<Daemon, 'onPass'>>;
   status: () => Status;
   metrics: Metrics;
@@ -47,6 +54,8 @@ export interface Control {
   resume(): Promise<string>;
   rollback(sha: string | undefined): Promise<SyncOutcome>;
   syncAndWait(trigger: string): Promise<SyncOutcome | Error>;
+  /** back up and reset a diverged or dirty checkout to the remote head; `backups`: the refs and paths saved */
+  reset(): Promise<{ outcome: SyncOutcome; backups: string[] }>;
 }
 
 /** How long a caller may wait for a pass (sync --now --wait) or a rollback before the listener answers 504. */
@@ -81,7 +90,9 @@ export function describeOutcome(outcome: SyncOutcome | Error): {
 }
 
 export interface StatusServer {
+  /** the TCP listener's URL; unix:PATH when only the socket listens */
   url: string;
+  socket?: string;
   close(): Promise<void>;
 }
 
@@ -142,6 +153,10 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   const budget = new ByteBudget(LIMITS.bodyBudget);
   const cap = options.maxConnections ?? connectionCap(fdLimit());
   const guard = new ConnectionGuard({ cap, logger, refuse: (reason) => counters.refuse(reason), clock });
+  // the socket's own share, so that a flood on the TCP port does not lock out an operator on this machine
+  const localGuard = new ConnectionGuard({ cap, logger, refuse: (reason) => counters.refuse(reason), clock });
+  /** connections that came through the unix socket, which only this user can reach */
+  const localSockets = new WeakSet<object>();
   const unauthorized = new LogThrottle();
   const coalescer = new WebhookCoalescer(options.coalesce);
   let deferred: NodeJS.Timeout | undefined;
@@ -237,9 +252,11 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   /** The operator routes: POST, the bearer secret, and /sync's body limits; nothing changes before all three pass. */
   async function authorized(req: IncomingMessage, res: ServerResponse, what: string): Promise<Buffer> {
     if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
-    if (!options.secret) throw new HttpError(503, `${what} disabled: no secret configured`, 'disabled', true);
-    const auth = authenticate({ authorization: req.headers.authorization }, Buffer.alloc(0), options.secret);
-    if (!auth.ok) throw new HttpError(401, 'send Authorization: Bearer <webhook secret>', 'unauthorized', true);
+    if (!localSockets.has(req.socket)) {
+      if (!options.secret) throw new HttpError(503, `${what} disabled: no secret configured`, 'disabled', true);
+      const auth = authenticate({ authorization: req.headers.authorization }, Buffer.alloc(0), options.secret);
+      if (!auth.ok) throw new HttpError(401, 'send Authorization: Bearer <webhook secret>', 'unauthorized', true);
+    }
     if (continueWanted(req)) res.writeContinue();
     const body = await readBody(req, { limit: bodyLimit('/sync'), budget, timeoutMs: LIMITS.bodyTimeoutMs });
     budget.give(body.length);
@@ -294,7 +311,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   async function operate(
     req: IncomingMessage,
     res: ServerResponse,
-    route: '/pause' | '/resume' | '/rollback',
+    route: '/pause' | '/resume' | '/rollback' | '/reset',
   ): Promise<void> {
     const control = controlOf();
     const body = jsonObject(await authorized(req, res, route.slice(1)));
@@ -306,9 +323,13 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     if (route === '/resume') return send(res, 200, { ok: true, message: await control.resume() });
     const sha = body.sha;
     const hex = typeof sha === 'string' && /^[0-9a-f]{4,64}$/.test(sha);
-    if (sha !== undefined && !hex) throw new HttpError(400, 'sha must be a commit id in hex', 'bad_request');
+    if (route === '/rollback' && sha !== undefined && !hex)
+      throw new HttpError(400, 'sha must be a commit id in hex', 'bad_request');
     try {
-      send(res, 200, describeOutcome(await waitFor(req, control.rollback(sha))));
+      if (route === '/rollback')
+        return send(res, 200, describeOutcome(await waitFor(req, control.rollback(sha as string | undefined))));
+      const { outcome, backups } = await waitFor(req, control.reset());
+      send(res, 200, { ...describeReset(outcome, backups), backups });
     } catch (error) {
       if (error instanceof HttpError) throw error;
       // bad input (no such commit, nothing to roll back to) is the caller's; anything else failed the rollback
@@ -341,7 +362,9 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     const close = !known || error.close;
     const headers: Record<string, string> = close ? { connection: 'close' } : {};
     if (status === 405)
-      headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/rollback'].includes(path) ? 'POST' : 'GET, HEAD';
+      headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/rollback', '/reset'].includes(path)
+        ? 'POST'
+        : 'GET, HEAD';
     send(res, status, { ok: false, error: (error as Error).message }, headers);
     if (!close) return;
     // Unread bytes the client is still sending are discarded (never buffered) until the socket goes.
@@ -349,87 +372,131 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     setTimeout(() => req.socket.destroy(), LIMITS.lingerMs).unref();
   }
 
-  const server = http.createServer(
-    {
-      headersTimeout: LIMITS.headersTimeoutMs,
-      requestTimeout: LIMITS.requestTimeoutMs,
-      keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
-      connectionsCheckingInterval: LIMITS.connectionsCheckIntervalMs,
-    },
-    (req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      const handle = async () => {
-        switch (path) {
-          case '/webhook':
-            return webhook(req, res);
-          case '/sync':
-            return syncNow(req, res, /[?&]wait=(1|true)(&|$)/.test(req.url ?? ''));
-          case '/pause':
-          case '/resume':
-          case '/rollback':
-            return operate(req, res, path);
-          case '/status':
-            readOnly(req);
-            return send(res, 200, publicStatus(options.status()));
-          case '/healthz': {
-            readOnly(req);
-            const status = options.status();
-            if (status.lastSuccessAt === undefined)
-              return send(
-                res,
-                503,
-                `starting: no successful sync yet${status.lastError ? ` (${status.lastError})` : ''}\n`,
-              );
-            if (status.state === 'failing') return send(res, 503, `failing: ${status.reason ?? status.lastError}\n`);
-            return send(res, 200, `ok ${status.state} ${status.deployedSha ?? ''}\n`);
-          }
-          case '/metrics':
-            readOnly(req);
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const handle = async () => {
+      switch (path) {
+        case '/webhook':
+          return webhook(req, res);
+        case '/sync':
+          return syncNow(req, res, /[?&]wait=(1|true)(&|$)/.test(req.url ?? ''));
+        case '/pause':
+        case '/resume':
+        case '/rollback':
+        case '/reset':
+          return operate(req, res, path);
+        case '/status':
+          readOnly(req);
+          return send(res, 200, publicStatus(options.status()));
+        case '/healthz': {
+          readOnly(req);
+          const status = options.status();
+          if (status.lastSuccessAt === undefined)
             return send(
               res,
-              200,
-              options.metrics.render(options.status(), clock()) +
-                counters.render({ connections: guard.open, maxConnections: cap, bufferedBytes: budget.inUse }),
-              { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+              503,
+              `starting: no successful sync yet${status.lastError ? ` (${status.lastError})` : ''}\n`,
             );
-          default:
-            throw new HttpError(
-              404,
-              'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics',
-              'not_found',
-              true,
-            );
+          if (status.state === 'failing') return send(res, 503, `failing: ${status.reason ?? status.lastError}\n`);
+          return send(res, 200, `ok ${status.state} ${status.deployedSha ?? ''}\n`);
         }
-      };
-      handle().catch((error: unknown) => {
-        try {
-          refuse(req, res, path!, error);
-        } catch {
-          req.socket.destroy();
-        }
-      });
-    },
-  );
-  // With a 'checkContinue' listener Node no longer answers 100 Continue by itself: the routes do, once the
-  // headers have passed their checks, so a refused client never sends its body.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
-  // No traffic at all for this long closes the socket (Node destroys it when no 'timeout' listener is set).
-  server.timeout = LIMITS.idleSocketMs;
-  await bind(server, options.listen);
-  guard.attach(server);
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+        case '/metrics':
+          readOnly(req);
+          return send(
+            res,
+            200,
+            options.metrics.render(options.status(), clock()) +
+              counters.render({ connections: guard.open, maxConnections: cap, bufferedBytes: budget.inUse }),
+            { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+          );
+        default:
+          throw new HttpError(
+            404,
+            'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics',
+            'not_found',
+            true,
+          );
+      }
+    };
+    handle().catch((error: unknown) => {
+      try {
+        refuse(req, res, path!, error);
+      } catch {
+        req.socket.destroy();
+      }
+    });
+  };
+  /** The same bounds on both listeners: Node's timeouts here, connections and bodies through the guard and budget. */
+  const createListener = () => {
+    const server = http.createServer(
+      {
+        headersTimeout: LIMITS.headersTimeoutMs,
+        requestTimeout: LIMITS.requestTimeoutMs,
+        keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
+        connectionsCheckingInterval: LIMITS.connectionsCheckIntervalMs,
+      },
+      onRequest,
+    );
+    // With a 'checkContinue' listener Node no longer answers 100 Continue by itself: the routes do, once the
+    // headers have passed their checks, so a refused client never sends its body.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+    // No traffic at all for this long closes the socket (Node destroys it when no 'timeout' listener is set).
+    server.timeout = LIMITS.idleSocketMs;
+    return server;
+  };
+  const servers: Array<{ server: ReturnType<typeof createListener>; guard: ConnectionGuard }> = [];
+  let url: string | undefined;
+  try {
+    if (options.listen) {
+      const server = createListener();
+      await bind(server, options.listen);
+      guard.attach(server);
+      servers.push({ server, guard });
+      const address = server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      url = `http://${host}:${address.port}`;
+    }
+    if (options.socket) {
+      const server = createListener();
+      server.prependListener('connection', (socket: object) => localSockets.add(socket));
+      localGuard.attach(server);
+      await listenOnSocket(server, options.socket);
+      servers.push({ server, guard: localGuard });
+    }
+  } catch (error) {
+    for (const { server } of servers) server.close();
+    clearInterval(flusher);
+    unsubscribe?.();
+    throw error;
+  }
   return {
-    url: `http://${host}:${address.port}`,
+    url: url ?? `unix:${options.socket}`,
+    socket: options.socket,
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(flusher);
         clearTimeout(deferred);
         unsubscribe?.();
         flushUnauthorized(true);
-        server.close(() => resolve());
-        server.closeAllConnections();
-        guard.closeAll();
+        let open = servers.length;
+        if (open === 0) resolve();
+        for (const { server, guard } of servers) {
+          server.close(() => {
+            open -= 1;
+            if (open === 0) resolve();
+          });
+          server.closeAllConnections();
+          guard.closeAll();
+        }
       }),
   };
+}
+
+/** What `hotpull reset` answers: the pass's outcome in the words of describeOutcome, and the backups made. */
+export function describeReset(outcome: SyncOutcome, backups: readonly string[]): ReturnType<typeof describeOutcome> {
+  const described = describeOutcome(outcome);
+  if (outcome.kind === 'up-to-date' && backups.length === 0)
+    return { ...described, message: `nothing to reset: ${described.message}` };
+  const saved = backups.length > 0 ? `; saved first: ${backups.join(', ')}` : '; nothing needed saving';
+  return { ...described, message: `reset to the remote head: ${described.message}${saved}` };
 }

@@ -2,16 +2,35 @@ import { HotpullError } from '../errors.js';
 import { request, requestFailure, type Answer, type RequestOptions } from './request.js';
 import type { Status } from '../sync/status.js';
 
-/** Talks to a running daemon's listener: `hotpull status`, `sync --now`, `pause`, `resume`, `rollback`. */
-async function call(url: string, options: Omit<RequestOptions, 'timeoutMs'>, timeoutMs = 5000): Promise<Answer> {
+/**
+ * Where a daemon is asked: an http(s) URL (--url, --listen, or the URL it recorded), or `unix:PATH`, its operator
+ * socket, which needs no secret.
+ */
+export const UNIX = 'unix:';
+
+/** Talks to a running daemon's listener: `hotpull status`, `sync --now`, `pause`, `resume`, `rollback`, `reset`. */
+async function call(
+  base: string,
+  route: string,
+  options: Omit<RequestOptions, 'timeoutMs'>,
+  timeoutMs = 5000,
+): Promise<Answer> {
+  const socketPath = base.startsWith(UNIX) ? base.slice(UNIX.length) : undefined;
+  const url = new URL(route, socketPath ? 'http://localhost' : base).href;
   try {
-    return await request(url, { ...options, timeoutMs });
+    return await request(url, { ...options, timeoutMs, ...(socketPath ? { socketPath } : {}) });
   } catch (error) {
-    throw new HotpullError('UNREACHABLE', `cannot reach the hotpull daemon at ${url}: ${requestFailure(error)}`, {
-      cause: error,
-    });
+    throw new HotpullError(
+      'UNREACHABLE',
+      `cannot reach the hotpull daemon at ${socketPath ? base : url}: ${requestFailure(error)}`,
+      { cause: error },
+    );
   }
 }
+
+/** The bearer header over TCP; the socket needs none (only this user can reach it). */
+const bearer = (base: string, secret: string | undefined): Record<string, string> =>
+  base.startsWith(UNIX) || secret === undefined ? {} : { authorization: `Bearer ${secret}` };
 
 function json(body: string): unknown {
   try {
@@ -22,8 +41,7 @@ function json(body: string): unknown {
 }
 
 export async function fetchStatus(base: string): Promise<Status & { live: boolean }> {
-  const url = new URL('/status', base).href;
-  const answer = await call(url, { method: 'GET' });
+  const answer = await call(base, '/status', { method: 'GET' });
   if (answer.status < 200 || answer.status > 299)
     throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status}`);
   const status = json(answer.body);
@@ -32,11 +50,8 @@ export async function fetchStatus(base: string): Promise<Status & { live: boolea
   return status as Status & { live: boolean };
 }
 
-export async function requestSync(base: string, secret: string): Promise<string> {
-  const answer = await call(new URL('/sync', base).href, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${secret}` },
-  });
+export async function requestSync(base: string, secret: string | undefined): Promise<string> {
+  const answer = await call(base, '/sync', { method: 'POST', headers: bearer(base, secret) });
   const body = (json(answer.body) ?? {}) as { message?: string; error?: string };
   if (answer.status !== 202)
     throw new HotpullError('REFUSED', `${base}/sync answered ${answer.status}: ${body.error ?? ''}`.trim());
@@ -49,6 +64,8 @@ export interface ControlAnswer {
   message: string;
   result?: string;
   sha?: string;
+  /** reset: the backup refs and directories it made */
+  backups?: string[];
 }
 
 /**
@@ -58,17 +75,18 @@ export interface ControlAnswer {
  */
 export async function requestControl(
   base: string,
-  secret: string,
+  secret: string | undefined,
   route: string,
   body?: Record<string, unknown>,
   wait = false,
 ): Promise<ControlAnswer> {
   const headers: Record<string, string> = {
-    authorization: `Bearer ${secret}`,
+    ...bearer(base, secret),
     ...(body ? { 'content-type': 'application/json' } : {}),
   };
   const answer = await call(
-    new URL(route, base).href,
+    base,
+    route,
     { method: 'POST', headers, ...(body ? { body: JSON.stringify(body) } : {}) },
     wait ? 11 * 60_000 : 5000,
   );
@@ -82,5 +100,11 @@ export async function requestControl(
     );
   if (answer.status !== 200)
     throw new HotpullError('REFUSED', `${base}${path} answered ${answer.status}: ${parsed.error ?? ''}`.trim());
-  return { ok: parsed.ok === true, message: parsed.message ?? '', result: parsed.result, sha: parsed.sha };
+  return {
+    ok: parsed.ok === true,
+    message: parsed.message ?? '',
+    result: parsed.result,
+    sha: parsed.sha,
+    ...(Array.isArray(parsed.backups) ? { backups: parsed.backups.map(String) } : {}),
+  };
 }

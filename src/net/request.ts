@@ -16,6 +16,8 @@ export interface RequestOptions {
   timeoutMs: number;
   /** the rest of a longer body is not read */
   maxBodyBytes?: number;
+  /** a unix socket to send the request over (the URL then gives only the path and the Host header) */
+  socketPath?: string;
 }
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
@@ -33,7 +35,12 @@ export async function request(url: string, options: RequestOptions): Promise<Ans
   return new Promise<Answer>((resolve, reject) => {
     const req = transport.request(
       target,
-      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: false,
+        ...(options.socketPath ? { socketPath: options.socketPath } : {}),
+      },
       (response) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -137,6 +137,8 @@ export class SyncEngine {
   private applyUnsettled = false;
   /** the last blocked verdict, so a blocked poll logs once and skips work it already did */
   private blocked?: { verdict: BlockedVerdict; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
+  /** a `hotpull reset` pass: diverged and dirty are reset (with backups) whatever the policies say */
+  private resetting = false;
   private rejectReason?: string;
   private initialized = false;
   private startLogged = false;
@@ -485,6 +487,20 @@ export class SyncEngine {
   }
 
   /**
+   * `hotpull reset`: one pass that backs up and resets a diverged or dirty checkout to the remote head, as
+   * --on-diverged reset and --on-dirty reset do (see sync/reset.ts); a standing block is looked at again.
+   */
+  async resetPass(signal?: AbortSignal): Promise<SyncOutcome> {
+    this.resetting = true;
+    this.blocked = undefined;
+    try {
+      return await this.syncPass('reset', signal);
+    } finally {
+      this.resetting = false;
+    }
+  }
+
+  /**
    * One pass without the housekeeping: the daemon tells its listeners (metrics, notifications, waiting webhooks) the
    * outcome first and calls housekeeping() after, so a `git maintenance` never delays what a pass reports.
    */
@@ -636,8 +652,8 @@ export class SyncEngine {
       relation,
       modified,
       obstructing,
-      onDiverged: this.options.onDiverged,
-      onDirty: this.options.onDirty,
+      onDiverged: this.resetting ? 'reset' : this.options.onDiverged,
+      onDirty: this.resetting ? 'reset' : this.options.onDirty,
     });
     if (plan.kind === 'noop') {
       this.setState('idle');

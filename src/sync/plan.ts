@@ -48,8 +48,8 @@ export function planApply(input: PlanInput): Plan {
   if (rewrites && input.onDiverged === 'stop') {
     const reason =
       relation === 'ahead'
-        ? 'the checkout has commits the remote branch does not have; not rewriting them (--on-diverged reset saves a backup ref and resets)'
-        : 'the remote branch was rewritten (force-push) and no longer contains the deployed commit; not rewriting the checkout (--on-diverged reset saves a backup ref and resets)';
+        ? 'the checkout has commits the remote branch does not have; not rewriting them (hotpull reset saves a backup ref and resets; --on-diverged reset does so by itself)'
+        : 'the remote branch was rewritten (force-push) and no longer contains the deployed commit; not rewriting the checkout (hotpull reset saves a backup ref and resets; --on-diverged reset does so by itself)';
     return { kind: 'blocked', state: 'diverged', reason };
   }
   const dirty = modified.length > 0;
@@ -58,7 +58,7 @@ export function planApply(input: PlanInput): Plan {
     return {
       kind: 'blocked',
       state: 'dirty',
-      reason: `tracked files were modified in the checkout (${listFiles(modified)}); not overwriting them (--on-dirty reset saves them under refs/hotpull/backup/ and resets)`,
+      reason: `tracked files were modified in the checkout (${listFiles(modified)}); not overwriting them (hotpull reset saves them under refs/hotpull/backup/ and resets; --on-dirty reset does so by itself)`,
     };
   }
   if (obstructing.length > 0 && input.onDirty === 'stop') {
@@ -67,7 +67,7 @@ export function planApply(input: PlanInput): Plan {
       state: 'dirty',
       reason:
         `untracked files in the checkout are in the way of files the new revision adds (${listFiles(obstructing)}); not overwriting them ` +
-        '(--on-dirty reset moves them under .git/hotpull/backup/ and deploys)',
+        '(hotpull reset moves them under .git/hotpull/backup/ and deploys; --on-dirty reset does so by itself)',
     };
   }
   return {
