@@ -1,12 +1,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { systemErrorLine } from '../src/errors.js';
 import { OPTIONS, flagName, envName } from '../src/config/options.js';
 import { makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { CLI, ROOT, runCli } from './helpers/hotpull.js';
+import { NOBODY, cliForOtherUser, removeCopy } from './helpers/other-user.js';
 
 let sb: Sandbox | undefined;
 let dir: string | undefined;
@@ -244,9 +245,11 @@ describe('the environment', () => {
     // root reads anything: as root the CLI runs as uid 65534 (nobody), which must reach node, the CLI and its
     // node_modules; mkdtemp makes the sandbox 0700, so it is opened up to 0755 first.
     const asRoot = process.getuid?.() === 0;
-    const asUser = (args: string[], home: string) =>
+    // from a clone in a private directory, uid 65534 runs a world-readable copy (helpers/other-user.ts)
+    afterAll(removeCopy);
+    const asUser = async (args: string[], home: string) =>
       asRoot
-        ? execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
+        ? execa('setpriv', [...NOBODY, process.execPath, await cliForOtherUser(), ...args], {
             env: { HOTPULL_LOG_FORMAT: 'json', HOME: home },
             reject: false,
             timeout: 30_000,
@@ -265,13 +268,13 @@ describe('the environment', () => {
             '--clear-groups',
             process.execPath,
             '-e',
-            `require('fs').accessSync(${JSON.stringify(CLI)})`,
+            `require('fs').accessSync(${JSON.stringify(await cliForOtherUser())})`,
           ],
           { reject: false },
         );
         expect(
           reach.exitCode,
-          `uid 65534 cannot read ${CLI} (every directory above it must be world-executable): ${reach.stderr.split('\n')[0]}`,
+          `uid 65534 cannot read ${await cliForOtherUser()} (every directory above it must be world-executable): ${reach.stderr.split('\n')[0]}`,
         ).toBe(0);
       }
       return sandbox;
