@@ -89,7 +89,7 @@ describe('--reload specs', () => {
       `onChange[0].timeout (in ${file}) must be a duration like 30s or 5m (got "soon")`,
     );
     await expect(load([{ paths: 'x', run: 'y', when: 'always' }])).rejects.toThrow(
-      `onChange[0] (in ${file}) must only paths, run, hold, timeout`,
+      `onChange[0] (in ${file}) must use only the keys paths, run, hold, timeout (got "when")`,
     );
   });
 });

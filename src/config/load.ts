@@ -98,28 +98,40 @@ const importDefault = async (filepath: string) =>
   ((await import(pathToFileURL(filepath).href)) as { default?: unknown }).default;
 
 /**
- * Whether cosmiconfig could find something in `dir`: one of the search places exists, a package.json only when it
- * has a `hotpull` key (an app's own package.json is common in the working directory). A package.json that cannot
- * be read or parsed counts: cosmiconfig reports it as it always did.
+ * What cosmiconfig could find in `dir`: the search places that exist, a package.json only when it has a `hotpull`
+ * key (an app's own package.json is common in the working directory). A package.json that cannot be read or
+ * parsed counts: cosmiconfig reports it as it always did.
  */
-async function mayHoldConfig(dir: string): Promise<boolean> {
+async function configFilesIn(dir: string): Promise<string[]> {
+  const found: string[] = [];
   for (const name of SEARCH_PLACES) {
     const file = path.join(dir, name);
     if (!existsSync(file)) continue;
-    if (name !== 'package.json') return true;
+    if (name !== 'package.json') {
+      found.push(file);
+      continue;
+    }
     try {
       const json = JSON.parse(await readFile(file, 'utf8')) as unknown;
-      if (typeof json !== 'object' || json === null || Object.hasOwn(json, MODULE)) return true;
+      if (typeof json !== 'object' || json === null || Object.hasOwn(json, MODULE)) found.push(file);
     } catch {
-      return true;
+      found.push(file);
     }
   }
-  return false;
+  return found;
 }
 
 async function readConfigFile(explicit: string | undefined, searchDirs: string[]): Promise<FileConfig | undefined> {
   // cosmiconfig and its parsers load only when there is a file for them to read (bench/idle.mjs: eager-cosmiconfig).
-  if (!explicit && !(await Promise.all(searchDirs.map(mayHoldConfig))).some(Boolean)) return undefined;
+  if (!explicit) {
+    const found = [...new Set((await Promise.all(searchDirs.map(configFilesIn))).flat())];
+    if (found.length === 0) return undefined;
+    // which one would win is an accident of the search order: the user says
+    if (found.length > 1)
+      throw configError(
+        `only one config file may be found, name one with --config FILE (got ${found.length}: ${found.join(' and ')})`,
+      );
+  }
   const { cosmiconfig } = await import('cosmiconfig');
   let result;
   try {

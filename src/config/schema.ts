@@ -1,4 +1,5 @@
 import { configError } from '../errors.js';
+import { didYouMean } from '../suggest.js';
 import { durationProblem, parseDuration } from '../duration.js';
 import { redactUrl, splitUrl } from '../redact.js';
 import { envName, flagName, type OptionSpec } from './options.js';
@@ -177,14 +178,21 @@ const RULE_KEYS = new Set(['paths', 'run', 'hold', 'timeout']);
 const stringList = (raw: unknown) => listOf(raw, nonEmpty);
 
 /** The first problem of an `onChange` list: where (a path into it) and which rule it breaks; or the rules. */
-function checkRules(raw: unknown): { rules: RawRule[] } | { path: Array<string | number>; rule?: string } {
+function checkRules(
+  raw: unknown,
+): { rules: RawRule[] } | { path: Array<string | number>; rule?: string; got?: string } {
   if (!Array.isArray(raw)) return { path: [] };
   const rules: RawRule[] = [];
   for (const [index, item] of raw.entries()) {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) return { path: [] };
     const rule = item as Record<string, unknown>;
-    if (Object.keys(rule).some((k) => !RULE_KEYS.has(k)))
-      return { path: [index], rule: 'only paths, run, hold, timeout' };
+    const unknown = Object.keys(rule).find((k) => !RULE_KEYS.has(k));
+    if (unknown !== undefined)
+      return {
+        path: [index],
+        rule: 'use only the keys paths, run, hold, timeout',
+        got: `${JSON.stringify(unknown)}${didYouMean(unknown, [...RULE_KEYS]).replace(/^ \((.*)\)$/, '; $1')}`,
+      };
     const paths = stringList(rule.paths);
     if (paths === INVALID) return { path: [index, 'paths'] };
     const run = rule.run === undefined ? undefined : stringList(rule.run);
@@ -214,7 +222,7 @@ export function validateRules(spec: OptionSpec, raw: unknown, source: Source): C
     const label = source.kind === 'file' ? `${where} (in ${source.file})` : where;
     const rule =
       result.rule ?? (result.path.length === 0 ? `be ${ruleText(spec)}` : 'be a string or a list of non-empty strings');
-    throw configError(`${label} must ${rule} (got ${JSON.stringify(got)})`);
+    throw configError(`${label} must ${rule} (got ${result.got ?? JSON.stringify(got)})`);
   }
   return result.rules.map((rule, index) => {
     let timeoutMs = DEFAULT_HOOK_TIMEOUT;

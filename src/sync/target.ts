@@ -1,5 +1,6 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { checkoutUnreadable, configError, HotpullError, isHotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 import { branchNameProblem, locationKind } from '../git/location.js';
@@ -37,6 +38,30 @@ function refOption(config: Config): { branch?: string; ref?: RefSpec } {
 }
 
 const looksLikeUrl = (remote: string) => locationKind(remote) !== 'name';
+
+/**
+ * A --remote that is a path (or file:// URL) on this machine must exist at start: retrying a typo forever helps
+ * nobody (exit 2). Relative paths are taken from the checkout, as git takes them. A remote that vanishes later is a
+ * runtime failure, retried.
+ */
+async function refuseMissingLocalRemote(remote: string, dir: string): Promise<void> {
+  const kind = locationKind(remote);
+  if (kind === 'name' || (kind === 'url' && !remote.startsWith('file://'))) return;
+  let local: string;
+  try {
+    local = remote.startsWith('file://') ? fileURLToPath(remote) : path.resolve(dir, remote);
+  } catch {
+    return; // git says what is wrong with the URL
+  }
+  const error = await fs.stat(local).then(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
+  if (error?.code === 'ENOENT' || error?.code === 'ENOTDIR')
+    throw configError(
+      `--remote must name an existing repository (got ${JSON.stringify(remote)}: ${local} does not exist)`,
+    );
+}
 
 function checkBranchName(branch: string): void {
   const problem = branchNameProblem(branch);
@@ -79,6 +104,7 @@ export async function resolveTarget(
 
   if (config.remote.startsWith('-'))
     throw configError(`--remote must be a remote name or URL (got ${JSON.stringify(config.remote)})`);
+  await refuseMissingLocalRemote(config.remote, dir);
   if (!looksLikeUrl(config.remote)) {
     const remotes = await checkout.remotes();
     if (!remotes.includes(config.remote)) {
@@ -167,6 +193,7 @@ export async function resolveAtomicTarget(
       );
     }
   }
+  await refuseMissingLocalRemote(config.remote, root);
   const { workspace, created } = await openAtomic(root, {
     // the repository's config on the volume never holds a password: git gets it through its environment
     remoteUrl: looksLikeUrl(config.remote) ? withoutSecret(config.remote, authOptions(config)) : undefined,
