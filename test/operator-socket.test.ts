@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitAndPush, headOf } from './helpers/git.js';
+import { commitAndPush, git, headOf } from './helpers/git.js';
+import { socketPath } from '../src/net/endpoint.js';
 import { waitFor } from './helpers/hotpull.js';
 import { SECRET } from './helpers/listener.js';
 import { faultFixtures, runHotpull, startHotpull, stop, waitForRecord, type Proc } from './helpers/procs.js';
@@ -148,6 +149,41 @@ describe('operator commands find the daemon of a checkout', () => {
       body: '{}',
     });
     expect(hook.status).toBe(401);
+  });
+});
+
+describe('where the socket is', () => {
+  it('a state directory too deep for a socket address: under $TMPDIR/hotpull-<uid>/, 0700, found the same way', async () => {
+    const sb = await fx.sandbox();
+    const tmp = await fx.dir('hotpull-tmpdir-');
+    const deep = path.join(sb.root, 'd'.repeat(100));
+    await git(sb.root, 'clone', '-q', sb.bare, deep);
+    const env = { ...NO_SECRET, TMPDIR: tmp };
+    const daemon = startHotpull(['run', '--repo', deep, '--interval', '1h', '--log-level', 'debug'], { env });
+    const record = await waitForRecord(daemon, 'the operator socket', (r) =>
+      String(r.msg).startsWith('operator socket '),
+    );
+    const socket = String(record.socket);
+    expect(path.dirname(socket)).toBe(path.join(tmp, `hotpull-${process.getuid!()}`));
+    expect((await fs.stat(path.dirname(socket))).mode & 0o777).toBe(0o700);
+    expect(socketPath(path.join(deep, '.git', 'hotpull'), process.getuid!(), tmp)).toBe(socket);
+    const status = await runHotpull(['status', '--repo', deep], { env });
+    expect([status.code, status.stderr]).toEqual([0, '']);
+  });
+
+  it('the atomic layout: in its repository under .hotpull/; status --repo ROOT finds it without --layout', async () => {
+    const sb = await fx.sandbox();
+    const root = await fx.dir('hotpull-atomic-');
+    const daemon = startHotpull(
+      ['run', '--layout', 'atomic', '--repo', root, '--remote', sb.bare, '--branch', 'main', '--interval', '1h'],
+      { env: { ...NO_SECRET, HOTPULL_LOG_LEVEL: 'debug' } },
+    );
+    await waitForRecord(daemon, 'the first pass', (r) => /^pass \(start\)/.test(String(r.msg)), 60_000);
+    expect((await fs.stat(path.join(root, '.hotpull', 'repo', 'hotpull', 'control', 'daemon.sock'))).isSocket()).toBe(
+      true,
+    );
+    const status = await runHotpull(['status', '--repo', root, '--json'], { env: NO_SECRET });
+    expect(JSON.parse(status.stdout)).toMatchObject({ state: 'idle', deployedSha: await headOf(sb.bare, 'main') });
   });
 });
 
