@@ -6,9 +6,7 @@ import { Metrics } from '../http/metrics.js';
 import { loadSecret } from '../http/secret.js';
 import type { StatusServer } from '../http/server.js';
 import { configError, isHotpullError, oneLine } from '../errors.js';
-import { promises as fs } from 'node:fs';
-import { removeEndpoint, socketPath, writeEndpoint } from '../net/endpoint.js';
-import { prepareSocket } from '../http/local-socket.js';
+import { closeOperatorSocket, operatorSocket, recordEndpoint } from '../http/local-socket.js';
 import { redact } from '../redact.js';
 import { hotpullVersion } from '../version.js';
 import { notifySettings } from '../notify/settings.js';
@@ -47,27 +45,6 @@ async function repoLabel(target: Target): Promise<string> {
   return redact(
     (await target.git.getConfig(`remote.${target.remote}.url`).catch(() => undefined)) ?? target.remoteLabel,
   );
-}
-
-/** The operator socket's path, ready to listen on; undefined (and said) when its directory cannot be made. */
-async function operatorSocket(stateDir: string, logger: CommandContext['logger']): Promise<string | undefined> {
-  const socket = socketPath(stateDir);
-  try {
-    await prepareSocket(socket);
-    return socket;
-  } catch (error) {
-    logger.warn(
-      { err: oneLine(error) },
-      `no operator socket (${socket}): ${oneLine(error)}; --url is needed to reach this daemon`,
-    );
-    return undefined;
-  }
-}
-
-/** After the listeners closed: the socket file and the record of where this daemon listened go. */
-async function closeSocket(stateDir: string, socket: string | undefined): Promise<void> {
-  if (!socket) return;
-  await Promise.all([fs.rm(socket, { force: true }), removeEndpoint(stateDir)]).catch(() => undefined);
 }
 
 /** What is left of it for notifications still queued (a target that is down does not hold the stop up longer). */
@@ -125,10 +102,8 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
   const stateDir = path.join(await target.git.gitDir(), 'hotpull');
   const control = daemonControl(daemon, { git: target.git, stateDir });
-  const socket = await operatorSocket(stateDir, logger);
-  const server: StatusServer = await startServer({
+  const options = {
     listen: config.listen,
-    socket,
     daemon,
     status: () => engine.status,
     metrics,
@@ -137,24 +112,16 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     secret,
     logger,
     control,
-  }).catch(async (error: unknown) => {
+  };
+  const socket = await operatorSocket(stateDir, logger);
+  const server: StatusServer = await startServer({ ...options, socket }).catch((error: unknown) => {
     if (!socket || isHotpullError(error, 'CONFIG')) throw error;
-    // the socket could not be bound: TCP alone, said once
+    // the socket could not be bound: TCP alone (with --listen), said once
     logger.warn(
       { err: oneLine(error) },
-      `operator socket ${socket}: ${oneLine(error)}; --url is needed to reach this daemon`,
+      `no operator socket (${socket}): ${oneLine(error)}; --url is needed to reach this daemon`,
     );
-    return startServer({
-      listen: config.listen,
-      daemon,
-      status: () => engine.status,
-      metrics,
-      branch: target.branch,
-      follows,
-      secret,
-      logger,
-      control,
-    });
+    return startServer(options);
   });
   if (config.listen) {
     if (!secret)
@@ -164,14 +131,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     logger.info({ url: server.url }, `listening on ${server.url}`);
   }
   if (server.socket) {
-    await writeEndpoint(stateDir, {
-      pid: process.pid,
-      socket: server.socket,
-      ...(config.listen ? { url: server.url } : {}),
-    }).catch((error: unknown) =>
-      logger.warn({ err: oneLine(error) }, `could not record where this daemon listens: ${oneLine(error)}`),
-    );
-    logger.debug({ socket: server.socket }, `operator socket ${server.socket}`);
+    await recordEndpoint(stateDir, server.socket, config.listen ? server.url : undefined, logger);
   }
 
   logger.info(
@@ -205,7 +165,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   stopping.abort();
   const stopped = Promise.all([
     daemon.stop(),
-    server.close().then(() => closeSocket(stateDir, server.socket)),
+    server.close().then(() => closeOperatorSocket(stateDir, server.socket)),
     watching?.close(),
   ]).then(() => notifier?.drain(NOTIFY_DRAIN_MS));
   if (!(await stoppedInTime(stopped))) {
