@@ -164,7 +164,7 @@ function refuseUnusedFlags(topic: CommandName, flags: Readonly<Record<string, un
     const flag = `--${cliFlag(o)}`;
     if (now && !SYNC_NOW_KEYS.has(o.key))
       throw configError(
-        `${flag} is not used by sync --now: the daemon runs the pass with its own options (see hotpull sync --help)`,
+        `${flag} is not used by sync --now: the daemon runs the pass with its own options (${o.key === 'onDiverged' || o.key === 'onDirty' ? 'hotpull reset backs up and resets a diverged or dirty checkout through it' : 'see hotpull sync --help'})`,
       );
     if (appliesTo(o, topic)) continue;
     const readers = o.commands === 'all' ? [] : o.commands;

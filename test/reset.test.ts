@@ -78,7 +78,11 @@ describe('flags a command does not use are refused, not ignored', () => {
   it.each([
     [
       ['sync', '--now', '--wait', '--on-diverged', 'reset'],
-      'hotpull: --on-diverged is not used by sync --now: the daemon runs the pass with its own options (see hotpull sync --help)',
+      'hotpull: --on-diverged is not used by sync --now: the daemon runs the pass with its own options (hotpull reset backs up and resets a diverged or dirty checkout through it)',
+    ],
+    [
+      ['sync', '--now', '--touch', 'uwsgi.ini'],
+      'hotpull: --touch is not used by sync --now: the daemon runs the pass with its own options (see hotpull sync --help)',
     ],
     [
       ['status', '--interval', '5s'],
