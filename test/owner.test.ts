@@ -70,11 +70,19 @@ describe('two daemons on one checkout', { timeout: 240_000 }, () => {
   });
 });
 
+/**
+ * `hotpull sync` beside a daemon asks it over its operator socket (test/operator-socket.test.ts); without the
+ * socket (removed here, or another user's) it waits for the owner lock, which these tests look at.
+ */
+const withoutOperatorSocket = (checkout: string) =>
+  fs.rm(path.join(checkout, '.git', 'hotpull', 'control', 'daemon.sock'));
+
 describe('hotpull sync beside a daemon', { timeout: 240_000 }, () => {
   it('waits for it and says so, gives up after --sync-timeout, and works once the daemon is stopped', async () => {
     const sb = await made.sandbox();
     const daemon = await startDaemon(['--repo', sb.checkout, '--interval', '10m', '--listen', '127.0.0.1:0']);
     await waitFirstPass(daemon);
+    await withoutOperatorSocket(sb.checkout);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
 
     const blocked = await runHotpull(['sync', '--repo', sb.checkout, '--sync-timeout', '2s']);
@@ -104,6 +112,7 @@ describe('hotpull sync beside a daemon', { timeout: 240_000 }, () => {
     const sb = await made.sandbox();
     const daemon = await startDaemon(['--repo', sb.checkout, '--interval', '10m', '--listen', '127.0.0.1:0']);
     await waitFirstPass(daemon);
+    await withoutOperatorSocket(sb.checkout);
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     const sync = startHotpull(['sync', '--repo', sb.checkout, '--sync-timeout', '60s']);
     await waitForRecord(sync, 'sync to wait for the daemon', (r) => String(r.msg).includes(`pid ${daemon.pid}`));
@@ -132,6 +141,7 @@ describe('the owner lock after kill -9', { timeout: 240_000 }, () => {
     const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     await waitFor('the new daemon to deploy', async () => (await headOf(sb.checkout)) === sha, 30_000);
     // and it owns the checkout now
+    await withoutOperatorSocket(sb.checkout);
     const sync = await runHotpull(['sync', '--repo', sb.checkout, '--sync-timeout', '500ms']);
     expect(sync.code).toBe(1);
     expect(sync.stderr).toContain(`pid ${next.pid}`);
