@@ -4,11 +4,13 @@
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf } from './helpers/git.js';
 import { socketPath } from '../src/net/endpoint.js';
 import { waitFor } from './helpers/hotpull.js';
 import { SECRET } from './helpers/listener.js';
+import { NOBODY, cliForOtherUser, removeCopy } from './helpers/other-user.js';
 import { faultFixtures, runHotpull, startHotpull, stop, waitForRecord, type Proc } from './helpers/procs.js';
 
 const fx = faultFixtures();
@@ -150,6 +152,37 @@ describe('operator commands find the daemon of a checkout', () => {
     });
     expect(hook.status).toBe(401);
   });
+});
+
+describe('another user on the same machine', () => {
+  afterAll(removeCopy);
+  const asNobody = async (args: string[], home: string) =>
+    execa('setpriv', [...NOBODY, process.execPath, await cliForOtherUser(), ...args], {
+      env: { HOTPULL_LOG_FORMAT: 'json', HOME: home },
+      reject: false,
+      timeout: 30_000,
+    });
+
+  it.runIf(process.getuid?.() === 0)(
+    'is refused by the socket and asks the TCP URL the daemon recorded, where changes need the secret',
+    async () => {
+      const sb = await fx.sandbox();
+      await fs.chmod(sb.root, 0o755);
+      const daemon = startHotpull(['run', '--repo', sb.checkout, '--interval', '1h', '--listen', '127.0.0.1:0'], {
+        env: { HOTPULL_WEBHOOK_SECRET: SECRET },
+      });
+      const listening = await waitForRecord(daemon, 'the listener', (r) => String(r.msg).startsWith('listening on '));
+      await waitFor('the record', async () =>
+        (await fs.readFile(path.join(stateDir(sb.checkout), 'daemon.json'), 'utf8').catch(() => '')).includes('url'),
+      );
+      const status = await asNobody(['status', '--repo', sb.checkout, '--json'], sb.root);
+      expect([status.exitCode, status.stderr]).toEqual([0, '']);
+      expect(JSON.parse(status.stdout)).toMatchObject({ state: 'idle' });
+      const pause = await asNobody(['pause', '--repo', sb.checkout], sb.root);
+      expect(pause.exitCode).toBe(2);
+      expect(pause.stderr).toContain(`pause over TCP (${String(listening.url)}) needs the webhook secret`);
+    },
+  );
 });
 
 describe('where the socket is', () => {

@@ -25,7 +25,8 @@ export async function findDaemon(config: Config, env: CommandContext['env']): Pr
     throw configError(
       `--url is needed to find the daemon: run this in the checkout it deploys, or pass --repo DIR, or --url http://HOST:PORT (got ${found.why})`,
     );
-  throw new HotpullError('UNREACHABLE', `${found.why}: is hotpull run running there? (or pass --url http://HOST:PORT)`);
+  const ask = found.denied ? '' : ': is hotpull run running there?';
+  throw new HotpullError('UNREACHABLE', `${found.why}${ask} (or pass --url http://HOST:PORT)`);
 }
 
 /** The daemon to ask and, over TCP, the secret it wants (its operator socket needs none). */

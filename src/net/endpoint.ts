@@ -57,7 +57,8 @@ export async function writeEndpoint(stateDir: string, endpoint: Endpoint): Promi
   const file = path.join(stateDir, ENDPOINT_FILE);
   const temp = `${file}.${process.pid}.tmp`;
   try {
-    await fs.writeFile(temp, `${JSON.stringify(endpoint)}\n`, { mode: 0o600 });
+    // readable by all: nothing secret, and another user's operator command reads the URL from it
+    await fs.writeFile(temp, `${JSON.stringify(endpoint)}\n`, { mode: 0o644 });
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true });

@@ -52,7 +52,7 @@ export interface Found {
 export async function daemonOfCheckout(
   config: Pick<Config, 'repo' | 'layout'>,
   env: Readonly<Record<string, string | undefined>>,
-): Promise<{ base?: string; why: string; noCheckout?: boolean }> {
+): Promise<{ base?: string; why: string; noCheckout?: boolean; denied?: boolean }> {
   let stateDir: string;
   try {
     stateDir = await stateDirOf(config, env);
@@ -65,6 +65,11 @@ export async function daemonOfCheckout(
   if (probe === 'ok') return { base: `${UNIX}${socket}`, why: '' };
   // another user's daemon: its socket is closed to us, its TCP listener (with the secret) is not
   if (endpoint?.url && (probe === 'EACCES' || probe === 'EPERM')) return { base: endpoint.url, why: '' };
+  if (probe === 'EACCES' || probe === 'EPERM')
+    return {
+      why: `the daemon of ${config.repo} answers only its own user on ${socket} (${probe}): run this as that user`,
+      denied: true,
+    };
   return {
     why: `no hotpull daemon answers for ${config.repo} (${probe === 'ENOENT' ? `no socket at ${socket}` : `${socket}: ${probe}`})`,
   };
