@@ -4,6 +4,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commitAndPush, forcePush, git, headOf } from './helpers/git.js';
+import { describeReset } from '../src/http/server.js';
+import type { SyncOutcome } from '../src/sync/engine.js';
+import type { DeployRecord } from '../src/sync/status.js';
 import { faultFixtures, runHotpull, startHotpull, waitForRecord } from './helpers/procs.js';
 
 const fx = faultFixtures();
@@ -71,6 +74,22 @@ describe('hotpull reset', () => {
     expect(await git(sb.checkout, 'show', `${ref}:app.py`)).toBe('VERSION = "edited on the server"');
     expect(await headOf(sb.checkout)).toBe(next);
     expect(await git(sb.checkout, 'status', '--porcelain')).toBe('');
+  });
+});
+
+describe('what reset answers', () => {
+  const record = { from: 'a'.repeat(40), to: 'b'.repeat(40), result: 'live' } as DeployRecord;
+  it.each([
+    [{ kind: 'up-to-date', sha: 'c'.repeat(40) }, [], true, 'nothing to reset: up to date at ccccccc'],
+    [
+      { kind: 'deployed', record },
+      ['refs/hotpull/backup/X'],
+      true,
+      'reset to the remote head: aaaaaaa → bbbbbbb: live; saved first: refs/hotpull/backup/X',
+    ],
+    [{ kind: 'blocked', state: 'paused', reason: 'paused by api' }, [], false, 'not reset: paused: paused by api'],
+  ] as Array<[SyncOutcome, string[], boolean, string]>)('%j', (outcome, backups, ok, message) => {
+    expect(describeReset(outcome, backups)).toMatchObject({ ok, message });
   });
 });
 

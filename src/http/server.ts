@@ -497,6 +497,8 @@ export function describeReset(outcome: SyncOutcome, backups: readonly string[]):
   const described = describeOutcome(outcome);
   if (outcome.kind === 'up-to-date' && backups.length === 0)
     return { ...described, message: `nothing to reset: ${described.message}` };
+  // paused, held, rejected: a reset does not lift those (resume does, or a new push)
+  if (outcome.kind === 'blocked') return { ...described, message: `not reset: ${described.message}` };
   const saved = backups.length > 0 ? `; saved first: ${backups.join(', ')}` : '; nothing needed saving';
   return { ...described, message: `reset to the remote head: ${described.message}${saved}` };
 }
