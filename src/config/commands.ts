@@ -51,11 +51,11 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   sync: {
     usage: 'hotpull sync [options]',
     summary:
-      'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; --now asks the running daemon',
+      'one sync and exit: 0 up to date or updated, 1 failed or blocked, 2 bad config; beside a running daemon (and with --now) the daemon does it',
     examples: [
       'hotpull sync --repo /app',
       'hotpull sync --repo /app --touch uwsgi.ini --health-url http://127.0.0.1:8000/',
-      'hotpull sync --now --url http://127.0.0.1:9300',
+      'hotpull sync --now --wait',
     ],
   },
   status: {

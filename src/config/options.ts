@@ -459,7 +459,7 @@ export const OPTIONS = [
     commands: ['status', 'sync', ...CONTROL],
     placeholder: 'URL',
     noConfigKey: true,
-    description: 'the daemon to ask over TCP (needs the webhook secret)',
+    description: 'the daemon to ask over TCP (where all but status need the webhook secret)',
     defaultText: "the checkout's daemon, through its operator socket; else http://<listen>",
   },
   {
@@ -475,7 +475,7 @@ export const OPTIONS = [
     kind: 'boolean',
     commands: ['sync'],
     noConfigKey: true,
-    description: 'sync: ask the running daemon (--url) to sync now instead of syncing in this process',
+    description: "sync: ask the running daemon (the checkout's, or --url) to sync now and return at once",
     default: false,
   },
   {
