@@ -2,7 +2,15 @@
 import { inspectorOption } from './early.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { appliesTo, envName, OPTIONS, flagName, type CommandName, type OptionSpec } from './config/options.js';
+import {
+  appliesTo,
+  ASKING_KEYS,
+  envName,
+  OPTIONS,
+  flagName,
+  type CommandName,
+  type OptionSpec,
+} from './config/options.js';
 import { HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic, type TopCommand } from './config/commands.js';
 import { cliFlag, commandHelp, isCommandName, mainHelp, shortUsage } from './config/help.js';
 import { unknownEnvWarnings } from './config/environment.js';
@@ -138,20 +146,6 @@ function helpTopicOf(words: readonly string[]): HelpTopic | undefined {
   return (TOP_COMMANDS as readonly string[]).includes(name ?? '') ? (name as HelpTopic) : undefined;
 }
 
-/** What `sync --now` reads: where the daemon is and how to ask it (the daemon runs the pass with its own options). */
-const SYNC_NOW_KEYS: ReadonlySet<string> = new Set([
-  'now',
-  'wait',
-  'url',
-  'listen',
-  'webhookSecretFile',
-  'repo',
-  'layout',
-  'config',
-  'logLevel',
-  'logFormat',
-]);
-
 /**
  * A flag given to a command that does not read it is an error, not a silent no-op (`status --interval 5s`,
  * `sync --now --on-diverged reset`): one line naming the flag and the command. Only the command line is checked:
@@ -162,7 +156,7 @@ function refuseUnusedFlags(topic: CommandName, flags: Readonly<Record<string, un
   for (const o of OPTIONS as readonly OptionSpec[]) {
     if (flags[o.key] === undefined) continue;
     const flag = `--${cliFlag(o)}`;
-    if (now && !SYNC_NOW_KEYS.has(o.key))
+    if (now && !ASKING_KEYS.has(o.key))
       throw configError(
         `${flag} is not used by sync --now: the daemon runs the pass with its own options (${o.key === 'onDiverged' || o.key === 'onDirty' ? 'hotpull reset backs up and resets a diverged or dirty checkout through it' : 'see hotpull sync --help'})`,
       );

@@ -67,6 +67,12 @@ describe('operator commands find the daemon of a checkout', () => {
     expect(paused.stdout).toMatch(/^paused by api at .*: freeze/);
     const resumed = await runHotpull(['resume', '--repo', sb.checkout], { env: NO_SECRET });
     expect(resumed.stdout).toMatch(/^resumed \(the pause by api: freeze is lifted\)/);
+    // sync beside the daemon: the daemon's pass, and a flag for a pass of its own is said not to be used
+    const beside = await runHotpull(['sync', '--repo', sb.checkout, '--touch', 'app.py'], { env: NO_SECRET });
+    expect(beside.code).toBe(0);
+    expect(beside.records.map((r) => r.msg)).toContain(
+      `the daemon that owns ${sb.checkout} runs the pass with its own options: --touch not used`,
+    );
     const now = await runHotpull(['sync', '--now', '--wait', '--repo', sb.checkout], { env: NO_SECRET });
     expect([now.code, now.stdout]).toEqual([0, `up to date at ${(await headOf(sb.checkout)).slice(0, 7)}\n`]);
   });

@@ -5,9 +5,10 @@ import { daemonAccess } from './status.js';
 import { requestControl, requestSync, UNIX } from '../net/daemon-client.js';
 import { daemonOfCheckout } from '../net/find-daemon.js';
 import { shortSha } from '../sha.js';
+import { ASKING_KEYS, flagName } from '../config/options.js';
 
 /** One pass and exit: 0 = up to date or updated, 1 = failed, blocked (diverged, dirty, held) or rejected, 2 = bad config. */
-export async function syncCommand({ config, env, logger, stdout }: CommandContext): Promise<number> {
+export async function syncCommand({ config, env, logger, stdout, flags }: CommandContext): Promise<number> {
   if (config.wait && !config.now)
     throw configError(
       '--wait must come with sync --now (got --wait alone; hotpull sync already waits for its own pass)',
@@ -27,6 +28,13 @@ export async function syncCommand({ config, env, logger, stdout }: CommandContex
   // one it starts, shared with every other caller meanwhile) and this process reports its outcome.
   const owner = await daemonOfCheckout(config, env);
   if (owner.base?.startsWith(UNIX)) {
+    // given for this process's own pass (or for the lock wait), which does not happen
+    const unused = Object.keys(flags ?? {}).filter((key) => !ASKING_KEYS.has(key) && key !== 'syncTimeout');
+    if (unused.length > 0)
+      logger.warn(
+        { flags: unused },
+        `the daemon that owns ${config.repo} runs the pass with its own options: ${unused.map((k) => `--${flagName(k)}`).join(', ')} not used`,
+      );
     try {
       const answer = await requestControl(owner.base, undefined, '/sync?wait=1', undefined, true);
       const line = `asked the daemon that owns ${config.repo}: ${answer.message}`;

@@ -685,6 +685,23 @@ export const OPTIONS = [
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];
 
+/**
+ * What a command that asks a running daemon to sync (`sync --now`, or `sync` beside a daemon) reads: where the
+ * daemon is and how to ask it. The daemon runs the pass with its own options.
+ */
+export const ASKING_KEYS: ReadonlySet<string> = new Set([
+  'now',
+  'wait',
+  'url',
+  'listen',
+  'webhookSecretFile',
+  'repo',
+  'layout',
+  'config',
+  'logLevel',
+  'logFormat',
+]);
+
 type Row = (typeof OPTIONS)[number];
 type ValueOf<R extends Row> = R extends { kind: 'enum'; values: readonly (infer V)[] } ? V : KindValue[R['kind']];
 
