@@ -10,6 +10,7 @@ import { commitAndPush, git, headOf } from './helpers/git.js';
 import { socketPath } from '../src/net/endpoint.js';
 import { waitFor } from './helpers/hotpull.js';
 import { SECRET } from './helpers/listener.js';
+import { itAsRoot } from './helpers/requires.js';
 import { NOBODY, cliForOtherUser, removeCopy } from './helpers/other-user.js';
 import { faultFixtures, runHotpull, startHotpull, stop, waitForRecord, type Proc } from './helpers/procs.js';
 
@@ -169,7 +170,7 @@ describe('another user on the same machine', () => {
       timeout: 30_000,
     });
 
-  it.runIf(process.getuid?.() === 0)(
+  itAsRoot('runs the CLI as uid 65534')(
     'is refused by the socket and asks the TCP URL the daemon recorded, where changes need the secret',
     async () => {
       const sb = await fx.sandbox();
