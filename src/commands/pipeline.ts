@@ -17,6 +17,8 @@ import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
 import { formatDuration } from '../duration.js';
 import { judgeFromConfig } from '../deploy/judge.js';
 import { pollTimeoutMs } from '../sync/schedule.js';
+import { watchCheckout } from '../sync/checkout-watch.js';
+import { authOptions } from '../git/credentials.js';
 
 export interface Pipeline {
   target: Target;
@@ -188,7 +190,14 @@ export async function buildPipeline(
     pollTimeoutMs: pollTimeoutMs(config.interval, config.syncTimeout),
     env: commandEnv,
     logger,
-    owner,
+    // in place, a checkout deleted and cloned again at its path is waited for and taken over (checkout-watch.ts)
+    owner:
+      owner && !atomic
+        ? watchCheckout(owner, { dir: target.dir, gitDir: await target.git.gitDir() }, logger, async () => {
+            // the remote's trust file lived in the old git directory
+            await target.git.prepareRemote(config.remote, authOptions(config));
+          })
+        : owner,
   });
   if (target.git.authLabel) engine.status.auth = target.git.authLabel;
   // The deploys of earlier runs, so `hotpull log` and /status show them after a restart.

@@ -12,7 +12,7 @@ export function retriesRejected(trigger: string, rejectedSha: string | undefined
   return EXPLICIT_TRIGGERS.has(trigger) && rejectedSha === remote;
 }
 
-export type BlockedState = 'diverged' | 'dirty' | 'held' | 'rejected' | 'paused';
+export type BlockedState = 'diverged' | 'dirty' | 'held' | 'rejected' | 'paused' | 'missing';
 
 /** A blocked verdict, cached so that a blocked poll logs once and skips the work it already did. */
 export interface BlockedVerdict {

@@ -32,6 +32,7 @@ import { PauseState, describePause, type Pause } from './pause.js';
 import { deployRecord, type Times } from './record.js';
 import { StatusKeeper, type EngineChange } from './status-keeper.js';
 import { shortSha } from '../sha.js';
+import type { OwnerCheck } from './checkout-watch.js';
 import { formatDuration } from '../duration.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
@@ -100,8 +101,8 @@ export interface EngineOptions {
    * record it writes, with the status as it is then. Called synchronously: a listener must not throw or block.
    */
   onEvent?: (change: EngineChange, status: Readonly<Status>) => void;
-  /** this process's ownership of the checkout, released by close() */
-  owner?: { release(): void; ensure?(): Promise<void> };
+  /** this process's ownership of the checkout, released by close(), checked before each pass (see checkout-watch.ts) */
+  owner?: { release(): void; ensure?(): Promise<OwnerCheck | void> };
 }
 
 /** What the engine tells onEvent: a state entered, or a deploy record written (live, rolled back, failed …). */
@@ -247,7 +248,8 @@ export class SyncEngine {
    */
   async rollback(sha: string | undefined, signal?: AbortSignal): Promise<SyncOutcome> {
     const { workspace } = this.options;
-    await this.options.owner?.ensure?.();
+    const missing = await this.ownCheckout();
+    if (missing) throw new HotpullError('GIT', missing.reason);
     await this.init();
     await this.resumeInterrupted();
     const local = await workspace.deployed();
@@ -305,6 +307,23 @@ export class SyncEngine {
       );
     }
     return target;
+  }
+
+  /**
+   * The checkout is still this process's: gone (deleted, being cloned again) blocks the pass; a new clone at the same
+   * path was taken over, and what was read of the old one is read again from it.
+   */
+  private async ownCheckout(): Promise<Extract<SyncOutcome, { kind: 'blocked' }> | undefined> {
+    const check = await this.options.owner?.ensure?.();
+    if (check?.kind === 'retaken') {
+      this.git.close();
+      this.initialized = this.journalRead = this.applyUnsettled = false;
+      this.pending = this.blocked = undefined;
+    }
+    if (check?.kind !== 'gone') return undefined;
+    this.status.deployedSha = undefined;
+    this.setState('missing', check.reason);
+    return { kind: 'blocked', state: 'missing', reason: check.reason };
   }
 
   private async init(): Promise<void> {
@@ -533,7 +552,8 @@ export class SyncEngine {
     const { git } = this;
     const { workspace } = this.options;
     const network = { timeoutMs: this.options.syncTimeoutMs, signal };
-    await this.options.owner?.ensure?.();
+    const missing = await this.ownCheckout();
+    if (missing) return missing;
     await this.init();
     await this.resumeInterrupted();
     const started = this.clock();

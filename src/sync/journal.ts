@@ -61,7 +61,10 @@ export class Journal {
   async write(entry: Omit<JournalEntry, 'at'>, durable = false): Promise<void> {
     const full: JournalEntry = { ...entry, at: new Date().toISOString() };
     const dir = path.dirname(this.file);
-    await fs.mkdir(dir, { recursive: true });
+    // the state directory only, inside the git directory: a checkout deleted meanwhile is not made again here
+    await fs.mkdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
     const temp = `${this.file}.tmp-${process.pid}`;
     const handle = await fs.open(temp, 'w', 0o644);
     try {

@@ -24,10 +24,17 @@ export interface OwnerLock {
   readonly file: string;
   release(): void;
   /**
-   * Makes sure the lock still guards what is at its path: a checkout deleted and cloned again at the same path
-   * is a new directory, and the lock on the deleted one guards nothing. Takes the lock on the new file, or throws
-   * when another process got there first.
+   * Whether the lock still guards what is at its path: a checkout deleted and cloned again at the same path is a
+   * new directory, and the lock on the deleted one guards nothing.
    */
+  guards(): boolean;
+  /**
+   * Takes the lock on the file now at its path (see guards), or throws when another process got there first.
+   * Creates at most the lock's own directory, inside one that must exist: a daemon never creates a checkout's
+   * directories (a `git clone` to a path that holds anything fails).
+   */
+  retake(): Promise<void>;
+  /** guards(), else retake() */
   ensure(): Promise<void>;
 }
 
@@ -77,13 +84,21 @@ function flockFd(fd: number): Promise<number> {
 }
 
 /** Takes the lock or returns who holds it. */
-export async function tryAcquire(file: string, role: string): Promise<OwnerLock | { holder: Holder }> {
+export async function tryAcquire(
+  file: string,
+  role: string,
+  { parents = true }: { parents?: boolean } = {},
+): Promise<OwnerLock | { holder: Holder }> {
   const mine = held.get(file);
   if (mine) {
     mine.count += 1;
     return lockHandle(file, role);
   }
-  mkdirSync(path.dirname(file), { recursive: true });
+  try {
+    mkdirSync(path.dirname(file), { recursive: parents });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
   let code: number;
   try {
@@ -105,11 +120,11 @@ export async function tryAcquire(file: string, role: string): Promise<OwnerLock 
 
 function lockHandle(file: string, role = 'run'): OwnerLock {
   let released = false;
-  return {
+  const handle: OwnerLock = {
     file,
-    async ensure() {
+    guards() {
       const entry = held.get(file);
-      if (released || !entry) return;
+      if (released || !entry) return true;
       const mine = fstatSync(entry.fd);
       const there = (() => {
         try {
@@ -118,19 +133,34 @@ function lockHandle(file: string, role = 'run'): OwnerLock {
           return undefined;
         }
       })();
-      if (there && there.ino === mine.ino && there.dev === mine.dev) return;
+      return there !== undefined && there.ino === mine.ino && there.dev === mine.dev;
+    },
+    async retake() {
+      const entry = held.get(file);
+      if (released || !entry) return;
+      // the old description stays open (and ours) until the new one is taken: a failed retake leaves all as it was
       held.delete(file);
-      closeSync(entry.fd);
-      const again = await tryAcquire(file, role);
+      let again: OwnerLock | { holder: Holder };
+      try {
+        again = await tryAcquire(file, role, { parents: false });
+      } catch (error) {
+        held.set(file, entry);
+        throw error;
+      }
       if ('holder' in again) {
+        held.set(file, entry);
         throw new HotpullError(
           'GIT',
           `the checkout was replaced and ${describeHolder(again.holder)} owns it now (lock ${file}); not deploying into it`,
         );
       }
+      closeSync(entry.fd);
       // the new handle's count replaces the old one's
       const fresh = held.get(file);
       if (fresh) fresh.count = entry.count;
+    },
+    async ensure() {
+      if (!handle.guards()) await handle.retake();
     },
     release() {
       const entry = held.get(file);
@@ -142,6 +172,7 @@ function lockHandle(file: string, role = 'run'): OwnerLock {
       closeSync(entry.fd);
     },
   };
+  return handle;
 }
 
 export interface AcquireOptions {

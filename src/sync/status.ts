@@ -11,7 +11,9 @@ export type State =
   | 'held'
   | 'rejected'
   /** an operator paused following (hotpull pause, or a manual rollback): polls go on, nothing is applied */
-  | 'paused';
+  | 'paused'
+  /** the checkout was deleted (or is being cloned again): nothing is deployed until a clone is at its path */
+  | 'missing';
 
 /**
  * live: verified by the health check; reloaded: reloaded, no health check configured (unverified);
@@ -77,10 +79,18 @@ export const STATES = [
   'held',
   'rejected',
   'paused',
+  'missing',
 ] as const satisfies readonly State[];
 // A state added to State but not to STATES fails the build here.
 const everyState: Exclude<State, (typeof STATES)[number]> extends never ? true : never = true;
 void everyState;
 
 /** States in which the daemon reports a problem (`hotpull status` exits 1, /status says live: false). */
-export const PROBLEM_STATES: ReadonlySet<State> = new Set<State>(['diverged', 'dirty', 'failing', 'held', 'rejected']);
+export const PROBLEM_STATES: ReadonlySet<State> = new Set<State>([
+  'diverged',
+  'dirty',
+  'failing',
+  'held',
+  'rejected',
+  'missing',
+]);
