@@ -8,7 +8,7 @@ import { statfs } from 'node:fs/promises';
 import { configError, HotpullError, isHotpullError, oneLine } from '../errors.js';
 import { killGroup, runShell, KILL_GRACE_MS, UNRECORDED } from '../exec.js';
 import { processStartTime } from '../procfs.js';
-import { Journal, type JournalEntry } from './journal.js';
+import { hooksOwed, Journal, type JournalEntry, type PendingDeploy } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
 import { endInterruptedJudge, judgeStaged, type Judge } from '../deploy/judge.js';
@@ -129,7 +129,7 @@ export class SyncEngine {
    * A deploy on disk that has not reached a verdict: its hooks or reload failed, or a stop or crash interrupted
    * it (read back from the journal at start). Finished on the next pass even when the checkout is up to date.
    */
-  private pending?: { from: string; to: string; stage: 'hooks' | 'reload'; rollback?: boolean; interrupted?: boolean };
+  private pending?: PendingDeploy;
   private journal?: Journal;
   private journalEntry?: Omit<JournalEntry, 'at'>;
   private journalWrites: Promise<unknown> = Promise.resolve();
@@ -445,7 +445,8 @@ export class SyncEngine {
       await this.note(undefined);
       return;
     }
-    this.pending = { from: entry.from, to: entry.to, stage: entry.stage, rollback: entry.rollback, interrupted: true };
+    const { from, to, stage, rollback, hooksDone } = entry;
+    this.pending = { from, to, stage, rollback, hooksDone, interrupted: true };
     logger.warn(
       { old: entry.from, new: entry.to, stage: entry.stage },
       `resuming the interrupted ${entry.rollback ? 'rollback' : 'deploy'} of ${short(entry.to)}: ${entry.stage === 'hooks' ? 'run hooks, ' : ''}reload and verify`,
@@ -743,6 +744,10 @@ export class SyncEngine {
       try {
         const phase = workspace.layout === 'atomic' ? 'stage' : 'checkout';
         await this.runHook(hook.command, hook.timeoutMs, staged.dir, phase, from, target, signal);
+        // written down: a restart after a crash does not run it again
+        const entry = this.journalEntry;
+        if (entry?.stage === 'hooks' && entry.to === target)
+          await this.note({ ...entry, hooksDone: [...(entry.hooksDone ?? []), hook.command] });
       } catch (error) {
         // A stop is not a verdict: the journal keeps the hooks owed, the next start runs them again.
         if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError(`run hook "${hook.command}"`);
@@ -873,9 +878,10 @@ export class SyncEngine {
     const pending = this.pending!;
     const staged = { sha: pending.to, dir: this.options.workspace.dir };
     if (pending.stage === 'hooks') {
-      await this.note({ from: pending.from, to: pending.to, stage: 'hooks', trigger });
+      await this.note({ from: pending.from, to: pending.to, stage: 'hooks', trigger, hooksDone: pending.hooksDone });
       const decision = await this.decide(pending.from || undefined, pending.to);
-      const failed = await this.runHooks(decision.run, staged, pending.from, pending.to, trigger, times, signal);
+      const owed = hooksOwed(decision.run, pending.hooksDone, (line) => this.options.logger.info(line));
+      const failed = await this.runHooks(owed, staged, pending.from, pending.to, trigger, times, signal);
       if (failed) return failed;
     }
     await this.note({

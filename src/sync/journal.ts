@@ -6,7 +6,8 @@ import path from 'node:path';
  * the next start finishes the job instead of guessing from the tree:
  * - `apply`: the tree is being changed from `from` to `to` (in-place: a merge or reset is writing files). Written
  *   and fsynced before the first file is touched; a restart brings the tree to exactly one of the two revisions.
- * - `hooks`: `to` is on disk, onChange run hooks (for the changes since `from`) have not all finished.
+ * - `hooks`: `to` is on disk, onChange run hooks (for the changes since `from`) have not all finished; `hooksDone`
+ *   names those that did, so a restart runs only the rest (the one a crash cut half-way runs again, in full).
  * - `reload`: `to` is on disk and prepared, the app server has not been reloaded and verified on it yet.
  * A deploy that reached a verdict (live, rejected, rolled back) clears it. A stop is not a verdict: the entry
  * stays, and the next start re-runs what is missing.
@@ -22,6 +23,8 @@ export interface JournalEntry {
   /** this is a rollback to a good revision (the bad one is already rejected) */
   rollback?: boolean;
   trigger?: string;
+  /** hooks: the run hooks (their commands, in order) that finished for this deploy */
+  hooksDone?: string[];
   /** a hook or reload command in flight: its process group, ended by the next start if a crash left it */
   child?: { pid: number; start?: string };
   at: string;
@@ -43,7 +46,39 @@ export function parseJournal(text: string): JournalEntry | undefined {
   if (typeof entry.to !== 'string' || !SHA.test(entry.to)) return undefined;
   if (typeof entry.from !== 'string' || (entry.from !== '' && !SHA.test(entry.from))) return undefined;
   if (typeof entry.stage !== 'string' || !STAGES.includes(entry.stage)) return undefined;
+  // a list that is not one of commands counts as none done: the hooks run again rather than be skipped on a guess
+  if (
+    entry.hooksDone !== undefined &&
+    !(Array.isArray(entry.hooksDone) && entry.hooksDone.every((c) => typeof c === 'string'))
+  )
+    delete entry.hooksDone;
   return entry as JournalEntry;
+}
+
+/** A deploy on disk without a verdict yet, as the engine keeps it (read back from the journal after a crash). */
+export type PendingDeploy = Pick<JournalEntry, 'from' | 'to' | 'rollback' | 'hooksDone'> & {
+  stage: 'hooks' | 'reload';
+  /** a stop or crash interrupted it: finished first at the next pass, before anything else */
+  interrupted?: boolean;
+};
+
+/**
+ * The hooks still owed when `done` (commands, in the order they finished) already ran for this deploy: each finished
+ * command accounts for one run of it in `hooks`, first to last. `skipped` is told a line for each one left out.
+ */
+export function hooksOwed<T extends { command: string }>(
+  hooks: readonly T[],
+  done: readonly string[] = [],
+  skipped?: (line: string) => void,
+): T[] {
+  const left = [...done];
+  return hooks.filter((hook) => {
+    const at = left.indexOf(hook.command);
+    if (at < 0) return true;
+    left.splice(at, 1);
+    skipped?.(`hook "${hook.command}" finished before the interruption: not run again`);
+    return false;
+  });
 }
 
 export class Journal {
