@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makeDaemon, makePipeline, waitFor } from './helpers/hotpull.js';
+import { isAlive } from './helpers/uwsgi.js';
 
 let sb: Sandbox | undefined;
 afterEach(async () => {
@@ -69,6 +70,54 @@ describe('git housekeeping after the pass', () => {
       // told before the repack (inside the pass, the listeners would have seen 1)
       expect(packsAtReport[1]).toBe(2);
       await waitFor('repack after the pass', async () => (await packs(sb!.checkout)) === 1);
+    } finally {
+      await daemon.stop();
+    }
+  }, 60_000);
+
+  it('a deploy wanted during the housekeeping ends it and starts at once; the housekeeping runs again after that pass', async () => {
+    sb = await packedSandbox();
+    // git's own hook before `gc --auto` (run by `maintenance run --auto`): says it started, and the first time holds
+    // the housekeeping up as a long repack would
+    const starts = path.join(sb.root, 'housekeeping-starts');
+    const hook = path.join(sb.checkout, '.git', 'hooks', 'pre-auto-gc');
+    await fs.writeFile(
+      hook,
+      `#!/bin/sh\necho $$ >> '${starts}'\n[ "$(wc -l < '${starts}')" -gt 1 ] || exec sleep 60\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const started = async () => (await fs.readFile(starts, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const { daemon, outcomes } = await makeDaemon(sb.checkout, { interval: '1h' });
+    daemon.start();
+    try {
+      await waitFor('first pass', () => outcomes.length === 1);
+      await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+      daemon.trigger('test');
+      await waitFor('the deploy pass', () => outcomes.length === 2);
+      const [holder] = await waitFor('the housekeeping after it to start', async () => {
+        const pids = await started();
+        return pids.length === 1 ? pids : undefined;
+      });
+
+      // a webhook now: its pass does not wait the 60 s the housekeeping would have taken
+      const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 3\n' });
+      const asked = Date.now();
+      daemon.trigger('webhook');
+      await waitFor("the webhook's pass", () => outcomes.length === 3, 20_000);
+      const ms = Date.now() - asked;
+      const outcome = outcomes[2];
+      expect(outcome && !(outcome instanceof Error) && outcome.kind).toBe('deployed');
+      expect(await headOf(sb.checkout)).toBe(sha);
+      // the housekeeping was ended, with what it had started (the hook's sleep)
+      expect(isAlive(Number(holder))).toBe(false);
+      console.log(`housekeeping yielded: the webhook's deploy was out ${ms} ms after the trigger`);
+
+      // owed, it runs again after that pass, and this time repacks
+      // (git runs the hook again from the gc it starts: two lines or more)
+      await waitFor('the housekeeping again', async () => (await started()).length >= 2);
+      await waitFor('the repack', async () => (await packs(sb!.checkout)) === 1, 20_000);
     } finally {
       await daemon.stop();
     }

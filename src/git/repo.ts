@@ -1,3 +1,4 @@
+import { runArgv } from '../exec.js';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -409,7 +410,19 @@ export class Git {
   async housekeeping(options: RunOptions = {}): Promise<void> {
     if (!this.wroteObjects) return;
     this.wroteObjects = false;
-    await this.run(['maintenance', 'run', '--auto', '--quiet'], options).catch(() => undefined);
+    // in a process group of its own: a stop (a deploy it yields to) ends the gc or repack it started too. Git's
+    // repack is safe to end at any point (new packs are complete before old ones go); an ended run is owed again.
+    const args = ['-c', `safe.directory=${this.dir}`, 'maintenance', 'run', '--auto', '--quiet'];
+    const started = performance.now();
+    const result = await runArgv('git', args, {
+      cwd: this.dir,
+      env: this.env,
+      replaceEnv: true,
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? 60_000,
+    }).catch(() => undefined);
+    if (options.signal?.aborted) this.wroteObjects = true;
+    this.onCommand?.(`git ${args.join(' ')}`, Math.round(performance.now() - started), result?.exitCode !== 0);
   }
 
   /** Ends helper processes this adapter keeps (the ls-remote shell). */

@@ -34,6 +34,8 @@ export class Daemon {
   private waiters: ((result: SyncOutcome | Error) => void)[] = [];
   /** work that must not overlap a pass (a manual rollback), run before the next one */
   private jobs: { run: (signal: AbortSignal) => Promise<void>; cancel: (error: Error) => void }[] = [];
+  /** ends git's housekeeping in progress: a pass or job was asked for, and it must not wait behind a repack */
+  private yieldHousekeeping?: () => void;
 
   constructor(
     readonly engine: SyncEngine,
@@ -51,6 +53,7 @@ export class Daemon {
     if (this.stopping) return;
     if (this.wanted === undefined) this.wantedBy = by;
     this.wanted ??= reason;
+    this.yieldHousekeeping?.();
     if (this.running) return;
     clearTimeout(this.timer);
     this.running = this.drain();
@@ -83,6 +86,7 @@ export class Daemon {
         }
       };
       this.jobs.push({ run, cancel: reject });
+      this.yieldHousekeeping?.();
       if (this.running) return;
       clearTimeout(this.timer);
       this.running = this.drain();
@@ -135,13 +139,24 @@ export class Daemon {
         );
       for (const listener of this.listeners) listener(result, { trigger: reason, ms });
       for (const waiter of waiters) waiter(result);
-      // after the outcome is out: a webhook arriving meanwhile waits for it as it would for a pass
-      await this.engine.housekeeping(this.abort.signal);
+      // after the outcome is out, and only while nothing else is asked for: a trigger or job arriving meanwhile ends
+      // it (the repack is owed, and done after a later pass), so a webhook's deploy never waits behind it
+      if (this.wanted === undefined && this.jobs.length === 0) await this.housekeep();
     }
     this.running = undefined;
     const wait = this.retryIn ?? this.delay();
     this.retryIn = undefined;
     if (!this.stopping) this.timer = setTimeout(() => this.trigger('poll'), wait);
+  }
+
+  private async housekeep(): Promise<void> {
+    const yielded = new AbortController();
+    this.yieldHousekeeping = () => yielded.abort();
+    try {
+      await this.engine.housekeeping(AbortSignal.any([this.abort.signal, yielded.signal]));
+    } finally {
+      this.yieldHousekeeping = undefined;
+    }
   }
 
   private delay(): number {
