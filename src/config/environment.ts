@@ -23,6 +23,8 @@ const KNOWN_OTHERS = [
   'HOTPULL_DEPLOY_MS',
   ...HELPER_VARS,
   'HOTPULL_SAFE_DIRECTORY',
+  // what marks the git processes hotpull starts, so that the next start can end those a kill -9 left (git/leftovers.ts)
+  'HOTPULL_GIT_OWNER',
   // 0: polls of a git:// remote run git ls-remote instead of reading the remote themselves (git/native-poll.ts)
   'HOTPULL_NATIVE_POLL',
   'HOTPULL_NOTIFY_SECRET',

@@ -1,4 +1,5 @@
 import { runArgv } from '../exec.js';
+import { GIT_OWNER_VAR, gitOwnerMark } from './leftovers.js';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -102,6 +103,8 @@ export class Git {
       GIT_TERMINAL_PROMPT: '0',
       GIT_SSH_COMMAND: sshCommand({}, clean),
       LC_ALL: 'C',
+      // found again by the next start if a kill -9 leaves it running (leftovers.ts)
+      [GIT_OWNER_VAR]: gitOwnerMark(this.dir),
     };
   }
 

@@ -8,6 +8,7 @@ import { statfs } from 'node:fs/promises';
 import { configError, HotpullError, isHotpullError, oneLine } from '../errors.js';
 import { killGroup, runShell, KILL_GRACE_MS, UNRECORDED } from '../exec.js';
 import { processStartTime } from '../procfs.js';
+import { endLeftoverGits } from '../git/leftovers.js';
 import { hooksOwed, Journal, type JournalEntry, type PendingDeploy } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
@@ -339,6 +340,9 @@ export class SyncEngine {
         `could not end what an interrupted judge left running yet: ${oneLine(error)}`,
       ),
     );
+    // a git a kill -9 left running would go on writing the tree that recovery settles
+    for (const pid of await endLeftoverGits(this.options.workspace.git.dir))
+      this.options.logger.warn(`ended git process ${pid}, left running in the checkout by a hotpull that is gone`);
     for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
     this.journal = new Journal(path.join(stateDir, 'journal.json'));
     this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
