@@ -210,7 +210,7 @@ describe('git processes a killed hotpull left running', () => {
     expect(gitOwnerOf(environ.join('\0'), '/srv/app', self)).toBe(owner);
   });
 
-  it('a git whose hotpull is gone is ended; one whose hotpull is alive is left alone', async () => {
+  it('a git whose hotpull is gone is ended; one whose hotpull is alive, or what a git hook started, is left alone', async () => {
     sb = await makeSandbox();
     const dir = sb.checkout;
     // a dead pid: a process that has exited and been reaped
@@ -223,6 +223,12 @@ describe('git processes a killed hotpull left running', () => {
       });
     const orphan = start(gone);
     const kept = start(process.ppid);
+    // an app server a post-merge hook started inherits git's environment: not a git, not ended
+    const app = spawn('sleep', ['300'], {
+      cwd: dir,
+      env: { ...process.env, HOTPULL_GIT_OWNER: gitOwnerMark(dir, gone) },
+      stdio: 'ignore',
+    });
     const exited = new Promise((resolve) => orphan.on('exit', (_code, signal) => resolve(signal)));
     try {
       await waitFor('both to run', async () => (await gitsIn(dir)) >= 2);
@@ -230,9 +236,12 @@ describe('git processes a killed hotpull left running', () => {
       expect(await exited).toBe('SIGKILL');
       expect(kept.exitCode).toBeNull();
       expect(kept.signalCode).toBeNull();
+      expect(app.exitCode).toBeNull();
+      expect(app.signalCode).toBeNull();
     } finally {
       orphan.kill('SIGKILL');
       kept.kill('SIGKILL');
+      app.kill('SIGKILL');
     }
   });
 });

@@ -29,7 +29,7 @@ export function gitOwnerOf(environ: string, dir: string, self = process.pid): nu
 }
 
 /**
- * Ends (SIGKILL) the git processes a hotpull that is gone left running in `dir` and waits, up to `waitMs`, until they are
+ * Ends (SIGKILL) the git processes (by name) a hotpull that is gone left running in `dir` and waits, up to `waitMs`, until they are
  * gone (or zombies); returns their pids. What they half wrote is the journal's and the lock sweep's to settle.
  */
 export async function endLeftoverGits(dir: string, waitMs = 5000): Promise<number[]> {
@@ -43,6 +43,10 @@ export async function endLeftoverGits(dir: string, waitMs = 5000): Promise<numbe
   for (const entry of entries) {
     const pid = Number(entry);
     if (pid === process.pid) continue;
+    // git itself and its helpers (git-remote-https, git-upload-pack) only: what a git hook started with its
+    // environment (an app server a post-merge hook restarted) is not hotpull's to end
+    const comm = await fs.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (!comm.startsWith('git')) continue;
     const environ = await fs.readFile(`/proc/${pid}/environ`, 'latin1').catch(() => '');
     const owner = gitOwnerOf(environ, dir);
     // a hotpull still alive (a `sync` resolving its target before it waits for the owner lock) keeps its git

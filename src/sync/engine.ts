@@ -345,8 +345,10 @@ export class SyncEngine {
       this.options.logger.warn(`ended git process ${pid}, left running in the checkout by a hotpull that is gone`);
     for (const message of await this.options.workspace.recover()) this.options.logger.warn(message);
     this.journal = new Journal(path.join(stateDir, 'journal.json'));
-    this.status.lastGoodSha = await this.git.resolve(LAST_GOOD_REF);
-    this.status.rejectedSha = await this.git.resolve(REJECTED_REF);
+    [this.status.lastGoodSha, this.status.rejectedSha] = await Promise.all([
+      this.git.resolve(LAST_GOOD_REF),
+      this.git.resolve(REJECTED_REF),
+    ]);
     if (this.status.rejectedSha)
       this.rejectReason = `revision ${short(this.status.rejectedSha)} was rejected earlier (${REJECTED_REF})`;
     this.status.paused = await this.pauses.load();
