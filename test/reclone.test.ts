@@ -92,4 +92,33 @@ describe('a checkout deleted and cloned again at the same path', { timeout: 120_
     );
     expect(await stop(daemon)).toEqual({ code: 0, signal: null });
   });
+
+  it('atomic layout (the daemon cloned it): deleted, it is not made again by the running daemon, which says so once; a restart makes it anew', async () => {
+    const sb = await made.sandbox();
+    const volume = await made.dir('hotpull-volume-');
+    const root = path.join(volume, 'app');
+    const args = ['run', '--layout', 'atomic', '--repo', root, '--remote', `file://${sb.bare}`, '--interval', '200ms'];
+    const daemon = startHotpull([...args, '--listen', '127.0.0.1:0']);
+    const base = await listening(daemon);
+    const current = async () => path.basename(await fs.readlink(path.join(root, 'current')).catch(() => ''));
+    await waitFor('the first release', async () => (await current()) === (await headOf(sb.bare, 'main')), 30_000);
+
+    await fs.rm(root, { recursive: true, force: true });
+    await waitFor('the state "missing"', async () => (await status(base)).state === 'missing');
+    const reason = `the atomic layout ${root} is gone (no ${path.join(root, '.hotpull', 'repo')}); nothing is deployed until it is there again (restart hotpull to make it anew)`;
+    expect((await status(base)).reason).toBe(reason);
+    const seen = await passes(base);
+    await waitFor('three more polls', async () => (await passes(base)) >= seen + 3);
+    expect(await exists(root)).toBe(false);
+    expect(daemon.records().filter((r) => r.level === 40 && String(r.msg).includes('is gone'))).toHaveLength(1);
+    expect(daemon.alive()).toBe(true);
+    expect(await stop(daemon)).toEqual({ code: 0, signal: null });
+
+    // re-provisioned: an empty directory again; a start makes the layout there and deploys the branch head
+    await fs.mkdir(root);
+    const sha = await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
+    const next = startHotpull(args);
+    await waitFor('the release after the restart', async () => (await current()) === sha, 30_000);
+    expect(await stop(next)).toEqual({ code: 0, signal: null });
+  });
 });

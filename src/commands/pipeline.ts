@@ -190,14 +190,18 @@ export async function buildPipeline(
     pollTimeoutMs: pollTimeoutMs(config.interval, config.syncTimeout),
     env: commandEnv,
     logger,
-    // in place, a checkout deleted and cloned again at its path is waited for and taken over (checkout-watch.ts)
+    // a checkout deleted (and cloned again) at its path is waited for and taken over (checkout-watch.ts)
     owner:
-      owner && !atomic
-        ? watchCheckout(owner, { dir: target.dir, gitDir: await target.git.gitDir() }, logger, async () => {
-            // the remote's trust file lived in the old git directory
-            await target.git.prepareRemote(config.remote, authOptions(config));
-          })
-        : owner,
+      owner &&
+      watchCheckout(
+        owner,
+        { dir: target.dir, gitDir: await target.git.gitDir(), layout: atomic ? 'atomic' : 'in-place' },
+        logger,
+        async () => {
+          // the remote's trust file lived in the old git directory
+          await target.git.prepareRemote(config.remote, authOptions(config));
+        },
+      ),
   });
   if (target.git.authLabel) engine.status.auth = target.git.authLabel;
   // The deploys of earlier runs, so `hotpull log` and /status show them after a restart.

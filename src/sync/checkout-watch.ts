@@ -30,8 +30,18 @@ const exists = (file: string) =>
  * there: its git directory, a HEAD, and an index that no checkout is still writing (`git clone` writes the index
  * last, under index.lock).
  */
-export async function checkoutAbsence(dir: string, gitDir: string): Promise<string | undefined> {
+export async function checkoutAbsence(
+  dir: string,
+  gitDir: string,
+  layout: 'in-place' | 'atomic' = 'in-place',
+): Promise<string | undefined> {
   const stat = await fs.stat(gitDir).catch(() => undefined);
+  if (layout === 'atomic') {
+    // the layout is hotpull's own making: only a start makes it again (on an empty directory), never a running daemon
+    return stat?.isDirectory() && (await exists(path.join(gitDir, 'HEAD')))
+      ? undefined
+      : `the atomic layout ${dir} is gone (no ${gitDir}); nothing is deployed until it is there again (restart hotpull to make it anew)`;
+  }
   if (!stat?.isDirectory())
     return `the checkout ${dir} is gone (no ${gitDir}); nothing is deployed until a clone is there again`;
   const complete =
@@ -50,7 +60,7 @@ export async function checkoutAbsence(dir: string, gitDir: string): Promise<stri
  */
 export function watchCheckout(
   lock: OwnerLock,
-  where: { dir: string; gitDir: string },
+  where: { dir: string; gitDir: string; layout?: 'in-place' | 'atomic' },
   logger: Logger,
   reopen: () => Promise<void>,
 ): CheckoutOwner {
@@ -59,7 +69,7 @@ export function watchCheckout(
     release: () => lock.release(),
     async ensure() {
       if (lock.guards()) return { kind: 'same' };
-      const reason = await checkoutAbsence(where.dir, where.gitDir);
+      const reason = await checkoutAbsence(where.dir, where.gitDir, where.layout);
       if (reason) {
         if (reason !== told) logger.warn({ dir: where.dir }, reason);
         told = reason;
