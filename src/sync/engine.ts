@@ -750,10 +750,10 @@ export class SyncEngine {
       try {
         const phase = workspace.layout === 'atomic' ? 'stage' : 'checkout';
         await this.runHook(hook.command, hook.timeoutMs, staged.dir, phase, from, target, signal);
-        // written down: a restart after a crash does not run it again
+        // written down: a restart after a crash does not run it again (unwritten, a full disk: it runs again then)
         const entry = this.journalEntry;
         if (entry?.stage === 'hooks' && entry.to === target)
-          await this.note({ ...entry, hooksDone: [...(entry.hooksDone ?? []), hook.command] });
+          await this.note({ ...entry, hooksDone: [...(entry.hooksDone ?? []), hook.command] }).catch(() => undefined);
       } catch (error) {
         // A stop is not a verdict: the journal keeps the hooks owed, the next start runs them again.
         if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError(`run hook "${hook.command}"`);
