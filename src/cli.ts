@@ -211,7 +211,8 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     for (const warning of unknownEnvWarnings(env)) io.stderr.write(`hotpull: warning: ${warning}\n`);
     const flags = flagValues(values as Record<string, unknown>);
     const topic = name === 'host' ? helpTopicOf([name, ...args]) : (name as HelpTopic);
-    if (topic && isCommandName(topic)) refuseUnusedFlags(topic, flags);
+    // supervisor-config passes run's flags on and refuses the others itself, saying why it cannot pass them on
+    if (topic && isCommandName(topic) && topic !== 'supervisor-config') refuseUnusedFlags(topic, flags);
     const config = await loadConfig({
       flags,
       env,
