@@ -67,6 +67,13 @@ export async function processStartTime(pid: number): Promise<string | undefined>
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
+/** A process's group (/proc/<pid>/stat field 5), or undefined when it is gone. */
+export async function processGroupOf(pid: number): Promise<number | undefined> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (!stat) return undefined;
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
 /**
  * Whether a process group has a member that is not a zombie. A killed group's members are zombies until their
  * parent reaps them, and a member whose parent died first waits for PID 1, which may reap late (supervisord reaps
@@ -107,14 +114,16 @@ export async function processesWithEnv(
     return undefined;
   }
   const entry = `${name}=${value}`;
-  const found: Array<{ pid: number; pgid: number }> = [];
-  for (const pid of pids) {
-    if (Number(pid) === process.pid) continue;
-    const environ = await fs.readFile(`/proc/${pid}/environ`, 'latin1').catch(() => '');
-    if (!environ.split('\0').includes(entry)) continue;
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-    if (pgid > 1) found.push({ pid: Number(pid), pgid });
-  }
-  return found;
+  // read side by side: one after the other took 40-80 ms for 140 processes here, after every judge
+  const found = await Promise.all(
+    pids.map(async (pid) => {
+      if (Number(pid) === process.pid) return undefined;
+      const environ = await fs.readFile(`/proc/${pid}/environ`, 'latin1').catch(() => '');
+      if (!environ.split('\0').includes(entry)) return undefined;
+      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      return pgid > 1 ? { pid: Number(pid), pgid } : undefined;
+    }),
+  );
+  return found.filter((p) => p !== undefined);
 }

@@ -244,9 +244,13 @@ describe('onChange run hooks in the in-place stage', () => {
         throw new Error(`${error.message}; its log:\n${second.stdout().slice(-3000)}`);
       },
     );
-    const ended = second
-      .records()
-      .filter((r) => String(r.msg).startsWith('ended the staged hook, preflight or canary'));
+    // told once both are gone
+    const ended = await waitFor('both told', () => {
+      const told = second
+        .records()
+        .filter((r) => String(r.msg).startsWith('ended the staged hook, preflight or canary'));
+      return told.length >= 2 ? told : undefined;
+    });
     expect(ended.map((r) => r.pid).sort()).toEqual([hook, grandchild].sort());
     expect(isAlive(stranger.pid!)).toBe(true);
     await waitFor('the revision deployed', async () => (await headOf(sb!.checkout)) === sha, 60_000);

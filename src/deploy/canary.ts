@@ -24,6 +24,11 @@ export interface CanaryCheck {
   settleMs: number;
   /** a free loopback port (tests pass their own to force a collision) */
   pickPort?: () => Promise<number>;
+  /**
+   * whether something the command started still runs: a command that exits 0 while it does has daemonized its
+   * server (uwsgi --daemonize, gunicorn --daemon), which is then judged by its answers like any other
+   */
+  detached?: () => Promise<boolean>;
   /** told the canary's pid (= process group), port and command once it runs */
   onRun?: (run: { pid: number; port: number; command: string }) => void;
 }
@@ -117,7 +122,7 @@ async function canaryAttempt(check: CanaryCheck, ctx: JudgeContext, started: num
       return ctx.onStart?.(p);
     },
   }).then(
-    (r) => void (exited = `exited with code ${r.exitCode}`),
+    async (r) => void ((await check.detached?.()) ? undefined : (exited = `exited with code ${r.exitCode}`)),
     (error: unknown) =>
       void (exited = isHotpullError(error, 'ABORTED')
         ? 'stopped'

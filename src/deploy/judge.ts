@@ -4,7 +4,15 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { configError } from '../errors.js';
 import { killGroup } from '../exec.js';
-import { processesWithEnv, processStartTime } from '../procfs.js';
+import { processStartTime } from '../procfs.js';
+import {
+  endJudgeProcesses,
+  enterJudgeCgroup,
+  judgeCgroup,
+  judgeProcessesAlive,
+  JUDGE_MARK,
+  type Leftover,
+} from './judge-procs.js';
 import { runPreflight, type JudgeContext, type JudgeVerdict } from './preflight.js';
 import { runCanary, type CanaryCheck } from './canary.js';
 import { deriveGunicornCanary, deriveUwsgiCanary, parseUwsgiIni, type DerivedCanary } from './canary-auto.js';
@@ -87,40 +95,46 @@ export async function canaryCommand(
   });
 }
 
-/**
- * Set for every command a judge runs (staged hooks, preflight, canary) to the path of its record: whatever they
- * start inherits it, so it names them even when no pid was written down (see endInterruptedJudge).
- */
-export const JUDGE_MARK = 'HOTPULL_JUDGE';
+export { JUDGE_MARK } from './judge-procs.js';
+
+interface ChildRecord {
+  pid?: number;
+  start?: string;
+  /** the judge's cgroup, where one could be made */
+  cgroup?: string;
+}
 
 /**
  * What an interrupted judge left running (a hotpull killed with -9 cannot end it) is ended by the next judge,
- * before the stage is prepared again (it may still be writing there). The record is written before the first
- * command starts, and names the running command's process group (pid and start time) once it has one; while the
- * record is there, every process whose environment carries JUDGE_MARK for it is also ended, by process group.
- * That covers what a command moved to a group of its own (setsid, a daemonizing server); a kill between a
- * command's spawn and its pid being written leaves nothing, since the command waits for the record (runShell's
- * gate). Nothing is served from the stage, so only the processes matter.
+ * before the stage is prepared again (it may still be writing there), and at start. The record is written before
+ * the first command starts, with the judge's cgroup where there is one, and names the running command's process
+ * group (pid and start time) once it has one; while the record is there, every process whose environment carries
+ * JUDGE_MARK for it, and everything in that cgroup, is also ended, with its process group. That covers what a
+ * command moved to a group or session of its own (setsid, a daemonizing server); a kill between a command's spawn
+ * and its pid being written leaves nothing, since the command waits for the record (runShell's gate). Nothing is
+ * served from the stage, so only the processes matter.
  */
 export async function endInterruptedJudge(file: string, logger: Logger): Promise<void> {
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
   await removeTemporaries(file);
   if (text === undefined) return;
   const groups = new Set<number>();
+  let cgroup: string | undefined;
   try {
-    const { pid, start } = JSON.parse(text) as { pid?: number; start?: string };
+    const record = JSON.parse(text) as ChildRecord;
+    cgroup = record.cgroup;
+    const { pid, start } = record;
     if (pid !== undefined && start !== undefined && (await processStartTime(pid)) === start) groups.add(pid);
   } catch {
     // a record torn by the kill: what it named is still found by its mark below
   }
-  for (const { pgid } of (await processesWithEnv(JUDGE_MARK, file)) ?? []) groups.add(pgid);
-  for (const pgid of groups) {
-    if (killGroup(pgid, 'SIGKILL'))
-      logger.warn(
-        { pid: pgid },
-        `ended the staged hook, preflight or canary an interrupted hotpull left running (process group ${pgid})`,
-      );
-  }
+  for (const pgid of groups) killGroup(pgid, 'SIGKILL');
+  for (const { pgid } of await endJudgeProcesses(file, cgroup)) groups.add(pgid);
+  for (const pgid of groups)
+    logger.warn(
+      { pid: pgid },
+      `ended the staged hook, preflight or canary an interrupted hotpull left running (process group ${pgid})`,
+    );
   await fs.rm(file, { force: true });
 }
 
@@ -134,7 +148,7 @@ async function removeTemporaries(file: string): Promise<void> {
 }
 
 /** Written whole or not at all (a rename): a kill -9 mid-write must not leave a record that cannot be read. */
-async function writeRecord(file: string, record: { pid?: number; start?: string }): Promise<void> {
+async function writeRecord(file: string, record: ChildRecord): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
   try {
     // the atomic layout's repository has no state directory of its own until something is written there
@@ -147,14 +161,17 @@ async function writeRecord(file: string, record: { pid?: number; start?: string 
   }
 }
 
-function recordChild(file: string, ctx: JudgeContext): JudgeContext {
+function recordChild(file: string, cgroup: string | undefined, ctx: JudgeContext): JudgeContext {
   let writes = Promise.resolve();
   return {
     ...ctx,
     env: { ...ctx.env, [JUDGE_MARK]: file },
     onStart: (pid) => {
       const outer = ctx.onStart?.(pid);
-      const write = writes.then(() => processStartTime(pid)).then((start) => writeRecord(file, { pid, start }));
+      const write = writes
+        .then(() => enterJudgeCgroup(cgroup, pid))
+        .then(() => processStartTime(pid))
+        .then((start) => writeRecord(file, { pid, start, cgroup }));
       writes = write.catch(() => undefined);
       // the command starts once both are written down (runShell's gate), and not at all when either write fails
       return Promise.all([outer, write]).then(() => undefined);
@@ -175,24 +192,47 @@ export async function judgeStaged(
   childFile?: string,
   prepare?: (ctx: JudgeContext) => Promise<JudgeVerdict | undefined>,
 ): Promise<JudgeVerdict> {
-  const ctx = childFile ? recordChild(childFile, given) : given;
+  const cgroup = childFile ? await judgeCgroup(childFile) : undefined;
+  const ctx = childFile ? recordChild(childFile, cgroup, given) : given;
   if (childFile) {
     // before anything starts: a kill between a command's start and its pid's record still leaves this behind
-    await writeRecord(childFile, {}).catch((error: Error) =>
+    await writeRecord(childFile, { cgroup }).catch((error: Error) =>
       logger.warn(
         { err: error.message },
         `cannot write ${childFile} (${error.message}): a hotpull killed while judging could leave its commands running`,
       ),
     );
   }
+  const alive = childFile ? () => judgeProcessesAlive(childFile, cgroup) : undefined;
   try {
-    return (await prepare?.(ctx)) ?? (await judgeSteps(judge, ctx, logger));
+    return (await prepare?.(ctx)) ?? (await judgeSteps(judge, ctx, logger, alive));
   } finally {
-    if (childFile) await fs.rm(childFile, { force: true }).catch(() => undefined);
+    if (childFile) {
+      // what a command detached (a daemonizing server, a setsid) outlives it: the judge is over, so is all of it
+      const left = await endJudgeProcesses(childFile, cgroup).catch(() => []);
+      if (left.length > 0)
+        logger.warn(
+          { sha: ctx.sha, pids: left.map((p) => p.pid) },
+          `ended ${left.length} process${left.length === 1 ? '' : 'es'} the judge of ${shortSha(ctx.sha)} left running: ${commands(left)}`,
+        );
+      await fs.rm(childFile, { force: true }).catch(() => undefined);
+    }
   }
 }
 
-async function judgeSteps(judge: Judge, ctx: JudgeContext, logger: Logger): Promise<JudgeVerdict> {
+/** Each command line once, with how many ran it: a daemonized server is a master and its workers. */
+function commands(left: readonly Leftover[]): string {
+  const counts = new Map<string, number>();
+  for (const { command } of left) counts.set(command, (counts.get(command) ?? 0) + 1);
+  return [...counts].map(([command, n]) => (n > 1 ? `${command} (×${n})` : command)).join('; ');
+}
+
+async function judgeSteps(
+  judge: Judge,
+  ctx: JudgeContext,
+  logger: Logger,
+  alive?: () => Promise<boolean>,
+): Promise<JudgeVerdict> {
   const started = Date.now();
   const short = shortSha(ctx.sha);
   if (judge.preflight.length > 0) {
@@ -211,6 +251,7 @@ async function judgeSteps(judge: Judge, ctx: JudgeContext, logger: Logger): Prom
         expect: judge.expect,
         settleMs: Math.min(judge.settleMs, CANARY_SETTLE_MAX_MS),
         pickPort: judge.pickPort,
+        detached: alive,
         onRun: ({ pid, port }) =>
           logger.info(
             { sha: ctx.sha, pid, port },
