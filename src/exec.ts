@@ -1,11 +1,14 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { HotpullError, interruptedError } from './errors.js';
 import { redact } from './redact.js';
 
-// execa costs ~15 MB of RSS once loaded; a sidecar that only polls never needs it, so it loads on first use.
-const loadExeca = async () => (await import('execa')).execa;
-
-/** The one execa adapter: shell commands (hooks, reloads) and argument vectors (git in the demo, docker). */
+/**
+ * The one adapter for the commands hotpull runs: shell commands (hooks, reloads, judges) and argument vectors (git in
+ * the demo, docker). On node:child_process itself: execa 9, used here before, threw synchronously when a spawn ran
+ * out of file descriptors ("subprocess.stdio is not iterable") before it listened to the subprocess, whose EMFILE
+ * 'error' then reached no one but an uncaughtException handler. Here every start failure is a result.
+ */
 export interface CommandResult {
   exitCode: number;
   stdout: string;
@@ -96,26 +99,25 @@ async function execute(
   options: ArgvOptions & { shell?: boolean; onStart?: ShellOptions['onStart'] },
 ): Promise<ArgvResult> {
   const started = Date.now();
-  const execa = await loadExeca();
   // a command that reports its start (only runShell's take onStart) runs behind the gate: see GATE
   const gated = options.shell === true && options.onStart !== undefined;
-  let child: ReturnType<typeof execa>;
-  try {
-    child = execa(gated ? '/bin/sh' : file, gated ? ['-c', GATE, 'hotpull-gate', file] : args, {
-      shell: gated ? false : (options.shell ?? false),
-      cwd: options.cwd,
-      env: options.env as Record<string, string> | undefined,
-      extendEnv: !options.replaceEnv,
-      reject: false,
-      stdin: gated ? 'pipe' : 'ignore',
-      all: true,
-      detached: true,
-    });
-  } catch (error) {
-    // out of file descriptors (EMFILE/ENFILE), execa can throw before it has a subprocess: a failed start
-    const code = (error as NodeJS.ErrnoException).code ?? /EMFILE|ENFILE/.exec(String(error))?.[0] ?? 'ESPAWN';
-    return { exitCode: -1, stdout: '', stderr: '', all: '', durationMs: Date.now() - started, startError: code };
+  const run = startProcess(gated ? '/bin/sh' : file, gated ? ['-c', GATE, 'hotpull-gate', file] : args, {
+    shell: !gated && options.shell === true,
+    cwd: options.cwd,
+    env: options.replaceEnv ? { ...options.env } : { ...process.env, ...options.env },
+    stdin: gated ? 'pipe' : 'ignore',
+  });
+  if ('startError' in run) {
+    return {
+      exitCode: -1,
+      stdout: '',
+      stderr: '',
+      all: '',
+      durationMs: Date.now() - started,
+      startError: run.startError,
+    };
   }
+  const child = run.child;
   let ended: 'timeout' | 'stopped' | undefined;
   let grace: NodeJS.Timeout | undefined;
   const end = (why: 'timeout' | 'stopped') => {
@@ -143,9 +145,9 @@ async function execute(
     if (gated) void goAfter(noted, child.stdin, (why) => (unrecorded = why));
   }
   if (options.signal?.aborted) onAbort();
-  let result;
+  let result: Exit;
   try {
-    result = await child;
+    result = await run.exit;
   } finally {
     clearTimeout(timer);
     clearTimeout(grace);
@@ -156,28 +158,78 @@ async function execute(
   }
   const durationMs = Date.now() - started;
   const label = redact([file, ...args].join(' '));
-  const output = {
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
-    all: String(result.all ?? ''),
-  };
+  const output = run.output();
   const what = options.shell ? `command "${label}"` : label;
   const last = output.all
     .split('\n')
     .filter((l) => l.trim())
     .slice(-FAILURE_LINES);
-  if (progress && (ended || result.exitCode !== 0) && last.length > 0)
+  if (progress && (ended || !('exitCode' in result) || result.exitCode !== 0) && last.length > 0)
     progress(`${what} failed; its last ${last.length} output lines:\n${redact(last.join('\n'))}`);
   if (ended === 'timeout') throw interruptedError('timeout', what, options.timeoutMs, { command: label, ...output });
   if (ended === 'stopped') throw interruptedError('stopped', what, options.timeoutMs, { command: label });
   if (unrecorded) return { exitCode: -1, ...output, durationMs, startError: unrecorded };
-  const code = (result as { code?: string }).code;
-  if (result.exitCode === undefined && result.signal === undefined && code) {
-    return { exitCode: -1, ...output, durationMs, startError: code };
-  }
+  if ('startError' in result) return { exitCode: -1, ...output, durationMs, startError: result.startError };
   // killed by a signal: the shell's convention, 128 + the signal's number
   const bySignal = result.signal ? 128 + (constants.signals[result.signal] ?? 0) : 128;
-  return { exitCode: result.exitCode ?? bySignal, signal: result.signal, ...output, durationMs };
+  return { exitCode: result.exitCode ?? bySignal, signal: result.signal ?? undefined, ...output, durationMs };
+}
+
+type Exit = { exitCode: number | null; signal: NodeJS.Signals | null } | { startError: string };
+
+/** Output kept per stream: the end of it, which is what a failure quotes. */
+const MAX_OUTPUT = 16 * 1024 * 1024;
+
+/**
+ * Spawns a command in a process group of its own, stdout and stderr piped and collected (and interleaved in `all`).
+ * A spawn that fails at once (out of file descriptors or processes, a missing program) is a startError, never a
+ * throw: Node reports some of them through an 'error' event on the next tick, which is listened to here before that.
+ */
+function startProcess(
+  file: string,
+  args: readonly string[],
+  options: { shell: boolean; cwd?: string; env: NodeJS.ProcessEnv; stdin: 'pipe' | 'ignore' },
+):
+  | { child: ChildProcess; exit: Promise<Exit>; output: () => { stdout: string; stderr: string; all: string } }
+  | { startError: string } {
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      shell: options.shell,
+      cwd: options.cwd,
+      env: options.env,
+      stdio: [options.stdin, 'pipe', 'pipe'],
+      detached: true,
+    });
+  } catch (error) {
+    return { startError: (error as NodeJS.ErrnoException).code ?? 'ESPAWN' };
+  }
+  const chunks = { stdout: [] as string[], stderr: [] as string[], all: [] as string[] };
+  const sizes = { stdout: 0, stderr: 0, all: 0 };
+  const keep = (name: 'stdout' | 'stderr' | 'all', text: string) => {
+    chunks[name].push(text);
+    sizes[name] += text.length;
+    while (sizes[name] > MAX_OUTPUT && chunks[name].length > 1) sizes[name] -= chunks[name].shift()!.length;
+  };
+  for (const name of ['stdout', 'stderr'] as const) {
+    const stream = child[name];
+    stream?.setEncoding('utf8');
+    stream?.on('data', (text: string) => {
+      keep(name, text);
+      keep('all', text);
+    });
+  }
+  const exit = new Promise<Exit>((resolve) => {
+    let failed: string | undefined;
+    // before the next tick: a spawn that failed emits its error then, and an 'error' no one listens to is fatal
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) failed ??= error.code ?? 'ESPAWN';
+    });
+    child.on('close', (exitCode, signal) => resolve(failed ? { startError: failed } : { exitCode, signal }));
+  });
+  // like a shell's $(…), a final newline is not part of the output
+  const text = (name: 'stdout' | 'stderr' | 'all') => chunks[name].join('').replace(/\r?\n$/, '');
+  return { child, exit, output: () => ({ stdout: text('stdout'), stderr: text('stderr'), all: text('all') }) };
 }
 
 /** Part of the message of a command that did not start because its pid could not be written down. */

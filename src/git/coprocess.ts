@@ -70,10 +70,17 @@ export class LsRemoteCoprocess {
       stdio: ['pipe', 'pipe', 'ignore'],
       detached: true, // its own process group, so a timeout ends git and its transport helpers too
     });
-    child.stdout!.setEncoding('utf8');
+    // first: out of file descriptors the spawn fails on the next tick with no stdio at all (stdout is null), and an
+    // 'error' nobody listens to would end hotpull
+    child.on('error', (error) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.waiting?.(new HotpullError('GIT', `git ls-remote: cannot start sh: ${error.message}`, { cause: error }));
+    });
+    child.stdout?.setEncoding('utf8');
     // a shell killed on a timeout or abort may still print and exit while the next one answers: only the current
     // shell's output and exit reach the request in flight
-    child.stdout!.on('data', (chunk: string) => {
+    child.stdout?.on('data', (chunk: string) => {
       if (this.child !== child) return;
       this.buffer += chunk;
       const at = this.buffer.indexOf(SENTINEL);
@@ -90,12 +97,7 @@ export class LsRemoteCoprocess {
       this.child = undefined;
       this.waiting?.(new HotpullError('GIT', 'git ls-remote: the helper shell exited'));
     });
-    child.on('error', (error) => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      this.waiting?.(new HotpullError('GIT', `git ls-remote: cannot start sh: ${error.message}`, { cause: error }));
-    });
-    child.stdin!.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined);
     this.idle(child);
     return child;
   }
@@ -103,14 +105,14 @@ export class LsRemoteCoprocess {
   /** Between requests the shell must not keep the process alive (`hotpull sync` exits when done). */
   private idle(child: ChildProcess): void {
     child.unref();
-    (child.stdout as unknown as { unref?: () => void }).unref?.();
-    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   }
 
   private busy(child: ChildProcess): void {
     child.ref();
-    (child.stdout as unknown as { ref?: () => void }).ref?.();
-    (child.stdin as unknown as { ref?: () => void }).ref?.();
+    (child.stdout as unknown as { ref?: () => void } | null)?.ref?.();
+    (child.stdin as unknown as { ref?: () => void } | null)?.ref?.();
   }
 
   private kill(): void {
@@ -162,7 +164,8 @@ export class LsRemoteCoprocess {
           reject(interruptedError('stopped', command, timeoutMs));
         };
         signal?.addEventListener('abort', onAbort, { once: true });
-        child.stdin!.write(`${remote}\n${ref}\n`);
+        // no stdin: the spawn failed, and its 'error' (next tick) answers this request
+        child.stdin?.write(`${remote}\n${ref}\n`);
       });
     } finally {
       this.waiting = undefined;

@@ -65,7 +65,8 @@ function flockFd(fd: number): Promise<number> {
       stdio: ['ignore', 'ignore', 'pipe', fd],
     });
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // out of file descriptors the spawn has no stdio (stderr is null) and fails on the next tick, with this 'error'
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', (error: NodeJS.ErrnoException) =>
       reject(
         error.code === 'ENOENT'
