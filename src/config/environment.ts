@@ -16,7 +16,9 @@ const KNOWN_OTHERS = [
   'HOTPULL_DIR',
   // what marks the commands of --preflight, --canary and staged hooks (deploy/judge.ts)
   'HOTPULL_JUDGE',
-  'HOTPULL_BRANCH',
+  // what --on-live commands are given besides
+  'HOTPULL_DEPLOY_BRANCH',
+  'HOTPULL_DEPLOY_REMOTE',
   'HOTPULL_TRIGGER',
   'HOTPULL_RESULT',
   'HOTPULL_VERIFIED',

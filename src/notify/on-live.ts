@@ -35,8 +35,9 @@ export function onLiveListener(options: OnLiveOptions): EngineListener {
       HOTPULL_SHA: record.to,
       HOTPULL_PREVIOUS_SHA: record.from,
       HOTPULL_DIR: options.dir,
-      HOTPULL_BRANCH: options.branch,
-      HOTPULL_REMOTE: options.remoteLabel,
+      // not HOTPULL_BRANCH and HOTPULL_REMOTE: those are options, which a `hotpull` this runs would read as its own
+      HOTPULL_DEPLOY_BRANCH: options.branch,
+      HOTPULL_DEPLOY_REMOTE: options.remoteLabel,
       HOTPULL_TRIGGER: record.trigger,
       HOTPULL_RESULT: record.result,
       HOTPULL_VERIFIED: record.result === 'live' ? '1' : '0',
