@@ -128,9 +128,10 @@ describe('connections under a lowered fd limit', { timeout: 240_000 }, () => {
     const port = Number(new URL(server.url).port);
     const idle = await openIdle(port, 4);
     onTeardown(() => idle.destroy());
-    // Brand-new connections are not evicted: a fifth is refused while the four are fresh.
+    // Brand-new connections are not evicted: a fifth is turned away (503, Retry-After) while the four are fresh.
     const early = await openIdle(port, 1);
     await waitFor('the fifth to be closed', () => early.closed() === 1);
+    expect(early.received()[0]).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\nRetry-After: 1\r\n/);
     expect(idle.closed()).toBe(0);
     await new Promise((r) => setTimeout(r, 2_200));
     await waitFor('the first sync', () => d.engine.status.lastSuccessAt);

@@ -13,6 +13,16 @@ export interface GuardOptions {
   clock?: () => number;
 }
 
+/** Seconds a refused client is asked to wait (it is the time a burst takes to clear here, well under a second). */
+export const RETRY_AFTER_S = 1;
+const BUSY_BODY = 'busy: too many connections; retry\n';
+const BUSY =
+  `HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${RETRY_AFTER_S}\r\nConnection: close\r\n` +
+  `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${BUSY_BODY.length}\r\n\r\n${BUSY_BODY}`;
+
+/** Turned-away sockets that may linger at once: a quarter of the cap, at least 8. */
+const lingerCap = (cap: number) => Math.max(8, Math.floor(cap / 4));
+
 interface Tracked {
   /** requests in progress on this connection */
   active: number;
@@ -28,6 +38,9 @@ interface Tracked {
  */
 export class ConnectionGuard {
   private readonly sockets = new Map<net.Socket, Tracked>();
+  private readonly refused = new WeakSet<net.Socket>();
+  /** turned-away sockets waiting to close */
+  private lingering = 0;
   private shedUntil = 0;
   private degraded = false;
   private readonly clock: () => number;
@@ -63,22 +76,45 @@ export class ConnectionGuard {
   private admit(socket: net.Socket): void {
     socket.on('error', () => undefined);
     const now = this.clock();
-    if (now < this.shedUntil) {
-      this.options.refuse('accept_backoff');
-      socket.destroy();
-      return;
-    }
+    if (now < this.shedUntil) return this.turnAway(socket, 'accept_backoff');
     if (this.degraded) {
       this.degraded = false;
       this.options.logger.info('listener: accepting connections again');
     }
-    if (this.sockets.size >= this.options.cap && !this.evictIdle(now)) {
-      this.options.refuse('connection_limit');
+    if (this.sockets.size >= this.options.cap && !this.evictIdle(now)) return this.turnAway(socket, 'connection_limit');
+    this.sockets.set(socket, { active: 0, idleSince: now });
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  /**
+   * A connection beyond the cap (or while accept() is out of descriptors) gets `503` with `Retry-After` at once,
+   * before anything of its request is read, so a webhook sender records a retryable failure rather than a bare
+   * close. Its request is never routed (see turnedAway); what it sends is discarded until the socket goes, after
+   * LIMITS.lingerMs: closing with unread bytes would reset the connection, and a reset can lose the answer.
+   */
+  private turnAway(socket: net.Socket, reason: string): void {
+    this.options.refuse(reason);
+    this.refused.add(socket);
+    socket.end(BUSY);
+    // each lingering socket holds a descriptor the cap is there to save: a few at a time linger, the rest close
+    // at once (the answer is in the kernel's send buffer by then; only bytes still unread could turn it into a reset)
+    if (this.lingering >= lingerCap(this.options.cap)) {
       socket.destroy();
       return;
     }
-    this.sockets.set(socket, { active: 0, idleSince: now });
-    socket.once('close', () => this.sockets.delete(socket));
+    this.lingering += 1;
+    socket.resume();
+    const timer = setTimeout(() => socket.destroy(), LIMITS.lingerMs);
+    timer.unref();
+    socket.once('close', () => {
+      this.lingering -= 1;
+      clearTimeout(timer);
+    });
+  }
+
+  /** Whether a request came on a connection that was turned away (it has its answer: route nothing). */
+  turnedAway(socket: net.Socket): boolean {
+    return this.refused.has(socket);
   }
 
   /** Closes the connection idle the longest, if one has been idle long enough; false when none qualifies. */

@@ -373,6 +373,8 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   }
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    // answered 503 when it connected (ConnectionGuard.turnAway): its request is discarded, not routed
+    if (guard.turnedAway(req.socket) || localGuard.turnedAway(req.socket)) return void req.resume();
     const path = (req.url ?? '/').split('?')[0];
     const handle = async () => {
       switch (path) {

@@ -100,8 +100,9 @@ export function rssMiB(pid: number): number {
 export async function openIdle(
   port: number,
   n: number,
-): Promise<{ sockets: net.Socket[]; connected(): number; closed(): number; destroy(): void }> {
+): Promise<{ sockets: net.Socket[]; connected(): number; closed(): number; received(): string[]; destroy(): void }> {
   const sockets: net.Socket[] = [];
+  const received: string[] = [];
   let connected = 0;
   let closed = 0;
   await Promise.all(
@@ -110,7 +111,10 @@ export async function openIdle(
       () =>
         new Promise<void>((resolve) => {
           const socket = net.connect(port, '127.0.0.1');
-          sockets.push(socket);
+          const index = sockets.push(socket) - 1;
+          received[index] = '';
+          // read what the listener says (a connection turned away gets 503, then the listener's FIN)
+          socket.on('data', (d: Buffer) => (received[index] += d.toString('latin1')));
           socket.on('connect', () => {
             connected += 1;
             resolve();
@@ -127,6 +131,7 @@ export async function openIdle(
     sockets,
     connected: () => connected,
     closed: () => closed,
+    received: () => received,
     destroy: () => sockets.forEach((s) => s.destroy()),
   };
 }
