@@ -51,7 +51,18 @@ async function repoLabel(target: Target): Promise<string> {
 /** What is left of it for notifications still queued (a target that is down does not hold the stop up longer). */
 const NOTIFY_DRAIN_MS = 2000;
 
+/** "Sync now": SIGHUP, and SIGUSR1 where Node still delivers it (bin/hotpull gives --disable-sigusr1 where it can). */
+const SYNC_SIGNALS = ['SIGHUP', 'SIGUSR1'] as const;
+
 export async function runCommand({ config, env, logger, signals }: CommandContext): Promise<number> {
+  // Listened to first: a SIGHUP left to its default would end a daemon still starting. One that comes before the
+  // loop runs is served by its first pass.
+  let syncNow: ((name: string) => void) | undefined;
+  for (const name of SYNC_SIGNALS)
+    signals.on(name, () => {
+      logger.info(`${name}: syncing now`);
+      syncNow?.(name);
+    });
   const secret = config.listen ? await loadSecret(config) : undefined;
   if (config.watch && config.layout === 'atomic') {
     throw configError(
@@ -148,6 +159,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     `hotpull following ${target.remoteLabel} ${target.branch} into ${target.dir} every ${formatDuration(config.interval)}`,
   );
   daemon.start();
+  syncNow = (name) => daemon.trigger('signal', name);
   // Dev mode: local edits reload too, through the gate the engine holds while it deploys. Loaded only when asked for.
   const watching = config.watch
     ? (await import('./watch.js')).startWatching(config, target.dir, reloading, logger, gate)
@@ -155,10 +167,6 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
 
   // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for.
   const signal = await new Promise<string>((resolve) => {
-    signals.on('SIGUSR1', () => {
-      logger.info('SIGUSR1: syncing now');
-      daemon.trigger('signal', 'SIGUSR1');
-    });
     signals.on('SIGTERM', () => resolve('SIGTERM'));
     signals.on('SIGINT', () => resolve('SIGINT'));
   });

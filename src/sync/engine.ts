@@ -787,7 +787,7 @@ export class SyncEngine {
           );
         const reason = `run hook failed for ${short(target)}, checkout restored to ${short(local)}: ${oneLine(error)}`;
         const record = this.record(trigger, from, target, 'failed', times, reason);
-        await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
+        await this.reject(target, `${reason}; not retried until the branch moves (or SIGHUP)`);
         this.options.logger.error({ old: local, new: target, err: oneLine(error) }, reason);
         return { kind: 'rejected', record };
       }
@@ -827,7 +827,7 @@ export class SyncEngine {
     if (unfit) throw noVerdict(`${unfit} while ${short(target)} was judged before serving`, verdict.reason);
     const reason = `${short(target)} rejected before it was served: ${verdict.reason}`;
     const record = this.record(trigger, from, target, 'rejected', times, verdict.reason);
-    await this.reject(target, `${reason}; not retried until the branch moves (or SIGUSR1)`);
+    await this.reject(target, `${reason}; not retried until the branch moves (or SIGHUP)`);
     logger.error({ old: from || undefined, new: target, err: verdict.reason, ms: verdict.ms }, reason);
     return { kind: 'rejected', record };
   }
