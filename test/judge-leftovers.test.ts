@@ -7,12 +7,13 @@
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { itNeeds } from './helpers/requires.js';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { judgeChildFile, makePipeline, waitFor, type LogSink } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { freePort, uwsgiMissing, UWSGI_BIN } from './helpers/uwsgi.js';
-import { gunicornMissing, GUNICORN_BIN } from './helpers/gunicorn.js';
+import { freePort, UWSGI_BIN } from './helpers/uwsgi.js';
+import { GUNICORN_BIN } from './helpers/gunicorn.js';
 import { accepts, startHotpull, waitForRecord } from './helpers/procs.js';
 import { JUDGE_MARK } from '../src/deploy/judge.js';
 import { judgeCgroup } from '../src/deploy/judge-procs.js';
@@ -26,12 +27,8 @@ afterEach(async () => {
   sb = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing() ?? gunicornMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
-const itGunicorn = gunicornMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
+const itGunicorn = itNeeds('gunicorn');
 
 /**
  * What the served app's health check asks (the canary gets its path, /health, from --health-url): always good, the
@@ -129,6 +126,7 @@ describe('a judge that detaches processes leaves none running', () => {
     60_000,
   );
 
+  // what is found depends on when: `setsid` forking, its child not yet `sleep` (its command line says which)
   it('a preflight whose script runs setsid: its session is ended with the judge', async () => {
     sb = await makeSandbox();
     const gitDir = path.join(sb.checkout, '.git');
@@ -139,7 +137,7 @@ describe('a judge that detaches processes leaves none running', () => {
     });
     const sha = await commitAndPush(sb, { 'README.md': 'two\n' });
     expect(await engine.sync('test')).toMatchObject({ kind: 'deployed', record: { to: sha } });
-    expect(messages(logs)).toMatch(/^ended 1 process the judge of \w+ left running: sleep 300$/m);
+    expect(messages(logs)).toMatch(/^ended \d+ process(es)? the judge of \w+ left running: .*sleep 300/m);
     await expectNothingLeft(gitDir, []);
   });
 });
