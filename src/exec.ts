@@ -88,7 +88,7 @@ export interface ArgvResult extends CommandResult {
 }
 
 /**
- * What both entry points share: one execa call, with time limit and cancellation turned into HotpullErrors.
+ * What both entry points share: one spawn, with time limit and cancellation turned into HotpullErrors.
  * Every command runs in a process group of its own (detached), and a timeout or a stop ends the whole group,
  * SIGTERM first and SIGKILL after KILL_GRACE_MS: a reload command's children (`supervisorctl`, a shell's
  * `sleep`) must not outlive it as orphans holding the deploy up.
