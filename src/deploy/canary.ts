@@ -42,6 +42,8 @@ const GONE_WAIT_MS = 3000;
 const IN_USE = /address already in use|EADDRINUSE|connection in use|probably another instance of uWSGI/i;
 /** What servers say while they start; a canary that keeps saying it times out instead of being judged broken. */
 const NOT_READY = new Set([502, 503, 504]);
+/** Connections taken and dropped in a row (see Failure in verify.ts) that make a verdict: one may be a start-up race. */
+const RESETS_FOR_VERDICT = 3;
 
 /** A port the kernel has just handed out on 127.0.0.1 (free now; the canary retries if someone takes it first). */
 export function freePort(): Promise<number> {
@@ -175,7 +177,8 @@ async function waitGroupDead(pgid: number): Promise<void> {
 
 /**
  * Probes until a verdict: connection refused means "not up yet"; a good answer starts the settle window, which
- * needs at least MIN_GOOD_ANSWERS in a row; a bad answer is the verdict at once, except a server's "not ready".
+ * needs at least MIN_GOOD_ANSWERS in a row; a bad answer is the verdict at once, except a server's "not ready";
+ * connections taken and dropped without an answer are one after RESETS_FOR_VERDICT in a row.
  */
 async function watch(
   check: CanaryCheck,
@@ -190,6 +193,7 @@ async function watch(
   let goodSince: number | undefined;
   let good = 0;
   let last: Answer | undefined;
+  let resets = 0;
   while (!ctx.signal?.aborted) {
     if (exited() !== undefined) return 'exited';
     const left = deadline - Date.now();
@@ -204,7 +208,15 @@ async function watch(
         return { ok: true, ms: Date.now() - started };
     } else if (last.status !== undefined && !NOT_READY.has(last.status)) {
       return { ok: false, ms: Date.now() - started, reason: last.problem };
+    } else if (last.failure === 'reset' && ++resets >= RESETS_FOR_VERDICT) {
+      // the server took the connection and dropped it: uWSGI does this when the app raised (at import or per request)
+      return {
+        ok: false,
+        ms: Date.now() - started,
+        reason: `dropped the connection without an answer ${resets} times in a row: ${last.problem}`,
+      };
     } else {
+      if (last.failure !== 'reset') resets = 0;
       goodSince = undefined;
       good = 0;
     }

@@ -20,8 +20,18 @@ export interface HealthCheck {
 
 export type VerifyResult =
   | { ok: true; ms: number; requests: number }
-  /** failedFast: steady 5xx from the new revision, verdict before the timeout (nothing to gain by reloading again) */
-  | { ok: false; ms: number; requests: number; reason: string; failedFast?: boolean };
+  /**
+   * failedFast: steady 5xx, reset or (after the old code answered) refused connections from the new revision, a
+   * verdict before the timeout (nothing to gain by reloading again). impossible: nothing answered before the deploy
+   * and nothing answers now, so the check says nothing about the revision.
+   */
+  | { ok: false; ms: number; requests: number; reason: string; failedFast?: boolean; impossible?: boolean };
+
+/**
+ * What the health check said of the revision served before the deploy: `good` (it passed), `bad` (it answered, but
+ * not well), `unreachable` (no answer at all). Only after a `good` can a failure be blamed on the deploy.
+ */
+export type Before = 'good' | 'bad' | 'unreachable';
 
 export function expandExpect(template: string, sha: string): string {
   return template.replaceAll('{sha}', sha).replaceAll('{short_sha}', shortSha(sha));
@@ -31,14 +41,29 @@ const MIN_GOOD_ANSWERS = 3;
 const PARALLEL_PROBES = 3;
 
 /** One answer, judged: good, or why not (with the status when the server answered at all). */
-export type Answer = { good: true; status: number } | { good: false; status?: number; problem: string };
+export type Answer =
+  { good: true; status: number } | { good: false; status?: number; failure?: Failure; problem: string };
+
+/**
+ * How a request got no answer: `refused` (nothing listens: a server starting, or a wrong port), `reset` (a server
+ * took the connection and dropped it without a status line: uWSGI does this when the app raised), `other`
+ * (a timeout, a name that does not resolve …).
+ */
+export type Failure = 'refused' | 'reset' | 'other';
+
+export function failureKind(error: unknown): Failure {
+  const code = (error as { code?: string }).code;
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'HPE_INVALID_CONSTANT') return 'reset';
+  return 'other';
+}
 
 export async function probeOnce(url: string, expected: string | undefined, timeoutMs: number): Promise<Answer> {
   let answer: HttpAnswer;
   try {
     answer = await request(url, { timeoutMs, headers: { 'user-agent': 'hotpull-verify' } });
   } catch (error) {
-    return { good: false, problem: `GET ${url} failed: ${requestFailure(error)}` };
+    return { good: false, failure: failureKind(error), problem: `GET ${url} failed: ${requestFailure(error)}` };
   }
   const { status, body } = answer;
   if (status < 200 || status > 299)
@@ -58,7 +83,11 @@ export async function probeOnce(url: string, expected: string | undefined, timeo
  * a starting server says meanwhile, so they never count.
  */
 export const isBrokenAnswer = (a: Answer) =>
-  a.status !== undefined && a.status >= 500 && a.status <= 599 && ![502, 503, 504].includes(a.status);
+  (a.status !== undefined && a.status >= 500 && a.status <= 599 && ![502, 503, 504].includes(a.status)) ||
+  (!a.good && a.failure === 'reset');
+
+const isRefused = (a: Answer) => !a.good && a.failure === 'refused';
+const isUnanswered = (a: Answer) => !a.good && a.status === undefined;
 
 /**
  * Fail fast: with an expected text naming the revision, old code can never pass, so the new revision answering
@@ -66,11 +95,27 @@ export const isBrokenAnswer = (a: Answer) =>
  */
 const FAIL_FAST_ROUNDS = 5;
 const FAIL_FAST_MIN_MS = 1000;
+/**
+ * Refused connections after the old code answered: a reload that restarts the server (supervisorctl restart) closes
+ * its port for a moment, so they count only when steady for longer than a broken answer must be.
+ */
+const REFUSED_MIN_MS = 3000;
+/** Nothing answered before the deploy and nothing answers after it for this long: the check cannot judge it. */
+const IMPOSSIBLE_MIN_MS = 5000;
 export const failsFast = (check: Pick<HealthCheck, 'expect'>) =>
   check.expect !== undefined && /\{(short_)?sha\}/.test(check.expect);
 
-/** Polls until the app answers well for settleMs (and at least 3 times) in a row, or the timeout passes. */
-export async function verifyHealth(check: HealthCheck, sha: string, signal?: AbortSignal): Promise<VerifyResult> {
+/**
+ * Polls until the app answers well for settleMs (and at least 3 times) in a row, or the timeout passes. `before`
+ * (see Before) decides which steady failures end it early: after a good answer from the old code, broken answers
+ * and refused connections are the new revision's; with no answer before, a steady silence ends it as impossible.
+ */
+export async function verifyHealth(
+  check: HealthCheck,
+  sha: string,
+  signal?: AbortSignal,
+  before?: Before,
+): Promise<VerifyResult> {
   const expected = check.expect === undefined ? undefined : expandExpect(check.expect, sha);
   const started = Date.now();
   const deadline = started + check.timeoutMs;
@@ -82,6 +127,8 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
   const failFast = failsFast(check);
   let brokenSince: number | undefined;
   let brokenRounds = 0;
+  let refusedInStreak = false;
+  let silentSince: number | undefined;
   while (!signal?.aborted) {
     const now = Date.now();
     if (now >= deadline) break;
@@ -94,23 +141,44 @@ export async function verifyHealth(check: HealthCheck, sha: string, signal?: Abo
     );
     const bad = answers.find((a) => !a.good);
     const problem = bad && !bad.good ? bad.problem : undefined;
-    if (failFast && answers.every(isBrokenAnswer)) {
+    const refusedToo = before === 'good';
+    if ((failFast || before === 'good') && answers.every((a) => isBrokenAnswer(a) || (refusedToo && isRefused(a)))) {
       brokenSince ??= Date.now();
       brokenRounds += 1;
+      if (answers.some(isRefused)) refusedInStreak = true;
       const steady = Date.now() - brokenSince;
-      if (brokenRounds >= FAIL_FAST_ROUNDS && steady >= Math.max(check.settleMs, FAIL_FAST_MIN_MS)) {
+      const needed = Math.max(check.settleMs, refusedInStreak ? REFUSED_MIN_MS : FAIL_FAST_MIN_MS);
+      if (brokenRounds >= FAIL_FAST_ROUNDS && steady >= needed) {
+        const what = answers.some((a) => a.status !== undefined)
+          ? 'answered 5xx or dropped the connection'
+          : answers.every(isRefused)
+            ? 'refused the connection'
+            : 'dropped the connection';
         return {
           ok: false,
           ms: Date.now() - started,
           requests,
           failedFast: true,
-          reason: `answered 5xx on every probe for ${formatDuration(steady)}: ${problem}`,
+          reason: `${what} on every probe for ${formatDuration(steady)}${before === 'good' ? ' (the revision before answered well)' : ''}: ${problem}`,
         };
       }
     } else {
       brokenSince = undefined;
       brokenRounds = 0;
+      refusedInStreak = false;
     }
+    if (before === 'unreachable' && answers.every(isUnanswered)) {
+      silentSince ??= Date.now();
+      const steady = Date.now() - silentSince;
+      if (steady >= Math.max(check.settleMs, IMPOSSIBLE_MIN_MS))
+        return {
+          ok: false,
+          ms: Date.now() - started,
+          requests,
+          impossible: true,
+          reason: `no answer for ${formatDuration(steady)}, as before the deploy: ${problem}`,
+        };
+    } else silentSince = undefined;
     if (problem === undefined) {
       goodSince ??= Date.now();
       good += 1;
