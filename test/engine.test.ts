@@ -82,12 +82,12 @@ describe('sync engine against a file:// remote', () => {
     expect(await headOf(sb.checkout)).toBe(last);
   });
 
-  it('creates a missing reload file given by --touch', async () => {
+  it('creates a missing reload file given by --touch (never a directory: test/startup-checks.test.ts)', async () => {
     sb = await makeSandbox();
-    const { engine } = await makePipeline(sb.checkout, { touch: 'run/reload.touch' });
+    const { engine } = await makePipeline(sb.checkout, { touch: 'reload.touch' });
     await commitAndPush(sb, { 'app.py': 'VERSION = 2\n' });
     await engine.sync('test');
-    expect((await fs.stat(path.join(sb.checkout, 'run/reload.touch'))).isFile()).toBe(true);
+    expect((await fs.stat(path.join(sb.checkout, 'reload.touch'))).isFile()).toBe(true);
   });
 
   it('never rewrites a checkout when the remote was force-pushed, and resumes on a fast-forwardable head', async () => {

@@ -12,7 +12,8 @@ import { createReloaders } from '../reload/index.js';
 import { ReloadGate } from '../reload/gate.js';
 import type { Reloader } from '../reload/types.js';
 import { describeSpec, type ReloadSpec } from '../reload/spec.js';
-import { HotpullError, oneLine } from '../errors.js';
+import { configError, HotpullError, oneLine } from '../errors.js';
+import { reloadTargetProblems } from '../reload/check.js';
 import { acquireOwner, describeHolder, type OwnerLock } from '../sync/owner.js';
 import { formatDuration } from '../duration.js';
 import { judgeFromConfig } from '../deploy/judge.js';
@@ -143,6 +144,11 @@ export async function buildPipeline(
   const commandEnv = childEnv(env);
   const reloading = await resolveReloads(config, target.dir, commandEnv);
   const { specs } = reloading;
+  // before the first pass: a target of the wrong kind stops here (exit 2), a missing one is said once
+  const problems = await reloadTargetProblems(specs, target.dir);
+  const wrongKind = problems.find((p) => p.fatal);
+  if (wrongKind) throw configError(wrongKind.problem);
+  for (const { problem } of problems) logger.warn(problem);
   const gate = config.watch ? new ReloadGate() : undefined;
   if (specs.length === 0 && !config.reload.some((s) => s.kind === 'none')) {
     logger.warn(

@@ -3,7 +3,7 @@ import { didYouMean } from '../suggest.js';
 import { durationProblem, parseDuration } from '../duration.js';
 import { redactUrl, splitUrl } from '../redact.js';
 import { envName, flagName, type OptionSpec } from './options.js';
-import { parseReloadSpec, RELOAD_RULE, type ReloadSpec } from '../reload/spec.js';
+import { parseReloadSpec, RELOAD_RULE, TOUCH_FILE_RULE, touchFileProblem, type ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
 
 /** Where a value came from, so an error can name the option the way the user wrote it. */
@@ -301,6 +301,11 @@ function valueProblem(spec: OptionSpec, text: string): { rule: string; why?: str
     case 'remote': {
       const why = remoteUrlProblem(text);
       return why ? { rule: ruleText(spec), why, shown: maskedRemote(text) } : undefined;
+    }
+    case 'string': {
+      // --touch: the same path rule as touch:FILE in --reload
+      const why = spec.key === 'touch' ? touchFileProblem(text.trim()) : undefined;
+      return why ? { rule: TOUCH_FILE_RULE, why, shown: text } : undefined;
     }
     default:
       return undefined;

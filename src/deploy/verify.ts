@@ -46,7 +46,8 @@ export type Answer =
 
 /**
  * How a request got no answer: `refused` (nothing listens: a server starting, or a wrong port), `reset` (a server
- * took the connection and dropped it without a status line: uWSGI does this when the app raised), `other`
+ * took the connection and dropped it without a status line, as uWSGI does when the app raised, or sent one that
+ * does not parse), `other`
  * (a timeout, a name that does not resolve …).
  */
 export type Failure = 'refused' | 'reset' | 'other';
@@ -54,7 +55,8 @@ export type Failure = 'refused' | 'reset' | 'other';
 export function failureKind(error: unknown): Failure {
   const code = (error as { code?: string }).code;
   if (code === 'ECONNREFUSED') return 'refused';
-  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'HPE_INVALID_CONSTANT') return 'reset';
+  // a status line or headers that do not parse (HPE_…) are no answer either
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code?.startsWith('HPE_')) return 'reset';
   return 'other';
 }
 
@@ -149,11 +151,13 @@ export async function verifyHealth(
       const steady = Date.now() - brokenSince;
       const needed = Math.max(check.settleMs, refusedInStreak ? REFUSED_MIN_MS : FAIL_FAST_MIN_MS);
       if (brokenRounds >= FAIL_FAST_ROUNDS && steady >= needed) {
-        const what = answers.some((a) => a.status !== undefined)
-          ? 'answered 5xx or dropped the connection'
+        const what = answers.every((a) => a.status !== undefined)
+          ? 'answered 5xx'
           : answers.every(isRefused)
             ? 'refused the connection'
-            : 'dropped the connection';
+            : answers.every((a) => !a.good && a.failure === 'reset')
+              ? 'dropped the connection'
+              : 'answered 5xx, dropped or refused the connection';
         return {
           ok: false,
           ms: Date.now() - started,

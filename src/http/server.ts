@@ -400,7 +400,13 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
               `starting: no successful sync yet${status.lastError ? ` (${status.lastError})` : ''}\n`,
             );
           if (status.state === 'failing') return send(res, 503, `failing: ${status.reason ?? status.lastError}\n`);
-          return send(res, 200, `ok ${status.state} ${status.deployedSha ?? ''}\n`);
+          // 200 still: the app may start only once this answers (a Kubernetes startup probe), and a check that
+          // cannot pass before it does must not keep it from starting; the body says what is wrong
+          return send(
+            res,
+            200,
+            `ok ${status.state} ${status.deployedSha ?? ''}${status.state === 'unverified' ? ` (${status.reason})` : ''}\n`,
+          );
         }
         case '/metrics':
           readOnly(req);

@@ -14,6 +14,20 @@ export type FifoCommand = (typeof FIFO_COMMANDS)[number];
 
 export const RELOAD_RULE = 'one of touch:FILE, uwsgi-fifo:PATH[:r|R|c|w], signal:PIDFILE[:SIGNAL], command:"CMD", none';
 
+/** The rule a touch file's path follows (--touch, touch:FILE). */
+export const TOUCH_FILE_RULE = 'a file path without spaces or colons';
+
+/**
+ * Why a touch file's path is refused, if it is: a space or a colon is almost always a slip that glued two values
+ * into one (`reload: touch:uwsgi.ini - uwsgi-fifo:/x` on one YAML line), and the touch would then create a file
+ * nobody watches while every deploy says "reloaded".
+ */
+export function touchFileProblem(file: string): string | undefined {
+  if (/\s/.test(file)) return 'it contains a space: two values run together?';
+  if (file.includes(':')) return 'it contains a colon: two strategies run together?';
+  return undefined;
+}
+
 /** Parses one strategy; returns an error text (the rule broken) instead of throwing, for the config layer. */
 export function parseReloadSpec(text: string): ReloadSpec | { error: string } {
   const value = text.trim();
@@ -22,8 +36,11 @@ export function parseReloadSpec(text: string): ReloadSpec | { error: string } {
   const kind = colon < 0 ? value : value.slice(0, colon);
   const rest = colon < 0 ? '' : value.slice(colon + 1);
   switch (kind) {
-    case 'touch':
-      return rest ? { kind: 'touch', file: rest } : { error: 'touch needs a file: touch:FILE' };
+    case 'touch': {
+      if (!rest) return { error: 'touch needs a file: touch:FILE' };
+      const problem = touchFileProblem(rest);
+      return problem ? { error: `touch file must be ${TOUCH_FILE_RULE} (${problem})` } : { kind: 'touch', file: rest };
+    }
     case 'uwsgi-fifo': {
       const match = /^(.+?)(?::([^:/]+))?$/.exec(rest);
       if (!rest || !match) return { error: 'uwsgi-fifo needs the FIFO path: uwsgi-fifo:PATH[:r|R|c|w]' };

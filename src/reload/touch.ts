@@ -60,12 +60,19 @@ export class TouchReloader implements Reloader {
         () => undefined,
       );
       if (previous === undefined) {
-        await fs.mkdir(path.dirname(this.file), { recursive: true });
+        // the file, never a directory: a mistyped path must not grow a tree in the checkout (see reload/check.ts)
+        const dir = await fs.stat(path.dirname(this.file)).catch(() => undefined);
+        if (!dir?.isDirectory())
+          throw new HotpullError(
+            'RELOAD',
+            `touch ${this.file}: its directory ${path.dirname(this.file)} does not exist (hotpull creates the touch file, never a directory)`,
+          );
         await fs.writeFile(this.file, '', { flag: 'a' });
       }
       const mtime = nextMtimeSeconds(previous, this.clock());
       await fs.utimes(this.file, mtime, mtime);
     } catch (error) {
+      if (error instanceof HotpullError) throw error;
       throw new HotpullError('RELOAD', `touch ${this.file} failed: ${(error as Error).message}`, { cause: error });
     }
   }

@@ -12,6 +12,7 @@ import { endLeftoverGits } from '../git/leftovers.js';
 import { hooksOwed, Journal, type JournalEntry, type PendingDeploy } from './journal.js';
 import { decideRules, type ChangeRule } from '../deploy/rules.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../deploy/verify.js';
+import { ServedHealth } from '../deploy/served.js';
 import { endInterruptedJudge, judgeStaged, type Judge } from '../deploy/judge.js';
 import { commandFailure, type JudgeContext, type JudgeVerdict } from '../deploy/preflight.js';
 import { planApply, relationOf, type Policy } from './plan.js';
@@ -151,9 +152,12 @@ export class SyncEngine {
   private readonly pauses: PauseState;
   /** a manual rollback in progress: the revision it leaves, which stays rejected */
   private manualFrom?: string;
+  /** what the health check says of the served revision: a failed verification is a verdict only after it passed */
+  private readonly served?: ServedHealth;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock ?? Date.now;
+    if (options.health) this.served = new ServedHealth(options.health);
     this.pauses = new PauseState(async () => path.join(await options.workspace.stateDir(), 'pause.json'));
     this.follower = new RefFollower(options.ref ?? { kind: 'branch', name: options.branch }, {
       ...options,
@@ -617,7 +621,7 @@ export class SyncEngine {
     }
     if (remote === local && !this.pending) {
       this.blocked = undefined;
-      this.setState('idle');
+      await this.idle(local);
       this.markSucceeded();
       return { kind: 'up-to-date', sha: local };
     }
@@ -683,7 +687,7 @@ export class SyncEngine {
       onDirty: this.resetting ? 'reset' : this.options.onDirty,
     });
     if (plan.kind === 'noop') {
-      this.setState('idle');
+      await this.idle(target);
       this.markSucceeded();
       return { kind: 'up-to-date', sha: target };
     }
@@ -966,6 +970,8 @@ export class SyncEngine {
     const { health, logger, workspace } = this.options;
     const { git } = this;
     const to = staged.sha;
+    // what the old code answers decides whether a failed verification can be blamed on this deploy
+    await this.served?.refresh(from || undefined, logger);
     this.setState('reloading');
     try {
       await this.reloadAll(to, from, signal);
@@ -996,6 +1002,7 @@ export class SyncEngine {
     this.pending = undefined;
     await this.note(undefined);
     if (verdict.ok) {
+      this.served?.verified(true);
       await git.updateRef(LAST_GOOD_REF, to, 'hotpull: verified live');
       await this.notePrevious(from, to);
       this.status.lastGoodSha = to;
@@ -1004,6 +1011,8 @@ export class SyncEngine {
       await workspace.settled(to);
       return { kind: 'deployed', record };
     }
+
+    if (this.served && !this.served.canJudge) return this.unverified(trigger, from, to, times, verdict.reason);
 
     if (!this.options.rollback) {
       const reason = `${short(to)} failed verification and was left in place (--no-rollback): ${verdict.reason}`;
@@ -1052,6 +1061,7 @@ export class SyncEngine {
     if (signal?.aborted) throw abortedError('rollback');
     this.pending = undefined;
     await this.note(undefined);
+    this.served?.verified(again.ok, again.ok ? undefined : again.reason);
     if (!again.ok) {
       const reason = `rolled back to ${short(good)} but it is not healthy either: ${again.reason}`;
       logger.error({ good, err: again.reason }, reason);
@@ -1071,10 +1081,11 @@ export class SyncEngine {
    */
   private async verify(health: HealthCheck, to: string, from: string, signal?: AbortSignal): Promise<VerifyResult> {
     const repeatable = this.options.reloaders.filter((r) => r.repeatable);
-    if (repeatable.length === 0) return verifyHealth(health, to, signal);
+    const before = this.served?.state;
+    if (repeatable.length === 0) return verifyHealth(health, to, signal, before);
     const half = Math.round(health.timeoutMs / 2);
-    const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal);
-    if (first.ok || signal?.aborted || first.failedFast) return first;
+    const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal, before);
+    if (first.ok || signal?.aborted || first.failedFast || first.impossible) return first;
     this.options.logger.warn(
       { sha: to, err: first.reason },
       `${short(to)} not verified after ${formatDuration(half)}; reloading once more in case the reload was dropped`,
@@ -1084,8 +1095,27 @@ export class SyncEngine {
     } catch (error) {
       return { ...first, reason: `${first.reason}; reloading again failed: ${oneLine(error)}` };
     }
-    const second = await verifyHealth({ ...health, timeoutMs: health.timeoutMs - half }, to, signal);
+    const second = await verifyHealth({ ...health, timeoutMs: health.timeoutMs - half }, to, signal, before);
     return second.ok ? { ...second, ms: first.ms + second.ms } : second;
+  }
+
+  /** Idle, or `unverified` while the health check does not pass on what is served (probed again each time). */
+  private async idle(sha: string | undefined): Promise<void> {
+    await this.served?.refresh(sha, this.options.logger);
+    if (this.served && !this.served.canJudge) this.setState('unverified', this.served.describe(sha));
+    else this.setState('idle');
+  }
+
+  /** Verification failed, but so did the check before the deploy: no verdict, the deploy stays (see ServedHealth). */
+  private async unverified(trigger: string, from: string, to: string, times: Times, failure: string) {
+    const reason = this.served!.cannotJudge(to, failure);
+    await this.notePrevious(from, to);
+    const record = this.record(trigger, from, to, 'reloaded', times, reason);
+    await this.succeeded(to, record, 'unverified');
+    this.setState('unverified', reason);
+    this.options.logger.warn({ new: to, err: failure }, reason);
+    await this.options.workspace.settled(to);
+    return { kind: 'deployed' as const, record };
   }
 
   private async succeeded(to: string, record: DeployRecord, what: string): Promise<void> {

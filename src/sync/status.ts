@@ -13,10 +13,16 @@ export type State =
   /** an operator paused following (hotpull pause, or a manual rollback): polls go on, nothing is applied */
   | 'paused'
   /** the checkout was deleted (or is being cloned again): nothing is deployed until a clone is at its path */
-  | 'missing';
+  | 'missing'
+  /**
+   * the health check does not pass on what is served (at start, or since a deploy it could not judge): deploys go
+   * on, but a failed check cannot reject them; polls probe again until it passes (see src/deploy/served.ts)
+   */
+  | 'unverified';
 
 /**
- * live: verified by the health check; reloaded: reloaded, no health check configured (unverified);
+ * live: verified by the health check; reloaded: reloaded, unverified (no health check configured, or one that
+ * failed before the deploy too and so could not judge it: see `error`);
  * failed: a run hook or the reload failed, the checkout was restored; rolled-back: verification failed and the
  * last verified revision was restored; rejected: verification failed and --no-rollback left it in place.
  */
@@ -80,6 +86,7 @@ export const STATES = [
   'rejected',
   'paused',
   'missing',
+  'unverified',
 ] as const satisfies readonly State[];
 // A state added to State but not to STATES fails the build here.
 const everyState: Exclude<State, (typeof STATES)[number]> extends never ? true : never = true;
@@ -93,4 +100,5 @@ export const PROBLEM_STATES: ReadonlySet<State> = new Set<State>([
   'held',
   'rejected',
   'missing',
+  'unverified',
 ]);
