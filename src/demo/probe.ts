@@ -1,4 +1,4 @@
-import { http } from '../builtins.js';
+import { request, requestFailure } from '../net/request.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 
@@ -23,23 +23,18 @@ export function parseServed(body: string): Served | undefined {
 
 const REQUEST_TIMEOUT_MS = 2_000;
 
-/** One GET. No keep-alive agent: a pooled socket would keep this process alive after the demo ends. */
-export function fetchServed(url: string, signal?: AbortSignal): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const request = http.get(url, { agent: false, timeout: REQUEST_TIMEOUT_MS, signal }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => {
-        const served = parseServed(body);
-        if (served) resolve(served);
-        else reject(new Error(`unexpected answer from ${url} (HTTP ${response.statusCode}): ${body.slice(0, 200)}`));
-      });
-      response.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within ${REQUEST_TIMEOUT_MS} ms`)));
-    request.on('error', reject);
-  });
+/** One GET through the bounded client (its own connection: a pooled socket would keep the demo alive after it ends). */
+export async function fetchServed(url: string, signal?: AbortSignal): Promise<Served> {
+  let answer;
+  try {
+    answer = await request(url, { timeoutMs: REQUEST_TIMEOUT_MS, signal });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new Error(`no answer from ${url}: ${requestFailure(error)}`, { cause: error });
+  }
+  const served = parseServed(answer.body);
+  if (served) return served;
+  throw new Error(`unexpected answer from ${url} (HTTP ${answer.status}): ${answer.body.slice(0, 200)}`);
 }
 
 export type WaitResult =

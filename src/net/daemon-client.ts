@@ -18,7 +18,13 @@ async function call(
   const socketPath = base.startsWith(UNIX) ? base.slice(UNIX.length) : undefined;
   const url = new URL(route, socketPath ? 'http://localhost' : base).href;
   try {
-    return await request(url, { ...options, timeoutMs, ...(socketPath ? { socketPath } : {}) });
+    // our own daemon's /status (20 deploys) and answers: more than a probe's body, still bounded
+    return await request(url, {
+      maxBodyBytes: 1024 * 1024,
+      ...options,
+      timeoutMs,
+      ...(socketPath ? { socketPath } : {}),
+    });
   } catch (error) {
     throw new HotpullError(
       'UNREACHABLE',

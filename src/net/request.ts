@@ -9,72 +9,91 @@ export interface Answer {
 
 export interface RequestOptions {
   method?: 'GET' | 'POST';
-  headers?: Record<string, string>;
+  headers?: Record<string, string | number>;
   /** a request body (sent with its Content-Length) */
-  body?: string;
-  /** the whole exchange: connect, headers and body */
+  body?: string | Buffer;
+  /** `user:password` for Basic auth, already decoded (a URL's userinfo is not sent unless given here) */
+  auth?: string;
+  /** the whole exchange: connect, status line, headers and body, however slowly the server sends them */
   timeoutMs: number;
-  /** the rest of a longer body is not read */
+  /** the rest of a longer body is not read: the connection is closed; 0 reads none (the status is the answer) */
   maxBodyBytes?: number;
+  /** a stop: the request ends at once and rejects with the signal's reason */
+  signal?: AbortSignal;
   /** a unix socket to send the request over (the URL then gives only the path and the Host header) */
   socketPath?: string;
 }
 
-const DEFAULT_MAX_BODY = 1024 * 1024;
+/**
+ * What a server may send before it is cut off: enough for a health page's text or a daemon's /status, never
+ * an endless stream. Callers that need more (the daemon client) say so.
+ */
+export const DEFAULT_MAX_BODY = 64 * 1024;
+/** Status line and headers together; beyond it the parser fails the request (HPE_HEADER_OVERFLOW). */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 /**
- * One request with node:http (node:https loaded only for an https URL), not the global fetch(): Node 20's fetch
- * parses HTTP with WebAssembly, which the memory-saving V8 flags the sidecar runs with turn off, and its pooled
- * sockets would outlive the request. Each request has its own connection, so parallel probes reach more than
- * one app worker. Redirects are answers, not followed.
+ * The one HTTP client for every request hotpull makes (health checks, canary probes, notifications, the daemon
+ * client, the demo). A misbehaving server costs a bounded time and memory: the whole exchange has one deadline
+ * (a slow drip of headers or body cannot stretch it), headers beyond MAX_HEADER_BYTES fail, and the body is read up
+ * to `maxBodyBytes`, then the socket is destroyed. node:http (node:https only for an https URL), not the global
+ * fetch(): Node 20's fetch parses HTTP with WebAssembly, which the memory-saving V8 flags the sidecar runs with turn
+ * off, and its pooled sockets would outlive the request. Each request has its own connection, so parallel probes
+ * reach more than one app worker. Redirects are answers, not followed.
  */
 export async function request(url: string, options: RequestOptions): Promise<Answer> {
   const target = new URL(url);
   const transport = target.protocol === 'https:' ? await import('node:https') : http;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   return new Promise<Answer>((resolve, reject) => {
+    let settled = false;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let status = 0;
+    /** Settles once; whatever the outcome the connection is closed, so nothing more is read. */
+    const finish = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      if (error) reject(error instanceof Error ? error : new Error(String(error)));
+      else resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+    };
     const req = transport.request(
       target,
       {
         method: options.method ?? 'GET',
         headers: options.headers,
+        auth: options.auth,
         agent: false,
+        maxHeaderSize: MAX_HEADER_BYTES,
+        signal: options.signal,
         ...(options.socketPath ? { socketPath: options.socketPath } : {}),
       },
       (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        const done = () => {
-          clearTimeout(timer);
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        };
+        status = response.statusCode ?? 0;
+        if (maxBody <= 0) return finish();
         response.on('data', (chunk: Buffer) => {
-          if (size >= maxBody) return;
-          chunks.push(size + chunk.length > maxBody ? chunk.subarray(0, maxBody - size) : chunk);
-          size += chunk.length;
-          if (size >= maxBody) {
-            response.destroy();
-            done();
-          }
+          if (settled) return;
+          const room = maxBody - size;
+          chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+          size += Math.min(chunk.length, room);
+          if (size >= maxBody) finish();
         });
-        response.on('end', done);
-        response.on('error', (error) => {
-          clearTimeout(timer);
-          reject(error);
-        });
+        response.on('end', () => finish());
+        response.on('error', finish);
+        // closed before its end (a body cut short): not an answer
+        response.on('close', () =>
+          finish(Object.assign(new Error('connection closed before the answer ended'), { code: 'ECONNRESET' })),
+        );
       },
     );
     const timer = setTimeout(
       () =>
-        req.destroy(
-          Object.assign(new Error(`no answer within ${formatDuration(options.timeoutMs)}`), { code: 'TIMEOUT' }),
-        ),
+        finish(Object.assign(new Error(`no answer within ${formatDuration(options.timeoutMs)}`), { code: 'TIMEOUT' })),
       options.timeoutMs,
     );
-    req.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
+    req.on('error', finish);
     req.end(options.body);
   });
 }
@@ -83,5 +102,6 @@ export async function request(url: string, options: RequestOptions): Promise<Ans
 export function requestFailure(error: unknown): string {
   const e = error as { code?: string; message?: string; errors?: Array<{ code?: string }> };
   if (e.code === 'TIMEOUT') return e.message ?? 'timed out';
+  if (e.code === 'HPE_HEADER_OVERFLOW') return `headers longer than ${MAX_HEADER_BYTES / 1024} KiB`;
   return e.code ?? e.errors?.[0]?.code ?? e.message ?? String(error);
 }

@@ -1,5 +1,4 @@
-import https from 'node:https';
-import { http } from '../builtins.js';
+import { request } from '../net/request.js';
 import type { Logger } from '../log.js';
 import { hmacHex } from '../http/signature.js';
 import { decodeLenient } from '../redact.js';
@@ -155,23 +154,22 @@ class Target {
     if (this.options.secret) headers['x-hotpull-signature-256'] = `sha256=${hmacHex(this.options.secret, item.body)}`;
     const auth =
       url.username || url.password ? `${decodeLenient(url.username)}:${decodeLenient(url.password)}` : undefined;
-    const client = url.protocol === 'https:' ? https : http;
-    return new Promise<Attempt>((resolve) => {
-      // agent: false: a notification is rare, a kept-alive socket would only hold memory and a descriptor
-      const req = client.request(url, { method: 'POST', headers, auth, agent: false }, (res) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) resolve({ ok: true });
-        else
-          resolve({ ok: false, retry: status === 408 || status === 429 || status >= 500, why: `answered ${status}` });
-      });
-      req.setTimeout(this.options.timeoutMs, () =>
-        req.destroy(new Error(`no answer within ${this.options.timeoutMs / 1000} s`)),
-      );
+    // the status is the answer: no body is read, and a target that drips or streams one costs at most timeoutMs
+    return request(this.url, {
+      method: 'POST',
+      headers,
+      auth,
+      body: item.body,
+      timeoutMs: this.options.timeoutMs,
+      maxBodyBytes: 0,
+    }).then(
+      ({ status }): Attempt =>
+        status >= 200 && status < 300
+          ? { ok: true }
+          : { ok: false, retry: status === 408 || status === 429 || status >= 500, why: `answered ${status}` },
       // the message of a network error names the host and port, never the path or the userinfo
-      req.on('error', (error) => resolve({ ok: false, retry: true, why: oneLine(error) }));
-      req.end(item.body);
-    });
+      (error: unknown): Attempt => ({ ok: false, retry: true, why: oneLine(error) }),
+    );
   }
 }
 
