@@ -998,6 +998,9 @@ export class SyncEngine {
     const verdict = await this.verify(health, to, from, signal);
     // Stopped while verifying: no verdict either way. Nothing is marked rejected; the next start re-verifies.
     if (signal?.aborted) throw abortedError('verification');
+    // Nor is a full disk (an app that cannot write fails its check): the deploy stays owed, the next pass re-verifies.
+    const unfit = !verdict.ok && (await this.unfitToJudge(verdict.reason));
+    if (unfit && !verdict.ok) throw noVerdict(`${unfit} while ${short(to)} was verified`, verdict.reason);
     times.verified = this.clock();
     this.pending = undefined;
     await this.note(undefined);
