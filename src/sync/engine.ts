@@ -984,15 +984,7 @@ export class SyncEngine {
     }
     times.reloaded = this.clock();
 
-    if (!health) {
-      this.pending = undefined;
-      await this.note(undefined);
-      await this.notePrevious(from, to);
-      const record = this.record(trigger, from, to, 'reloaded', times);
-      await this.succeeded(to, record, 'reloaded (unverified: no --health-url)');
-      await workspace.settled(to);
-      return { kind: 'deployed', record };
-    }
+    if (!health) return this.unverified(trigger, from, to, times);
 
     this.setState('verifying');
     const verdict = await this.verify(health, to, from, signal);
@@ -1015,7 +1007,8 @@ export class SyncEngine {
       return { kind: 'deployed', record };
     }
 
-    if (this.served && !this.served.canJudge) return this.unverified(trigger, from, to, times, verdict.reason);
+    if (this.served && !this.served.canJudge)
+      return this.unverified(trigger, from, to, times, this.served.cannotJudge(to, verdict.reason));
 
     if (!this.options.rollback) {
       const reason = `${short(to)} failed verification and was left in place (--no-rollback): ${verdict.reason}`;
@@ -1109,14 +1102,18 @@ export class SyncEngine {
     else this.setState('idle');
   }
 
-  /** Verification failed, but so did the check before the deploy: no verdict, the deploy stays (see ServedHealth). */
-  private async unverified(trigger: string, from: string, to: string, times: Times, failure: string) {
-    const reason = this.served!.cannotJudge(to, failure);
+  /**
+   * Reloaded with no verdict: no --health-url, or (`why`) a check that failed before the deploy too, whose failure
+   * now says nothing about it (see ServedHealth). The deploy stays.
+   */
+  private async unverified(trigger: string, from: string, to: string, times: Times, why?: string) {
+    this.pending = undefined;
+    await this.note(undefined);
     await this.notePrevious(from, to);
-    const record = this.record(trigger, from, to, 'reloaded', times, reason);
-    await this.succeeded(to, record, 'unverified');
-    this.setState('unverified', reason);
-    this.options.logger.warn({ new: to, err: failure }, reason);
+    const record = this.record(trigger, from, to, 'reloaded', times, why);
+    await this.succeeded(to, record, why ? 'unverified' : 'reloaded (unverified: no --health-url)');
+    if (why) this.setState('unverified', why);
+    if (why) this.options.logger.warn({ new: to }, why);
     await this.options.workspace.settled(to);
     return { kind: 'deployed' as const, record };
   }
