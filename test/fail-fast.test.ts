@@ -68,6 +68,33 @@ describe('fail fast on dropped connections', () => {
   }
 
   itUwsgi(
+    'verification: an app server that is gone after the reload (refused, after the old code answered) is a verdict in seconds',
+    async () => {
+      sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1') } });
+      server = await startUwsgi({ dir: sb.checkout });
+      const { engine } = await makePipeline(sb.checkout, {
+        // the reload stops the app server for good: its port refuses every connection from then on
+        reload: [`command:kill -INT ${server.pid}`],
+        healthUrl: `${server.url}/health`,
+        healthTimeout: `${TIMEOUT_MS / 1000}s`,
+        healthSettle: '500ms',
+      });
+      const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
+      const outcome = await engine.sync('test');
+      expect(outcome).toMatchObject({ kind: 'rejected', record: { result: 'rolled-back', to: bad } });
+      if (outcome.kind !== 'rejected') throw new Error('unreachable');
+      expect(outcome.record.error).toMatch(
+        /refused the connection on every probe for [\d.]+s \(the revision before answered well\)/,
+      );
+      expect(outcome.record.durations.verify).toBeLessThan(TIMEOUT_MS / 2);
+      // the rollback's reload (the same kill) fails: nothing serves, and the state says so
+      expect(engine.status.state).toBe('failing');
+      engine.close();
+    },
+    90_000,
+  );
+
+  itUwsgi(
     'canary: an app that raises on every request is judged in well under half the canary timeout',
     async () => {
       sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
