@@ -144,6 +144,35 @@ describe('the health URL at start', () => {
   );
 
   itUwsgi(
+    'a bad deploy whose verification a stop interrupted is still judged at the next start (what answers then may be it)',
+    async () => {
+      sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
+      server = await startUwsgi({ dir: sb.checkout, touchReload: path.join(sb.checkout, 'uwsgi.ini') });
+      const flags = { healthUrl: `${server.url}/health`, healthExpect: 'ok', healthTimeout: '30s' };
+      const first = await makePipeline(sb.checkout, flags);
+      const good = await commitAndPush(sb, { 'app.py': wsgiAppSource('v2') });
+      expect(await first.engine.sync('test')).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
+      const bad = await commitAndPush(sb, { 'app.py': wsgiAppSource('v3', { crashOnImport: true }) });
+      const stop = new AbortController();
+      const pass = first.engine.sync('test', stop.signal).catch((e: unknown) => e);
+      await waitFor('verifying', () => first.engine.status.state === 'verifying', 20_000);
+      stop.abort();
+      expect(String(await pass)).toMatch(/verification stopped: no verdict/);
+      first.engine.close();
+
+      const second = await makePipeline(sb.checkout, flags);
+      const outcome = await second.engine.sync('start');
+      expect(outcome).toMatchObject({
+        kind: 'rejected',
+        record: { result: 'rolled-back', to: bad, rolledBackTo: good },
+      });
+      expect(second.engine.status.rejectedSha).toBe(bad);
+      second.engine.close();
+    },
+    120_000,
+  );
+
+  itUwsgi(
     'the served revision answers 500: unverified at start (and /healthz says so); a fixing deploy goes live',
     async () => {
       sb = await makeSandbox({ files: { 'app.py': unhealthy('v1'), 'uwsgi.ini': '[uwsgi]\n' } });

@@ -45,6 +45,14 @@ export class ServedHealth {
     }
   }
 
+  /**
+   * A deploy resumed (after a crash, a stop or a failed reload): what answers may be the new revision already, so it
+   * is not probed; `verifiedBefore` (the revision before it is last-good, or it is a rollback) stands for a pass.
+   */
+  resumed(verifiedBefore: boolean): void {
+    if (verifiedBefore) this.set({ good: true, status: 200 });
+  }
+
   /** A verification's result: passed, or (after a rollback that did not pass either) failed. */
   verified(ok: boolean, problem?: string): void {
     if (ok) this.set({ good: true, status: 200 });

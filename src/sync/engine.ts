@@ -902,7 +902,11 @@ export class SyncEngine {
       ...(pending.rollback ? { rollback: true } : {}),
     });
     this.pending = { ...pending, stage: 'reload' };
-    return this.finish(trigger, pending.from, staged, times, signal);
+    // what answers now may be this revision already (reloaded before a crash): no probe of "before", the record says
+    this.served?.resumed(
+      Boolean(pending.rollback) || (pending.from !== '' && pending.from === this.status.lastGoodSha),
+    );
+    return this.finish(trigger, pending.from, staged, times, signal, true);
   }
 
   private async decide(local: string | undefined, target: string) {
@@ -966,12 +970,13 @@ export class SyncEngine {
     staged: Staged,
     times: Times,
     signal?: AbortSignal,
+    resumed = false,
   ): Promise<SyncOutcome> {
     const { health, logger, workspace } = this.options;
     const { git } = this;
     const to = staged.sha;
     // what the old code answers decides whether a failed verification can be blamed on this deploy
-    await this.served?.refresh(from || undefined, logger);
+    if (!resumed) await this.served?.refresh(from || undefined, logger);
     this.setState('reloading');
     try {
       await this.reloadAll(to, from, signal);
