@@ -12,7 +12,7 @@ import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers
 import { makePipeline, runCli, waitFor } from './helpers/hotpull.js';
 import { SECRET, onTeardown, request, startDaemon, teardownAll } from './helpers/listener.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { freePort, startUwsgi, uwsgiMissing, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
+import { fetchText, freePort, startUwsgi, uwsgiMissing, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
 
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
@@ -159,6 +159,11 @@ describe('the health URL at start', () => {
       stop.abort();
       expect(String(await pass)).toMatch(/verification stopped: no verdict/);
       first.engine.close();
+      // the reload happened: the broken revision is what answers when the next start looks
+      await waitFor('the broken revision served', async () => {
+        const answer = await fetchText(`${server!.url}/health`);
+        return !('status' in answer) || answer.status !== 200;
+      });
 
       const second = await makePipeline(sb.checkout, flags);
       const outcome = await second.engine.sync('start');
