@@ -41,14 +41,19 @@ describe('fail fast on dropped connections', () => {
     itUwsgi(
       `verification: an app that ${name} is rolled back in well under half the timeout`,
       async () => {
-        sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1'), 'uwsgi.ini': '[uwsgi]\n' } });
-        server = await startUwsgi({ dir: sb.checkout, touchReload: path.join(sb.checkout, 'uwsgi.ini') });
+        sb = await makeSandbox({ files: { 'app.py': wsgiAppSource('v1') } });
+        // the master FIFO reloads at once (a touch waits for uWSGI's once-a-second check, and on a loaded machine
+        // longer: the old workers could pass verification meanwhile, which says nothing about fail fast)
+        const fifo = path.join(sb.root, 'master.fifo');
+        server = await startUwsgi({ dir: sb.checkout, masterFifo: fifo });
         const { engine } = await makePipeline(sb.checkout, {
+          reload: [`uwsgi-fifo:${fifo}`],
           healthUrl: `${server.url}/health`,
           // no {sha}: before issue 25 only a steady 5xx with a {sha} expectation ended verification early
           healthExpect: 'ok',
           healthTimeout: `${TIMEOUT_MS / 1000}s`,
-          healthSettle: '500ms',
+          // the default
+          healthSettle: '2s',
         });
         const good = await headOf(sb.checkout);
         const bad = await commitAndPush(sb, { 'app.py': broken('v2') });
