@@ -7,11 +7,12 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, waitFor } from './helpers/hotpull.js';
 import { freePort } from './helpers/uwsgi.js';
+import { itAsRoot } from './helpers/requires.js';
 
 let sb: Sandbox | undefined;
 let mounted: string | undefined;
@@ -26,10 +27,7 @@ afterEach(async () => {
   sb = undefined;
 });
 
-const isRoot = process.getuid?.() === 0;
-if (!isRoot && process.env.CI === 'true')
-  throw new Error('the disk-full test mounts a tmpfs and needs root (CI runs as root)');
-const itRoot = isRoot ? it : it.skip;
+const itRoot = itAsRoot('the disk-full test mounts a tmpfs');
 
 /** An app that needs the disk: each request writes (and removes) a 64 KiB session file on the volume. */
 const APP = `

@@ -4,11 +4,12 @@
  * their timeouts. Real uWSGI, an app that raises at import and one that raises on every request.
  */
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { startUwsgi, uwsgiMissing, workerVersions, UWSGI_BIN, type UwsgiServer } from './helpers/uwsgi.js';
+import { itNeeds } from './helpers/requires.js';
+import { startUwsgi, workerVersions, UWSGI_BIN, type UwsgiServer } from './helpers/uwsgi.js';
 
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
@@ -19,11 +20,7 @@ afterEach(async () => {
   sb = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 const TIMEOUT_MS = 30_000;
 /** Imports fine, raises in every request: uWSGI logs the traceback and closes the connection without a status line. */

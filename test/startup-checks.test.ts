@@ -7,12 +7,13 @@
 import { promises as fs } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli, waitFor } from './helpers/hotpull.js';
 import { SECRET, onTeardown, request, startDaemon, teardownAll } from './helpers/listener.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
-import { fetchText, freePort, startUwsgi, uwsgiMissing, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
+import { itNeeds } from './helpers/requires.js';
+import { fetchText, freePort, startUwsgi, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
 
 let sb: Sandbox | undefined;
 let server: UwsgiServer | undefined;
@@ -24,11 +25,7 @@ afterEach(async () => {
   sb = undefined;
 });
 
-beforeAll(() => {
-  const missing = uwsgiMissing();
-  if (missing && process.env.CI === 'true') throw new Error(missing);
-});
-const itUwsgi = uwsgiMissing() ? it.skip : it;
+const itUwsgi = itNeeds('uwsgi');
 
 /** `/health` answers 500: the app is up but broken for the revision it serves. */
 const unhealthy = (version: string) =>
