@@ -133,8 +133,11 @@ describe('operator commands find the daemon of a checkout', () => {
     });
     const listening = await waitForRecord(daemon, 'the listener', (r) => String(r.msg).startsWith('listening on '));
     const url = String(listening.url);
-    await waitFor('the operator socket', () => fs.stat(socketOf(sb.checkout)).catch(() => undefined));
-    expect(JSON.parse(await fs.readFile(path.join(stateDir(sb.checkout), 'daemon.json'), 'utf8'))).toEqual({
+    // daemon.json is written after the socket listens: wait for the record, not for the socket
+    const record = await waitFor('the daemon record', () =>
+      fs.readFile(path.join(stateDir(sb.checkout), 'daemon.json'), 'utf8').catch(() => undefined),
+    );
+    expect(JSON.parse(record)).toEqual({
       pid: daemon.pid,
       socket: socketOf(sb.checkout),
       url,
