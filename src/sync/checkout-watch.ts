@@ -17,6 +17,8 @@ export type OwnerCheck = { kind: 'same' } | { kind: 'gone'; reason: string } | {
 export interface CheckoutOwner {
   release(): void;
   ensure(): Promise<OwnerCheck>;
+  /** Whether the lock still guards what is at the checkout's path (it is not, once the checkout was cloned again). */
+  guards(): boolean;
 }
 
 const exists = (file: string) =>
@@ -67,6 +69,7 @@ export function watchCheckout(
   let told: string | undefined;
   return {
     release: () => lock.release(),
+    guards: () => lock.guards(),
     async ensure() {
       if (lock.guards()) return { kind: 'same' };
       const reason = await checkoutAbsence(where.dir, where.gitDir, where.layout);
@@ -86,3 +89,7 @@ export function watchCheckout(
     },
   };
 }
+
+/** Why a pass applied nothing: the checkout was replaced under it (the next pass takes the new one over). */
+export const replacedDuringPass = (dir: string) =>
+  `the checkout ${dir} was deleted and cloned again during this pass: nothing applied; the next pass takes the new clone over`;

@@ -34,7 +34,7 @@ import { PauseState, describePause, type Pause } from './pause.js';
 import { deployRecord, type Times } from './record.js';
 import { StatusKeeper, type EngineChange } from './status-keeper.js';
 import { shortSha } from '../sha.js';
-import type { OwnerCheck } from './checkout-watch.js';
+import { replacedDuringPass, type OwnerCheck } from './checkout-watch.js';
 import { formatDuration } from '../duration.js';
 
 export const LAST_GOOD_REF = 'refs/hotpull/last-good';
@@ -104,7 +104,7 @@ export interface EngineOptions {
    */
   onEvent?: (change: EngineChange, status: Readonly<Status>) => void;
   /** this process's ownership of the checkout, released by close(), checked before each pass (see checkout-watch.ts) */
-  owner?: { release(): void; ensure?(): Promise<OwnerCheck | void> };
+  owner?: { release(): void; ensure?(): Promise<OwnerCheck | void>; guards?(): boolean };
 }
 
 /** What the engine tells onEvent: a state entered, or a deploy record written (live, rolled back, failed …). */
@@ -496,6 +496,9 @@ export class SyncEngine {
     rollback?: boolean,
   ): Promise<T> {
     if (!this.options.workspace.settleTree) return apply();
+    // deleted and cloned again since the pass began: the new clone is not this process's until ensure() takes it over
+    if (this.options.owner?.guards?.() === false)
+      throw new HotpullError('GIT', replacedDuringPass(this.options.workspace.dir));
     await this.note({ from, to, stage: 'apply', mode, trigger, ...(rollback ? { rollback } : {}) }, true);
     try {
       return await apply();
