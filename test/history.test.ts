@@ -57,9 +57,9 @@ describe('history file', () => {
     ] as HistoryEntry[];
     expect(formatHistory(entries)).toBe(
       [
-        '2026-11-30T12:05:00.000Z  bbbbbbb → ccccccc  rolled-back   2143ms  webhook  detect 5ms, fetch 20ms, apply 10ms, reload 8ms, verify 2100ms (back to bbbbbbb)  by delivery 72d3162e',
+        '2026-11-30T12:05:00.000Z  bbbbbbb → ccccccc  rolled-back   2.14s  webhook  detect 5ms, fetch 20ms, apply 10ms, reload 8ms, verify 2.1s (back to bbbbbbb)  by delivery 72d3162e',
         '    answered 500',
-        '2026-11-30T12:00:00.000Z  (none)  → bbbbbbb  live          2143ms  poll     detect 5ms, fetch 20ms, apply 10ms, reload 8ms, verify 2100ms',
+        '2026-11-30T12:00:00.000Z  (none)  → bbbbbbb  live          2.14s  poll     detect 5ms, fetch 20ms, apply 10ms, reload 8ms, verify 2.1s',
         '',
       ].join('\n'),
     );

@@ -31,7 +31,7 @@ import type { DeployRecord, State, Status } from './status.js';
 import type { RefSpec } from './ref.js';
 import { RefFollower } from './follow.js';
 import { PauseState, describePause, type Pause } from './pause.js';
-import { deployRecord, type Times } from './record.js';
+import { deployRecord, formatStages, timedJudge, type Times } from './record.js';
 import { StatusKeeper, type EngineChange } from './status-keeper.js';
 import { shortSha } from '../sha.js';
 import { replacedDuringPass, type OwnerCheck } from './checkout-watch.js';
@@ -822,8 +822,8 @@ export class SyncEngine {
     await endInterruptedJudge(childFile, logger).catch(() => undefined);
     const dir = staged?.dir ?? (await workspace.stageTree!(target)).dir;
     const ctx = { dir, sha: target, previousSha: from, env: this.options.env, signal, onStart: this.noteChild };
-    const verdict = await judgeStaged(judge, ctx, logger, childFile, (recorded) =>
-      this.runStageHooks(stageHooks, dir, from, target, recorded, signal),
+    const verdict = await timedJudge(times, this.clock, () =>
+      judgeStaged(judge, ctx, logger, childFile, (r) => this.runStageHooks(stageHooks, dir, from, target, r, signal)),
     ).catch((error: unknown) => {
       if (signal?.aborted || isHotpullError(error, 'ABORTED')) throw abortedError('preflight/canary');
       throw error;
@@ -1134,7 +1134,7 @@ export class SyncEngine {
     const d = record.durations;
     this.options.logger.info(
       { old: record.from, new: to, trigger: record.trigger, result: record.result, ms: d },
-      `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${ms(d.total)} (detect ${ms(d.detect)}, fetch ${ms(d.fetch)}, apply ${ms(d.apply)}, reload ${ms(d.reload)}${record.stages.verified ? `, verify ${ms(d.verify)}` : ''})`,
+      `deployed ${short(record.from)} → ${short(to)}, ${what}, in ${ms(d.total)} (${formatStages(d, Boolean(record.stages.verified))})`,
     );
   }
 

@@ -11,6 +11,8 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import type { DeployRecord } from './status.js';
+import { formatDuration } from '../duration.js';
+import { formatStages } from './record.js';
 
 /**
  * The deploys of a checkout across restarts (`hotpull log`, /status), kept with it: `<git dir>/hotpull/history.jsonl`,
@@ -136,10 +138,10 @@ export function formatHistory(entries: readonly HistoryEntry[]): string {
   return entries
     .map((e) => {
       const d = e.durations;
-      const stages = `detect ${d.detect}ms, fetch ${d.fetch}ms, apply ${d.apply}ms, reload ${d.reload}ms, verify ${d.verify}ms`;
+      const stages = formatStages(d);
       const back = e.rolledBackTo ? ` (back to ${short(e.rolledBackTo)})` : '';
       const by = e.by ? `  by ${e.by}` : '';
-      return `${e.at}  ${short(e.from)} → ${short(e.to)}  ${e.result.padEnd(11)} ${`${d.total}ms`.padStart(8)}  ${e.trigger.padEnd(7)}  ${stages}${back}${by}${e.error ? `\n    ${e.error}` : ''}`;
+      return `${e.at}  ${short(e.from)} → ${short(e.to)}  ${e.result.padEnd(11)} ${formatDuration(d.total).padStart(7)}  ${e.trigger.padEnd(7)}  ${stages}${back}${by}${e.error ? `\n    ${e.error}` : ''}`;
     })
     .join('\n')
     .concat('\n');

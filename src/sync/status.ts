@@ -41,8 +41,16 @@ export interface DeployRecord {
   stages: { detected: string; fetched?: string; applied?: string; reloaded?: string; verified?: string };
   /** the revision restored by a rollback */
   rolledBackTo?: string;
-  /** milliseconds spent in each stage */
-  durations: { detect: number; fetch: number; apply: number; reload: number; verify: number; total: number };
+  /** milliseconds spent in each stage; judge (--preflight, --canary) only when the revision was judged */
+  durations: {
+    detect: number;
+    fetch: number;
+    apply: number;
+    reload: number;
+    judge?: number;
+    verify: number;
+    total: number;
+  };
   error?: string;
 }
 
