@@ -114,7 +114,7 @@ describe('--canary on uWSGI (in-place)', () => {
     const bad = await commitAndPush(sb, { 'README.md': 'two\n' });
     expect(await engine.sync('test')).toMatchObject({ kind: 'rejected', record: { result: 'rejected', to: bad } });
     expect(engine.status.reason).toMatch(
-      /canary on port \d+: not healthy within 1\.5s: GET http:\/\/127\.0\.0\.1:\d+\/ failed: ECONNREFUSED/,
+      /canary on port \d+: not healthy after [\d.]+m?s \(timeout 1\.5s\): GET http:\/\/127\.0\.0\.1:\d+\/ failed: ECONNREFUSED/,
     );
     await expectGone(canaryGroups(logs));
   }, 30_000);

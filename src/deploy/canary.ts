@@ -7,7 +7,7 @@ import { killGroup, runShell, tail } from '../exec.js';
 import { groupHasLiving } from '../procfs.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
-import { expandExpect, probeOnce, type Answer } from './verify.js';
+import { expandExpect, notHealthy, probeOnce, type Answer } from './verify.js';
 import { fillTemplate, shellQuote } from './canary-auto.js';
 import { judgeEnv, type JudgeContext, type JudgeVerdict } from './preflight.js';
 
@@ -231,6 +231,6 @@ async function watch(
   return {
     ok: false,
     ms: Date.now() - started,
-    reason: `not healthy within ${formatDuration(check.timeoutMs)}: ${why}`,
+    reason: notHealthy(Date.now() - started, check.timeoutMs, why),
   };
 }

@@ -16,7 +16,16 @@ export interface HealthCheck {
   settleMs: number;
   /** pause between requests */
   pollMs?: number;
+  /**
+   * When this call is part of a longer wait (the engine reloads once more half-way through --health-timeout): the
+   * configured timeout, and the time already waited before this call. Only the messages use them.
+   */
+  part?: { timeoutMs: number; waitedMs: number };
 }
+
+/** A timeout's verdict, true about the time waited and the timeout configured (they differ by a poll at most). */
+export const notHealthy = (waitedMs: number, timeoutMs: number, why: string) =>
+  `not healthy after ${formatDuration(waitedMs)} (timeout ${formatDuration(timeoutMs)}): ${why}`;
 
 export type VerifyResult =
   | { ok: true; ms: number; requests: number }
@@ -203,6 +212,10 @@ export async function verifyHealth(
     ok: false,
     ms: Date.now() - started,
     requests,
-    reason: `not healthy within ${formatDuration(check.timeoutMs)}: ${reason}`,
+    reason: notHealthy(
+      (check.part?.waitedMs ?? 0) + Date.now() - started,
+      check.part?.timeoutMs ?? check.timeoutMs,
+      reason ?? 'no answer',
+    ),
   };
 }

@@ -1088,7 +1088,8 @@ export class SyncEngine {
     const before = this.served?.state;
     if (repeatable.length === 0) return verifyHealth(health, to, signal, before);
     const half = Math.round(health.timeoutMs / 2);
-    const first = await verifyHealth({ ...health, timeoutMs: half }, to, signal, before);
+    const part = { timeoutMs: health.timeoutMs, waitedMs: 0 };
+    const first = await verifyHealth({ ...health, timeoutMs: half, part }, to, signal, before);
     if (first.ok || signal?.aborted || first.failedFast || first.impossible) return first;
     this.options.logger.warn(
       { sha: to, err: first.reason },
@@ -1099,7 +1100,8 @@ export class SyncEngine {
     } catch (error) {
       return { ...first, reason: `${first.reason}; reloading again failed: ${oneLine(error)}` };
     }
-    const second = await verifyHealth({ ...health, timeoutMs: health.timeoutMs - half }, to, signal, before);
+    part.waitedMs = first.ms;
+    const second = await verifyHealth({ ...health, timeoutMs: health.timeoutMs - half, part }, to, signal, before);
     return second.ok ? { ...second, ms: first.ms + second.ms } : second;
   }
 
