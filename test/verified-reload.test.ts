@@ -198,7 +198,11 @@ describe('deploys that must not go live', () => {
       expect(engine.status.reason).toMatch(/answered 500/);
       expect(await headOf(sb.checkout)).toBe(good);
       await waitFor('v1 served again', async () => JSON.stringify(await everyWorker(server.url)) === '["v1"]', 10_000);
-      expect(logs.text()).toContain('failed verification, rolling back');
+      expect(logs.text()).toMatch(
+        new RegExp(
+          `${bad.slice(0, 7)} failed verification: [^"]*answered 500[^"]*; rolled back, ${good.slice(0, 7)} serves again`,
+        ),
+      );
       // not retried while the branch stays there
       expect((await engine.sync('test')).kind).toBe('blocked');
       // a fix on top deploys

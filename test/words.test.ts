@@ -3,9 +3,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitAndPush, makeSandbox, type Sandbox } from './helpers/git.js';
+import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli } from './helpers/hotpull.js';
 import { formatStatus } from '../src/http/status-text.js';
 import { formatDuration } from '../src/duration.js';
@@ -47,6 +48,48 @@ describe('deploy times', () => {
     expect(log.stdout).toContain(`judge ${formatDuration(d.judge!)}`);
     expect(log.stdout).not.toMatch(/\d{4,}ms/);
     expect(formatStatus(engine.status, Date.now())).toContain(` ${total} `);
+  });
+});
+
+/** An app that serves its checkout: 500 while app.py says "broken", else 200. */
+async function servesCheckout(dir: string): Promise<string> {
+  http = createServer((_req, res) => {
+    const app = readFileSync(path.join(dir, 'app.py'), 'utf8');
+    if (app.includes('broken')) res.writeHead(500).end('broken');
+    else res.writeHead(200).end('ok');
+  });
+  await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(http.address() as AddressInfo).port}/health`;
+}
+
+describe('rollback', () => {
+  it('logs its reason once, after the good revision is verified again', async () => {
+    sb = await makeSandbox({ files: { 'app.py': 'good\n', 'README.md': 'x\n' } });
+    const url = await servesCheckout(sb.checkout);
+    const good = await headOf(sb.checkout);
+    const { engine, logs } = await makePipeline(sb.checkout, {
+      healthUrl: url,
+      healthTimeout: '3s',
+      healthSettle: '100ms',
+      reload: [`touch:${path.join(sb.checkout, 'README.md')}`],
+    });
+    await engine.sync('start');
+    const bad = await commitAndPush(sb, { 'app.py': 'broken\n' });
+    const from = logs.lines.length;
+    const outcome = await engine.sync('test');
+    expect(outcome.kind).toBe('rejected');
+    const said = logs
+      .records()
+      .slice(from)
+      .filter((r) => (r.level as number) >= 30);
+    const reason = engine.status.deploys[0]!.error!;
+    expect(reason).toContain('answered 500');
+    const withReason = said.filter((r) => String(r.msg).includes('answered 500'));
+    expect(withReason.map((r) => r.msg)).toEqual([
+      `${bad.slice(0, 7)} failed verification: ${reason}; rolled back, ${good.slice(0, 7)} serves again`,
+    ]);
+    // said after the good revision answered again: nothing is logged after it in this pass
+    expect(said.at(-1)!.msg).toBe(withReason[0]!.msg);
   });
 });
 

@@ -175,8 +175,9 @@ export class SyncEngine {
     return this.keeper.status;
   }
 
-  private setState(state: State, reason?: string): void {
-    this.keeper.setState(state, reason);
+  /** `said`: the caller logs the reason itself, the state line leaves it out */
+  private setState(state: State, reason?: string, said = false): void {
+    this.keeper.setState(state, reason, said);
   }
 
   /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
@@ -1041,23 +1042,18 @@ export class SyncEngine {
       await this.reject(to, reason);
       return { kind: 'rejected', record };
     }
-    logger.error(
-      { bad: to, good, err: verdict.reason },
-      `${short(to)} failed verification, rolling back to ${short(good)}: ${verdict.reason}`,
-    );
     // Rejected before reloading: if the reload of the good revision fails too (gunicorn exits when a worker
     // cannot import, so there is no master left to signal), the bad one must still not be deployed again.
     const rejection = `${short(to)} failed verification (${verdict.reason}); rolled back to ${short(good)}; not retried until the branch moves`;
-    await this.reject(to, rejection);
-    this.setState('verifying', `rolling back to ${short(good)}: ${rejection}`);
+    await this.reject(to, rejection, false);
+    // the reason is logged once, when the rollback is verified (until then the state says only what is under way)
+    this.setState('verifying', `rolling back to ${short(good)}: ${short(to)} failed verification`);
     await this.applyTree(to, good, 'reset', trigger, () => workspace.restore(good), true);
     this.status.deployedSha = good;
     const record = this.record(trigger, from, to, 'rolled-back', times, verdict.reason, good);
     // A stop from here on resumes the rollback (reload and verify the good revision) at the next start.
     await this.note({ from: to, to: good, stage: 'reload', trigger, rollback: true });
     this.pending = { from: to, to: good, stage: 'reload', rollback: true };
-    // Until the good revision is verified again, the status says the rollback is under way, not done.
-    this.setState('verifying', `rolling back to ${short(good)}: ${rejection}`);
     const again = await this.reloadAll(good, to, signal).then(
       () => verifyHealth(health, good, signal),
       (error: unknown) => ({ ok: false as const, ms: 0, requests: 0, reason: `its reload failed: ${oneLine(error)}` }),
@@ -1072,8 +1068,9 @@ export class SyncEngine {
       this.setState('failing', reason);
       this.status.lastError = reason;
     } else {
-      this.setState('rejected', rejection);
-      logger.warn({ good, ms: again.ms }, `rolled back: ${short(good)} is serving again`);
+      this.setState('rejected', rejection, true);
+      const what = `${short(to)} failed verification: ${verdict.reason}; rolled back, ${short(good)} serves again`;
+      logger.warn({ bad: to, good, err: verdict.reason, ms: again.ms }, what);
     }
     return { kind: 'rejected', record };
   }
@@ -1146,11 +1143,11 @@ export class SyncEngine {
       await this.git.updateRef(PREVIOUS_REF, from, 'hotpull: previous live');
   }
 
-  private async reject(sha: string, reason: string): Promise<void> {
+  private async reject(sha: string, reason: string, state = true): Promise<void> {
     await this.git.updateRef(REJECTED_REF, sha, 'hotpull: rejected');
     this.status.rejectedSha = sha;
     this.rejectReason = reason;
-    this.setState('rejected', reason);
+    if (state) this.setState('rejected', reason);
     this.markSucceeded();
   }
 

@@ -23,12 +23,14 @@ export class StatusKeeper {
     this.status = { state: 'starting', remote: init.remote, branch: init.branch, consecutiveFailures: 0, deploys: [] };
   }
 
-  setState(state: State, reason?: string): void {
+  /** `said`: the caller logs the reason in a line of its own, so the transition's line leaves it out. */
+  setState(state: State, reason?: string, said = false): void {
     const previous = this.status.state;
     this.status.state = state;
     this.status.reason = reason;
     if (state !== previous) {
-      this.logger.info({ state, previous, reason }, `state ${previous} → ${state}${reason ? `: ${reason}` : ''}`);
+      const why = reason && !said ? `: ${reason}` : '';
+      this.logger.info({ state, previous, ...(said ? {} : { reason }) }, `state ${previous} → ${state}${why}`);
     }
     this.onEvent?.({ kind: 'state', state, previous, reason }, this.status);
   }
