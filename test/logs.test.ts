@@ -20,10 +20,15 @@ describe('logs that tell the story', { timeout: 120_000 }, () => {
     const logs = () => daemon.logs();
     await waitFor(
       'the start-up line',
-      () => logs().some((l) => String(l.msg).startsWith(`serving ${start.slice(0, 7)}`)),
+      () => logs().some((l) => String(l.msg).startsWith(`checkout at ${start.slice(0, 7)} at start`)),
       30_000,
     );
-    expect(logs().find((l) => String(l.msg).startsWith('serving'))).toMatchObject({ level: INFO, sha: start });
+    // no --health-url: it names what is on disk and says nothing verifies that it is served
+    expect(logs().find((l) => String(l.msg).startsWith('checkout at'))).toMatchObject({
+      level: INFO,
+      sha: start,
+      msg: `checkout at ${start.slice(0, 7)} at start (served unverified: no --health-url)`,
+    });
     expect(logs().some((l) => l.level === INFO && l.msg === 'state starting → idle')).toBe(true);
     // debug: the first pass, with its timing, and each git command it ran, with its duration
     const pass = logs().find((l) => String(l.msg).startsWith('pass (start): up to date'));

@@ -74,6 +74,11 @@ describe('rollback', () => {
       reload: [`touch:${path.join(sb.checkout, 'README.md')}`],
     });
     await engine.sync('start');
+    // at start it names the checkout, and does not claim that it is served
+    expect(logs.records().find((r) => String(r.msg).startsWith('checkout at'))?.msg).toBe(
+      `checkout at ${good.slice(0, 7)} at start (not yet verified as served)`,
+    );
+    expect(logs.text()).not.toMatch(/"msg":"serving /);
     const bad = await commitAndPush(sb, { 'app.py': 'broken\n' });
     const from = logs.lines.length;
     const outcome = await engine.sync('test');

@@ -575,10 +575,10 @@ export class SyncEngine {
     const local = await workspace.deployed();
     if (!this.startLogged) {
       this.startLogged = true;
-      this.options.logger.info(
-        { sha: local },
-        local ? `serving ${short(local)} at start` : 'nothing deployed yet: the first pass releases the branch head',
-      );
+      // what is on disk: whether it is what answers is for the health check to say
+      const why = this.options.health ? 'not yet verified as served' : 'served unverified: no --health-url';
+      const first = 'nothing deployed yet: the first pass releases the branch head';
+      this.options.logger.info({ sha: local }, local ? `checkout at ${short(local)} at start (${why})` : first);
     }
     this.status.deployedSha = local;
     if (this.pending && this.pending.to !== local) this.pending = undefined;
