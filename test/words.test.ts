@@ -7,13 +7,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
-import { makePipeline, runCli } from './helpers/hotpull.js';
+import { makePipeline, runCli, waitFor } from './helpers/hotpull.js';
+import { daemonOnSandbox, teardownAll } from './helpers/listener.js';
 import { formatStatus } from '../src/http/status-text.js';
 import { formatDuration } from '../src/duration.js';
 
 let sb: Sandbox | undefined;
 let http: Server | undefined;
 afterEach(async () => {
+  await teardownAll();
   http?.closeAllConnections();
   await new Promise((resolve) => (http ? http.close(resolve) : resolve(undefined)));
   await sb?.cleanup();
@@ -116,5 +118,26 @@ describe('verification timeout', () => {
     expect(waited).toBeGreaterThanOrEqual(2);
     expect(waited).toBeLessThan(4);
     expect(error).not.toContain('within 1s');
+  });
+});
+
+describe('pretty mode', () => {
+  it('a deploy is one line at info; its state changes are debug', async () => {
+    const { sb, daemon } = await daemonOnSandbox(['--interval', '10m', '--log-level', 'info'], {
+      env: { HOTPULL_LOG_FORMAT: 'pretty' },
+    });
+    const to = await commitAndPush(sb, { 'app.py': 'v2\n' });
+    const before = daemon.output().length;
+    process.kill(daemon.pid, 'SIGHUP');
+    await waitFor('the deploy line', () =>
+      daemon
+        .output()
+        .slice(before)
+        .includes(`→ ${to.slice(0, 7)}, reloaded`),
+    );
+    // the state lines of the pass (idle last) come before the deploy line, which ends it at info
+    const lines = daemon.output().slice(before).trimEnd().split('\n');
+    expect(lines.filter((l) => !/SIGHUP/.test(l))).toHaveLength(1);
+    expect(lines.join('\n')).not.toMatch(/state \w+ →/);
   });
 });
