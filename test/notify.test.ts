@@ -93,6 +93,12 @@ describe('which engine changes are notified (pure)', () => {
       ],
       ['rolled-back'],
     ],
+    // since issue 25 the state stays verifying until the good revision is verified again
+    [
+      'a rollback, rejected only once verified',
+      ['idle', 'syncing', 'reloading', 'verifying', 'verifying', record('rolled-back'), 'verifying', 'rejected'],
+      ['rolled-back'],
+    ],
     ['--no-rollback', ['idle', 'syncing', 'reloading', 'verifying', record('rejected'), 'rejected'], ['rejected']],
     ['a run hook that fails', ['idle', 'syncing', record('failed'), 'rejected'], ['rejected']],
     [
