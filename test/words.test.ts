@@ -100,6 +100,36 @@ describe('rollback', () => {
   });
 });
 
+describe('rollback to a revision that fails too', () => {
+  it('says both reasons in one line', async () => {
+    sb = await makeSandbox({ files: { 'app.py': 'broken before\n', 'README.md': 'x\n' } });
+    const url = await servesCheckout(sb.checkout);
+    const good = await headOf(sb.checkout);
+    const { engine, logs } = await makePipeline(sb.checkout, {
+      healthUrl: url,
+      healthTimeout: '1s',
+      healthSettle: '100ms',
+      reload: [`touch:${path.join(sb.checkout, 'README.md')}`],
+    });
+    await engine.sync('start');
+    const bad = await commitAndPush(sb, { 'app.py': 'broken after\n' });
+    const from = logs.lines.length;
+    await engine.sync('test');
+    const said = logs
+      .records()
+      .slice(from)
+      .filter((r) => (r.level as number) >= 30);
+    const lines = said.map((r) => String(r.msg)).filter((m) => m.includes('answered 500'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^${bad.slice(0, 7)} failed verification: not healthy .*answered 500.*; rolled back to ${good.slice(0, 7)}, but it is not healthy either: not healthy .*answered 500`,
+      ),
+    );
+    expect(engine.status).toMatchObject({ state: 'failing', reason: lines[0] });
+  });
+});
+
 describe('verification timeout', () => {
   it('a failed verification says how long it waited and the configured timeout, not the half it reloaded at', async () => {
     sb = await makeSandbox();

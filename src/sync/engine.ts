@@ -1063,9 +1063,9 @@ export class SyncEngine {
     await this.note(undefined);
     this.served?.verified(again.ok, again.ok ? undefined : again.reason);
     if (!again.ok) {
-      const reason = `rolled back to ${short(good)} but it is not healthy either: ${again.reason}`;
-      logger.error({ good, err: again.reason }, reason);
-      this.setState('failing', reason);
+      const reason = `${short(to)} failed verification: ${verdict.reason}; rolled back to ${short(good)}, but it is not healthy either: ${again.reason}`;
+      logger.error({ bad: to, good, err: again.reason }, reason);
+      this.setState('failing', reason, true);
       this.status.lastError = reason;
     } else {
       this.setState('rejected', rejection, true);
