@@ -316,7 +316,7 @@ describe('the daemon notifies', () => {
           throw e;
         },
       );
-      await waitForRecord(daemon, 'the rollback done', (r) => String(r.msg).startsWith('rolled back:'), 30_000);
+      await waitForRecord(daemon, 'the rollback done', (r) => / serves again$/.test(String(r.msg)), 30_000);
       await stop(daemon);
 
       // exactly these two: the rejection that comes with the rollback is not told twice

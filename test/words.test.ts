@@ -23,9 +23,15 @@ afterEach(async () => {
   http = undefined;
 });
 
-/** An app that is never ready: 503 to every request (no fail-fast verdict, so verification waits its timeout). */
-async function neverReady(): Promise<string> {
-  http = createServer((_req, res) => res.writeHead(503).end('starting'));
+/**
+ * An app that answers 200 until its checkout's app.py says "starting", then 503 (not ready: no fail-fast verdict,
+ * so verification waits its timeout). The health check passes before the deploy, so its failure is a verdict.
+ */
+async function neverReady(dir: string): Promise<string> {
+  http = createServer((_req, res) => {
+    if (readFileSync(path.join(dir, 'app.py'), 'utf8').includes('starting')) res.writeHead(503).end('starting');
+    else res.writeHead(200).end('ok');
+  });
   await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(http.address() as AddressInfo).port}/health`;
 }
@@ -53,11 +59,15 @@ describe('deploy times', () => {
   });
 });
 
-/** An app that serves its checkout: 500 while app.py says "broken", else 200. */
-async function servesCheckout(dir: string): Promise<string> {
+/**
+ * An app that serves its checkout: 500 while app.py says "broken", else 200; with `poisoned`, 500 for good once it
+ * has served "broken" (a bad deploy that broke what the good revision needs too).
+ */
+async function servesCheckout(dir: string, poisoned = false): Promise<string> {
+  let broke = false;
   http = createServer((_req, res) => {
-    const app = readFileSync(path.join(dir, 'app.py'), 'utf8');
-    if (app.includes('broken')) res.writeHead(500).end('broken');
+    broke = readFileSync(path.join(dir, 'app.py'), 'utf8').includes('broken') || (poisoned && broke);
+    if (broke) res.writeHead(500).end('broken');
     else res.writeHead(200).end('ok');
   });
   await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
@@ -102,8 +112,8 @@ describe('rollback', () => {
 
 describe('rollback to a revision that fails too', () => {
   it('says both reasons in one line', async () => {
-    sb = await makeSandbox({ files: { 'app.py': 'broken before\n', 'README.md': 'x\n' } });
-    const url = await servesCheckout(sb.checkout);
+    sb = await makeSandbox({ files: { 'app.py': 'good\n', 'README.md': 'x\n' } });
+    const url = await servesCheckout(sb.checkout, true);
     const good = await headOf(sb.checkout);
     const { engine, logs } = await makePipeline(sb.checkout, {
       healthUrl: url,
@@ -112,7 +122,7 @@ describe('rollback to a revision that fails too', () => {
       reload: [`touch:${path.join(sb.checkout, 'README.md')}`],
     });
     await engine.sync('start');
-    const bad = await commitAndPush(sb, { 'app.py': 'broken after\n' });
+    const bad = await commitAndPush(sb, { 'app.py': 'broken\n' });
     const from = logs.lines.length;
     await engine.sync('test');
     const said = logs
@@ -133,14 +143,15 @@ describe('rollback to a revision that fails too', () => {
 describe('verification timeout', () => {
   it('a failed verification says how long it waited and the configured timeout, not the half it reloaded at', async () => {
     sb = await makeSandbox();
-    const url = await neverReady();
+    const url = await neverReady(sb.checkout);
     const { engine } = await makePipeline(sb.checkout, {
       healthUrl: url,
       healthTimeout: '2s',
       healthSettle: '100ms',
       reload: [`touch:${path.join(sb.checkout, 'README.md')}`],
     });
-    await commitAndPush(sb, { 'app.py': 'v2\n' });
+    await engine.sync('start');
+    await commitAndPush(sb, { 'app.py': 'starting\n' });
     await engine.sync('test');
     const error = engine.status.deploys[0]!.error ?? '';
     expect(error).toMatch(/^not healthy after [\d.]+s \(timeout 2s\): GET \S+ answered 503/);
