@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli, waitFor } from './helpers/hotpull.js';
@@ -208,4 +209,31 @@ describe('the health URL at start', () => {
     },
     90_000,
   );
+});
+
+describe('what serves from disk', () => {
+  it('a one-shot sync asks the old code before the tree changes: a static server that loses its page on the push rolls it back', async () => {
+    sb = await makeSandbox({ files: { 'index.html': 'version=1\n' } });
+    const good = await headOf(sb.checkout);
+    const port = await freePort();
+    // python's http.server answers from the checkout itself: the new tree is served the moment it is applied
+    const httpd = execa('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '-d', sb.checkout], {
+      reject: false,
+      stdio: 'ignore',
+    });
+    try {
+      const url = `http://127.0.0.1:${port}/index.html`;
+      await waitFor('the static server', async () => (await fetchText(url).catch(() => undefined))?.status === 200);
+      const bad = await commitAndPush(sb, { 'index.html': null, 'other.html': 'moved\n' });
+      const result = await runCli(['sync', '--repo', sb.checkout, '--health-url', url, '--health-timeout', '2s']);
+      // before: the probe ran after the apply, found 404 "before the deploy too" and left the bad revision unverified
+      expect(result.exitCode, result.stderr).not.toBe(0);
+      expect(result.stdout + result.stderr).toContain('rolled back');
+      expect(await headOf(sb.checkout)).toBe(good);
+      expect(await git(sb.checkout, 'rev-parse', 'refs/hotpull/rejected')).toBe(bad);
+    } finally {
+      httpd.kill('SIGKILL');
+      await httpd;
+    }
+  });
 });

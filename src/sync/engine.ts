@@ -652,6 +652,9 @@ export class SyncEngine {
     }
     const modified = await modifiedFiles;
     const times: Times = { started, detected, fetched, applied: fetched };
+    // what the old code answers, asked before the tree changes: what serves from disk (static files, a reloader)
+    // answers for the new revision as soon as it is applied
+    if (target !== local) await this.served?.refresh(local, this.options.logger);
     await this.enterGate(local, target);
     if (target === local) return this.resumePending(trigger, times, signal);
 
