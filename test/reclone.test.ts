@@ -56,7 +56,7 @@ describe('a checkout deleted and cloned again at the same path', { timeout: 120_
     const base = await listening(daemon);
     await waitFirstPass(daemon);
 
-    await fs.rm(sb.checkout, { recursive: true, force: true });
+    await fs.rm(sb.checkout, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     await waitFor('the state "missing"', async () => (await status(base)).state === 'missing');
     const gone = await status(base);
     expect(gone.reason).toBe(
@@ -103,7 +103,8 @@ describe('a checkout deleted and cloned again at the same path', { timeout: 120_
     const current = async () => path.basename(await fs.readlink(path.join(root, 'current')).catch(() => ''));
     await waitFor('the first release', async () => (await current()) === (await headOf(sb.bare, 'main')), 30_000);
 
-    await fs.rm(root, { recursive: true, force: true });
+    // retried: a pass still running may write in it while it goes (ENOTEMPTY), as an operator's rm -rf can meet
+    await fs.rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     await waitFor('the state "missing"', async () => (await status(base)).state === 'missing');
     const reason = `the atomic layout ${root} is gone (no ${path.join(root, '.hotpull', 'repo')}); nothing is deployed until it is there again (restart hotpull to make it anew)`;
     expect((await status(base)).reason).toBe(reason);

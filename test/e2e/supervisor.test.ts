@@ -276,7 +276,7 @@ describe.skipIf(missing !== undefined && !CI)(
       // The record comes first; then hotpull reloads the restored revision and verifies it again.
       await until(
         'the rollback verified',
-        async () => stack.sup.output().includes(`rolled back: ${v2.slice(0, 7)} is serving again`),
+        async () => stack.sup.output().includes(`rolled back, ${v2.slice(0, 7)} serves again`),
         90_000,
         stack,
       );
@@ -465,7 +465,7 @@ describe.skipIf(gunicornMissingWhy !== undefined && !CI)(
       // The record comes first; then hotpull reloads the restored revision and verifies it again.
       await until(
         'the rollback verified',
-        async () => stack.sup.output().includes(`rolled back: ${v2.slice(0, 7)} is serving again`),
+        async () => stack.sup.output().includes(`rolled back, ${v2.slice(0, 7)} serves again`),
         90_000,
         stack,
       );
