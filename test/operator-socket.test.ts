@@ -2,14 +2,13 @@
 // there (its unix socket, owner-only, no secret), a daemon started from flags alone included; `hotpull sync` beside
 // a running daemon asks it for the pass instead of waiting for its lock.
 import { promises as fs } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf } from './helpers/git.js';
 import { socketPath } from '../src/net/endpoint.js';
 import { waitFor } from './helpers/hotpull.js';
-import { SECRET } from './helpers/listener.js';
+import { SECRET, request } from './helpers/listener.js';
 import { itAsRoot } from './helpers/requires.js';
 import { NOBODY, cliForOtherUser, removeCopy } from './helpers/other-user.js';
 import { faultFixtures, runHotpull, startHotpull, stop, waitForRecord, type Proc } from './helpers/procs.js';
@@ -32,25 +31,12 @@ async function socketDaemon(checkout: string, args: string[] = []): Promise<Proc
 }
 
 /** One request over a unix socket. */
-function overSocket(
-  socketPath: string,
+/** One request over the operator socket (the listener helpers' request, connected to the unix socket). */
+const overSocket = (
+  socket: string,
   route: string,
   options: { method?: string; body?: string | Buffer; headers?: Record<string, string> } = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { socketPath, path: route, method: options.method ?? 'GET', headers: options.headers, agent: false },
-      (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
+) => request('http://localhost', { ...options, path: route, socketPath: socket });
 
 describe('operator commands find the daemon of a checkout', () => {
   it('started from flags only: status, pause and resume need no --url and no secret, in the checkout, below it or with --repo', async () => {

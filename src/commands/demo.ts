@@ -197,8 +197,8 @@ export async function demoCommand(context: CommandContext): Promise<number> {
     // not as a failed sync.
     void stopDaemon(resources).catch(() => undefined);
   };
-  // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for, and a `once`
-  // listener is already gone by the time that hook looks, which would kill the demo mid-cleanup.
+  // `on`, not `once`: a second Ctrl-C during the cleanup must find a listener, or Node's default action would
+  // kill the demo mid-cleanup.
   context.signals.on('SIGINT', onSignal('SIGINT'));
   context.signals.on('SIGTERM', onSignal('SIGTERM'));
 

@@ -165,7 +165,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     ? (await import('./watch.js')).startWatching(config, target.dir, reloading, logger, gate)
     : undefined;
 
-  // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for.
+  // `on`, not `once`: a second signal during the stop must find a listener, or Node's default action ends the process.
   const signal = await new Promise<string>((resolve) => {
     signals.on('SIGTERM', () => resolve('SIGTERM'));
     signals.on('SIGINT', () => resolve('SIGINT'));

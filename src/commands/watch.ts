@@ -43,7 +43,7 @@ export async function watchCommand({ config, env, logger, signals }: CommandCont
       `--reload is required for watch: give --touch FILE or --reload STRATEGY, or --reload none to only log changes (got neither, and ${dir} has no uwsgi.ini)`,
     );
   }
-  // `on`, not `once`: execa's exit hook re-raises a signal it finds no other listener for.
+  // `on`, not `once`: a second signal during the stop must find a listener, or Node's default action ends the process.
   const stop = new Promise<string>((resolve) => {
     signals.on('SIGTERM', () => resolve('SIGTERM'));
     signals.on('SIGINT', () => resolve('SIGINT'));

@@ -150,12 +150,19 @@ export function request(
     headers?: Record<string, string>;
     body?: string | Buffer;
     agent?: http.Agent;
+    /** a unix socket to connect to instead of the URL's host (the operator socket) */
+    socketPath?: string;
   } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       `${url}${options.path ?? '/'}`,
-      { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false },
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: options.agent ?? false,
+        ...(options.socketPath ? { socketPath: options.socketPath } : {}),
+      },
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
