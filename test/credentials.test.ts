@@ -13,7 +13,8 @@ import { execa } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { startGitHttpServer, type GitHttpServer } from './helpers/http-git-server.js';
-import { CLI, makeDaemon, ROOT, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+import { CLI, makeDaemon, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
+import { readDocs } from './helpers/docs.js';
 import { freePort } from './helpers/uwsgi.js';
 import {
   commandLineCredentials,
@@ -403,9 +404,9 @@ describe('http(s) remotes with a password file, HOTPULL_PASSWORD or a credential
   }, 120_000);
 });
 
-describe("the README's GitHub App credential helper, as written", () => {
+describe('the documented GitHub App credential helper (README.md + docs/*.md), as written', () => {
   it('mints an installation token with a JWT signed by the app key, caches it, and hotpull deploys with it', async () => {
-    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const readme = await readDocs();
     const script = /```python\n(#!\/usr\/bin\/env python3\n[\s\S]*?access_tokens[\s\S]*?)```/.exec(readme)?.[1];
     expect(script).toBeDefined();
     const token = 'ghs_minted-installation-token';

@@ -5,10 +5,11 @@ import { OPTIONS, envName, flagName, type OptionSpec } from '../src/config/optio
 import { ROOT, runCli } from './helpers/hotpull.js';
 import { loadConfig } from '../src/config/load.js';
 import { tmpDir } from './helpers/git.js';
+import { readDocs } from './helpers/docs.js';
 
-describe('README stays true', () => {
-  it('documents every option under the name the user types', async () => {
-    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+describe('README and docs/ stay true', () => {
+  it('documents every option under the name the user types (README.md + docs/*.md)', async () => {
+    const readme = await readDocs();
     const missing = (OPTIONS as readonly OptionSpec[])
       .map((o) =>
         o.envOnly
@@ -32,8 +33,8 @@ describe('README stays true', () => {
     expect(pkg.scripts.test).toContain('vitest run');
   });
 
-  it('every YAML config in it loads without a config error', async () => {
-    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+  it('every YAML config in README.md and docs/*.md loads without a config error', async () => {
+    const readme = await readDocs();
     const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThan(0);
     for (const block of blocks) {
@@ -46,7 +47,7 @@ describe('README stays true', () => {
   });
 
   it('the [program:hotpull] shown is what supervisor-config prints', async () => {
-    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const readme = await readDocs();
     const shown = /```ini\n(\[program:hotpull\]\ncommand=hotpull run --repo \/app --interval 2s\n[\s\S]*?)```/.exec(
       readme,
     )?.[1];
