@@ -58,7 +58,7 @@ COPY --from=build /build/dist /opt/hotpull/dist
 
 # hotpull's /healthz, /status, /metrics and /webhook (HOTPULL_LISTEN=0.0.0.0:9300 to reach it from outside the
 # container; set HOTPULL_WEBHOOK_SECRET for webhooks). Every other option: HOTPULL_* variables or
-# /app/hotpull.config.yaml (README, Options).
+# /app/hotpull.config.yaml (docs/operating.md, Options).
 ENV HOTPULL_LISTEN=127.0.0.1:9300 \
     PYTHONUNBUFFERED=1
 USER app

@@ -1,6 +1,6 @@
 /**
  * The atomic layout under a real uWSGI configured on `<root>/current`: which reloads follow the switched link.
- * Measured here (uWSGI 2.0.21) and written down in the README:
+ * Measured here (uWSGI 2.0.21) and written down in docs/pipeline.md (Atomic releases):
  * - a full reload (touch-reload, FIFO `r`) re-executes the master, which chdirs to `current` again and resolves
  *   it to the new release: everything is served from the new release;
  * - a chain reload (`c`, lazy-apps) keeps the master's working directory, which is the old release's real path

@@ -114,7 +114,7 @@ async function prepareRounds(sandbox: Sandbox): Promise<string[]> {
   return Array.from({ length: ROUNDS }, (_, i) => byMark.get(i + 1)!);
 }
 
-/** A restart after a kill -9 reaches a whole, deployed checkout within this (README: "Safety: crashes…"). */
+/** A restart after a kill -9 reaches a whole, deployed checkout within this (docs/pipeline.md: "recover"). */
 const RESTART_BOUND_MS = 10_000;
 
 describe('kill -9 during in-place deploys', () => {

@@ -222,7 +222,7 @@ describe('SIGUSR1 and the inspector', { timeout: 240_000 }, () => {
         // by 150 ms hotpull's handler is in place: an inspector open now is hotpull's failure
         expect(open, `127.0.0.1:9229 after SIGUSR1 at ${at}ms`).toBe(false);
       }
-      // KNOWN (README, Signals): on Node 22+ an inspector Node opened in its own start-up window can stay open;
+      // KNOWN (docs/operating.md, Signals): on Node 22+ an inspector Node opened in its own start-up window can stay open;
       // on Node 20 hotpull closes it. Recorded, not asserted, for the earliest moments.
       outcomes.push(
         `${at}ms: ${open ? 'inspector left open by Node' : opened ? 'inspector opened by Node, closed by hotpull' : 'clean'}`,

@@ -3,7 +3,7 @@
  * --disable-sigusr1 where the line has it (22.14+, 24): a real process sends SIGUSR1 in a tight loop from the moment
  * the daemon is spawned until it is up, round after round: no inspector ever opens, at most a few rounds die (before:
  * every one, the launcher's shell on the first signal), and the daemon syncs on SIGHUP.
- * On Node 20 (no such flag) the README says what remains: the launcher starts it without the flag, and once up a
+ * On Node 20 (no such flag) docs/operating.md (Signals) says what remains: the launcher starts it without the flag, and once up a
  * SIGUSR1 syncs and opens no inspector.
  */
 import { existsSync } from 'node:fs';
@@ -49,7 +49,7 @@ describe('SIGUSR1 while Node starts', { timeout: 120_000 }, () => {
     it(`${path.basename(path.dirname(path.dirname(node)))} ${node}: a SIGUSR1 flood while it starts opens no inspector, few rounds die; SIGHUP syncs`, async () => {
       sb = await makeSandbox();
       if (!(await hasFlag(node))) {
-        // Node 20: no --disable-sigusr1, the start-up window remains (README); after start-up SIGUSR1 syncs
+        // Node 20: no --disable-sigusr1, the start-up window remains (docs/operating.md, Signals); after start-up SIGUSR1 syncs
         const d = daemon(node, sb.checkout);
         await waitForRecord(d, 'the daemon up', up);
         process.kill(d.pid, 'SIGUSR1');
