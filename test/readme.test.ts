@@ -5,7 +5,7 @@ import { OPTIONS, envName, flagName, type OptionSpec } from '../src/config/optio
 import { ROOT, runCli } from './helpers/hotpull.js';
 import { loadConfig } from '../src/config/load.js';
 import { tmpDir } from './helpers/git.js';
-import { readDocs } from './helpers/docs.js';
+import { docFiles, readDocs } from './helpers/docs.js';
 
 describe('README and docs/ stay true', () => {
   it('documents every option under the name the user types (README.md + docs/*.md)', async () => {
@@ -60,4 +60,43 @@ describe('README and docs/ stay true', () => {
       .join('\n');
     for (const line of shown!.trim().split('\n')) expect(withoutComments).toContain(line);
   });
+
+  it('README.md is at most 450 lines: the rest is in docs/', async () => {
+    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    expect(readme.split('\n').length - 1).toBeLessThanOrEqual(450);
+  });
+
+  it('every relative link in README.md and docs/*.md names a file, and a heading of it, that exist', async () => {
+    const broken: string[] = [];
+    for (const file of await docFiles()) {
+      const text = await fs.readFile(file, 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        const [linked, anchor] = target!.split('#') as [string, string | undefined];
+        const into = linked === '' ? file : path.resolve(path.dirname(file), linked);
+        const exists = await fs.stat(into).then(
+          () => true,
+          () => false,
+        );
+        if (!exists) broken.push(`${path.relative(ROOT, file)}: ${target} (no such file)`);
+        else if (anchor && into.endsWith('.md') && !headingAnchors(await fs.readFile(into, 'utf8')).has(anchor))
+          broken.push(`${path.relative(ROOT, file)}: ${target} (no such heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
 });
+
+/** The anchors GitHub gives a Markdown file's headings (code blocks left out): lower case, punctuation dropped, - for spaces. */
+function headingAnchors(markdown: string): Set<string> {
+  const prose = markdown.replace(/^```[\s\S]*?^```/gm, '');
+  return new Set(
+    [...prose.matchAll(/^#+ (.+)$/gm)].map((m) =>
+      m[1]!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+        .replace(/ /g, '-'),
+    ),
+  );
+}
