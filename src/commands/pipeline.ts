@@ -3,8 +3,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
-import { SyncEngine, type EngineOptions } from '../sync/engine.js';
+import { SyncEngine } from '../sync/engine.js';
 import { History } from '../sync/history.js';
+import type { EngineListener } from '../sync/status-keeper.js';
 import { HISTORY_LIMIT } from '../sync/status.js';
 import { InPlaceWorkspace } from '../sync/in-place.js';
 import { resolveTarget, resolveAtomicTarget, checkBranchOnRemote, type Target } from '../sync/target.js';
@@ -33,8 +34,6 @@ export interface Pipeline {
   /** adds a listener to the engine's changes (states entered, deploys recorded); the history is the first */
   listen(listener: EngineListener): void;
 }
-
-export type EngineListener = NonNullable<EngineOptions['onEvent']>;
 
 export interface Reloads {
   specs: ReloadSpec[];

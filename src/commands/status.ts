@@ -5,6 +5,7 @@ import { daemonOfCheckout } from '../net/find-daemon.js';
 import { loadSecret } from '../http/secret.js';
 import { formatStatus, statusExitCode } from '../http/status-text.js';
 import type { Config } from '../config/load.js';
+import type { Status } from '../sync/status.js';
 
 /** --listen's address as a URL to ask (0.0.0.0 and :: at 127.0.0.1). */
 export function listenUrl(listen: NonNullable<Config['listen']>): string {
@@ -47,7 +48,7 @@ export async function daemonAccess(
 
 /** Exit 0 when live, 1 when the daemon reports a problem, 3 when it cannot be reached. */
 export async function statusCommand({ config, env, stdout }: CommandContext): Promise<number> {
-  const status = await fetchStatus(await findDaemon(config, env));
+  const status = await fetchStatus<Status>(await findDaemon(config, env));
   stdout.write(config.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, Date.now()));
   return statusExitCode(status);
 }

@@ -1,6 +1,5 @@
 import { HotpullError } from '../errors.js';
 import { request, requestFailure, type Answer, type RequestOptions } from './request.js';
-import type { Status } from '../sync/status.js';
 
 /**
  * Where a daemon is asked: an http(s) URL (--url, --listen, or the URL it recorded), or `unix:PATH`, its operator
@@ -46,14 +45,18 @@ function json(body: string): unknown {
   }
 }
 
-export async function fetchStatus(base: string): Promise<Status & { live: boolean }> {
+/**
+ * The daemon's /status as the caller names it (sync/status.ts's Status, for `hotpull status`): this client speaks
+ * HTTP and JSON only, so it checks an object came back and leaves the shape to the layer that owns it.
+ */
+export async function fetchStatus<S extends object>(base: string): Promise<S & { live: boolean }> {
   const answer = await call(base, '/status', { method: 'GET' });
   if (answer.status < 200 || answer.status > 299)
     throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status}`);
   const status = json(answer.body);
   if (typeof status !== 'object' || status === null)
     throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status} with a body that is not JSON`);
-  return status as Status & { live: boolean };
+  return status as S & { live: boolean };
 }
 
 export async function requestSync(base: string, secret: string | undefined): Promise<string> {

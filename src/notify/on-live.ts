@@ -1,7 +1,7 @@
 import { childEnv } from '../child-env.js';
 import { shortSha } from '../sha.js';
 import type { Logger } from '../log.js';
-import type { EngineListener } from '../commands/pipeline.js';
+import type { EngineListener } from '../sync/status-keeper.js';
 import { runShell } from '../exec.js';
 import { oneLine, isHotpullError } from '../errors.js';
 import { redact } from '../redact.js';

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
-import type { EngineListener } from '../commands/pipeline.js';
+import type { EngineListener } from '../sync/status-keeper.js';
 import { oneLine } from '../errors.js';
 import { hotpullVersion } from '../version.js';
 import { Notifier, type DeliveryResult } from './deliver.js';

@@ -6,6 +6,9 @@ import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './sta
 export type EngineChange =
   { kind: 'state'; state: State; previous: State; reason?: string } | { kind: 'deploy'; record: DeployRecord };
 
+/** Who hears of each change: the history, notifications, --on-live (added by the pipeline the commands build). */
+export type EngineListener = (change: EngineChange, status: Readonly<Status>) => void;
+
 /**
  * The engine's status and record keeping: the state with its reason, the failure count, the recent deploys, and
  * who hears of each change (the info log line for a state entered, the onEvent listeners: history,
@@ -18,7 +21,7 @@ export class StatusKeeper {
     init: { remote: string; branch: string },
     private readonly logger: Logger,
     private readonly clock: () => number,
-    private readonly onEvent?: (change: EngineChange, status: Readonly<Status>) => void,
+    private readonly onEvent?: EngineListener,
   ) {
     this.status = { state: 'starting', remote: init.remote, branch: init.branch, consecutiveFailures: 0, deploys: [] };
   }
