@@ -5,16 +5,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  OPTIONS,
-  appliesTo,
-  flagName,
-  envName,
-  defaultOf,
-  type CommandName,
-  type OptionSpec,
-} from '../src/config/options.js';
-import { COMMAND_HELP, TOP_COMMANDS } from '../src/config/commands.js';
+import { OPTIONS, appliesTo, defaultOf, type OptionSpec } from '../src/config/options.js';
+import { envName, flagName } from '../src/config/names.js';
+import { COMMAND_HELP, TOP_COMMANDS, type CommandName } from '../src/config/commands.js';
 import { commandHelp, mainHelp, wrap } from '../src/config/help.js';
 import { unknownEnvWarnings } from '../src/config/environment.js';
 import { editDistance, suggest } from '../src/suggest.js';

@@ -5,7 +5,7 @@ import { planApply, relationOf, backupStamp } from '../src/sync/plan.js';
 import { nextDelay, pollTimeoutMs } from '../src/sync/schedule.js';
 import { nextMtimeSeconds } from '../src/reload/touch.js';
 import { gist } from '../src/git/repo.js';
-import { envName, flagName } from '../src/config/options.js';
+import { envName, flagName } from '../src/config/names.js';
 import { parseJournal } from '../src/sync/journal.js';
 import { useColor } from '../src/log.js';
 

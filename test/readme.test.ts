@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OPTIONS, envName, flagName, type OptionSpec } from '../src/config/options.js';
+import { OPTIONS, type OptionSpec } from '../src/config/options.js';
+import { envName, flagName } from '../src/config/names.js';
 import { ROOT, runCli } from './helpers/hotpull.js';
 import { loadConfig } from '../src/config/load.js';
 import { tmpDir } from './helpers/git.js';

@@ -5,7 +5,8 @@ import { daemonAccess } from './status.js';
 import { requestControl, requestSync, UNIX } from '../net/daemon-client.js';
 import { daemonOfCheckout } from '../net/find-daemon.js';
 import { shortSha } from '../sha.js';
-import { ASKING_KEYS, flagName } from '../config/options.js';
+import { ASKING_KEYS } from '../config/options.js';
+import { flagName } from '../config/names.js';
 
 /** One pass and exit: 0 = up to date or updated, 1 = failed, blocked (diverged, dirty, held) or rejected, 2 = bad config. */
 export async function syncCommand({ config, env, logger, stdout, flags }: CommandContext): Promise<number> {

@@ -1,5 +1,6 @@
 import { HELPER_VARS } from '../git/credentials.js';
-import { envName, OPTIONS, type OptionSpec } from './options.js';
+import { OPTIONS, type OptionSpec } from './options.js';
+import { envName } from './names.js';
 import { didYouMean } from '../suggest.js';
 
 /**

@@ -1,5 +1,6 @@
 import { formatDuration } from '../duration.js';
-import { appliesTo, envName, flagName, OPTIONS, type CommandName, type OptionSpec } from './options.js';
+import { appliesTo, OPTIONS, type CommandName, type OptionSpec } from './options.js';
+import { envName, flagName } from './names.js';
 import { COMMAND_HELP, HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic } from './commands.js';
 
 /** Help text, built from the options table and the command list; pure, wrapped to a given width. */

@@ -1,12 +1,16 @@
 import type { ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
-import type { ListenAddress } from './schema.js';
 
 /**
  * The table every option is derived from: the CLI flag, the HOTPULL_* environment name, the config-file key,
  * the commands it belongs to, its typed default, the help text and the validation rule. Per-command help, shell
  * completion, the `Config` type and its defaults all come from here: adding an option means adding one row.
  */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
 export type OptionKind =
   | 'string'
   | 'remote'
@@ -721,12 +725,4 @@ export function defaultOf(spec: OptionSpec, at: DefaultContext): unknown {
 /** Whether `command` reads the option. */
 export function appliesTo(spec: OptionSpec, command: CommandName): boolean {
   return spec.commands === 'all' || spec.commands.includes(command);
-}
-
-export function flagName(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-export function envName(key: string): string {
-  return `HOTPULL_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }

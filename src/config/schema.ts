@@ -2,7 +2,8 @@ import { configError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { durationProblem, parseDuration } from '../duration.js';
 import { redactUrl, splitUrl } from '../redact.js';
-import { envName, flagName, type OptionSpec } from './options.js';
+import { envName, flagName } from './names.js';
+import type { ListenAddress, OptionSpec } from './options.js';
 import { parseReloadSpec, RELOAD_RULE, TOUCH_FILE_RULE, touchFileProblem, type ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
 
@@ -121,11 +122,6 @@ function parseKind(spec: OptionSpec, raw: unknown): Parsed | typeof INVALID {
     case 'rules':
       throw new Error(`structured option ${spec.key} is validated by its own function`);
   }
-}
-
-export interface ListenAddress {
-  host: string;
-  port: number;
 }
 
 /** `9300` → 127.0.0.1:9300 (loopback unless a host is given); `0.0.0.0:9300`; `[::1]:9300`. */

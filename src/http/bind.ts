@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { configError, type HotpullError } from '../errors.js';
-import type { ListenAddress } from '../config/schema.js';
+import type { ListenAddress } from '../config/options.js';
 
 const display = ({ host, port }: ListenAddress) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 

@@ -10,7 +10,7 @@ import { PROBLEM_STATES, type Status } from '../sync/status.js';
 import { authenticate, classifyEvent, precheck } from './signature.js';
 import { formPayload, isForm, parsePayload } from './payload.js';
 import type { Metrics } from './metrics.js';
-import type { ListenAddress } from '../config/schema.js';
+import type { ListenAddress } from '../config/options.js';
 import { HttpError } from './http-error.js';
 import { readBody } from './body.js';
 import { bind } from './bind.js';

@@ -11,7 +11,8 @@
  *   them, and leading and trailing quote characters are stripped from each value.
  */
 import { configError } from '../errors.js';
-import { appliesTo, envName, flagName, OPTIONS, type OptionSpec } from '../config/options.js';
+import { appliesTo, OPTIONS, type OptionSpec } from '../config/options.js';
+import { envName, flagName } from '../config/names.js';
 import type { Config } from '../config/load.js';
 import { authOptions, holdsSecret } from '../git/credentials.js';
 
