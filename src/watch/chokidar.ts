@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { watch } from 'chokidar';
-import type { FileWatcher, WatcherOptions } from './watcher.js';
+import type { FileWatcher, WatcherOptions } from './types.js';
 
 /** The one chokidar adapter: polling (mounts without events), and platforms other than Linux. */
 const EVENTS = ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const;

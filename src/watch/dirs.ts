@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, realpathSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { PathKind } from './ignore.js';
-import type { ChangeKind, FileWatcher, WatcherOptions } from './watcher.js';
+import type { ChangeKind, FileWatcher, WatcherOptions } from './types.js';
 
 /**
  * Linux: one `fs.watch` (one inotify watch) per directory, as `inotifywait -r` does. A directory's watch reports
