@@ -109,7 +109,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   // only with --listen.
   daemon.onPass((outcome, pass) => metrics.recordPass(outcome, pass));
   const { startServer } = await import('../http/server.js');
-  const { daemonControl } = await import('./pause.js');
+  const { daemonControl } = await import('../sync/control.js');
   const { refMoves } = await import('../sync/ref.js');
   const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
   const stateDir = path.join(await target.git.gitDir(), 'hotpull');

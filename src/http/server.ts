@@ -11,6 +11,7 @@ import { authenticate, classifyEvent, precheck } from './signature.js';
 import { formPayload, isForm, parsePayload } from './payload.js';
 import type { Metrics } from './metrics.js';
 import type { ListenAddress } from '../config/options.js';
+import type { Control } from '../sync/control.js';
 import { HttpError } from './http-error.js';
 import { readBody } from './body.js';
 import { bind } from './bind.js';
@@ -46,16 +47,6 @@ export interface ServerOptions {
   coalesce?: CoalesceOptions;
   /** POST /pause, /resume, /rollback and /sync?wait=1; without it those answer 404 */
   control?: Control;
-}
-
-/** What an operator may ask of the daemon beyond a sync (see commands/pause.ts for the daemon's side). */
-export interface Control {
-  pause(reason: string): Promise<string>;
-  resume(): Promise<string>;
-  rollback(sha: string | undefined): Promise<SyncOutcome>;
-  syncAndWait(trigger: string): Promise<SyncOutcome | Error>;
-  /** back up and reset a diverged or dirty checkout to the remote head; `backups`: the refs and paths saved */
-  reset(): Promise<{ outcome: SyncOutcome; backups: string[] }>;
 }
 
 /** How long a caller may wait for a pass (sync --now --wait) or a rollback before the listener answers 504. */
