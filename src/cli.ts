@@ -2,9 +2,15 @@
 import { inspectorOption } from './early.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { appliesTo, ASKING_KEYS, OPTIONS, type CommandName, type OptionSpec } from './config/options.js';
+import { appliesTo, ASKING_KEYS, OPTIONS, type OptionSpec } from './config/options.js';
 import { envName, flagName } from './config/names.js';
-import { HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic, type TopCommand } from './config/commands.js';
+import {
+  HOST_SUBCOMMANDS,
+  TOP_COMMANDS,
+  type CommandName,
+  type HelpTopic,
+  type TopCommand,
+} from './config/commands.js';
 import { cliFlag, commandHelp, isCommandName, mainHelp, shortUsage } from './config/help.js';
 import { unknownEnvWarnings } from './config/environment.js';
 import { didYouMean } from './suggest.js';

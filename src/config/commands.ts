@@ -1,5 +1,3 @@
-import type { CommandName } from './options.js';
-
 /**
  * What help and shell completion say about each command: the usage line, one summary line, and examples that
  * run as written (given a checkout, a daemon or a Docker host). The options of each command come from the
@@ -33,6 +31,18 @@ export const TOP_COMMANDS = [
 ] as const;
 export type TopCommand = (typeof TOP_COMMANDS)[number];
 export const HOST_SUBCOMMANDS = ['up', 'deploy', 'ls'] as const;
+
+/** Top-level commands that read no option of the table. */
+const OPTIONLESS = ['completion', 'version', 'help'] as const;
+type WithOptions = Exclude<TopCommand, 'host' | (typeof OPTIONLESS)[number]>;
+const readsOptions = (c: TopCommand): c is WithOptions =>
+  c !== 'host' && !(OPTIONLESS as readonly string[]).includes(c);
+
+/** The commands (and host sub-commands) an option can belong to: help and completion list it under these. */
+export type CommandName = WithOptions | `host ${(typeof HOST_SUBCOMMANDS)[number]}`;
+export const COMMAND_NAMES: readonly CommandName[] = TOP_COMMANDS.flatMap((c): CommandName[] =>
+  c === 'host' ? HOST_SUBCOMMANDS.map((s) => `host ${s}` as const) : readsOptions(c) ? [c] : [],
+);
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 
 /** A help topic: a top-level command or a host sub-command (`host up`). */

@@ -1,6 +1,6 @@
 import { configError } from '../errors.js';
-import { appliesTo, COMMAND_NAMES, OPTIONS, type CommandName, type OptionSpec } from './options.js';
-import { COMMAND_HELP, HOST_SUBCOMMANDS, SHELLS, TOP_COMMANDS } from './commands.js';
+import { appliesTo, OPTIONS, type OptionSpec } from './options.js';
+import { COMMAND_HELP, COMMAND_NAMES, HOST_SUBCOMMANDS, SHELLS, TOP_COMMANDS, type CommandName } from './commands.js';
 import { cliFlag } from './help.js';
 import { suggest } from '../suggest.js';
 

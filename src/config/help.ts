@@ -1,7 +1,7 @@
 import { formatDuration } from '../duration.js';
-import { appliesTo, OPTIONS, type CommandName, type OptionSpec } from './options.js';
+import { appliesTo, OPTIONS, type OptionSpec } from './options.js';
 import { envName, flagName } from './names.js';
-import { COMMAND_HELP, HOST_SUBCOMMANDS, TOP_COMMANDS, type HelpTopic } from './commands.js';
+import { COMMAND_HELP, HOST_SUBCOMMANDS, TOP_COMMANDS, type CommandName, type HelpTopic } from './commands.js';
 
 /** Help text, built from the options table and the command list; pure, wrapped to a given width. */
 

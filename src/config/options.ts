@@ -1,5 +1,6 @@
 import type { ReloadSpec } from '../reload/spec.js';
 import type { ChangeRule } from '../deploy/rules.js';
+import type { CommandName } from './commands.js';
 
 /**
  * The table every option is derived from: the CLI flag, the HOTPULL_* environment name, the config-file key,
@@ -44,25 +45,6 @@ export interface KindValue {
   extensions: readonly string[];
   strings: readonly string[];
 }
-
-/** The commands (and host sub-commands) an option can belong to: help and completion list it under these. */
-export const COMMAND_NAMES = [
-  'run',
-  'sync',
-  'status',
-  'log',
-  'pause',
-  'resume',
-  'rollback',
-  'reset',
-  'watch',
-  'host up',
-  'host deploy',
-  'host ls',
-  'supervisor-config',
-  'demo',
-] as const;
-export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** What a default computed at start may depend on. */
 export interface DefaultContext {
