@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { commitAndPush, git, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { judgeChildFile, makePipeline, runCli, spawnCli, waitFor } from './helpers/hotpull.js';
 import { JUDGE_MARK } from '../src/deploy/judge.js';
-import { processesWithEnv } from '../src/procfs.js';
+import { processesWithEnv } from '../src/proc/procfs.js';
 
 let sb: Sandbox | undefined;
 let extra: string[] = [];

@@ -16,7 +16,7 @@ import { freePort, startUwsgi, workerVersions, UWSGI_BIN, type UwsgiServer } fro
 import { exampleFiles, render } from './helpers/examples.js';
 import { startHotpull, waitForRecord } from './helpers/procs.js';
 import { runCanary } from '../src/deploy/canary.js';
-import { killGroup } from '../src/exec.js';
+import { killGroup } from '../src/proc/exec.js';
 
 const PYTHON = '/usr/bin/python3';
 /** A canary that never answers and leaves a second process in its group: the kill and stop tests' target. */

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { commitAndPush, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, waitFor } from './helpers/hotpull.js';
 import { BIN, startHotpull, stopAll } from './helpers/procs.js';
-import { childEnv } from '../src/child-env.js';
+import { childEnv } from '../src/proc/child-env.js';
 
 let sb: Sandbox | undefined;
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -1,13 +1,13 @@
 /**
  * runShell's gate: a command whose start is written down (hooks, command reloads, the judge's commands) runs only
  * once the record is written, so a kill -9 of hotpull between the spawn and the record leaves nothing running.
- * Real sh, real processes; the "hotpull" that dies is a real node process running dist/exec.js.
+ * Real sh, real processes; the "hotpull" that dies is a real node process running dist/proc/exec.js.
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runShell, UNRECORDED } from '../src/exec.js';
+import { runShell, UNRECORDED } from '../src/proc/exec.js';
 import { judgeStaged } from '../src/deploy/judge.js';
 import { createLogger } from '../src/log.js';
 import { tmpDir } from './helpers/git.js';
@@ -53,7 +53,7 @@ describe('runShell with onStart', () => {
     const pidFile = path.join(dir, 'pid');
     const script = `
       import { writeFileSync } from 'node:fs';
-      const { runShell } = await import(${JSON.stringify(path.join(ROOT, 'dist', 'exec.js'))});
+      const { runShell } = await import(${JSON.stringify(path.join(ROOT, 'dist', 'proc', 'exec.js'))});
       await runShell(${JSON.stringify(`touch '${marker}'; sleep 30`)}, {
         cwd: ${JSON.stringify(dir)},
         timeoutMs: 60_000,

@@ -17,7 +17,7 @@ import { GUNICORN_BIN } from './helpers/gunicorn.js';
 import { accepts, startHotpull, waitForRecord } from './helpers/procs.js';
 import { JUDGE_MARK } from '../src/deploy/judge.js';
 import { judgeCgroup } from '../src/deploy/judge-procs.js';
-import { processesWithEnv } from '../src/procfs.js';
+import { processesWithEnv } from '../src/proc/procfs.js';
 
 let sb: Sandbox | undefined;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];

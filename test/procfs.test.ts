@@ -5,8 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { killGroup } from '../src/exec.js';
-import { groupHasLiving, processesWithEnv } from '../src/procfs.js';
+import { killGroup } from '../src/proc/exec.js';
+import { groupHasLiving, processesWithEnv } from '../src/proc/procfs.js';
 import { waitFor } from './helpers/hotpull.js';
 
 describe('groupHasLiving', () => {

@@ -25,7 +25,7 @@ describe('a spawn with the fd table full', () => {
     await fs.writeFile(
       script,
       `import fs from 'node:fs';
-       const { runArgv, runShell } = await import(${dist('exec.js')});
+       const { runArgv, runShell } = await import(${dist('proc/exec.js')});
        const { LsRemoteCoprocess } = await import(${dist('git/coprocess.js')});
        const { tryAcquire } = await import(${dist('sync/owner.js')});
        const lock = ${JSON.stringify(path.join(dir, 'owner'))};

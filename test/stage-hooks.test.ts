@@ -12,7 +12,7 @@ import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from '.
 import { makePipeline, waitFor, waitForJudgeChild } from './helpers/hotpull.js';
 import { isAlive } from './helpers/uwsgi.js';
 import { startHotpull, waitForRecord } from './helpers/procs.js';
-import { killGroup } from '../src/exec.js';
+import { killGroup } from '../src/proc/exec.js';
 
 let sb: Sandbox | undefined;
 afterEach(async () => {

@@ -1,4 +1,4 @@
-import { childEnv } from '../child-env.js';
+import { childEnv } from '../proc/child-env.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';

@@ -17,11 +17,11 @@ import type { Target } from '../sync/target.js';
 import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
 
 /**
- * Out of file descriptors, Node's spawn fails on the next tick with no stdio at all. hotpull's own spawns (exec.ts,
- * the ls-remote shell, flock) turn that into a failed result; simple-git, the git adapter's library, reads its
- * child's stdout before it listens for 'error' and so throws and leaves that 'error' to no one. That must cost one
- * failed pass, not the daemon: such errors are logged (once a minute at most) and the loop goes on; anything else
- * still ends the process as an uncaught error would.
+ * Out of file descriptors, Node's spawn fails on the next tick with no stdio at all. hotpull's own spawns
+ * (proc/exec.ts, the ls-remote shell, flock) turn that into a failed result; simple-git, the git adapter's library,
+ * reads its child's stdout before it listens for 'error' and so throws and leaves that 'error' to no one. That must
+ * cost one failed pass, not the daemon: such errors are logged (once a minute at most) and the loop goes on; anything
+ * else still ends the process as an uncaught error would.
  */
 function survivePidExhaustion(logger: CommandContext['logger']): void {
   let lastLogged = 0;

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runArgv } from '../exec.js';
+import { runArgv } from '../proc/exec.js';
 import { withoutRepoLocating } from '../git/env.js';
 import { HotpullError } from '../errors.js';
 

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { nodeCrypto } from '../lazy-crypto.js';
-import { killGroup } from '../exec.js';
+import { killGroup } from '../proc/exec.js';
 import { cgroupPids, endCgroup, joinCgroup, makeCgroup } from '../cgroup.js';
-import { describeProcess, processesWithEnv, processGroupOf } from '../procfs.js';
+import { describeProcess, processesWithEnv, processGroupOf } from '../proc/procfs.js';
 
 /**
  * Set for every command a judge runs (staged hooks, preflight, canary) to the path of its record: whatever they

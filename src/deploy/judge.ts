@@ -3,8 +3,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { configError } from '../errors.js';
-import { killGroup } from '../exec.js';
-import { processStartTime } from '../procfs.js';
+import { killGroup } from '../proc/exec.js';
+import { processStartTime } from '../proc/procfs.js';
 import {
   endJudgeProcesses,
   enterJudgeCgroup,

@@ -1,5 +1,5 @@
 import { isHotpullError, oneLine } from '../errors.js';
-import { runShell, tail } from '../exec.js';
+import { runShell, tail } from '../proc/exec.js';
 import { redact } from '../redact.js';
 
 /** Where and for which revision a staged tree is judged: the working directory and environment of its commands. */

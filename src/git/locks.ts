@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { scanProcesses } from '../procfs.js';
+import { scanProcesses } from '../proc/procfs.js';
 import { HotpullError } from '../errors.js';
 
 // Lock files git leaves behind when it is killed (SIGKILL, OOM, container stop): the most reported failure

@@ -1,4 +1,4 @@
-import { runArgv } from '../exec.js';
+import { runArgv } from '../proc/exec.js';
 import { GIT_OWNER_VAR, gitOwnerMark } from './leftovers.js';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';

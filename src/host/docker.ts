@@ -1,5 +1,5 @@
 import { configError, HotpullError } from '../errors.js';
-import { runArgv, type ArgvResult } from '../exec.js';
+import { runArgv, type ArgvResult } from '../proc/exec.js';
 import { redact } from '../redact.js';
 import { classify, problemMessage, type ProblemContext } from './classify.js';
 import type { ContainerInspect } from './diff.js';

@@ -1,8 +1,8 @@
-import { childEnv } from '../child-env.js';
+import { childEnv } from '../proc/child-env.js';
 import { shortSha } from '../sha.js';
 import type { Logger } from '../log.js';
 import type { EngineListener } from '../sync/status-keeper.js';
-import { runShell } from '../exec.js';
+import { runShell } from '../proc/exec.js';
 import { oneLine, isHotpullError } from '../errors.js';
 import { redact } from '../redact.js';
 

@@ -1,4 +1,4 @@
-import { runShell } from '../exec.js';
+import { runShell } from '../proc/exec.js';
 import type { Reloader, ReloadContext } from './types.js';
 
 /** Runs a shell command to reload (e.g. `supervisorctl restart app`); HOTPULL_SHA tells it what was deployed. */

@@ -4,7 +4,7 @@ import { nodeCrypto } from '../lazy-crypto.js';
 import type { Logger } from '../log.js';
 import { Git } from '../git/repo.js';
 import { clearLocks } from '../git/locks.js';
-import { processesUsing } from '../procfs.js';
+import { processesUsing } from '../proc/procfs.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
 import { shortSha } from '../sha.js';
 

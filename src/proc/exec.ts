@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { HotpullError, interruptedError } from './errors.js';
-import { redact } from './redact.js';
+import { HotpullError, interruptedError } from '../errors.js';
+import { redact } from '../redact.js';
 
 /**
  * The one adapter for the commands hotpull runs: shell commands (hooks, reloads, judges) and argument vectors (git in

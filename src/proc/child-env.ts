@@ -1,5 +1,5 @@
-import { OPTIONS } from './config/options.js';
-import { envName } from './config/names.js';
+import { OPTIONS } from '../config/options.js';
+import { envName } from '../config/names.js';
 
 /** HOTPULL_* names that hold a secret by their name, including ones added later (a notify secret, a token). */
 const SECRET_NAME = /^HOTPULL_\w*(SECRET|PASSWORD|TOKEN|CREDENTIAL)/;
