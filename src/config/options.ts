@@ -1,17 +1,27 @@
 import type { ReloadSpec } from '../reload/spec.js';
-import type { ChangeRule } from '../deploy/rules.js';
 import type { CommandName } from './commands.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** A change-aware deploy rule from the config's `onChange` list. */
+export interface ChangeRule {
+  /** globs over repo-relative paths; a glob without a slash matches the file name in any directory */
+  paths: readonly string[];
+  /** commands run in the checkout after the files are updated and before the reload */
+  run: readonly string[];
+  /** changes a code deploy cannot carry (Dockerfile, apt.txt): do not deploy, a rebuild is needed */
+  hold: boolean;
+  timeoutMs: number;
+}
 
 /**
  * The table every option is derived from: the CLI flag, the HOTPULL_* environment name, the config-file key,
  * the commands it belongs to, its typed default, the help text and the validation rule. Per-command help, shell
  * completion, the `Config` type and its defaults all come from here: adding an option means adding one row.
  */
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
 export type OptionKind =
   | 'string'
   | 'remote'

@@ -3,9 +3,8 @@ import { didYouMean } from '../suggest.js';
 import { durationProblem, parseDuration } from '../duration.js';
 import { redactUrl, splitUrl } from '../redact.js';
 import { envName, flagName } from './names.js';
-import type { ListenAddress, OptionSpec } from './options.js';
+import type { ChangeRule, ListenAddress, OptionSpec } from './options.js';
 import { parseReloadSpec, RELOAD_RULE, TOUCH_FILE_RULE, touchFileProblem, type ReloadSpec } from '../reload/spec.js';
-import type { ChangeRule } from '../deploy/rules.js';
 
 /** Where a value came from, so an error can name the option the way the user wrote it. */
 export type Source = { kind: 'flag' } | { kind: 'env' } | { kind: 'file'; file: string };

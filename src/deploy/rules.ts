@@ -1,15 +1,8 @@
 import { pathMatcher } from '../glob.js';
+import type { ChangeRule } from '../config/options.js';
 
-/** A change-aware deploy rule from the config's `onChange` list. */
-export interface ChangeRule {
-  /** globs over repo-relative paths; a glob without a slash matches the file name in any directory */
-  paths: readonly string[];
-  /** commands run in the checkout after the files are updated and before the reload */
-  run: readonly string[];
-  /** changes a code deploy cannot carry (Dockerfile, apt.txt): do not deploy, a rebuild is needed */
-  hold: boolean;
-  timeoutMs: number;
-}
+/** The rule's shape is the config's (the `rules` option kind); what it decides is here. */
+export type { ChangeRule };
 
 export interface RuleDecision {
   /** the first hold rule that matched, with the paths that matched it */
