@@ -4,7 +4,7 @@ import { configError } from '../errors.js';
 import { requestControl } from '../net/daemon-client.js';
 import { describeOutcome } from '../http/server.js';
 import { daemonAccess } from './status.js';
-import { daemonOfCheckout } from '../net/find-daemon.js';
+import { daemonOfCheckout } from './find-daemon.js';
 
 export const AFTER_ROLLBACK =
   'following is paused until `hotpull resume`; the revision rolled back from is rejected (refs/hotpull/rejected) and is not redeployed until the branch moves';

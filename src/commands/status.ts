@@ -1,7 +1,7 @@
 import type { CommandContext } from './context.js';
 import { configError, HotpullError } from '../errors.js';
 import { fetchStatus, UNIX } from '../net/daemon-client.js';
-import { daemonOfCheckout } from '../net/find-daemon.js';
+import { daemonOfCheckout } from './find-daemon.js';
 import { loadSecret } from '../http/secret.js';
 import { formatStatus, statusExitCode } from '../http/status-text.js';
 import type { Config } from '../config/load.js';

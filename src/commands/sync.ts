@@ -3,7 +3,7 @@ import { buildPipeline } from './pipeline.js';
 import { configError, oneLine } from '../errors.js';
 import { daemonAccess } from './status.js';
 import { requestControl, requestSync, UNIX } from '../net/daemon-client.js';
-import { daemonOfCheckout } from '../net/find-daemon.js';
+import { daemonOfCheckout } from './find-daemon.js';
 import { shortSha } from '../sha.js';
 import { ASKING_KEYS } from '../config/options.js';
 import { flagName } from '../config/names.js';

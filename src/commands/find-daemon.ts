@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { Git } from '../git/repo.js';
 import { AtomicWorkspace } from '../sync/atomic.js';
-import { readEndpoint, socketPath } from './endpoint.js';
-import { UNIX } from './daemon-client.js';
+import { readEndpoint, socketPath } from '../net/endpoint.js';
+import { UNIX } from '../net/daemon-client.js';
 
 /** The checkout's state directory (.git/hotpull; the atomic layout's .hotpull/repo/hotpull), or why there is none. */
 export async function stateDirOf(
