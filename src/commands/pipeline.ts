@@ -156,7 +156,11 @@ export async function buildPipeline(
   }
   const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env);
   const listeners: EngineListener[] = [];
+  // The deploys of earlier runs, so `hotpull log` and /status show them after a restart.
+  const history = History.in(await workspace.stateDir());
   const engine = new SyncEngine({
+    auth: target.git.authLabel,
+    history: await history.read(HISTORY_LIMIT).catch(() => []),
     workspace,
     git: workspace.git,
     // a listener that throws is a bug of its own: logged, never a failed deploy
@@ -208,10 +212,6 @@ export async function buildPipeline(
         },
       ),
   });
-  if (target.git.authLabel) engine.status.auth = target.git.authLabel;
-  // The deploys of earlier runs, so `hotpull log` and /status show them after a restart.
-  const history = History.in(await workspace.stateDir());
-  engine.status.deploys.push(...(await history.read(HISTORY_LIMIT).catch(() => [])));
   listeners.push((change) => {
     if (change.kind !== 'deploy') return;
     try {

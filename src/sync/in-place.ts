@@ -6,14 +6,15 @@ import { clearLocks } from '../git/locks.js';
 import { backupStamp } from './plan.js';
 import { HotpullError } from '../errors.js';
 import { StageTree } from '../deploy/stage.js';
-import type { ApplyPlan, Staged, Workspace } from './workspace.js';
+import type { ApplyPlan, InPlaceTree, Staged, Workspace } from './workspace.js';
 import { shortSha } from '../sha.js';
 
 const short = shortSha;
 
 /** The seed's layout: the checkout on the volume is fast-forwarded where it is. */
-export class InPlaceWorkspace implements Workspace {
+export class InPlaceWorkspace implements Workspace, InPlaceTree {
   readonly layout = 'in-place' as const;
+  readonly inPlace: InPlaceTree = this;
 
   get dir(): string {
     return this.git.dir;

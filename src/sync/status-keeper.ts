@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { oneLine } from '../errors.js';
 import { HISTORY_LIMIT, type DeployRecord, type State, type Status } from './status.js';
+import type { Pause } from './pause.js';
 
 /** A change the engine reports: a state entered (repeats included), or a deploy recorded. */
 export type EngineChange =
@@ -12,18 +13,57 @@ export type EngineListener = (change: EngineChange, status: Readonly<Status>) =>
 /**
  * The engine's status and record keeping: the state with its reason, the failure count, the recent deploys, and
  * who hears of each change (the info log line for a state entered, the onEvent listeners: history,
- * notifications, --on-live). The engine decides; this keeps what it decided.
+ * notifications, --on-live). The engine decides; this keeps what it decided, and is the status's one writer.
  */
 export class StatusKeeper {
   readonly status: Status;
 
   constructor(
-    init: { remote: string; branch: string },
+    init: { remote: string; branch: string; auth?: string; history?: readonly DeployRecord[] },
     private readonly logger: Logger,
     private readonly clock: () => number,
     private readonly onEvent?: EngineListener,
   ) {
-    this.status = { state: 'starting', remote: init.remote, branch: init.branch, consecutiveFailures: 0, deploys: [] };
+    const { remote, branch, auth, history = [] } = init;
+    this.status = {
+      state: 'starting',
+      remote,
+      branch,
+      consecutiveFailures: 0,
+      deploys: history.slice(0, HISTORY_LIMIT),
+    };
+    if (auth) this.status.auth = auth;
+  }
+
+  /** The revision on disk, as the workspace says (undefined: none yet, or the checkout is gone). */
+  deployed(sha: string | undefined): void {
+    this.status.deployedSha = sha;
+  }
+
+  /** The remote's head, as the last detection saw it. */
+  remote(sha: string): void {
+    this.status.remoteSha = sha;
+  }
+
+  /** The revision a hold rule keeps back (undefined: none). */
+  held(sha: string | undefined): void {
+    this.status.heldSha = sha;
+  }
+
+  /** refs/hotpull/last-good and rejected, as they are now: a key present and undefined clears it. */
+  marks(marks: { lastGood?: string; rejected?: string }): void {
+    if ('lastGood' in marks) this.status.lastGoodSha = marks.lastGood;
+    if ('rejected' in marks) this.status.rejectedSha = marks.rejected;
+  }
+
+  paused(pause: Pause | undefined): void {
+    this.status.paused = pause;
+  }
+
+  /** Nothing serves well (a rollback whose good revision is not healthy either): said by the caller, kept as the error. */
+  unhealthy(reason: string): void {
+    this.setState('failing', reason, true);
+    this.status.lastError = reason;
   }
 
   /** `said`: the caller logs the reason in a line of its own, so the transition's line leaves it out. */

@@ -30,16 +30,6 @@ export interface Workspace {
   deployed(): Promise<string | undefined>;
   /** tracked files modified in the served tree */
   modifiedFiles(): Promise<string[]>;
-  /**
-   * in-place only: fast-forwards to `target` when that is possible and says whether it did (false: not a
-   * fast-forward, nothing changed). Lets the engine skip working out the relation in the common case.
-   */
-  tryFastForward?(target: string): Promise<boolean>;
-  /**
-   * in-place only: `target` in a tree of its own, where it is judged (preflight, canary) before `stage` changes
-   * the served files. (The atomic layout's `stage` is already such a tree.)
-   */
-  stageTree?(target: string): Promise<Staged>;
   /** puts `target` on disk; in-place this already changes the served files */
   stage(target: string, plan: ApplyPlan, local: string | undefined): Promise<Staged>;
   /** makes a staged revision the served one */
@@ -54,14 +44,30 @@ export interface Workspace {
   recover(): Promise<string[]>;
   /** where hotpull keeps its own state for this workspace (journal, owner lock, pause…): inside the git dir */
   stateDir(): Promise<string>;
+  /** in-place only: how the served checkout itself is written (the atomic layout never writes into a served tree) */
+  readonly inPlace?: InPlaceTree;
+}
+
+/** The in-place layout's own steps: the checkout is changed where it serves, so each change must settle whole. */
+export interface InPlaceTree {
   /**
-   * in-place only (the atomic layout never writes into a served tree): untracked or ignored files at paths that
+   * fast-forwards to `target` when that is possible and says whether it did (false: not a
+   * fast-forward, nothing changed). Lets the engine skip working out the relation in the common case.
+   */
+  tryFastForward(target: string): Promise<boolean>;
+  /**
+   * `target` in a tree of its own, where it is judged (preflight, canary) before `stage` changes
+   * the served files. (The atomic layout's `stage` is already such a tree.)
+   */
+  stageTree(target: string): Promise<Staged>;
+  /**
+   * untracked or ignored files at paths that
    * going from `local` to `target` would create, which applying would overwrite.
    */
-  obstructions?(local: string, target: string): Promise<string[]>;
+  obstructions(local: string, target: string): Promise<string[]>;
   /**
-   * in-place only: an apply from `from` to `to` was interrupted (a crash, a full disk). Brings the tree to exactly
+   * an apply from `from` to `to` was interrupted (a crash, a full disk). Brings the tree to exactly
    * `sha` (one of the two), keeping local edits outside the paths the apply changes; returns what it did.
    */
-  settleTree?(from: string, to: string, sha: string): Promise<string[]>;
+  settleTree(from: string, to: string, sha: string): Promise<string[]>;
 }

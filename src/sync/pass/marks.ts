@@ -1,0 +1,67 @@
+import { shortSha as short } from '../../sha.js';
+import type { EngineGit } from '../engine-options.js';
+import type { StatusKeeper } from '../status-keeper.js';
+
+export const LAST_GOOD_REF = 'refs/hotpull/last-good';
+export const REJECTED_REF = 'refs/hotpull/rejected';
+/** the revision that was serving before the last successful deploy: what `hotpull rollback` goes back to */
+export const PREVIOUS_REF = 'refs/hotpull/previous';
+
+/**
+ * What hotpull remembers of revisions in the repository itself, so it outlives the process: the last verified one,
+ * the rejected one (with why, for this process), the one that served before the last deploy.
+ */
+export class Marks {
+  /** why the rejected revision was rejected */
+  reason?: string;
+
+  constructor(
+    private readonly git: () => EngineGit,
+    private readonly report: StatusKeeper,
+  ) {}
+
+  get lastGood(): string | undefined {
+    return this.report.status.lastGoodSha;
+  }
+
+  get rejected(): string | undefined {
+    return this.report.status.rejectedSha;
+  }
+
+  async load(): Promise<void> {
+    const [lastGood, rejected] = await Promise.all([
+      this.git().resolve(LAST_GOOD_REF),
+      this.git().resolve(REJECTED_REF),
+    ]);
+    this.report.marks({ lastGood, rejected });
+    this.reason = rejected ? `revision ${short(rejected)} was rejected earlier (${REJECTED_REF})` : undefined;
+  }
+
+  async live(sha: string): Promise<void> {
+    await this.git().updateRef(LAST_GOOD_REF, sha, 'hotpull: verified live');
+    this.report.marks({ lastGood: sha });
+  }
+
+  /** What `hotpull rollback` goes back to; a manual rollback leaves it where it was (rolling back twice goes further back). */
+  async previous(from: string, to: string, leftByRollback: string | undefined): Promise<void> {
+    if (from && from !== to && leftByRollback === undefined)
+      await this.git().updateRef(PREVIOUS_REF, from, 'hotpull: previous live');
+  }
+
+  /** Rejected until the branch moves (or someone asks on purpose); `state`: the status says so now. */
+  async reject(sha: string, reason: string, state = true): Promise<void> {
+    await this.git().updateRef(REJECTED_REF, sha, 'hotpull: rejected');
+    this.report.marks({ rejected: sha });
+    this.reason = reason;
+    if (state) this.report.setState('rejected', reason);
+    this.report.succeeded();
+  }
+
+  async clearRejected(): Promise<void> {
+    await this.git()
+      .deleteRef(REJECTED_REF)
+      .catch(() => undefined);
+    this.report.marks({ rejected: undefined });
+    this.reason = undefined;
+  }
+}

@@ -1,0 +1,85 @@
+import type { State } from '../status.js';
+import type { JournalStage } from '../journal.js';
+import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
+import { detect, fetch } from './detect.js';
+import { admit } from './admit.js';
+import { plan } from './plan.js';
+import { stage } from './stage.js';
+import { judge } from './judge.js';
+import { apply, activate } from './apply.js';
+import { hooks } from './hooks.js';
+import { reload, verify } from './verify.js';
+import { rollback } from './rollback.js';
+
+export type StageName =
+  | 'detect'
+  | 'admit'
+  | 'fetch'
+  | 'plan'
+  | 'stage'
+  | 'judge'
+  | 'apply'
+  | 'hooks'
+  | 'activate'
+  | 'reload'
+  | 'verify'
+  | 'rollback';
+
+/** undefined: go on; an outcome: the pass ends with it; skipTo: go on from a later stage */
+export type StageEnd = SyncOutcome | { skipTo: StageName } | undefined;
+
+/**
+ * A step of the deploy. It declares the state the status reports while it runs and the journal step it enters
+ * (the loop sets both, before it runs); `run` does the work and says how the pass goes on.
+ */
+export interface Stage {
+  readonly name: StageName;
+  state?(d: Deploy, s: StageEnv): State | undefined;
+  cursor?(d: Deploy, s: StageEnv): JournalStage | undefined;
+  run(d: Deploy, s: StageEnv): Promise<StageEnd>;
+}
+
+/**
+ * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,
+ * plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
+ * apply it (in-place: the checkout), run its hooks, activate it, reload, verify, and roll back a revision that fails.
+ */
+export const STAGES: readonly Stage[] = [
+  detect,
+  admit,
+  fetch,
+  plan,
+  stage,
+  judge,
+  apply,
+  hooks,
+  activate,
+  reload,
+  verify,
+  rollback,
+];
+
+const at = (name: StageName): number => STAGES.findIndex((stage) => stage.name === name);
+
+/**
+ * Runs the list from `from`: a poll or a webhook from detect, a deploy the cursor says is owed from its step
+ * (hooks or activate), `hotpull rollback` from apply. The last stage that runs ends the pass with an outcome.
+ */
+export async function runPass(d: Deploy, s: StageEnv, from: StageName = 'detect'): Promise<SyncOutcome> {
+  try {
+    for (let i = at(from); i < STAGES.length; i++) {
+      const stage = STAGES[i]!;
+      const state = stage.state?.(d, s);
+      if (state) s.report.setState(state);
+      const step = stage.cursor?.(d, s);
+      if (step) await s.cursor.enter(d, step);
+      const end = await stage.run(d, s);
+      if (end && 'skipTo' in end) i = at(end.skipTo) - 1;
+      else if (end) return end;
+    }
+    throw new Error(`internal error: the deploy of ${d.to} ran past its last stage without an outcome`);
+  } finally {
+    d.gate?.();
+    d.gate = undefined;
+  }
+}
