@@ -5,7 +5,7 @@ import type { JournalEntry } from '../journal.js';
 import type { ApplyPlan } from '../workspace.js';
 import type { Deploy, StageEnv } from './deploy.js';
 import { applyFailure, diskFull } from './faults.js';
-import type { Stage } from './run.js';
+import type { Stage } from './deploy.js';
 import { planFor } from './plan.js';
 
 /**

@@ -1,6 +1,5 @@
 import { processStartTime } from '../../proc/procfs.js';
 import { Journal, type JournalEntry, type JournalStage } from '../journal.js';
-import type { Deploy } from './deploy.js';
 
 type Entry = Omit<JournalEntry, 'at'>;
 
@@ -39,7 +38,12 @@ export class Cursor {
   }
 
   /** Enters `stage` of the deploy `d`; `durable` fsyncs before a step that touches the tree. */
-  enter(d: Deploy, stage: JournalStage, extra: Partial<Entry> = {}, durable = false): Promise<void> {
+  enter(
+    d: Pick<Entry, 'from' | 'to' | 'trigger' | 'rollback' | 'hooksDone'>,
+    stage: JournalStage,
+    extra: Partial<Entry> = {},
+    durable = false,
+  ): Promise<void> {
     const rollback = d.rollback ? { rollback: true } : {};
     const hooksDone = stage === 'hooks' && d.hooksDone ? { hooksDone: d.hooksDone } : {};
     return this.write(

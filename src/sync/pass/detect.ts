@@ -1,7 +1,6 @@
 import { HotpullError } from '../../errors.js';
 import { shortSha as short } from '../../sha.js';
-import type { Deploy, StageEnv } from './deploy.js';
-import type { Stage } from './run.js';
+import type { Deploy, StageEnv, Stage } from './deploy.js';
 import { enterGate } from './apply.js';
 import { resume } from './recover.js';
 

@@ -3,7 +3,7 @@ import { decideRules } from '../../deploy/rules.js';
 import { heldReason, holdBase, takesFastForwardShortcut } from '../decide.js';
 import { planApply, relationOf } from '../plan.js';
 import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
-import type { Stage } from './run.js';
+import type { Stage } from './deploy.js';
 import { block, idle } from './admit.js';
 
 /**

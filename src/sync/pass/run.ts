@@ -1,6 +1,4 @@
-import type { State } from '../status.js';
-import type { JournalStage } from '../journal.js';
-import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
+import type { Deploy, Stage, StageEnv, StageName, SyncOutcome } from './deploy.js';
 import { detect, fetch } from './detect.js';
 import { admit } from './admit.js';
 import { plan } from './plan.js';
@@ -10,34 +8,6 @@ import { apply, activate } from './apply.js';
 import { hooks } from './hooks.js';
 import { reload, verify } from './verify.js';
 import { rollback } from './rollback.js';
-
-export type StageName =
-  | 'detect'
-  | 'admit'
-  | 'fetch'
-  | 'plan'
-  | 'stage'
-  | 'judge'
-  | 'apply'
-  | 'hooks'
-  | 'activate'
-  | 'reload'
-  | 'verify'
-  | 'rollback';
-
-/** undefined: go on; an outcome: the pass ends with it; skipTo: go on from a later stage */
-export type StageEnd = SyncOutcome | { skipTo: StageName } | undefined;
-
-/**
- * A step of the deploy. It declares the state the status reports while it runs and the journal step it enters
- * (the loop sets both, before it runs); `run` does the work and says how the pass goes on.
- */
-export interface Stage {
-  readonly name: StageName;
-  state?(d: Deploy, s: StageEnv): State | undefined;
-  cursor?(d: Deploy, s: StageEnv): JournalStage | undefined;
-  run(d: Deploy, s: StageEnv): Promise<StageEnd>;
-}
 
 /**
  * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,

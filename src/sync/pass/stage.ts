@@ -1,5 +1,5 @@
 import type { ApplyPlan } from '../workspace.js';
-import type { Stage } from './run.js';
+import type { Stage } from './deploy.js';
 import { runHooks } from './hooks.js';
 
 /**
