@@ -7,7 +7,7 @@ import {
   sameVerdict,
   standingVerdict,
   takesFastForwardShortcut,
-} from '../src/sync/decide.js';
+} from '../src/sync/pass/decide.js';
 import { deployRecord } from '../src/sync/record.js';
 
 const A = 'a'.repeat(40);

@@ -14,7 +14,7 @@ import { logSink } from './helpers/hotpull.js';
 import { Git } from '../src/git/repo.js';
 import { createLogger } from '../src/log.js';
 import { SyncEngine, LAST_GOOD_REF, REJECTED_REF } from '../src/sync/engine.js';
-import type { ApplyPlan, Staged, Workspace } from '../src/sync/workspace.js';
+import type { ApplyPlan, Staged, Workspace } from '../src/sync/layout/workspace.js';
 import type { ReloadContext, Reloader } from '../src/reload/types.js';
 import type { ChangeRule } from '../src/deploy/rules.js';
 

@@ -11,7 +11,7 @@ import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers
 import { makePipeline, waitFor } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
 import { startUwsgi, workerVersions, type UwsgiServer } from './helpers/uwsgi.js';
-import { StageTree } from '../src/deploy/stage.js';
+import { StageTree } from '../src/sync/layout/stage-tree.js';
 import { Git } from '../src/git/repo.js';
 
 const PYTHON = '/usr/bin/python3';

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { durationProblem, formatDuration, MAX_DURATION_MS, parseDuration } from '../src/duration.js';
 import { redact } from '../src/redact.js';
-import { planApply, relationOf, backupStamp } from '../src/sync/plan.js';
+import { planApply, relationOf } from '../src/sync/pass/policy.js';
+import { backupStamp } from '../src/sync/layout/in-place.js';
 import { nextDelay, pollTimeoutMs } from '../src/sync/schedule.js';
 import { nextMtimeSeconds } from '../src/reload/touch.js';
 import { gist } from '../src/git/repo.js';
 import { envName, flagName } from '../src/config/names.js';
-import { parseJournal } from '../src/sync/journal.js';
+import { parseJournal } from '../src/sync/pass/journal.js';
 import { useColor } from '../src/log.js';
 
 describe('durations', () => {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { Git } from '../git/repo.js';
-import { AtomicWorkspace } from '../sync/atomic.js';
+import { AtomicWorkspace } from '../sync/layout/atomic.js';
 import { readEndpoint, socketPath } from '../net/endpoint.js';
 import { UNIX } from '../net/daemon-client.js';
 

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { CommandContext } from './context.js';
 import { configError, isHotpullError } from '../errors.js';
 import { Git } from '../git/repo.js';
-import { AtomicWorkspace } from '../sync/atomic.js';
+import { AtomicWorkspace } from '../sync/layout/atomic.js';
 import { History, formatHistory } from '../sync/history.js';
 
 /**

@@ -7,7 +7,7 @@ import { SyncEngine } from '../sync/engine.js';
 import { History } from '../sync/history.js';
 import type { EngineListener } from '../sync/status-keeper.js';
 import { HISTORY_LIMIT } from '../sync/status.js';
-import { InPlaceWorkspace } from '../sync/in-place.js';
+import { InPlaceWorkspace } from '../sync/layout/in-place.js';
 import { resolveTarget, resolveAtomicTarget, checkBranchOnRemote, type Target } from '../sync/target.js';
 import { createReloaders } from '../reload/index.js';
 import { ReloadGate } from '../reload/gate.js';

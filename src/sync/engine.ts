@@ -3,7 +3,7 @@ import { HotpullError } from '../errors.js';
 import { ServedHealth } from '../deploy/served.js';
 import type { EngineOptions } from './engine-options.js';
 import type { Status } from './status.js';
-import { RefFollower } from './follow.js';
+import { RefFollower } from './pass/follow.js';
 import { PauseState, describePause, type Pause } from './pause.js';
 import { StatusKeeper } from './status-keeper.js';
 import { newDeploy, type StageEnv, type SyncOutcome } from './pass/deploy.js';

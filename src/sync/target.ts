@@ -6,7 +6,7 @@ import { redact } from '../redact.js';
 import { branchNameProblem, locationKind } from '../git/location.js';
 import { Git } from '../git/repo.js';
 import { authOptions, withoutSecret } from '../git/credentials.js';
-import { openAtomic, type AtomicWorkspace } from './atomic.js';
+import { openAtomic, type AtomicWorkspace } from './layout/atomic.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/load.js';
 import { describeRef, lsRemotePattern, parseLsRemote, parseRef, resolveRef, type RefSpec } from './ref.js';

@@ -1,5 +1,5 @@
 import { shortSha as short } from '../../sha.js';
-import { retriesRejected, sameVerdict, standingVerdict, type BlockedVerdict } from '../decide.js';
+import { retriesRejected, sameVerdict, standingVerdict, type BlockedVerdict } from './decide.js';
 import { describePause } from '../pause.js';
 import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
 import type { Stage } from './deploy.js';

@@ -1,12 +1,12 @@
 import type { ServedHealth } from '../../deploy/served.js';
 import type { RuleDecision } from '../../deploy/rules.js';
-import type { ApplyPlan, Staged } from '../workspace.js';
-import type { BlockedState, BlockedVerdict } from '../decide.js';
-import type { RefFollower } from '../follow.js';
+import type { ApplyPlan, Staged } from '../layout/workspace.js';
+import type { BlockedState, BlockedVerdict } from './decide.js';
+import type { RefFollower } from './follow.js';
 import type { PauseState } from '../pause.js';
 import type { Times } from '../record.js';
 import type { DeployRecord, State } from '../status.js';
-import type { JournalStage } from '../journal.js';
+import type { JournalStage } from './journal.js';
 import type { StatusKeeper } from '../status-keeper.js';
 import type { EngineOptions } from '../engine-options.js';
 import type { Cursor } from './cursor.js';

@@ -2,7 +2,7 @@ import { oneLine } from '../../errors.js';
 import { runShell } from '../../proc/exec.js';
 import { formatDuration } from '../../duration.js';
 import { shortSha as short } from '../../sha.js';
-import { hooksOwed } from '../journal.js';
+import { hooksOwed } from './journal.js';
 import type { Deploy, Hook, StageEnv, SyncOutcome, Stage } from './deploy.js';
 import { abortedError, noVerdict, stopped, unfitToJudge } from './faults.js';
 import { applyTree } from './apply.js';

@@ -1,7 +1,7 @@
 import { shortSha as short } from '../../sha.js';
 import { decideRules } from '../../deploy/rules.js';
-import { heldReason, holdBase, takesFastForwardShortcut } from '../decide.js';
-import { planApply, relationOf } from '../plan.js';
+import { heldReason, holdBase, takesFastForwardShortcut } from './decide.js';
+import { planApply, relationOf } from './policy.js';
 import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
 import type { Stage } from './deploy.js';
 import { block, idle } from './admit.js';

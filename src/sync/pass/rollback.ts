@@ -1,7 +1,7 @@
 import { configError, oneLine } from '../../errors.js';
 import { shortSha as short } from '../../sha.js';
 import { verifyHealth } from '../../deploy/verify.js';
-import { rollbackTarget } from '../decide.js';
+import { rollbackTarget } from './decide.js';
 import { leftByRollback, type Deploy, type StageEnv, type SyncOutcome } from './deploy.js';
 import { abortedError } from './faults.js';
 import type { Stage } from './deploy.js';

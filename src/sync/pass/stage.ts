@@ -1,4 +1,4 @@
-import type { ApplyPlan } from '../workspace.js';
+import type { ApplyPlan } from '../layout/workspace.js';
 import type { Stage } from './deploy.js';
 import { runHooks } from './hooks.js';
 

@@ -1,4 +1,4 @@
-import type { Git } from '../git/repo.js';
+import type { Git } from '../../git/repo.js';
 
 /** How a plan changes what is on disk (see plan.ts). */
 export interface ApplyPlan {

@@ -1,13 +1,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../log.js';
-import type { Git } from '../git/repo.js';
-import { clearLocks } from '../git/locks.js';
-import { backupStamp } from './plan.js';
-import { HotpullError } from '../errors.js';
-import { StageTree } from '../deploy/stage.js';
+import type { Logger } from '../../log.js';
+import type { Git } from '../../git/repo.js';
+import { clearLocks } from '../../git/locks.js';
+import { HotpullError } from '../../errors.js';
+import { StageTree } from './stage-tree.js';
 import type { ApplyPlan, InPlaceTree, Staged, Workspace } from './workspace.js';
-import { shortSha } from '../sha.js';
+import { shortSha } from '../../sha.js';
 
 const short = shortSha;
 
@@ -173,4 +172,12 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
     );
     return done;
   }
+}
+
+/** A ref-name-safe UTC timestamp, e.g. 20261126T203015Z, for refs/hotpull/backup/<timestamp>. */
+export function backupStamp(nowMs: number): string {
+  return new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }

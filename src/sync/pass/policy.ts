@@ -78,11 +78,3 @@ export function planApply(input: PlanInput): Plan {
     moveAside: obstructing,
   };
 }
-
-/** A ref-name-safe UTC timestamp, e.g. 20261126T203015Z, for refs/hotpull/backup/<timestamp>. */
-export function backupStamp(nowMs: number): string {
-  return new Date(nowMs)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}

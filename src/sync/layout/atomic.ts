@@ -1,12 +1,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { nodeCrypto } from '../lazy-crypto.js';
-import type { Logger } from '../log.js';
-import { Git } from '../git/repo.js';
-import { clearLocks } from '../git/locks.js';
-import { processesUsing } from '../proc/procfs.js';
+import { nodeCrypto } from '../../lazy-crypto.js';
+import type { Logger } from '../../log.js';
+import { Git } from '../../git/repo.js';
+import { clearLocks } from '../../git/locks.js';
+import { processesUsing } from '../../proc/procfs.js';
 import type { ApplyPlan, Staged, Workspace } from './workspace.js';
-import { shortSha } from '../sha.js';
+import { shortSha } from '../../sha.js';
 
 /**
  * The atomic layout, under the volume root:

@@ -1,7 +1,7 @@
-import type { Git } from '../git/repo.js';
-import type { Logger } from '../log.js';
-import { HotpullError } from '../errors.js';
-import { describeRef, lsRemotePattern, parseLsRemote, resolveRef, type RefSpec } from './ref.js';
+import type { Git } from '../../git/repo.js';
+import type { Logger } from '../../log.js';
+import { HotpullError } from '../../errors.js';
+import { describeRef, lsRemotePattern, parseLsRemote, resolveRef, type RefSpec } from '../ref.js';
 
 export interface FollowOptions {
   /** the checkout's git adapter, looked up at each call (the workspace owns it) */

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Git } from '../git/repo.js';
+import { Git } from '../../git/repo.js';
 
 /**
  * The in-place layout's staging tree: a linked worktree of the checkout's repository at .git/hotpull/stage,
