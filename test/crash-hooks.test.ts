@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { commitAndPush, headOf } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
 import { faultFixtures, startHotpull, stop } from './helpers/procs.js';
-import { hooksOwed, parseJournal } from '../src/sync/pass/journal.js';
+import { hooksOwed, parseJournal } from '../src/sync/journal.js';
 
 const made = faultFixtures();
 

@@ -7,7 +7,7 @@ import { nextDelay, pollTimeoutMs } from '../src/sync/schedule.js';
 import { nextMtimeSeconds } from '../src/reload/touch.js';
 import { gist } from '../src/git/repo.js';
 import { envName, flagName } from '../src/config/names.js';
-import { parseJournal } from '../src/sync/pass/journal.js';
+import { parseJournal } from '../src/sync/journal.js';
 import { useColor } from '../src/log.js';
 
 describe('durations', () => {

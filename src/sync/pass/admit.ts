@@ -2,7 +2,7 @@ import { shortSha as short } from '../../sha.js';
 import { retriesRejected, sameVerdict, standingVerdict, type BlockedVerdict } from './decide.js';
 import { describePause } from '../pause.js';
 import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
-import type { Stage } from './deploy.js';
+import type { Stage } from './stage-types.js';
 
 /**
  * What can be said of the remote head before its objects are fetched: following is paused; it is the rejected

@@ -1,11 +1,11 @@
 import { HotpullError, oneLine } from '../../errors.js';
 import { shortSha as short } from '../../sha.js';
 import { replacedDuringPass } from '../checkout-watch.js';
-import type { JournalEntry } from './journal.js';
+import type { JournalEntry } from '../journal.js';
 import type { ApplyPlan } from '../layout/workspace.js';
 import type { Deploy, StageEnv } from './deploy.js';
 import { applyFailure, diskFull } from './faults.js';
-import type { Stage } from './deploy.js';
+import type { Stage } from './stage-types.js';
 import { planFor } from './plan.js';
 
 /**

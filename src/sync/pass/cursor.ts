@@ -1,5 +1,5 @@
 import { processStartTime } from '../../proc/procfs.js';
-import { Journal, type JournalEntry, type JournalStage } from './journal.js';
+import { Journal, type JournalEntry, type JournalStage } from '../journal.js';
 
 type Entry = Omit<JournalEntry, 'at'>;
 

@@ -5,8 +5,7 @@ import type { BlockedState, BlockedVerdict } from './decide.js';
 import type { RefFollower } from './follow.js';
 import type { PauseState } from '../pause.js';
 import type { Times } from '../record.js';
-import type { DeployRecord, State } from '../status.js';
-import type { JournalStage } from './journal.js';
+import type { DeployRecord } from '../status.js';
 import type { StatusKeeper } from '../status-keeper.js';
 import type { EngineOptions } from '../engine-options.js';
 import type { Cursor } from './cursor.js';
@@ -102,32 +101,4 @@ export interface StageEnv extends Omit<EngineOptions, 'clock' | 'onEvent' | 'his
 export function leftByRollback(d: Deploy | undefined, s: StageEnv): string | undefined {
   const pause = s.pauses.current;
   return d?.leftBy ?? (pause?.by === 'rollback' ? pause.left : undefined);
-}
-
-export type StageName =
-  | 'detect'
-  | 'admit'
-  | 'fetch'
-  | 'plan'
-  | 'stage'
-  | 'judge'
-  | 'apply'
-  | 'hooks'
-  | 'activate'
-  | 'reload'
-  | 'verify'
-  | 'rollback';
-
-/** undefined: go on; an outcome: the pass ends with it; skipTo: go on from a later stage */
-export type StageEnd = SyncOutcome | { skipTo: StageName } | undefined;
-
-/**
- * A step of the deploy. It declares the state the status reports while it runs and the journal step it enters
- * (the loop sets both, before it runs); `run` does the work and says how the pass goes on.
- */
-export interface Stage {
-  readonly name: StageName;
-  state?(d: Deploy, s: StageEnv): State | undefined;
-  cursor?(d: Deploy, s: StageEnv): JournalStage | undefined;
-  run(d: Deploy, s: StageEnv): Promise<StageEnd>;
 }

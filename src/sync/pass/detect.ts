@@ -1,6 +1,7 @@
 import { HotpullError } from '../../errors.js';
 import { shortSha as short } from '../../sha.js';
-import type { Deploy, StageEnv, Stage } from './deploy.js';
+import type { Deploy, StageEnv } from './deploy.js';
+import type { Stage } from './stage-types.js';
 import { enterGate } from './apply.js';
 import { resume } from './recover.js';
 

@@ -5,7 +5,7 @@ import { commandFailure, type JudgeContext, type JudgeVerdict } from '../../depl
 import { timedJudge } from '../record.js';
 import type { Deploy, Hook, StageEnv } from './deploy.js';
 import { abortedError, noVerdict, stopped, unfitToJudge } from './faults.js';
-import type { Stage } from './deploy.js';
+import type { Stage } from './stage-types.js';
 import { runHook } from './hooks.js';
 import { refuse } from './record.js';
 

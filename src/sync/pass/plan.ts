@@ -3,7 +3,7 @@ import { decideRules } from '../../deploy/rules.js';
 import { heldReason, holdBase, takesFastForwardShortcut } from './decide.js';
 import { planApply, relationOf } from './policy.js';
 import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
-import type { Stage } from './deploy.js';
+import type { Stage } from './stage-types.js';
 import { block, idle } from './admit.js';
 
 /**

@@ -7,7 +7,7 @@ import { endLeftoverGits } from '../../git/leftovers.js';
 import { endInterruptedJudge } from '../../deploy/judge.js';
 import type { Deploy, StageEnv } from './deploy.js';
 import { applyFailure, diskFull } from './faults.js';
-import type { StageName } from './deploy.js';
+import type { StageName } from './stage-types.js';
 import { undoApply } from './apply.js';
 
 /**

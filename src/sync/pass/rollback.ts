@@ -4,7 +4,7 @@ import { verifyHealth } from '../../deploy/verify.js';
 import { rollbackTarget } from './decide.js';
 import { leftByRollback, type Deploy, type StageEnv, type SyncOutcome } from './deploy.js';
 import { abortedError } from './faults.js';
-import type { Stage } from './deploy.js';
+import type { Stage } from './stage-types.js';
 import { applyTree } from './apply.js';
 import { PREVIOUS_REF } from './marks.js';
 import { record } from './record.js';

@@ -1,4 +1,5 @@
-import type { Deploy, Stage, StageEnv, StageName, SyncOutcome } from './deploy.js';
+import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
+import type { Stage, StageName } from './stage-types.js';
 import { detect, fetch } from './detect.js';
 import { admit } from './admit.js';
 import { plan } from './plan.js';

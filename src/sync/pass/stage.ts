@@ -1,5 +1,5 @@
 import type { ApplyPlan } from '../layout/workspace.js';
-import type { Stage } from './deploy.js';
+import type { Stage } from './stage-types.js';
 import { runHooks } from './hooks.js';
 
 /**

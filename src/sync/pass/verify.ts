@@ -4,7 +4,7 @@ import { shortSha as short } from '../../sha.js';
 import { verifyHealth, type HealthCheck, type VerifyResult } from '../../deploy/verify.js';
 import type { Deploy, StageEnv } from './deploy.js';
 import { abortedError, noVerdict, stopped, unfitToJudge } from './faults.js';
-import type { Stage } from './deploy.js';
+import type { Stage } from './stage-types.js';
 import { progress } from './hooks.js';
 import { live, record, unverified } from './record.js';
 
