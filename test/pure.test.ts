@@ -3,7 +3,8 @@ import { durationProblem, formatDuration, MAX_DURATION_MS, parseDuration } from 
 import { redact } from '../src/redact.js';
 import { planApply, relationOf } from '../src/sync/pass/policy.js';
 import { backupStamp } from '../src/sync/layout/in-place.js';
-import { nextDelay, pollTimeoutMs } from '../src/sync/schedule.js';
+import { missedWebhook, nextDelay, pollEvery, pollTimeoutMs } from '../src/sync/schedule.js';
+import { describePolling } from '../src/http/status-text.js';
 import { nextMtimeSeconds } from '../src/reload/touch.js';
 import { gist } from '../src/git/repo.js';
 import { envName, flagName } from '../src/config/names.js';
@@ -119,6 +120,43 @@ describe('schedule', () => {
   });
   it('doubles per failure up to the cap', () =>
     expect([1, 2, 3, 4, 10, 100].map((f) => d(f))).toEqual([2000, 4000, 8000, 8000, 8000, 8000]));
+});
+
+describe('polite polling', () => {
+  it('polls at --safety-poll once webhooks arrive, never faster than --interval', () => {
+    const every = (webhooksArrive: boolean, intervalMs = 5000, safetyPollMs?: number) =>
+      pollEvery({ intervalMs, safetyPollMs, webhooksArrive });
+    expect([
+      every(false, 5000, 300_000),
+      every(true, 5000, 300_000),
+      every(true, 600_000, 300_000),
+      every(true),
+    ]).toEqual([5000, 300_000, 600_000, 5000]);
+  });
+  it('a webhook is missed when a timer poll finds a new head and none arrived meanwhile', () => {
+    const base = { trigger: 'poll', remoteBefore: 'a', remoteAfter: 'b', webhookDuringPass: false };
+    expect(missedWebhook(base)).toBe(true);
+    expect(missedWebhook({ ...base, webhookDuringPass: true })).toBe(false);
+    expect(missedWebhook({ ...base, trigger: 'webhook' })).toBe(false);
+    expect(missedWebhook({ ...base, remoteAfter: 'a' })).toBe(false);
+    expect(missedWebhook({ ...base, remoteBefore: undefined })).toBe(false);
+  });
+  it('says the pace and the next poll in words', () => {
+    const now = Date.parse('2026-12-07T20:00:00Z');
+    const at = (ms: number) => new Date(now + ms).toISOString();
+    expect(describePolling({ mode: 'interval', everyMs: 5000, failures: 0, nextAt: at(4200), waitMs: 4600 }, now)).toBe(
+      'every 5s; next in 4.2s',
+    );
+    expect(describePolling({ mode: 'safety-poll', everyMs: 300_000, failures: 0, nextAt: at(60_000) }, now)).toBe(
+      'every 5m (webhooks arrive: --safety-poll); next in 1m',
+    );
+    expect(describePolling({ mode: 'backoff', everyMs: 5000, failures: 1, nextAt: at(9000) }, now)).toBe(
+      'backing off after 1 failure in a row: retry in 9s',
+    );
+    expect(describePolling({ mode: 'backoff', everyMs: 5000, failures: 3 }, now)).toBe(
+      'backing off after 3 failures in a row: a pass is running',
+    );
+  });
 });
 
 describe('touch mtime', () => {

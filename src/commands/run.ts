@@ -72,7 +72,12 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const notify = await notifySettings(config);
   const { target, engine, reloads, reloading, gate, listen } = await buildPipeline(config, env, logger, 'run');
   survivePidExhaustion(logger);
-  const daemon = new Daemon(engine, { intervalMs: config.interval, backoffMaxMs: config.backoffMax, logger });
+  const daemon = new Daemon(engine, {
+    intervalMs: config.interval,
+    backoffMaxMs: config.backoffMax,
+    safetyPollMs: config.safetyPoll,
+    logger,
+  });
   let notifier: Notifier | undefined;
   const metrics = new Metrics(hotpullVersion(), notify ? () => notifier?.waiting ?? 0 : undefined);
   const stopping = new AbortController();

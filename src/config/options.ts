@@ -291,6 +291,16 @@ export const OPTIONS = [
     default: 120_000,
   },
   {
+    key: 'safetyPoll',
+    kind: 'duration',
+    commands: RUN,
+    min: 100,
+    placeholder: 'DURATION',
+    description:
+      'once a webhook has arrived, poll only this often (never faster than --interval), back to --interval when a poll finds a push no webhook announced',
+    default: 300_000,
+  },
+  {
     key: 'onDiverged',
     kind: 'enum',
     commands: ENGINE,

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Daemon } from '../sync/daemon.js';
 import type { SyncOutcome } from '../sync/engine.js';
 import { PROBLEM_STATES, type Status } from '../sync/status.js';
+import type { PollInfo } from '../sync/schedule.js';
 import { authenticate, classifyEvent, precheck } from './signature.js';
 import { formPayload, isForm, parsePayload } from './payload.js';
 import type { Metrics } from './metrics.js';
@@ -32,7 +33,8 @@ export interface ServerOptions {
    * and bounds as TCP, but /sync and the operator routes need no secret there (a webhook still does).
    */
   socket?: string;
-  daemon: Pick<Daemon, 'trigger'> & Partial<Pick<Daemon, 'onPass'>>;
+  /** heardWebhook: told of every authenticated push to the followed branch; polling: shown in /status as `poll` */
+  daemon: Pick<Daemon, 'trigger'> & Partial<Pick<Daemon, 'onPass' | 'heardWebhook' | 'polling'>>;
   status: () => Status;
   metrics: Metrics;
   branch: string;
@@ -110,9 +112,16 @@ function deliveryId(headers: IncomingHttpHeaders): string | undefined {
   return typeof raw === 'string' && /^[\w.-]{1,80}$/.test(raw) ? raw : undefined;
 }
 
-/** The public view of the status: what operators need, nothing secret (the remote label is redacted). */
-export function publicStatus(status: Status): Record<string, unknown> {
-  return { ...status, live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined };
+/**
+ * The public view of the status: what operators need, nothing secret (the remote label is redacted); `poll`, the
+ * daemon's polling pace and next poll, when it has one.
+ */
+export function publicStatus(status: Status, poll?: PollInfo): Record<string, unknown> {
+  return {
+    ...status,
+    live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined,
+    ...(poll ? { poll } : {}),
+  };
 }
 
 function fdLimit(): number | undefined {
@@ -227,6 +236,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
       }
+      options.daemon.heardWebhook?.();
       const delivery = deliveryId(req.headers);
       const message = triggerWebhook(event.after, delivery && `delivery ${delivery}`);
       metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
@@ -380,7 +390,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           return operate(req, res, path);
         case '/status':
           readOnly(req);
-          return send(res, 200, publicStatus(options.status()));
+          return send(res, 200, publicStatus(options.status(), options.daemon.polling));
         case '/healthz': {
           readOnly(req);
           const status = options.status();

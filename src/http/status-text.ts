@@ -1,6 +1,7 @@
 import { formatDuration } from '../duration.js';
 import { PROBLEM_STATES, type Status } from '../sync/status.js';
 import { shortSha } from '../sha.js';
+import type { PollInfo } from '../sync/schedule.js';
 
 const short = (sha: string | undefined) => shortSha(sha) ?? '-';
 
@@ -10,7 +11,7 @@ export function statusExitCode(status: Status): number {
 }
 
 /** The readable summary of `hotpull status`. Pure, so it is tested word for word. */
-export function formatStatus(status: Status, now: number): string {
+export function formatStatus(status: Status & { poll?: PollInfo }, now: number): string {
   const lines = [
     `state     ${status.state}${status.reason ? `: ${status.reason}` : ''}`,
     `branch    ${status.branch} on ${status.remote}`,
@@ -23,6 +24,7 @@ export function formatStatus(status: Status, now: number): string {
     lines.push(`last sync ${formatDuration(Math.max(0, now - Date.parse(status.lastSuccessAt)))} ago`);
   if (status.consecutiveFailures > 0)
     lines.push(`failures  ${status.consecutiveFailures} in a row: ${status.lastError ?? ''}`);
+  if (status.poll) lines.push(`polling   ${describePolling(status.poll, now)}`);
   if (status.deploys.length > 0) {
     lines.push('', 'recent deploys:');
     for (const d of status.deploys.slice(0, 10)) {
@@ -32,4 +34,14 @@ export function formatStatus(status: Status, now: number): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The `polling` line: the pace, why, and when the next poll (or retry) is due. */
+export function describePolling(poll: PollInfo, now: number): string {
+  const next = poll.nextAt ? Math.max(0, Date.parse(poll.nextAt) - now) : undefined;
+  const due = next === undefined ? 'a pass is running' : `next in ${formatDuration(next)}`;
+  if (poll.mode === 'backoff')
+    return `backing off after ${poll.failures} failure${poll.failures === 1 ? '' : 's'} in a row: ${due.replace('next', 'retry')}`;
+  const why = poll.mode === 'safety-poll' ? ' (webhooks arrive: --safety-poll)' : '';
+  return `every ${formatDuration(poll.everyMs)}${why}; ${due}`;
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { formatDuration } from '../duration.js';
 import { isHotpullError, oneLine } from '../errors.js';
-import { nextDelay } from './schedule.js';
+import { missedWebhook, nextDelay, pollEvery, type PollInfo } from './schedule.js';
 import type { SyncEngine, SyncOutcome } from './engine.js';
 
 export type PassListener = (outcome: SyncOutcome | Error, pass: { trigger: string; ms: number }) => void;
@@ -9,14 +9,18 @@ export type PassListener = (outcome: SyncOutcome | Error, pass: { trigger: strin
 export interface DaemonOptions {
   intervalMs: number;
   backoffMaxMs: number;
+  /** --safety-poll: the poll period once webhooks arrive (see pollEvery); undefined: always intervalMs */
+  safetyPollMs?: number;
   logger: Logger;
   random?: () => number;
+  clock?: () => number;
 }
 
 /**
  * Latest wins: triggers (poll timer, signal, webhook, file watch) only raise a "sync wanted" flag. While a
  * pass runs, any number of triggers collapse into one follow-up pass, which targets whatever the remote head
- * is by then. Failures back off exponentially (up to backoffMax) and never end the process.
+ * is by then. Failures back off exponentially (up to backoffMax) and never end the process. Once webhooks arrive,
+ * polls slow to --safety-poll until a poll finds a push that no webhook announced.
  */
 export class Daemon {
   private wanted?: string;
@@ -29,6 +33,14 @@ export class Daemon {
   private stopping = false;
   private readonly abort = new AbortController();
   private readonly random: () => number;
+  private readonly clock: () => number;
+  /** a webhook for the followed branch arrived, and no poll has found a push one missed since */
+  private webhooksArrive = false;
+  private lastWebhookAt?: number;
+  /** counts webhooks, so a pass can tell whether one arrived while it ran */
+  private webhooks = 0;
+  /** the poll timer's wait and when it fires; undefined while a pass runs */
+  private nextPoll?: { at: number; waitMs: number };
   private readonly listeners = new Set<PassListener>();
   /** sync --now --wait: told the outcome of the next pass to start */
   private waiters: ((result: SyncOutcome | Error) => void)[] = [];
@@ -42,6 +54,50 @@ export class Daemon {
     private readonly options: DaemonOptions,
   ) {
     this.random = options.random ?? Math.random;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * A webhook for the followed branch arrived (whether or not it asks for a pass: one for a revision already deployed
+   * still shows deliveries work). From now polls slow to --safety-poll.
+   */
+  heardWebhook(): void {
+    this.lastWebhookAt = this.clock();
+    this.webhooks += 1;
+    if (this.webhooksArrive || this.options.safetyPollMs === undefined) return;
+    this.webhooksArrive = true;
+    const every = this.pace();
+    if (every > this.options.intervalMs)
+      this.options.logger.info(
+        { everyMs: every },
+        `webhooks arrive: polling slows to every ${formatDuration(every)} (--safety-poll) until one is missed`,
+      );
+  }
+
+  /** How polling is paced now, and when the next poll is due: for /status and `hotpull status`. */
+  get polling(): PollInfo {
+    const failures = this.engine.status.consecutiveFailures;
+    const next = this.nextPoll;
+    return {
+      mode:
+        failures > 0
+          ? 'backoff'
+          : this.webhooksArrive && this.pace() > this.options.intervalMs
+            ? 'safety-poll'
+            : 'interval',
+      everyMs: this.pace(),
+      ...(next ? { waitMs: next.waitMs, nextAt: new Date(next.at).toISOString() } : {}),
+      ...(this.lastWebhookAt === undefined ? {} : { webhookAt: new Date(this.lastWebhookAt).toISOString() }),
+      failures,
+    };
+  }
+
+  private pace(): number {
+    return pollEvery({
+      intervalMs: this.options.intervalMs,
+      safetyPollMs: this.options.safetyPollMs,
+      webhooksArrive: this.webhooksArrive,
+    });
   }
 
   start(): void {
@@ -56,6 +112,7 @@ export class Daemon {
     this.yieldHousekeeping?.();
     if (this.running) return;
     clearTimeout(this.timer);
+    this.nextPoll = undefined;
     this.running = this.drain();
   }
 
@@ -89,6 +146,7 @@ export class Daemon {
       this.yieldHousekeeping?.();
       if (this.running) return;
       clearTimeout(this.timer);
+      this.nextPoll = undefined;
       this.running = this.drain();
     });
   }
@@ -113,6 +171,8 @@ export class Daemon {
       this.waiters = [];
       let result: SyncOutcome | Error;
       const started = Date.now();
+      const remoteBefore = this.engine.status.remoteSha;
+      const webhooksBefore = this.webhooks;
       try {
         result = await this.engine.syncPass(reason, this.abort.signal, by);
         this.retryIn = undefined;
@@ -131,6 +191,7 @@ export class Daemon {
         );
       }
       const ms = Date.now() - started;
+      this.noteMissedWebhook(reason, remoteBefore, webhooksBefore);
       // a poll every second: the line is built only when debug is on
       if (!(result instanceof Error) && this.options.logger.isLevelEnabled('debug'))
         this.options.logger.debug(
@@ -146,7 +207,22 @@ export class Daemon {
     this.running = undefined;
     const wait = this.retryIn ?? this.delay();
     this.retryIn = undefined;
-    if (!this.stopping) this.timer = setTimeout(() => this.trigger('poll'), wait);
+    if (this.stopping) return;
+    this.nextPoll = { at: this.clock() + wait, waitMs: wait };
+    this.timer = setTimeout(() => this.trigger('poll'), wait);
+  }
+
+  /** A poll found a push no webhook announced: deliveries are not reaching us, so polls go back to --interval. */
+  private noteMissedWebhook(trigger: string, remoteBefore: string | undefined, webhooksBefore: number): void {
+    if (!this.webhooksArrive) return;
+    const remoteAfter = this.engine.status.remoteSha;
+    if (!missedWebhook({ trigger, remoteBefore, remoteAfter, webhookDuringPass: this.webhooks !== webhooksBefore }))
+      return;
+    this.webhooksArrive = false;
+    this.options.logger.warn(
+      { remote: remoteAfter },
+      `a poll found ${remoteAfter!.slice(0, 7)}, which no webhook announced: polling every ${formatDuration(this.options.intervalMs)} (--interval) again until a webhook arrives`,
+    );
   }
 
   private async housekeep(): Promise<void> {
@@ -161,7 +237,7 @@ export class Daemon {
 
   private delay(): number {
     return nextDelay({
-      intervalMs: this.options.intervalMs,
+      intervalMs: this.pace(),
       failures: this.engine.status.consecutiveFailures,
       backoffMaxMs: this.options.backoffMaxMs,
       random: this.random(),

@@ -31,3 +31,55 @@ export const POLL_TIMEOUT_FLOOR_MS = 10_000;
 export function pollTimeoutMs(intervalMs: number, syncTimeoutMs: number): number {
   return Math.min(syncTimeoutMs, Math.max(POLL_TIMEOUT_FLOOR_MS, intervalMs * 5));
 }
+
+/**
+ * How the next poll is paced. interval: --interval (no webhook heard yet, or one was missed); safety-poll: webhooks
+ * arrive, so polls only guard against a lost delivery; backoff: the last pass failed.
+ */
+export type PollMode = 'interval' | 'safety-poll' | 'backoff';
+
+/** What the daemon says of its polling in /status (`poll`) and `hotpull status`. */
+export interface PollInfo {
+  mode: PollMode;
+  /** the pace without failures: --interval, or --safety-poll while webhooks arrive */
+  everyMs: number;
+  /** the wait chosen for the next poll (jitter and backoff included); absent while a pass runs */
+  waitMs?: number;
+  /** when the next poll is due (ISO); absent while a pass runs */
+  nextAt?: string;
+  /** when the last webhook for the followed branch arrived (ISO) */
+  webhookAt?: string;
+  /** consecutive failed passes (the backoff's exponent) */
+  failures: number;
+}
+
+/**
+ * The poll period without failures. Webhooks make fast polling redundant: once one has arrived, polls slow to
+ * --safety-poll (never faster than --interval), which bounds what a lost delivery costs. The daemon goes back to
+ * --interval when a poll finds a remote head that no webhook announced (a missed delivery) and stays there until
+ * the next webhook: a quiet branch keeps the slow pace, a silent webhook does not.
+ */
+export function pollEvery(input: { intervalMs: number; safetyPollMs?: number; webhooksArrive: boolean }): number {
+  const { intervalMs, safetyPollMs, webhooksArrive } = input;
+  return webhooksArrive && safetyPollMs !== undefined ? Math.max(intervalMs, safetyPollMs) : intervalMs;
+}
+
+/**
+ * Whether a poll's pass shows a webhook was missed: it was a timer poll, the remote head it found differs from the one
+ * known before, and no webhook arrived since that pass started (a delivery racing the poll counts as arrived).
+ */
+export function missedWebhook(input: {
+  trigger: string;
+  remoteBefore?: string;
+  remoteAfter?: string;
+  webhookDuringPass: boolean;
+}): boolean {
+  const { trigger, remoteBefore, remoteAfter, webhookDuringPass } = input;
+  return (
+    trigger === 'poll' &&
+    !webhookDuringPass &&
+    remoteBefore !== undefined &&
+    remoteAfter !== undefined &&
+    remoteBefore !== remoteAfter
+  );
+}

@@ -20,13 +20,21 @@ export interface GitHttpServer {
   requests: number;
   /** from now on require this password (a rotated token) */
   setPassword(password: string): void;
+  /**
+   * From now on answer `status` (429, 503 …) instead of serving: every request, or only the pack fetches (`fetch`:
+   * ls-remote still works). undefined: serve again.
+   */
+  failWith(status: number | undefined, only?: 'fetch'): void;
+  /** every request so far: when, what, and the status answered (live array) */
+  hits: Array<{ at: number; method: string; path: string; status: number }>;
   close(): Promise<void>;
 }
 
 export interface GitHttpServerOptions {
   projectRoot: string;
-  user: string;
-  password: string;
+  /** undefined: no authentication asked */
+  user?: string;
+  password?: string;
   /** Delay pack-negotiating upload-pack POSTs (v2 `command=fetch`, v0 `want`) by this many ms. */
   slowFetchMs?: number;
 }
@@ -37,7 +45,8 @@ const BACKEND: readonly [string, ...string[]] = existsSync(BACKEND_PATH) ? [BACK
 /** Headers that CGI passes as dedicated meta-variables (or never passes). */
 const NOT_AS_HTTP_VAR = new Set(['authorization', 'proxy-authorization', 'content-type', 'content-length']);
 
-function checkAuth(header: string | undefined, user: string, password: string): boolean {
+function checkAuth(header: string | undefined, user: string | undefined, password: string | undefined): boolean {
+  if (user === undefined) return true;
   if (!header) return false;
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!m || m[1] === undefined) return false;
@@ -84,6 +93,8 @@ export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpS
   const { projectRoot, user, slowFetchMs } = opts;
   let password = opts.password;
   let requests = 0;
+  let failure: { status: number; only?: 'fetch' } | undefined;
+  const hits: GitHttpServer['hits'] = [];
   const children = new Set<ChildProcess>();
   const timers = new Set<NodeJS.Timeout>();
   let closing = false;
@@ -115,7 +126,7 @@ export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpS
       PATH_INFO: decodeURIComponent(url.pathname),
       QUERY_STRING: url.search.startsWith('?') ? url.search.slice(1) : url.search,
       AUTH_TYPE: 'Basic',
-      REMOTE_USER: user,
+      REMOTE_USER: user ?? 'anonymous',
       REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
     });
     for (const [name, value] of Object.entries(h)) {
@@ -213,6 +224,15 @@ export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpS
 
   const server = http.createServer((req, res) => {
     requests += 1;
+    const hit = { at: Date.now(), method: req.method ?? '', path: (req.url ?? '/').split('?')[0]!, status: 200 };
+    hits.push(hit);
+    res.on('finish', () => (hit.status = res.statusCode));
+    const refuse = () => {
+      req.resume();
+      res.writeHead(failure!.status, { 'Content-Type': 'text/plain' });
+      res.end(`answering ${failure!.status} on demand\n`);
+    };
+    if (failure && !failure.only) return refuse();
     if (!checkAuth(req.headers.authorization, user, password)) {
       req.resume();
       res.writeHead(401, {
@@ -226,6 +246,13 @@ export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpS
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     const isUploadPackPost = req.method === 'POST' && url.pathname.endsWith('/git-upload-pack');
 
+    if (failure?.only === 'fetch' && isUploadPackPost) {
+      readBody(req).then(
+        (body) => (isPackFetch(body, req.headers['content-encoding']) ? refuse() : runCgi(req, res, url, port, body)),
+        () => res.destroy(),
+      );
+      return;
+    }
     if (slowFetchMs !== undefined && slowFetchMs > 0 && isUploadPackPost) {
       readBody(req).then(
         (body) => {
@@ -263,6 +290,8 @@ export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpS
           return requests;
         },
         setPassword: (next: string) => void (password = next),
+        failWith: (status, only) => void (failure = status === undefined ? undefined : { status, only }),
+        hits,
         close: () =>
           new Promise<void>((resolveClose) => {
             closing = true;
