@@ -4,7 +4,7 @@ import { Daemon } from '../sync/daemon.js';
 import { formatDuration } from '../duration.js';
 import { Metrics } from '../http/metrics.js';
 import { loadSecret } from '../http/secret.js';
-import type { StatusServer } from '../http/server.js';
+import type { PageSource, StatusServer } from '../http/server.js';
 import { configError, isHotpullError, oneLine } from '../errors.js';
 import { closeOperatorSocket, operatorSocket, recordEndpoint } from '../http/local-socket.js';
 import { redact } from '../redact.js';
@@ -119,6 +119,24 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const follows = target.ref ? (ref: string) => refMoves(target.ref!, ref) : undefined;
   const stateDir = path.join(await target.git.gitDir(), 'hotpull');
   const control = daemonControl(daemon, { git: target.git, stateDir });
+  // when the state was entered, for the status page and /status (the status itself keeps no time per state)
+  let since = new Date().toISOString();
+  listen((change) => {
+    if (change.kind === 'state' && change.state !== change.previous) since = new Date().toISOString();
+  });
+  const page: PageSource = {
+    since: () => since,
+    subjects: async (shas) => {
+      // one git for all; a sha the checkout does not have is left out (--ignore-missing), not an error
+      const out = await target.git.run(['log', '--no-walk=unsorted', '--ignore-missing', '--format=%H %s', ...shas]);
+      return new Map(
+        out
+          .split('\n')
+          .filter((line) => line.length > 41)
+          .map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)] as const),
+      );
+    },
+  };
   const options = {
     listen: config.listen,
     daemon,
@@ -129,6 +147,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     secret,
     logger,
     control,
+    page,
   };
   const socket = await operatorSocket(stateDir, logger);
   const server: StatusServer = await startServer({ ...options, socket }).catch((error: unknown) => {

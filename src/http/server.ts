@@ -14,6 +14,8 @@ import type { Metrics } from './metrics.js';
 import type { ListenAddress } from '../config/options.js';
 import type { Control } from '../sync/control.js';
 import { HttpError } from './http-error.js';
+import { nodeCrypto } from '../lazy-crypto.js';
+import { PAGE_DEPLOYS, PAGE_SCRIPT, renderPage } from './page.js';
 import { readBody } from './body.js';
 import { bind } from './bind.js';
 import { listenOnSocket } from './local-socket.js';
@@ -24,6 +26,8 @@ import { WebhookCoalescer, type CoalesceOptions } from './coalesce.js';
 import { ListenerCounters } from './listener-metrics.js';
 
 export const MAX_BODY = bodyLimit('/webhook');
+
+let pageScriptHash: string | undefined;
 
 export interface ServerOptions {
   /** the TCP listener (--listen); without it only the socket serves */
@@ -49,7 +53,20 @@ export interface ServerOptions {
   coalesce?: CoalesceOptions;
   /** POST /pause, /resume, /rollback and /sync?wait=1; without it those answer 404 */
   control?: Control;
+  /** what the status page (GET /) shows beyond the status; without it the page shows no subjects or state age */
+  page?: PageSource;
 }
+
+/** The status page's sources beyond the status: commit subjects and when the state was entered. */
+export interface PageSource {
+  /** subjects of the given commits (full shas, hex), as far as the checkout knows them */
+  subjects(shas: readonly string[]): Promise<Map<string, string>>;
+  /** when the daemon entered its current state (ISO) */
+  since(): string | undefined;
+}
+
+/** Subjects kept by the listener: a commit's subject never changes; bounded so a long-lived daemon stays small. */
+const SUBJECT_CACHE = 256;
 
 /** How long a caller may wait for a pass (sync --now --wait) or a rollback before the listener answers 504. */
 export const WAIT_LIMIT_MS = 10 * 60_000;
@@ -116,10 +133,11 @@ function deliveryId(headers: IncomingHttpHeaders): string | undefined {
  * The public view of the status: what operators need, nothing secret (the remote label is redacted); `poll`, the
  * daemon's polling pace and next poll, when it has one.
  */
-export function publicStatus(status: Status, poll?: PollInfo): Record<string, unknown> {
+export function publicStatus(status: Status, poll?: PollInfo, since?: string): Record<string, unknown> {
   return {
     ...status,
     live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined,
+    ...(since ? { since } : {}),
     ...(poll ? { poll } : {}),
   };
 }
@@ -266,7 +284,12 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
 
   function controlOf(): Control {
     if (!options.control)
-      throw new HttpError(404, 'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics', 'not_found', true);
+      throw new HttpError(
+        404,
+        'routes: POST /webhook, POST /sync, GET /, /status, /healthz, /metrics',
+        'not_found',
+        true,
+      );
     return options.control;
   }
 
@@ -339,6 +362,37 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     }
   }
 
+  const subjects = new Map<string, string>();
+  /** The status page: the status, the subjects of the revisions it names (asked of git once each), rendered. */
+  async function sendPage(res: ServerResponse): Promise<void> {
+    const status = options.status();
+    const shas = [status.deployedSha, status.remoteSha, status.lastGoodSha, status.rejectedSha, status.heldSha]
+      .concat(status.deploys.slice(0, PAGE_DEPLOYS).flatMap((d) => [d.to, d.rolledBackTo]))
+      .filter((sha): sha is string => typeof sha === 'string' && /^[0-9a-f]{40,64}$/.test(sha));
+    const unknown = [...new Set(shas)].filter((sha) => !subjects.has(sha));
+    if (unknown.length > 0 && options.page) {
+      const found = await options.page.subjects(unknown).catch(() => new Map<string, string>());
+      // a sha not fetched yet (a paused daemon's remote head) is asked again next time; the oldest entries go first
+      for (const [sha, subject] of found) subjects.set(sha, subject);
+      for (const sha of subjects.keys()) if (subjects.size > SUBJECT_CACHE) subjects.delete(sha);
+    }
+    const html = renderPage({
+      status,
+      poll: options.daemon.polling,
+      since: options.page?.since(),
+      subjects,
+      now: clock(),
+    });
+    pageScriptHash ??= nodeCrypto().createHash('sha256').update(PAGE_SCRIPT).digest('base64');
+    send(res, 200, html, {
+      'content-type': 'text/html; charset=utf-8',
+      // nothing but this page's own style and script; a subject that got through unescaped still could not run
+      'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${pageScriptHash}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+    });
+  }
+
   function readOnly(req: IncomingMessage): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET', 'method_not_allowed', true);
     // A body on a read-only route is not read: answer and close rather than drain it.
@@ -390,7 +444,10 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           return operate(req, res, path);
         case '/status':
           readOnly(req);
-          return send(res, 200, publicStatus(options.status(), options.daemon.polling));
+          return send(res, 200, publicStatus(options.status(), options.daemon.polling, options.page?.since()));
+        case '/':
+          readOnly(req);
+          return sendPage(res);
         case '/healthz': {
           readOnly(req);
           const status = options.status();
@@ -421,7 +478,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         default:
           throw new HttpError(
             404,
-            'routes: POST /webhook, POST /sync, GET /status, /healthz, /metrics',
+            'routes: POST /webhook, POST /sync, GET /, /status, /healthz, /metrics',
             'not_found',
             true,
           );
