@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, type Sandbox } from './helpers/git.js';
-import { waitFor } from './helpers/hotpull.js';
+import { runCli, waitFor } from './helpers/hotpull.js';
 import { startGitHttpServer, type GitHttpServer } from './helpers/http-git-server.js';
 import { githubSignature, request, startDaemon, type RunningDaemon } from './helpers/listener.js';
 
@@ -106,6 +106,8 @@ describe('polite polling (real http remote, real webhooks)', () => {
     const slow = await status();
     expect(slow.poll).toMatchObject({ mode: 'safety-poll', everyMs: SAFETY });
     expect(slow.poll.webhookAt).toBeDefined();
+    const text = await runCli(['status', '--url', daemon.url]);
+    expect(text.stdout).toMatch(/^polling {3}every 1\.5s \(webhooks arrive: --safety-poll\); next in \d/m);
     from = Date.now();
     await step('two polls at the safety pace', () => adverts(from).length >= 2, 10_000);
     for (const gap of gaps(adverts(from).map((h) => h.at))) expect(gap).toBeGreaterThanOrEqual(SAFETY * 0.9 - 50);
@@ -122,7 +124,7 @@ describe('polite polling (real http remote, real webhooks)', () => {
     // 4. the remote answers 429 to everything: ls-remote fails, each wait doubles (±10% jitter) up to --backoff-max
     remote.failWith(429);
     from = Date.now();
-    await step('four refused polls', () => adverts(from, 429).length >= 4);
+    await step('four refused polls', async () => (await status()).consecutiveFailures >= 4);
     const limited = await status();
     expect(limited.state).toBe('failing');
     expect(limited.lastError).toContain('The requested URL returned error: 429');
@@ -130,11 +132,10 @@ describe('polite polling (real http remote, real webhooks)', () => {
     expect(limited.poll.failures).toBeGreaterThanOrEqual(4);
     expect(limited.poll.waitMs).toBeGreaterThanOrEqual(BACKOFF_MAX * 0.9);
     expect(Date.parse(limited.poll.nextAt!)).toBeGreaterThan(Date.now() - 100);
-    const refused = gaps(adverts(from, 429).map((h) => h.at));
-    // the remote sees the waits grow: 200 ms, 400 ms, 800 ms (each ±10%, plus git's own time)
-    expect(refused[0]!).toBeGreaterThanOrEqual(2 * INTERVAL * 0.9 - 20);
-    expect(refused[1]!).toBeGreaterThan(refused[0]!);
-    expect(refused[2]!).toBeGreaterThan(refused[0]! * 2);
+    // the remote sees it: in the 1.4 s after the first refusal (14 polls at --interval) at most 5 requests come
+    // (200 + 400 + 800 ms of waits, ±10%, plus git's own time)
+    const refused = adverts(from, 429).map((h) => h.at);
+    expect(refused.filter((at) => at - refused[0]! < 1400).length).toBeLessThanOrEqual(5);
     const waits = daemon
       .logs()
       .filter((r) => String(r.msg).startsWith('sync failed') && String(r.msg).includes('429'))

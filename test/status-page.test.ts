@@ -115,6 +115,10 @@ describe('status page (GET /)', () => {
       expect(html.match(/<script/g)?.length).toBe(1);
       expect(html).not.toMatch(/\b(?:src|href)="(?:https?:)?\/\//);
       expect(html).toContain('<noscript><meta http-equiv="refresh"');
+      // the access of /status: read-only, no secret; anything but GET and HEAD is refused
+      const post = await request(daemon.url, { method: 'POST', path: '/' });
+      expect(post.status).toBe(405);
+      expect((await request(daemon.url, { method: 'HEAD', path: '/' })).status).toBe(200);
 
       // Chromium: one launch, two widths, a screenshot each
       mkdirSync(ARTIFACTS, { recursive: true });
@@ -156,6 +160,12 @@ describe('status page (GET /)', () => {
       expect(page.dialogs).toEqual([]);
       expect(page.problems).toEqual([]);
       void v3;
+
+      // without JavaScript the static page is whole: the same values, and a meta refresh instead of the script
+      await page.setScriptsDisabled(true);
+      await page.navigate(`${daemon.url}/`);
+      expect(await page.evaluate<string>(`document.querySelector('.state .name').textContent`)).toBe('paused');
+      expect(await page.evaluate<string>(`document.getElementById('live').textContent`)).toBe('refreshes every 10 s');
 
       const pid = browser.pid;
       await browser.close();

@@ -25,6 +25,8 @@ export interface Page {
   evaluate<T>(expression: string): Promise<T>;
   /** polls `expression` every 50 ms until it is truthy */
   waitFor(what: string, expression: string, timeoutMs?: number): Promise<void>;
+  /** turns JavaScript off (or on) for the next navigation: the page as a browser without scripts sees it */
+  setScriptsDisabled(disabled: boolean): Promise<void>;
   /** a PNG of the viewport, written to `file` */
   screenshot(file: string): Promise<void>;
   /** JavaScript dialogs the page opened (alert, confirm): an injected script would show here */
@@ -157,6 +159,9 @@ export async function launchChromium(): Promise<Browser> {
         await load;
       },
       evaluate,
+      setScriptsDisabled: async (value) => {
+        await send('Emulation.setScriptExecutionDisabled', { value }, sessionId);
+      },
       waitFor: async (what, expression, timeoutMs = 15_000) => {
         const deadline = Date.now() + timeoutMs;
         while (!(await evaluate<unknown>(expression))) {
