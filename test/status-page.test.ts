@@ -123,6 +123,7 @@ describe('status page (GET /)', () => {
       // Chromium: one launch, two widths, a screenshot each
       mkdirSync(ARTIFACTS, { recursive: true });
       await fs.writeFile(path.join(ARTIFACTS, 'page.html'), html);
+      const launched = Date.now();
       browser = await launchChromium();
       const { page } = browser;
       const shots: string[] = [];
@@ -171,6 +172,7 @@ describe('status page (GET /)', () => {
       await browser.close();
       browser = undefined;
       await waitFor('every chromium process to end', () => !groupAlive(pid), 10_000);
+      console.log(`chromium: ${Date.now() - launched} ms from launch to the last process ended`);
     },
     120_000,
   );
