@@ -37,12 +37,18 @@ export class Marks {
     this.reason = rejected ? `revision ${short(rejected)} was rejected earlier (${REJECTED_REF})` : undefined;
   }
 
-  async live(sha: string): Promise<void> {
-    await this.git().updateRef(LAST_GOOD_REF, sha, 'hotpull: verified live');
-    this.report.marks({ lastGood: sha });
+  /**
+   * A verified deploy: last-good moves, and previous names what served before it (a manual rollback leaves previous
+   * where it was: rolling back twice goes further back). The status learns of it only once both refs are written, in
+   * the same turn as the deploy's record.
+   */
+  async live(from: string, to: string, leftByRollback: string | undefined): Promise<void> {
+    await this.git().updateRef(LAST_GOOD_REF, to, 'hotpull: verified live');
+    await this.previous(from, to, leftByRollback);
+    this.report.marks({ lastGood: to });
   }
 
-  /** What `hotpull rollback` goes back to; a manual rollback leaves it where it was (rolling back twice goes further back). */
+  /** What `hotpull rollback` goes back to (see live). */
   async previous(from: string, to: string, leftByRollback: string | undefined): Promise<void> {
     if (from && from !== to && leftByRollback === undefined)
       await this.git().updateRef(PREVIOUS_REF, from, 'hotpull: previous live');

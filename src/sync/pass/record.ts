@@ -20,8 +20,7 @@ export function record(
 /** A verdict of live: the marks move, the record is written, old releases may go. */
 export async function live(d: Deploy, s: StageEnv): Promise<SyncOutcome> {
   s.served?.verified(true);
-  await s.marks.live(d.to);
-  await s.marks.previous(d.from, d.to, leftByRollback(d, s));
+  await s.marks.live(d.from, d.to, leftByRollback(d, s));
   const entry = record(d, s, 'live');
   await succeeded(d, s, entry, 'live');
   await s.workspace.settled(d.to);
