@@ -68,3 +68,19 @@ describe('metrics', () => {
     ]);
   });
 });
+
+describe('the revision gauge (issue 28)', () => {
+  it('hotpull_revision_info{sha,branch,ref} 1 for the deployed revision, absent before the first', () => {
+    expect(series(new Metrics('1.2.3').render(status('starting')), 'hotpull_revision_info')).toEqual([]);
+    const sha = 'a'.repeat(40);
+    expect(series(new Metrics('1.2.3').render(status('idle', { deployedSha: sha })), 'hotpull_revision_info')).toEqual([
+      `hotpull_revision_info{sha="${sha}",branch="main",ref="refs/heads/main"} 1`,
+    ]);
+    const tagged = new Metrics('1.2.3', undefined, 'refs/tags/v*').render(
+      status('idle', { deployedSha: sha, branch: 'tags v*' }),
+    );
+    expect(series(tagged, 'hotpull_revision_info')).toEqual([
+      `hotpull_revision_info{sha="${sha}",branch="tags v*",ref="refs/tags/v*"} 1`,
+    ]);
+  });
+});

@@ -97,7 +97,7 @@ describe('status page (GET /)', () => {
       expect(reply.headers.get('content-security-policy')).toMatch(/default-src 'none'.*script-src 'sha256-/);
       // the values: state, since when, what is served, the deploys with their verdicts and durations
       expect(html).toContain('<span class="name">paused</span>');
-      expect(html).toContain(`<time datetime="${s.since}" data-ago>`);
+      expect(html).toContain(`<time datetime="${s.stateSince}" data-ago>`);
       expect(html).toContain(`<code title="${s.deployedSha}">${s.deployedSha.slice(0, 7)}</code>`);
       expect(s.deploys.map((d: { result: string }) => d.result).slice(0, 3)).toEqual(['live', 'rolled-back', 'live']);
       for (const d of s.deploys.slice(0, 3) as Array<{ result: string; to: string; durations: { total: number } }>) {

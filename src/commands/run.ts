@@ -3,6 +3,7 @@ import { buildPipeline } from './pipeline.js';
 import { Daemon } from '../sync/daemon.js';
 import { formatDuration } from '../duration.js';
 import { Metrics } from '../http/metrics.js';
+import { followedRef, rememberSubjects } from '../http/revision.js';
 import { loadSecret } from '../http/secret.js';
 import type { PageSource, StatusServer } from '../http/server.js';
 import { configError, isHotpullError, oneLine } from '../errors.js';
@@ -79,7 +80,10 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     logger,
   });
   let notifier: Notifier | undefined;
-  const metrics = new Metrics(hotpullVersion(), notify ? () => notifier?.waiting ?? 0 : undefined);
+  const ref = followedRef(target.ref, target.branch);
+  const metrics = new Metrics(hotpullVersion(), notify ? () => notifier?.waiting ?? 0 : undefined, ref);
+  const subjectOf = async (sha: string) =>
+    (await target.git.run(['log', '-1', '--format=%s', sha])).trim() || undefined;
   const stopping = new AbortController();
   if (notify) {
     // Loaded only when asked for: a daemon without --notify never loads the HTTP client.
@@ -87,7 +91,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     const started = startNotifications({
       settings: notify,
       origin: { repo: await repoLabel(target), branch: target.branch, dir: target.dir },
-      subjectOf: async (sha) => (await target.git.run(['log', '-1', '--format=%s', sha])).trim() || undefined,
+      subjectOf,
       logger,
       onResult: (result) => metrics.recordNotification(result),
     });
@@ -148,6 +152,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     logger,
     control,
     page,
+    revision: { ref, intervalMs: config.interval, subjectOf: rememberSubjects(subjectOf) },
   };
   const socket = await operatorSocket(stateDir, logger);
   const server: StatusServer = await startServer({ ...options, socket }).catch((error: unknown) => {

@@ -46,10 +46,14 @@ export class Metrics {
   private readonly passDuration = new Histogram(PASS_BUCKETS);
   private readonly deployDuration = new Histogram(DEPLOY_BUCKETS);
 
-  /** `notifyWaiting`: notifications queued and not yet delivered, when --notify is set */
+  /**
+   * `notifyWaiting`: notifications queued and not yet delivered, when --notify is set; `ref`: the ref followed
+   * (revision.ts followedRef), refs/heads/<branch> when not given
+   */
   constructor(
     private readonly version = '',
     private readonly notifyWaiting?: () => number,
+    private readonly ref?: string,
   ) {}
 
   recordPass(outcome: SyncOutcome | Error, pass: { trigger: string; ms: number }): void {
@@ -131,6 +135,18 @@ export class Metrics {
     lines.push(
       `hotpull_info{sha="${escape(status.deployedSha ?? '')}",branch="${escape(status.branch)}",remote="${escape(status.remote)}"} 1`,
     );
+
+    // One series per replica, labelled by what it serves: `count by (sha) (hotpull_revision_info)` says what runs
+    // where. Absent until a revision is deployed (an empty sha would count as one).
+    family(
+      'hotpull_revision_info',
+      'gauge',
+      'The deployed revision, the branch and the ref followed (absent before the first).',
+    );
+    if (status.deployedSha)
+      lines.push(
+        `hotpull_revision_info{sha="${escape(status.deployedSha)}",branch="${escape(status.branch)}",ref="${escape(this.ref ?? `refs/heads/${status.branch}`)}"} 1`,
+      );
 
     // Every state, 0 or 1, so no series vanishes when the state changes (a state another module adds shows too).
     family('hotpull_state', 'gauge', 'The current state: 1 for the current one, 0 for the others.');

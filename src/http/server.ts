@@ -24,6 +24,7 @@ import { ByteBudget, LIMITS, bodyLimit, connectionCap, parseFdLimit } from './li
 import { LogThrottle, summaryLine } from './throttle.js';
 import { WebhookCoalescer, type CoalesceOptions } from './coalesce.js';
 import { ListenerCounters } from './listener-metrics.js';
+import { revisionFields, type RevisionSource } from './revision.js';
 
 export const MAX_BODY = bodyLimit('/webhook');
 
@@ -55,6 +56,8 @@ export interface ServerOptions {
   control?: Control;
   /** what the status page (GET /) shows beyond the status; without it the page shows no subjects or state age */
   page?: PageSource;
+  /** what /status says of the served revision besides its sha (subject, since, verified, ref, poll period) */
+  revision?: RevisionSource;
 }
 
 /** The status page's sources beyond the status: commit subjects and when the state was entered. */
@@ -131,13 +134,19 @@ function deliveryId(headers: IncomingHttpHeaders): string | undefined {
 
 /**
  * The public view of the status: what operators need, nothing secret (the remote label is redacted); `poll`, the
- * daemon's polling pace and next poll, when it has one.
+ * daemon's polling pace and next poll, when it has one; `stateSince`, when the state was entered; with a revision
+ * source, what a fleet view compares replicas by (revision.ts).
  */
-export function publicStatus(status: Status, poll?: PollInfo, since?: string): Record<string, unknown> {
+export async function publicStatus(
+  status: Status,
+  extra: { poll?: PollInfo; stateSince?: string; revision?: RevisionSource } = {},
+): Promise<Record<string, unknown>> {
+  const { poll, stateSince, revision } = extra;
   return {
     ...status,
+    ...(revision ? await revisionFields(status, revision) : {}),
     live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined,
-    ...(since ? { since } : {}),
+    ...(stateSince ? { stateSince } : {}),
     ...(poll ? { poll } : {}),
   };
 }
@@ -444,7 +453,15 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           return operate(req, res, path);
         case '/status':
           readOnly(req);
-          return send(res, 200, publicStatus(options.status(), options.daemon.polling, options.page?.since()));
+          return send(
+            res,
+            200,
+            await publicStatus(options.status(), {
+              poll: options.daemon.polling,
+              stateSince: options.page?.since(),
+              revision: options.revision,
+            }),
+          );
         case '/':
           readOnly(req);
           return sendPage(res);
