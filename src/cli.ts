@@ -32,6 +32,7 @@ const COMMANDS: Readonly<Record<Exclude<TopCommand, 'completion' | 'version' | '
   run: async () => (await import('./commands/run.js')).runCommand,
   sync: async () => (await import('./commands/sync.js')).syncCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
+  fleet: async () => (await import('./commands/fleet.js')).fleetCommand,
   log: async () => (await import('./commands/log.js')).logCommand,
   watch: async () => (await import('./commands/watch.js')).watchCommand,
   host: async () => (await import('./commands/host.js')).hostCommand,

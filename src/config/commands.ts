@@ -16,6 +16,7 @@ export const TOP_COMMANDS = [
   'run',
   'sync',
   'status',
+  'fleet',
   'log',
   'pause',
   'resume',
@@ -72,6 +73,17 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
     usage: 'hotpull status [options]',
     summary: "show a running daemon's state and recent deploys: 0 live, 1 problem, 3 unreachable",
     examples: ['hotpull status', 'hotpull status --repo /app --json', 'hotpull status --url http://127.0.0.1:9300'],
+  },
+  fleet: {
+    usage:
+      'hotpull fleet [--peer URL]... [--peers-file FILE] [--peers dns:NAME:PORT|docker:LABEL[=VALUE]]... [options]',
+    summary:
+      "one table of every replica's revision, state and verdict, drift flagged: 0 all on one revision, 1 drift or a replica failing, 3 some unreachable",
+    examples: [
+      'hotpull fleet --peer http://10.0.0.5:9300 --peer http://10.0.0.6:9300 --drift-after 1m',
+      'hotpull fleet --peers dns:app-headless.prod.svc.cluster.local:9300 --json',
+      'hotpull fleet --peers-file /etc/hotpull/peers --peers docker:hotpull.listen --watch --interval 2s',
+    ],
   },
   log: {
     usage: 'hotpull log [options]',

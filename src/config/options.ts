@@ -156,10 +156,11 @@ export const OPTIONS = [
   {
     key: 'interval',
     kind: 'duration',
-    commands: RUN,
+    commands: [...RUN, 'fleet'],
     min: 100,
     placeholder: 'DURATION',
     description: 'poll period (500ms, 2s, 1m30s); each poll gets ~10% random jitter',
+    describeFor: { fleet: 'fleet --watch: how often the peers are asked' },
     default: 5000,
   },
   {
@@ -323,8 +324,11 @@ export const OPTIONS = [
   {
     key: 'watch',
     kind: 'boolean',
-    commands: RUN,
+    commands: [...RUN, 'fleet'],
     description: 'run: also reload when files in the checkout change (dev mode, as hotpull watch does)',
+    describeFor: {
+      fleet: 'ask again every --interval: the table redrawn in place on a terminal, changed rows as lines otherwise',
+    },
     default: false,
   },
   {
@@ -400,16 +404,21 @@ export const OPTIONS = [
   {
     key: 'webhookSecretFile',
     kind: 'path',
-    commands: [...RUN, 'sync', ...CONTROL],
+    commands: [...RUN, 'sync', ...CONTROL, 'fleet'],
     placeholder: 'FILE',
     description: 'file holding the webhook secret (GitHub/Gitea HMAC key, GitLab token, bearer token)',
+    describeFor: {
+      fleet:
+        "file holding the operators' bearer secret, sent to every peer as Authorization: Bearer (when peers need one)",
+    },
   },
   {
     key: 'webhookSecret',
     kind: 'string',
-    commands: [...RUN, 'sync', ...CONTROL],
+    commands: [...RUN, 'sync', ...CONTROL, 'fleet'],
     envOnly: true,
     description: 'the webhook secret itself (environment only)',
+    describeFor: { fleet: 'the bearer secret itself (environment only)' },
   },
   {
     key: 'sshKeyFile',
@@ -471,9 +480,10 @@ export const OPTIONS = [
   {
     key: 'json',
     kind: 'boolean',
-    commands: ['status', 'log', 'host ls', 'host up', 'host deploy'],
+    commands: ['status', 'fleet', 'log', 'host ls', 'host up', 'host deploy'],
     noConfigKey: true,
-    description: 'status, log, host ls: print the raw JSON; host up, host deploy: print the result as one JSON object',
+    description:
+      'status, log, host ls: print the raw JSON; host up, host deploy: print the result as one JSON object; fleet: the view as one JSON object (one a line with --watch)',
     default: false,
   },
   {
@@ -560,10 +570,11 @@ export const OPTIONS = [
   {
     key: 'dockerBin',
     kind: 'string',
-    commands: ['host up', 'host ls'],
+    commands: ['host up', 'host ls', 'fleet'],
     placeholder: 'PATH',
     noConfigKey: true,
     description: 'host: the docker CLI to run (podman works too); DOCKER_HOST is honoured',
+    describeFor: { fleet: 'fleet --peers docker:…: the docker CLI to ask (podman works too); DOCKER_HOST is honoured' },
     default: 'docker',
   },
   {
@@ -686,6 +697,50 @@ export const OPTIONS = [
     description:
       'sync --now: wait for the pass it started and exit with its outcome (0 live or up to date, 1 otherwise)',
     default: false,
+  },
+  {
+    key: 'peer',
+    kind: 'strings',
+    commands: ['fleet'],
+    multiple: true,
+    placeholder: 'URL',
+    description:
+      "fleet: a replica's listener (http://HOST:PORT, its /status is asked), repeatable (env: one value or a JSON list)",
+    default: [],
+  },
+  {
+    key: 'peersFile',
+    kind: 'path',
+    commands: ['fleet'],
+    placeholder: 'FILE',
+    description: 'fleet: a file of peer URLs, one a line (# comments), read again on every round',
+  },
+  {
+    key: 'peers',
+    kind: 'strings',
+    commands: ['fleet'],
+    multiple: true,
+    placeholder: 'dns:NAME:PORT|docker:LABEL[=VALUE]',
+    description:
+      "fleet: peers found at each round: dns: every A and AAAA record of NAME (a Kubernetes headless Service), docker: each running container with the label, at its hotpull.listen label's port; repeatable (env: one value or a JSON list)",
+    default: [],
+  },
+  {
+    key: 'driftAfter',
+    kind: 'duration',
+    commands: ['fleet'],
+    placeholder: 'DURATION',
+    description: 'fleet: replicas on different revisions for longer than this are flagged (exit 1)',
+    defaultText: '2 poll periods: twice the longest --interval the peers report (5s each when they do not say)',
+  },
+  {
+    key: 'peerTimeout',
+    kind: 'duration',
+    commands: ['fleet'],
+    min: 100,
+    placeholder: 'DURATION',
+    description: 'fleet: time limit for each peer (DNS and docker lookups too); a peer past it is unreachable',
+    default: 2000,
   },
 ] as const satisfies readonly OptionSpec[];
 

@@ -70,10 +70,10 @@ export class DockerCli {
   }
 
   /** Inspect records of the named containers that exist; missing ones are left out. */
-  async containers(names: readonly string[]): Promise<ContainerInspect[]> {
+  async containers(names: readonly string[], timeoutMs = QUICK_MS): Promise<ContainerInspect[]> {
     if (names.length === 0) return [];
     const args = ['container', 'inspect', '--', ...names];
-    const result = await this.run(args, { action: 'inspect' }, QUICK_MS, true);
+    const result = await this.run(args, { action: 'inspect' }, timeoutMs, true);
     // With several names, docker prints the ones it found and fails for the rest.
     if (result.exitCode !== 0 && !NO_SUCH.test(result.stderr)) throw this.failure(result, args, { action: 'inspect' });
     const text = result.stdout.trim();
@@ -93,6 +93,16 @@ export class DockerCli {
       .split('\n')
       .map((l) => l.trim())
       .filter(Boolean);
+  }
+
+  /** Inspect records of the running containers carrying the label (`LABEL` or `LABEL=VALUE`): hotpull fleet's peers. */
+  async runningWithLabel(label: string, timeoutMs = QUICK_MS): Promise<ContainerInspect[]> {
+    const args = ['ps', '--quiet', '--no-trunc', '--filter', `label=${label}`, '--filter', 'status=running'];
+    const ids = (await this.run(args, { action: 'ps' }, timeoutMs)).stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    return this.containers(ids, timeoutMs);
   }
 
   /** Graceful stop: SIGTERM (or the image's STOPSIGNAL), SIGKILL after `timeoutS`. */

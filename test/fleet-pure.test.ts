@@ -1,0 +1,289 @@
+/** Issue 28: the pure parts of `hotpull fleet` and of the status fields it reads, by tables. */
+import { describe, expect, it } from 'vitest';
+import { followedRef, revisionFields, servedSince } from '../src/http/revision.js';
+import { nameOf, parsePeerSource, parsePeersFile, peerOf } from '../src/fleet/peers.js';
+import { containerPeer, type PeerContainer } from '../src/fleet/docker-peers.js';
+import { cleanText, peerStatus, readAnswer, type PeerAnswer } from '../src/fleet/ask.js';
+import { fleetView, formatFleet } from '../src/fleet/view.js';
+import type { DeployRecord, Status } from '../src/sync/status.js';
+
+const A = 'a'.repeat(40);
+const B = 'b'.repeat(40);
+const C = 'c'.repeat(40);
+const record = (
+  result: DeployRecord['result'],
+  from: string,
+  to: string,
+  at: string,
+  extra: Partial<DeployRecord> = {},
+): DeployRecord => ({
+  at,
+  trigger: 'poll',
+  from,
+  to,
+  result,
+  stages: { detected: at },
+  durations: { detect: 0, fetch: 0, apply: 0, reload: 0, verify: 0, total: 0 },
+  ...extra,
+});
+
+describe('since when the deployed revision serves', () => {
+  it.each([
+    ['no records', A, [], undefined],
+    ['live', B, [record('live', A, B, 't2'), record('live', C, A, 't1')], 't2'],
+    ['a failed deploy after it changes nothing', B, [record('failed', B, C, 't3'), record('live', A, B, 't2')], 't2'],
+    [
+      'a rollback restores the one before',
+      A,
+      [record('rolled-back', A, B, 't3', { rolledBackTo: A }), record('live', C, A, 't1')],
+      't3',
+    ],
+    ['reloaded, unverified', B, [record('reloaded', A, B, 't2')], 't2'],
+    ['changed by hand since the last record', C, [record('live', A, B, 't2')], undefined],
+  ])('%s', (_what, deployedSha, deploys, since) => {
+    expect(servedSince({ deployedSha, deploys })).toBe(since);
+  });
+
+  it('verified: the deployed revision is last-good; the subject asked once a sha', async () => {
+    const status = {
+      state: 'idle',
+      remote: 'o',
+      branch: 'main',
+      consecutiveFailures: 0,
+      deploys: [],
+      deployedSha: A,
+    } as Status;
+    expect(await revisionFields({ ...status, lastGoodSha: A }, { ref: 'refs/heads/main' })).toEqual({
+      verified: true,
+      ref: 'refs/heads/main',
+    });
+    expect(
+      await revisionFields({ ...status, lastGoodSha: B }, { ref: 'x', intervalMs: 1000, subjectOf: async () => 'fix' }),
+    ).toEqual({
+      verified: false,
+      ref: 'x',
+      intervalMs: 1000,
+      subject: 'fix',
+    });
+  });
+
+  it.each([
+    [undefined, 'refs/heads/main'],
+    [{ kind: 'tag', name: 'v1' }, 'refs/tags/v1'],
+    [{ kind: 'pattern', glob: 'v*' }, 'refs/tags/v*'],
+    [{ kind: 'sha', sha: A }, A],
+    [{ kind: 'name', name: 'stable' }, 'stable'],
+  ] as const)('followed ref %j → %s', (ref, label) => {
+    expect(followedRef(ref, 'main')).toBe(label);
+  });
+});
+
+describe('peers', () => {
+  it('URLs: /status added to the path, userinfo taken out as Basic auth, named host:port', () => {
+    expect(peerOf('http://10.0.0.5:9300', '--peer')).toEqual({
+      name: '10.0.0.5:9300',
+      url: 'http://10.0.0.5:9300/status',
+    });
+    expect(peerOf('https://proxy/hotpull/', '--peer')).toEqual({
+      name: 'proxy:443/hotpull',
+      url: 'https://proxy/hotpull/status',
+    });
+    expect(peerOf('http://ops:s%40cret@h:1/status', '--peer')).toEqual({
+      name: 'h:1',
+      url: 'http://h:1/status',
+      auth: 'ops:s@cret',
+    });
+    expect(nameOf('http://[::1]:9300/status')).toBe('[::1]:9300');
+  });
+
+  it.each([
+    [
+      '--peer',
+      () => peerOf('ftp://x', '--peer'),
+      '--peer must be an http:// or https:// URL like http://10.0.0.5:9300 (got "ftp://x")',
+    ],
+    [
+      'file line',
+      () => parsePeersFile('# c\nhttp://a:1\nnope\n', '/p'),
+      '--peers-file /p line 3 must be an http:// or https:// URL like http://10.0.0.5:9300 (got "nope")',
+    ],
+    [
+      'dns port',
+      () => parsePeerSource('dns:app:70000'),
+      '--peers must be dns:NAME:PORT (a host name and the port hotpull listens on, e.g. dns:app-headless:9300) (got "dns:app:70000")',
+    ],
+    [
+      'docker',
+      () => parsePeerSource('docker:'),
+      '--peers must be docker:LABEL[=VALUE] (a container label, e.g. docker:hotpull.listen or docker:app=web) (got "docker:")',
+    ],
+  ])('bad input is one line naming the option, the rule and the value: %s', (_what, parse, message) => {
+    expect(parse).toThrow(message);
+  });
+
+  it('sources', () => {
+    expect(parsePeerSource('dns:app-headless.prod.svc.cluster.local:9300')).toMatchObject({
+      kind: 'dns',
+      host: 'app-headless.prod.svc.cluster.local',
+      port: 9300,
+    });
+    expect(parsePeerSource('docker:app=web')).toMatchObject({ kind: 'docker', label: 'app', value: 'web' });
+    expect(parsePeerSource('docker:hotpull.listen')).toEqual({
+      kind: 'docker',
+      spec: 'docker:hotpull.listen',
+      label: 'hotpull.listen',
+    });
+  });
+
+  const container = (labels: Record<string, string>, extra: Partial<PeerContainer> = {}): PeerContainer => ({
+    Id: 'x',
+    Name: '/web-1',
+    Image: 'sha256:1',
+    State: { Status: 'running', Running: true },
+    Config: { Labels: labels },
+    ...extra,
+  });
+  it.each([
+    ['a URL', container({ 'hotpull.listen': 'http://10.1.1.1:9300' }), 'http://10.1.1.1:9300/status'],
+    ['HOST:PORT', container({ 'hotpull.listen': '127.0.0.1:9301' }), 'http://127.0.0.1:9301/status'],
+    [
+      'a published port',
+      container(
+        { 'hotpull.listen': '9300' },
+        { NetworkSettings: { Ports: { '9300/tcp': [{ HostIp: '0.0.0.0', HostPort: '49153' }] } } },
+      ),
+      'http://127.0.0.1:49153/status',
+    ],
+    [
+      'host network',
+      container({ 'hotpull.listen': '9300' }, { HostConfig: { NetworkMode: 'host' } }),
+      'http://127.0.0.1:9300/status',
+    ],
+    [
+      'a bridge address',
+      container(
+        { 'hotpull.listen': '9300' },
+        { NetworkSettings: { Networks: { bridge: { IPAddress: '172.17.0.3' } } } },
+      ),
+      'http://172.17.0.3:9300/status',
+    ],
+  ])('docker: where hotpull listens, from %s', (_what, c, url) => {
+    expect(containerPeer(c)).toEqual({ name: 'web-1', url });
+  });
+  it('docker: a container that does not say is a failure of its own', () => {
+    expect(containerPeer(container({}))).toEqual({
+      name: 'web-1',
+      error: 'no hotpull.listen label: say where its hotpull listens (docker run --label hotpull.listen=9300)',
+    });
+    expect(containerPeer(container({ 'hotpull.listen': '9300' }))).toEqual({
+      name: 'web-1',
+      error: 'port 9300 is neither published nor on a network with an address',
+    });
+  });
+});
+
+describe('answers', () => {
+  it.each([
+    [{ status: 200, body: '<html>' }, 'answered 200 with a body that is not JSON'],
+    [{ status: 200, body: '{"ok":true}' }, 'answered 200 with JSON that is not a hotpull status (no state)'],
+    [{ status: 503, body: '{}' }, 'answered 503'],
+    [{ status: 200, body: 'x'.repeat(2048) }, 'answered more than 2 KiB (cut off there)'],
+  ])('%j → %s', (answer, error) => {
+    expect(readAnswer(answer, 2048)).toEqual({ error });
+  });
+
+  it('a peer is untrusted: fields of the wrong type dropped, escape sequences shown as ?', () => {
+    expect(
+      peerStatus({
+        state: 'idle',
+        deployedSha: 'not a sha',
+        subject: 'ok\u001b[2Jboom',
+        verified: 'yes',
+        intervalMs: -1,
+      }),
+    ).toEqual({
+      state: 'idle',
+      subject: 'ok?[2Jboom',
+    });
+    expect(cleanText('x'.repeat(400))).toHaveLength(300);
+  });
+});
+
+describe('the view', () => {
+  const now = Date.parse('2026-12-07T20:00:00Z');
+  const answer = (name: string, status: Record<string, unknown> | undefined, error?: string): PeerAnswer => ({
+    peer: { name, url: `http://${name}/status` },
+    ...(status ? { status: { state: 'idle', intervalMs: 1000, ...status } } : { error }),
+    ms: 3,
+  });
+  const on = (sha: string, since: string, extra = {}) => ({
+    deployedSha: sha,
+    since,
+    verified: true,
+    subject: `commit ${sha[0]}`,
+    ...extra,
+  });
+
+  it('all on one revision: exit 0, the table word for word', () => {
+    const view = fleetView(
+      [answer('b:1', on(A, '2026-12-07T19:59:00Z')), answer('a:1', on(A, '2026-12-07T19:58:00Z'))],
+      { failures: [] },
+      { now },
+    );
+    expect(view.exitCode).toBe(0);
+    expect(formatFleet(view, now)).toBe(
+      [
+        '  NAME  REVISION          STATE  SINCE   VERIFIED  ERROR',
+        '  a:1   aaaaaaa commit a  idle   2m ago  yes       -',
+        '  b:1   aaaaaaa commit a  idle   1m ago  yes       -',
+        '',
+        'all 2 replicas on aaaaaaa commit a',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('drift: flagged once the split is older than --drift-after (default two of the longest poll period)', () => {
+    const rows = [
+      answer('a:1', on(A, '2026-12-07T19:59:57Z')),
+      answer('b:1', on(B, '2026-12-07T19:00:00Z')),
+      answer('c:1', on(A, '2026-12-07T19:59:58Z')),
+    ];
+    const young = fleetView(rows, { failures: [] }, { now });
+    expect(young.drift).toMatchObject({ forMs: 2000, afterMs: 2000, flagged: false });
+    expect(young.exitCode).toBe(0);
+    expect(young.rows.map((r) => r.odd)).toEqual([false, true, false]);
+    const old = fleetView(rows, { failures: [] }, { now: now + 1 });
+    expect(old.exitCode).toBe(1);
+    expect(
+      formatFleet(old, now + 1)
+        .split('\n')
+        .slice(-2)[0],
+    ).toBe('2 revisions for 2s (drift: longer than 2s): aaaaaaa on a:1, c:1; bbbbbbb on b:1');
+    // no replica says since when: differing for an unknown time is drift
+    expect(
+      fleetView([answer('a:1', { deployedSha: A }), answer('b:1', { deployedSha: B })], { failures: [] }, { now })
+        .drift,
+    ).toMatchObject({ flagged: true });
+  });
+
+  it('a failing replica exits 1, an unreachable one or a source without peers 3; each named with its reason', () => {
+    const failing = fleetView(
+      [answer('a:1', on(A, '2026-12-07T19:00:00Z', { state: 'rejected', reason: 'bbbbbbb failed verification' }))],
+      { failures: [] },
+      { now },
+    );
+    expect(failing.exitCode).toBe(1);
+    expect(failing.rows[0]).toMatchObject({ failing: true, error: 'bbbbbbb failed verification' });
+    const down = fleetView(
+      [answer('a:1', on(A, '2026-12-07T19:00:00Z')), answer('b:1', undefined, 'ECONNREFUSED')],
+      { failures: [{ name: 'dns:x:1', error: 'no A or AAAA records (ENOTFOUND)' }] },
+      { now },
+    );
+    expect(down.exitCode).toBe(3);
+    expect(formatFleet(down, now)).toContain(
+      '! b:1      -                 unreachable  -       -         ECONNREFUSED\n',
+    );
+    expect(formatFleet(down, now)).toContain('\nunreachable: b:1, dns:x:1\n');
+  });
+});
