@@ -5,6 +5,8 @@ import { nameOf, parsePeerSource, parsePeersFile, peerOf } from '../src/fleet/pe
 import { containerPeer, type PeerContainer } from '../src/fleet/docker-peers.js';
 import { cleanText, peerStatus, readAnswer, type PeerAnswer } from '../src/fleet/ask.js';
 import { fleetView, formatFleet } from '../src/fleet/view.js';
+import { watchPrinter } from '../src/fleet/round.js';
+import { discover } from '../src/fleet/discover.js';
 import type { DeployRecord, Status } from '../src/sync/status.js';
 
 const A = 'a'.repeat(40);
@@ -285,5 +287,74 @@ describe('the view', () => {
       '! b:1      -                 unreachable  -       -         ECONNREFUSED\n',
     );
     expect(formatFleet(down, now)).toContain('\nunreachable: b:1, dns:x:1\n');
+  });
+});
+
+describe('--watch output', () => {
+  const now = Date.parse('2026-12-07T20:00:00Z');
+  const view = (state: string) =>
+    fleetView(
+      [{ peer: { name: 'a:1', url: 'http://a:1/status' }, status: { state, deployedSha: A, subject: 's' }, ms: 1 }],
+      { failures: [] },
+      { now },
+    );
+
+  it('on a terminal: the table redrawn in place, whole, every round', () => {
+    const out: string[] = [];
+    const printer = watchPrinter({ write: (t: string) => out.push(t), isTTY: true }, false, 2000);
+    printer.print(view('idle'));
+    printer.print(view('idle'));
+    expect(out).toHaveLength(2);
+    expect(out[1]).toBe(
+      `\u001b[H\u001b[2J${formatFleet(view('idle'), now)}\n2026-12-07T20:00:00.000Z: asked every 2s; Ctrl-C to stop\n`,
+    );
+  });
+
+  it('elsewhere: a line for a row that changed, nothing for a round that changed nothing', () => {
+    const out: string[] = [];
+    const printer = watchPrinter({ write: (t: string) => out.push(t) }, false, 2000);
+    printer.print(view('idle'));
+    printer.print(view('idle'));
+    printer.print(view('syncing'));
+    expect(out).toEqual([
+      '2026-12-07T20:00:00.000Z  a:1  aaaaaaa s  idle  no  -\n',
+      '2026-12-07T20:00:00.000Z  all 1 replica on aaaaaaa s\n',
+      '2026-12-07T20:00:00.000Z  a:1  aaaaaaa s  syncing  no  -\n',
+    ]);
+  });
+});
+
+describe('docker: peers through the host adapter', () => {
+  it('each running container with the label; one that does not say its port is a row of its own; none at all is said', async () => {
+    const asked: string[] = [];
+    const containers = [
+      {
+        Id: '1',
+        Name: '/web-1',
+        Image: 'i',
+        State: { Status: 'running', Running: true },
+        Config: { Labels: { 'hotpull.listen': '127.0.0.1:9301' } },
+      },
+      { Id: '2', Name: '/web-2', Image: 'i', State: { Status: 'running', Running: true }, Config: { Labels: {} } },
+    ];
+    const docker = () => ({
+      runningWithLabel: async (label: string) => {
+        asked.push(label);
+        return label === 'app=web' ? containers : [];
+      },
+    });
+    const found = await discover(
+      { urls: [], sources: [parsePeerSource('docker:app=web'), parsePeerSource('docker:app=none')], timeoutMs: 1000 },
+      { docker },
+    );
+    expect(asked).toEqual(['app=web', 'app=none']);
+    expect(found.peers).toEqual([{ name: 'web-1', url: 'http://127.0.0.1:9301/status' }]);
+    expect(found.failures).toEqual([
+      {
+        name: 'web-2',
+        error: 'no hotpull.listen label: say where its hotpull listens (docker run --label hotpull.listen=9300)',
+      },
+      { name: 'docker:app=none', error: 'no running container has the label app=none' },
+    ]);
   });
 });

@@ -244,6 +244,11 @@ describe('hotpull fleet over real daemons', { timeout: 120_000 }, () => {
     expect((JSON.parse(two.stdout) as { replicas: Array<{ name: string }> }).replicas.map((r) => r.name)).toEqual(
       urls.map(nameOf).sort(),
     );
+    // a config file's `watch: true` (run's dev mode) does not make fleet run forever
+    await fs.writeFile(path.join(sb.root, 'hotpull.config.yaml'), 'watch: true\n');
+    const once = await runHotpull(['fleet', '--peers-file', file], { cwd: sb.root, env: NO_SECRET, timeoutMs: 30_000 });
+    expect(once.code).toBe(0);
+    await fs.rm(path.join(sb.root, 'hotpull.config.yaml'));
     await fs.writeFile(file, 'http://127.0.0.1:1\nnot a url\n');
     const bad = await fleet(['--peers-file', file]);
     expect(bad.code).toBe(2);

@@ -8,7 +8,9 @@ import type { DiscoverWith } from '../fleet/discover.js';
 import { redact } from '../redact.js';
 
 /** `hotpull fleet`: 0 all on one revision, 1 drift or a replica failing, 3 some unreachable, 2 bad options. */
-export async function fleetCommand({ config, env, stdout, signals }: CommandContext): Promise<number> {
+export async function fleetCommand({ config, env, stdout, signals, flags }: CommandContext): Promise<number> {
+  // --watch on this command line only: a config file's `watch: true` is run's dev mode, not a reason to never exit
+  const watch = flags?.watch === true;
   const urls = config.peer.map((u) => peerOf(u, '--peer'));
   const sources = config.peers.map(parsePeerSource);
   if (urls.length === 0 && sources.length === 0 && !config.peersFile)
@@ -34,7 +36,7 @@ export async function fleetCommand({ config, env, stdout, signals }: CommandCont
   const round = () => fleetRound(input, using);
   // the first round outside the loop: bad input (a bad line in the peers file) is exit 2, not a line retried
   const first = await round();
-  if (!config.watch) {
+  if (!watch) {
     stdout.write(
       config.json ? `${JSON.stringify(jsonView(first), null, 2)}\n` : formatFleet(first, Date.parse(first.at)),
     );

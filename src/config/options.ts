@@ -327,7 +327,8 @@ export const OPTIONS = [
     commands: [...RUN, 'fleet'],
     description: 'run: also reload when files in the checkout change (dev mode, as hotpull watch does)',
     describeFor: {
-      fleet: 'ask again every --interval: the table redrawn in place on a terminal, changed rows as lines otherwise',
+      fleet:
+        'ask again every --interval: the table redrawn in place on a terminal, changed rows as lines otherwise (the flag only: not HOTPULL_WATCH nor a config file, which mean run --watch)',
     },
     default: false,
   },
