@@ -287,6 +287,11 @@ describe('the view', () => {
       '! b:1      -                 unreachable  -       -         ECONNREFUSED\n',
     );
     expect(formatFleet(down, now)).toContain('\nunreachable: b:1, dns:x:1\n');
+    const none = fleetView([], { failures: [] }, { now });
+    expect(none.exitCode).toBe(3);
+    expect(formatFleet(none, now)).toBe(
+      ' NAME  REVISION  STATE  SINCE  VERIFIED  ERROR\n\nno replicas: the peers given list none\n',
+    );
   });
 });
 

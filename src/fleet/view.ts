@@ -46,7 +46,7 @@ export interface FleetView {
   drift?: Drift;
   unreachable: string[];
   failing: string[];
-  /** 0 all on one revision, 1 drift or a replica failing, 3 some unreachable */
+  /** 0 all on one revision, 1 drift or a replica failing, 3 some unreachable or none at all */
   exitCode: 0 | 1 | 3;
 }
 
@@ -149,7 +149,8 @@ export function fleetView(
     ...(drift ? { drift } : {}),
     unreachable,
     failing,
-    exitCode: unreachable.length > 0 ? 3 : drift?.flagged || failing.length > 0 ? 1 : 0,
+    // no replica at all (an empty peers file) is nothing verified: said as unreachable, not as all well
+    exitCode: unreachable.length > 0 || rows.length === 0 ? 3 : drift?.flagged || failing.length > 0 ? 1 : 0,
   };
 }
 
@@ -206,7 +207,7 @@ export function summaryLines(view: FleetView): string[] {
   }
   if (view.failing.length > 0) lines.push(`failing: ${view.failing.join(', ')}`);
   if (view.unreachable.length > 0) lines.push(`unreachable: ${view.unreachable.join(', ')}`);
-  if (view.rows.length === 0) lines.push('no replicas');
+  if (view.rows.length === 0) lines.push('no replicas: the peers given list none');
   return lines;
 }
 
