@@ -34,7 +34,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['net', 'proc/child-env'],
   ['deploy'],
   ['sync', 'host', 'supervisor', 'demo'],
-  ['http'],
+  // fleet/ asks the listeners of other replicas (net/), reads their status shape (sync/) and docker's (host/)
+  ['http', 'fleet'],
   ['notify'],
   ['commands'],
   ['cli', 'bin'],
