@@ -1,10 +1,12 @@
 /** Issue 28: the pure parts of `hotpull fleet` and of the status fields it reads, by tables. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { followedRef, revisionFields, servedSince } from '../src/http/revision.js';
 import { nameOf, parsePeerSource, parsePeersFile, peerOf } from '../src/fleet/peers.js';
 import { containerPeer, type PeerContainer } from '../src/fleet/docker-peers.js';
-import { cleanText, peerStatus, readAnswer, type PeerAnswer } from '../src/fleet/ask.js';
-import { fleetView, formatFleet } from '../src/fleet/view.js';
+import { askPeers, cleanText, peerStatus, readAnswer, type PeerAnswer } from '../src/fleet/ask.js';
+import { fleetView, formatFleet, jsonView } from '../src/fleet/view.js';
 import { watchPrinter } from '../src/fleet/round.js';
 import { discover } from '../src/fleet/discover.js';
 import type { DeployRecord, Status } from '../src/sync/status.js';
@@ -361,5 +363,62 @@ describe('docker: peers through the host adapter', () => {
       },
       { name: 'docker:app=none', error: 'no running container has the label app=none' },
     ]);
+  });
+});
+
+describe('asking peers (loopback servers)', () => {
+  async function serve(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+    const server = http.createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  it('at most `connections` at once, every peer answered', async () => {
+    let open = 0;
+    let most = 0;
+    const server = await serve((_req, res) => {
+      most = Math.max(most, ++open);
+      setTimeout(() => {
+        open -= 1;
+        res.end('{"state":"idle"}');
+      }, 200);
+    });
+    try {
+      const peers = Array.from({ length: 12 }, (_, i) => peerOf(`${server.url}/r${i}/`, '--peer'));
+      const answers = await askPeers(peers, { timeoutMs: 2000, connections: 4 });
+      expect(answers.map((a) => a.status?.state)).toEqual(Array(12).fill('idle'));
+      expect(most).toBe(4);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the bearer secret and a URL's userinfo are sent as headers, never shown", async () => {
+    const seen: Array<string | undefined> = [];
+    const server = await serve((req, res) => {
+      seen.push(req.headers.authorization);
+      res.end('{"state":"idle"}');
+    });
+    try {
+      const withUser = peerOf(server.url.replace('http://', 'http://ops:pw@'), 'HOTPULL_PEER');
+      await askPeers([withUser], { timeoutMs: 2000 });
+      const answers = await askPeers([peerOf(server.url, '--peer')], { timeoutMs: 2000, secret: 's3cret' });
+      expect(seen).toEqual([`Basic ${Buffer.from('ops:pw').toString('base64')}`, 'Bearer s3cret']);
+      const shown = JSON.stringify(jsonView(fleetView(answers, { failures: [] }, { now: Date.now() })));
+      expect(shown).not.toContain('s3cret');
+      expect(withUser.url).not.toContain('pw');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('--json --watch: one object a line', () => {
+    const out: string[] = [];
+    const view = fleetView([], { failures: [] }, { now: 0 });
+    watchPrinter({ write: (t: string) => out.push(t), isTTY: true }, true, 1000).print(view);
+    expect(out).toEqual([`${JSON.stringify(jsonView(view))}\n`]);
   });
 });
