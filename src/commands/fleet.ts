@@ -1,3 +1,4 @@
+import { formatDuration } from '../duration.js';
 import type { CommandContext } from './context.js';
 import { configError, oneLine } from '../errors.js';
 import { loadSecret } from '../http/secret.js';
@@ -51,6 +52,6 @@ export async function fleetCommand({ config, env, stdout, signals, flags }: Comm
     intervalMs: config.interval,
     signal: stop.signal,
     onError: (error) =>
-      stdout.write(`hotpull fleet: ${redact(oneLine(error))}; asking again in ${config.interval / 1000}s\n`),
+      stdout.write(`hotpull fleet: ${redact(oneLine(error))}; asking again in ${formatDuration(config.interval)}\n`),
   });
 }

@@ -1,3 +1,4 @@
+import { formatDuration } from '../duration.js';
 import { askPeers, type AskOptions } from './ask.js';
 import { discover, type DiscoverInput, type DiscoverWith } from './discover.js';
 import { fleetView, formatFleet, jsonView, rowCells, summaryLines, type FleetView } from './view.js';
@@ -36,7 +37,7 @@ export function watchPrinter(out: WatchOutput, json: boolean, intervalMs: number
     return {
       print: (view) =>
         void out.write(
-          `${CLEAR}${formatFleet(view, Date.parse(view.at))}\n${view.at}: asked every ${intervalMs / 1000}s; Ctrl-C to stop\n`,
+          `${CLEAR}${formatFleet(view, Date.parse(view.at))}\n${view.at}: asked every ${formatDuration(intervalMs)}; Ctrl-C to stop\n`,
         ),
     };
   const shown = new Map<string, string>();
