@@ -11,10 +11,15 @@
 // password-looking form; see config/schema.ts).
 const SCHEME = /\b[a-z][a-z0-9+.-]*:\/\//gi;
 
-/** Index just past the authority that starts at `from`: the first `/`, line break or the end of the text. */
-function authorityEnd(text: string, from: number): number {
+/**
+ * Index just past the authority that starts at `from`: the first `/`, line break or the end of the text. A chat
+ * scheme's tokens (--notify slack://, telegram:// …) hold no raw `?` or `#`, and its query may hold an `@`
+ * (telegram://TOKEN@telegram?chats=@channel): there the query ends the authority too.
+ */
+function authorityEnd(text: string, from: number, scheme = ''): number {
   let end = text.length;
-  for (const stop of ['/', '\n', '\r']) {
+  const chat = /^(slack|discord|teams|ntfy|telegram|gotify):\/\/$/i.test(scheme);
+  for (const stop of chat ? ['/', '?', '#', '\n', '\r'] : ['/', '\n', '\r']) {
     const at = text.indexOf(stop, from);
     if (at >= 0 && at < end) end = at;
   }
@@ -27,19 +32,44 @@ function masked(userinfo: string): string {
   return colon < 0 ? '***' : `${userinfo.slice(0, colon)}:***`;
 }
 
-/** Free text (log lines, git's stderr, messages) with the userinfo of every `scheme://` URL in it masked. */
+/**
+ * Free text (log lines, git's stderr, messages) with the userinfo of every `scheme://` URL in it masked, and the
+ * tokens notification URLs carry elsewhere (tokenPositions).
+ */
 export function redact(text: string): string {
+  return maskTokenPositions(maskUserinfo(text));
+}
+
+function maskUserinfo(text: string): string {
   let out = '';
   let done = 0;
   for (const match of text.matchAll(SCHEME)) {
     const from = match.index + match[0].length;
     if (from <= done) continue;
-    const at = text.lastIndexOf('@', authorityEnd(text, from) - 1);
+    const at = text.lastIndexOf('@', authorityEnd(text, from, match[0]) - 1);
     if (at < from) continue;
     out += text.slice(done, from) + masked(text.slice(from, at));
     done = at;
   }
   return out + text.slice(done);
+}
+
+// Tokens outside the userinfo, by position too. A URL in free text ends at white space or a character no token
+// holds (a quote, `<`, `>`, a backtick, the backslash of a JSON escape).
+/** The chat schemes of --notify: after the host comes a token or a topic (slack://T000/B000/XXXX, gotify://h/TOKEN). */
+const CHAT_URL = /\b((?:slack|discord|teams|ntfy|telegram|gotify):\/\/[^\s"'<>`\\/?]*)([/?][^\s"'<>`\\]*)?/gi;
+/** Webhook hosts whose path is the token: Slack, Discord, a Telegram bot. */
+const PATH_TOKEN =
+  /\b(https?:\/\/(?:[^\s"'<>`\\/@]*@)?(?:hooks\.slack\.com\/services|(?:ptb\.|canary\.)?discord(?:app)?\.com\/api\/webhooks|api\.telegram\.org)\/)([^\s"'<>`\\]*)/gi;
+/** Query parameters that carry a secret in any URL: ?token=, Teams' and Azure's ?sig=, ?access_token=, ?api_key= … */
+const QUERY_TOKEN =
+  /([?&](?:token|access_token|auth|sig|signature|key|apikey|api_key|secret|password)=)([^\s"'<>`\\&#]*)/gi;
+
+function maskTokenPositions(text: string): string {
+  return text
+    .replace(CHAT_URL, (_m, head: string, tail: string | undefined) => (tail ? `${head}${tail[0]}***` : head))
+    .replace(PATH_TOKEN, (_m, head: string, tail: string) => (tail ? `${head}***` : head))
+    .replace(QUERY_TOKEN, (_m, key: string, value: string) => (value ? `${key}***` : key));
 }
 
 /**
@@ -51,7 +81,9 @@ export function redactUrl(url: string): string {
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
   if (!scheme) return url;
   const at = url.lastIndexOf('@');
-  return at < scheme[0].length ? url : `${scheme[0]}${masked(url.slice(scheme[0].length, at))}${url.slice(at)}`;
+  return maskTokenPositions(
+    at < scheme[0].length ? url : `${scheme[0]}${masked(url.slice(scheme[0].length, at))}${url.slice(at)}`,
+  );
 }
 
 export interface UrlParts {
@@ -67,7 +99,7 @@ export interface UrlParts {
 export function splitUrl(url: string): UrlParts | undefined {
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
   if (!scheme) return undefined;
-  const at = url.lastIndexOf('@', authorityEnd(url, scheme.length) - 1);
+  const at = url.lastIndexOf('@', authorityEnd(url, scheme.length, scheme) - 1);
   return at < scheme.length
     ? { scheme, rest: url.slice(scheme.length) }
     : { scheme, userinfo: url.slice(scheme.length, at), rest: url.slice(at + 1) };

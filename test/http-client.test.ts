@@ -3,6 +3,8 @@
  * HTTP server (an endless body, headers that never end, headers too large) costs each use (the client itself,
  * notifications, the health check, the canary's probes, the daemon client) a bounded time and a closed socket.
  */
+import { parseChannel, type Channel } from '../src/notify/channel.js';
+import type { NotificationBody } from '../src/notify/event.js';
 import net from 'node:net';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -119,7 +121,7 @@ describe('each use', () => {
     const notifiers = [endless, slow, huge].map(
       (p) =>
         new Notifier({
-          urls: [p.url],
+          channels: (parseChannel(p.url) as { channels: Channel[] }).channels,
           version: 'test',
           logger,
           timeoutMs: 1000,
@@ -128,7 +130,7 @@ describe('each use', () => {
         }),
     );
     const started = Date.now();
-    for (const n of notifiers) n.send('live', { sha: 'abc' });
+    for (const n of notifiers) n.send({ event: 'live', new: 'abc' } as NotificationBody);
     await waitFor('every target answered or failed', () => results.size === 3, 10_000);
     // before: the endless answer was read for as long as it lasted, on the main loop
     expect(results.get(endless.url)).toEqual(['delivered']);

@@ -23,7 +23,8 @@ import {
   type Memory,
   type Notice,
 } from '../src/notify/event.js';
-import { targetLabel, targetProblem } from '../src/notify/target.js';
+import { targetLabel } from '../src/notify/target.js';
+import { parseChannel } from '../src/notify/channel.js';
 import type { EngineChange } from '../src/sync/engine.js';
 import type { DeployRecord, State, Status } from '../src/sync/status.js';
 
@@ -182,6 +183,9 @@ describe('what a notification says (pure)', () => {
       by: null,
       durations,
       rolledBackTo: null,
+      commitUrl: null,
+      impact: null,
+      suppressed: 0,
       hostname: 'web-1',
       version: '1.2.3',
       at: '2026-11-30T12:00:03.335Z',
@@ -247,12 +251,14 @@ describe('what a notification says (pure)', () => {
     expect(targetLabel('https://user:p%40ss%2Fw0rd@chat.example:8443/hooks/abc?token=t0k')).toBe(
       'https://chat.example:8443',
     );
-    expect(targetProblem('https://user:p@ss/w0rd@chat.example/x')).toBe(
-      'an @ after the host is ambiguous (in a password write @ as %40 and / as %2F)',
-    );
+    expect(parseChannel('https://user:p@ss/w0rd@chat.example/x')).toEqual({
+      problem: 'an @ after the host is ambiguous (in a password write @ as %40 and / as %2F)',
+    });
     expect(targetLabel('http://127.0.0.1:9999?token=t0k')).toBe('http://127.0.0.1:9999');
-    expect(targetProblem('ftp://example.com/x')).toBe('the scheme is ftp');
-    expect(targetProblem('https://hooks.slack.com/services/T/B/X')).toBeUndefined();
+    expect(parseChannel('ftp://example.com/x')).toMatchObject({
+      problem: expect.stringMatching(/^the scheme is ftp /),
+    });
+    expect(parseChannel('https://hooks.slack.com/services/T/B/X')).toMatchObject({ channels: [{ format: 'json' }] });
   });
 });
 
@@ -432,7 +438,7 @@ describe('the daemon notifies', () => {
     const bad = await runHotpull(['run', '--repo', sb.checkout, '--notify', 'ftp://files.example/T0/SECRETPATH']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe(
-      'hotpull: --notify must be an http:// or https:// URL (got "ftp://files.example": the scheme is ftp)\n',
+      'hotpull: --notify must be a notification URL (got "ftp://files.example": the scheme is ftp (schemes: http(s)://, slack://, discord://, teams://, ntfy://, telegram://, gotify://))\n',
     );
     const events = await runHotpull([
       'run',
@@ -452,6 +458,12 @@ describe('the daemon notifies', () => {
     expect(argv.code).toBe(2);
     expect(argv.stderr).toBe(
       'hotpull: --notify must not carry a password or token on the command line, where ps shows it to every user (got "http://***@127.0.0.1:9/x"): give the URL in HOTPULL_NOTIFY instead\n',
+    );
+    // a chat URL always holds a token (a webhook, bot or app token, an ntfy topic): never on the command line
+    const chat = await runHotpull(['run', '--repo', sb.checkout, '--notify', 'slack://T0/B0/PATH-S3CRET']);
+    expect(chat.code).toBe(2);
+    expect(chat.stderr).toBe(
+      'hotpull: --notify must not carry a password or token on the command line, where ps shows it to every user (got "slack://…"): give the URL in HOTPULL_NOTIFY instead\n',
     );
     // supervisor-config names HOTPULL_NOTIFY and never prints it: a Slack URL's token is in its path
     const block = await runHotpull(['supervisor-config', '--repo', sb.checkout], {

@@ -67,6 +67,63 @@ describe('redact: userinfo by position, whatever it holds', () => {
   );
 });
 
+describe('redact: the token positions of notification URLs (issue 30)', () => {
+  it.each([
+    [
+      'slack:// hook token in the userinfo',
+      'slack://hook:T0-B0-S3CRET@webhook?host=127.0.0.1:9',
+      'slack://hook:***@webhook?***',
+    ],
+    ['slack:// legacy tokens in the path', 'to slack://T000/B000/S3CRET now', 'to slack://T000/*** now'],
+    ['discord:// token in the userinfo', 'discord://S3CRET@123456 x', 'discord://***@123456 x'],
+    [
+      'telegram:// bot token, chats in the query',
+      'telegram://123:S3CRET@telegram?chats=@c',
+      'telegram://123:***@telegram?***',
+    ],
+    ['ntfy:// access token and topic', 'ntfy://:tk_S3CRET@ntfy.sh/S3CRETTOPIC', 'ntfy://:***@ntfy.sh/***'],
+    [
+      'gotify:// app token in the path, in a JSON log line',
+      JSON.stringify({ url: 'gotify://g.example:443/sub/S3CRET', msg: 'x' }),
+      '{"url":"gotify://g.example:443/***","msg":"x"}',
+    ],
+    [
+      'teams:// workflow signature in the query',
+      'teams://x.logic.azure.com/workflows/1/triggers/manual/paths/invoke?api-version=1&sig=S3CRET',
+      'teams://x.logic.azure.com/***',
+    ],
+    [
+      'https webhooks whose path is the token',
+      'https://hooks.slack.com/services/T0/B0/S3CRET and https://discord.com/api/webhooks/1/S3CRET',
+      'https://hooks.slack.com/services/*** and https://discord.com/api/webhooks/***',
+    ],
+    [
+      'a Telegram bot URL',
+      'POST https://api.telegram.org/bot123:S3CRET/sendMessage',
+      'POST https://api.telegram.org/***',
+    ],
+    [
+      'token query parameters in any URL',
+      'https://prod.logic.azure.com:443/workflows/1/run?api-version=2016&sig=S3CRET&sv=1 http://h/x?token=S3CRET#f',
+      'https://prod.logic.azure.com:443/workflows/1/run?api-version=2016&sig=***&sv=1 http://h/x?token=***#f',
+    ],
+    [
+      'a proxy with credentials',
+      'proxy http://proxyuser:S3CRET@127.0.0.1:3128 refused',
+      'proxy http://proxyuser:***@127.0.0.1:3128 refused',
+    ],
+    [
+      'a plain https URL keeps its path',
+      'https://github.com/o/r.git/commit/abc',
+      'https://github.com/o/r.git/commit/abc',
+    ],
+  ])('%s', (_name, text, expected) => {
+    expect(redact(text)).toBe(expected);
+    expect(redact(redact(text))).toBe(expected);
+    expect(redact(text)).not.toContain('S3CRET');
+  });
+});
+
 describe('splitting credentials out of a URL', () => {
   it.each([
     [

@@ -594,7 +594,7 @@ export const OPTIONS = [
     multiple: true,
     placeholder: 'URL',
     description:
-      'run: POST a JSON notification here on live, rolled-back, rejected, held, blocked, failing, recovered, paused, resumed; repeatable; a URL holding a token belongs in the environment or the config file, not on the command line (env: one value or a JSON list)',
+      'run: notify here (https:// signed JSON, or slack://, discord://, teams://, ntfy://, telegram://, gotify://) on live, rolled-back, rejected, held, blocked, failing, recovered, paused, resumed; repeatable; a URL holding a token belongs in the environment or the config file, not on the command line (env: one value or a JSON list)',
     default: [],
   },
   {
@@ -628,6 +628,16 @@ export const OPTIONS = [
     placeholder: 'N',
     description: 'run: send `failing` after this many failed passes in a row (once, then `recovered`)',
     default: 3,
+  },
+  {
+    key: 'notifyDedupe',
+    kind: 'duration',
+    commands: RUN,
+    min: 0,
+    placeholder: 'DURATION',
+    description:
+      'run: a failing or blocked notification repeating the same reason within this time is held back and counted, and said with the next one sent (0: send every one)',
+    default: 5 * 60_000,
   },
   {
     key: 'onLive',

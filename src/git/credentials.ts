@@ -4,6 +4,7 @@
  * always through a credential helper configured in git's environment (GIT_CONFIG_COUNT). The helper is a shell
  * function that reads the password file each time git asks, so a rotated file takes effect on the next poll.
  */
+import { chatScheme } from '../notify/schemes.js';
 import { flagName, envName } from '../config/names.js';
 import { credentialsOf } from '../redact.js';
 
@@ -88,8 +89,12 @@ export function urlSecret(url: string, options: AuthOptions): boolean {
   return remoteKind(url) === 'http' && !hasPasswordSource(options) && split.user !== '';
 }
 
-/** Whether an option's value holds a secret: a URL with a password, or (remote, repo) with a token. */
+/**
+ * Whether an option's value holds a secret: a URL with a password, (remote, repo) with a token, or (notify) a chat
+ * scheme's URL, which always holds one (a webhook token, a bot token, an app token, an ntfy topic).
+ */
 export function holdsSecret(key: string, value: string, options: AuthOptions): boolean {
+  if (key === 'notify' && chatScheme(value)) return true;
   return key === 'remote' || key === 'repo' ? urlSecret(value, options) : splitUserinfo(value).password !== undefined;
 }
 
@@ -112,7 +117,8 @@ export function commandLineCredentials(
     for (const value of Array.isArray(raw) ? raw : [raw]) {
       if (typeof value !== 'string' || !holdsSecret(key, value, options)) continue;
       const isRemote = key === 'remote' || key === 'repo';
-      const got = `got ${JSON.stringify(maskUserinfo(value))}`;
+      const chat = key === 'notify' ? chatScheme(value) : undefined;
+      const got = `got ${JSON.stringify(chat ? `${chat}://…` : maskUserinfo(value))}`;
       const alternatives = isRemote
         ? `put the password or token in a file and give --password-file FILE (with --username NAME), or set HOTPULL_PASSWORD, or give the whole URL in ${envName(key)}`
         : `give the URL in ${envName(key)} instead`;

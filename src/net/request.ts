@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { http } from '../builtins.js';
 import { formatDuration } from '../duration.js';
 
@@ -5,6 +6,8 @@ import { formatDuration } from '../duration.js';
 export interface Answer {
   status: number;
   body: string;
+  /** the answer's headers (Retry-After …), as node:http gives them */
+  headers: IncomingHttpHeaders;
 }
 
 export interface RequestOptions {
@@ -50,6 +53,7 @@ export async function request(url: string, options: RequestOptions): Promise<Ans
     const chunks: Buffer[] = [];
     let size = 0;
     let status = 0;
+    let headers: IncomingHttpHeaders = {};
     /** Settles once; whatever the outcome the connection is closed, so nothing more is read. */
     const finish = (error?: unknown) => {
       if (settled) return;
@@ -57,7 +61,7 @@ export async function request(url: string, options: RequestOptions): Promise<Ans
       clearTimeout(timer);
       req.destroy();
       if (error) reject(error instanceof Error ? error : new Error(String(error)));
-      else resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+      else resolve({ status, headers, body: Buffer.concat(chunks).toString('utf8') });
     };
     const req = transport.request(
       target,
@@ -72,6 +76,7 @@ export async function request(url: string, options: RequestOptions): Promise<Ans
       },
       (response) => {
         status = response.statusCode ?? 0;
+        headers = response.headers;
         if (maxBody <= 0) return finish();
         response.on('data', (chunk: Buffer) => {
           if (settled) return;

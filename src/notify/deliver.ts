@@ -1,9 +1,11 @@
 import { request } from '../net/request.js';
 import type { Logger } from '../log.js';
 import { hmacHex } from '../http/signature.js';
-import { decodeLenient } from '../redact.js';
-import { targetLabel } from './target.js';
 import { oneLine } from '../errors.js';
+import type { Channel } from './channel.js';
+import type { NotificationBody } from './event.js';
+import type { Outgoing } from './formats/types.js';
+import { retryAfterMs, retryDelay } from './retry.js';
 import { nodeCrypto } from '../lazy-crypto.js';
 
 /**
@@ -11,13 +13,14 @@ import { nodeCrypto } from '../lazy-crypto.js';
  * can block or fail a deploy: send() only queues, a full queue drops its oldest entry, and a target that is down
  * is logged once per outage (and counted) rather than once per attempt.
  *
- * A target URL may hold a secret (a user:password, a Slack or Mattermost token in the path, a ?token= query): it
- * is shown everywhere as its scheme, host and port only (targetLabel).
+ * A target URL may hold a secret (a user:password, a Slack or Mattermost token in the path, a ?token= query, a chat
+ * scheme's token): it is shown everywhere as its channel's label, the scheme and the host it sends to.
  */
 export type DeliveryResult = 'delivered' | 'failed' | 'dropped';
 
 export interface NotifierOptions {
-  urls: readonly string[];
+  /** one per target (a telegram:// URL with two chats is two channels) */
+  channels: readonly Channel[];
   /** signs each body: X-Hotpull-Signature-256: sha256=<hex HMAC-SHA256 of the raw body> */
   secret?: string;
   version: string;
@@ -30,6 +33,8 @@ export interface NotifierOptions {
   /** first retry after retryMs, doubling up to maxRetryMs */
   retryMs?: number;
   maxRetryMs?: number;
+  /** a 429's or 503's Retry-After is waited for, up to this long */
+  maxRetryAfterMs?: number;
   /** a notification still undelivered after this long is dropped */
   giveUpMs?: number;
 }
@@ -39,6 +44,7 @@ export const NOTIFY_DEFAULTS = {
   timeoutMs: 10_000,
   retryMs: 1000,
   maxRetryMs: 60_000,
+  maxRetryAfterMs: 5 * 60_000,
   giveUpMs: 60 * 60_000,
 };
 type Settings = NotifierOptions & typeof NOTIFY_DEFAULTS;
@@ -46,13 +52,13 @@ type Settings = NotifierOptions & typeof NOTIFY_DEFAULTS;
 interface Pending {
   id: string;
   event: string;
-  body: Buffer;
+  request: Outgoing;
   queuedAt: number;
   attempts: number;
 }
 
 /** The attempt's answer: 2xx is delivered; 408, 429 and 5xx and no answer are retried; other 4xx are final. */
-type Attempt = { ok: true } | { ok: false; retry: boolean; why: string };
+type Attempt = { ok: true } | { ok: false; retry: boolean; why: string; retryAfterMs?: number };
 
 class Target {
   readonly label: string;
@@ -64,10 +70,10 @@ class Target {
   private stopped = false;
 
   constructor(
-    private readonly url: string,
+    readonly channel: Channel,
     private readonly options: Settings,
   ) {
-    this.label = targetLabel(url);
+    this.label = channel.label;
   }
 
   push(item: Pending): void {
@@ -128,7 +134,7 @@ class Target {
           this.options.onResult?.('dropped');
           continue;
         }
-        const wait = Math.min(this.options.retryMs * 2 ** (item.attempts - 1), this.options.maxRetryMs);
+        const wait = retryDelay(item.attempts, attempt.retryAfterMs, this.options);
         this.timer = setTimeout(() => {
           this.timer = undefined;
           void this.pump();
@@ -142,31 +148,39 @@ class Target {
   }
 
   private post(item: Pending): Promise<Attempt> {
-    const url = new URL(this.url);
+    const { request: out } = item;
+    const body = Buffer.from(out.body);
     const headers: Record<string, string | number> = {
-      'content-type': 'application/json',
-      'content-length': item.body.length,
+      ...out.headers,
+      'content-length': body.length,
       'user-agent': `hotpull/${this.options.version}`,
-      'x-hotpull-event': item.event,
-      'x-hotpull-delivery': item.id,
-      'x-hotpull-timestamp': Math.floor(Date.now() / 1000),
     };
-    if (this.options.secret) headers['x-hotpull-signature-256'] = `sha256=${hmacHex(this.options.secret, item.body)}`;
-    const auth =
-      url.username || url.password ? `${decodeLenient(url.username)}:${decodeLenient(url.password)}` : undefined;
+    if (this.channel.format === 'json') {
+      headers['x-hotpull-event'] = item.event;
+      headers['x-hotpull-delivery'] = item.id;
+      headers['x-hotpull-timestamp'] = Math.floor(Date.now() / 1000);
+      if (this.options.secret) headers['x-hotpull-signature-256'] = `sha256=${hmacHex(this.options.secret, body)}`;
+    }
     // the status is the answer: no body is read, and a target that drips or streams one costs at most timeoutMs
-    return request(this.url, {
+    return request(out.url, {
       method: 'POST',
       headers,
-      auth,
-      body: item.body,
+      auth: out.auth,
+      body,
       timeoutMs: this.options.timeoutMs,
       maxBodyBytes: 0,
     }).then(
-      ({ status }): Attempt =>
-        status >= 200 && status < 300
-          ? { ok: true }
-          : { ok: false, retry: status === 408 || status === 429 || status >= 500, why: `answered ${status}` },
+      ({ status, headers: answer }): Attempt => {
+        if (status >= 200 && status < 300) return { ok: true };
+        const retryAfter =
+          status === 429 || status === 503 ? retryAfterMs(answer['retry-after'], Date.now()) : undefined;
+        return {
+          ok: false,
+          retry: status === 408 || status === 429 || status >= 500,
+          why: `answered ${status}${retryAfter === undefined ? '' : ` (Retry-After ${Math.ceil(retryAfter / 1000)} s)`}`,
+          retryAfterMs: retryAfter,
+        };
+      },
       // the message of a network error names the host and port, never the path or the userinfo
       (error: unknown): Attempt => ({ ok: false, retry: true, why: oneLine(error) }),
     );
@@ -178,12 +192,12 @@ export class Notifier {
 
   constructor(options: NotifierOptions) {
     const settings: Settings = { ...NOTIFY_DEFAULTS, ...options };
-    this.targets = options.urls.map((url) => new Target(url, settings));
+    this.targets = options.channels.map((channel) => new Target(channel, settings));
   }
 
-  /** The targets as they may be shown (logs, status): scheme, host and port. */
+  /** The targets as they may be shown (logs, status): scheme and host, once each. */
   get labels(): string[] {
-    return this.targets.map((t) => t.label);
+    return [...new Set(this.targets.map((t) => t.label))];
   }
 
   /** Notifications waiting in the queues (not yet delivered). */
@@ -191,11 +205,16 @@ export class Notifier {
     return this.targets.reduce((n, t) => n + t.waiting, 0);
   }
 
-  /** Queues one notification for every target; returns at once. */
-  send(event: string, body: Record<string, unknown>): void {
-    const raw = Buffer.from(JSON.stringify(body));
+  /** Queues one notification for every target, in its format; returns at once. */
+  send(body: NotificationBody): void {
     for (const target of this.targets)
-      target.push({ id: nodeCrypto().randomUUID(), event, body: raw, queuedAt: Date.now(), attempts: 0 });
+      target.push({
+        id: nodeCrypto().randomUUID(),
+        event: body.event,
+        request: target.channel.render(body),
+        queuedAt: Date.now(),
+        attempts: 0,
+      });
   }
 
   /**

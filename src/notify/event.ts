@@ -1,5 +1,6 @@
 import type { EngineChange } from '../sync/engine.js';
 import type { DeployRecord, Status } from '../sync/status.js';
+import { commitUrl } from './forge.js';
 
 /**
  * Which notification a change of the engine is worth, and what it says: pure functions, no I/O. The engine reports
@@ -29,7 +30,12 @@ export interface Notice {
   /** the revisions concerned: deployed before and the one the notice is about */
   old?: string;
   new?: string;
+  /** how many notices like this one were held back by --notify-dedupe since the last one sent */
+  suppressed?: number;
 }
+
+/** Impact figures of a deploy (requests, errors, latency …) when a stage measured them: shown as they are. */
+export type Impact = Readonly<Record<string, number | string>>;
 
 export interface Memory {
   /** the last state entered */
@@ -131,14 +137,44 @@ export interface Origin {
 
 const short = (sha: string | undefined) => sha?.slice(0, 8);
 
+/** The JSON body of the https:// format, and what every chat format is rendered from. */
+export interface NotificationBody {
+  event: NotifyEvent;
+  repo: string;
+  branch: string;
+  dir: string;
+  old: string | null;
+  new: string | null;
+  subject: string | null;
+  state: string;
+  reason: string | null;
+  result: string | null;
+  trigger: string | null;
+  by: string | null;
+  durations: DeployRecord['durations'] | null;
+  rolledBackTo: string | null;
+  /** the commit on its forge (GitHub, GitLab, Bitbucket, Codeberg), when the remote is on one */
+  commitUrl: string | null;
+  /** impact figures, when the deploy record carries them */
+  impact: Impact | null;
+  /** notices like this one held back by --notify-dedupe before it (0: none) */
+  suppressed: number;
+  hostname: string;
+  version: string;
+  at: string;
+  text: string;
+}
+
 /** The JSON body: fields for programs, `text` for a chat webhook (Slack, Mattermost) that shows it as it is. */
 export function notificationBody(
   notice: Notice,
   origin: Origin,
   subject: string | undefined,
   at: Date,
-): Record<string, unknown> {
+): NotificationBody {
   const { record } = notice;
+  // a stage that measures traffic may add its figures to the record; older records have none
+  const impact = (record as (DeployRecord & { impact?: Impact }) | undefined)?.impact;
   return {
     event: notice.event,
     repo: origin.repo,
@@ -154,6 +190,9 @@ export function notificationBody(
     by: record?.by ?? null,
     durations: record?.durations ?? null,
     rolledBackTo: record?.rolledBackTo ?? null,
+    commitUrl: commitUrl(origin.repo, notice.new) ?? null,
+    impact: impact && Object.keys(impact).length > 0 ? impact : null,
+    suppressed: notice.suppressed ?? 0,
     hostname: origin.hostname,
     version: origin.version,
     at: at.toISOString(),
@@ -166,7 +205,7 @@ export function noticeText(notice: Notice, origin: Origin, subject?: string): st
   const head = `hotpull on ${origin.hostname}: ${origin.repo} ${origin.branch}`;
   const what = `${short(notice.new) ?? '?'}${subject ? ` "${subject}"` : ''}`;
   const seconds = notice.record ? ` (${(notice.record.durations.total / 1000).toFixed(1)} s)` : '';
-  const why = notice.reason ? `: ${notice.reason}` : '';
+  const why = `${notice.reason ? `: ${notice.reason}` : ''}${suppressedNote(notice.suppressed)}`;
   switch (notice.event) {
     case 'live':
       return `${head} ${notice.record?.result === 'reloaded' ? 'reloaded (unverified)' : 'live'}: ${short(notice.old) ?? 'nothing'} → ${what}${seconds}`;
@@ -187,4 +226,9 @@ export function noticeText(notice: Notice, origin: Origin, subject?: string): st
     case 'resumed':
       return `${head} resumed`;
   }
+}
+
+/** ` (suppressed 3 times before this one)`: what --notify-dedupe held back is said once, with the next notice. */
+function suppressedNote(count: number | undefined): string {
+  return count ? ` (suppressed ${count} ${count === 1 ? 'time' : 'times'} before this one)` : '';
 }

@@ -5,6 +5,7 @@ import { oneLine } from '../errors.js';
 import { hotpullVersion } from '../version.js';
 import { Notifier, type DeliveryResult } from './deliver.js';
 import { deriveNotices, notificationBody, INITIAL_MEMORY, type Memory, type Origin } from './event.js';
+import { dedupe, INITIAL_DEDUPE, type DedupeState } from './dedupe.js';
 import type { NotifySettings } from './settings.js';
 
 export interface NotifyWiring {
@@ -23,7 +24,7 @@ export interface NotifyWiring {
 export function startNotifications(wiring: NotifyWiring): { listener: EngineListener; notifier: Notifier } {
   const { settings, logger } = wiring;
   const notifier = new Notifier({
-    urls: settings.urls,
+    channels: settings.channels,
     secret: settings.secret,
     version: hotpullVersion(),
     logger,
@@ -31,17 +32,28 @@ export function startNotifications(wiring: NotifyWiring): { listener: EngineList
   });
   const origin: Origin = { ...wiring.origin, hostname: hostname(), version: hotpullVersion() };
   let memory: Memory = INITIAL_MEMORY;
+  let repeats: DedupeState = INITIAL_DEDUPE;
   let queue: Promise<void> = Promise.resolve();
   const listener: EngineListener = (change, status) => {
     const derived = deriveNotices(change, status, memory, settings.failingAfter);
     memory = derived.memory;
-    for (const notice of derived.notices) {
-      if (!settings.events.has(notice.event)) continue;
+    for (const derivedNotice of derived.notices) {
+      if (!settings.events.has(derivedNotice.event)) continue;
+      const held = dedupe(derivedNotice, Date.now(), settings.dedupeMs, repeats);
+      repeats = held.state;
+      const notice = held.send;
+      if (!notice) {
+        logger.debug(
+          { event: derivedNotice.event, reason: derivedNotice.reason },
+          `notification ${derivedNotice.event} held back (--notify-dedupe)`,
+        );
+        continue;
+      }
       const at = new Date();
       queue = queue
         .then(async () => {
           const subject = notice.new ? await wiring.subjectOf(notice.new).catch(() => undefined) : undefined;
-          notifier.send(notice.event, notificationBody(notice, origin, subject, at));
+          notifier.send(notificationBody(notice, origin, subject, at));
         })
         .catch((error: unknown) =>
           logger.error(

@@ -7,7 +7,15 @@ export interface Received {
   headers: http.IncomingHttpHeaders;
   raw: Buffer;
   body: Record<string, unknown>;
+  /** Date.now() when the request had arrived */
+  at: number;
 }
+
+/** The answer to the request numbered `index` (0 for the first): 200 unless told otherwise. */
+export type Respond = (
+  index: number,
+  request: http.IncomingMessage,
+) => { status: number; headers?: Record<string, string> };
 
 export interface Receiver {
   url: string;
@@ -18,8 +26,8 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** Starts a receiver, on `port` when given (a receiver coming back where one was down). */
-export async function startReceiver(port = 0): Promise<Receiver> {
+/** Starts a receiver, on `port` when given (a receiver coming back where one was down), on `host` (127.0.0.1). */
+export async function startReceiver(port = 0, options: { respond?: Respond; host?: string } = {}): Promise<Receiver> {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -32,18 +40,19 @@ export async function startReceiver(port = 0): Promise<Receiver> {
       } catch {
         // kept as {}: the test sees a body without an event
       }
-      received.push({ path: req.url ?? '', headers: req.headers, raw, body });
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      const answer = options.respond?.(received.length, req) ?? { status: 200 };
+      received.push({ path: req.url ?? '', headers: req.headers, raw, body, at: Date.now() });
+      res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers }).end('ok');
     });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, options.host ?? '127.0.0.1', () => resolve());
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   return {
-    url: `http://127.0.0.1:${bound}`,
+    url: `http://${options.host ?? '127.0.0.1'}:${bound}`,
     port: bound,
     received,
     events: () => received.map((r) => String(r.body.event)),
