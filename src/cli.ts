@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readProxyEnv } from './net/proxy.js';
 import { inspectorOption } from './early.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -220,6 +221,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       isTTY: io.stdout.isTTY === true,
       ...(name === 'supervisor-config' ? { readFile: false } : {}),
     });
+    // hotpull's own requests honour the proxy variables (net/proxy.ts): one that cannot be used is a config error
+    const proxy = readProxyEnv(env);
+    if ('problem' in proxy) throw configError(proxy.problem);
     const logger = await createLogger({
       level: config.logLevel,
       format: config.logFormat,

@@ -170,14 +170,14 @@ class Target {
       timeoutMs: this.options.timeoutMs,
       maxBodyBytes: 0,
     }).then(
-      ({ status, headers: answer }): Attempt => {
+      ({ status, headers: answer, proxy }): Attempt => {
         if (status >= 200 && status < 300) return { ok: true };
         const retryAfter =
           status === 429 || status === 503 ? retryAfterMs(answer['retry-after'], Date.now()) : undefined;
         return {
           ok: false,
           retry: status === 408 || status === 429 || status >= 500,
-          why: `answered ${status}${retryAfter === undefined ? '' : ` (Retry-After ${Math.ceil(retryAfter / 1000)} s)`}`,
+          why: `answered ${status}${proxy ? ` through proxy ${proxy}` : ''}${retryAfter === undefined ? '' : ` (Retry-After ${Math.ceil(retryAfter / 1000)} s)`}`,
           retryAfterMs: retryAfter,
         };
       },

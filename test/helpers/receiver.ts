@@ -1,8 +1,10 @@
 /** A notification receiver on 127.0.0.1: records every POST (headers, raw body) and answers 200. */
 import http from 'node:http';
+import https from 'node:https';
 import { createHmac } from 'node:crypto';
 
 export interface Received {
+  method: string;
   path: string;
   headers: http.IncomingHttpHeaders;
   raw: Buffer;
@@ -27,9 +29,12 @@ export interface Receiver {
 }
 
 /** Starts a receiver, on `port` when given (a receiver coming back where one was down), on `host` (127.0.0.1). */
-export async function startReceiver(port = 0, options: { respond?: Respond; host?: string } = {}): Promise<Receiver> {
+export async function startReceiver(
+  port = 0,
+  options: { respond?: Respond; host?: string; tls?: { key: string; cert: string } } = {},
+): Promise<Receiver> {
   const received: Received[] = [];
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -41,10 +46,12 @@ export async function startReceiver(port = 0, options: { respond?: Respond; host
         // kept as {}: the test sees a body without an event
       }
       const answer = options.respond?.(received.length, req) ?? { status: 200 };
-      received.push({ path: req.url ?? '', headers: req.headers, raw, body, at: Date.now() });
+      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body, at: Date.now() });
       res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers }).end('ok');
     });
-  });
+  };
+  const server = options.tls ? https.createServer(options.tls, handler) : http.createServer(handler);
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, options.host ?? '127.0.0.1', () => resolve());
@@ -52,7 +59,7 @@ export async function startReceiver(port = 0, options: { respond?: Respond; host
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${bound}`,
+    url: `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${bound}`,
     port: bound,
     received,
     events: () => received.map((r) => String(r.body.event)),

@@ -9,11 +9,17 @@ import { it, type TestContext, type TestFunction, type TestOptions } from 'vites
 import { gunicornMissing } from './gunicorn.js';
 import { supervisorMissing } from './supervisord.js';
 import { uwsgiMissing } from './uwsgi.js';
+import { tinyproxyMissing } from './tinyproxy.js';
 
 export const CI = process.env.CI === 'true';
 
 /** Each server's probe: the same paths the fixtures start (UWSGI_BIN with UWSGI_PYTHON3_PLUGIN, GUNICORN_BIN, …). */
-const PROBES = { uwsgi: uwsgiMissing, gunicorn: gunicornMissing, supervisord: supervisorMissing } as const;
+const PROBES = {
+  uwsgi: uwsgiMissing,
+  gunicorn: gunicornMissing,
+  supervisord: supervisorMissing,
+  tinyproxy: tinyproxyMissing,
+} as const;
 export type SystemServer = keyof typeof PROBES;
 
 /** Why the servers cannot all run here (every reason, `; `-joined), or undefined if they can. */
