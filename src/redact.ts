@@ -130,3 +130,13 @@ export function credentialsOf(userinfo: string): { username: string; password: s
     ? { username: decodeLenient(userinfo), password: '' }
     : { username: decodeLenient(userinfo.slice(0, colon)), password: decodeLenient(userinfo.slice(colon + 1)) };
 }
+
+/** The chat schemes --notify takes: every one holds a token somewhere, so redaction and the argv check know them. */
+export const CHAT_SCHEMES = ['slack', 'discord', 'teams', 'ntfy', 'telegram', 'gotify'] as const;
+export type ChatScheme = (typeof CHAT_SCHEMES)[number];
+
+/** The chat scheme of a URL, or undefined (https://, not a URL). */
+export function chatScheme(url: string): ChatScheme | undefined {
+  const scheme = /^([a-z]+):\/\//i.exec(url)?.[1]?.toLowerCase();
+  return (CHAT_SCHEMES as readonly string[]).includes(scheme ?? '') ? (scheme as ChatScheme) : undefined;
+}

@@ -4,9 +4,8 @@
  * always through a credential helper configured in git's environment (GIT_CONFIG_COUNT). The helper is a shell
  * function that reads the password file each time git asks, so a rotated file takes effect on the next poll.
  */
-import { chatScheme } from '../notify/schemes.js';
 import { flagName, envName } from '../config/names.js';
-import { credentialsOf } from '../redact.js';
+import { chatScheme, credentialsOf } from '../redact.js';
 
 /** What hotpull takes from the configuration to authenticate to a remote (see src/config/options.ts). */
 export interface AuthOptions {
