@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readProxyEnv } from './net/proxy.js';
+import { proxyFor, readProxyEnv, type ProxyEnv } from './net/proxy.js';
 import { inspectorOption } from './early.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -230,6 +230,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       env,
       isTTY: io.stdout.isTTY === true,
     });
+    const viaProxy = healthThroughProxy(config.healthUrl, proxy);
+    if (viaProxy)
+      logger.warn(
+        { healthUrl: config.healthUrl, proxy: viaProxy },
+        `the health check goes through proxy ${viaProxy}: NO_PROXY is set and does not list ${new URL(config.healthUrl!).hostname}; list it if the app is on this machine`,
+      );
     return await (
       await command()
     )({ config, env, logger, signals: io.signals, args, stdout: io.stdout, flags, cwd: io.cwd, passthrough });
@@ -271,3 +277,20 @@ export async function runAsEntry(): Promise<never> {
 }
 
 if (isEntry) await runAsEntry();
+
+/**
+ * The proxy a `localhost` health URL would go through (NO_PROXY set without it): worth a warning at start, since a
+ * proxy seldom reaches the app's loopback. Any other host is the user's to route.
+ */
+function healthThroughProxy(healthUrl: string | undefined, proxy: ProxyEnv): string | undefined {
+  if (!healthUrl) return undefined;
+  let url: URL;
+  try {
+    url = new URL(healthUrl);
+  } catch {
+    return undefined;
+  }
+  const host = url.hostname.toLowerCase();
+  if (host !== 'localhost' && !host.endsWith('.localhost')) return undefined;
+  return proxyFor(url, proxy)?.label;
+}

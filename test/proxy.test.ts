@@ -229,6 +229,15 @@ describe('the daemon through a real tinyproxy', () => {
       expect(status.stdout).toContain(`deployed  ${sha.slice(0, 7)}`);
       expect(proxy.log()).toContain(`GET http://localhost:${listen}/status HTTP/1.1`);
       await stop(daemon);
+      // a localhost health URL through a proxy is said once at start: the usual setup lists localhost in NO_PROXY
+      expect(
+        daemon
+          .records()
+          .filter((r) => String(r.msg).startsWith('the health check goes through'))
+          .map((r) => r.msg),
+      ).toEqual([
+        `the health check goes through proxy ${proxy.url}: NO_PROXY is set and does not list localhost; list it if the app is on this machine`,
+      ]);
       const output = daemon.stdout() + daemon.stderr();
       expect(output).not.toContain(PROXY_SECRET);
     },
