@@ -142,6 +142,10 @@ describe('a --notify URL is read into where it sends (pure)', () => {
     ['ntfy://ntfy.sh', 'an ntfy target is ntfy://[USER:PASSWORD@]HOST[:PORT]/TOPIC (one topic)'],
     ['discord://T@1?color=red', 'discord:// takes no color= (it takes scheme=, host=)'],
     ['discord://T@1?scheme=ftp', 'scheme= takes http or https (got "ftp")'],
+    [
+      'teams://group@tenant/altid/owner?host=x.webhook.office.com',
+      "teams:// is a Workflows webhook URL with https:// written as teams:// (shoutrrr's teams://GROUP@TENANT/… is an Office 365 connector, which Microsoft retired)",
+    ],
   ])('%s is refused: %s', (url, problem) => {
     expect(parseChannel(url)).toEqual({ problem });
   });

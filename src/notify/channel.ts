@@ -116,6 +116,11 @@ export function parseChannel(url: string): Parsed {
       // teams://HOST/PATH?QUERY: a Workflows webhook URL with https:// written as teams://; its query (sig=) is passed on
       const passed = new URLSearchParams([...rest.searchParams].filter(([k]) => !ownKeys.has(k.toLowerCase())));
       const search = passed.size > 0 ? `?${passed}` : '';
+      if (userinfo)
+        return {
+          problem:
+            "teams:// is a Workflows webhook URL with https:// written as teams:// (shoutrrr's teams://GROUP@TENANT/… is an Office 365 connector, which Microsoft retired)",
+        };
       if (rest.pathname === '/')
         return {
           problem: 'a Teams workflow webhook is teams://HOST/PATH?QUERY (its https:// URL with teams:// in front)',
