@@ -22,6 +22,7 @@ import {
   writeMasterFifo,
   type UwsgiServer,
 } from './helpers/uwsgi.js';
+import { AccessLogSource } from '../src/traffic/access-log.js';
 import { watchTraffic } from '../src/traffic/source.js';
 import { readStatsDocument, UwsgiStatsSource } from '../src/traffic/uwsgi-stats.js';
 
@@ -43,6 +44,19 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** Until two readings 100 ms apart agree: the answers before this test (a start-up probe) are counted by then. */
+async function quiet(source: UwsgiStatsSource): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 50; i++) {
+    const reading = await source.read();
+    const total = 'units' in reading ? reading.units.reduce((sum, u) => sum + u.requests, 0) : -2;
+    if (total === last && total >= 0) return;
+    last = total;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the stats never settled');
+}
+
 describe('uwsgi-stats on a unix socket', () => {
   it('counts the requests and exceptions of real traffic between two readings', async () => {
     const source = new UwsgiStatsSource({ path: server!.statsSocket! });
@@ -63,6 +77,38 @@ describe('uwsgi-stats on a unix socket', () => {
     expect(window.latency?.maxMs).toBeGreaterThan(0);
     expect(window.queuePeak).toBeGreaterThanOrEqual(0);
     expect(window.queueErrors).toBe(0);
+  }, 30_000);
+
+  it('sees the listen queue peak while requests wait for a busy worker', async () => {
+    const watch = await watchTraffic(new UwsgiStatsSource({ path: server!.statsSocket! }), { everyMs: 100 });
+    // 10 clients on 2 workers each busy 200 ms a request: about 8 wait in the backlog; the master reads it once a second
+    const load = startLoad(server!.url, 10, () => '/slow?ms=200');
+    await expect
+      .poll(async () => (await watch.window()).queuePeak, { timeout: 10_000, interval: 200 })
+      .toBeGreaterThanOrEqual(4);
+    const count = await load.stop();
+    await expect.poll(async () => (await watch.window()).requests, { timeout: 3000 }).toBe(count.total);
+    const window = await watch.stop();
+    expect(window.queuePeak).toBeLessThanOrEqual(10);
+    expect(window.latency!.ms).toBeGreaterThanOrEqual(200);
+  }, 30_000);
+
+  it("follows uWSGI's own log as access-log:FILE, request lines recognized among its other messages", async () => {
+    const source = new AccessLogSource(server!.logFile);
+    expect(await source.open()).toBe(
+      `access log ${server!.logFile}: uWSGI request lines ('=> generated … in N msecs (HTTP/1.1 STATUS)'): status and time`,
+    );
+    const watch = await watchTraffic(source, { everyMs: 100 });
+    // tracebacks go to the same log: they are neither requests nor garbage
+    const load = startLoad(server!.url, 3, (i) => (i % 10 === 9 ? '/boom' : i % 10 === 4 ? '/slow?ms=60' : '/'));
+    await until('load', () => load.sent() >= 200);
+    const count = await load.stop();
+    await expect.poll(async () => (await watch.window()).requests, { timeout: 3000 }).toBe(count.total);
+    const window = await watch.stop();
+    expect(window).toMatchObject({ requests: count.total, errors: count.unanswered, garbage: 0 });
+    expect(window.latency).toMatchObject({ measure: 'p99' });
+    expect(window.latency!.ms).toBeGreaterThanOrEqual(60);
+    await source.close();
   }, 30_000);
 
   /** Load, `command` on the master FIFO, `done` in the log, more load: the window against what the loop sent. */
@@ -127,6 +173,7 @@ describe('uwsgi-stats on TCP', () => {
     });
     try {
       const source = new UwsgiStatsSource({ host: '127.0.0.1', port: statsPort });
+      await quiet(source);
       const watch = await watchTraffic(source, { everyMs: 100 });
       const load = startLoad(tcp.url, 2);
       await until('load', () => load.sent() >= 50);
