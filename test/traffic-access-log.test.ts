@@ -110,6 +110,24 @@ describe('access-log on files torn under it', () => {
     await log.source.close();
   });
 
+  test('a log not there at start is read from its start once it appears; a rename with no new file yet loses nothing', async () => {
+    const file = join(root, 'later.log');
+    const source = new AccessLogSource(file, 'combined');
+    expect(await source.open()).toBe(
+      `access log ${file}: combined log format with a trailing request time: status and time`,
+    );
+    const readings: Reading[] = [await source.read()];
+    await writeFile(file, combinedLine(200, 1000).repeat(2));
+    readings.push(await source.read());
+    await appendFile(file, combinedLine(503, 1000));
+    await rename(file, `${file}.1`); // the new file comes later
+    readings.push(await source.read());
+    await writeFile(file, combinedLine(200, 1000));
+    readings.push(await source.read());
+    expect(windowOf(readings)).toMatchObject({ requests: 4, errors: 1, garbage: 0, gaps: 0 });
+    await source.close();
+  });
+
   test('a garbage line is counted and skipped, a line cut by a truncation too', async () => {
     const log = await followed('garbage.log');
     await appendFile(log.file, `${combinedLine(200, 1000)}\u0000\u0001 not a log line\n${combinedLine(200, 1000)}`);

@@ -4,6 +4,7 @@ import { isHotpullError } from '../src/errors.js';
 import { combinedFormat, detectFormat, gunicornFormat, namedFormat, uwsgiFormat } from '../src/traffic/log-format.js';
 import { parseTrafficSpec } from '../src/traffic/spec.js';
 import { sampleOfStats } from '../src/traffic/uwsgi-stats.js';
+import { watchTraffic } from '../src/traffic/source.js';
 import { bucketOf, windowOf, type Reading, type UnitCounters } from '../src/traffic/window.js';
 
 const worker = (id: number, pid: number, requests: number, errors = 0, busyUs?: number): UnitCounters => ({
@@ -243,5 +244,18 @@ describe('parseTrafficSpec', () => {
     }
     expect(isHotpullError(error, 'CONFIG')).toBe(true);
     expect((error as Error).message).toBe(message);
+  });
+});
+
+describe('watchTraffic', () => {
+  it('turns a source that throws into lost readings, never a throw', async () => {
+    const source = {
+      name: 'broken:1',
+      describe: () => 'broken',
+      read: () => Promise.reject(new Error('adapter bug')),
+      close: async () => undefined,
+    };
+    const watch = await watchTraffic(source, { everyMs: 60_000 });
+    expect(await watch.stop()).toMatchObject({ requests: 0, gaps: 1, lost: 'source lost: broken:1: adapter bug' });
   });
 });

@@ -37,7 +37,7 @@ export async function watchTraffic(
   const take = (): Promise<void> => {
     pending = pending.then(async () => {
       const reading = await source.read().catch((error: unknown) => ({
-        at: (options.now ?? performance.now)(),
+        at: options.now ? options.now() : performance.now(),
         lost: `${source.name}: ${error instanceof Error ? error.message : String(error)}`,
       }));
       readings.push(reading);

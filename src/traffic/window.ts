@@ -54,7 +54,7 @@ export const isLost = (reading: Reading): reading is LostSample => 'lost' in rea
 
 /** The latency measure a window carries, named for what it is: sources differ in what they can give. */
 export interface Latency {
-  /** 'mean' (uWSGI: time in requests over requests), 'p99' and 'max' (an access log's per-request times) */
+  /** 'mean' (uWSGI: time in requests over requests) or 'p99' (an access log's per-request times) */
   measure: 'mean' | 'p99';
   ms: number;
   /** the slowest single figure seen: the slowest worker's avg_rt, or the highest request time's bucket */
