@@ -141,6 +141,10 @@ describe('formatImpact', () => {
     ],
     [win(10, 0, { ...p99(1500), garbage: 1 }), '0 failed of 10 requests, p99 1.5s, 1 unreadable log line'],
     [
+      win(33431, 0, { queuePeak: 5, latency: { measure: 'mean', ms: 0.043, maxMs: 9.2 } }),
+      '0 failed of 33,431 requests, listen queue peak 5, mean 0.04ms (slowest 9.2ms)',
+    ],
+    [
       win(5, 0, { lost: 'source lost: uwsgi-stats:127.0.0.1:9191: connect ECONNREFUSED 127.0.0.1:9191' }),
       '0 failed of 5 requests (source lost: uwsgi-stats:127.0.0.1:9191: connect ECONNREFUSED 127.0.0.1:9191)',
     ],

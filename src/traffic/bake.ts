@@ -91,8 +91,9 @@ function describeLatency(latency: Latency): string {
   return `${latency.measure} ${formatMs(latency.ms)}${slowest}`;
 }
 
-/** 0.4ms, 12ms, 1.5s: a tenth of a ms below 10 ms, formatDuration above */
+/** 0.04ms, 0.4ms, 12ms, 1.5s: two decimals below 1 ms, one below 10 ms, formatDuration above */
 export function formatMs(ms: number): string {
+  if (ms < 1) return `${+ms.toFixed(2)}ms`;
   return ms < 10 ? `${+ms.toFixed(1)}ms` : formatDuration(ms);
 }
 
