@@ -9,8 +9,10 @@ import { bucketOf, LATENCY_BUCKETS_MS, type Reading, type Sample } from './windo
  * `--traffic access-log:FILE[:FORMAT]`: follows an access log from its end, by polling (each read() reads what was
  * appended since the last one), and counts requests, 5xx answers and request times (log-format.ts reads a line).
  *
- * - Rotation by rename (logrotate's default, Python's RotatingFileHandler): the old file is read to its end, then
- *   the new one from its start. Truncation in place (copytruncate): the file is read again from its start.
+ * - Rotation by rename (logrotate's default, Python's RotatingFileHandler): the new file is read from its start,
+ *   and the old one stays open and is read too while it still grows (an app writes on into the renamed file until
+ *   it reopens its log): it is let go after IDLE_READS readings found nothing new in it. Truncation in place
+ *   (copytruncate): the file is read again from its start.
  * - A line longer than `maxLineBytes` is never held whole: its start is dropped as it arrives and the line counts as
  *   garbage once its end comes. One read() reads at most `maxReadBytes`, the rest comes with the next: a 1 GB line
  *   costs memory of one chunk and time in slices, never a stalled pass.
@@ -35,16 +37,16 @@ const CHUNK = 1024 * 1024;
 /** lines of a log that was empty at open read before its format is refused */
 const DETECT_LINES = 50;
 const NEWLINE = 0x0a;
+/** readings that find nothing new in a rotated-away file before it is let go */
+const IDLE_READS = 5;
 
 export class AccessLogSource implements TrafficSource {
   readonly name: string;
   private format: LogFormat | undefined;
-  private handle: FileHandle | undefined;
-  private ino = -1;
-  private offset = 0;
-  /** the current line's bytes so far; undefined while an over-long line is being skipped */
-  private partial: Buffer[] | undefined = [];
-  private partialBytes = 0;
+  /** the file under the name */
+  private tail: Tail | undefined;
+  /** the file it was before a rotation, read while it still grows */
+  private rotated: Tail | undefined;
   private requests = 0;
   private errors = 0;
   private garbage = 0;
@@ -76,19 +78,19 @@ export class AccessLogSource implements TrafficSource {
     const named = namedFormat(this.formatName);
     if (named && 'refused' in named) throw configError(`--traffic ${this.name}: ${named.refused}`);
     this.format = named;
+    let handle: FileHandle;
     try {
-      this.handle = await open(this.file, 'r');
+      handle = await open(this.file, 'r');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.describe();
       throw configError(`--traffic ${this.name}: cannot read the file (${(error as NodeJS.ErrnoException).code})`);
     }
-    const info = await this.handle.stat();
-    this.ino = info.ino;
-    this.offset = info.size;
+    const info = await handle.stat();
+    this.tail = new Tail(handle, info.ino, info.size, this.maxLineBytes);
     if (!this.format) {
       const start = Math.max(0, info.size - DETECT_BYTES);
       const buffer = Buffer.alloc(info.size - start);
-      await this.handle.read(buffer, 0, buffer.length, start);
+      await handle.read(buffer, 0, buffer.length, start);
       const lines = buffer.toString('utf8').split('\n');
       if (start > 0) lines.shift(); // cut in the middle
       const found = detectFormat(lines);
@@ -128,9 +130,9 @@ export class AccessLogSource implements TrafficSource {
   }
 
   async close(): Promise<void> {
-    const handle = this.handle;
-    this.handle = undefined;
-    await handle?.close().catch(() => undefined);
+    const tails = [this.tail, this.rotated];
+    this.tail = this.rotated = undefined;
+    for (const tail of tails) await tail?.close();
   }
 
   /** Reads what was appended (at most maxReadBytes), across a rotation or a truncation. */
@@ -142,62 +144,38 @@ export class AccessLogSource implements TrafficSource {
       current = { ino: info.ino, size: info.size };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      // renamed away and not made again yet: what was written to the old file is still read below
+      // renamed away and not made again yet: the open file is still read below
     }
-    if (this.handle && current && current.ino === this.ino && current.size < this.offset) this.restart();
-    if (this.handle) budget = await this.drain(budget);
-    if (budget > 0 && current && current.ino !== this.ino) {
-      // a new file under the name: the old one was read to its end above (or its rest waits for the next read)
-      await this.close();
-      this.handle = await open(this.file, 'r');
-      this.ino = (await this.handle.stat()).ino;
-      this.restart();
-      await this.drain(budget);
-    }
-  }
-
-  /** Start again from a file's beginning: a truncated log, a new file after a rotation. */
-  private restart(): void {
-    this.offset = 0;
-    if (this.partialBytes > 0 || this.partial === undefined) this.garbage++; // a line cut off by the truncation
-    this.partial = [];
-    this.partialBytes = 0;
-  }
-
-  private async drain(budget: number): Promise<number> {
-    const buffer = Buffer.alloc(CHUNK);
-    while (budget > 0 && this.handle) {
-      const { bytesRead } = await this.handle.read(buffer, 0, Math.min(CHUNK, budget), this.offset);
-      if (bytesRead === 0) break;
-      this.offset += bytesRead;
-      budget -= bytesRead;
-      this.consume(buffer.subarray(0, bytesRead));
-    }
-    return budget;
-  }
-
-  private consume(chunk: Buffer): void {
-    let from = 0;
-    for (;;) {
-      const end = chunk.indexOf(NEWLINE, from);
-      const piece = chunk.subarray(from, end < 0 ? chunk.length : end);
-      if (this.partial) {
-        if (this.partialBytes + piece.length > this.maxLineBytes) {
-          this.partial = undefined; // too long: skipped to its end, never held
-          this.partialBytes = 0;
-        } else if (piece.length > 0) {
-          this.partial.push(Buffer.from(piece));
-          this.partialBytes += piece.length;
-        }
+    const sink = this.sink;
+    if (this.rotated) {
+      const before = budget;
+      budget = await this.rotated.drain(budget, sink);
+      if (budget < before) this.rotated.idle = 0;
+      else if (++this.rotated.idle >= IDLE_READS) {
+        await this.rotated.close();
+        this.rotated = undefined;
       }
-      if (end < 0) return;
-      if (this.partial) this.line(Buffer.concat(this.partial).toString('utf8'));
-      else this.garbage++;
-      this.partial = [];
-      this.partialBytes = 0;
-      from = end + 1;
+    }
+    if (this.tail && current?.ino === this.tail.ino && current.size < this.tail.offset) this.tail.restart(sink);
+    if (this.tail) budget = await this.tail.drain(budget, sink);
+    if (budget > 0 && current && current.ino !== this.tail?.ino) {
+      // a new file under the name; the one before it (read to its end above, or its rest waits) may still grow
+      const handle = await open(this.file, 'r');
+      const ino = (await handle.stat()).ino;
+      if (this.tail) {
+        await this.rotated?.close();
+        this.rotated = this.tail;
+      }
+      this.tail = new Tail(handle, ino, 0, this.maxLineBytes);
+      await this.tail.drain(budget, sink);
     }
   }
+
+  /** where a Tail's lines and unreadable lines go */
+  private readonly sink: Sink = {
+    line: (text) => this.line(text),
+    garbage: () => this.garbage++,
+  };
 
   private line(text: string): void {
     if (text.trim() === '') return;
@@ -232,5 +210,74 @@ export class AccessLogSource implements TrafficSource {
     this.requests++;
     if (reading.status >= 500) this.errors++;
     if (reading.ms !== undefined) this.buckets[bucketOf(reading.ms)]!++;
+  }
+}
+
+interface Sink {
+  line(text: string): void;
+  garbage(): void;
+}
+
+/** One open file of the log, read from `offset` on, and the line it is in the middle of. */
+class Tail {
+  /** the current line's bytes so far; undefined while an over-long line is being skipped */
+  private partial: Buffer[] | undefined = [];
+  private partialBytes = 0;
+  /** readings in a row that found nothing new (for a rotated-away file) */
+  idle = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    readonly ino: number,
+    public offset: number,
+    private readonly maxLineBytes: number,
+  ) {}
+
+  /** Start again from the file's beginning (it was truncated): a line it was in the middle of is garbage. */
+  restart(sink: Sink): void {
+    this.offset = 0;
+    if (this.partialBytes > 0 || this.partial === undefined) sink.garbage();
+    this.partial = [];
+    this.partialBytes = 0;
+  }
+
+  /** Reads to the end of the file or of `budget` bytes; returns the budget left. */
+  async drain(budget: number, sink: Sink): Promise<number> {
+    const buffer = Buffer.alloc(Math.min(CHUNK, budget));
+    while (budget > 0) {
+      const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, budget), this.offset);
+      if (bytesRead === 0) break;
+      this.offset += bytesRead;
+      budget -= bytesRead;
+      this.consume(buffer.subarray(0, bytesRead), sink);
+    }
+    return budget;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+
+  private consume(chunk: Buffer, sink: Sink): void {
+    let from = 0;
+    for (;;) {
+      const end = chunk.indexOf(NEWLINE, from);
+      const piece = chunk.subarray(from, end < 0 ? chunk.length : end);
+      if (this.partial) {
+        if (this.partialBytes + piece.length > this.maxLineBytes) {
+          this.partial = undefined; // too long: skipped to its end, never held
+          this.partialBytes = 0;
+        } else if (piece.length > 0) {
+          this.partial.push(Buffer.from(piece));
+          this.partialBytes += piece.length;
+        }
+      }
+      if (end < 0) return;
+      if (this.partial) sink.line(Buffer.concat(this.partial).toString('utf8'));
+      else sink.garbage();
+      this.partial = [];
+      this.partialBytes = 0;
+      from = end + 1;
+    }
   }
 }

@@ -12,7 +12,7 @@ export interface TrafficSource {
   close(): Promise<void>;
 }
 
-/** Readings kept per watch: a day at one a second; beyond it the oldest in the middle are thinned out. */
+/** Readings kept per watch: a day at one a second; beyond it the oldest but the first are dropped. */
 const MAX_READINGS = 86_400;
 
 export interface TrafficWatch {
@@ -41,8 +41,8 @@ export async function watchTraffic(
         lost: `${source.name}: ${error instanceof Error ? error.message : String(error)}`,
       }));
       readings.push(reading);
-      // keep the first and the newest; thinning keeps pairs' order, resets are then seen a little later
-      if (readings.length > MAX_READINGS) readings.splice(1, 2, readings[2]!);
+      // the oldest after the first goes: counters still add up across it (by difference, a reset seen a reading later)
+      if (readings.length > MAX_READINGS) readings.splice(1, 1);
     });
     return pending;
   };
