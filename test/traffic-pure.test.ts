@@ -174,6 +174,25 @@ describe('log lines', () => {
   });
 
   it.each([
+    ['spaces', ' '.repeat(65_536)],
+    ['quotes', '" '.repeat(32_768)],
+    ['brackets', '[ '.repeat(32_768)],
+    ['a near miss', `1.2.3.4 - - [07/Dec/2026:19:27:11 +0000] "GET / HTTP/1.1" 200 2 "-" "${'a '.repeat(30_000)} 12x`],
+  ])('reads a hostile 64 KB line of %s in linear time, as garbage', (_title, line) => {
+    const format = gunicornFormat('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s');
+    if (typeof format === 'string') throw new Error(format);
+    for (const read of [format.read, combinedFormat.read, uwsgiFormat.read]) {
+      const started = performance.now();
+      expect(read(line)).not.toHaveProperty('status');
+      expect(performance.now() - started).toBeLessThan(100);
+    }
+  });
+
+  it('refuses a gunicorn format with two atoms side by side (no way to tell where one ends)', () => {
+    expect(gunicornFormat('%(h)s%(l)s %(s)s')).toBe('the gunicorn format has atoms side by side: %(h)s%(l)s');
+  });
+
+  it.each([
     ['no lines yet', [''], undefined],
     ['uWSGI among its messages', ['*** Operational MODE: preforking ***', UWSGI_LINE], 'uwsgi'],
     ['combined with times', [`${COMBINED} 12`, `${COMBINED} 0.5`], 'combined'],
