@@ -28,7 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
     'version',
   ],
   ['proc'], // running commands and finding them again after a crash
-  ['git', 'reload'],
+  ['git', 'reload', 'traffic'], // traffic/: sources and verdicts on a deploy's traffic, adapters on node: only
   ['config', 'watch'],
   // child-env withholds every option's variable from a child, so it reads the options table: above config/
   ['net', 'proc/child-env'],

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { configError } from '../errors.js';
-import { runArgv } from '../exec.js';
+import { runArgv } from '../proc/exec.js';
 import { shortSha } from '../sha.js';
 import { withoutRepoLocating } from './env.js';
 
