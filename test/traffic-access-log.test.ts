@@ -73,7 +73,7 @@ describe('access-log on a real gunicorn', () => {
       expect(window).toMatchObject({ requests: count.total, errors: count.byStatus.get(500), garbage: 0 });
       expect(window.latency?.measure).toBe('p99');
       expect(window.latency?.ms).toBeGreaterThanOrEqual(120);
-      expect(window.latency?.ms).toBeLessThan(120 * 1.5);
+      expect(window.latency?.ms).toBeLessThan(120 * 2); // a bucket above, with room for a loaded machine
       expect(window.queuePeak).toBeUndefined();
     }
     await auto.close();
