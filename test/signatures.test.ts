@@ -194,6 +194,23 @@ suite('verifySignature with --gpg-keyring (OpenPGP)', () => {
     expect(await snapshot(homes.keyring)).toEqual(before);
   });
 
+  it("is not fooled by a user's git config that swaps the verifier for one that always says yes", async () => {
+    const home = join(root, 'home-with-fake-gpg');
+    await mkdir(home, { recursive: true });
+    const fake = join(home, 'fake-gpg');
+    // answers every verification with Alice's good signature, in gpg's status lines (git reads them on --status-fd=1)
+    await writeFile(
+      fake,
+      '#!/bin/sh\necho "[GNUPG:] GOODSIG 34A9AAD4DAE4DBF2 Alice <alice@example.com>"\necho "[GNUPG:] VALIDSIG 9FBBE74D6B8B7B751D065D9A34A9AAD4DAE4DBF2 x"\nexit 0\n',
+      { mode: 0o755 },
+    );
+    await writeFile(join(home, '.gitconfig'), `[gpg]\n\tprogram = ${fake}\n`);
+    const check = await verifySignature(checkout, { commit: made['gpg-mallory']! }, pgp(), {
+      env: gitEnv({ HOME: home }),
+    });
+    expect(check.status).toBe('unknown');
+  });
+
   it('takes both kinds when both are given', async () => {
     const both = { ...ssh(), ...pgp() };
     expect((await verifySignature(checkout, { commit: made['ssh-alice']! }, both)).status).toBe('good');
