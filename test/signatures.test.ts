@@ -204,7 +204,7 @@ suite('verifySignature with --gpg-keyring (OpenPGP)', () => {
       '#!/bin/sh\necho "[GNUPG:] GOODSIG 34A9AAD4DAE4DBF2 Alice <alice@example.com>"\necho "[GNUPG:] VALIDSIG 9FBBE74D6B8B7B751D065D9A34A9AAD4DAE4DBF2 x"\nexit 0\n',
       { mode: 0o755 },
     );
-    await writeFile(join(home, '.gitconfig'), `[gpg]\n\tprogram = ${fake}\n`);
+    await writeFile(join(home, '.gitconfig'), `[gpg]\n\tprogram = ${fake}\n[gpg "openpgp"]\n\tprogram = ${fake}\n`);
     const check = await verifySignature(checkout, { commit: made['gpg-mallory']! }, pgp(), {
       env: gitEnv({ HOME: home }),
     });

@@ -129,6 +129,8 @@ export async function verifySignature(
     `safe.directory=${dir}`,
     // the verifiers git runs: the user's config must not swap them for something that always says yes
     'gpg.program=gpg',
+    'gpg.openpgp.program=gpg',
+    'gpg.x509.program=gpgsm',
     'gpg.ssh.program=ssh-keygen',
     ...(trust.allowedSigners ? [`gpg.ssh.allowedSignersFile=${trust.allowedSigners}`] : []),
   ].flatMap((c) => ['-c', c]);
