@@ -195,6 +195,11 @@ describe('log lines', () => {
   it.each([
     ['no lines yet', [''], undefined],
     ['uWSGI among its messages', ['*** Operational MODE: preforking ***', UWSGI_LINE], 'uwsgi'],
+    [
+      "uWSGI's log before its first request",
+      ['*** Starting uWSGI 2.0.21-debian (64bit) on [Mon Dec  7 19:20:28 2026] ***', 'compiled with version: 12.2.0'],
+      'uwsgi',
+    ],
     ['combined with times', [`${COMBINED} 12`, `${COMBINED} 0.5`], 'combined'],
     ['combined without times', [COMBINED, COMBINED, 'junk'], 'combined'],
   ])('detects %s', (_title, lines, name) => {

@@ -32,6 +32,9 @@ export interface LogFormat {
   read(line: string): LineReading;
 }
 
+/** lines only uWSGI writes: its start-up banner, a spawned master or worker */
+const UWSGI_MESSAGE = /^\*\*\* Starting uWSGI \d|^spawned uWSGI (master|worker) /;
+
 const UWSGI = / => generated \d+ bytes in (\d+) (msecs|micros) \(\S+ (\d{3})\)/;
 
 export const uwsgiFormat: LogFormat = {
@@ -164,14 +167,16 @@ export function namedFormat(name: string): LogFormat | undefined | { refused: st
 
 /**
  * Which format `lines` (the end of a log) are written in: the first of uwsgi, combined with a time, combined
- * without one that reads most of them (uWSGI: at least one request line; the others: more than half the lines).
+ * without one that reads most of them (uWSGI: at least one request line or start-up message; the others: more than
+ * half the lines).
  * Undefined when there are no lines yet to tell; a refusal, with the first line, when nothing reads them.
  */
 export function detectFormat(lines: readonly string[]): LogFormat | undefined | { refused: string } {
   const text = lines.filter((l) => l.trim() !== '');
   if (text.length === 0) return undefined;
   const requests = (format: LogFormat) => text.filter((l) => typeof format.read(l) === 'object').length;
-  if (requests(uwsgiFormat) > 0) return uwsgiFormat;
+  // uWSGI's own log before its first request: its start-up messages say whose log it is
+  if (requests(uwsgiFormat) > 0 || text.some((l) => UWSGI_MESSAGE.test(l))) return uwsgiFormat;
   const read = text.map((l) => combinedFormat.read(l)).filter((r): r is RequestLine => typeof r === 'object');
   if (read.length * 2 > text.length) {
     const timed = read.filter((r) => r.ms !== undefined).length * 2 > read.length;
