@@ -2,14 +2,13 @@
  * The access-log traffic source: a real gunicorn writing its access log with a %(D)s time under load, and real
  * files rotated, truncated, torn and bloated under a follower (uWSGI's own request lines: test/traffic-uwsgi.test.ts).
  */
-import { appendFile, mkdtemp, open, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it as test } from 'vitest';
-import { startGunicorn, type GunicornServer } from './helpers/gunicorn.js';
+import { gunicornMissing, startGunicorn, type GunicornServer } from './helpers/gunicorn.js';
 import { itNeeds } from './helpers/requires.js';
 import { startLoad, TRAFFIC_APP, until } from './helpers/traffic-app.js';
-import { gunicornMissing } from './helpers/gunicorn.js';
 import { AccessLogSource, MAX_READ_BYTES } from '../src/traffic/access-log.js';
 import { watchTraffic } from '../src/traffic/source.js';
 import { windowOf, type Reading } from '../src/traffic/window.js';
@@ -38,7 +37,7 @@ describe('access-log on a real gunicorn', () => {
     if (gunicornMissing()) return;
     const dir = join(root, 'gunicorn');
     await rm(dir, { recursive: true, force: true });
-    await import('node:fs/promises').then((fs) => fs.mkdir(dir));
+    await mkdir(dir);
     await writeFile(join(dir, 'app.py'), TRAFFIC_APP);
     logFile = join(dir, 'access.log');
     server = await startGunicorn({
