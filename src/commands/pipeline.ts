@@ -21,6 +21,7 @@ import { judgeFromConfig } from '../deploy/judge.js';
 import { pollTimeoutMs } from '../sync/schedule.js';
 import { watchCheckout } from '../sync/checkout-watch.js';
 import { authOptions } from '../git/credentials.js';
+import { checkSignatureTrust, type SignatureTrust } from '../git/signatures.js';
 
 export interface Pipeline {
   target: Target;
@@ -191,6 +192,7 @@ export async function buildPipeline(
       : undefined,
     judge: await judgeFromConfig(config, target.dir, reloading.files, logger),
     rollback: config.rollback,
+    signatures: signatureTrust(config),
     rules: config.onChange,
     imageRevision: config.imageRevision,
     onDiverged: config.onDiverged,
@@ -228,4 +230,16 @@ export async function buildPipeline(
     gate,
     listen: (listener) => void listeners.push(listener),
   };
+}
+
+/** --verify-signatures and who may sign, checked at start; the trust options alone say nothing and are refused. */
+function signatureTrust(config: Config): SignatureTrust | undefined {
+  const trust = { allowedSigners: config.allowedSigners, gpgKeyring: config.gpgKeyring };
+  if (!config.verifySignatures) {
+    const given = trust.allowedSigners ? '--allowed-signers' : trust.gpgKeyring ? '--gpg-keyring' : undefined;
+    if (given) throw configError(`${given} needs --verify-signatures (got ${given} without it)`);
+    return undefined;
+  }
+  checkSignatureTrust(trust);
+  return trust;
 }

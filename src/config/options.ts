@@ -258,6 +258,30 @@ export const OPTIONS = [
     defaultText: 'roll back',
   },
   {
+    key: 'verifySignatures',
+    kind: 'boolean',
+    commands: ENGINE,
+    description:
+      'deploy only revisions signed by a key --allowed-signers or --gpg-keyring allows: the fetched head (a tag followed with --ref: the tag) is verified before anything is staged; unsigned or signed by someone else is rejected until the branch moves',
+    default: false,
+    defaultText: 'off',
+  },
+  {
+    key: 'allowedSigners',
+    kind: 'path',
+    commands: ENGINE,
+    placeholder: 'FILE',
+    description:
+      "--verify-signatures with SSH signatures: an allowed-signers file (ssh-keygen's format, git's gpg.ssh.allowedSignersFile)",
+  },
+  {
+    key: 'gpgKeyring',
+    kind: 'path',
+    commands: ENGINE,
+    placeholder: 'DIR',
+    description: '--verify-signatures with OpenPGP signatures: a GnuPG home directory whose public keys are allowed',
+  },
+  {
     key: 'imageRevision',
     kind: 'string',
     commands: ENGINE,

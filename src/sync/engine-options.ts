@@ -11,6 +11,7 @@ import type { RefSpec } from './ref.js';
 import type { OwnerCheck } from './checkout-watch.js';
 import type { DeployRecord } from './status.js';
 import type { EngineListener } from './status-keeper.js';
+import type { SignatureTrust } from '../git/signatures.js';
 
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
 export type EngineGit = Pick<
@@ -52,6 +53,8 @@ export interface EngineOptions {
   /** --preflight and --canary: the staged revision is judged before anything serving sees it */
   judge?: Judge;
   rollback: boolean;
+  /** --verify-signatures: who may sign the revisions deployed (see pass/trust.ts) */
+  signatures?: SignatureTrust;
   rules: readonly ChangeRule[];
   /** the revision the running container image was built from: hold rules compare against it when known */
   imageRevision?: string;

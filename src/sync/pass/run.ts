@@ -2,6 +2,7 @@ import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
 import type { Stage, StageName } from './stage-types.js';
 import { detect, fetch } from './detect.js';
 import { admit } from './admit.js';
+import { trust } from './trust.js';
 import { plan } from './plan.js';
 import { stage } from './stage.js';
 import { judge } from './judge.js';
@@ -12,13 +13,14 @@ import { rollback } from './rollback.js';
 
 /**
  * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,
- * plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
+ * check who signed it (--verify-signatures), plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
  * apply it (in-place: the checkout), run its hooks, activate it, reload, verify, and roll back a revision that fails.
  */
 export const STAGES: readonly Stage[] = [
   detect,
   admit,
   fetch,
+  trust,
   plan,
   stage,
   judge,

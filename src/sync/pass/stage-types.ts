@@ -6,6 +6,7 @@ export type StageName =
   | 'detect'
   | 'admit'
   | 'fetch'
+  | 'trust'
   | 'plan'
   | 'stage'
   | 'judge'
