@@ -37,6 +37,8 @@ export interface GitHttpServerOptions {
   password?: string;
   /** Delay pack-negotiating upload-pack POSTs (v2 `command=fetch`, v0 `want`) by this many ms. */
   slowFetchMs?: number;
+  /** answer 403 "direct route blocked" to a request without this header (one a proxy adds): the proxy is the only way in */
+  onlyWithHeader?: string;
 }
 
 const BACKEND_PATH = '/usr/lib/git-core/git-http-backend';
@@ -233,6 +235,12 @@ export function startGitHttpServer(opts: GitHttpServerOptions): Promise<GitHttpS
       res.end(`answering ${failure!.status} on demand\n`);
     };
     if (failure && !failure.only) return refuse();
+    if (opts.onlyWithHeader && req.headers[opts.onlyWithHeader.toLowerCase()] === undefined) {
+      req.resume();
+      res.writeHead(403, { 'Content-Type': 'text/plain' });
+      res.end('direct route blocked: only the proxy may connect\n');
+      return;
+    }
     if (!checkAuth(req.headers.authorization, user, password)) {
       req.resume();
       res.writeHead(401, {

@@ -1,7 +1,8 @@
 /**
  * A real tinyproxy (Debian package `tinyproxy`) on 127.0.0.1, in the foreground with its own config: its log (every
  * request line, CONNECT included) is its stdout. `auth` requires proxy credentials; `deny` filters every host
- * (FilterDefaultDeny with a list that matches nothing), so the proxy answers 403 "Filtered".
+ * (FilterDefaultDeny with a list that matches nothing), so the proxy answers 403 "Filtered"; `addHeader` marks every
+ * request it forwards.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -26,7 +27,9 @@ export interface Tinyproxy {
   stop(): Promise<void>;
 }
 
-export async function startTinyproxy(options: { auth?: [string, string]; deny?: boolean } = {}): Promise<Tinyproxy> {
+export async function startTinyproxy(
+  options: { auth?: [string, string]; deny?: boolean; addHeader?: [string, string] } = {},
+): Promise<Tinyproxy> {
   for (let attempt = 1; ; attempt++) {
     const dir = await tmpDir('hotpull-tinyproxy-');
     const port = await freePort();
@@ -40,6 +43,8 @@ export async function startTinyproxy(options: { auth?: [string, string]; deny?: 
       'DisableViaHeader Yes',
     ];
     if (options.auth) lines.push(`BasicAuth ${options.auth[0]} ${options.auth[1]}`);
+    // a header on every request it forwards (not on CONNECT tunnels): how a server tells proxied requests apart
+    if (options.addHeader) lines.push(`AddHeader "${options.addHeader[0]}" "${options.addHeader[1]}"`);
     if (options.deny) {
       await fs.writeFile(path.join(dir, 'filter'), 'nothing\\.invalid\n');
       lines.push(`Filter "${path.join(dir, 'filter')}"`, 'FilterDefaultDeny Yes');
