@@ -495,11 +495,14 @@ describe('the HTTP client (node:http, no fetch)', () => {
           headers: { 'user-agent': 'ua', authorization: 'Bearer t' },
           timeoutMs: 5000,
         }),
-      ).toEqual({
+      ).toMatchObject({
         status: 200,
         body: 'POST ua Bearer t',
       });
-      expect(await request(`${base}/moved`, { timeoutMs: 5000 })).toEqual({ status: 302, body: 'see elsewhere' });
+      const moved = await request(`${base}/moved`, { timeoutMs: 5000 });
+      expect(moved).toMatchObject({ status: 302, body: 'see elsewhere' });
+      // the answer's headers come with it (Retry-After is read from them), a redirect's target among them
+      expect(moved.headers.location).toBe('/elsewhere');
       expect((await request(`${base}/big`, { timeoutMs: 5000, maxBodyBytes: 1000 })).body).toBe('x'.repeat(1000));
       const slow = await request(`${base}/never`, { timeoutMs: 300 }).catch((error: unknown) => error);
       expect(requestFailure(slow)).toBe('no answer within 300ms');
