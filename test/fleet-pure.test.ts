@@ -62,7 +62,7 @@ describe('since when the deployed revision serves', () => {
       ref: 'refs/heads/main',
     });
     expect(
-      await revisionFields({ ...status, lastGoodSha: B }, { ref: 'x', intervalMs: 1000, subjectOf: async () => 'fix' }),
+      await revisionFields({ ...status, lastGoodSha: B }, { ref: 'x', intervalMs: 1000, subjectOf: () => 'fix' }),
     ).toEqual({
       verified: false,
       ref: 'x',

@@ -12,7 +12,7 @@ import { commitAndPush, headOf, makeSandbox, tmpDir, type Sandbox } from './help
 import { logSink } from './helpers/hotpull.js';
 import { Git } from '../src/git/repo.js';
 import { createLogger } from '../src/log.js';
-import { processStartTime } from '../src/procfs.js';
+import { processStartTime } from '../src/proc/procfs.js';
 import { StatusKeeper } from '../src/sync/status-keeper.js';
 import { PauseState } from '../src/sync/pause.js';
 import { RefFollower } from '../src/sync/pass/follow.js';

@@ -105,7 +105,7 @@ describe('flags a command does not use are refused, not ignored', () => {
     ],
     [
       ['status', '--interval', '5s'],
-      'hotpull: --interval is not used by status (it is an option of run, supervisor-config); see hotpull status --help',
+      'hotpull: --interval is not used by status (it is an option of run, supervisor-config, fleet); see hotpull status --help',
     ],
     [
       ['log', '--touch', 'uwsgi.ini'],

@@ -84,6 +84,10 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
   const metrics = new Metrics(hotpullVersion(), notify ? () => notifier?.waiting ?? 0 : undefined, ref);
   const subjectOf = async (sha: string) =>
     (await target.git.run(['log', '-1', '--format=%s', sha])).trim() || undefined;
+  // /status names the deployed revision's subject: looked up once per revision, as soon as the status names it
+  const knownSubject = rememberSubjects(subjectOf);
+  listen((_change, status) => void (status.deployedSha && knownSubject(status.deployedSha)));
+  if (engine.status.deployedSha) knownSubject(engine.status.deployedSha);
   const stopping = new AbortController();
   if (notify) {
     // Loaded only when asked for: a daemon without --notify never loads the HTTP client.
@@ -152,7 +156,7 @@ export async function runCommand({ config, env, logger, signals }: CommandContex
     logger,
     control,
     page,
-    revision: { ref, intervalMs: config.interval, subjectOf: rememberSubjects(subjectOf) },
+    revision: { ref, intervalMs: config.interval, subjectOf: knownSubject },
   };
   const socket = await operatorSocket(stateDir, logger);
   const server: StatusServer = await startServer({ ...options, socket }).catch((error: unknown) => {

@@ -5,14 +5,16 @@ import type { DeployRecord, Status } from '../sync/status.js';
  * What /status says about the served revision beyond its sha, for `hotpull fleet` and anyone comparing replicas:
  * its subject, since when it serves, whether it was verified, what is followed and how often it is polled. Derived
  * from the status and its deploy records (the engine keeps neither a "since" nor a subject); the subject is the one
- * lookup that needs git, done by the caller's `subjectOf` and remembered per sha.
+ * lookup that needs git: `subjectOf` answers from what is already known (rememberSubjects), so /status answers in the
+ * same turn as its request (a client that half-closes after its request still gets it).
  */
 export interface RevisionSource {
   /** the ref followed, as followedRef gives it */
   ref: string;
   /** the poll period (--interval), so a fleet view knows how long replicas may differ while one deploys */
   intervalMs?: number;
-  subjectOf?: (sha: string) => Promise<string | undefined>;
+  /** the subject when it is known; asking starts the lookup when it is not */
+  subjectOf?: (sha: string) => string | undefined;
 }
 
 export interface RevisionFields {
@@ -73,9 +75,9 @@ export function followedRef(ref: RefSpec | undefined, branch: string): string {
 }
 
 /** The fields a status gets; pure but for `subjectOf`. */
-export async function revisionFields(status: Status, source: RevisionSource): Promise<RevisionFields> {
+export function revisionFields(status: Status, source: RevisionSource): RevisionFields {
   const sha = status.deployedSha;
-  const subject = sha && source.subjectOf ? await source.subjectOf(sha).catch(() => undefined) : undefined;
+  const subject = sha && source.subjectOf ? source.subjectOf(sha) : undefined;
   const since = servedSince(status);
   return {
     ...(subject !== undefined ? { subject } : {}),
@@ -86,23 +88,26 @@ export async function revisionFields(status: Status, source: RevisionSource): Pr
   };
 }
 
-/** `lookup` remembered for the last few shas: /status asks git once per revision, not once per request. */
+/**
+ * `lookup` remembered for the last few shas: /status asks git once per revision, not once per request. The answer is
+ * what is known now; an unknown sha starts its lookup (a failed one is tried again at the next ask). The daemon asks
+ * at every state change, so the deployed revision's subject is known by the time the deploy is verified.
+ */
 export function rememberSubjects(
   lookup: (sha: string) => Promise<string | undefined>,
   keep = 8,
-): (sha: string) => Promise<string | undefined> {
-  const known = new Map<string, Promise<string | undefined>>();
+): (sha: string) => string | undefined {
+  const known = new Map<string, { subject?: string }>();
   return (sha) => {
-    let subject = known.get(sha);
-    if (!subject) {
-      // a failed lookup is not remembered: the next request asks again
-      subject = lookup(sha).catch(() => {
-        known.delete(sha);
-        return undefined;
-      });
-      known.set(sha, subject);
-      if (known.size > keep) known.delete(known.keys().next().value!);
-    }
-    return subject;
+    const entry = known.get(sha);
+    if (entry) return entry.subject;
+    const fresh: { subject?: string } = {};
+    known.set(sha, fresh);
+    if (known.size > keep) known.delete(known.keys().next().value!);
+    lookup(sha).then(
+      (subject) => void (fresh.subject = subject),
+      () => void known.delete(sha),
+    );
+    return undefined;
   };
 }

@@ -137,14 +137,14 @@ function deliveryId(headers: IncomingHttpHeaders): string | undefined {
  * daemon's polling pace and next poll, when it has one; `stateSince`, when the state was entered; with a revision
  * source, what a fleet view compares replicas by (revision.ts).
  */
-export async function publicStatus(
+export function publicStatus(
   status: Status,
   extra: { poll?: PollInfo; stateSince?: string; revision?: RevisionSource } = {},
-): Promise<Record<string, unknown>> {
+): Record<string, unknown> {
   const { poll, stateSince, revision } = extra;
   return {
     ...status,
-    ...(revision ? await revisionFields(status, revision) : {}),
+    ...(revision ? revisionFields(status, revision) : {}),
     live: !PROBLEM_STATES.has(status.state) && status.lastSuccessAt !== undefined,
     ...(stateSince ? { stateSince } : {}),
     ...(poll ? { poll } : {}),
@@ -456,7 +456,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           return send(
             res,
             200,
-            await publicStatus(options.status(), {
+            publicStatus(options.status(), {
               poll: options.daemon.polling,
               stateSince: options.page?.since(),
               revision: options.revision,
