@@ -167,9 +167,15 @@ describe('the commit link (pure)', () => {
 
 describe('what each format says (pure), checked against its documented schema', () => {
   const link = `https://github.com/acme/app/commit/${B}`;
-  const impact = { requests: 1200, '5xx': 3, 'p95 ms': 180 };
+  const impact = {
+    summary: '3 failed of 1,200 requests, listen queue peak 2',
+    ms: 2000,
+    requests: 1200,
+    failed: 3,
+    queuePeak: 2,
+  };
   const notices: Notice[] = [
-    { event: 'live', state: 'verifying', record: { ...record, impact } as DeployRecord, old: A, new: B },
+    { event: 'live', state: 'verifying', record: { ...record, impact }, old: A, new: B },
     {
       event: 'rolled-back',
       state: 'verifying',
@@ -212,7 +218,7 @@ describe('what each format says (pure), checked against its documented schema', 
       '*Revision*\naaaaaaaa → bbbbbbbb',
       '*Subject*\nFix login',
       '*Duration*\n3.33s',
-      '*Impact*\nrequests 1200, 5xx 3, p95 ms 180',
+      '*Impact*\n3 failed of 1,200 requests, listen queue peak 2',
       '*Host*\nweb-1',
     ]);
     expect(slack.attachments[0].blocks[3].elements[0].text).toBe(`<${link}|the commit>`);

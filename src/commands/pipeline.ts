@@ -22,6 +22,8 @@ import { pollTimeoutMs } from '../sync/schedule.js';
 import { watchCheckout } from '../sync/checkout-watch.js';
 import { authOptions } from '../git/credentials.js';
 import { checkSignatureTrust, type SignatureTrust } from '../git/signatures.js';
+import { parseTrafficSpec } from '../traffic/spec.js';
+import { openTrafficSource } from '../traffic/open.js';
 
 export interface Pipeline {
   target: Target;
@@ -108,6 +110,8 @@ export async function buildPipeline(
   logger: Logger,
   role: 'run' | 'sync' = 'sync',
 ): Promise<Pipeline> {
+  // a bad --traffic is said before anything is touched
+  const traffic = config.traffic === undefined ? undefined : parseTrafficSpec(config.traffic);
   let owner: OwnerLock | undefined;
   if (config.layout === 'atomic') {
     const file = await atomicLockFile(config.repo);
@@ -155,6 +159,8 @@ export async function buildPipeline(
       'no reload strategy: the repo has no uwsgi.ini and neither --touch nor --reload is set; deploys will update files only',
     );
   }
+  const source = traffic && (await openTrafficSource(traffic));
+  if (source) logger.info({ traffic: source.source.name }, `traffic: ${source.said}`);
   const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env);
   const listeners: EngineListener[] = [];
   // The deploys of earlier runs, so `hotpull log` and /status show them after a restart.
@@ -193,6 +199,7 @@ export async function buildPipeline(
     judge: await judgeFromConfig(config, target.dir, reloading.files, logger),
     rollback: config.rollback,
     signatures: signatureTrust(config),
+    traffic: source && { source: source.source, everyMs: config.trafficEvery },
     rules: config.onChange,
     imageRevision: config.imageRevision,
     onDiverged: config.onDiverged,

@@ -71,6 +71,8 @@ interface BaseSpec {
   readonly values?: readonly string[];
   /** smallest accepted duration, ms */
   readonly min?: number;
+  /** largest accepted duration, ms */
+  readonly max?: number;
   readonly description: string;
   /** the description under one command, where the option means something else there (host up --repo) */
   readonly describeFor?: Partial<Record<CommandName, string>>;
@@ -256,6 +258,25 @@ export const OPTIONS = [
     description: 'on failed verification, leave the new code in place and report instead of rolling back',
     default: true,
     defaultText: 'roll back',
+  },
+  {
+    key: 'traffic',
+    kind: 'string',
+    commands: ENGINE,
+    placeholder: 'SOURCE',
+    description:
+      "where real traffic is read, uwsgi-stats:ADDR (uWSGI's --stats) or access-log:FILE[:FORMAT]: every deploy's record says what it cost its users (requests, failed, latency, listen queue peak) from the reload to its verdict",
+  },
+  {
+    key: 'trafficEvery',
+    kind: 'duration',
+    commands: ENGINE,
+    min: 50,
+    max: 60_000,
+    placeholder: 'DURATION',
+    description:
+      '--traffic: how often the source is read (the listen queue is a level: its peak is what a reading saw)',
+    default: 1000,
   },
   {
     key: 'verifySignatures',

@@ -1,6 +1,6 @@
 import { configError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
-import { durationProblem, parseDuration } from '../duration.js';
+import { durationProblem, formatDuration, parseDuration } from '../duration.js';
 import { redactUrl, splitUrl } from '../redact.js';
 import { envName, flagName } from './names.js';
 import type { ChangeRule, ListenAddress, OptionSpec } from './options.js';
@@ -23,7 +23,7 @@ export function optionLabel(spec: Pick<OptionSpec, 'key' | 'negatedFlag'>, sourc
 export function ruleText(spec: OptionSpec): string {
   switch (spec.kind) {
     case 'duration':
-      return `a duration like 500ms, 2s or 1m${spec.min ? ` of at least ${spec.min}ms` : ''}`;
+      return `a duration like 500ms, 2s or 1m${spec.min ? ` of at least ${spec.min}ms` : ''}${spec.max ? ` and at most ${formatDuration(spec.max)}` : ''}`;
     case 'enum':
       return `one of ${spec.values!.join(', ')}`;
     case 'boolean':
@@ -75,7 +75,7 @@ function parseKind(spec: OptionSpec, raw: unknown): Parsed | typeof INVALID {
   switch (spec.kind) {
     case 'duration': {
       const ms = typeof raw === 'string' ? parseDuration(raw) : undefined;
-      return ms !== undefined && ms >= (spec.min ?? 0) ? ms : INVALID;
+      return ms !== undefined && ms >= (spec.min ?? 0) && (spec.max === undefined || ms <= spec.max) ? ms : INVALID;
     }
     case 'enum':
       return typeof raw === 'string' && spec.values!.includes(raw) ? raw : INVALID;
@@ -286,7 +286,7 @@ export function maskedRemote(remote: string): string {
 function valueProblem(spec: OptionSpec, text: string): { rule: string; why?: string; shown: string } | undefined {
   switch (spec.kind) {
     case 'duration': {
-      const rule = durationProblem(text, ruleText(spec), spec.min);
+      const rule = durationProblem(text, ruleText(spec), spec.min, spec.max);
       return rule ? { rule, shown: text } : undefined;
     }
     case 'url': {

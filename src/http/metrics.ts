@@ -39,6 +39,9 @@ class Histogram {
 
 export class Metrics {
   private readonly deploys = new Map<string, number>();
+  /** --traffic: requests served and failed between a deploy's reload and its verdict, by the deploy's result */
+  private readonly deployRequests = new Map<string, number>();
+  private readonly deployFailed = new Map<string, number>();
   private readonly webhooks = new Map<string, number>();
   private readonly passes = new Map<string, number>();
   private readonly notifications = new Map<string, number>(NOTIFY_RESULTS.map((r) => [r, 0]));
@@ -62,6 +65,11 @@ export class Metrics {
     this.bump(this.passes, `${pass.trigger}\u0000${result}`);
     if (!(outcome instanceof Error) && (outcome.kind === 'deployed' || outcome.kind === 'rejected')) {
       this.bump(this.deploys, outcome.record.result);
+      const { impact, result } = outcome.record;
+      if (impact) {
+        this.bump(this.deployRequests, result, impact.requests);
+        this.bump(this.deployFailed, result, impact.failed);
+      }
       this.deployDuration.observe(outcome.record.durations.total / 1000);
     }
   }
@@ -78,8 +86,8 @@ export class Metrics {
     this.bump(this.onLive, result);
   }
 
-  private bump(map: Map<string, number>, key: string): void {
-    map.set(key, (map.get(key) ?? 0) + 1);
+  private bump(map: Map<string, number>, key: string, by = 1): void {
+    map.set(key, (map.get(key) ?? 0) + by);
   }
 
   /** `_now` is kept for the callers: the last success is exported as a timestamp, not an age. */
@@ -100,6 +108,19 @@ export class Metrics {
       'Deploys by result (live, reloaded, failed, rolled-back, rejected).',
       'result',
       this.deploys,
+    );
+
+    counter(
+      'hotpull_deploy_requests_total',
+      "Requests served between a deploy's reload and its verdict (--traffic), by deploy result.",
+      'result',
+      this.deployRequests,
+    );
+    counter(
+      'hotpull_deploy_failed_requests_total',
+      "Failed requests (exceptions, 5xx) between a deploy's reload and its verdict (--traffic), by deploy result.",
+      'result',
+      this.deployFailed,
     );
 
     family(

@@ -1,5 +1,5 @@
 import type { EngineChange } from '../sync/engine.js';
-import type { DeployRecord, Status } from '../sync/status.js';
+import type { DeployImpact, DeployRecord, Status } from '../sync/status.js';
 import { commitUrl } from './forge.js';
 
 /**
@@ -34,8 +34,8 @@ export interface Notice {
   suppressed?: number;
 }
 
-/** Impact figures of a deploy (requests, errors, latency …) when a stage measured them: shown as they are. */
-export type Impact = Readonly<Record<string, number | string>>;
+/** What a deploy cost its users (--traffic), as its record has it: figures and one line (`summary`). */
+export type Impact = Readonly<DeployImpact>;
 
 export interface Memory {
   /** the last state entered */
@@ -173,8 +173,8 @@ export function notificationBody(
   at: Date,
 ): NotificationBody {
   const { record } = notice;
-  // a stage that measures traffic may add its figures to the record; older records have none
-  const impact = (record as (DeployRecord & { impact?: Impact }) | undefined)?.impact;
+  // --traffic adds the deploy's figures to its record; older records have none
+  const impact = record?.impact;
   return {
     event: notice.event,
     repo: origin.repo,
@@ -191,7 +191,7 @@ export function notificationBody(
     durations: record?.durations ?? null,
     rolledBackTo: record?.rolledBackTo ?? null,
     commitUrl: commitUrl(origin.repo, notice.new) ?? null,
-    impact: impact && Object.keys(impact).length > 0 ? impact : null,
+    impact: impact ?? null,
     suppressed: notice.suppressed ?? 0,
     hostname: origin.hostname,
     version: origin.version,

@@ -75,13 +75,7 @@ export function messageOf(body: NotificationBody): Message {
   if (body.durations) facts.push({ name: 'Duration', value: formatDuration(body.durations.total) });
   if (body.rolledBackTo) facts.push({ name: 'Serving again', value: short(body.rolledBackTo) });
   if (body.reason) facts.push({ name: 'Reason', value: body.reason });
-  if (body.impact)
-    facts.push({
-      name: 'Impact',
-      value: Object.entries(body.impact)
-        .map(([key, value]) => `${key} ${value}`)
-        .join(', '),
-    });
+  if (body.impact) facts.push({ name: 'Impact', value: body.impact.summary });
   if (body.suppressed > 0)
     facts.push({ name: 'Suppressed', value: `${body.suppressed} like it since the last one (--notify-dedupe)` });
   facts.push({ name: 'Host', value: body.hostname });

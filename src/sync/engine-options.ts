@@ -12,6 +12,7 @@ import type { OwnerCheck } from './checkout-watch.js';
 import type { DeployRecord } from './status.js';
 import type { EngineListener } from './status-keeper.js';
 import type { SignatureTrust } from '../git/signatures.js';
+import type { TrafficSource } from '../traffic/source.js';
 
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
 export type EngineGit = Pick<
@@ -55,6 +56,8 @@ export interface EngineOptions {
   rollback: boolean;
   /** --verify-signatures: who may sign the revisions deployed (see pass/trust.ts) */
   signatures?: SignatureTrust;
+  /** --traffic: read every `everyMs` while the engine lives (closed by close()); see pass/impact.ts */
+  traffic?: { source: TrafficSource; everyMs: number };
   rules: readonly ChangeRule[];
   /** the revision the running container image was built from: hold rules compare against it when known */
   imageRevision?: string;

@@ -13,6 +13,7 @@ import { begin, open, settle } from './pass/recover.js';
 import { manualRollback } from './pass/rollback.js';
 import { enterGate } from './pass/apply.js';
 import { runPass } from './pass/run.js';
+import { recordTraffic } from '../traffic/recorder.js';
 
 export type { EngineOptions, EngineGit } from './engine-options.js';
 export type { EngineChange, EngineListener } from './status-keeper.js';
@@ -47,6 +48,7 @@ export class SyncEngine {
       pauses: new PauseState(async () => path.join(await workspace.stateDir(), 'pause.json')),
       served: options.health ? new ServedHealth(options.health) : undefined,
       memo: { resetting: false, startLogged: false },
+      traffic: options.traffic && recordTraffic(options.traffic.source, { everyMs: options.traffic.everyMs }),
     };
   }
 
@@ -54,9 +56,13 @@ export class SyncEngine {
     return this.env.report.status;
   }
 
-  /** Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. */
+  /**
+   * Ends helper processes (the ls-remote shell); the engine can still be used, they restart on demand. The --traffic
+   * source is closed for good: a deploy after it says its source was lost.
+   */
   close(): void {
     this.env.git.close();
+    void this.env.traffic?.close();
     this.env.owner?.release();
   }
 

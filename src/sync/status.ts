@@ -52,7 +52,30 @@ export interface DeployRecord {
     total: number;
   };
   error?: string;
+  /** --traffic: what the deploy cost its users, from the reload to its verdict (see pass/impact.ts) */
+  impact?: DeployImpact;
 }
+
+/**
+ * A deploy's traffic window in figures, and in one line (`summary`, formatImpact): only what the source measured.
+ * A type, not an interface, so a notification's `Impact` (string and number fields) takes it as it is.
+ */
+export type DeployImpact = {
+  summary: string;
+  /** the window's length, ms */
+  ms: number;
+  requests: number;
+  /** exceptions and harakiri kills (uwsgi-stats), 5xx answers (access-log) */
+  failed: number;
+  /** the source's latency measure (uWSGI: the mean; an access log: the p99), its value and the slowest figure */
+  latency?: 'mean' | 'p99';
+  latencyMs?: number;
+  slowestMs?: number;
+  queuePeak?: number;
+  queueErrors?: number;
+  /** the source was lost before the window's end (the figures are what was read before) */
+  lost?: string;
+};
 
 export interface Status {
   state: State;

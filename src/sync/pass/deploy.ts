@@ -5,11 +5,12 @@ import type { BlockedState, BlockedVerdict } from './decide.js';
 import type { RefFollower } from './follow.js';
 import type { PauseState } from '../pause.js';
 import type { Times } from '../record.js';
-import type { DeployRecord } from '../status.js';
+import type { DeployImpact, DeployRecord } from '../status.js';
 import type { StatusKeeper } from '../status-keeper.js';
 import type { EngineOptions } from '../engine-options.js';
 import type { Cursor } from './cursor.js';
 import type { Marks } from './marks.js';
+import type { TrafficRecorder } from '../../traffic/recorder.js';
 
 /** What a pass ends with. */
 export type SyncOutcome =
@@ -60,6 +61,9 @@ export interface Deploy {
   rollback?: boolean;
   /** verify: why the revision failed verification (rollback takes it from there) */
   failure?: string;
+  /** --traffic: the reading taken at the reload (the impact window's start), and the window at the verdict */
+  trafficFrom?: number;
+  impact?: DeployImpact;
   /** ends the run --watch gate (released when the pass ends) */
   gate?: () => void;
 }
@@ -86,8 +90,10 @@ export interface Memo {
 }
 
 /** What every stage works with: the options, and the collaborators that outlive a pass. */
-export interface StageEnv extends Omit<EngineOptions, 'clock' | 'onEvent' | 'history' | 'auth'> {
+export interface StageEnv extends Omit<EngineOptions, 'clock' | 'onEvent' | 'history' | 'auth' | 'traffic'> {
   clock: () => number;
+  /** --traffic, read from the engine's start to its close() */
+  traffic?: TrafficRecorder;
   cursor: Cursor;
   marks: Marks;
   report: StatusKeeper;

@@ -3,6 +3,7 @@ import { shortSha as short } from '../../sha.js';
 import { deployRecord, formatStages } from '../record.js';
 import type { DeployRecord } from '../status.js';
 import { leftByRollback, type Deploy, type StageEnv, type SyncOutcome } from './deploy.js';
+import { measureImpact } from './impact.js';
 
 /** The deploy's record, into the status and to the listeners (history, notifications, --on-live). */
 export function record(
@@ -14,13 +15,16 @@ export function record(
 ): DeployRecord {
   const { trigger, by, from, to, times } = d;
   const end = s.clock();
-  return s.report.recorded(deployRecord({ trigger, by, from, to, result, times, end, error, rolledBackTo }));
+  const entry = deployRecord({ trigger, by, from, to, result, times, end, error, rolledBackTo });
+  return s.report.recorded(d.impact ? { ...entry, impact: d.impact } : entry);
 }
 
 /** A verdict of live: the marks move, the record is written, old releases may go. */
 export async function live(d: Deploy, s: StageEnv): Promise<SyncOutcome> {
   s.served?.verified(true);
   await s.marks.live(d.from, d.to, leftByRollback(d, s));
+  // the window ends right before the record: its figures are what the record's time says
+  await measureImpact(d, s);
   const entry = record(d, s, 'live');
   await succeeded(d, s, entry, 'live');
   await s.workspace.settled(d.to);
@@ -34,6 +38,7 @@ export async function live(d: Deploy, s: StageEnv): Promise<SyncOutcome> {
 export async function unverified(d: Deploy, s: StageEnv, why?: string): Promise<SyncOutcome> {
   await s.cursor.clear();
   await s.marks.previous(d.from, d.to, leftByRollback(d, s));
+  await measureImpact(d, s);
   const entry = record(d, s, 'reloaded', why);
   await succeeded(d, s, entry, why ? 'unverified' : 'reloaded (unverified: no --health-url)');
   if (why) s.report.setState('unverified', why);

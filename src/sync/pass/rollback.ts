@@ -8,6 +8,7 @@ import type { Stage } from './stage-types.js';
 import { applyTree } from './apply.js';
 import { PREVIOUS_REF } from './marks.js';
 import { record } from './record.js';
+import { measureImpact } from './impact.js';
 import { reloadAll } from './verify.js';
 
 /**
@@ -20,6 +21,8 @@ export const rollback: Stage = {
   async run(d, s) {
     const { from, to } = d;
     const failure = d.failure!;
+    // what the failed revision cost its users, until the rollback starts
+    await measureImpact(d, s);
     const lastGood = s.marks.lastGood;
     const good = s.rollback
       ? rollbackTarget({ to, from, lastGood, rejected: s.marks.rejected, leftByRollback: leftByRollback(d, s) })

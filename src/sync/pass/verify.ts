@@ -7,12 +7,14 @@ import { abortedError, noVerdict, stopped, unfitToJudge } from './faults.js';
 import type { Stage } from './stage-types.js';
 import { progress } from './hooks.js';
 import { live, record, unverified } from './record.js';
+import { markReload } from './impact.js';
 
 /** Every reloader, in order. A failure leaves the new code on disk but maybe not served: the next pass retries it. */
 export const reload: Stage = {
   name: 'reload',
   state: () => 'reloading',
   async run(d, s) {
+    await markReload(d, s);
     try {
       await reloadAll(d, s, d.to, d.from);
     } catch (error) {
