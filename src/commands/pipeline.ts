@@ -24,6 +24,7 @@ import { authOptions } from '../git/credentials.js';
 import { checkSignatureTrust, type SignatureTrust } from '../git/signatures.js';
 import { parseTrafficSpec } from '../traffic/spec.js';
 import { openTrafficSource } from '../traffic/open.js';
+import type { BakeThresholds } from '../traffic/bake.js';
 
 export interface Pipeline {
   target: Target;
@@ -112,6 +113,7 @@ export async function buildPipeline(
 ): Promise<Pipeline> {
   // a bad --traffic is said before anything is touched
   const traffic = config.traffic === undefined ? undefined : parseTrafficSpec(config.traffic);
+  const bake = bakeOptions(config);
   let owner: OwnerLock | undefined;
   if (config.layout === 'atomic') {
     const file = await atomicLockFile(config.repo);
@@ -200,6 +202,7 @@ export async function buildPipeline(
     rollback: config.rollback,
     signatures: signatureTrust(config),
     traffic: source && { source: source.source, everyMs: config.trafficEvery },
+    bake,
     rules: config.onChange,
     imageRevision: config.imageRevision,
     onDiverged: config.onDiverged,
@@ -249,4 +252,25 @@ function signatureTrust(config: Config): SignatureTrust | undefined {
   }
   checkSignatureTrust(trust);
   return trust;
+}
+
+/** --bake and its thresholds, checked at start: it judges a verified deploy on --traffic, so it needs both. */
+function bakeOptions(config: Config): (BakeThresholds & { ms: number }) | undefined {
+  if (config.bake === undefined) return undefined;
+  const needs =
+    config.traffic === undefined ? '--traffic' : config.healthUrl === undefined ? '--health-url' : undefined;
+  if (needs) throw configError(`--bake needs ${needs} (got --bake ${formatDuration(config.bake)} without it)`);
+  const percent = /^(\d+(?:\.\d+)?)\s*%$/.exec(config.bakeMaxErrors.trim());
+  const ratio = percent ? Number(percent[1]) / 100 : NaN;
+  if (!(ratio >= 0 && ratio <= 1))
+    throw configError(
+      `--bake-max-errors must be a percentage from 0% to 100% like 1% or 0.5% (got ${JSON.stringify(config.bakeMaxErrors)})`,
+    );
+  return {
+    ms: config.bake,
+    maxErrorRatio: ratio,
+    ...(config.bakeMaxLatency === undefined ? {} : { maxLatencyMs: config.bakeMaxLatency }),
+    minRequests: config.bakeMinRequests,
+    inconclusive: config.bakeInconclusive,
+  };
 }

@@ -279,6 +279,48 @@ export const OPTIONS = [
     default: 1000,
   },
   {
+    key: 'bake',
+    kind: 'duration',
+    commands: ENGINE,
+    min: 1000,
+    placeholder: 'DURATION',
+    description:
+      'needs --traffic and --health-url: a verified deploy is judged on real traffic for DURATION against the same-length window before it, and rolled back when it fails (--bake-max-errors, --bake-max-latency); live only after it passes',
+  },
+  {
+    key: 'bakeMaxErrors',
+    kind: 'string',
+    commands: ENGINE,
+    placeholder: 'PERCENT',
+    description:
+      "--bake: the highest share of failed requests that passes (and a failure must be above the baseline's too)",
+    default: '1%',
+  },
+  {
+    key: 'bakeMaxLatency',
+    kind: 'duration',
+    commands: ENGINE,
+    placeholder: 'DURATION',
+    description:
+      "--bake: the highest latency (the source's measure: uWSGI's mean, an access log's p99) that passes, and a failure must be above 2x the baseline's; without it latency is not judged",
+  },
+  {
+    key: 'bakeMinRequests',
+    kind: 'count',
+    commands: ENGINE,
+    placeholder: 'N',
+    description: '--bake: fewer requests than N in the bake window judge nothing (inconclusive)',
+    default: 50,
+  },
+  {
+    key: 'bakeInconclusive',
+    kind: 'enum',
+    commands: ENGINE,
+    values: ['live', 'rollback'],
+    description: '--bake: what an inconclusive bake does (said in status and history either way)',
+    default: 'live',
+  },
+  {
     key: 'verifySignatures',
     kind: 'boolean',
     commands: ENGINE,

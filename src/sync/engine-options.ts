@@ -13,6 +13,7 @@ import type { DeployRecord } from './status.js';
 import type { EngineListener } from './status-keeper.js';
 import type { SignatureTrust } from '../git/signatures.js';
 import type { TrafficSource } from '../traffic/source.js';
+import type { BakeThresholds } from '../traffic/bake.js';
 
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
 export type EngineGit = Pick<
@@ -58,6 +59,8 @@ export interface EngineOptions {
   signatures?: SignatureTrust;
   /** --traffic: read every `everyMs` while the engine lives (closed by close()); see pass/impact.ts */
   traffic?: { source: TrafficSource; everyMs: number };
+  /** --bake: how long a verified deploy is judged on --traffic before it is live, and the thresholds (pass/bake.ts) */
+  bake?: BakeThresholds & { ms: number };
   rules: readonly ChangeRule[];
   /** the revision the running container image was built from: hold rules compare against it when known */
   imageRevision?: string;

@@ -141,7 +141,7 @@ export function formatHistory(entries: readonly HistoryEntry[]): string {
       const stages = formatStages(d);
       const back = e.rolledBackTo ? ` (back to ${short(e.rolledBackTo)})` : '';
       const by = e.by ? `  by ${e.by}` : '';
-      return `${e.at}  ${short(e.from)} → ${short(e.to)}  ${e.result.padEnd(11)} ${formatDuration(d.total).padStart(7)}  ${e.trigger.padEnd(7)}  ${stages}${back}${by}${e.error ? `\n    ${e.error}` : ''}${e.impact ? `\n    traffic: ${e.impact.summary}` : ''}`;
+      return `${e.at}  ${short(e.from)} → ${short(e.to)}  ${e.result.padEnd(11)} ${formatDuration(d.total).padStart(7)}  ${e.trigger.padEnd(7)}  ${stages}${back}${by}${e.error ? `\n    ${e.error}` : ''}${e.impact ? `\n    traffic: ${e.impact.summary}` : ''}${e.bake?.verdict === 'inconclusive' ? `\n    bake inconclusive: ${e.bake.said}` : ''}`;
     })
     .join('\n')
     .concat('\n');

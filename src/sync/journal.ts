@@ -25,6 +25,8 @@ export interface JournalEntry {
   trigger?: string;
   /** hooks: the run hooks (their commands, in order) that finished for this deploy */
   hooksDone?: string[];
+  /** reload: the reload and verification passed and the bake window is judging it (no verdict yet) */
+  baking?: boolean;
   /** a hook or reload command in flight: its process group, ended by the next start if a crash left it */
   child?: { pid: number; start?: string };
   at: string;

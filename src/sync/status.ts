@@ -54,6 +54,8 @@ export interface DeployRecord {
   error?: string;
   /** --traffic: what the deploy cost its users, from the reload to its verdict (see pass/impact.ts) */
   impact?: DeployImpact;
+  /** --bake: the verdict on real traffic, with its evidence (fail) or its reason (inconclusive) */
+  bake?: { verdict: 'pass' | 'fail' | 'inconclusive'; said?: string };
 }
 
 /**

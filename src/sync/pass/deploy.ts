@@ -64,6 +64,8 @@ export interface Deploy {
   /** --traffic: the reading taken at the reload (the impact window's start), and the window at the verdict */
   trafficFrom?: number;
   impact?: DeployImpact;
+  /** --bake: the verdict (the record takes it) */
+  bake?: DeployRecord['bake'];
   /** ends the run --watch gate (released when the pass ends) */
   gate?: () => void;
 }

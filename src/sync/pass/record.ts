@@ -16,7 +16,11 @@ export function record(
   const { trigger, by, from, to, times } = d;
   const end = s.clock();
   const entry = deployRecord({ trigger, by, from, to, result, times, end, error, rolledBackTo });
-  return s.report.recorded(d.impact ? { ...entry, impact: d.impact } : entry);
+  return s.report.recorded({
+    ...entry,
+    ...(d.impact ? { impact: d.impact } : {}),
+    ...(d.bake ? { bake: d.bake } : {}),
+  });
 }
 
 /** A verdict of live: the marks move, the record is written, old releases may go. */

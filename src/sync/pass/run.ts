@@ -10,11 +10,13 @@ import { apply, activate } from './apply.js';
 import { hooks } from './hooks.js';
 import { reload, verify } from './verify.js';
 import { rollback } from './rollback.js';
+import { bake } from './bake.js';
 
 /**
  * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,
  * check who signed it (--verify-signatures), plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
- * apply it (in-place: the checkout), run its hooks, activate it, reload, verify, and roll back a revision that fails.
+ * apply it (in-place: the checkout), run its hooks, activate it, reload, verify, bake it on real traffic (--bake), and roll
+ * back a revision that fails.
  */
 export const STAGES: readonly Stage[] = [
   detect,
@@ -29,6 +31,7 @@ export const STAGES: readonly Stage[] = [
   activate,
   reload,
   verify,
+  bake,
   rollback,
 ];
 

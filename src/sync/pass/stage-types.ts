@@ -15,6 +15,7 @@ export type StageName =
   | 'activate'
   | 'reload'
   | 'verify'
+  | 'bake'
   | 'rollback';
 
 /** undefined: go on; an outcome: the pass ends with it; skipTo: go on from a later stage */

@@ -8,6 +8,7 @@ import type { Stage } from './stage-types.js';
 import { progress } from './hooks.js';
 import { live, record, unverified } from './record.js';
 import { markReload } from './impact.js';
+import { baking } from './bake.js';
 
 /** Every reloader, in order. A failure leaves the new code on disk but maybe not served: the next pass retries it. */
 export const reload: Stage = {
@@ -42,6 +43,8 @@ export const verify: Stage = {
     const unfit = !verdict.ok && (await unfitToJudge(s, verdict.reason));
     if (unfit && !verdict.ok) throw noVerdict(`${unfit} while ${short(d.to)} was verified`, verdict.reason);
     d.times.verified = s.clock();
+    // baked: the bake stage gives the verdict, and the journal keeps the deploy owed until then
+    if (verdict.ok && baking(d, s)) return undefined;
     await s.cursor.clear();
     if (verdict.ok) return live(d, s);
     if (s.served && !s.served.canJudge) return unverified(d, s, s.served.cannotJudge(d.to, verdict.reason));
