@@ -4,7 +4,8 @@ import { isHotpullError } from '../src/errors.js';
 import { combinedFormat, detectFormat, gunicornFormat, namedFormat, uwsgiFormat } from '../src/traffic/log-format.js';
 import { parseTrafficSpec } from '../src/traffic/spec.js';
 import { sampleOfStats } from '../src/traffic/uwsgi-stats.js';
-import { watchTraffic } from '../src/traffic/source.js';
+import { watchTraffic, type TrafficSource } from '../src/traffic/source.js';
+import { recordTraffic } from '../src/traffic/recorder.js';
 import { bucketOf, windowOf, type Reading, type UnitCounters } from '../src/traffic/window.js';
 
 const worker = (id: number, pid: number, requests: number, errors = 0, busyUs?: number): UnitCounters => ({
@@ -281,5 +282,52 @@ describe('watchTraffic', () => {
     };
     const watch = await watchTraffic(source, { everyMs: 60_000 });
     expect(await watch.stop()).toMatchObject({ requests: 0, gaps: 1, lost: 'source lost: broken:1: adapter bug' });
+  });
+});
+
+describe('recordTraffic: the readings a deploy and its baseline are taken from', () => {
+  /** a source whose counter the test sets; a reading at each tick of a clock the test moves */
+  function scripted() {
+    const state = { now: 0, requests: 0, closed: false, fail: false };
+    const source: TrafficSource = {
+      name: 'scripted',
+      describe: () => 'scripted',
+      read: async () => {
+        if (state.fail) throw new Error('gone');
+        return { at: state.now, units: [{ key: 'w1', requests: state.requests, errors: 0 }] };
+      },
+      close: async () => void (state.closed = true),
+    };
+    return { state, source };
+  }
+
+  it('windows since a mark and between two times; readings older than keepMs go', async () => {
+    const { state, source } = scripted();
+    const recorder = recordTraffic(source, { everyMs: 3_600_000, keepMs: 10_000, now: () => state.now });
+    Object.assign(state, { now: 1000, requests: 10 });
+    const first = await recorder.mark();
+    Object.assign(state, { now: 5000, requests: 40 });
+    const reload = await recorder.mark();
+    Object.assign(state, { now: 8000, requests: 100 });
+    expect(await recorder.since(reload)).toMatchObject({ requests: 60, durationMs: 3000 });
+    expect(recorder.between(first, reload)).toMatchObject({ requests: 30, durationMs: 4000 });
+    Object.assign(state, { now: 20_000, requests: 150 });
+    await recorder.mark();
+    // the readings at 1000 and 5000 are older than 10 s now: the baseline they made is gone
+    expect(recorder.between(first, reload).lost).toBe('source lost: fewer than two readings');
+    await recorder.close();
+  });
+
+  it('a source that throws is a lost window, never a throw; after close() windows say closed', async () => {
+    const { state, source } = scripted();
+    const recorder = recordTraffic(source, { everyMs: 3_600_000, now: () => state.now });
+    const mark = await recorder.mark();
+    state.fail = true;
+    state.now = 100;
+    expect((await recorder.since(mark)).lost).toBe('source lost: scripted: gone');
+    state.fail = false;
+    await recorder.close();
+    expect(state.closed).toBe(true);
+    expect((await recorder.since(mark)).lost).toBe('source lost: scripted: closed');
   });
 });
