@@ -25,6 +25,9 @@ import { checkSignatureTrust, type SignatureTrust } from '../git/signatures.js';
 import { parseTrafficSpec } from '../traffic/spec.js';
 import { openTrafficSource } from '../traffic/open.js';
 import type { BakeThresholds } from '../traffic/bake.js';
+import { upstream } from '../fleet/upstream.js';
+import { loadSecret } from '../http/secret.js';
+import type { AfterPeer } from '../sync/after-peer.js';
 
 export interface Pipeline {
   target: Target;
@@ -203,6 +206,7 @@ export async function buildPipeline(
     signatures: signatureTrust(config),
     traffic: source && { source: source.source, everyMs: config.trafficEvery },
     bake,
+    after: await afterPeer(config),
     rules: config.onChange,
     imageRevision: config.imageRevision,
     onDiverged: config.onDiverged,
@@ -273,4 +277,19 @@ function bakeOptions(config: Config): (BakeThresholds & { ms: number }) | undefi
     minRequests: config.bakeMinRequests,
     inconclusive: config.bakeInconclusive,
   };
+}
+
+/** --after URL: the peer asked before a revision is applied; --after-bake alone says nothing and is refused. */
+async function afterPeer(config: Config): Promise<AfterPeer | undefined> {
+  if (!config.after) {
+    if (config.afterBake !== undefined)
+      throw configError('--after-bake needs --after URL (got --after-bake without it)');
+    return undefined;
+  }
+  return upstream(config.after, {
+    bakeMs: config.afterBake ?? 60_000,
+    timeoutMs: config.peerTimeout,
+    failingAfter: config.notifyFailingAfter ?? 3,
+    secret: await loadSecret(config),
+  });
 }

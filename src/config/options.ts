@@ -345,6 +345,23 @@ export const OPTIONS = [
     description: '--verify-signatures with OpenPGP signatures: a GnuPG home directory whose public keys are allowed',
   },
   {
+    key: 'after',
+    kind: 'url',
+    commands: RUN,
+    placeholder: 'URL',
+    description:
+      "staged rollout: apply a revision only once this peer's /status (a hotpull listener, or a Service in front of canaries) says it serves it, verified, for --after-bake; one the peer rejected or rolled back is held",
+  },
+  {
+    key: 'afterBake',
+    kind: 'duration',
+    commands: RUN,
+    min: 0,
+    placeholder: 'DURATION',
+    description: '--after: how long the peer must have served a revision, verified, before it is applied here',
+    defaultText: '1m',
+  },
+  {
     key: 'imageRevision',
     kind: 'string',
     commands: ENGINE,
@@ -834,10 +851,11 @@ export const OPTIONS = [
   {
     key: 'peerTimeout',
     kind: 'duration',
-    commands: ['fleet'],
+    commands: ['fleet', ...RUN],
     min: 100,
     placeholder: 'DURATION',
     description: 'fleet: time limit for each peer (DNS and docker lookups too); a peer past it is unreachable',
+    describeFor: { run: 'run --after: time limit for each question to the peer (and its answer is cut at 1 MiB)' },
     default: 2000,
   },
 ] as const satisfies readonly OptionSpec[];

@@ -14,6 +14,7 @@ import type { EngineListener } from './status-keeper.js';
 import type { SignatureTrust } from '../git/signatures.js';
 import type { TrafficSource } from '../traffic/source.js';
 import type { BakeThresholds } from '../traffic/bake.js';
+import type { AfterPeer } from './after-peer.js';
 
 /** What the engine asks of git: the remote, refs and diffs. The tree itself is the workspace's business. */
 export type EngineGit = Pick<
@@ -61,6 +62,8 @@ export interface EngineOptions {
   traffic?: { source: TrafficSource; everyMs: number };
   /** --bake: how long a verified deploy is judged on --traffic before it is live, and the thresholds (pass/bake.ts) */
   bake?: BakeThresholds & { ms: number };
+  /** --after: the peer a revision must be live on first (see pass/after.ts) */
+  after?: AfterPeer;
   rules: readonly ChangeRule[];
   /** the revision the running container image was built from: hold rules compare against it when known */
   imageRevision?: string;

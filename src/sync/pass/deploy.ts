@@ -11,6 +11,7 @@ import type { EngineOptions } from '../engine-options.js';
 import type { Cursor } from './cursor.js';
 import type { Marks } from './marks.js';
 import type { TrafficRecorder } from '../../traffic/recorder.js';
+import type { AfterMemo } from '../after-peer.js';
 
 /** What a pass ends with. */
 export type SyncOutcome =
@@ -89,6 +90,9 @@ export interface Memo {
   blocked?: { verdict: BlockedVerdict; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   resetting: boolean;
   startLogged: boolean;
+  /** --after: what the after stage remembers between passes, and the last hold it logged */
+  after?: AfterMemo;
+  afterSaid?: string;
 }
 
 /** What every stage works with: the options, and the collaborators that outlive a pass. */

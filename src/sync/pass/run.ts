@@ -3,6 +3,7 @@ import type { Stage, StageName } from './stage-types.js';
 import { detect, fetch } from './detect.js';
 import { admit } from './admit.js';
 import { trust } from './trust.js';
+import { after } from './after.js';
 import { plan } from './plan.js';
 import { stage } from './stage.js';
 import { judge } from './judge.js';
@@ -14,7 +15,7 @@ import { bake } from './bake.js';
 
 /**
  * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,
- * check who signed it (--verify-signatures), plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
+ * check who signed it (--verify-signatures), wait for the --after peer, plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
  * apply it (in-place: the checkout), run its hooks, activate it, reload, verify, bake it on real traffic (--bake), and roll
  * back a revision that fails.
  */
@@ -23,6 +24,7 @@ export const STAGES: readonly Stage[] = [
   admit,
   fetch,
   trust,
+  after,
   plan,
   stage,
   judge,

@@ -7,6 +7,7 @@ export type StageName =
   | 'admit'
   | 'fetch'
   | 'trust'
+  | 'after'
   | 'plan'
   | 'stage'
   | 'judge'
