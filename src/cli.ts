@@ -40,6 +40,7 @@ const COMMANDS: Readonly<Record<Exclude<TopCommand, 'completion' | 'version' | '
   'supervisor-config': async () => (await import('./commands/supervisor-config.js')).supervisorConfigCommand,
   pause: async () => (await import('./commands/pause.js')).pauseCommand,
   resume: async () => (await import('./commands/pause.js')).resumeCommand,
+  approve: async () => (await import('./commands/pause.js')).approveCommand,
   rollback: async () => (await import('./commands/rollback.js')).rollbackCommand,
   reset: async () => (await import('./commands/reset.js')).resetCommand,
   demo: async () => (await import('./commands/demo.js')).demoCommand,

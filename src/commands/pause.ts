@@ -23,3 +23,14 @@ export async function resumeCommand({ config, env, stdout, args }: CommandContex
   stdout.write(`${answer.message}\n`);
   return 0;
 }
+
+/** hotpull approve SHA: the daemon (run --require-approval) may apply SHA; syncs now. */
+export async function approveCommand({ config, env, stdout, args }: CommandContext): Promise<number> {
+  const sha = args[0] ?? '';
+  if (args.length !== 1 || !/^[0-9a-f]{4,64}$/.test(sha))
+    throw configError(`approve takes one SHA, a commit id in hex (got ${JSON.stringify(args.join(' '))})`);
+  const { url, secret } = await daemonAccess(config, env, 'approve');
+  const answer = await requestControl(url, secret, '/approve', { sha });
+  stdout.write(`${answer.message}\n`);
+  return 0;
+}

@@ -207,6 +207,7 @@ export async function buildPipeline(
     traffic: source && { source: source.source, everyMs: config.trafficEvery },
     bake,
     after: await afterPeer(config),
+    requireApproval: config.requireApproval,
     rules: config.onChange,
     imageRevision: config.imageRevision,
     onDiverged: config.onDiverged,

@@ -20,6 +20,7 @@ export const TOP_COMMANDS = [
   'log',
   'pause',
   'resume',
+  'approve',
   'rollback',
   'reset',
   'watch',
@@ -103,6 +104,11 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
     usage: 'hotpull resume [options]',
     summary: "ask the running daemon to follow again (lifts a pause or a rollback's) and sync now",
     examples: ['hotpull resume', 'hotpull resume --repo /app', 'hotpull resume --url http://127.0.0.1:9300'],
+  },
+  approve: {
+    usage: 'hotpull approve SHA [options]',
+    summary: 'let the running daemon apply SHA (run --require-approval); kept across restarts, for that sha only',
+    examples: ['hotpull approve 1a2b3c4', 'hotpull approve 1a2b3c4 --url http://127.0.0.1:9300'],
   },
   rollback: {
     usage: 'hotpull rollback [SHA] [options]',

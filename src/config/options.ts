@@ -112,7 +112,7 @@ const RUN = ['run', 'supervisor-config'] as const;
 /** the commands that run the sync engine on a checkout */
 const ENGINE = ['run', 'sync', 'rollback', 'host deploy', 'supervisor-config'] as const;
 /** the commands that ask a running daemon (its listener) to do something */
-const CONTROL = ['pause', 'resume', 'rollback', 'reset'] as const;
+const CONTROL = ['pause', 'resume', 'approve', 'rollback', 'reset'] as const;
 /** the commands that find the daemon of a checkout (--repo, else the working directory) */
 const ASKING = ['status', 'sync', ...CONTROL] as const;
 /** the commands that reload an app server */
@@ -360,6 +360,15 @@ export const OPTIONS = [
     placeholder: 'DURATION',
     description: '--after: how long the peer must have served a revision, verified, before it is applied here',
     defaultText: '1m',
+  },
+  {
+    key: 'requireApproval',
+    kind: 'boolean',
+    commands: RUN,
+    description:
+      'a new revision waits for `hotpull approve SHA` (the operator route, with the bearer secret) before it is applied; the approval is kept with the checkout',
+    default: false,
+    defaultText: 'off',
   },
   {
     key: 'imageRevision',

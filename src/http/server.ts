@@ -344,7 +344,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   async function operate(
     req: IncomingMessage,
     res: ServerResponse,
-    route: '/pause' | '/resume' | '/rollback' | '/reset',
+    route: '/pause' | '/resume' | '/approve' | '/rollback' | '/reset',
   ): Promise<void> {
     const control = controlOf();
     const body = jsonObject(await authorized(req, res, route.slice(1)));
@@ -356,6 +356,15 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     if (route === '/resume') return send(res, 200, { ok: true, message: await control.resume() });
     const sha = body.sha;
     const hex = typeof sha === 'string' && /^[0-9a-f]{4,64}$/.test(sha);
+    if (route === '/approve') {
+      if (!hex) throw new HttpError(400, 'sha must be a commit id in hex', 'bad_request');
+      try {
+        return send(res, 200, { ok: true, message: await control.approve(sha as string) });
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'CONFIG') throw error;
+        return send(res, 400, { ok: false, error: (error as Error).message });
+      }
+    }
     if (route === '/rollback' && sha !== undefined && !hex)
       throw new HttpError(400, 'sha must be a commit id in hex', 'bad_request');
     try {
@@ -426,7 +435,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     const close = !known || error.close;
     const headers: Record<string, string> = close ? { connection: 'close' } : {};
     if (status === 405)
-      headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/rollback', '/reset'].includes(path)
+      headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/approve', '/rollback', '/reset'].includes(path)
         ? 'POST'
         : 'GET, HEAD';
     send(res, status, { ok: false, error: (error as Error).message }, headers);
@@ -448,6 +457,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           return syncNow(req, res, /[?&]wait=(1|true)(&|$)/.test(req.url ?? ''));
         case '/pause':
         case '/resume':
+        case '/approve':
         case '/rollback':
         case '/reset':
           return operate(req, res, path);

@@ -8,6 +8,8 @@ import { resetToRemote } from './reset.js';
 export interface Control {
   pause(reason: string): Promise<string>;
   resume(): Promise<string>;
+  /** --require-approval: `sha` may be applied */
+  approve(sha: string): Promise<string>;
   rollback(sha: string | undefined): Promise<SyncOutcome>;
   syncAndWait(trigger: string): Promise<SyncOutcome | Error>;
   /** back up and reset a diverged or dirty checkout to the remote head; `backups`: the refs and paths saved */
@@ -36,6 +38,11 @@ export function daemonControl(
       return was
         ? `resumed (the pause by ${was.by}${was.reason ? `: ${was.reason}` : ''} is lifted); syncing now`
         : 'was not paused; syncing now';
+    },
+    async approve(sha) {
+      const message = await engine.approve(sha, 'api');
+      daemon.trigger('approve');
+      return message;
     },
     rollback: (sha) =>
       daemon

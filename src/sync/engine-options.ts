@@ -64,6 +64,8 @@ export interface EngineOptions {
   bake?: BakeThresholds & { ms: number };
   /** --after: the peer a revision must be live on first (see pass/after.ts) */
   after?: AfterPeer;
+  /** --require-approval: a new revision waits for `hotpull approve SHA` (see pass/approve.ts) */
+  requireApproval?: boolean;
   rules: readonly ChangeRule[];
   /** the revision the running container image was built from: hold rules compare against it when known */
   imageRevision?: string;

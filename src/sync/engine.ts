@@ -5,6 +5,7 @@ import type { EngineOptions } from './engine-options.js';
 import type { Status } from './status.js';
 import { RefFollower } from './pass/follow.js';
 import { PauseState, describePause, type Pause } from './pause.js';
+import { Approvals } from './approval.js';
 import { StatusKeeper } from './status-keeper.js';
 import { newDeploy, type StageEnv, type SyncOutcome } from './pass/deploy.js';
 import { Cursor } from './pass/cursor.js';
@@ -46,6 +47,7 @@ export class SyncEngine {
       marks: new Marks(() => options.git, report),
       follower: new RefFollower(spec, { ...options, git: () => options.git }),
       pauses: new PauseState(async () => path.join(await workspace.stateDir(), 'pause.json')),
+      approvals: new Approvals(() => workspace.stateDir()),
       served: options.health ? new ServedHealth(options.health) : undefined,
       memo: { resetting: false, startLogged: false },
       traffic: options.traffic && recordTraffic(options.traffic.source, { everyMs: options.traffic.everyMs }),
@@ -146,6 +148,26 @@ export class SyncEngine {
     }
     logger.warn({ by, reason }, describePause(pause));
     return pause;
+  }
+
+  /**
+   * `hotpull approve SHA`: the revision may go (--require-approval), kept across restarts. A short sha is taken only
+   * for the revision that waits (the remote head); else the full sha is needed, so an approval names one commit.
+   */
+  async approve(sha: string, by: string): Promise<string> {
+    const waiting = this.status.remoteSha;
+    const full = waiting?.startsWith(sha) && sha.length >= 7 ? waiting : sha;
+    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(full))
+      throw new HotpullError(
+        'CONFIG',
+        `approve needs the full sha, or at least 7 characters of the revision that waits (${waiting ? waiting.slice(0, 7) : 'none'}) (got ${JSON.stringify(sha)})`,
+      );
+    await this.env.approvals.set({ sha: full, by, at: new Date(this.env.clock()).toISOString() });
+    this.env.logger.warn({ sha: full, by }, `approved ${full.slice(0, 7)} (${by})`);
+    const still = this.env.requireApproval
+      ? ''
+      : ' (this daemon does not use --require-approval: nothing waits for it)';
+    return `approved ${full.slice(0, 7)}${full === waiting ? '' : ` (the revision that waits is ${waiting ? waiting.slice(0, 7) : 'none'})`}${still}; syncing now`;
   }
 
   /** Lifts a pause (and a rollback's); the revision a rollback left stays rejected until the branch moves. */

@@ -4,6 +4,7 @@ import type { ApplyPlan, Staged } from '../layout/workspace.js';
 import type { BlockedState, BlockedVerdict } from './decide.js';
 import type { RefFollower } from './follow.js';
 import type { PauseState } from '../pause.js';
+import type { Approvals } from '../approval.js';
 import type { Times } from '../record.js';
 import type { DeployImpact, DeployRecord } from '../status.js';
 import type { StatusKeeper } from '../status-keeper.js';
@@ -105,6 +106,7 @@ export interface StageEnv extends Omit<EngineOptions, 'clock' | 'onEvent' | 'his
   report: StatusKeeper;
   follower: RefFollower;
   pauses: PauseState;
+  approvals: Approvals;
   served?: ServedHealth;
   memo: Memo;
 }

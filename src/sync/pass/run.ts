@@ -4,6 +4,7 @@ import { detect, fetch } from './detect.js';
 import { admit } from './admit.js';
 import { trust } from './trust.js';
 import { after } from './after.js';
+import { approve } from './approve.js';
 import { plan } from './plan.js';
 import { stage } from './stage.js';
 import { judge } from './judge.js';
@@ -15,7 +16,7 @@ import { bake } from './bake.js';
 
 /**
  * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,
- * check who signed it (--verify-signatures), wait for the --after peer, plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
+ * check who signed it (--verify-signatures), wait for the --after peer and an approval, plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
  * apply it (in-place: the checkout), run its hooks, activate it, reload, verify, bake it on real traffic (--bake), and roll
  * back a revision that fails.
  */
@@ -25,6 +26,7 @@ export const STAGES: readonly Stage[] = [
   fetch,
   trust,
   after,
+  approve,
   plan,
   stage,
   judge,

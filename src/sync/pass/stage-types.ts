@@ -8,6 +8,7 @@ export type StageName =
   | 'fetch'
   | 'trust'
   | 'after'
+  | 'approve'
   | 'plan'
   | 'stage'
   | 'judge'

@@ -1,0 +1,23 @@
+import { shortSha as short } from '../../sha.js';
+import type { Stage } from './stage-types.js';
+
+/**
+ * --require-approval: a new revision waits for `hotpull approve SHA` (the operator route, with the bearer secret);
+ * an approval of another sha does nothing. Waiting is state `held`, the reason saying what waits and how to release
+ * it; the next poll looks again. A rollback or a deploy resumed after a restart does not wait.
+ */
+export const approve: Stage = {
+  name: 'approve',
+  async run(d, s) {
+    if (!s.requireApproval || d.restore || d.rollback || d.resumed) return undefined;
+    const approval = await s.approvals.get();
+    if (approval?.sha === d.to) return undefined;
+    const sha = short(d.to)!;
+    const reason = `${sha} waits for approval (--require-approval): hotpull approve ${sha}`;
+    if (s.memo.afterSaid !== reason) s.logger.info({ sha }, `deploy held: ${reason}`);
+    s.memo.afterSaid = reason;
+    s.report.setState('held', reason, true);
+    s.report.succeeded();
+    return { kind: 'blocked', state: 'held', reason };
+  },
+};
