@@ -126,10 +126,18 @@ describe(
           `^--after 127\\.0\\.0\\.1:\\d+ rolled-back ${bad.slice(0, 7)} \\(not healthy after .* answered 500: .*\\): ${bad.slice(0, 7)} is not applied here$`,
         ),
       );
-      // polls go on while held, and it stays held
-      const polls = (await statusOf(next.url)).lastSuccessAt;
-      await until('another poll', next.url, (s) => s.lastSuccessAt !== polls);
+      // polls go on while held, and it stays held: asked again each poll, not fetched again (no `syncing` between),
+      // the hold logged once
+      const flips = () => next.proc.records().filter((r) => String(r.msg).startsWith('state held → syncing')).length;
+      const flipped = flips();
+      for (let i = 0; i < 3; i++) {
+        const polled = (await statusOf(next.url)).lastSuccessAt;
+        await until('another poll', next.url, (s) => s.lastSuccessAt !== polled);
+      }
       expect((await statusOf(next.url)).deployedSha).toBe(before);
+      expect(flips()).toBe(flipped);
+      const said = next.proc.records().filter((r) => String(r.msg).startsWith(`deploy held: --after`));
+      expect(said.filter((r) => String(r.msg).includes(`rolled-back ${bad.slice(0, 7)}`))).toHaveLength(1);
     });
 
     it('the canary killed: the follower holds (failing after 3 asks), and recovers once it is back', async () => {

@@ -28,7 +28,7 @@ export const admit: Stage = {
       return { kind: 'up-to-date', sha: local };
     }
     const standing = standingVerdict(s.memo.blocked?.verdict, local, remote) ? s.memo.blocked : undefined;
-    if (standing && standing.verdict.state !== 'dirty') return standing.outcome;
+    if (standing && standing.verdict.state !== 'dirty' && !standing.verdict.again) return standing.outcome;
     d.standing = standing?.verdict;
     return undefined;
   },
@@ -66,4 +66,20 @@ export async function idle(s: StageEnv, sha: string | undefined): Promise<void> 
   await s.served?.refresh(sha, s.logger);
   if (s.served && !s.served.canJudge) s.report.setState('unverified', s.served.describe(sha));
   else s.report.setState('idle');
+}
+
+/**
+ * Held while something outside says no yet (the --after peer, an approval): the status says why, the log says it when
+ * the reason changes (a countdown aside), and the next pass looks again without fetching again. `answered`: the
+ * question got an answer (a peer that could not be asked is no success either).
+ */
+export function wait(d: Deploy, s: StageEnv, reason: string, answered = true): SyncOutcome {
+  const outcome = { kind: 'blocked' as const, state: 'held' as const, reason };
+  const said = `${d.to} ${reason.replace(/, applied here in .*$/, '')}`;
+  if (s.memo.waitSaid !== said) s.logger.info({ sha: short(d.to) }, `deploy held: ${reason}`);
+  s.memo.waitSaid = said;
+  s.memo.blocked = { verdict: { state: 'held', local: d.local, remote: d.to, again: true }, outcome };
+  s.report.setState('held', reason, true);
+  if (answered) s.report.succeeded();
+  return outcome;
 }

@@ -1,8 +1,8 @@
 import { formatDuration as ms } from '../../duration.js';
 import { HotpullError } from '../../errors.js';
 import { shortSha as short } from '../../sha.js';
-import type { StageEnv, SyncOutcome } from './deploy.js';
 import type { Stage } from './stage-types.js';
+import { wait } from './admit.js';
 
 /**
  * --after: a new revision is applied only once the peer serves it verified and has for --after-bake (from the peer's
@@ -23,42 +23,31 @@ export const after: Stage = {
       const why = `--after ${peer.name} could not be asked (${view.error})`;
       if (memo.failures >= peer.failingAfter)
         throw new HotpullError('UNREACHABLE', `${why}, ${memo.failures} times in a row; ${sha} waits`);
-      return hold(s, d.to, `${why}; ${sha} waits until it answers`, false);
+      return wait(d, s, `${why}; ${sha} waits until it answers`, false);
     }
     memo.failures = 0;
     if (view.kind !== 'live') memo.seen = undefined;
-    if (view.kind === 'refused')
-      return hold(s, d.to, `--after ${peer.name} ${view.verdict}: ${sha} is not applied here`);
+    if (view.kind === 'refused') return wait(d, s, `--after ${peer.name} ${view.verdict}: ${sha} is not applied here`);
     if (view.kind === 'waiting')
-      return hold(s, d.to, `waiting for ${sha} to be live on --after ${peer.name} (it ${view.what})`);
+      return wait(d, s, `waiting for ${sha} to be live on --after ${peer.name} (it ${view.what})`);
     const now = s.clock();
     if (memo.seen?.sha !== d.to) memo.seen = { sha: d.to, at: now };
     // a peer's clock ahead of ours never makes us wait longer than the bake from when we first saw it live
     const liveFor = Math.max(now - memo.seen.at, view.since === undefined ? 0 : now - view.since);
     if (liveFor < peer.bakeMs) {
       const left = ms(peer.bakeMs - liveFor);
-      return hold(
+      return wait(
+        d,
         s,
-        d.to,
         `${sha} is live on --after ${peer.name}, applied here in ${left} (--after-bake ${ms(peer.bakeMs)})`,
       );
     }
+    s.memo.blocked = undefined;
     s.logger.info(
       { sha, peer: peer.name, liveMs: liveFor },
       `${sha} has been live on ${peer.name} for ${ms(liveFor)} (--after-bake ${ms(peer.bakeMs)}): applying it here`,
     );
-    s.memo.afterSaid = undefined;
+    s.memo.waitSaid = undefined;
     return undefined;
   },
 };
-
-/** Held for now: the status says why; the log says it when what waits changes, not at every poll. */
-function hold(s: StageEnv, sha: string, reason: string, answered = true): SyncOutcome {
-  const said = `${sha} ${reason.replace(/, applied here in .*$/, '')}`;
-  if (s.memo.afterSaid !== said) s.logger.info({ sha: short(sha) }, `deploy held: ${reason}`);
-  s.memo.afterSaid = said;
-  s.report.setState('held', reason, true);
-  // a peer that answered is a verdict reached; one that did not is not a success either
-  if (answered) s.report.succeeded();
-  return { kind: 'blocked', state: 'held', reason };
-}

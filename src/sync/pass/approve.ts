@@ -1,5 +1,6 @@
 import { shortSha as short } from '../../sha.js';
 import type { Stage } from './stage-types.js';
+import { wait } from './admit.js';
 
 /**
  * --require-approval: a new revision waits for `hotpull approve SHA` (the operator route, with the bearer secret);
@@ -11,13 +12,11 @@ export const approve: Stage = {
   async run(d, s) {
     if (!s.requireApproval || d.restore || d.rollback || d.resumed) return undefined;
     const approval = await s.approvals.get();
-    if (approval?.sha === d.to) return undefined;
+    if (approval?.sha === d.to) {
+      s.memo.blocked = undefined;
+      return undefined;
+    }
     const sha = short(d.to)!;
-    const reason = `${sha} waits for approval (--require-approval): hotpull approve ${sha}`;
-    if (s.memo.afterSaid !== reason) s.logger.info({ sha }, `deploy held: ${reason}`);
-    s.memo.afterSaid = reason;
-    s.report.setState('held', reason, true);
-    s.report.succeeded();
-    return { kind: 'blocked', state: 'held', reason };
+    return wait(d, s, `${sha} waits for approval (--require-approval): hotpull approve ${sha}`);
   },
 };

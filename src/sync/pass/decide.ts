@@ -20,6 +20,8 @@ export interface BlockedVerdict {
   /** the deployed revision and the remote's, when the verdict was reached */
   local: string | undefined;
   remote: string;
+  /** looked at again at every pass, its objects not fetched again: a wait for a peer or an approval (after, approve) */
+  again?: boolean;
 }
 
 export function sameVerdict(a: BlockedVerdict | undefined, b: BlockedVerdict): boolean {

@@ -91,9 +91,10 @@ export interface Memo {
   blocked?: { verdict: BlockedVerdict; outcome: Extract<SyncOutcome, { kind: 'blocked' }> };
   resetting: boolean;
   startLogged: boolean;
-  /** --after: what the after stage remembers between passes, and the last hold it logged */
+  /** --after: what the after stage remembers between passes */
   after?: AfterMemo;
-  afterSaid?: string;
+  /** the last wait logged (after, approve) */
+  waitSaid?: string;
 }
 
 /** What every stage works with: the options, and the collaborators that outlive a pass. */
