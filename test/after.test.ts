@@ -118,7 +118,7 @@ describe(
       const bad = await commitAndPush(sb, { 'app.py': 'VERSION = 3 # BROKEN\n' }, 'bad');
       await until('the canary rolled it back', canary.url, (s) => s.rejectedSha === bad && s.deployedSha === before);
       const held = await until('the follower held on the verdict', next.url, (s) =>
-        String(s.reason).includes('not applied here'),
+        String(s.reason).includes(`rolled-back ${bad.slice(0, 7)}`),
       );
       expect(held.state).toBe('held');
       expect(held.reason).toMatch(
