@@ -21,6 +21,7 @@ import { judgeFromConfig } from '../deploy/judge.js';
 import { pollTimeoutMs } from '../sync/schedule.js';
 import { watchCheckout } from '../sync/checkout-watch.js';
 import { authOptions } from '../git/credentials.js';
+import { scopeOf } from '../sync/scope-paths.js';
 import { checkSignatureTrust, type SignatureTrust } from '../git/signatures.js';
 import { parseTrafficSpec } from '../traffic/spec.js';
 import { openTrafficSource } from '../traffic/open.js';
@@ -117,6 +118,7 @@ export async function buildPipeline(
   // a bad --traffic is said before anything is touched
   const traffic = config.traffic === undefined ? undefined : parseTrafficSpec(config.traffic);
   const bake = bakeOptions(config);
+  const scope = scopeOf(config);
   let owner: OwnerLock | undefined;
   if (config.layout === 'atomic') {
     const file = await atomicLockFile(config.repo);
@@ -166,7 +168,9 @@ export async function buildPipeline(
   }
   const source = traffic && (await openTrafficSource(traffic));
   if (source) logger.info({ traffic: source.source.name }, `traffic: ${source.said}`);
-  const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env);
+  const workspace = atomic?.workspace ?? new InPlaceWorkspace(target.git, logger, Date.now, env, scope.sparse);
+  // --sparse in-place: the checkout itself is narrowed (git leaves modified files outside the cone where they are)
+  if (!atomic && scope.sparse) await target.git.sparseCheckout(scope.sparse);
   const listeners: EngineListener[] = [];
   // The deploys of earlier runs, so `hotpull log` and /status show them after a restart.
   const history = History.in(await workspace.stateDir());
@@ -209,6 +213,7 @@ export async function buildPipeline(
     after: await afterPeer(config),
     requireApproval: config.requireApproval,
     rules: config.onChange,
+    paths: scope.paths,
     imageRevision: config.imageRevision,
     onDiverged: config.onDiverged,
     onDirty: config.onDirty,

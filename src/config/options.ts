@@ -371,6 +371,25 @@ export const OPTIONS = [
     defaultText: 'off',
   },
   {
+    key: 'path',
+    kind: 'strings',
+    commands: ENGINE,
+    multiple: true,
+    placeholder: 'DIR',
+    description:
+      'monorepos: deploy only changes under DIR (relative to the repo root), repeatable; a push that changes nothing under the paths moves the tree without hooks, reload or notification, counted as skipped (env: one value or a JSON list)',
+    default: [],
+  },
+  {
+    key: 'sparse',
+    kind: 'boolean',
+    commands: ENGINE,
+    description:
+      'with --path: the checkout holds only the paths and the files at the repo root (git sparse-checkout, cone mode), in both layouts',
+    default: false,
+    defaultText: 'off',
+  },
+  {
     key: 'imageRevision',
     kind: 'string',
     commands: ENGINE,

@@ -600,8 +600,21 @@ export class Git {
   }
 
   /** A complete checkout of `sha` at `dir` (detached), registered as a linked worktree of this repository. */
-  async worktreeAdd(dir: string, sha: string): Promise<void> {
-    await this.run(['worktree', 'add', '--detach', '--force', dir, sha]);
+  /** `sparse`: the worktree holds only these directories (and the root's files): cone mode, set before the checkout */
+  async worktreeAdd(dir: string, sha: string, sparse?: readonly string[]): Promise<void> {
+    if (!sparse) {
+      await this.run(['worktree', 'add', '--detach', '--force', dir, sha]);
+      return;
+    }
+    await this.run(['worktree', 'add', '--detach', '--force', '--no-checkout', dir, sha]);
+    const tree = new Git(dir, this.userEnv);
+    await tree.sparseCheckout(sparse);
+    await tree.run(['checkout', '--detach', '--force', sha]);
+  }
+
+  /** The checkout holds only `paths` and the root's files from now on (git sparse-checkout, cone mode, per worktree). */
+  async sparseCheckout(paths: readonly string[]): Promise<void> {
+    await this.run(['sparse-checkout', 'set', '--cone', '--', ...paths]);
   }
 
   async worktreeMove(from: string, to: string): Promise<void> {

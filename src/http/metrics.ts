@@ -139,6 +139,13 @@ export class Metrics {
     family('hotpull_sync_duration_seconds', 'histogram', 'Wall time of one sync pass.');
     lines.push(...this.passDuration.render('hotpull_sync_duration_seconds'));
 
+    family(
+      'hotpull_skipped_deploys_total',
+      'counter',
+      'Pushes that changed nothing under --path: the tree moved, nothing reloaded.',
+    );
+    lines.push(`hotpull_skipped_deploys_total ${status.skipped?.count ?? 0}`);
+
     counter('hotpull_webhook_requests_total', 'Webhook calls by result.', 'result', this.webhooks);
     counter(
       'hotpull_notifications_total',

@@ -67,6 +67,8 @@ export interface EngineOptions {
   /** --require-approval: a new revision waits for `hotpull approve SHA` (see pass/approve.ts) */
   requireApproval?: boolean;
   rules: readonly ChangeRule[];
+  /** --path: a change with nothing under these (normalized, repo-relative) is not deployed (see pass/scope.ts) */
+  paths?: readonly string[];
   /** the revision the running container image was built from: hold rules compare against it when known */
   imageRevision?: string;
   onDiverged: Policy;

@@ -56,6 +56,12 @@ export class StatusKeeper {
     if ('rejected' in marks) this.status.rejectedSha = marks.rejected;
   }
 
+  /** --path: the tree moved from `from` to `to` with nothing under the paths changed (see pass/scope.ts). */
+  skipped(from: string, to: string): void {
+    const count = (this.status.skipped?.count ?? 0) + 1;
+    this.status.skipped = { count, from, to, at: new Date(this.clock()).toISOString() };
+  }
+
   paused(pause: Pause | undefined): void {
     this.status.paused = pause;
   }

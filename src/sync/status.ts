@@ -98,6 +98,8 @@ export interface Status {
   lastError?: string;
   /** hotpull pause or rollback: who, when, why (kept across restarts in pause.json beside the journal) */
   paused?: { reason: string; by: string; at: string; left?: string };
+  /** --path: pushes that changed nothing under the paths (the tree moved, nothing reloaded), and the last one */
+  skipped?: { count: number; from: string; to: string; at: string };
   consecutiveFailures: number;
   lastSuccessAt?: string;
   deploys: DeployRecord[];

@@ -10,6 +10,7 @@ import { openAtomic, type AtomicWorkspace } from './layout/atomic.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/load.js';
 import { describeRef, lsRemotePattern, parseLsRemote, parseRef, resolveRef, type RefSpec } from './ref.js';
+import { scopeOf } from './scope-paths.js';
 
 /** What the pipeline works on, resolved and checked once at start from the config and the checkout. */
 export interface Target {
@@ -200,6 +201,7 @@ export async function resolveAtomicTarget(
     keep: config.keep,
     env,
     logger,
+    sparse: scopeOf(config).sparse,
   });
   const git = workspace.git;
   const remote = await git.prepareRemote(looksLikeUrl(config.remote) ? config.remote : 'origin', authOptions(config));

@@ -29,6 +29,8 @@ export interface AtomicOptions {
   keep: number;
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
+  /** --sparse: each release holds only these directories (and the root's files) */
+  sparse?: readonly string[];
 }
 
 export class AtomicWorkspace implements Workspace {
@@ -98,7 +100,7 @@ export class AtomicWorkspace implements Workspace {
       `${INCOMING}${target.slice(0, 12)}-${nodeCrypto().randomBytes(4).toString('hex')}`,
     );
     try {
-      await this.git.worktreeAdd(incoming, target);
+      await this.git.worktreeAdd(incoming, target, this.options.sparse);
       await this.git.worktreeMove(incoming, final);
     } catch (error) {
       // a half-made release (a full disk) must not keep its space until the next start

@@ -25,6 +25,8 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
     private readonly logger: Logger,
     private readonly clock: () => number = Date.now,
     private readonly env: Readonly<Record<string, string | undefined>> = process.env,
+    /** --sparse: the cone the checkout holds (set at start, see commands/pipeline.ts); the stage tree holds it too */
+    private readonly sparse?: readonly string[],
   ) {}
 
   async stateDir(): Promise<string> {
@@ -100,7 +102,7 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
 
   /** `target` in the staging worktree (.git/hotpull/stage), to be judged before the checkout changes. */
   async stageTree(target: string): Promise<Staged> {
-    this.stageTreeDir ??= new StageTree(this.git, await this.stateDir(), this.env);
+    this.stageTreeDir ??= new StageTree(this.git, await this.stateDir(), this.env, this.sparse);
     return { sha: target, dir: await this.stageTreeDir.prepare(target) };
   }
 

@@ -18,6 +18,8 @@ export class StageTree {
     private readonly repo: Git,
     stateDir: string,
     private readonly env: Readonly<Record<string, string | undefined>>,
+    /** --sparse: the stage holds what the checkout holds */
+    private readonly sparse?: readonly string[],
   ) {
     this.dir = path.join(stateDir, 'stage');
   }
@@ -28,7 +30,7 @@ export class StageTree {
     await fs.rm(this.dir, { recursive: true, force: true });
     await this.repo.worktreePrune().catch(() => undefined);
     await fs.mkdir(path.dirname(this.dir), { recursive: true });
-    await this.repo.worktreeAdd(this.dir, sha);
+    await this.repo.worktreeAdd(this.dir, sha, this.sparse);
     return this.dir;
   }
 

@@ -7,6 +7,7 @@ import type { Deploy, StageEnv } from './deploy.js';
 import { applyFailure, diskFull } from './faults.js';
 import type { Stage } from './stage-types.js';
 import { planFor } from './plan.js';
+import { quietEnd } from './scope.js';
 
 /**
  * In-place: the checkout goes to the new revision (the fast-forward first when the plan allows it), with the cursor
@@ -45,7 +46,7 @@ export const apply: Stage = {
 /** From here the new revision may be served: a stop or a crash resumes with the reload. */
 export const activate: Stage = {
   name: 'activate',
-  cursor: () => 'reload',
+  cursor: (d) => (d.quiet ? undefined : 'reload'),
   async run(d, s) {
     if (d.resumed) {
       // what answers now may be this revision already (reloaded before a crash): no probe of "before", the record says
@@ -56,6 +57,7 @@ export const activate: Stage = {
       await s.workspace.activate(d.staged!);
       s.report.deployed(d.to);
     }
+    if (d.quiet) return quietEnd(d, s);
     // what the old code answers decides whether a failed verification can be blamed on this deploy
     await s.served?.refresh(d.from || undefined, s.logger);
     return undefined;

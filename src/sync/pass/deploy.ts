@@ -16,7 +16,8 @@ import type { AfterMemo } from '../after-peer.js';
 
 /** What a pass ends with. */
 export type SyncOutcome =
-  | { kind: 'up-to-date'; sha: string }
+  /** skipped: --path, the tree moved to `sha` but nothing under the paths changed (no hooks, reload or record) */
+  | { kind: 'up-to-date'; sha: string; skipped?: boolean }
   | { kind: 'deployed'; record: DeployRecord }
   | { kind: 'rejected'; record: DeployRecord }
   | { kind: 'blocked'; state: BlockedState; reason: string };
@@ -48,6 +49,8 @@ export interface Deploy {
   standing?: BlockedVerdict;
   /** plan: how the tree changes; 'try-ff' lets apply try the fast-forward first */
   plan?: ApplyPlan | 'try-ff';
+  /** scope: nothing under --path changed; the tree moves, nothing else happens */
+  quiet?: boolean;
   /** the run hooks this change needs (onChange rules), or those a resumed deploy still owes */
   run: readonly Hook[];
   /** the new revision on disk, where hooks run and the judge looks (in-place: the checkout or the stage tree) */

@@ -17,7 +17,7 @@ import { refuse } from './record.js';
 export const judge: Stage = {
   name: 'judge',
   async run(d, s) {
-    if (!s.judge) return undefined;
+    if (!s.judge || d.quiet) return undefined;
     const childFile = path.join(await s.workspace.stateDir(), 'judge-child.json');
     // what a hotpull killed with -9 left running may still write in the stage: ended before it is prepared again
     await endInterruptedJudge(childFile, s.logger).catch(() => undefined);

@@ -54,6 +54,13 @@ export class Marks {
       await this.git().updateRef(PREVIOUS_REF, from, 'hotpull: previous live');
   }
 
+  /** --path: a revision that changed nothing under the paths serves what `from` served, so it is as good. */
+  async carried(from: string, to: string): Promise<void> {
+    if (!from || this.lastGood !== from) return;
+    await this.git().updateRef(LAST_GOOD_REF, to, 'hotpull: nothing under --path changed');
+    this.report.marks({ lastGood: to });
+  }
+
   /** Rejected until the branch moves (or someone asks on purpose); `state`: the status says so now. */
   async reject(sha: string, reason: string, state = true): Promise<void> {
     await this.git().updateRef(REJECTED_REF, sha, 'hotpull: rejected');

@@ -6,6 +6,7 @@ import { trust } from './trust.js';
 import { after } from './after.js';
 import { approve } from './approve.js';
 import { plan } from './plan.js';
+import { scope } from './scope.js';
 import { stage } from './stage.js';
 import { judge } from './judge.js';
 import { apply, activate } from './apply.js';
@@ -16,9 +17,10 @@ import { bake } from './bake.js';
 
 /**
  * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,
- * check who signed it (--verify-signatures), wait for the --after peer and an approval, plan the change (policies, hold rules), stage it (atomic: a release and its hooks), judge it (preflight, canary),
- * apply it (in-place: the checkout), run its hooks, activate it, reload, verify, bake it on real traffic (--bake), and roll
- * back a revision that fails.
+ * check who signed it (--verify-signatures), wait for the --after peer and an approval, plan the change (policies,
+ * hold rules), scope it (--path: nothing under the paths moves the tree and ends the pass after activate), stage it
+ * (atomic: a release and its hooks), judge it (preflight, canary), apply it (in-place: the checkout), run its hooks,
+ * activate it, reload, verify, bake it on real traffic (--bake), and roll back a revision that fails.
  */
 export const STAGES: readonly Stage[] = [
   detect,
@@ -28,6 +30,7 @@ export const STAGES: readonly Stage[] = [
   after,
   approve,
   plan,
+  scope,
   stage,
   judge,
   apply,

@@ -10,6 +10,7 @@ export type StageName =
   | 'after'
   | 'approve'
   | 'plan'
+  | 'scope'
   | 'stage'
   | 'judge'
   | 'apply'
