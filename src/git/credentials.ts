@@ -264,3 +264,23 @@ export function explainHttpFailure(output: string, source: CredentialSource | un
   }
   return undefined;
 }
+
+/**
+ * The environment for a command that reaches other hosts than the remote's (submodules): the credential helper and
+ * user name credentialEnv configured answer for the remote's scheme, host and port only (`credential.<origin>.helper`),
+ * so a submodule elsewhere is never sent the remote's password. The helper list's reset stays unscoped.
+ */
+export function scopedCredentials(env: Record<string, string>, url: string): Record<string, string> {
+  const origin = /^(https?:\/\/)(?:[^@/]*@)?([^/?#]+)/i.exec(url);
+  const scoped = { ...env };
+  for (let i = 0; i < Number(env.GIT_CONFIG_COUNT ?? 0); i++) {
+    const key = env[`GIT_CONFIG_KEY_${i}`];
+    if (key !== 'credential.helper' && key !== 'credential.username') continue;
+    if (key === 'credential.helper' && env[`GIT_CONFIG_VALUE_${i}`] === '') continue;
+    // not an http(s) remote: no password is meant for anyone, so no host gets the helper
+    scoped[`GIT_CONFIG_KEY_${i}`] = origin
+      ? `credential.${origin[1]!.toLowerCase()}${origin[2]!.toLowerCase()}.${key.slice('credential.'.length)}`
+      : 'hotpull.unused';
+  }
+  return scoped;
+}

@@ -13,7 +13,7 @@ import { LsRemoteCoprocess, lsRemoteScope } from './coprocess.js';
 import { NativePoll, userConfigFiles } from './native-poll.js';
 import { withoutRepoLocating } from './env.js';
 import { RemoteAuth, type AuthOptions } from './auth.js';
-import { remoteKind } from './credentials.js';
+import { remoteKind, scopedCredentials } from './credentials.js';
 import { sshCommand } from './ssh.js';
 
 /**
@@ -61,6 +61,8 @@ const UNSAFE_ALLOWED = Object.fromEntries(
 export interface RunOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** this command's environment instead of the adapter's (submodules: credentials scoped to the remote's host) */
+  env?: Record<string, string>;
 }
 
 /** The lines of git's stderr that say what went wrong (fatal:/error:), else its last lines; advice dropped. */
@@ -91,6 +93,8 @@ export class Git {
   /** the environment as the user gave it (their GIT_SSH_COMMAND, GIT_CONFIG_GLOBAL) */
   private readonly userEnv: Readonly<Record<string, string>>;
   private auth?: RemoteAuth;
+  /** the remote's URL, as prepareRemote read it (submodules are trusted and credentialed by it) */
+  private remoteUrl?: string;
   /** told of every git command run (redacted) and how long it took, for debug logs */
   onCommand?: (command: string, ms: number, failed: boolean) => void;
 
@@ -130,6 +134,7 @@ export class Git {
     for (const name of auth.drop) delete env[name];
     this.env = env;
     this.auth = auth;
+    this.remoteUrl = url;
     if (trustLocal && remoteKind(url) === 'local')
       await this.trustDirectory(url.startsWith('file://') ? fileURLToPath(url) : path.resolve(this.dir, url));
     return auth.remote;
@@ -206,7 +211,7 @@ export class Git {
     this.env = { ...this.env, GIT_CONFIG_GLOBAL: shim };
   }
 
-  private client(signal?: AbortSignal): SimpleGit {
+  private client(signal?: AbortSignal, env: Record<string, string> = this.env): SimpleGit {
     return simpleGit({
       baseDir: this.dir,
       // maintenance.auto=false: fetch and merge would each start `git maintenance run --auto` and wait for it,
@@ -216,7 +221,7 @@ export class Git {
       maxConcurrentProcesses: 1,
       // simple-git strips or refuses GIT_* variables unless allowed; the environment we pass is the
       // operator's own (proxies, CA bundles, GIT_SSH_COMMAND), so all of it is allowed through.
-      allowEnvironment: Object.keys(this.env),
+      allowEnvironment: Object.keys(env),
       // simple-git refuses to run when the environment names an ssh command, askpass, editor, pager, config
       // paths… The environment is the operator's (Supervisor, Docker, CI) and must keep working; the arguments
       // are fixed by this module and never carry outside input, so its argument guards have nothing to catch.
@@ -235,7 +240,7 @@ export class Git {
                   : 'git was killed by a signal',
               ),
             ])),
-    }).env(this.env);
+    }).env(env);
   }
 
   async run(args: string[], options: RunOptions = {}): Promise<string> {
@@ -247,7 +252,7 @@ export class Git {
     const started = performance.now();
     let failed = true;
     try {
-      const out = await this.client(signal).raw(args);
+      const out = await this.client(signal, options.env).raw(args);
       failed = false;
       return out;
     } catch (error) {
@@ -610,6 +615,24 @@ export class Git {
     const tree = new Git(dir, this.userEnv);
     await tree.sparseCheckout(sparse);
     await tree.run(['checkout', '--detach', '--force', sha]);
+  }
+
+  /**
+   * The submodules of the tree at `dir` (this repository's worktree or one linked to it) at the commits the tree
+   * records: `submodule update --init --recursive`, shallow (`--depth 1`) when this repository is. A tree without
+   * .gitmodules runs nothing. Credentials apply as to the remote, to the remote's own host only (see
+   * scopedCredentials); a submodule on this machine (file://, a path) is allowed only when the remote is too.
+   */
+  async updateSubmodules(dir: string, options: RunOptions = {}): Promise<void> {
+    if (!(await stat(path.join(dir, '.gitmodules')).catch(() => undefined))) return;
+    const shallow = (await this.run(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+    const local = this.remoteUrl !== undefined && remoteKind(this.remoteUrl) === 'local';
+    const git = [...(local ? ['-c', 'protocol.file.allow=always'] : []), '-C', dir, 'submodule'];
+    const env = this.remoteUrl ? scopedCredentials(this.env, this.remoteUrl) : this.env;
+    // the URLs the revision's .gitmodules names, not those of the revision before it
+    await this.run([...git, 'sync', '--recursive'], options);
+    const update = ['update', '--init', '--recursive', ...(shallow ? ['--depth', '1'] : [])];
+    await this.network(() => this.run([...git, ...update], { ...options, env }));
   }
 
   /** The checkout holds only `paths` and the root's files from now on (git sparse-checkout, cone mode, per worktree). */

@@ -102,6 +102,8 @@ export class AtomicWorkspace implements Workspace {
     try {
       await this.git.worktreeAdd(incoming, target, this.options.sparse);
       await this.git.worktreeMove(incoming, final);
+      // after the move: git moves no worktree that holds submodules (a kill here: isCompleteRelease says not complete)
+      await this.git.updateSubmodules(final);
     } catch (error) {
       // a half-made release (a full disk) must not keep its space until the next start
       await fs.rm(incoming, { recursive: true, force: true }).catch(() => undefined);
@@ -185,7 +187,11 @@ export class AtomicWorkspace implements Workspace {
     const dir = this.releaseDir(sha);
     if (!(await exists(path.join(dir, '.git')))) return false;
     try {
-      return (await new Git(dir, this.options.env).head()) === sha;
+      const git = new Git(dir, this.options.env);
+      if ((await git.head()) !== sha) return false;
+      if (!(await exists(path.join(dir, '.gitmodules')))) return true;
+      // a submodule not initialized (-), at another commit (+) or in conflict (U): a release a kill left half made
+      return !/^[-+U]/m.test(await git.run(['submodule', 'status', '--recursive']));
     } catch {
       return false;
     }

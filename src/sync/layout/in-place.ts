@@ -83,6 +83,7 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
     }
     if (plan.mode === 'ff') await this.git.fastForward(target);
     else await this.git.resetHard(target);
+    await this.git.updateSubmodules(this.git.dir);
     return { sha: target, dir: this.git.dir };
   }
 
@@ -116,17 +117,21 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
       throw error;
     }
     // "Already up to date" when the checkout is ahead: nothing moved, so this was not the case we handle here
-    return (await this.git.headFromFiles()) === target;
+    if ((await this.git.headFromFiles()) !== target) return false;
+    await this.git.updateSubmodules(this.git.dir);
+    return true;
   }
 
   async activate(): Promise<void> {}
 
   async discard(_staged: Staged, local: string): Promise<void> {
     await this.git.resetHard(local);
+    await this.git.updateSubmodules(this.git.dir);
   }
 
   async restore(sha: string): Promise<void> {
     await this.git.resetHard(sha);
+    await this.git.updateSubmodules(this.git.dir);
   }
 
   async settled(): Promise<void> {}
@@ -168,6 +173,7 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
     await this.removeFiles(strays);
     await this.git.resetHard(sha);
     await this.removeFiles(strays);
+    await this.git.updateSubmodules(this.git.dir);
     if (saved) await this.git.checkoutPaths(saved, edits, path.join(await this.stateDir(), 'pathspec'), true);
     done.push(
       `the deploy ${short(from || '(none)')} → ${short(to)} that did not finish was ${sha === to ? 'finished' : 'undone'}: the checkout is at ${short(sha)}`,

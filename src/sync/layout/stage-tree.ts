@@ -26,11 +26,13 @@ export class StageTree {
 
   /** The tree at exactly `sha`, as a fresh checkout would have it (files a judge wrote there are gone). */
   async prepare(sha: string): Promise<string> {
-    if (await this.reuse(sha).catch(() => false)) return this.dir;
-    await fs.rm(this.dir, { recursive: true, force: true });
-    await this.repo.worktreePrune().catch(() => undefined);
-    await fs.mkdir(path.dirname(this.dir), { recursive: true });
-    await this.repo.worktreeAdd(this.dir, sha, this.sparse);
+    if (!(await this.reuse(sha).catch(() => false))) {
+      await fs.rm(this.dir, { recursive: true, force: true });
+      await this.repo.worktreePrune().catch(() => undefined);
+      await fs.mkdir(path.dirname(this.dir), { recursive: true });
+      await this.repo.worktreeAdd(this.dir, sha, this.sparse);
+    }
+    await this.repo.updateSubmodules(this.dir);
     return this.dir;
   }
 
