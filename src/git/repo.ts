@@ -635,6 +635,26 @@ export class Git {
     await this.network(() => this.run([...git, ...update], { ...options, env }));
   }
 
+  /**
+   * The tree at `dir` as it is served: its submodules (updateSubmodules), then the real contents of its LFS files
+   * (`git lfs pull`, when the root's .gitattributes uses filter=lfs; the lfs step refuses a revision like that when
+   * git-lfs is missing, before anything is put on disk).
+   */
+  async fillTree(dir: string, options: RunOptions = {}): Promise<void> {
+    await this.updateSubmodules(dir, options);
+    const attributes = await readFile(path.join(dir, '.gitattributes'), 'utf8').catch(() => '');
+    if (!usesLfs(attributes)) return;
+    // the filter in the repository's own config (no hooks): without it git compares the real file with the pointer
+    // it stores and calls the tree modified, and the next deploy would stop as `dirty`
+    await this.run(['-C', dir, 'lfs', 'install', '--local', '--skip-repo'], options);
+    await this.network(() => this.run(['-C', dir, 'lfs', 'pull'], options));
+  }
+
+  /** A file of a commit, or undefined when the commit has no such file. */
+  async fileAt(commit: string, file: string): Promise<string | undefined> {
+    return this.run(['cat-file', '-p', `${commit}:${file}`]).catch(() => undefined);
+  }
+
   /** The checkout holds only `paths` and the root's files from now on (git sparse-checkout, cone mode, per worktree). */
   async sparseCheckout(paths: readonly string[]): Promise<void> {
     await this.run(['sparse-checkout', 'set', '--cone', '--', ...paths]);
@@ -666,4 +686,11 @@ export class Git {
     const out = await this.run(['diff', '--name-only', '--no-renames', '-z', from, to]);
     return out.split('\0').filter(Boolean);
   }
+}
+
+/** Whether a .gitattributes text sends files through the LFS filter. */
+export function usesLfs(attributes: string): boolean {
+  return attributes
+    .split('\n')
+    .some((line) => !line.trimStart().startsWith('#') && /(^|\s)filter=lfs(\s|$)/.test(line));
 }

@@ -29,6 +29,7 @@ export type EngineGit = Pick<
   | 'deleteRef'
   | 'listFiles'
   | 'changedPaths'
+  | 'fileAt'
   | 'hasCommit'
   | 'mergeBase'
   | 'housekeeping'

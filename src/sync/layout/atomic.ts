@@ -103,7 +103,7 @@ export class AtomicWorkspace implements Workspace {
       await this.git.worktreeAdd(incoming, target, this.options.sparse);
       await this.git.worktreeMove(incoming, final);
       // after the move: git moves no worktree that holds submodules (a kill here: isCompleteRelease says not complete)
-      await this.git.updateSubmodules(final);
+      await this.git.fillTree(final);
     } catch (error) {
       // a half-made release (a full disk) must not keep its space until the next start
       await fs.rm(incoming, { recursive: true, force: true }).catch(() => undefined);

@@ -83,7 +83,7 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
     }
     if (plan.mode === 'ff') await this.git.fastForward(target);
     else await this.git.resetHard(target);
-    await this.git.updateSubmodules(this.git.dir);
+    await this.git.fillTree(this.git.dir);
     return { sha: target, dir: this.git.dir };
   }
 
@@ -118,7 +118,7 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
     }
     // "Already up to date" when the checkout is ahead: nothing moved, so this was not the case we handle here
     if ((await this.git.headFromFiles()) !== target) return false;
-    await this.git.updateSubmodules(this.git.dir);
+    await this.git.fillTree(this.git.dir);
     return true;
   }
 
@@ -126,12 +126,12 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
 
   async discard(_staged: Staged, local: string): Promise<void> {
     await this.git.resetHard(local);
-    await this.git.updateSubmodules(this.git.dir);
+    await this.git.fillTree(this.git.dir);
   }
 
   async restore(sha: string): Promise<void> {
     await this.git.resetHard(sha);
-    await this.git.updateSubmodules(this.git.dir);
+    await this.git.fillTree(this.git.dir);
   }
 
   async settled(): Promise<void> {}
@@ -173,7 +173,7 @@ export class InPlaceWorkspace implements Workspace, InPlaceTree {
     await this.removeFiles(strays);
     await this.git.resetHard(sha);
     await this.removeFiles(strays);
-    await this.git.updateSubmodules(this.git.dir);
+    await this.git.fillTree(this.git.dir);
     if (saved) await this.git.checkoutPaths(saved, edits, path.join(await this.stateDir(), 'pathspec'), true);
     done.push(
       `the deploy ${short(from || '(none)')} → ${short(to)} that did not finish was ${sha === to ? 'finished' : 'undone'}: the checkout is at ${short(sha)}`,

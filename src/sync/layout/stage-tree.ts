@@ -32,7 +32,7 @@ export class StageTree {
       await fs.mkdir(path.dirname(this.dir), { recursive: true });
       await this.repo.worktreeAdd(this.dir, sha, this.sparse);
     }
-    await this.repo.updateSubmodules(this.dir);
+    await this.repo.fillTree(this.dir);
     return this.dir;
   }
 

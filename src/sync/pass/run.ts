@@ -7,6 +7,7 @@ import { after } from './after.js';
 import { approve } from './approve.js';
 import { plan } from './plan.js';
 import { scope } from './scope.js';
+import { lfs } from './lfs.js';
 import { stage } from './stage.js';
 import { judge } from './judge.js';
 import { apply, activate } from './apply.js';
@@ -18,9 +19,10 @@ import { bake } from './bake.js';
 /**
  * One pass, in order: see where the remote is, admit it (paused, rejected, up to date, a standing block), fetch it,
  * check who signed it (--verify-signatures), wait for the --after peer and an approval, plan the change (policies,
- * hold rules), scope it (--path: nothing under the paths moves the tree and ends the pass after activate), stage it
- * (atomic: a release and its hooks), judge it (preflight, canary), apply it (in-place: the checkout), run its hooks,
- * activate it, reload, verify, bake it on real traffic (--bake), and roll back a revision that fails.
+ * hold rules), scope it (--path: nothing under the paths moves the tree and ends the pass after activate), refuse LFS
+ * content without git-lfs, stage it (atomic: a release and its hooks), judge it (preflight, canary), apply it
+ * (in-place: the checkout), run its hooks, activate it, reload, verify, bake it on real traffic (--bake), and roll
+ * back a revision that fails.
  */
 export const STAGES: readonly Stage[] = [
   detect,
@@ -31,6 +33,7 @@ export const STAGES: readonly Stage[] = [
   approve,
   plan,
   scope,
+  lfs,
   stage,
   judge,
   apply,

@@ -11,6 +11,7 @@ export type StageName =
   | 'approve'
   | 'plan'
   | 'scope'
+  | 'lfs'
   | 'stage'
   | 'judge'
   | 'apply'
