@@ -123,7 +123,7 @@ describe(
       expect(held.state).toBe('held');
       expect(held.reason).toMatch(
         new RegExp(
-          `^--after 127\\.0\\.0\\.1:\\d+ rolled-back ${bad.slice(0, 7)} \\(not healthy after .* answered 500: .*\\): ${bad.slice(0, 7)} is not applied here$`,
+          `^--after 127\\.0\\.0\\.1:\\d+ rolled-back ${bad.slice(0, 7)} \\((?:not healthy after|answered 5xx on every probe for) .* answered 500: .*\\): ${bad.slice(0, 7)} is not applied here$`,
         ),
       );
       // polls go on while held, and it stays held: asked again each poll, not fetched again (no `syncing` between),

@@ -114,9 +114,3 @@ export interface StageEnv extends Omit<EngineOptions, 'clock' | 'onEvent' | 'his
   served?: ServedHealth;
   memo: Memo;
 }
-
-/** The revision a rollback left: rejected until the branch moves, whatever the rollback's own reload does. */
-export function leftByRollback(d: Deploy | undefined, s: StageEnv): string | undefined {
-  const pause = s.pauses.current;
-  return d?.leftBy ?? (pause?.by === 'rollback' ? pause.left : undefined);
-}

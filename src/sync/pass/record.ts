@@ -2,7 +2,7 @@ import { formatDuration as ms } from '../../duration.js';
 import { shortSha as short } from '../../sha.js';
 import { deployRecord, formatStages } from '../record.js';
 import type { DeployRecord } from '../status.js';
-import { leftByRollback, type Deploy, type StageEnv, type SyncOutcome } from './deploy.js';
+import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
 import { measureImpact } from './impact.js';
 
 /** The deploy's record, into the status and to the listeners (history, notifications, --on-live). */
@@ -79,4 +79,10 @@ export async function refuse(
   await s.marks.reject(d.to, `${refusal.said}; not retried until the branch moves (or SIGHUP)`);
   s.logger.error(refusal.fields, refusal.said);
   return { kind: 'rejected', record: entry };
+}
+
+/** The revision a rollback left: rejected until the branch moves, whatever the rollback's own reload does. */
+export function leftByRollback(d: Deploy | undefined, s: StageEnv): string | undefined {
+  const pause = s.pauses.current;
+  return d?.leftBy ?? (pause?.by === 'rollback' ? pause.left : undefined);
 }

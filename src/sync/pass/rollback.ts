@@ -2,12 +2,12 @@ import { configError, oneLine } from '../../errors.js';
 import { shortSha as short } from '../../sha.js';
 import { verifyHealth } from '../../deploy/verify.js';
 import { rollbackTarget } from './decide.js';
-import { leftByRollback, type Deploy, type StageEnv, type SyncOutcome } from './deploy.js';
+import type { Deploy, StageEnv, SyncOutcome } from './deploy.js';
 import { abortedError } from './faults.js';
 import type { Stage } from './stage-types.js';
 import { applyTree } from './apply.js';
 import { PREVIOUS_REF } from './marks.js';
-import { record } from './record.js';
+import { leftByRollback, record } from './record.js';
 import { measureImpact } from './impact.js';
 import { reloadAll } from './verify.js';
 
