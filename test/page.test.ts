@@ -77,6 +77,30 @@ describe('status page renderer', () => {
     expect(html.match(/<rect /g)).toHaveLength(2);
   });
 
+  it('shows what a deploy cost its users and its bake verdict when the record has them, escaped', () => {
+    const impact = {
+      summary: `0 failed of 1,874 requests, listen queue peak 3 ${EVIL}`,
+      ms: 2000,
+      requests: 1874,
+      failed: 0,
+    };
+    const html = renderPage({
+      status: status({
+        deployedSha: B,
+        deploys: [
+          record({ impact, bake: { verdict: 'inconclusive', said: '12 requests in the bake window' } }),
+          record(),
+        ],
+      }),
+      subjects: new Map(),
+      now: Date.parse('2026-12-07T19:05:00.000Z'),
+    });
+    expect(html).toContain(
+      '<div class="traffic"><span class="impact">0 failed of 1,874 requests, listen queue peak 3 &lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;</span> <span class="dim">bake inconclusive: 12 requests in the bake window</span></div>',
+    );
+    expect(html.match(/class="traffic"/g)).toHaveLength(1);
+  });
+
   it('the page key changes with what the script watches, not with the clock', () => {
     const s = status({ deployedSha: A });
     expect(pageKey(s)).toBe(pageKey({ ...s, lastSuccessAt: 'later' }));

@@ -181,13 +181,22 @@ function timeline(deploys: readonly DeployRecord[], now: number): string {
 <div class="axis"><span>${e(new Date(start).toISOString().replace('T', ' ').slice(0, 16))} UTC</span><span>now</span></div></section>`;
 }
 
+/** What the deploy cost its users (--traffic) and the bake's verdict when there was one: the record's own lines. */
+function impactLine(d: DeployRecord): string {
+  const impact = d.impact ? `<span class="impact">${e(d.impact.summary)}</span>` : '';
+  const bake = d.bake
+    ? ` <span class="dim">bake ${e(d.bake.verdict)}${d.bake.said ? `: ${e(d.bake.said)}` : ''}</span>`
+    : '';
+  return impact || bake ? `<div class="traffic">${impact}${bake}</div>` : '';
+}
+
 function deployItem(d: DeployRecord, subjects: ReadonlyMap<string, string>, now: number): string {
   const back = d.rolledBackTo ? ` <span class="dim">back to</span> <code>${e(shortSha(d.rolledBackTo))}</code>` : '';
   const by = d.by ? ` by ${e(d.by)}` : '';
   return `<li class="deploy">
 <div class="head"><span class="badge ${toneOf(d.result)}">${e(d.result)}</span> <span class="total">${e(formatDuration(d.durations.total))}</span> <span class="dim">${when(d.at ?? d.stages.detected, now)}, ${e(d.trigger)}${by}</span></div>
 <div class="what"><code title="${e(d.from)}">${e(shortSha(d.from) || 'none')}</code> → ${revision(d.to, subjects)}${back}</div>
-${stageBar(d.durations)}${d.error ? `<div class="error">${e(d.error)}</div>` : ''}</li>`;
+${stageBar(d.durations)}${impactLine(d)}${d.error ? `<div class="error">${e(d.error)}</div>` : ''}</li>`;
 }
 
 const STYLE = `
