@@ -184,9 +184,10 @@ function timeline(deploys: readonly DeployRecord[], now: number): string {
 /** What the deploy cost its users (--traffic) and the bake's verdict when there was one: the record's own lines. */
 function impactLine(d: DeployRecord): string {
   const impact = d.impact ? `<span class="impact">${e(d.impact.summary)}</span>` : '';
-  const bake = d.bake
-    ? ` <span class="dim">bake ${e(d.bake.verdict)}${d.bake.said ? `: ${e(d.bake.said)}` : ''}</span>`
-    : '';
+  const bake =
+    d.bake && d.bake.verdict !== 'pass'
+      ? ` <span class="dim">bake ${e(d.bake.verdict)}${d.bake.said ? `: ${e(d.bake.said)}` : ''}</span>`
+      : '';
   return impact || bake ? `<div class="traffic">${impact}${bake}</div>` : '';
 }
 
