@@ -3,11 +3,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { configError } from '../errors.js';
-import { defaultOf, LOG_LEVELS, OPTIONS, type OptionSpec, type OptionValues } from './options.js';
+import { LOG_LEVELS, OPTIONS, type OptionSpec, type OptionValues } from './options.js';
 import { envName } from './names.js';
-import { validateOption, type Source } from './schema.js';
+import type { Source } from './schema.js';
+import { resolveOptions } from './resolve.js';
+import { appConfigs, splitApps, type AppConfig } from './apps.js';
 import { commandLineCredentials } from '../git/credentials.js';
-import { locationKind } from '../git/location.js';
 import { suggest } from '../suggest.js';
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -20,6 +21,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type Config = OptionValues & {
   /** the config file that was read, if any */
   readonly configFile?: string;
+  /** the apps of a many-apps file (`apps:`), each with its own configuration */
+  readonly apps?: readonly AppConfig[];
 };
 
 export interface LoadInput {
@@ -182,7 +185,8 @@ function checkKnownKeys(file: FileConfig): void {
 /**
  * Merges defaults < config file < environment < flags, validating each value where it came from so an error
  * names it as the user wrote it. Relative paths resolve against where they were written: flags and env against
- * the working directory, config-file values against the file's directory.
+ * the working directory, config-file values against the file's directory. A file with `apps:` also gives each
+ * app's own configuration (apps.ts).
  */
 export async function loadConfig(input: LoadInput): Promise<Config> {
   const { flags, env, cwd } = input;
@@ -194,38 +198,31 @@ export async function loadConfig(input: LoadInput): Promise<Config> {
     input.readFile === false
       ? undefined
       : await readConfigFile(explicitConfig ? path.resolve(cwd, explicitConfig) : undefined, searchDirs);
-  if (file) checkKnownKeys(file);
+  const { shared, entries } = file ? splitApps(file.file, file.values) : { shared: {}, entries: undefined };
+  if (file) checkKnownKeys({ file: file.file, values: shared });
 
-  const values: Record<string, unknown> = {};
-  for (const spec of OPTIONS as readonly OptionSpec[]) {
-    let raw: unknown;
-    let source: Source | undefined;
-    let base = cwd;
-    if (flags[spec.key] !== undefined && !spec.envOnly) {
-      raw = flags[spec.key];
-      source = { kind: 'flag' };
-    } else if (!spec.configOnly && env[envName(spec.key)] !== undefined && env[envName(spec.key)] !== '') {
-      raw = env[envName(spec.key)];
-      source = { kind: 'env' };
-    } else if (file && !spec.noConfigKey && !spec.envOnly && file.values[spec.key] !== undefined) {
-      raw = file.values[spec.key];
-      source = { kind: 'file', file: file.file };
-      base = path.dirname(file.file);
-    }
-    if (source === undefined) continue;
-    const value = validateOption(spec, raw, source);
-    // A URL stays a URL: `host up --repo https://…` is what to clone, not a path under the working directory.
-    values[spec.key] =
-      spec.kind === 'path' && locationKind(value as string) !== 'url' ? path.resolve(base, value as string) : value;
-  }
+  const envValues = Object.fromEntries(
+    (OPTIONS as readonly OptionSpec[]).map((spec) => [spec.key, env[envName(spec.key)]]),
+  );
+  const at = { cwd, isTTY: input.isTTY };
+  const fileLayer = file && {
+    values: shared,
+    source: { kind: 'file', file: file.file } as Source,
+    base: path.dirname(file.file),
+  };
+  const config = resolveOptions(
+    [
+      { values: flags, source: { kind: 'flag' }, base: cwd },
+      { values: envValues, source: { kind: 'env' }, base: cwd },
+      ...(fileLayer ? [fileLayer] : []),
+    ],
+    at,
+  );
 
   // A password on the command line is in `ps` for the life of the process: refused before anything runs.
-  const onCommandLine = commandLineCredentials(flags, values);
+  const onCommandLine = commandLineCredentials(flags, config);
   if (onCommandLine) throw configError(onCommandLine);
 
-  const at = { cwd, isTTY: input.isTTY };
-  const config = Object.fromEntries(
-    (OPTIONS as readonly OptionSpec[]).map((spec) => [spec.key, values[spec.key] ?? defaultOf(spec, at)]),
-  );
-  return Object.freeze({ ...config, configFile: file?.file }) as Config;
+  const apps = entries && fileLayer ? appConfigs(file.file, entries, fileLayer, envValues, at) : undefined;
+  return Object.freeze({ ...config, configFile: file?.file, ...(apps ? { apps } : {}) }) as Config;
 }
