@@ -14,6 +14,7 @@ import {
   type Leftover,
 } from './judge-procs.js';
 import { runPreflight, type JudgeContext, type JudgeVerdict } from './preflight.js';
+import { inSlot } from '../proc/slots.js';
 import { runCanary, type CanaryCheck } from './canary.js';
 import { deriveGunicornCanary, deriveUwsgiCanary, parseUwsgiIni, type DerivedCanary } from './canary-auto.js';
 
@@ -243,22 +244,28 @@ async function judgeSteps(
   if (judge.canary) {
     const derived = await canaryCommand(judge.canary, ctx.dir);
     if ('error' in derived) return { ok: false, ms: Date.now() - started, reason: `canary auto: ${derived.error}` };
-    const verdict = await runCanary(
-      {
-        command: derived.command,
-        timeoutMs: judge.timeoutMs,
-        path: judge.path,
-        expect: judge.expect,
-        settleMs: Math.min(judge.settleMs, CANARY_SETTLE_MAX_MS),
-        pickPort: judge.pickPort,
-        detached: alive,
-        onRun: ({ pid, port }) =>
-          logger.info(
-            { sha: ctx.sha, pid, port },
-            `canary for ${short} started on 127.0.0.1:${port} (process group ${pid})`,
-          ),
-      },
-      ctx,
+    // in a many-apps process, one of the shared canary slots (a canary is a whole app server for a while)
+    const verdict = await inSlot(
+      'canaries',
+      () =>
+        runCanary(
+          {
+            command: derived.command,
+            timeoutMs: judge.timeoutMs,
+            path: judge.path,
+            expect: judge.expect,
+            settleMs: Math.min(judge.settleMs, CANARY_SETTLE_MAX_MS),
+            pickPort: judge.pickPort,
+            detached: alive,
+            onRun: ({ pid, port }) =>
+              logger.info(
+                { sha: ctx.sha, pid, port },
+                `canary for ${short} started on 127.0.0.1:${port} (process group ${pid})`,
+              ),
+          },
+          ctx,
+        ),
+      ctx.signal,
     );
     if (!verdict.ok) return verdict;
     logger.info({ sha: ctx.sha, ms: verdict.ms }, `canary for ${short} healthy in ${verdict.ms}ms`);

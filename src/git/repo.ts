@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { inSlot } from '../proc/slots.js';
 import { simpleGit, GitError, type SimpleGit } from 'simple-git';
 import { gitSpawnError, HotpullError, interruptedError } from '../errors.js';
 import { redact } from '../redact.js';
@@ -252,7 +253,8 @@ export class Git {
     const started = performance.now();
     let failed = true;
     try {
-      const out = await this.client(signal, options.env).raw(args);
+      // in a many-apps process, one of the shared git slots (proc/slots.ts)
+      const out = await inSlot('git', () => this.client(signal, options.env).raw(args), signal);
       failed = false;
       return out;
     } catch (error) {

@@ -58,6 +58,8 @@ export interface ServerOptions {
   page?: PageSource;
   /** what /status says of the served revision besides its sha (subject, since, verified, ref, poll period) */
   revision?: RevisionSource;
+  /** POST /reload-config: a many-apps process re-reads its config file; without it the route answers 404 */
+  reloadConfig?: () => Promise<{ ok: boolean; message: string }>;
 }
 
 /** The status page's sources beyond the status: commit subjects and when the state was entered. */
@@ -107,6 +109,21 @@ export interface StatusServer {
   url: string;
   socket?: string;
   close(): Promise<void>;
+  /** answers one request as this listener would (a many-apps listener hands /apps/NAME/… here, the path rewritten) */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** an authenticated push (a many-apps listener read and verified it): ignored or queued, in words */
+  deliverPush(
+    event: { ref?: string; after?: string },
+    delivery: string | undefined,
+    provider: string,
+  ): {
+    accepted: boolean;
+    message: string;
+  };
+  /** what GET /status answers */
+  statusBody(): Record<string, unknown>;
+  /** what GET /metrics answers, less the listener's own counters */
+  metricsText(): string;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -226,6 +243,29 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     }
   }
 
+  /** An authenticated push: ignored unless it moves what is followed, else the daemon is asked to sync (coalesced). */
+  function deliverPush(
+    event: { ref?: string; after?: string },
+    delivery: string | undefined,
+    provider: string,
+  ): { accepted: boolean; message: string } {
+    if (
+      event.ref !== undefined &&
+      !(options.follows ? options.follows(event.ref) : event.ref === `refs/heads/${options.branch}`)
+    ) {
+      metrics.recordWebhook('ignored');
+      return { accepted: false, message: `push to ${event.ref} ignored: following ${options.branch}` };
+    }
+    options.daemon.heardWebhook?.();
+    const message = triggerWebhook(event.after, delivery && `delivery ${delivery}`);
+    metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
+    logger.info(
+      { provider, delivery, after: event.after, result: message },
+      `webhook accepted (${provider}${delivery ? `, delivery ${delivery}` : ''}): push to ${options.branch}${event.after ? ` at ${event.after.slice(0, 7)}` : ''}; ${message}`,
+    );
+    return { accepted: true, message };
+  }
+
   async function webhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed', true);
     if (!options.secret)
@@ -256,21 +296,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
         metrics.recordWebhook('ignored');
         return send(res, 202, { ok: true, message: `event ${event.name} ignored` });
       }
-      if (
-        event.ref !== undefined &&
-        !(options.follows ? options.follows(event.ref) : event.ref === `refs/heads/${options.branch}`)
-      ) {
-        metrics.recordWebhook('ignored');
-        return send(res, 202, { ok: true, message: `push to ${event.ref} ignored: following ${options.branch}` });
-      }
-      options.daemon.heardWebhook?.();
-      const delivery = deliveryId(req.headers);
-      const message = triggerWebhook(event.after, delivery && `delivery ${delivery}`);
-      metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
-      logger.info(
-        { provider: auth.provider, delivery, after: event.after, result: message },
-        `webhook accepted (${auth.provider}${delivery ? `, delivery ${delivery}` : ''}): push to ${options.branch}${event.after ? ` at ${event.after.slice(0, 7)}` : ''}; ${message}`,
-      );
+      const { message } = deliverPush(event, deliveryId(req.headers), auth.provider);
       send(res, 202, { ok: true, message });
     } finally {
       budget.give(body.length);
@@ -435,7 +461,16 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     const close = !known || error.close;
     const headers: Record<string, string> = close ? { connection: 'close' } : {};
     if (status === 405)
-      headers.allow = ['/webhook', '/sync', '/pause', '/resume', '/approve', '/rollback', '/reset'].includes(path)
+      headers.allow = [
+        '/webhook',
+        '/sync',
+        '/pause',
+        '/resume',
+        '/approve',
+        '/rollback',
+        '/reset',
+        '/reload-config',
+      ].includes(path)
         ? 'POST'
         : 'GET, HEAD';
     send(res, status, { ok: false, error: (error as Error).message }, headers);
@@ -444,6 +479,14 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     req.resume();
     setTimeout(() => req.socket.destroy(), LIMITS.lingerMs).unref();
   }
+
+  const statusBody = () =>
+    publicStatus(options.status(), {
+      poll: options.daemon.polling,
+      stateSince: options.page?.since(),
+      revision: options.revision,
+    });
+  const metricsText = () => options.metrics.render(options.status(), clock());
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     // answered 503 when it connected (ConnectionGuard.turnAway): its request is discarded, not routed
@@ -463,15 +506,15 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           return operate(req, res, path);
         case '/status':
           readOnly(req);
-          return send(
-            res,
-            200,
-            publicStatus(options.status(), {
-              poll: options.daemon.polling,
-              stateSince: options.page?.since(),
-              revision: options.revision,
-            }),
-          );
+          return send(res, 200, statusBody());
+        case '/reload-config': {
+          if (!options.reloadConfig)
+            throw new HttpError(404, 'not a many-apps daemon: no config to reload', 'not_found', true);
+          const reload = options.reloadConfig;
+          await authorized(req, res, 'reload-config');
+          const result = await reload();
+          return send(res, result.ok ? 200 : 400, result.ok ? result : { ok: false, error: result.message });
+        }
         case '/':
           readOnly(req);
           return sendPage(res);
@@ -498,7 +541,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
           return send(
             res,
             200,
-            options.metrics.render(options.status(), clock()) +
+            metricsText() +
               counters.render({ connections: guard.open, maxConnections: cap, bufferedBytes: budget.inUse }),
             { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
           );
@@ -565,6 +608,10 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
   return {
     url: url ?? `unix:${options.socket}`,
     socket: options.socket,
+    handle: onRequest,
+    deliverPush,
+    statusBody,
+    metricsText,
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(flusher);

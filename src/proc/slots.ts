@@ -1,0 +1,116 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * Shared resources of a process that follows many apps (git processes at once, canaries at once), handed out
+ * fairly: a freed slot goes to the next app in turn that is waiting, not to whoever asks most, and no app holds more
+ * than its share, so an app whose remote hangs keeps at most `perKey` slots busy and the others go on.
+ */
+export class Slots {
+  private readonly busy = new Map<string, number>();
+  private readonly waiting = new Map<string, (() => void)[]>();
+  private inUse = 0;
+  /** the key served last: the round starts after it */
+  private last?: string;
+
+  constructor(
+    readonly size: number,
+    readonly perKey: number,
+  ) {}
+
+  /** Runs `work` in a slot of `key`'s, waiting for one first; a signal that aborts while it waits ends the wait. */
+  async run<T>(key: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.take(key, signal);
+    try {
+      return await work();
+    } finally {
+      this.give(key);
+    }
+  }
+
+  /** slots in use and apps waiting, for a status line */
+  get load(): { inUse: number; waiting: number } {
+    let waiting = 0;
+    for (const queue of this.waiting.values()) waiting += queue.length;
+    return { inUse: this.inUse, waiting };
+  }
+
+  private free(key: string): boolean {
+    return this.inUse < this.size && (this.busy.get(key) ?? 0) < this.perKey;
+  }
+
+  private take(key: string, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    if (this.free(key) && !this.waiting.has(key)) {
+      this.grant(key);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const queue = this.waiting.get(key) ?? [];
+      const granted = () => {
+        signal?.removeEventListener('abort', aborted);
+        resolve();
+      };
+      const aborted = () => {
+        const at = queue.indexOf(granted);
+        if (at >= 0) queue.splice(at, 1);
+        if (queue.length === 0) this.waiting.delete(key);
+        reject(signal!.reason as Error);
+      };
+      signal?.addEventListener('abort', aborted, { once: true });
+      queue.push(granted);
+      this.waiting.set(key, queue);
+    });
+  }
+
+  private grant(key: string): void {
+    this.inUse += 1;
+    this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
+    this.last = key;
+  }
+
+  private give(key: string): void {
+    this.inUse -= 1;
+    const left = (this.busy.get(key) ?? 1) - 1;
+    if (left === 0) this.busy.delete(key);
+    else this.busy.set(key, left);
+    this.serveNext();
+  }
+
+  /** Round robin over the waiting apps, starting after the one served last. */
+  private serveNext(): void {
+    while (this.inUse < this.size) {
+      const keys = [...this.waiting.keys()];
+      if (keys.length === 0) return;
+      const start = this.last === undefined ? 0 : keys.indexOf(this.last) + 1;
+      const order = [...keys.slice(start), ...keys.slice(0, start)];
+      const key = order.find((k) => this.free(k));
+      if (key === undefined) return;
+      const queue = this.waiting.get(key)!;
+      const next = queue.shift()!;
+      if (queue.length === 0) this.waiting.delete(key);
+      this.grant(key);
+      next();
+    }
+  }
+}
+
+/** What an app's work runs under in a many-apps process: its name and the process's shared slots. */
+export interface Lane {
+  readonly app: string;
+  readonly git: Slots;
+  readonly canaries: Slots;
+}
+
+const lanes = new AsyncLocalStorage<Lane>();
+
+/** Runs `fn` (and everything it starts: timers, promises, a daemon's passes) as `lane`'s work. */
+export const inLane = <T>(lane: Lane, fn: () => T): T => lanes.run(lane, fn);
+
+/** The lane of the work in progress; undefined in a single-app process, where nothing is shared. */
+export const currentLane = (): Lane | undefined => lanes.getStore();
+
+/** `work` in a slot of the given kind when it runs in a lane, else at once. */
+export function inSlot<T>(kind: 'git' | 'canaries', work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const lane = currentLane();
+  return lane ? lane[kind].run(lane.app, work, signal) : work();
+}
