@@ -1,7 +1,8 @@
 import type { CommandContext } from './context.js';
 import type { Config } from '../config/load.js';
 import { loadConfig } from '../config/load.js';
-import type { AppConfig } from '../config/apps.js';
+import { PROCESS_KEYS, type AppConfig } from '../config/apps.js';
+import { flagName } from '../config/names.js';
 import { configError, isHotpullError, oneLine } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import { loadSecret } from '../http/secret.js';
@@ -64,6 +65,12 @@ async function bounded<T, R>(items: readonly T[], limit: number, work: (item: T)
  */
 export async function runApps(context: CommandContext): Promise<number> {
   const { config, env, logger, signals } = context;
+  // an app's option on the command line would be one value for every app, or none of theirs: said, not guessed
+  const perApp = Object.keys(context.flags ?? {}).filter((k) => !(PROCESS_KEYS as readonly string[]).includes(k));
+  if (perApp.length > 0)
+    throw configError(
+      `--${flagName(perApp[0]!)} is an app's option: with apps: in ${config.configFile} each app takes it from its entry or the keys above apps: (got --${perApp.map(flagName).join(', --')} on the command line)`,
+    );
   let reloadAsked: (() => void) | undefined;
   signals.on('SIGHUP', () => {
     logger.info('SIGHUP: reading the config file again');
