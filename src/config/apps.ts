@@ -34,7 +34,8 @@ export function splitApps(
   return { shared, entries: apps as Record<string, unknown>[] };
 }
 
-const SECRET_FILE_KEY: Readonly<Record<string, string>> = {
+/** Secrets read from the environment only, and the option that reads each from a file instead. */
+export const SECRET_FILE_KEY: Readonly<Record<string, string>> = {
   password: 'passwordFile',
   webhookSecret: 'webhookSecretFile',
   notifySecret: 'notifySecretFile',

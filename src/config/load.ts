@@ -7,7 +7,7 @@ import { LOG_LEVELS, OPTIONS, type OptionSpec, type OptionValues } from './optio
 import { envName } from './names.js';
 import type { Source } from './schema.js';
 import { resolveOptions } from './resolve.js';
-import { appConfigs, splitApps, type AppConfig } from './apps.js';
+import { appConfigs, SECRET_FILE_KEY, splitApps, type AppConfig } from './apps.js';
 import { commandLineCredentials } from '../git/credentials.js';
 import { suggest } from '../suggest.js';
 
@@ -173,6 +173,11 @@ async function readConfigFile(explicit: string | undefined, searchDirs: string[]
 function checkKnownKeys(file: FileConfig): void {
   const known = OPTIONS.filter((o: OptionSpec) => !o.noConfigKey && !o.envOnly).map((o) => o.key as string);
   for (const key of Object.keys(file.values)) {
+    const secret = Object.hasOwn(SECRET_FILE_KEY, key) ? SECRET_FILE_KEY[key] : undefined;
+    if (secret)
+      throw configError(
+        `${key} must not be written in ${file.file}, where anyone who can read the file reads it; give ${secret} FILE instead`,
+      );
     if (!known.includes(key)) {
       const hint = suggest(key, known);
       throw configError(
