@@ -4,7 +4,9 @@
  * field names are checked against the same models' declarations, which the validators let pass. Then what the
  * example promises: a native sidecar with distinct probes, the "restricted" Pod Security profile, the atomic
  * layout on a shared emptyDir, git credentials from a Secret, migrations under a Lease; and that it matches the
- * image the Dockerfile builds (user, ports, paths). docker/k8s-lease.mjs is run for real against a minimal
+ * image the Dockerfile builds (user, ports, paths); all of it for each Deployment, the canary and the main one. The
+ * staged rollout: the main one's --after names a Service of the file selecting only the canary's pods, and the
+ * headless Service of `hotpull fleet --peers dns:…` lists both. docker/k8s-lease.mjs is run for real against a minimal
  * stand-in of the Lease API (compare-and-swap on resourceVersion, as the API server does).
  */
 import { promises as fs } from 'node:fs';
@@ -20,6 +22,7 @@ import { loadConfig } from '../src/config/load.js';
 import { tmpDir } from './helpers/git.js';
 import { ROOT } from './helpers/hotpull.js';
 import { leaseBody, leaseDecision, parseArgs } from '../docker/k8s-lease.mjs';
+import { parsePeerSource } from '../src/fleet/peers.js';
 
 type Doc = Record<string, any>;
 const FILE = path.join(ROOT, 'examples/kubernetes/deployment.yaml');
@@ -122,32 +125,37 @@ async function image(): Promise<Image> {
   };
 }
 
+/** The Deployments of the example: the canary first in every rollout, and the main one that follows it. */
+const DEPLOYMENTS = ['myapp', 'myapp-canary'] as const;
+
+const sidecarOf = (deployment: Doc): Doc =>
+  deployment.spec.template.spec.initContainers.find((c: Doc) => c.name === 'hotpull');
+/** The values of a command-line option (every occurrence) in a container's command. */
+const optionValues = (command: string[], name: string) =>
+  command.flatMap((word, i) => (word === name ? [command[i + 1]!] : []));
+const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
 describe('examples/kubernetes/deployment.yaml', () => {
   let docs: Doc[];
-  let pod: Doc;
-  let sidecar: Doc;
-  let first: Doc;
-  let app: Doc;
-  let config: Doc;
 
   beforeAll(async () => {
     docs = await manifests();
-    pod = docs.find((d) => d.kind === 'Deployment')!.spec.template.spec;
-    sidecar = pod.initContainers.find((c: Doc) => c.name === 'hotpull');
-    first = pod.initContainers.find((c: Doc) => c.name === 'first-release');
-    app = pod.containers.find((c: Doc) => c.name === 'app');
-    config = docs.find((d) => d.kind === 'ConfigMap')!;
   });
 
   it('every object is valid for the Kubernetes API, with no field the API does not know', async () => {
     expect(docs.map((d) => d.kind).sort()).toEqual([
       'ConfigMap',
       'Deployment',
+      'Deployment',
       'Role',
       'RoleBinding',
       'Service',
+      'Service',
+      'Service',
       'ServiceAccount',
     ]);
+    expect(docs.filter((d) => d.kind === 'Deployment').map((d) => d.metadata.name)).toEqual([...DEPLOYMENTS]);
     for (const doc of docs) {
       const Model = MODELS[doc.kind as keyof typeof MODELS];
       expect(() => new Model(doc as never).validate(), `${doc.kind} ${doc.metadata.name}`).not.toThrow();
@@ -166,6 +174,59 @@ describe('examples/kubernetes/deployment.yaml', () => {
     ]);
     deployment.spec.template.spec.containers[0].securityContext = { runAsNonRoot: 'yes' };
     expect(() => new Deployment(deployment).validate()).toThrow(/runAsNonRoot must be boolean/);
+  });
+
+  it("staged rollout: myapp's sidecars wait --after a Service defined here that selects the canary's pods only, at its hotpull port", () => {
+    const deployment = (name: string) => docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name)!;
+    const [main, canary] = DEPLOYMENTS.map(deployment) as [Doc, Doc];
+    expect(optionValues(sidecarOf(canary).command, '--after')).toEqual([]);
+    const [after] = optionValues(sidecarOf(main).command, '--after');
+    expect(optionValues(sidecarOf(main).command, '--after-bake')).toEqual(['5m']);
+    const url = new URL(after!);
+    expect(url.protocol).toBe('http:');
+    const service = docs.find((d) => d.kind === 'Service' && d.metadata.name === url.hostname);
+    expect(service, `the Service ${url.hostname} of --after ${after}`).toBeDefined();
+    const port = service!.spec.ports.find((p: Doc) => String(p.port) === url.port);
+    expect(port?.targetPort).toBe('hotpull');
+    expect(selects(service!.spec.selector, canary.spec.template.metadata.labels)).toBe(true);
+    expect(selects(service!.spec.selector, main.spec.template.metadata.labels)).toBe(false);
+    // the two Deployments own disjoint pods, and the app's Service sends traffic to both
+    expect(selects(main.spec.selector.matchLabels, canary.spec.template.metadata.labels)).toBe(false);
+    expect(selects(canary.spec.selector.matchLabels, main.spec.template.metadata.labels)).toBe(false);
+    const app = docs.find((d) => d.kind === 'Service' && d.metadata.name === 'myapp')!;
+    for (const d of [main, canary]) expect(selects(app.spec.selector, d.spec.template.metadata.labels)).toBe(true);
+  });
+
+  it('hotpull fleet --peers dns:… as written names the headless Service over every pod, canary and main', async () => {
+    const text = await fs.readFile(FILE, 'utf8');
+    const line = /^#\s+(hotpull fleet --peers dns:\S+)/m.exec(text)?.[1];
+    expect(line).toBeDefined();
+    const source = parsePeerSource(line!.split(' ')[3]!);
+    expect(source).toMatchObject({ kind: 'dns', port: 9300 });
+    const name = (source as { host: string }).host.split('.')[0];
+    const headless = docs.find((d) => d.kind === 'Service' && d.metadata.name === name);
+    expect(headless?.spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true });
+    expect(headless!.spec.ports).toEqual([{ name: 'hotpull', port: 9300, targetPort: 'hotpull' }]);
+    for (const d of docs.filter((d) => d.kind === 'Deployment'))
+      expect(selects(headless!.spec.selector, d.spec.template.metadata.labels), d.metadata.name).toBe(true);
+  });
+});
+
+describe.each(DEPLOYMENTS)('examples/kubernetes/deployment.yaml, Deployment %s', (name) => {
+  let docs: Doc[];
+  let pod: Doc;
+  let sidecar: Doc;
+  let first: Doc;
+  let app: Doc;
+  let config: Doc;
+
+  beforeAll(async () => {
+    docs = await manifests();
+    pod = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name)!.spec.template.spec;
+    sidecar = pod.initContainers.find((c: Doc) => c.name === 'hotpull');
+    first = pod.initContainers.find((c: Doc) => c.name === 'first-release');
+    app = pod.containers.find((c: Doc) => c.name === 'app');
+    config = docs.find((d) => d.kind === 'ConfigMap')!;
   });
 
   it('hotpull is a native sidecar: an init container with restartPolicy Always, after the first release', () => {
