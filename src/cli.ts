@@ -176,6 +176,40 @@ function unknownCommand(name: string): HotpullError {
   );
 }
 
+/** A command's flags (refused when the command does not read them) and its config, as main() reads them. */
+async function commandLine(
+  name: string,
+  args: readonly string[],
+  values: Record<string, unknown>,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  isTTY: boolean,
+) {
+  const flags = flagValues(values);
+  const topic = name === 'host' ? helpTopicOf([name, ...args]) : (name as HelpTopic);
+  // supervisor-config passes run's flags on and refuses the others itself, saying why it cannot pass them on
+  if (topic && isCommandName(topic) && topic !== 'supervisor-config') refuseUnusedFlags(topic, flags);
+  const config = await loadConfig({
+    flags,
+    env,
+    cwd,
+    isTTY,
+    ...(name === 'supervisor-config' ? { readFile: false } : {}),
+  });
+  return { flags, config };
+}
+
+/**
+ * A command line read as main() reads it, up to the config, without running the command: bad input throws the
+ * HotpullError main() would print. For checks of command lines written in examples and docs.
+ */
+export async function readCommandLine(argv: string[], env: Readonly<Record<string, string | undefined>>, cwd: string) {
+  const { values, positionals, passthrough } = parse(argv);
+  const [name, ...args] = positionals;
+  if (!name || !Object.hasOwn(COMMANDS, name)) throw unknownCommand(name ?? '');
+  return { name, args, passthrough, ...(await commandLine(name, args, values, env, cwd, false)) };
+}
+
 /** The CLI: argv and environment in, exit code out. Never calls process.exit. */
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: Io): Promise<number> {
   try {
@@ -211,17 +245,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as keyof typeof COMMANDS] : undefined;
     if (!command) throw unknownCommand(name);
     for (const warning of unknownEnvWarnings(env)) io.stderr.write(`hotpull: warning: ${warning}\n`);
-    const flags = flagValues(values as Record<string, unknown>);
-    const topic = name === 'host' ? helpTopicOf([name, ...args]) : (name as HelpTopic);
-    // supervisor-config passes run's flags on and refuses the others itself, saying why it cannot pass them on
-    if (topic && isCommandName(topic) && topic !== 'supervisor-config') refuseUnusedFlags(topic, flags);
-    const config = await loadConfig({
-      flags,
-      env,
-      cwd: io.cwd,
-      isTTY: io.stdout.isTTY === true,
-      ...(name === 'supervisor-config' ? { readFile: false } : {}),
-    });
+    const { flags, config } = await commandLine(name, args, values, env, io.cwd, io.stdout.isTTY === true);
     // hotpull's own requests honour the proxy variables (net/proxy.ts): one that cannot be used is a config error
     const proxy = readProxyEnv(env);
     if ('problem' in proxy) throw configError(proxy.problem);
