@@ -1,4 +1,5 @@
 /** Issue 28: the pure parts of `hotpull fleet` and of the status fields it reads, by tables. */
+import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { nameOf, parsePeerSource, parsePeersFile, peerOf } from '../src/fleet/pe
 import { containerPeer, type PeerContainer } from '../src/fleet/docker-peers.js';
 import { askPeers, cleanText, peerStatus, readAnswer, type PeerAnswer } from '../src/fleet/ask.js';
 import { fleetView, formatFleet, jsonView } from '../src/fleet/view.js';
-import { watchPrinter } from '../src/fleet/round.js';
+import { watchFleet, watchPrinter } from '../src/fleet/round.js';
 import { discover } from '../src/fleet/discover.js';
 import type { DeployRecord, Status } from '../src/sync/status.js';
 
@@ -328,6 +329,31 @@ describe('--watch output', () => {
       '2026-12-07T20:00:00.000Z  all 1 replica on aaaaaaa s\n',
       '2026-12-07T20:00:00.000Z  a:1  aaaaaaa s  syncing  no  -\n',
     ]);
+  });
+
+  it('a long watch keeps one stop listener at most, not one a round (Node warned of a leak after 10 rounds)', async () => {
+    const stop = new AbortController();
+    const listeners: number[] = [];
+    const round = async () => {
+      listeners.push(getEventListeners(stop.signal, 'abort').length);
+      if (listeners.length === 15) stop.abort();
+      return view('idle');
+    };
+    const code = await watchFleet(
+      round,
+      { print: () => undefined },
+      {
+        first: view('idle'),
+        intervalMs: 1,
+        signal: stop.signal,
+        onError: (error) => {
+          throw error;
+        },
+      },
+    );
+    expect(code).toBe(0);
+    expect(listeners).toHaveLength(15);
+    expect(Math.max(...listeners)).toBeLessThanOrEqual(1);
   });
 });
 

@@ -81,15 +81,15 @@ export async function watchFleet(
   let started = Date.parse(options.first.at);
   for (;;) {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, options.intervalMs - (Date.now() - started)));
-      options.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      // the stop listener goes with its round: one added a round and never removed piled up (a leak, and Node's
+      // MaxListenersExceededWarning after 10 rounds)
+      const done = () => {
+        clearTimeout(timer);
+        options.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, options.intervalMs - (Date.now() - started)));
+      options.signal.addEventListener('abort', done, { once: true });
     });
     if (options.signal.aborted) return code;
     started = Date.now();
