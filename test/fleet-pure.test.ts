@@ -272,6 +272,21 @@ describe('the view', () => {
     ).toMatchObject({ flagged: true });
   });
 
+  it('a follower held by --after is shown with what it waits for, not as failing: a staged rollout is not a fault', () => {
+    const reason = 'waiting for bbbbbbb to be live on --after http://canary:9300 for 1m (--after-bake)';
+    const view = fleetView(
+      [
+        answer('a:1', on(A, '2026-12-07T19:59:59Z', { state: 'held', reason })),
+        answer('b:1', on(A, '2026-12-07T19:59:59Z')),
+      ],
+      { failures: [] },
+      { now },
+    );
+    expect(view.rows[0]).toMatchObject({ failing: false, error: reason });
+    expect(view.failing).toEqual([]);
+    expect(view.exitCode).toBe(0);
+  });
+
   it('a failing replica exits 1, an unreachable one or a source without peers 3; each named with its reason', () => {
     const failing = fleetView(
       [answer('a:1', on(A, '2026-12-07T19:00:00Z', { state: 'rejected', reason: 'bbbbbbb failed verification' }))],

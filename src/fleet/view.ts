@@ -71,12 +71,11 @@ function rowOf(answer: PeerAnswer): Row {
       odd: false,
       ms: answer.ms,
     };
-  const failing = PROBLEM_STATES.has(status.state as State);
-  const error = failing
-    ? (status.reason ?? status.lastError)
-    : status.consecutiveFailures
-      ? status.lastError
-      : undefined;
+  // held: waiting on --after or approval, or refusing what its peer rejected: a staged rollout working, not a fault
+  const held = status.state === 'held';
+  const failing = !held && PROBLEM_STATES.has(status.state as State);
+  const error =
+    failing || held ? (status.reason ?? status.lastError) : status.consecutiveFailures ? status.lastError : undefined;
   return {
     name: peer.name,
     url: peer.url,
