@@ -63,7 +63,7 @@ async function bounded<T, R>(items: readonly T[], limit: number, work: (item: T)
  * pass queue); they share one TCP listener (/apps/NAME/…), one log (each line prefixed with the app) and the git and
  * canary slots, handed out fairly (proc/slots.ts). SIGHUP (or `hotpull reload-config`) reads the file again.
  */
-export async function runApps(context: CommandContext): Promise<number> {
+export async function runApps(context: CommandContext, hupBefore: () => boolean = () => false): Promise<number> {
   const { config, env, logger, signals } = context;
   // an app's option on the command line would be one value for every app, or none of theirs: said, not guessed
   const perApp = Object.keys(context.flags ?? {}).filter((k) => !(PROCESS_KEYS as readonly string[]).includes(k));
@@ -71,10 +71,13 @@ export async function runApps(context: CommandContext): Promise<number> {
     throw configError(
       `--${flagName(perApp[0]!)} is an app's option: with apps: in ${config.configFile} each app takes it from its entry or the keys above apps: (got --${perApp.map(flagName).join(', --')} on the command line)`,
     );
+  // a SIGHUP before the apps have started is served once they have
+  let hupEarly = false;
   let reloadAsked: (() => void) | undefined;
   signals.on('SIGHUP', () => {
     logger.info('SIGHUP: reading the config file again');
-    reloadAsked?.();
+    if (reloadAsked) reloadAsked();
+    else hupEarly = true;
   });
   signals.on('SIGUSR1', () => {
     logger.info('SIGUSR1: every app syncs now');
@@ -153,6 +156,7 @@ export async function runApps(context: CommandContext): Promise<number> {
     return done;
   }
   reloadAsked = () => void reload();
+  if (hupEarly || hupBefore()) reloadAsked();
 
   async function applyReload(): Promise<{ ok: boolean; message: string }> {
     if (stopping) return { ok: false, message: 'the daemon is stopping' };

@@ -9,7 +9,14 @@ const SYNC_SIGNALS = ['SIGHUP', 'SIGUSR1'] as const;
 
 export async function runCommand(context: CommandContext): Promise<number> {
   // a config file with apps: one process follows them all
-  if (context.config.apps) return (await import('./run-apps.js')).runApps(context);
+  if (context.config.apps) {
+    // a SIGHUP while the module loads must not meet Node's default action (the end of the process): kept for it
+    let early = false;
+    const keep = () => void (early = true);
+    context.signals.on('SIGHUP', keep);
+    const { runApps } = await import('./run-apps.js');
+    return runApps(context, () => early);
+  }
   const { config, env, logger, signals } = context;
   // Listened to first: a SIGHUP left to its default would end a daemon still starting. One that comes before the
   // loop runs is served by its first pass.
