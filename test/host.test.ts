@@ -25,7 +25,8 @@ import { configHash, desiredContainer, labelsOf, parsePort, runArguments, type U
 import { decide, type ContainerInspect } from '../src/host/diff.js';
 import { parseLogLines } from '../src/host/docker.js';
 import { formatTable } from '../src/host/ls.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig, type Config } from '../src/config/load.js';
+import { appContainer, selectApps } from '../src/host/apps.js';
 
 const problem = await dockerProblem();
 const RUN = `${PREFIX}host-${process.pid}-`;
@@ -186,6 +187,120 @@ describe('host: options', () => {
       expect(scp.repo).toBe('git@example.invalid:acme/app.git');
       const local = await loadConfig({ flags: { repo: 'remote.git' }, env: {}, cwd: dir, isTTY: false });
       expect(local.repo).toBe(path.join(dir, 'remote.git'));
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The apps of a many-apps file as loadConfig resolves them, the file written in a temp dir. */
+async function appsOf(yaml: string): Promise<{ dir: string; file: string; apps: NonNullable<Config['apps']> }> {
+  const dir = await tmpDir();
+  const file = path.join(dir, 'apps.yaml');
+  await fs.writeFile(file, yaml);
+  const config = await loadConfig({ flags: { config: file }, env: {}, cwd: dir, isTTY: false });
+  return { dir, file, apps: config.apps! };
+}
+
+describe('host up over the apps of a config file (pure)', () => {
+  const YAML = [
+    'image: app:1',
+    'code: /app',
+    'branch: main',
+    'apps:',
+    '  - name: shop',
+    '    repo: shop',
+    '    remote: https://example.invalid/shop.git',
+    '    publish: ["127.0.0.1:8001:8000"]',
+    '    env: [MODE=shop]',
+    '  - name: blog',
+    '    repo: /srv/apps/blog',
+    '    image: blog:2',
+    '    code: /srv/apps/blog:/srv/app/',
+    '    branch: production',
+  ].join('\n');
+
+  it('one container an app: its name, image, checkout as the code volume, ports, env, clone URL and branch', async () => {
+    const { dir, apps } = await appsOf(YAML);
+    try {
+      const [shop, blog] = apps.map((app) =>
+        appContainer(app, { passthrough: ['--restart', 'unless-stopped'], processEnv: {} }),
+      );
+      expect(shop).toEqual({
+        name: 'shop',
+        image: 'app:1',
+        code: { hostDir: path.join(dir, 'shop'), containerDir: '/app' },
+        ports: [{ hostIp: '127.0.0.1', hostPort: 8001, containerPort: 8000, protocol: 'tcp' }],
+        env: [['MODE', 'shop']],
+        runArgs: ['--restart', 'unless-stopped'],
+        command: [],
+        repo: 'https://example.invalid/shop.git',
+        branch: 'main',
+      });
+      // the remote is the checkout's own origin: nothing to clone from
+      expect(blog).toMatchObject({
+        name: 'blog',
+        image: 'blog:2',
+        code: { hostDir: '/srv/apps/blog', containerDir: '/srv/app' },
+        repo: undefined,
+        branch: 'production',
+      });
+      expect(selectApps(apps, 'blog', 'apps.yaml')).toEqual([apps[1]]);
+      expect(() => selectApps(apps, 'shp', 'apps.yaml')).toThrow(
+        '--app must name an app of apps.yaml (did you mean "shop"?); its apps: shop, blog (got "shp")',
+      );
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an app without image or code, mounting another directory, or with a bad port: one line naming it', async () => {
+    const cases = [
+      ['code: /app', 'apps:', '  - {name: a1, repo: /srv/a1}'],
+      ['image: app:1', 'apps:', '  - {name: a1, repo: /srv/a1}'],
+      ['image: app:1', 'apps:', '  - {name: a1, repo: /srv/a1, code: "/srv/other:/app"}'],
+      ['image: app:1', 'code: /app', 'apps:', '  - {name: a1, repo: /srv/a1, publish: ["80"]}'],
+    ];
+    const said: string[] = [];
+    for (const lines of cases) {
+      const { dir, file, apps } = await appsOf(lines.join('\n'));
+      try {
+        appContainer(apps[0]!, { passthrough: [], processEnv: {} });
+        said.push('accepted');
+      } catch (error) {
+        said.push((error as Error).message.replaceAll(file, 'FILE'));
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    expect(said).toEqual([
+      'app "a1": host up needs image in FILE, the image its container runs (above apps: for every app) (got none)',
+      'app "a1": host up needs code: CONTAINERDIR in FILE, where its container mounts its checkout, e.g. /app (got none)',
+      'app "a1": code in FILE mounts /srv/other, not the app\'s checkout (repo /srv/a1); give the container directory alone, e.g. /app (got "/srv/other:/app")',
+      'app "a1" in FILE: -p/--publish must be [IP:]HOSTPORT:PORT[/udp] with ports 1-65535, e.g. 8000:8000 or 127.0.0.1:8000:80 (got "80")',
+    ]);
+  });
+
+  it('the command line: per-app flags refused, --app needs apps:, exit 2 before Docker is asked', async () => {
+    const { dir, file } = await appsOf(YAML);
+    try {
+      const noDocker = { HOTPULL_DOCKER_BIN: 'hotpull-no-such-docker' };
+      const flag = await runCli(['host', 'up', '--config', file, '--image', 'x:1'], { env: noDocker });
+      expect([flag.exitCode, flag.stderr]).toEqual([
+        2,
+        `hotpull: --image is an app's own setting: host up over the apps of ${file} takes image from each app's entry (or above apps: for every app), not from the command line`,
+      ]);
+      const unknown = await runCli(['host', 'up', '--config', file, '--app', 'nope'], { env: noDocker });
+      expect([unknown.exitCode, unknown.stderr]).toEqual([
+        2,
+        `hotpull: --app must name an app of ${file}; its apps: shop, blog (got "nope")`,
+      ]);
+      const single = path.join(dir, 'single.yaml');
+      await fs.writeFile(single, 'interval: 2s\n');
+      const none = await runCli(['host', 'up', '--config', single, '--app', 'shop'], { env: noDocker });
+      expect([none.exitCode, none.stderr]).toEqual([
+        2,
+        `hotpull: --app names an app of a config file with apps: (${single} has none; got "shop")`,
+      ]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
@@ -629,6 +744,67 @@ describe.skipIf(problem !== undefined && !CI)(
         'hotpull: image hotpull-test/missing:1 is not on this Docker host: build or pull it first, or add --pull',
       ]);
       expect(await inspect(`${RUN}missing`)).toBeUndefined();
+    });
+
+    it('up over the apps of a config file: one container an app, cloned on first run; again: every one kept', async () => {
+      const [shop, blog] = [`${RUN}shop`, `${RUN}blog`];
+      const file = path.join(sb.root, 'apps.yaml');
+      const yaml = [
+        `image: ${IMAGE}`,
+        'code: /app',
+        'branch: main',
+        'healthSettle: 300ms',
+        'apps:',
+        ...[shop, blog].flatMap((name) => [
+          `  - name: ${name}`,
+          `    repo: ${path.join(sb.root, 'apps', name)}`,
+          `    remote: ${sb.bare}`,
+          `    env: [APP=${name}]`,
+        ]),
+      ];
+      await fs.writeFile(file, yaml.join('\n'));
+      const up = (...args: string[]) =>
+        runCli([
+          'host',
+          'up',
+          '--config',
+          file,
+          '--stop-timeout',
+          '2s',
+          '--json',
+          ...args,
+          '--',
+          '--network',
+          'host',
+          '--',
+          ...LOOP,
+        ]);
+      const first = await up();
+      expect(first.exitCode, first.stderr).toBe(0);
+      const sha = await headOf(sb.bare, 'main');
+      const results = (JSON.parse(first.stdout) as { apps: Array<Record<string, unknown>> }).apps;
+      expect(results.map((r) => [r.app, r.name, r.action, r.sha, r.state])).toEqual([
+        [shop, shop, 'created', sha, 'running'],
+        [blog, blog, 'created', sha, 'running'],
+      ]);
+      for (const name of [shop, blog]) {
+        const c = (await inspect(name))!;
+        expect([c.State.Running, c.HostConfig.Binds, c.Config.Labels?.['hotpull.repo']]).toEqual([
+          true,
+          [`${path.join(sb.root, 'apps', name)}:/app`],
+          sb.bare,
+        ]);
+        expect(c.Config.Env).toContain(`APP=${name}`);
+      }
+      const again = await up();
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect((JSON.parse(again.stdout) as { apps: Array<{ action: string }> }).apps.map((r) => r.action)).toEqual([
+        'kept',
+        'kept',
+      ]);
+      const one = await up('--app', blog);
+      expect([one.exitCode, (JSON.parse(one.stdout) as { name: string; action: string }).action]).toEqual([0, 'kept']);
+      expect(one.stderr).toContain(`ok: ${blog} already runs ${IMAGE}`);
     });
   },
 );

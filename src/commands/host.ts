@@ -1,10 +1,10 @@
-import { promises as fs } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { buildPipeline } from './pipeline.js';
 import { loadConfig } from '../config/load.js';
 import { configError, HotpullError, oneLine } from '../errors.js';
 import { createLogger } from '../log.js';
-import { DockerCli } from '../host/docker.js';
+import { docker, print, printJson, readEnvFile } from './host-io.js';
+import { upApps } from './host-apps.js';
 import { desiredContainer, parseCode } from '../host/spec.js';
 import { hostUp } from '../host/up.js';
 import { deployedSha } from '../host/code.js';
@@ -37,26 +37,13 @@ export async function hostCommand(context: CommandContext): Promise<number> {
   return ({ up, deploy, ls } satisfies Record<Sub, (c: CommandContext) => Promise<number>>)[sub as Sub](context);
 }
 
-/** Progress and result lines: stdout, or stderr with --json, whose one object is then all that stdout carries. */
-const print = (context: CommandContext) => (line: string) =>
-  void (context.config.json ? process.stderr : context.stdout).write(`${line}\n`);
-const printJson = (context: CommandContext, value: object) => void context.stdout.write(`${JSON.stringify(value)}\n`);
-const docker = ({ config, env }: CommandContext) => new DockerCli({ bin: config.dockerBin, env });
-
-async function readEnvFile(file: string | undefined): Promise<{ path: string; text: string } | undefined> {
-  if (!file) return undefined;
-  try {
-    return { path: file, text: await fs.readFile(file, 'utf8') };
-  } catch (error) {
-    throw configError(
-      `--env-file must be a readable file (got ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`,
-      error,
-    );
-  }
-}
-
 async function up(context: CommandContext): Promise<number> {
   const { config, env } = context;
+  if (config.apps) return upApps(context, config.apps);
+  if (config.app !== undefined)
+    throw configError(
+      `--app names an app of a config file with apps: (${config.configFile ? `${config.configFile} has none` : 'no config file was read'}; got ${JSON.stringify(config.app)})`,
+    );
   const cwd = context.cwd ?? process.cwd();
   const spec = desiredContainer({
     name: config.name,

@@ -148,11 +148,11 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
   'host up': {
     usage: 'hotpull host up [options] [-- DOCKER-RUN-ARGS [-- COMMAND]]',
     summary:
-      'start the app container, or replace it when its image, mounts, ports, env or arguments changed (idempotent)',
+      'start the app container (one an app of a file with apps:), or replace it when its image, mounts, ports, env or arguments changed (idempotent)',
     examples: [
       'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --repo https://github.com/acme/web.git',
       'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app -p 127.0.0.1:8000:8000 -e DJANGO_DEBUG=0',
-      'hotpull host up --name web --image myapp:1 --code /srv/web/code:/app --health-url http://127.0.0.1:8000/ -- --restart unless-stopped',
+      'hotpull host up --config /etc/hotpull/apps.yaml -- --restart unless-stopped',
     ],
   },
   'host deploy': {

@@ -640,7 +640,6 @@ export const OPTIONS = [
     kind: 'string',
     commands: ['host up'],
     placeholder: 'IMAGE',
-    noConfigKey: true,
     description: 'host up: the image to run (compared by id: a new image behind the tag replaces the container)',
   },
   {
@@ -648,9 +647,16 @@ export const OPTIONS = [
     kind: 'string',
     commands: ['host up', 'host deploy'],
     placeholder: 'HOSTDIR[:CONTAINERDIR]',
-    noConfigKey: true,
     description:
       'host up: the code directory on the host and where the container mounts it; host deploy: the checkout to update',
+  },
+  {
+    key: 'app',
+    kind: 'string',
+    commands: ['host up'],
+    placeholder: 'NAME',
+    noConfigKey: true,
+    description: 'host up: the one app of the config file (apps:) to bring up; without it, every app',
   },
   {
     key: 'pull',
@@ -667,7 +673,6 @@ export const OPTIONS = [
     short: 'p',
     multiple: true,
     placeholder: 'HOSTPORT:PORT',
-    noConfigKey: true,
     description:
       'host up: publish a container port, [IP:]HOSTPORT:PORT[/udp], repeatable (env: one value or a JSON list)',
     default: [],
@@ -679,7 +684,6 @@ export const OPTIONS = [
     short: 'e',
     multiple: true,
     placeholder: 'NAME=VALUE',
-    noConfigKey: true,
     description: "host up: a variable of the container's environment, repeatable (env: one value or a JSON list)",
     default: [],
   },
@@ -688,7 +692,6 @@ export const OPTIONS = [
     kind: 'path',
     commands: ['host up'],
     placeholder: 'FILE',
-    noConfigKey: true,
     description: "host up: a file of NAME=VALUE lines for the container's environment (docker's --env-file format)",
   },
   {
