@@ -218,12 +218,16 @@ describe('host up over the apps of a config file (pure)', () => {
     '    image: blog:2',
     '    code: /srv/apps/blog:/srv/app/',
     '    branch: production',
+    '  - name: docs',
+    '    repo: /srv/apps/docs',
+    '    remote: https://example.invalid/docs.git',
+    '    layout: atomic',
   ].join('\n');
 
   it('one container an app: its name, image, checkout as the code volume, ports, env, clone URL and branch', async () => {
     const { dir, apps } = await appsOf(YAML);
     try {
-      const [shop, blog] = apps.map((app) =>
+      const [shop, blog, docs] = apps.map((app) =>
         appContainer(app, { passthrough: ['--restart', 'unless-stopped'], processEnv: {} }),
       );
       expect(shop).toEqual({
@@ -245,9 +249,11 @@ describe('host up over the apps of a config file (pure)', () => {
         repo: undefined,
         branch: 'production',
       });
+      // the atomic layout's root is made by the daemon on an empty directory: host up leaves it empty
+      expect([docs!.code.hostDir, docs!.repo]).toEqual(['/srv/apps/docs', undefined]);
       expect(selectApps(apps, 'blog', 'apps.yaml')).toEqual([apps[1]]);
       expect(() => selectApps(apps, 'shp', 'apps.yaml')).toThrow(
-        '--app must name an app of apps.yaml (did you mean "shop"?); its apps: shop, blog (got "shp")',
+        '--app must name an app of apps.yaml (did you mean "shop"?); its apps: shop, blog, docs (got "shp")',
       );
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
@@ -292,7 +298,7 @@ describe('host up over the apps of a config file (pure)', () => {
       const unknown = await runCli(['host', 'up', '--config', file, '--app', 'nope'], { env: noDocker });
       expect([unknown.exitCode, unknown.stderr]).toEqual([
         2,
-        `hotpull: --app must name an app of ${file}; its apps: shop, blog (got "nope")`,
+        `hotpull: --app must name an app of ${file}; its apps: shop, blog, docs (got "nope")`,
       ]);
       const single = path.join(dir, 'single.yaml');
       await fs.writeFile(single, 'interval: 2s\n');

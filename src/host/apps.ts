@@ -9,7 +9,7 @@ import { desiredContainer, parseCode, type DesiredContainer, type UpInput } from
  * `host up` over a many-apps file (docs/many-apps.md): each app's container from its resolved configuration
  * alone (pure: no docker, no filesystem). The container is named for the app and mounts the app's checkout
  * (`repo`, the directory the daemon keeps deployed) at `code`; a first clone comes from its `remote` when that is
- * a URL or a path, on its `branch`.
+ * a URL or a path, on its `branch` (not for the atomic layout, whose first release the daemon makes).
  */
 export interface AppUpInput {
   /** the app's envFile, read by the caller */
@@ -58,7 +58,8 @@ export function appContainer(app: AppConfig, input: AppUpInput): DesiredContaine
       `app ${JSON.stringify(app.name)}: host up needs image in ${config.configFile}, the image its container runs (above apps: for every app) (got none)`,
     );
   const code = codeMount(app);
-  const clone = locationKind(config.remote) === 'name' ? undefined : config.remote;
+  // The atomic layout is hotpull's own making on an empty directory: a plain clone there would be in its way.
+  const clone = locationKind(config.remote) === 'name' || config.layout === 'atomic' ? undefined : config.remote;
   try {
     return desiredContainer({
       name: app.name,
