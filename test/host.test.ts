@@ -752,23 +752,29 @@ describe.skipIf(problem !== undefined && !CI)(
       expect(await inspect(`${RUN}missing`)).toBeUndefined();
     });
 
-    it('up over the apps of a config file: one container an app, cloned on first run; again: every one kept', async () => {
-      const [shop, blog] = [`${RUN}shop`, `${RUN}blog`];
+    it('up over the apps of a config file: one container an app, cloned on first run, one failing app said and the next one still up; again: every one kept', async () => {
+      const [shop, gone, blog] = [`${RUN}shop`, `${RUN}gone`, `${RUN}blog`];
       const file = path.join(sb.root, 'apps.yaml');
-      const yaml = [
-        `image: ${IMAGE}`,
-        'code: /app',
-        'branch: main',
-        'healthSettle: 300ms',
-        'apps:',
-        ...[shop, blog].flatMap((name) => [
-          `  - name: ${name}`,
-          `    repo: ${path.join(sb.root, 'apps', name)}`,
-          `    remote: ${sb.bare}`,
-          `    env: [APP=${name}]`,
-        ]),
+      const entry = (name: string) => [
+        `  - name: ${name}`,
+        `    repo: ${path.join(sb.root, 'apps', name)}`,
+        `    remote: ${sb.bare}`,
+        `    env: [APP=${name}]`,
+        ...(name === gone ? ['    image: hotpull-test/missing:1'] : []),
       ];
-      await fs.writeFile(file, yaml.join('\n'));
+      const write = (names: string[]) =>
+        fs.writeFile(
+          file,
+          [
+            `image: ${IMAGE}`,
+            'code: /app',
+            'branch: main',
+            'healthSettle: 300ms',
+            'apps:',
+            ...names.flatMap(entry),
+          ].join('\n'),
+        );
+      await write([shop, gone, blog]);
       const up = (...args: string[]) =>
         runCli([
           'host',
@@ -786,13 +792,18 @@ describe.skipIf(problem !== undefined && !CI)(
           ...LOOP,
         ]);
       const first = await up();
-      expect(first.exitCode, first.stderr).toBe(0);
+      expect(first.exitCode, first.stderr).toBe(1);
+      const missing = 'image hotpull-test/missing:1 is not on this Docker host: build or pull it first, or add --pull';
+      expect(first.stderr.split('\n')).toContain(`failed ${gone}: ${missing}`);
+      expect(first.stderr.trim().split('\n').at(-1)).toBe(`hotpull: 1 of 3 apps did not come up: ${gone}`);
       const sha = await headOf(sb.bare, 'main');
       const results = (JSON.parse(first.stdout) as { apps: Array<Record<string, unknown>> }).apps;
-      expect(results.map((r) => [r.app, r.name, r.action, r.sha, r.state])).toEqual([
+      expect(results.map((r) => [r.app, r.name, r.action, r.sha, r.state ?? r.error])).toEqual([
         [shop, shop, 'created', sha, 'running'],
+        [gone, undefined, 'failed', undefined, missing],
         [blog, blog, 'created', sha, 'running'],
       ]);
+      expect(await inspect(gone)).toBeUndefined();
       for (const name of [shop, blog]) {
         const c = (await inspect(name))!;
         expect([c.State.Running, c.HostConfig.Binds, c.Config.Labels?.['hotpull.repo']]).toEqual([
@@ -802,6 +813,7 @@ describe.skipIf(problem !== undefined && !CI)(
         ]);
         expect(c.Config.Env).toContain(`APP=${name}`);
       }
+      await write([shop, blog]);
       const again = await up();
       expect(again.exitCode, again.stderr).toBe(0);
       expect((JSON.parse(again.stdout) as { apps: Array<{ action: string }> }).apps.map((r) => r.action)).toEqual([
