@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// Issue 27: how many user requests a bad revision fails with --bake against without it. A real uWSGI (2 workers,
-// lazy-apps, chain reload `c` over the master FIFO, --stats on a unix socket), hotpull's pipeline in this process
-// (dist/), and a load loop (4 connections, one request in 20 to /flaky). The bad revision raises on /flaky only: its
-// health page is fine, so verification passes. Per variant, from a good live revision, one pass deploys it:
-//   bake      --traffic uwsgi-stats --bake 3s: failed requests from the push to the rollback
+// Issue 27: how many user requests a bad revision fails with --bake against without it, on both stacks:
+//   uwsgi      a real uWSGI (2 workers, lazy-apps, chain reload `c` over the master FIFO), read through its stats
+//              server (--stats on a unix socket, --traffic uwsgi-stats)
+//   gunicorn   a real gunicorn (2 sync workers, no preload, HUP through its pid file), read through its access log
+//              (%(s)s and %(D)s, --traffic access-log:FILE:FORMAT)
+// hotpull's pipeline runs in this process (dist/), with a load loop (4 connections, one request in 20 to /flaky). The
+// bad revision raises on /flaky only (uWSGI answers nothing, gunicorn a 500): its health page is fine, so
+// verification passes. Per stack and variant, from a good live revision, one pass deploys it:
+//   bake      --bake 3s: failed requests from the push to the rollback
 //   no bake   the same revision verified and live: failed requests over the same time, and per minute served
-// A table goes to stdout, then one JSON line. Run: npm run build && node bench/bake.mjs
-import { mkdir, writeFile } from 'node:fs/promises';
+// A table goes to stdout, then one JSON line. Run: npm run build && node bench/bake.mjs [uwsgi|gunicorn]
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -75,30 +79,84 @@ function load(url) {
   };
 }
 
-async function variant(name, bakeFlags) {
+/** gunicorn's default format with the request time in microseconds at its end */
+const GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s';
+
+/** uWSGI or gunicorn serving `checkout`: its URL, hotpull's reload and traffic flags, and how to stop it */
+async function startServer(stack, root, checkout) {
+  await mkdir(path.join(root, 'logs'), { recursive: true });
+  if (stack === 'uwsgi') {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const fifo = path.join(root, 'master.fifo');
+    const stats = path.join(root, 'stats.sock');
+    const child = spawnTracked('/usr/bin/uwsgi', [
+      ...['--plugin', 'python3', '--http-socket', `127.0.0.1:${port}`, '--master', '--processes', '2', '--lazy-apps'],
+      ...['--chdir', checkout, '--wsgi-file', path.join(checkout, 'app.py'), '--master-fifo', fifo, '--stats', stats],
+      ...['--logto', path.join(root, 'logs/uwsgi.log')],
+    ]);
+    return {
+      url: `http://127.0.0.1:${port}`,
+      flags: { reload: [`uwsgi-fifo:${fifo}:c`], traffic: `uwsgi-stats:${stats}` },
+      stop: () => stopTracked(child),
+    };
+  }
+  const pidfile = path.join(root, 'gunicorn.pid');
+  const accessLog = path.join(root, 'logs/access.log');
+  const errorLog = path.join(root, 'logs/gunicorn.log');
+  const conf = path.join(root, 'gunicorn.conf.py');
+  await writeFile(
+    conf,
+    [
+      'bind = "127.0.0.1:0"',
+      'workers = 2',
+      `chdir = ${JSON.stringify(checkout)}`,
+      'wsgi_app = "app:application"',
+      `pidfile = ${JSON.stringify(pidfile)}`,
+      `accesslog = ${JSON.stringify(accessLog)}`,
+      `access_log_format = ${JSON.stringify(GUNICORN_FORMAT)}`,
+      `errorlog = ${JSON.stringify(errorLog)}`,
+      'graceful_timeout = 2',
+      '',
+    ].join('\n'),
+  );
+  const child = spawnTracked('/usr/bin/gunicorn', ['--config', conf], {
+    // GUNICORN_CMD_ARGS would add options behind the config's back
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'GUNICORN_CMD_ARGS')),
+      PYTHONDONTWRITEBYTECODE: '1',
+    },
+  });
+  let url;
+  for (let i = 0; i < 100 && !url; i++) {
+    await sleep(100);
+    const listening = /Listening at: (http:\/\/127\.0\.0\.1:\d+)/.exec(
+      await readFile(errorLog, 'utf8').catch(() => ''),
+    );
+    url = listening?.[1];
+  }
+  if (!url) throw new Error(`gunicorn did not say where it listens: ${errorLog}`);
+  return {
+    url,
+    flags: { reload: [`signal:${pidfile}:HUP`], traffic: `access-log:${accessLog}:${GUNICORN_FORMAT}` },
+    stop: () => stopTracked(child),
+  };
+}
+
+async function variant(stack, name, bakeFlags) {
   const { root, env } = await benchSandbox(`hotpull-bench-bake-`);
   const { bare, author } = await makeRemote(root, env, { 'app.py': app('v1', false) });
   const checkout = await cloneCheckout(root, env, bare, 'checkout');
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const fifo = path.join(root, 'master.fifo');
-  const stats = path.join(root, 'stats.sock');
-  await mkdir(path.join(root, 'logs'), { recursive: true });
-  const uwsgi = spawnTracked('/usr/bin/uwsgi', [
-    ...['--plugin', 'python3', '--http-socket', `127.0.0.1:${port}`, '--master', '--processes', '2', '--lazy-apps'],
-    ...['--chdir', checkout, '--wsgi-file', path.join(checkout, 'app.py'), '--master-fifo', fifo, '--stats', stats],
-    ...['--logto', path.join(root, 'logs/uwsgi.log')],
-  ]);
-  const url = `http://127.0.0.1:${port}`;
+  const server = await startServer(stack, root, checkout);
+  const url = server.url;
   for (let i = 0; i < 100 && !(await get(`${url}/health`)); i++) await sleep(100);
   await sleep(1000);
   const config = await loadConfig({
     flags: {
       repo: checkout,
-      reload: [`uwsgi-fifo:${fifo}:c`],
       healthUrl: `${url}/health`,
       healthExpect: '{sha}',
       healthSettle: '1s',
-      traffic: `uwsgi-stats:${stats}`,
+      ...server.flags,
       ...bakeFlags,
     },
     env: {},
@@ -119,9 +177,10 @@ async function variant(name, bakeFlags) {
   const after = performance.now();
   await loop.stop();
   engine.close();
-  await stopTracked(uwsgi);
+  await server.stop();
   const record = outcome.record;
   return {
+    stack,
     name,
     result: record.result,
     passMs: Math.round(ended - pushed),
@@ -131,11 +190,18 @@ async function variant(name, bakeFlags) {
   };
 }
 
-const rows = [await variant('bake 3s', { bake: '3s' }), await variant('no bake', {})];
+const stacks = process.argv[2] ? [process.argv[2]] : ['uwsgi', 'gunicorn'];
+if (!stacks.every((s) => s === 'uwsgi' || s === 'gunicorn'))
+  throw new Error('usage: node bench/bake.mjs [uwsgi|gunicorn]');
+const rows = [];
+for (const stack of stacks) {
+  rows.push(await variant(stack, 'bake 3s', { bake: '3s' }));
+  rows.push(await variant(stack, 'no bake', {}));
+}
 console.log(
   table(
-    ['variant', 'result', 'pass (ms)', 'failed during the pass', 'failed per minute after it', 'impact'],
-    rows.map((r) => [r.name, r.result, r.passMs, r.failedInPass, r.failedPerMinuteAfter, r.impact]),
+    ['stack', 'variant', 'result', 'pass (ms)', 'failed during the pass', 'failed per minute after it', 'impact'],
+    rows.map((r) => [r.stack, r.name, r.result, r.passMs, r.failedInPass, r.failedPerMinuteAfter, r.impact]),
   ),
 );
 console.log(JSON.stringify({ bench: 'bake', machine: machineContext(), rows }));
