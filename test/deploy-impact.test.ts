@@ -3,10 +3,12 @@
  * a real uWSGI's stats server (lazy-apps, 2 workers, chain reloads on the master FIFO) under a steady load loop that
  * counts what it sent. One uWSGI for the file; the options checked at start through the CLI.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it as test } from 'vitest';
-import { itNeeds } from './helpers/requires.js';
+import { itNeeds, itRequires } from './helpers/requires.js';
+import { startWrk, wrkMissing } from './helpers/wrk.js';
 import { commitAndPush, makeSandbox, type Sandbox } from './helpers/git.js';
 import { makePipeline, runCli } from './helpers/hotpull.js';
 import { wsgiAppSource } from './helpers/wsgi-app.js';
@@ -106,6 +108,82 @@ describe('the impact of a deploy, from uwsgi-stats', () => {
       engine.close();
     }
   }, 60_000);
+
+  itRequires(uwsgiMissing() ?? wrkMissing())(
+    "a chain reload under wrk: the record's requests are wrk's responses between its two readings, within 1 %",
+    async () => {
+      await waitWorkersReady(server!, 15_000);
+      // hotpull reads the stats server through a relay that notes when each reading was made (uWSGI writes the
+      // document as it accepts: between the connection and its first byte) and the document's request count
+      const readings: Array<{ at: number; requests: number }> = [];
+      const relayPath = path.join(sb!.root, 'stats-relay.sock');
+      const relay = net.createServer((client) => {
+        const connected = Date.now();
+        let firstByte = 0;
+        const chunks: Buffer[] = [];
+        const upstream = net.connect(server!.statsSocket!);
+        upstream.on('data', (chunk: Buffer) => {
+          firstByte ||= Date.now();
+          chunks.push(chunk);
+        });
+        upstream.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const workers = (JSON.parse(text) as { workers: Array<{ requests: number }> }).workers;
+          readings.push({ at: (connected + firstByte) / 2, requests: workers.reduce((n, w) => n + w.requests, 0) });
+          client.end(text);
+        });
+      });
+      await new Promise<void>((resolve) => relay.listen(relayPath, resolve));
+      const { engine } = await makePipeline(sb!.checkout, {
+        reload: [`uwsgi-fifo:${fifo}:c`],
+        healthUrl: `${server!.url}/health`,
+        healthExpect: 'ok v4',
+        traffic: `uwsgi-stats:${relayPath}`,
+      });
+      const healthChecks = async () => ((await server!.logs()).match(/GET \/health /g) ?? []).length;
+      const wrk = await startWrk({
+        url: `${server!.url}/`,
+        dir: path.join(sb!.root, 'wrk'),
+        connections: 8,
+        durationS: 60,
+      });
+      try {
+        await commitAndPush(sb!, { 'app.py': wsgiAppSource('v4') });
+        const checked = await healthChecks();
+        const outcome = await engine.sync('test');
+        const health = (await healthChecks()) - checked;
+        const { responses } = await wrk.finish({ interrupt: true });
+        expect(outcome).toMatchObject({ kind: 'deployed', record: { result: 'live' } });
+        const impact = (outcome as { record: DeployRecord }).record.impact!;
+        expect(impact).toMatchObject({ failed: 0 });
+        expect(impact.queuePeak).toBeGreaterThanOrEqual(0);
+        // the two readings whose difference is the record's count: the reload's and the verdict's
+        const pairs = readings.flatMap((from, i) =>
+          readings
+            .slice(i + 1)
+            .flatMap((to) => (to.requests - from.requests === impact.requests ? [{ from, to }] : [])),
+        );
+        expect(pairs.length).toBeGreaterThan(0);
+        const { from, to } = pairs[0]!;
+        const record = (outcome as { record: DeployRecord }).record;
+        expect(from.at).toBeGreaterThanOrEqual(Date.parse(record.stages.reloaded!) - 50);
+        expect(to.at).toBeLessThanOrEqual(Date.parse(record.at) + 50);
+        const between = responses.filter((r) => r.at > from.at && r.at <= to.at);
+        expect(between.filter((r) => r.status >= 500)).toEqual([]);
+        const seen = between.length + health;
+        console.log(
+          `under wrk: the record said ${impact.summary}; wrk read ${between.length} answers between its readings (${Math.round(to.at - from.at)} ms), the verification sent ${health} health checks (${(((impact.requests - seen) / seen) * 100).toFixed(3)} %)`,
+        );
+        expect(impact.requests).toBeGreaterThan(1000);
+        expect(Math.abs(impact.requests - seen) / seen).toBeLessThan(0.01);
+      } finally {
+        await wrk.finish({ interrupt: true }).catch(() => undefined);
+        engine.close();
+        relay.close();
+      }
+    },
+    60_000,
+  );
 
   it('a stats server that is not there never fails the deploy: the record says the source was lost', async () => {
     await waitWorkersReady(server!, 15_000);
