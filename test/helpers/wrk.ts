@@ -8,6 +8,7 @@
  *   seconds only. Same clock as Date.now(), so it compares with hotpull's ISO timestamps.
  * - wrk stops on SIGINT like at the end of -d, and still prints its summary and runs done().
  * - Socket errors (connect, read, write, timeout) produce no response() call: they are in the summary only.
+ * - A `served=WORKER:COUNT` in the body (wsgi-app.ts's stampServed) is recorded too.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -45,7 +46,7 @@ function init(args)
 end
 
 function response(status, headers, body)
-  out:write(string.format("%.3f %d %s\n", now_ms(), status, body:match("sha=(%x+)") or "-"))
+  out:write(string.format("%.3f %d %s %s\n", now_ms(), status, body:match("sha=(%x+)") or "-", body:match("served=(%d+:%d+)") or "-"))
 end
 
 function done(summary, latency, requests)
@@ -77,6 +78,8 @@ export interface WrkResponse {
   at: number;
   status: number;
   sha: string;
+  /** the `served=WORKER:COUNT` the app printed (uWSGI: its worker id and that worker's requests before this one) */
+  served?: string;
 }
 
 export interface WrkRun {
@@ -134,8 +137,14 @@ export async function startWrk(options: {
       const responses: WrkResponse[] = [];
       for (const file of (await readdir(options.dir)).filter((f) => f.startsWith('responses-'))) {
         for (const row of (await readFile(path.join(options.dir, file), 'utf8')).split('\n')) {
-          const [at, status, sha] = row.split(' ');
-          if (sha !== undefined) responses.push({ at: Number(at), status: Number(status), sha });
+          const [at, status, sha, served] = row.split(' ');
+          if (sha !== undefined)
+            responses.push({
+              at: Number(at),
+              status: Number(status),
+              sha,
+              ...(served && served !== '-' ? { served } : {}),
+            });
         }
       }
       responses.sort((a, b) => a.at - b.at);

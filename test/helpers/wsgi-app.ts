@@ -20,6 +20,11 @@ export interface WsgiAppOptions {
   sleepMs?: number;
   /** `/health` also reports the git revision the app was imported from (`ok <version> <sha>`). */
   reportSha?: boolean;
+  /**
+   * uWSGI only: every non-health answer ends with ` served=WORKER:COUNT`, the worker's id and the requests it had
+   * counted before this one (its stats server's `requests`): which of uWSGI's counted requests an answer was.
+   */
+  stampServed?: boolean;
 }
 
 export function wsgiAppSource(version: string, opts: WsgiAppOptions = {}): string {
@@ -60,6 +65,13 @@ export function wsgiAppSource(version: string, opts: WsgiAppOptions = {}): strin
     '        if delay > 0:',
     '            time.sleep(delay / 1000.0)',
     '        body = ("version=%s pid=%d" % (VERSION, os.getpid())).encode("utf-8")',
+    ...(opts.stampServed
+      ? [
+          '        import uwsgi',
+          '        me = uwsgi.worker_id()',
+          '        body += (" served=%d:%d" % (me, [w["requests"] for w in uwsgi.workers() if w["id"] == me][0])).encode()',
+        ]
+      : []),
     '    start_response("200 OK", [',
     '        ("Content-Type", "text/plain; charset=utf-8"),',
     '        ("Content-Length", str(len(body))),',
