@@ -5,12 +5,16 @@
 // with a Lua script that writes the wall-clock time of every response it reads.
 //
 // The honest window: a record counts what uWSGI's counters grew between two readings of the stats server (one taken
-// at the reload, one at the verdict). hotpull reads it here through a unix-socket relay that notes, per reading, the
-// wall-clock time it connected and the time the document's first byte came back (uWSGI writes the document when it
-// accepts the connection, so it was made between the two) and the document's own request count. Per deploy the
-// bench takes the two readings whose difference is the record's `requests`, and counts wrk's responses read between
-// them (by the middle of each reading; the responses read within a reading's interval are the uncertainty), plus the
-// health checks hotpull sent to verify the deploy (uWSGI's log), which uWSGI counts and wrk does not.
+// as the reload is sent, one at the verdict). hotpull reads it here through a unix-socket relay that keeps, per
+// reading, the document's per-worker request counts and the wall-clock time it connected and got the first byte
+// (uWSGI writes the document as it accepts). Per deploy the bench takes the two readings whose difference is the
+// record's `requests` and counts wrk's answers in that window two ways:
+//   by counters  each answer says which of its worker's requests it was (served=WORKER:COUNT, from uwsgi.workers()):
+//                the answers whose COUNT lies between the two readings' counts for that worker. Exact, whatever the
+//                load; off by at most a request or so per worker at each end.
+//   by clock     wrk's Lua script stamps the wall-clock time it read each answer: the answers read between the
+//                middles of the two readings. wrk reads late on a starved machine, so this drifts with load.
+// Both add the health checks hotpull sent to verify the deploy (uWSGI's log): uWSGI counts them, wrk does not.
 // A table goes to stdout, then one JSON line. Run: npm run build && node bench/impact-wrk.mjs [DEPLOYS] (default 5)
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
@@ -46,7 +50,12 @@ VERSION = ${JSON.stringify(version)}
 SHA = subprocess.run(["git", "-c", "safe.directory=*", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True, text=True).stdout.strip()
 
 def application(environ, start_response):
-    body = (("ok " + VERSION + " " + SHA) if environ.get("PATH_INFO") == "/health" else VERSION).encode()
+    if environ.get("PATH_INFO") == "/health":
+        body = ("ok " + VERSION + " " + SHA).encode()
+    else:
+        import uwsgi
+        me = uwsgi.worker_id()
+        body = ("%s served=%d:%d" % (VERSION, me, [w["requests"] for w in uwsgi.workers() if w["id"] == me][0])).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 `;
@@ -72,7 +81,8 @@ function init(args)
 end
 function response(status, headers, body)
   ffi.C.clock_gettime(0, ts)
-  out:write(string.format("%.3f %d\n", tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1000000, status))
+  out:write(string.format("%.3f %d %s\n", tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1000000, status,
+    body:match("served=(%d+:%d+)") or "-"))
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -85,7 +95,7 @@ end
 function statsRelay(listenPath, upstreamPath) {
   const readings = [];
   const server = net.createServer((client) => {
-    const reading = { connectAt: Date.now(), firstByteAt: undefined, requests: undefined };
+    const reading = { connectAt: Date.now(), firstByteAt: undefined, requests: undefined, byWorker: undefined };
     const chunks = [];
     const upstream = net.connect(upstreamPath);
     upstream.on('data', (chunk) => {
@@ -95,7 +105,9 @@ function statsRelay(listenPath, upstreamPath) {
     upstream.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
       try {
-        reading.requests = JSON.parse(text).workers.reduce((sum, w) => sum + w.requests, 0);
+        const { workers } = JSON.parse(text);
+        reading.requests = workers.reduce((sum, w) => sum + w.requests, 0);
+        reading.byWorker = new Map(workers.map((w) => [w.id, w.requests]));
         readings.push(reading);
       } catch {
         // a torn document: hotpull's reading fails too
@@ -186,8 +198,9 @@ if (!summary) throw new Error(`wrk printed no summary:\n${wrkOutput}`);
 const responses = [];
 for (const file of (await readdir(wrkDir)).filter((f) => f.startsWith('responses-')))
   for (const row of (await readFile(path.join(wrkDir, file), 'utf8')).split('\n')) {
-    const [at, status] = row.split(' ');
-    if (status !== undefined) responses.push({ at: Number(at), status: Number(status) });
+    const [at, status, served] = row.split(' ');
+    const [worker, count] = (served ?? '-').split(':').map(Number);
+    if (status !== undefined) responses.push({ at: Number(at), status: Number(status), worker, count });
   }
 responses.sort((a, b) => a.at - b.at);
 const readAt = (r) => (r.connectAt + r.firstByteAt) / 2;
@@ -205,10 +218,11 @@ const rows = deploys.map(({ record, health }, i) => {
   pairs.sort((p, q) => Math.abs(readAt(p[0]) - reloadedAt) - Math.abs(readAt(q[0]) - reloadedAt));
   const [from, to] = pairs[0] ?? [];
   if (!from) return { deploy: i + 1, record: impact, found: false };
-  const counted = inRange(readAt(from), readAt(to));
-  const uncertain = inRange(from.connectAt, from.firstByteAt).length + inRange(to.connectAt, to.firstByteAt).length;
-  const wrkCount = counted.length;
-  const failedWrk = counted.filter((r) => r.status >= 500).length;
+  const byCounters = responses.filter(
+    (r) => from.byWorker.has(r.worker) && r.count >= from.byWorker.get(r.worker) && r.count < to.byWorker.get(r.worker),
+  );
+  const byClock = inRange(readAt(from), readAt(to));
+  const diff = (n) => round(((impact.requests - (n + health)) / (n + health)) * 100, 3);
   return {
     deploy: i + 1,
     result: record.result,
@@ -216,11 +230,12 @@ const rows = deploys.map(({ record, health }, i) => {
     recordRequests: impact.requests,
     recordFailed: impact.failed,
     queuePeak: impact.queuePeak,
-    wrk: wrkCount,
-    wrkFailed: failedWrk,
     health,
-    uncertain,
-    diffPct: round(((impact.requests - (wrkCount + health)) / (wrkCount + health)) * 100, 3),
+    wrkByCounters: byCounters.length,
+    wrk5xx: byCounters.filter((r) => r.status >= 500).length,
+    diffByCountersPct: diff(byCounters.length),
+    wrkByClock: byClock.length,
+    diffByClockPct: diff(byClock.length),
     summary: impact.summary,
   };
 });
@@ -233,10 +248,11 @@ console.log(
       'record: requests',
       'failed',
       'queue peak',
-      'wrk',
-      'wrk 5xx',
       'health checks',
-      '± at the readings',
+      'wrk by counters',
+      'wrk 5xx',
+      'record vs wrk + health',
+      'wrk by clock',
       'record vs wrk + health',
     ],
     rows.map((r) => [
@@ -246,11 +262,12 @@ console.log(
       r.recordRequests,
       r.recordFailed,
       r.queuePeak,
-      r.wrk,
-      r.wrkFailed,
       r.health,
-      r.uncertain,
-      `${r.diffPct} %`,
+      r.wrkByCounters,
+      r.wrk5xx,
+      `${r.diffByCountersPct} %`,
+      r.wrkByClock,
+      `${r.diffByClockPct} %`,
     ]),
   ),
 );
