@@ -16,6 +16,7 @@ import { cliFlag, commandHelp, isCommandName, mainHelp, shortUsage } from './con
 import { unknownEnvWarnings } from './config/environment.js';
 import { didYouMean } from './suggest.js';
 import { loadConfig } from './config/load.js';
+import { chooseApp } from './config/app-choice.js';
 import { createLogger } from './log.js';
 import { configError, HotpullError, systemErrorLine } from './errors.js';
 import { redact } from './redact.js';
@@ -43,6 +44,7 @@ const COMMANDS: Readonly<Record<Exclude<TopCommand, 'completion' | 'version' | '
   approve: async () => (await import('./commands/pause.js')).approveCommand,
   rollback: async () => (await import('./commands/rollback.js')).rollbackCommand,
   reset: async () => (await import('./commands/reset.js')).resetCommand,
+  'reload-config': async () => (await import('./commands/reload-config.js')).reloadConfigCommand,
   demo: async () => (await import('./commands/demo.js')).demoCommand,
 };
 
@@ -189,13 +191,15 @@ async function commandLine(
   const topic = name === 'host' ? helpTopicOf([name, ...args]) : (name as HelpTopic);
   // supervisor-config passes run's flags on and refuses the others itself, saying why it cannot pass them on
   if (topic && isCommandName(topic) && topic !== 'supervisor-config') refuseUnusedFlags(topic, flags);
-  const config = await loadConfig({
+  const loaded = await loadConfig({
     flags,
     env,
     cwd,
     isTTY,
     ...(name === 'supervisor-config' ? { readFile: false } : {}),
   });
+  // a many-apps file: --app picks the app a client command acts on (config/app-choice.ts)
+  const config = topic && isCommandName(topic) ? chooseApp(loaded, flags, topic) : loaded;
   return { flags, config };
 }
 

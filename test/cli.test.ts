@@ -64,7 +64,7 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     [
       ['statsu'],
       {},
-      'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, fleet, log, pause, resume, approve, rollback, reset, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
+      'hotpull: unknown command "statsu" (did you mean status?): must be one of run, sync, status, fleet, log, pause, resume, approve, rollback, reset, reload-config, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
     ],
     [
       ['completion', 'bsh'],
@@ -85,7 +85,7 @@ describe('bad configuration: one line naming option, rule and value; exit 2', ()
     [
       ['deploy'],
       {},
-      'hotpull: unknown command "deploy": must be one of run, sync, status, fleet, log, pause, resume, approve, rollback, reset, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
+      'hotpull: unknown command "deploy": must be one of run, sync, status, fleet, log, pause, resume, approve, rollback, reset, reload-config, watch, host, supervisor-config, demo, completion, version, help (see hotpull --help)',
     ],
   ])('%j %j', async (args, env, message) => {
     const result = await runCli(args, { env });

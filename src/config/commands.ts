@@ -23,6 +23,7 @@ export const TOP_COMMANDS = [
   'approve',
   'rollback',
   'reset',
+  'reload-config',
   'watch',
   'host',
   'supervisor-config',
@@ -124,6 +125,12 @@ export const COMMAND_HELP: Readonly<Record<HelpTopic, CommandHelp>> = {
     summary:
       "the way out of diverged or dirty: the daemon saves the checkout's head and edits under refs/hotpull/backup/ and resets to the remote head",
     examples: ['hotpull reset', 'hotpull reset --repo /app', 'hotpull reset --url http://127.0.0.1:9300'],
+  },
+  'reload-config': {
+    usage: 'hotpull reload-config [options]',
+    summary:
+      'ask the running daemon of a config file with apps: to read it again (apps added, removed, changed); a file with an error is refused and the running apps go on: 0 applied, 2 refused, 1 no daemon',
+    examples: ['hotpull reload-config', 'hotpull reload-config --config /etc/hotpull/apps.yaml'],
   },
   watch: {
     usage: 'hotpull watch [options]',

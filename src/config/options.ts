@@ -611,6 +611,15 @@ export const OPTIONS = [
     defaultText: "the checkout's daemon, through its operator socket; else http://<listen>",
   },
   {
+    key: 'app',
+    kind: 'string',
+    commands: ['log', ...ASKING],
+    placeholder: 'NAME',
+    noConfigKey: true,
+    description:
+      'the app of a config file with apps: to act on (its checkout, its daemon); status without it lists every app',
+  },
+  {
     key: 'json',
     kind: 'boolean',
     commands: ['status', 'fleet', 'log', 'host ls', 'host up', 'host deploy'],

@@ -2,6 +2,7 @@ import { formatDuration } from '../duration.js';
 import { PROBLEM_STATES, type Status } from '../sync/status.js';
 import { shortSha } from '../sha.js';
 import type { PollInfo } from '../sync/schedule.js';
+import type { RevisionFields } from './revision.js';
 
 const short = (sha: string | undefined) => shortSha(sha) ?? '-';
 
@@ -44,4 +45,31 @@ export function describePolling(poll: PollInfo, now: number): string {
     return `backing off after ${poll.failures} failure${poll.failures === 1 ? '' : 's'} in a row: ${due.replace('next', 'retry')}`;
   const why = poll.mode === 'safety-poll' ? ' (webhooks arrive: --safety-poll)' : '';
   return `every ${formatDuration(poll.everyMs)}${why}; ${due}`;
+}
+
+/** One app of a many-apps file in `hotpull status`: what its daemon's /status said, or why it did not answer. */
+export interface AppStatusRow {
+  app: string;
+  status?: Status & Partial<Pick<RevisionFields, 'subject' | 'since' | 'verified'>> & { live?: boolean };
+  unreachable?: string;
+}
+
+/**
+ * `hotpull status` for every app, one line each: name, state, the deployed revision (short sha and subject), since
+ * when it serves, live and verified, and the last error while passes fail (else a problem state's reason). Pure.
+ */
+export function formatAppsStatus(rows: readonly AppStatusRow[], now: number): string {
+  const nameWidth = Math.max(...rows.map((r) => r.app.length));
+  const stateWidth = Math.max(...rows.map((r) => (r.status ? r.status.state.length : 'unreachable'.length)));
+  const lines = rows.map(({ app, status: s, unreachable }) => {
+    const head = `${app.padEnd(nameWidth)}  ${(s?.state ?? 'unreachable').padEnd(stateWidth)}`;
+    if (!s) return `${head}  ${unreachable ?? ''}`;
+    const parts = [`${short(s.deployedSha)}${s.subject ? ` ${s.subject}` : ''}`];
+    if (s.since) parts.push(`since ${formatDuration(Math.max(0, now - Date.parse(s.since)))} ago`);
+    parts.push(`${s.live ? 'live' : 'not live'}${s.verified ? ', verified' : ''}`);
+    const problem = s.consecutiveFailures > 0 ? s.lastError : PROBLEM_STATES.has(s.state) ? s.reason : undefined;
+    if (problem) parts.push(`error: ${problem}`);
+    return `${head}  ${parts.join('  ')}`;
+  });
+  return `${lines.map((l) => l.trimEnd()).join('\n')}\n`;
 }

@@ -15,7 +15,9 @@ async function call(
   timeoutMs = 5000,
 ): Promise<Answer> {
   const socketPath = base.startsWith(UNIX) ? base.slice(UNIX.length) : undefined;
-  const url = new URL(route, socketPath ? 'http://localhost' : base).href;
+  // below the base's path: an app of a many-apps listener is asked at http://HOST:PORT/apps/NAME/status
+  const root = socketPath ? 'http://localhost/' : base.endsWith('/') ? base : `${base}/`;
+  const url = new URL(route.replace(/^\//, ''), root).href;
   try {
     // our own daemon's /status (20 deploys) and answers: more than a probe's body, still bounded
     return await request(url, {
@@ -49,8 +51,8 @@ function json(body: string): unknown {
  * The daemon's /status as the caller names it (sync/status.ts's Status, for `hotpull status`): this client speaks
  * HTTP and JSON only, so it checks an object came back and leaves the shape to the layer that owns it.
  */
-export async function fetchStatus<S extends object>(base: string): Promise<S & { live: boolean }> {
-  const answer = await call(base, '/status', { method: 'GET' });
+export async function fetchStatus<S extends object>(base: string, timeoutMs?: number): Promise<S & { live: boolean }> {
+  const answer = await call(base, '/status', { method: 'GET' }, timeoutMs);
   if (answer.status < 200 || answer.status > 299)
     throw new HotpullError('UNREACHABLE', `${base}/status answered ${answer.status}`);
   const status = json(answer.body);
