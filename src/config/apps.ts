@@ -51,10 +51,14 @@ function checkEntryKeys(file: string, name: string, entry: Readonly<Record<strin
       throw configError(
         `app ${JSON.stringify(name)}: ${key} belongs to the whole process (one listener and one log serve every app); set it above apps: in ${file}`,
       );
-    if (Object.hasOwn(SECRET_FILE_KEY, key))
+    if (Object.hasOwn(SECRET_FILE_KEY, key)) {
+      const instead = SECRET_FILE_KEY[key]!;
+      // the webhook secret is the process's (one listener): its file is set above apps:
+      const where = (PROCESS_KEYS as readonly string[]).includes(instead) ? ' above apps:' : '';
       throw configError(
-        `app ${JSON.stringify(name)}: ${key} must not be written in ${file}, where anyone who can read the file reads it; give ${SECRET_FILE_KEY[key]} FILE instead`,
+        `app ${JSON.stringify(name)}: ${key} must not be written in ${file}, where anyone who can read the file reads it; give ${instead} FILE${where} instead`,
       );
+    }
     const hint = suggest(key, [...known, 'name']);
     throw configError(
       `app ${JSON.stringify(name)}: unknown key ${JSON.stringify(key)} in ${file}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ''}`,
@@ -84,10 +88,10 @@ export function appConfigs(
   const secrets = Object.fromEntries(OPTIONS.filter((o: OptionSpec) => o.envOnly).map((o) => [o.key, env[o.key]]));
   entries.forEach((entry, index) => {
     const name = entry.name;
+    const rule = '1-63 letters, digits, - or _ starting with a letter or digit';
+    if (name === undefined) throw configError(`apps[${index}] in ${file} has no name: each app needs one (${rule})`);
     if (typeof name !== 'string' || !APP_NAME_RULE.test(name))
-      throw configError(
-        `apps[${index}].name in ${file} must be 1-63 letters, digits, - or _ starting with a letter or digit (got ${JSON.stringify(name)})`,
-      );
+      throw configError(`apps[${index}].name in ${file} must be ${rule} (got ${JSON.stringify(name)})`);
     const twice = seen.get(name);
     if (twice !== undefined)
       throw configError(
