@@ -907,6 +907,7 @@ export type OptionKey = (typeof OPTIONS)[number]['key'];
  * daemon is and how to ask it. The daemon runs the pass with its own options.
  */
 export const ASKING_KEYS: ReadonlySet<string> = new Set([
+  'app',
   'now',
   'wait',
   'url',

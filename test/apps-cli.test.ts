@@ -1,0 +1,178 @@
+/**
+ * Issue 29, the command line of a many-apps file: --app NAME, `hotpull status` for every app, reload-config. Each
+ * app binds its own operator socket, as a single-app daemon does, so two real `hotpull run --repo` daemons (real
+ * bare repos and checkouts) stand in for the apps of one process; one stack serves the file. reload-config is asked
+ * of a listener on an app's socket path that answers as the apps process does (200 applied, 400 refused).
+ */
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
+import { runHotpull, startHotpull, stop, waitForRecord, type Proc } from './helpers/procs.js';
+import { socketPath } from '../src/net/endpoint.js';
+
+/** no webhook secret anywhere: the operator sockets need none */
+const NO_SECRET = { HOTPULL_WEBHOOK_SECRET: undefined } as unknown as NodeJS.ProcessEnv;
+
+let dir: string;
+let file: string;
+const sandboxes: Record<'a' | 'b', Sandbox> = {} as never;
+const daemons: Proc[] = [];
+
+/** `hotpull run --repo` from flags alone, as a stand-in for one app; resolves once its first pass ended. */
+async function appDaemon(checkout: string): Promise<Proc> {
+  const daemon = startHotpull(['run', '--repo', checkout, '--interval', '1h', '--log-level', 'debug'], {
+    env: NO_SECRET,
+  });
+  await waitForRecord(daemon, 'the operator socket', (r) => String(r.msg).startsWith('operator socket '));
+  await waitForRecord(daemon, 'the first pass', (r) => /^pass \(start\)/.test(String(r.msg)));
+  return daemon;
+}
+
+const hotpull = (args: string[], cwd = dir) => runHotpull(args, { cwd, env: NO_SECRET, timeoutMs: 30_000 });
+
+beforeAll(async () => {
+  dir = await tmpDir('hotpull-apps-cli-');
+  [sandboxes.a, sandboxes.b] = await Promise.all([makeSandbox(), makeSandbox()]);
+  daemons.push(...(await Promise.all([appDaemon(sandboxes.a.checkout), appDaemon(sandboxes.b.checkout)])));
+  file = path.join(dir, 'hotpull.config.yaml');
+  await fs.writeFile(
+    file,
+    `interval: 2s\napps:\n  - name: a\n    repo: ${sandboxes.a.checkout}\n  - name: b\n    repo: ${sandboxes.b.checkout}\n`,
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(daemons.map((d) => stop(d)));
+  await Promise.all(Object.values(sandboxes).map((sb) => sb.cleanup()));
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('--app and status with apps:', () => {
+  it('status prints one line per app; status --app b --json is the status of b', async () => {
+    const [a, b] = [await headOf(sandboxes.a.checkout), await headOf(sandboxes.b.checkout)];
+    const all = await hotpull(['status']);
+    expect(all.stderr).toBe('');
+    expect(all.code).toBe(0);
+    const lines = all.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^a {2}idle {2}${a.slice(0, 7)} initial commit {2}live$`));
+    expect(lines[1]).toMatch(new RegExp(`^b {2}idle {2}${b.slice(0, 7)} initial commit {2}live$`));
+
+    const one = await hotpull(['status', '--app', 'b', '--json']);
+    expect(one.code).toBe(0);
+    const direct = await hotpull(['status', '--repo', sandboxes.b.checkout, '--json']);
+    expect(JSON.parse(one.stdout)).toMatchObject({ state: 'idle', deployedSha: b });
+    expect(JSON.parse(one.stdout).deployedSha).toBe(JSON.parse(direct.stdout).deployedSha);
+
+    const json = JSON.parse((await hotpull(['status', '--json'])).stdout) as Array<Record<string, unknown>>;
+    expect(json.map((s) => [s.app, s.deployedSha])).toEqual([
+      ['a', a],
+      ['b', b],
+    ]);
+  });
+
+  it('pause --app a pauses a only; resume --app a lifts it', async () => {
+    const paused = await hotpull(['pause', '--app', 'a', '--reason', 'freeze']);
+    expect(paused.stderr).toBe('');
+    expect(paused.stdout).toMatch(/^paused by api at .*: freeze/);
+    const pauseFile = (sb: Sandbox) => path.join(sb.checkout, '.git', 'hotpull', 'pause.json');
+    await expect(fs.stat(pauseFile(sandboxes.a))).resolves.toBeTruthy();
+    await expect(fs.stat(pauseFile(sandboxes.b))).rejects.toThrow();
+    const lines = (await hotpull(['status'])).stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^a {2}paused/);
+    expect(lines[1]).toMatch(/^b {2}idle/);
+
+    const resumed = await hotpull(['resume', '--app', 'a']);
+    expect(resumed.stdout).toMatch(/^resumed \(the pause by api: freeze is lifted\)/);
+    await expect(fs.stat(pauseFile(sandboxes.a))).rejects.toThrow();
+  });
+
+  it('sync --now --wait --app b deploys b only; its line names the new revision and since when it serves', async () => {
+    const a = await headOf(sandboxes.a.checkout);
+    const v2 = await commitAndPush(sandboxes.b, { 'app.py': 'VERSION = 2\n' }, 'second version');
+    const synced = await hotpull(['sync', '--now', '--wait', '--app', 'b']);
+    expect([synced.code, synced.stderr]).toEqual([0, '']);
+    expect(await headOf(sandboxes.b.checkout)).toBe(v2);
+    expect(await headOf(sandboxes.a.checkout)).toBe(a);
+    const lines = (await hotpull(['status'])).stdout.trimEnd().split('\n');
+    expect(lines[1]).toMatch(
+      new RegExp(`^b {2}idle {2}${v2.slice(0, 7)} second version {2}since \\d+(ms|s) ago {2}live$`),
+    );
+  });
+
+  it('an app whose daemon does not answer is named as such; the worst exit wins (3)', async () => {
+    await git(dir, 'init', '-q', 'c');
+    const three = path.join(dir, 'three.yaml');
+    await fs.writeFile(three, `${await fs.readFile(file, 'utf8')}  - name: c\n    repo: c\n`);
+    const result = await hotpull(['status', '--config', three]);
+    expect(result.code).toBe(3);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toBe(
+      `c  unreachable  no hotpull daemon answers for ${path.join(dir, 'c')} (no socket at ${path.join(dir, 'c', '.git', 'hotpull', 'control', 'daemon.sock')}): is hotpull run running there? (or pass --url http://HOST:PORT)`,
+    );
+    expect(lines[0]).toMatch(/^a {2}idle /);
+  });
+
+  it('refused in one line, exit 2: an unknown app, a one-app command without --app, --app without apps:, --repo beside --app', async () => {
+    const cases: Array<[string[], string, string?]> = [
+      [['pause', '--app', 'bb'], `--app must name an app of ${file}: a, b (got "bb"; did you mean "b"?)`],
+      [['log', '--app', 'web'], `--app must name an app of ${file}: a, b (got "web")`],
+      [['resume'], `resume acts on one app: ${file} has 2 (a, b); pick one with --app NAME`],
+      [['sync', '--now'], `sync acts on one app: ${file} has 2 (a, b); pick one with --app NAME`],
+      [['status', '--app', 'a'], '--app needs a config file with apps: (got --app "a" and no config file)', '/'],
+      [
+        ['status', '--app', 'a', '--repo', sandboxes.b.checkout],
+        `--repo is not used with --app: app "a" has its own (${sandboxes.a.checkout}); give one of them`,
+      ],
+    ];
+    for (const [args, line, cwd] of cases) {
+      const result = await hotpull(args, cwd);
+      expect([result.code, result.stderr, result.stdout], args.join(' ')).toEqual([2, `hotpull: ${line}\n`, '']);
+    }
+  });
+});
+
+describe('hotpull reload-config', () => {
+  it('asks the first app whose socket answers: 200 applied (exit 0), 400 refused (exit 2); single-app daemons only: exit 1', async () => {
+    const alone = await hotpull(['reload-config']);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toContain(`hotpull: no hotpull daemon running the apps of ${file} answers (a: `);
+    expect(alone.stderr).toContain('/reload-config answered 404');
+
+    // an app with no daemon is passed over; the apps process answers on the second app's socket
+    const stand = path.join(dir, 'stand');
+    for (const repo of ['down', 'stand']) await git(dir, 'init', '-q', repo);
+    const socket = socketPath(path.join(stand, '.git', 'hotpull'));
+    await fs.mkdir(path.dirname(socket), { recursive: true });
+    let answer = { status: 200, body: { ok: true, message: 'config reloaded: 1 app added (c), 2 unchanged' } };
+    const asked: string[] = [];
+    const server = http.createServer((req, res) => {
+      asked.push(`${req.method} ${req.url}`);
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const two = path.join(dir, 'two.yaml');
+      await fs.writeFile(two, 'apps:\n  - name: down\n    repo: down\n  - name: stand\n    repo: stand\n');
+      const applied = await hotpull(['reload-config', '--config', two]);
+      expect([applied.code, applied.stdout, applied.stderr]).toEqual([
+        0,
+        'config reloaded: 1 app added (c), 2 unchanged\n',
+        '',
+      ]);
+      expect(asked).toEqual(['POST /reload-config']);
+      answer = { status: 400, body: { ok: false, error: 'app "c": repo is required in /etc/apps.yaml' } as never };
+      const refused = await hotpull(['reload-config', '--config', two]);
+      expect([refused.code, refused.stdout, refused.stderr]).toEqual([
+        2,
+        '',
+        'hotpull: app "c": repo is required in /etc/apps.yaml\n',
+      ]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
