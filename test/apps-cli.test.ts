@@ -97,9 +97,11 @@ describe('--app and status with apps:', () => {
     expect(await headOf(sandboxes.b.checkout)).toBe(v2);
     expect(await headOf(sandboxes.a.checkout)).toBe(a);
     const lines = (await hotpull(['status'])).stdout.trimEnd().split('\n');
-    expect(lines[1]).toMatch(
-      new RegExp(`^b {2}idle {2}${v2.slice(0, 7)} second version {2}since \\d+(ms|s) ago {2}live$`),
-    );
+    expect(lines[1]).toMatch(new RegExp(`^b {2}idle {2}${v2.slice(0, 7)} second version {2}since \\S+ ago {2}live$`));
+    // log reads the app's own history (no daemon needed)
+    const log = JSON.parse((await hotpull(['log', '--app', 'b', '--json'])).stdout) as Array<Record<string, unknown>>;
+    expect(log.map((r) => [r.to, r.result])).toEqual([[v2, 'reloaded']]);
+    expect(JSON.parse((await hotpull(['log', '--app', 'a', '--json'])).stdout)).toEqual([]);
   });
 
   it('an app whose daemon does not answer is named as such; the worst exit wins (3)', async () => {
@@ -128,9 +130,43 @@ describe('--app and status with apps:', () => {
         `--repo is not used with --app: app "a" has its own (${sandboxes.a.checkout}); give one of them`,
       ],
     ];
-    for (const [args, line, cwd] of cases) {
-      const result = await hotpull(args, cwd);
-      expect([result.code, result.stderr, result.stdout], args.join(' ')).toEqual([2, `hotpull: ${line}\n`, '']);
+    const results = await Promise.all(cases.map(([args, , cwd]) => hotpull(args, cwd)));
+    for (const [i, [args, line]] of cases.entries())
+      expect([results[i]!.code, results[i]!.stderr, results[i]!.stdout], args.join(' ')).toEqual([
+        2,
+        `hotpull: ${line}\n`,
+        '',
+      ]);
+  });
+});
+
+describe('an app over TCP', () => {
+  it('--url, or the listen: of the file when no socket answers: the app is asked below /apps/NAME/', async () => {
+    const asked: string[] = [];
+    const server = http.createServer((req, res) => {
+      asked.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`.trim());
+      const body = req.url!.endsWith('/status')
+        ? { state: 'idle', remote: 'origin', branch: 'main', consecutiveFailures: 0, deploys: [], live: true }
+        : { ok: true, message: 'paused by api' };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      await git(dir, 'init', '-q', 'tcp');
+      const tcp = path.join(dir, 'tcp.yaml');
+      await fs.writeFile(tcp, `listen: 127.0.0.1:${port}\napps:\n  - name: web\n    repo: tcp\n`);
+      const viaListen = await hotpull(['status', '--config', tcp, '--app', 'web']);
+      expect([viaListen.code, viaListen.stderr]).toEqual([0, '']);
+      expect(viaListen.stdout).toMatch(/^state {5}idle$/m);
+      const viaUrl = await runHotpull(['pause', '--config', file, '--app', 'b', '--url', `http://127.0.0.1:${port}/`], {
+        cwd: dir,
+        env: { HOTPULL_WEBHOOK_SECRET: 'apps-cli-secret' },
+      });
+      expect([viaUrl.code, viaUrl.stdout]).toEqual([0, 'paused by api\n']);
+      expect(asked).toEqual(['GET /apps/web/status', 'POST /apps/b/pause Bearer apps-cli-secret']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
