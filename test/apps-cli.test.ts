@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { runHotpull, startHotpull, stop, waitForRecord, type Proc } from './helpers/procs.js';
 import { socketPath } from '../src/net/endpoint.js';
+import { formatAppsStatus } from '../src/http/status-text.js';
 
 /** no webhook secret anywhere: the operator sockets need none */
 const NO_SECRET = { HOTPULL_WEBHOOK_SECRET: undefined } as unknown as NodeJS.ProcessEnv;
@@ -137,6 +138,53 @@ describe('--app and status with apps:', () => {
         `hotpull: ${line}\n`,
         '',
       ]);
+  });
+});
+
+describe('formatAppsStatus', () => {
+  it('one line per app, word for word: revision and subject, since, live and verified, the error or the reason', () => {
+    const base = { remote: 'origin', branch: 'main', deploys: [], consecutiveFailures: 0 };
+    const now = Date.parse('2026-12-07T12:00:00.000Z');
+    const text = formatAppsStatus(
+      [
+        {
+          app: 'web',
+          status: {
+            ...base,
+            state: 'idle',
+            deployedSha: 'a'.repeat(40),
+            subject: 'Add login',
+            since: '2026-12-07T11:55:00.000Z',
+            live: true,
+            verified: true,
+          },
+        },
+        {
+          app: 'api',
+          status: {
+            ...base,
+            state: 'failing',
+            deployedSha: 'b'.repeat(40),
+            consecutiveFailures: 2,
+            lastError: 'git fetch timed out after 2m',
+            live: false,
+            verified: false,
+          },
+        },
+        { app: 'blog', status: { ...base, state: 'diverged', reason: 'the remote was force-pushed', live: false } },
+        { app: 'docs-site', unreachable: 'no hotpull daemon answers for /srv/docs' },
+      ],
+      now,
+    );
+    expect(text).toBe(
+      [
+        'web        idle         aaaaaaa Add login  since 5m ago  live, verified',
+        'api        failing      bbbbbbb  not live  error: git fetch timed out after 2m',
+        'blog       diverged     -  not live  error: the remote was force-pushed',
+        'docs-site  unreachable  no hotpull daemon answers for /srv/docs',
+        '',
+      ].join('\n'),
+    );
   });
 });
 
