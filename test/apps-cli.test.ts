@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { runHotpull, startHotpull, stop, waitForRecord, type Proc } from './helpers/procs.js';
 import { socketPath } from '../src/net/endpoint.js';
+import { waitFor } from './helpers/hotpull.js';
 import { formatAppsStatus } from '../src/http/status-text.js';
 
 /** no webhook secret anywhere: the operator sockets need none */
@@ -220,6 +221,32 @@ describe('an app over TCP', () => {
 });
 
 describe('hotpull reload-config', () => {
+  it('asks the running apps process (hotpull run --config FILE): applied, an app added starts', async () => {
+    const [c, d] = await Promise.all([makeSandbox(), makeSandbox()]);
+    const real = path.join(dir, 'real.yaml');
+    const one = `interval: 1h\napps:\n  - name: c\n    repo: ${c.checkout}\n`;
+    await fs.writeFile(real, one);
+    const apps = startHotpull(['run', '--config', real], { env: NO_SECRET });
+    try {
+      await waitForRecord(apps, 'app c idle', (r) => r.app === 'c' && r.state === 'idle');
+      const same = await hotpull(['reload-config', '--config', real]);
+      expect([same.code, same.stdout, same.stderr]).toEqual([
+        0,
+        'added none; removed none; restarted none; 1 apps\n',
+        '',
+      ]);
+      await fs.writeFile(real, `${one}  - name: d\n    repo: ${d.checkout}\n`);
+      const added = await hotpull(['reload-config', '--config', real]);
+      expect([added.code, added.stdout]).toEqual([0, 'added d; removed none; restarted none; 2 apps\n']);
+      await waitFor('both apps idle in status', async () =>
+        /^c {2}idle .*\nd {2}idle .*\n$/.test((await hotpull(['status', '--config', real])).stdout),
+      );
+    } finally {
+      await stop(apps);
+      await Promise.all([c.cleanup(), d.cleanup()]);
+    }
+  });
+
   it('asks the first app whose socket answers: 200 applied (exit 0), 400 refused (exit 2); single-app daemons only: exit 1', async () => {
     const alone = await hotpull(['reload-config']);
     expect(alone.code).toBe(1);
