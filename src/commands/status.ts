@@ -20,8 +20,9 @@ const underApp = (url: string, app: string | undefined) =>
   app === undefined ? url : `${url.replace(/\/+$/, '')}/apps/${encodeURIComponent(app)}`;
 
 /**
- * The daemon to ask (with --app, that app's): --url; else the daemon of the checkout (--repo, else here), through what it recorded there
- * (its operator socket); else the --listen address of the same configuration. An http URL or unix:PATH.
+ * The daemon to ask (with --app, that app's): --url; else the daemon of the checkout (--repo, else here), through
+ * what it recorded there (its operator socket); else the --listen address of the same configuration. An http URL or
+ * unix:PATH.
  */
 export async function findDaemon(config: Config, env: CommandContext['env']): Promise<string> {
   if (config.url) return underApp(config.url, config.app);
@@ -52,7 +53,7 @@ export async function daemonAccess(
   return { url, secret };
 }
 
-/** Exit 0 when live, 1 when the daemon reports a problem, 3 when it cannot be reached; every app's, worst wins, with apps:. */
+/** Exit 0 when live, 1 when the daemon reports a problem, 3 when it cannot be reached (with apps: the worst app's). */
 export async function statusCommand(context: CommandContext): Promise<number> {
   const { config, env, stdout } = context;
   if (config.apps) return statusOfApps(context, config.apps);
