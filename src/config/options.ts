@@ -613,11 +613,11 @@ export const OPTIONS = [
   {
     key: 'app',
     kind: 'string',
-    commands: ['log', ...ASKING],
+    commands: ['log', ...ASKING, 'host up'],
     placeholder: 'NAME',
     noConfigKey: true,
     description:
-      'the app of a config file with apps: to act on (its checkout, its daemon); status without it lists every app',
+      'the app of a config file with apps: to act on (its checkout, its daemon); status without it lists every app; host up: the one app to bring up, without it every app',
   },
   {
     key: 'json',
@@ -658,14 +658,6 @@ export const OPTIONS = [
     placeholder: 'HOSTDIR[:CONTAINERDIR]',
     description:
       'host up: the code directory on the host and where the container mounts it; host deploy: the checkout to update',
-  },
-  {
-    key: 'app',
-    kind: 'string',
-    commands: ['host up'],
-    placeholder: 'NAME',
-    noConfigKey: true,
-    description: 'host up: the one app of the config file (apps:) to bring up; without it, every app',
   },
   {
     key: 'pull',
