@@ -232,7 +232,7 @@ describe('hotpull reload-config', () => {
       const same = await hotpull(['reload-config', '--config', real]);
       expect([same.code, same.stdout, same.stderr]).toEqual([
         0,
-        'added none; removed none; restarted none; 1 apps\n',
+        'added none; removed none; restarted none; 1 app running\n',
         '',
       ]);
       await fs.writeFile(real, `${one}  - name: d\n    repo: ${d.checkout}\n`);

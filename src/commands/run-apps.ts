@@ -202,7 +202,7 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
       }
     });
     const names = (list: Member[]) => list.map((m) => m.app.name).join(', ') || 'none';
-    const message = `added ${names(added)}; removed ${names(removed)}; restarted ${names(changed)}; ${members.size} apps`;
+    const message = `added ${names(added)}; removed ${names(removed)}; restarted ${names(changed)}; ${members.size} app${members.size === 1 ? '' : 's'} running`;
     return refused.length > 0
       ? { ok: false, message: `${refused.join('; ')} (kept the old entry; ${message})` }
       : { ok: true, message };
