@@ -237,7 +237,7 @@ describe('hotpull reload-config', () => {
       ]);
       await fs.writeFile(real, `${one}  - name: d\n    repo: ${d.checkout}\n`);
       const added = await hotpull(['reload-config', '--config', real]);
-      expect([added.code, added.stdout]).toEqual([0, 'added d; removed none; restarted none; 2 apps\n']);
+      expect([added.code, added.stdout]).toEqual([0, 'added d; removed none; restarted none; 2 apps running\n']);
       await waitFor('both apps idle in status', async () =>
         /^c {2}idle .*\nd {2}idle .*\n$/.test((await hotpull(['status', '--config', real])).stdout),
       );
