@@ -103,6 +103,40 @@ describe('a many-apps file with a mistake: one line naming the app and the rule,
   });
 });
 
+describe('a mistake only the start finds (a checkout missing, an option needing another): said before any app starts', () => {
+  it.each([
+    [
+      'a checkout that is not there',
+      `reload: [none]\napps:\n${entry('web', 'a')}${entry('api', 'missing')}`,
+      'app "api": --repo must be an existing directory (got "{dir}/missing")',
+    ],
+    [
+      'bake without traffic',
+      `reload: [none]\napps:\n${entry('web', 'a')}${entry('api', 'b', '    bake: 1m\n    healthUrl: http://127.0.0.1:1/\n')}`,
+      'app "api": --bake needs --traffic (got --bake 1m without it)',
+    ],
+  ])('%s', async (_what, yaml, line) => {
+    const file = path.join(dir, 'apps.yaml');
+    await fs.writeFile(file, yaml);
+    const result = await runCli(['run', '--config', file], { cwd: dir, timeout: 20_000 });
+    expect(result.stderr).toBe(`hotpull: ${line.replaceAll('{dir}', dir)}`);
+    expect(result.exitCode).toBe(2);
+    // the app before it in the file was not started either: no lock, no journal in its checkout
+    for (const checkout of CHECKOUTS)
+      expect(await fs.readdir(path.join(dir, checkout, '.git'))).not.toContain('hotpull');
+  });
+
+  it('an app option on the command line is refused: it would be one value for every app', async () => {
+    const file = path.join(dir, 'apps.yaml');
+    await fs.writeFile(file, `reload: [none]\napps:\n${entry('web', 'a')}`);
+    const result = await runCli(['run', '--config', file, '--interval', '2s'], { cwd: dir, timeout: 20_000 });
+    expect(result.stderr).toBe(
+      `hotpull: --interval is an app's option: with apps: in ${file} each app takes it from its entry or the keys above apps: (got --interval on the command line)`,
+    );
+    expect(result.exitCode).toBe(2);
+  });
+});
+
 describe('what a many-apps file gives each app', () => {
   it('shared keys are inherited, an entry overrides them, repo paths resolve against the file, not the working directory', async () => {
     const file = path.join(dir, 'etc', 'hotpull.yaml');

@@ -108,6 +108,19 @@ async function atomicLockFile(root: string): Promise<string | undefined> {
   return path.join(root, '.hotpull', 'owner');
 }
 
+/**
+ * The options' own checks, nothing touched: what a many-apps process asks of every app before it starts any, so a
+ * mistake in one app's entry leaves the others' checkouts as they were. The checkout itself must be there
+ * (in-place; the atomic layout makes its root).
+ */
+export async function checkApp(config: Config, env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  if (config.traffic !== undefined) parseTrafficSpec(config.traffic);
+  bakeOptions(config);
+  scopeOf(config);
+  signatureTrust(config);
+  if (config.layout !== 'atomic') await resolveTarget(config, env);
+}
+
 /** Wires config → target → reloaders → engine; shared by `run` and `sync`. Throws config errors (exit 2). */
 export async function buildPipeline(
   config: Config,

@@ -10,6 +10,7 @@ import type { StatusServer } from '../http/server.js';
 import { startAppsServer, type AppEndpoint } from '../http/apps-server.js';
 import { repoKey } from '../http/apps-routing.js';
 import { inLane, Slots, type Lane } from '../proc/slots.js';
+import { checkApp } from './pipeline.js';
 import { repoLabel, startApp, survivePidExhaustion, type RunningApp } from './app.js';
 import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
 
@@ -128,9 +129,20 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
     member.running = member.endpoint = undefined;
   };
   const memberOf = (app: AppConfig): Member => ({ app, key: stable(app.config) });
+  /** Every app's options checked before any app starts: a config error names its app; anything else waits for the start. */
+  const checkApps = (apps: readonly AppConfig[]) =>
+    bounded(apps, STARTING_AT_ONCE, async (app) => {
+      try {
+        await checkApp(app.config as Config, env);
+      } catch (error) {
+        if (isHotpullError(error, 'CONFIG'))
+          throw configError(`app ${JSON.stringify(app.name)}: ${oneLine(error)}`, error);
+      }
+    });
 
   // every app starts, or none: a config error in one refuses the set (exit 2), as a single app's would
   const initial = config.apps!.map(memberOf);
+  await checkApps(initial.map((m) => m.app));
   try {
     await bounded(initial, STARTING_AT_ONCE, async (m) => {
       members.set(m.app.name, m);
@@ -174,6 +186,7 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
     );
     // new apps first: one that cannot start refuses the reload before anything running is touched
     try {
+      await checkApps([...added, ...changed].map((m) => m.app));
       await bounded(added, STARTING_AT_ONCE, (m) => start(m));
     } catch (error) {
       await Promise.all(added.map((m) => stop(m, false)));
