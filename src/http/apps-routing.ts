@@ -42,12 +42,17 @@ export function payloadRepos(payload: unknown): { urls: string[]; names: string[
   };
 }
 
-/** Whether a push that names these repositories is for an app whose remote is `appKey` (a repoKey). */
+/**
+ * Whether a push that names these repositories is for an app whose remote is `appKey` (a repoKey). A name (org/app)
+ * says nothing of the host: it decides only when the payload gives no URL, or the app follows a local path (a
+ * mirror); otherwise a push to github.com/org/app would wake an app on gitea.example/org/app too.
+ */
 export function pushNames(repos: { urls: string[]; names: string[] }, appKey: string): boolean {
   if (repos.urls.length === 0 && repos.names.length === 0) return true; // names none: every app is asked to look
+  if (repos.urls.some((url) => repoKey(url) === appKey)) return true;
+  const local = appKey.startsWith('/') || appKey.startsWith('.');
   return (
-    repos.urls.some((url) => repoKey(url) === appKey) ||
-    repos.names.some((name) => appKey === name || appKey.endsWith(`/${name}`))
+    (repos.urls.length === 0 || local) && repos.names.some((name) => appKey === name || appKey.endsWith(`/${name}`))
   );
 }
 
