@@ -106,7 +106,12 @@ export async function startAppsServer(options: AppsServerOptions): Promise<Statu
         header(req, 'x-github-delivery') ?? header(req, 'x-gitea-delivery') ?? '',
       )?.[0];
       const apps = options.apps().filter((app) => pushNames(repos, app.repoKey));
-      const results = apps.map((app) => ({ app: app.name, ...app.server.deliverPush(event, delivery, auth.provider) }));
+      // a push that names no repository wakes every app, but tells none that its webhooks arrive (no slower polls)
+      const named = repos.urls.length > 0 || repos.names.length > 0;
+      const results = apps.map((app) => ({
+        app: app.name,
+        ...app.server.deliverPush(event, delivery, auth.provider, named),
+      }));
       const woken = results.filter((r) => r.accepted).map((r) => r.app);
       send(res, 202, {
         ok: true,

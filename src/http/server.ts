@@ -111,11 +111,16 @@ export interface StatusServer {
   close(): Promise<void>;
   /** answers one request as this listener would (a many-apps listener hands /apps/NAME/… here, the path rewritten) */
   handle(req: IncomingMessage, res: ServerResponse): void;
-  /** an authenticated push (a many-apps listener read and verified it): ignored or queued, in words */
+  /**
+   * an authenticated push (a many-apps listener read and verified it): ignored or queued, in words. `announced`
+   * false: the push did not name this app's repository (it names none), so it is no sign that webhooks arrive for it
+   * and polling does not slow (--safety-poll)
+   */
   deliverPush(
     event: { ref?: string; after?: string },
     delivery: string | undefined,
     provider: string,
+    announced?: boolean,
   ): {
     accepted: boolean;
     message: string;
@@ -248,6 +253,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
     event: { ref?: string; after?: string },
     delivery: string | undefined,
     provider: string,
+    announced = true,
   ): { accepted: boolean; message: string } {
     if (
       event.ref !== undefined &&
@@ -256,7 +262,7 @@ export async function startServer(options: ServerOptions): Promise<StatusServer>
       metrics.recordWebhook('ignored');
       return { accepted: false, message: `push to ${event.ref} ignored: following ${options.branch}` };
     }
-    options.daemon.heardWebhook?.();
+    if (announced) options.daemon.heardWebhook?.();
     const message = triggerWebhook(event.after, delivery && `delivery ${delivery}`);
     metrics.recordWebhook(message === 'sync queued' ? 'accepted' : 'coalesced');
     logger.info(
