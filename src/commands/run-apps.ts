@@ -76,7 +76,7 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
   let hupEarly = false;
   let reloadAsked: (() => void) | undefined;
   signals.on('SIGHUP', () => {
-    logger.info('SIGHUP: reading the config file again');
+    logger.info('SIGHUP: reading the config file again, then every app syncs now');
     if (reloadAsked) reloadAsked();
     else hupEarly = true;
   });
@@ -167,7 +167,12 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
     reloading = done;
     return done;
   }
-  reloadAsked = () => void reload();
+  // SIGHUP reads the file again and, as it does for a single app, makes every app sync now: a revision rejected
+  // "until the branch moves (or SIGHUP)" is tried again
+  reloadAsked = () =>
+    void reload().then(() => {
+      for (const m of members.values()) m.running?.daemon.trigger('signal', 'SIGHUP');
+    });
   if (hupEarly || hupBefore()) reloadAsked();
 
   async function applyReload(): Promise<{ ok: boolean; message: string }> {
