@@ -155,7 +155,20 @@ describe('five apps in one process, four of them faulty', { timeout: 120_000 }, 
       // and the healthy app still deploys after the faulty ones have settled into their states
       const last = await commitAndPush(sb.ok!, { 'app.py': 'VERSION = 5\n' });
       expect(await d.deployed('ok', last)).toBeLessThan(1000 + MARGIN_MS);
-      await stop(d.proc);
+
+      // started again with the checkout still gone (a volume not mounted yet): the others run, that app is a problem
+      // of the process, tried again, not a configuration error that stops them all (exit 2)
+      expect(await stop(d.proc)).toEqual({ code: 0, signal: null });
+      const again = await startApps(file, SECRET);
+      await allStarted(again, ['ok']);
+      const status = await again.status();
+      expect(status.apps.map((a) => a.app)).toEqual(['ok', 'hang', 'full', 'hook']);
+      expect(status.problems).toEqual([
+        { app: 'gone', problem: `--repo must be an existing directory (got ${JSON.stringify(sb.gone!.checkout)})` },
+      ]);
+      const after = await commitAndPush(sb.ok!, { 'app.py': 'VERSION = 6\n' });
+      expect(await again.deployed('ok', after)).toBeLessThan(1000 + MARGIN_MS);
+      await stop(again.proc);
     },
   );
 });

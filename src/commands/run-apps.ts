@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { CommandContext } from './context.js';
 import type { Config } from '../config/load.js';
 import { loadConfig } from '../config/load.js';
@@ -42,6 +44,12 @@ function stable(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${stable((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   return JSON.stringify(value) ?? 'null';
+}
+
+/** Whether an in-place app's checkout is missing (no .git there); an atomic layout makes its own. */
+async function checkoutGone(app: AppConfig): Promise<boolean> {
+  if (app.config.layout === 'atomic') return false;
+  return !(await stat(path.join(app.config.repo, '.git')).catch(() => undefined));
 }
 
 /** Runs `work` over `items`, `limit` at a time. */
@@ -111,7 +119,9 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
       };
       await inLane(lane, () => running.start());
     } catch (error) {
-      if (isHotpullError(error, 'CONFIG'))
+      // a checkout that is not there (a volume not mounted yet, deleted) is a fault of that app, as it is while it
+      // runs: the others start; a single app's daemon refuses it (exit 2)
+      if (isHotpullError(error, 'CONFIG') && !(await checkoutGone(app)))
         throw configError(`app ${JSON.stringify(app.name)}: ${oneLine(error)}`, error);
       member.problem = oneLine(error);
       log.error(
