@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { commitAndPush, git, headOf, makeSandbox, tmpDir, type Sandbox } from './helpers/git.js';
 import { waitFor } from './helpers/hotpull.js';
 import { stop, stopAll } from './helpers/procs.js';
+import { isAlive } from './helpers/uwsgi.js';
 import { itAsRoot } from './helpers/requires.js';
 import { allStarted, startApps, writeAppsConfig, type AppStatus } from './helpers/apps.js';
 
@@ -226,5 +227,45 @@ describe('kill -9 of a many-apps process mid-deploy', { timeout: 120_000 }, () =
     const next = await Promise.all(names.map((n) => commitAndPush(sb[n]!, { 'app.py': 'VERSION = 3\n' })));
     for (const [i, name] of names.entries()) await second.deployed(name, next[i]!);
     await stop(second.proc);
+  });
+});
+
+describe('a reload while a removed app is in a long pass', { timeout: 60_000 }, () => {
+  it('the changed app restarts and deploys at once, not after the removed app ends its pass; a stop ends that pass too', async () => {
+    const sb = await sandboxes(['slow', 'quick']);
+    const root = await workDir();
+    const started = path.join(root, 'slow.started');
+    const file = path.join(root, 'hotpull.json');
+    const slow = {
+      name: 'slow',
+      repo: sb.slow!.checkout,
+      onChange: [{ paths: 'app.py', run: `echo $$ > '${root}/slow.pid'; touch '${started}'; sleep 20`, timeout: '1m' }],
+    };
+    await writeAppsConfig(file, shared(root), [slow, { name: 'quick', repo: sb.quick!.checkout }]);
+    const d = await startApps(file, SECRET);
+    await allStarted(d, ['slow', 'quick']);
+    await commitAndPush(sb.slow!, { 'app.py': 'VERSION = 2\n' });
+    await waitFor('slow in its hook', () => fs.stat(started).then(Boolean, () => false));
+
+    await writeAppsConfig(file, shared(root), [{ name: 'quick', repo: sb.quick!.checkout, backoffMax: '30s' }]);
+    const starts = () => d.proc.records().filter((r) => String(r.msg).startsWith('quick: hotpull following')).length;
+    const before = starts();
+    const asked = Date.now();
+    process.kill(d.proc.pid, 'SIGHUP');
+    await waitFor('quick to restart', () => starts() === before + 1, 10_000);
+    const ms = Date.now() - asked;
+    console.log(`quick restarted ${ms} ms after SIGHUP while slow's 20 s hook runs`);
+    const sha = await commitAndPush(sb.quick!, { 'app.py': 'VERSION = 2\n' });
+    expect(await d.deployed('quick', sha)).toBeLessThan(1000 + MARGIN_MS);
+    // slow is still in its pass (it stops after it), and no longer listed
+    expect((await d.status()).apps.map((a) => a.app)).toEqual(['quick']);
+    // a stop now ends that pass too: its hook does not outlive the process
+    const hook = Number(await fs.readFile(path.join(root, 'slow.pid'), 'utf8'));
+    expect(isAlive(hook)).toBe(true);
+    process.kill(d.proc.pid, 'SIGTERM');
+    expect(await d.proc.exited).toEqual({ code: 0, signal: null });
+    const orphan = isAlive(hook);
+    if (orphan) process.kill(-hook, 'SIGKILL');
+    expect(orphan, "the removed app's hook outlived the process").toBe(false);
   });
 });

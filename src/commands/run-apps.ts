@@ -96,6 +96,8 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
   const git = new Slots(GIT_SLOTS.size, GIT_SLOTS.perApp);
   const canaries = new Slots(CANARY_SLOTS.size, CANARY_SLOTS.perApp);
   const members = new Map<string, Member>();
+  /** removed apps still in the pass they stop after */
+  const retiring = new Set<Member>();
   let lastReload: { at: string; ok: boolean; message: string } | undefined;
   let stopping = false;
   survivePidExhaustion(logger);
@@ -209,12 +211,11 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
     }
     for (const m of added) members.set(m.app.name, m);
     const refused: string[] = [];
-    await Promise.all(
-      removed.map(async (m) => {
-        members.delete(m.app.name);
-        await stop(m, true);
-      }),
-    );
+    for (const m of removed) members.delete(m.app.name);
+    // the removed apps end their passes beside the restarts: one in a long hook or a hung fetch delays no other app
+    // (and a stop meanwhile ends those passes too)
+    for (const m of removed) retiring.add(m);
+    const retired = Promise.all(removed.map((m) => stop(m, true).finally(() => retiring.delete(m))));
     await bounded(changed, STARTING_AT_ONCE, async (m) => {
       const old = members.get(m.app.name)!;
       await stop(old, true);
@@ -229,6 +230,7 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
         await start(again).catch(() => undefined);
       }
     });
+    await retired;
     const names = (list: Member[]) => list.map((m) => m.app.name).join(', ') || 'none';
     const message = `added ${names(added)}; removed ${names(removed)}; restarted ${names(changed)}; ${members.size} app${members.size === 1 ? '' : 's'} running`;
     return refused.length > 0
@@ -267,7 +269,7 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
   });
   logger.info(`${signal}: stopping`);
   stopping = true;
-  const stopped = Promise.all([server?.close(), ...[...members.values()].map((m) => stop(m, false))]);
+  const stopped = Promise.all([server?.close(), ...[...members.values(), ...retiring].map((m) => stop(m, false))]);
   if (!(await stoppedInTime(stopped))) {
     logger.warn(
       `a pass in progress did not end within ${formatDuration(STOP_DEADLINE_MS)}; exiting anyway, the next start finishes it`,
