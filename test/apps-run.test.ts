@@ -171,7 +171,7 @@ describe('hotpull run --config with apps: one process, two apps', { timeout: 120
         .slice(seen)
         .find((r) => msg(r).startsWith('config ')),
     );
-    expect(msg(done)).toBe('config reloaded: added c; removed b; restarted a; 2 apps');
+    expect(msg(done)).toBe('config reloaded: added c; removed b; restarted a; 2 apps running');
     expect((await d.status()).lastReload).toMatchObject({ ok: true });
     await allStarted(d, ['a', 'c']);
     expect((await d.status()).apps.map((a) => a.app).sort()).toEqual(['a', 'c']);
