@@ -106,9 +106,9 @@ describe('a many-apps file with a mistake: one line naming the app and the rule,
 describe('a mistake only the start finds (a checkout missing, an option needing another): said before any app starts', () => {
   it.each([
     [
-      'a checkout that is not there',
-      `reload: [none]\napps:\n${entry('web', 'a')}${entry('api', 'missing')}`,
-      'app "api": --repo must be an existing directory (got "{dir}/missing")',
+      'a local remote that is not there',
+      `reload: [none]\napps:\n${entry('web', 'a')}${entry('api', 'b', '    remote: ./nowhere.git\n')}`,
+      'app "api": --remote must name an existing repository (got "./nowhere.git": {dir}/b/nowhere.git does not exist)',
     ],
     [
       'bake without traffic',

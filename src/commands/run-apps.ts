@@ -145,7 +145,8 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
   const checkApps = (apps: readonly AppConfig[]) =>
     bounded(apps, STARTING_AT_ONCE, async (app) => {
       try {
-        await checkApp(app.config as Config, env);
+        // a checkout not there yet is that app's fault, said and retried once the others run
+        if (!(await checkoutGone(app))) await checkApp(app.config as Config, env);
       } catch (error) {
         if (isHotpullError(error, 'CONFIG'))
           throw configError(`app ${JSON.stringify(app.name)}: ${oneLine(error)}`, error);
