@@ -272,6 +272,28 @@ describe('the view', () => {
     ).toMatchObject({ flagged: true });
   });
 
+  it('a replica deploying (no record yet for what it serves) began the split just now: not drift at once', () => {
+    // seen on the real stack (test/fleet-stack.test.ts): the canary reloaded onto B and verifying it has no `since`,
+    // so the split was aged by the followers' old since (or unknown on a fresh fleet) and flagged from the first round
+    const followers = [answer('b:1', on(A, '2026-12-07T19:00:00Z')), answer('c:1', on(A, '2026-12-07T19:00:00Z'))];
+    for (const state of ['syncing', 'reloading', 'verifying']) {
+      const view = fleetView([answer('a:1', { state, deployedSha: B }), ...followers], { failures: [] }, { now });
+      expect(view.drift, state).toMatchObject({ since: new Date(now).toISOString(), forMs: 0, flagged: false });
+      expect(view.exitCode, state).toBe(0);
+    }
+    // a fresh fleet: no replica has a record yet, one deploying
+    const fresh = fleetView(
+      [answer('a:1', { state: 'verifying', deployedSha: B }), answer('b:1', { deployedSha: A })],
+      { failures: [] },
+      { now },
+    );
+    expect(fresh.drift).toMatchObject({ forMs: 0, flagged: false });
+    // idle without a record is still an unknown time, and so drift
+    expect(fleetView([answer('a:1', { deployedSha: B }), ...followers], { failures: [] }, { now }).drift).toMatchObject(
+      { since: '2026-12-07T19:00:00.000Z', flagged: true },
+    );
+  });
+
   it('a follower held by --after is shown with what it waits for, not as failing: a staged rollout is not a fault', () => {
     const reason = 'waiting for bbbbbbb to be live on --after http://canary:9300 for 1m (--after-bake)';
     const view = fleetView(

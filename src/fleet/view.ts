@@ -9,6 +9,9 @@ import type { Discovery } from './discover.js';
  * an argument), so the table and the verdict are tested word for word.
  */
 
+/** States of a deploy in progress: what serves may have changed before its record is written. */
+const DEPLOYING: ReadonlySet<string> = new Set<State>(['syncing', 'reloading', 'verifying']);
+
 /** A peer's poll period when it does not say (hotpull run's default --interval). */
 export const DEFAULT_PEER_INTERVAL_MS = 5000;
 
@@ -93,7 +96,10 @@ function driftOf(rows: Row[], options: ViewOptions): Drift | undefined {
   const bySha = new Map<string, Row[]>();
   for (const row of serving) bySha.set(row.status!.deployedSha!, [...(bySha.get(row.status!.deployedSha!) ?? []), row]);
   if (bySha.size <= 1) return undefined;
-  const newest = (rs: Row[]) => Math.max(...rs.map((r) => (r.status!.since ? Date.parse(r.status!.since) : -Infinity)));
+  // a replica deploying has no record yet for what it now serves (its `since` comes with the verdict): it moved just
+  // now, so the split began now, not when the others last moved (nor at an unknown time, which is drift)
+  const sinceOf = (s: PeerStatus) => (s.since ? Date.parse(s.since) : DEPLOYING.has(s.state) ? options.now : -Infinity);
+  const newest = (rs: Row[]) => Math.max(...rs.map((r) => sinceOf(r.status!)));
   const revisions = [...bySha.entries()]
     .sort(([, a], [, b]) => b.length - a.length || newest(b) - newest(a))
     .map(([sha, rs]) => ({
