@@ -4,7 +4,7 @@
  *
  * - Every path answers 200 text/plain `version=<version> pid=<worker pid>`.
  * - `/health` answers 200 `ok <version>` (never sleeps, so readiness checks
- *   stay fast even for a slow app).
+ *   stay fast even for a slow app); 500 `unhealthy <version>` with `failHealth`.
  * - `?sleep=<ms>` on any non-health request holds the worker that long: lets a
  *   test pin N concurrent requests to N different single-core workers (see
  *   `workerVersions` in ./uwsgi.ts).
@@ -25,6 +25,8 @@ export interface WsgiAppOptions {
    * counted before this one (its stats server's `requests`): which of uWSGI's counted requests an answer was.
    */
   stampServed?: boolean;
+  /** `/health` answers 500 (`unhealthy <version> <sha>`): a revision that fails verification, its other pages fine. */
+  failHealth?: boolean;
 }
 
 export function wsgiAppSource(version: string, opts: WsgiAppOptions = {}): string {
@@ -57,6 +59,13 @@ export function wsgiAppSource(version: string, opts: WsgiAppOptions = {}): strin
     'def application(environ, start_response):',
     '    if environ.get("PATH_INFO", "") == "/health":',
     '        body = ("ok %s %s" % (VERSION, SHA)).strip().encode("utf-8")',
+    ...(opts.failHealth
+      ? [
+          '        body = ("unhealthy %s %s" % (VERSION, SHA)).strip().encode("utf-8")',
+          '        start_response("500 Internal Server Error", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])',
+          '        return [body]',
+        ]
+      : []),
     '    else:',
     '        delay = SLEEP_MS',
     '        query = parse_qs(environ.get("QUERY_STRING", ""))',
