@@ -3,7 +3,7 @@
  * no app holds more than its share, a wait can be aborted, and a slot is given back whatever the work does.
  */
 import { describe, expect, it } from 'vitest';
-import { currentLane, inLane, inSlot, Slots } from '../src/proc/slots.js';
+import { enterLane, inSlot, laneOf, Slots } from '../src/proc/slots.js';
 
 /** A piece of work that runs until `end()` is called: `started` says whether it has its slot. */
 function held() {
@@ -91,20 +91,26 @@ describe('Slots', () => {
     expect(slots.load).toEqual({ inUse: 0, waiting: 0 });
   });
 
-  it('inSlot takes a slot of the lane the work runs in (timers included), and none outside a lane', async () => {
+  it('inSlot takes a slot of the app whose directory the work runs in (from a timer too), and none outside every app', async () => {
     const git = new Slots(1, 1);
     const lane = { app: 'a', git, canaries: new Slots(1, 1) };
-    expect(currentLane()).toBeUndefined();
-    const first = held();
-    const holding = inLane(lane, () => inSlot('git', first.run));
-    // a timer started in the lane is still the lane's: it waits for the one slot
-    let later: Promise<string> | undefined;
-    inLane(lane, () => setTimeout(() => (later = inSlot('git', async () => currentLane()!.app)), 0));
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(git.load).toEqual({ inUse: 1, waiting: 1 });
-    await expect(inSlot('git', async () => 'outside')).resolves.toBe('outside');
-    first.end();
-    await holding;
-    await expect(later).resolves.toBe('a');
+    const dir = '/nonexistent/hotpull-slots-test/a';
+    expect(laneOf(dir)).toBeUndefined();
+    const leave = enterLane(lane, [dir]);
+    try {
+      const first = held();
+      const holding = inSlot('git', dir, first.run);
+      // work a timer starts in the app's directory is the app's: it waits for the one slot
+      let later: Promise<string> | undefined;
+      setTimeout(() => (later = inSlot('git', `${dir}/.git`, async () => laneOf(`${dir}/.git`)!.app)), 0);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(git.load).toEqual({ inUse: 1, waiting: 1 });
+      await expect(inSlot('git', '/nonexistent/hotpull-slots-test/b', async () => 'outside')).resolves.toBe('outside');
+      first.end();
+      await holding;
+      await expect(later).resolves.toBe('a');
+    } finally {
+      leave();
+    }
   });
 });

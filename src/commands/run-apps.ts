@@ -11,7 +11,7 @@ import { loadSecret } from '../http/secret.js';
 import type { StatusServer } from '../http/server.js';
 import { startAppsServer, type AppEndpoint } from '../http/apps-server.js';
 import { repoKey } from '../http/apps-routing.js';
-import { inLane, Slots, type Lane } from '../proc/slots.js';
+import { enterLane, Slots } from '../proc/slots.js';
 import { checkApp } from './pipeline.js';
 import { repoLabel, startApp, survivePidExhaustion, type RunningApp } from './app.js';
 import { STOP_DEADLINE_MS, stoppedInTime } from './stop.js';
@@ -33,6 +33,8 @@ interface Member {
   endpoint?: AppEndpoint;
   retry?: NodeJS.Timeout;
   problem?: string;
+  /** ends the app's claim on its directories' share of the slots (proc/slots.ts) */
+  leaveLane?: () => void;
 }
 
 /** JSON with sorted keys: the same configuration gives the same text. */
@@ -106,11 +108,22 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
   const start = async (member: Member): Promise<void> => {
     const { app } = member;
     const log = logger.child({ app: app.name }, { msgPrefix: `${app.name}: ` });
-    const lane: Lane = { app: app.name, git, canaries };
+    const lane = { app: app.name, git, canaries };
+    member.leaveLane?.();
+    member.leaveLane = enterLane(lane, [app.config.repo]);
     try {
-      const running = await inLane(lane, () =>
-        startApp(app.config as Config, env, log, { secret, tcp: false, reloadConfig: () => reload() }),
-      );
+      const running = await startApp(app.config as Config, env, log, {
+        secret,
+        tcp: false,
+        reloadConfig: () => reload(),
+      });
+      // a checkout's git directory may lie elsewhere (a .git file): the state, stage tree and canaries live there
+      const leaveGitDir = enterLane(lane, [await running.target.git.gitDir()]);
+      const leaveCheckout = member.leaveLane;
+      member.leaveLane = () => {
+        leaveCheckout();
+        leaveGitDir();
+      };
       member.running = running;
       member.problem = undefined;
       member.endpoint = {
@@ -119,7 +132,7 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
         repoKey: repoKey(await repoLabel(running.target)),
         syncNow: () => running.daemon.trigger('api'),
       };
-      await inLane(lane, () => running.start());
+      await running.start();
     } catch (error) {
       // a checkout that is not there (a volume not mounted yet, deleted) is a fault of that app, as it is while it
       // runs: the others start; a single app's daemon refuses it (exit 2)
@@ -139,6 +152,8 @@ export async function runApps(context: CommandContext, hupBefore: () => boolean 
     clearTimeout(member.retry);
     await member.running?.stop(afterPass);
     member.running = member.endpoint = undefined;
+    member.leaveLane?.();
+    member.leaveLane = undefined;
   };
   const memberOf = (app: AppConfig): Member => ({ app, key: stable(app.config) });
   /** Every app's options checked before any app starts: a config error names its app; anything else waits for the start. */

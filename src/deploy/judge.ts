@@ -247,6 +247,7 @@ async function judgeSteps(
     // in a many-apps process, one of the shared canary slots (a canary is a whole app server for a while)
     const verdict = await inSlot(
       'canaries',
+      ctx.dir,
       () =>
         runCanary(
           {

@@ -254,7 +254,7 @@ export class Git {
     let failed = true;
     try {
       // in a many-apps process, one of the shared git slots (proc/slots.ts)
-      const out = await inSlot('git', () => this.client(signal, options.env).raw(args), signal);
+      const out = await inSlot('git', this.dir, () => this.client(signal, options.env).raw(args), signal);
       failed = false;
       return out;
     } catch (error) {

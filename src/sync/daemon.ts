@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from '../log.js';
 import { formatDuration } from '../duration.js';
 import { isHotpullError, oneLine } from '../errors.js';
@@ -49,15 +48,11 @@ export class Daemon {
   private jobs: { run: (signal: AbortSignal) => Promise<void>; cancel: (error: Error) => void }[] = [];
   /** ends git's housekeeping in progress: a pass or job was asked for, and it must not wait behind a repack */
   private yieldHousekeeping?: () => void;
-  private readonly drainInContext: () => Promise<void>;
 
   constructor(
     readonly engine: SyncEngine,
     private readonly options: DaemonOptions,
   ) {
-    // passes run in the context the daemon was made in, whoever triggers them (a webhook's request): in a
-    // many-apps process that context names the app whose shared slots its git and canaries take (proc/slots.ts)
-    this.drainInContext = AsyncResource.bind(() => this.drain());
     this.random = options.random ?? Math.random;
     this.clock = options.clock ?? Date.now;
   }
@@ -118,7 +113,7 @@ export class Daemon {
     if (this.running) return;
     clearTimeout(this.timer);
     this.nextPoll = undefined;
-    this.running = this.drainInContext();
+    this.running = this.drain();
   }
 
   /** Asks for a sync and resolves with the outcome of the pass that serves it: the next one to start. */
@@ -152,7 +147,7 @@ export class Daemon {
       if (this.running) return;
       clearTimeout(this.timer);
       this.nextPoll = undefined;
-      this.running = this.drainInContext();
+      this.running = this.drain();
     });
   }
 
