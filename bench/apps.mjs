@@ -3,7 +3,8 @@
 // checkout in one temp dir, all at --interval 1s with no reload:
 //   - ONE `hotpull run --config FILE` whose file lists the N apps (listener on 127.0.0.1:0), against N single-app
 //     `hotpull run --repo X --interval 1s --listen 127.0.0.1:0` processes, both as shipped (dist/bin.js with the V8
-//     flags of bin/hotpull), measured one after the other on the same checkouts;
+//     flags of bin/hotpull), each single on a checkout of its own, so both sides run and are measured over the same
+//     window (the same load on a shared machine);
 //   - RSS: after a warm-up, VmRSS of /proc/PID/status sampled once a second over the window, the median (for the
 //     singles, the sum of each one's median); VmHWM at the end of the window; the children (each app's ls-remote
 //     helper shell, and whatever git it runs at that moment) summed apart, by RSS and by PSS (smaps_rollup, sampled
@@ -12,7 +13,7 @@
 //     /proc/PID/stat at both ends of the same window, as % of one core, and per pass (the passes of the window from
 //     hotpull_sync_duration_seconds_count in /metrics at both ends: on a loaded machine fewer polls run, and CPU
 //     per pass compares the two sides whatever the load);
-//   - push → live for one app while the others idle (the one process only): a push to app K's bare repository, timed
+//   - push → live for one app while the others idle (the one process only, the singles stopped): a push to app K's bare repository, timed
 //     until GET /apps/K/status on the shared listener says deployedSha = the pushed sha (asked every 50 ms), against
 //     interval + 1 s.
 // Targets (issue 29): ≤ 2 MB RSS per extra app, ≤ 90 MB for 20 apps, CPU no worse than the singles combined.
@@ -119,62 +120,73 @@ const treeTicks = (procs, root) =>
   [root, ...descendants(procs, root)].reduce((sum, pid) => sum + (procs.get(pid)?.ticks ?? 0), 0);
 
 /**
- * The window: `roots` (one apps process, or N singles) sampled once a second for SECONDS after the warm-up. Returns
- * sums over the roots: the median of own VmRSS, VmHWM at the end, children's RSS (median) and PSS (mid-window), the
- * children counted, and CPU of the whole trees.
+ * The window, for every group at once (the one process, the N singles: the same load for both): each group's roots
+ * sampled once a second for SECONDS after the warm-up. Returns, per group, sums over its roots: the median of own
+ * VmRSS, VmHWM at the end, children's RSS (median) and PSS (mid-window), the children counted, CPU of the whole trees,
+ * and the passes run (`passes()` at both ends).
  */
-async function measure(roots, clkTck, alive, passes) {
+async function measure(groups, clkTck, alive) {
   await sleep(WARMUP_S * 1000);
   alive();
-  const passes0 = await passes();
+  const passes0 = await Promise.all(groups.map((g) => g.passes()));
   const before = await scanProc();
-  const ticks0 = roots.map((pid) => treeTicks(before, pid));
-  const own = roots.map(() => []);
-  const kids = roots.map(() => []);
-  let childPssKb = 0;
-  let ownPssKb = 0;
-  let children = 0;
+  const state = groups.map((g) => ({
+    ticks0: g.roots.map((pid) => treeTicks(before, pid)),
+    own: g.roots.map(() => []),
+    kids: g.roots.map(() => []),
+    ownPssKb: 0,
+    childPssKb: 0,
+    children: 0,
+  }));
   const start = performance.now();
   for (let s = 1; s <= SECONDS; s++) {
     await sleep(Math.max(0, start + s * 1000 - performance.now()));
     alive();
     const procs = await scanProc();
-    roots.forEach((pid, i) => {
-      own[i].push(statusKb(pid).rss);
-      const desc = descendants(procs, pid);
-      kids[i].push(desc.reduce((sum, d) => sum + statusKb(d).rss, 0));
-      if (s === Math.ceil(SECONDS / 2)) {
-        ownPssKb += pssKb(pid);
-        childPssKb += desc.reduce((sum, d) => sum + pssKb(d), 0);
-        children += desc.length;
-      }
+    groups.forEach((g, gi) => {
+      const st = state[gi];
+      g.roots.forEach((pid, i) => {
+        st.own[i].push(statusKb(pid).rss);
+        const desc = descendants(procs, pid);
+        st.kids[i].push(desc.reduce((sum, d) => sum + statusKb(d).rss, 0));
+        if (s === Math.ceil(SECONDS / 2)) {
+          st.ownPssKb += pssKb(pid);
+          st.childPssKb += desc.reduce((sum, d) => sum + pssKb(d), 0);
+          st.children += desc.length;
+        }
+      });
     });
   }
   const elapsed = (performance.now() - start) / 1000;
+  const passes1 = await Promise.all(groups.map((g) => g.passes()));
   const after = await scanProc();
-  const ticks = roots.reduce((sum, pid, i) => sum + treeTicks(after, pid) - ticks0[i], 0);
-  const passCount = (await passes()) - passes0;
-  const sum = (list) => list.reduce((a, b) => a + b, 0);
-  return {
-    processes: roots.length,
-    rssMedianMB: mb(sum(own.map((samples) => percentile(samples, 50)))),
-    vmHwmMB: mb(sum(roots.map((pid) => statusKb(pid).hwm))),
-    pssMB: mb(ownPssKb),
-    children,
-    childRssMedianMB: mb(sum(kids.map((samples) => percentile(samples, 50)))),
-    childPssMB: mb(childPssKb),
-    cpuPercent: round((ticks / clkTck / elapsed) * 100, 2),
-    passes: passCount,
-    passesPerSecond: round(passCount / elapsed, 1),
-    cpuMsPerPass: round(((ticks / clkTck) * 1000) / passCount, 2),
-    samplesEach: SECONDS,
-  };
+  const sum = (list) => list.reduce((x, y) => x + y, 0);
+  return groups.map((g, gi) => {
+    const st = state[gi];
+    const ticks = g.roots.reduce((total, pid, i) => total + treeTicks(after, pid) - st.ticks0[i], 0);
+    const passCount = passes1[gi] - passes0[gi];
+    return {
+      processes: g.roots.length,
+      rssMedianMB: mb(sum(st.own.map((samples) => percentile(samples, 50)))),
+      vmHwmMB: mb(sum(g.roots.map((pid) => statusKb(pid).hwm))),
+      pssMB: mb(st.ownPssKb),
+      children: st.children,
+      childRssMedianMB: mb(sum(st.kids.map((samples) => percentile(samples, 50)))),
+      childPssMB: mb(st.childPssKb),
+      cpuPercent: round((ticks / clkTck / elapsed) * 100, 2),
+      passes: passCount,
+      passesPerSecond: round(passCount / elapsed, 1),
+      cpuMsPerPass: round(((ticks / clkTck) * 1000) / passCount, 2),
+      samplesEach: SECONDS,
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The sandbox: one template repository, cloned bare per app (its remote) and again as the app's checkout
+// The sandbox: one template repository, cloned bare per app (its remote) and again as the app's checkout; the
+// singles have checkouts of their own, so both sides run at the same time
 
-async function makeApps(root, env, n) {
+async function makeApps(root, env, n, singlesN) {
   const template = path.join(root, 'template.git');
   const author = path.join(root, 'author');
   await git(root, env, 'init', '--quiet', '--bare', '--initial-branch=main', template);
@@ -184,19 +196,23 @@ async function makeApps(root, env, n) {
   await git(author, env, 'add', '-A');
   await git(author, env, 'commit', '--quiet', '-m', 'initial');
   await git(author, env, 'push', '--quiet', 'origin', 'main');
-  const apps = Array.from({ length: n }, (_, i) => ({
-    name: `app${i}`,
-    bare: path.join(root, `app${i}.git`),
-    checkout: path.join(root, `app${i}`),
-  }));
-  for (let i = 0; i < n; i += 4)
+  const set = (prefix, count) =>
+    Array.from({ length: count }, (_, i) => ({
+      name: `${prefix}${i}`,
+      bare: path.join(root, `${prefix}${i}.git`),
+      checkout: path.join(root, `${prefix}${i}`),
+    }));
+  const apps = set('app', n);
+  const solos = set('solo', singlesN);
+  const all = [...apps, ...solos];
+  for (let i = 0; i < all.length; i += 4)
     await Promise.all(
-      apps.slice(i, i + 4).map(async (a) => {
+      all.slice(i, i + 4).map(async (a) => {
         await git(root, env, 'clone', '--quiet', '--bare', template, a.bare);
         await git(root, env, 'clone', '--quiet', '--branch', 'main', a.bare, a.checkout);
       }),
     );
-  return { author, apps };
+  return { author, apps, solos };
 }
 
 let pushed = 0;
@@ -250,8 +266,8 @@ async function passesOf(urls) {
   return sum;
 }
 
-/** The N apps in one process: the idle window, then push → live for one app at a time. */
-async function oneProcess(n, root, env, sandbox, context) {
+/** The N apps in one process, started; resolves once it listens and follows them all. */
+async function startOne(n, root, env, sandbox) {
   const file = path.join(root, `apps-${n}.yaml`);
   const log = path.join(root, `apps-${n}.log`);
   const apps = sandbox.apps.slice(0, n);
@@ -268,84 +284,101 @@ async function oneProcess(n, root, env, sandbox, context) {
       '',
     ].join('\n'),
   );
-  const child = start(['run', '--config', file], log, env);
-  try {
-    const started = performance.now();
-    const [, url] = await waitForLine(log, /"url":"(http:\/\/127\.0\.0\.1:\d+)"/, 120_000);
-    await waitForLine(log, /hotpull following \d+ apps/, 120_000);
-    const startMs = round(performance.now() - started, 0);
-    progress(`N=${n}: one process up in ${startMs} ms, measuring`);
-    const idle = await measure([child.pid], context.clkTck, aliveCheck([{ child, log }]), () => passesOf([url]));
-    progress(`N=${n}: one process ${JSON.stringify(idle)}`);
-    const pushes = [];
-    for (let p = 0; p < PUSHES; p++) {
-      const a = apps[(p * 37 + Math.floor(n / 2)) % n];
-      const sha = await pushTo(sandbox.author, env, a);
-      const t0 = performance.now();
-      let ms;
-      while (performance.now() - t0 < 30_000) {
-        if ((await deployedSha(`${url}/apps/${a.name}/status`)) === sha) {
-          ms = performance.now() - t0;
-          break;
-        }
-        await sleep(50);
-      }
-      pushes.push({ app: a.name, ms: ms === undefined ? undefined : round(ms, 0) });
-      progress(`N=${n}: push to ${a.name}: ${ms === undefined ? 'not live after 30 s' : `${round(ms, 0)} ms`}`);
-      await sleep(500 + Math.random() * 1000); // the next push at another point of the poll cycle
-    }
-    const afterPushes = statusKb(child.pid);
-    let problems = 0;
-    for (const line of (await readFile(log, 'utf8')).split('\n').filter(Boolean)) {
-      const record = line.startsWith('{') ? JSON.parse(line) : { level: 50 };
-      // the one expected warning: no webhook secret
-      if (record.level >= 40 && !/no webhook secret/.test(record.msg ?? '')) problems += 1;
-    }
-    return {
-      ...idle,
-      startMs,
-      pushes,
-      rssAfterPushesMB: mb(afterPushes.rss),
-      vmHwmAfterPushesMB: mb(afterPushes.hwm),
-      problems,
-    };
-  } finally {
-    await stopTracked(child);
-  }
+  const started = performance.now();
+  const one = { child: start(['run', '--config', file], log, env), log, apps };
+  [, one.url] = await waitForLine(log, /"url":"(http:\/\/127\.0\.0\.1:\d+)"/, 120_000);
+  await waitForLine(log, /hotpull following \d+ apps/, 120_000);
+  one.startMs = round(performance.now() - started, 0);
+  progress(`N=${n}: one process up in ${one.startMs} ms`);
+  return one;
 }
 
-/** N single-app daemons, started a batch at a time, then the same idle window. */
-async function singles(n, root, env, sandbox, context) {
-  const procs = [];
-  try {
-    const started = performance.now();
-    for (let i = 0; i < n; i += START_BATCH) {
-      const batch = sandbox.apps.slice(i, Math.min(n, i + START_BATCH)).map((a) => {
-        const log = path.join(root, `single-${n}-${a.name}.log`);
-        const args = ['run', '--repo', a.checkout, '--interval', `${INTERVAL_MS}ms`, '--log-format', 'json'];
-        args.push('--listen', '127.0.0.1:0');
-        return { child: start(args, log, env), log };
-      });
-      procs.push(...batch);
-      await Promise.all(
-        batch.map(async (s) => {
-          [, s.url] = await waitForLine(s.log, /"url":"(http:\/\/127\.0\.0\.1:\d+)"/, 120_000);
-          await waitForLine(s.log, /hotpull following/, 120_000);
-        }),
-      );
-    }
-    const startMs = round(performance.now() - started, 0);
-    progress(`N=${n}: ${n} singles up in ${startMs} ms, measuring`);
-    const idle = await measure(
-      procs.map((s) => s.child.pid),
-      context.clkTck,
-      aliveCheck(procs),
-      () => passesOf(procs.map((s) => s.url)),
+/** N single-app daemons on checkouts of their own, started a batch at a time. */
+async function startSingles(n, root, env, sandbox, procs) {
+  const started = performance.now();
+  for (let i = 0; i < n; i += START_BATCH) {
+    const batch = sandbox.solos.slice(i, Math.min(n, i + START_BATCH)).map((a) => {
+      const log = path.join(root, `single-${n}-${a.name}.log`);
+      const args = ['run', '--repo', a.checkout, '--interval', `${INTERVAL_MS}ms`, '--log-format', 'json'];
+      args.push('--listen', '127.0.0.1:0');
+      return { child: start(args, log, env), log };
+    });
+    procs.push(...batch);
+    await Promise.all(
+      batch.map(async (s) => {
+        [, s.url] = await waitForLine(s.log, /"url":"(http:\/\/127\.0\.0\.1:\d+)"/, 120_000);
+        await waitForLine(s.log, /hotpull following/, 120_000);
+      }),
     );
-    progress(`N=${n}: singles ${JSON.stringify(idle)}`);
-    return { ...idle, startMs };
-  } finally {
+  }
+  const startMs = round(performance.now() - started, 0);
+  progress(`N=${n}: ${n} singles up in ${startMs} ms`);
+  return startMs;
+}
+
+/** Push → live for one app at a time of the one process, the others idle. */
+async function pushes(n, env, sandbox, one) {
+  const results = [];
+  for (let p = 0; p < PUSHES; p++) {
+    const a = one.apps[(p * 37 + Math.floor(n / 2)) % n];
+    const sha = await pushTo(sandbox.author, env, a);
+    const t0 = performance.now();
+    let ms;
+    while (performance.now() - t0 < 30_000) {
+      if ((await deployedSha(`${one.url}/apps/${a.name}/status`)) === sha) {
+        ms = performance.now() - t0;
+        break;
+      }
+      await sleep(50);
+    }
+    results.push({ app: a.name, ms: ms === undefined ? undefined : round(ms, 0) });
+    progress(`N=${n}: push to ${a.name}: ${ms === undefined ? 'not live after 30 s' : `${round(ms, 0)} ms`}`);
+    await sleep(500 + Math.random() * 1000); // the next push at another point of the poll cycle
+  }
+  return results;
+}
+
+/** Warnings and errors in the one process's log, but the one expected: no webhook secret. */
+async function problemsIn(log) {
+  let problems = 0;
+  for (const line of (await readFile(log, 'utf8')).split('\n').filter(Boolean)) {
+    const record = line.startsWith('{') ? JSON.parse(line) : { level: 50 };
+    if (record.level >= 40 && !/no webhook secret/.test(record.msg ?? '')) problems += 1;
+  }
+  return problems;
+}
+
+/** One size: the singles and the one process side by side over one window, then the pushes with the singles gone. */
+async function size(n, root, env, sandbox, context) {
+  const procs = [];
+  let one;
+  try {
+    const singlesStartMs = n <= SINGLES_UPTO ? await startSingles(n, root, env, sandbox, procs) : undefined;
+    one = await startOne(n, root, env, sandbox);
+    progress(`N=${n}: measuring`);
+    const groups = [{ roots: [one.child.pid], passes: () => passesOf([one.url]) }];
+    if (procs.length > 0)
+      groups.push({ roots: procs.map((s) => s.child.pid), passes: () => passesOf(procs.map((s) => s.url)) });
+    const [oneIdle, singlesIdle] = await measure(groups, context.clkTck, aliveCheck([one, ...procs]));
+    progress(`N=${n}: one process ${JSON.stringify(oneIdle)}`);
+    if (singlesIdle) progress(`N=${n}: singles ${JSON.stringify(singlesIdle)}`);
     await Promise.all(procs.map((s) => stopTracked(s.child)));
+    const pushed = await pushes(n, env, sandbox, one);
+    const afterPushes = statusKb(one.child.pid);
+    return {
+      n,
+      one: {
+        ...oneIdle,
+        startMs: one.startMs,
+        pushes: pushed,
+        rssAfterPushesMB: mb(afterPushes.rss),
+        vmHwmAfterPushesMB: mb(afterPushes.hwm),
+        problems: await problemsIn(one.log),
+      },
+      singles: singlesIdle && { ...singlesIdle, startMs: singlesStartMs },
+    };
+  } finally {
+    await Promise.all([...procs.map((s) => stopTracked(s.child)), one && stopTracked(one.child)]);
   }
 }
 
@@ -355,14 +388,10 @@ progress(
   `node ${context.node}, git ${context.git}, nproc ${context.nproc}, load average ${context.loadavgStart.join(' ')}`,
 );
 const maxN = Math.max(...SIZES);
-progress(`${maxN} bare repositories and checkouts`);
-const sandbox = await makeApps(root, env, maxN);
+progress(`bare repositories and checkouts: ${maxN} apps, and as many for the singles`);
+const sandbox = await makeApps(root, env, maxN, Math.max(0, ...SIZES.filter((n) => n <= SINGLES_UPTO)));
 const results = [];
-for (const n of SIZES) {
-  const one = await oneProcess(n, root, env, sandbox, context);
-  const many = n <= SINGLES_UPTO ? await singles(n, root, env, sandbox, context) : undefined;
-  results.push({ n, one, singles: many });
-}
+for (const n of SIZES) results.push(await size(n, root, env, sandbox, context));
 context.loadavgEnd = os.loadavg().map((x) => round(x));
 
 const base = results.find((r) => r.n === 1)?.one;
