@@ -175,11 +175,10 @@ describe('--bake on a gunicorn access log (supervisord + gunicorn, HUP)', () => 
   }, 60_000);
 
   it('a revision three times slower is rolled back with --bake-max-latency', async () => {
-    // A 2 s window's p99 is about its slowest request, read from buckets 19 % apart (an upper bound), and the
-    // verdict wants it above 2x the baseline's: 20 ms -> 60 ms failed 1 run in 2 (baselines of 32ms from scheduling
-    // noise, bakes of 64ms), 30 ms -> 90 ms 1 run in 6, and 95 ms -> 285 ms saw baselines of 128ms, the highest that
-    // passes (load average 8). At 190 ms -> 570 ms (bucket 512-609ms) a baseline fails it only above 256ms. 2 workers
-    // at 570 ms serve ~7 requests in 2 s.
+    // A 2 s window's p99 is about its slowest request (scheduling noise on a loaded machine), and the verdict
+    // wants it above 2x the baseline's: with 19 % buckets 20 ms -> 60 ms failed 1 run in 2, with 4.4 % buckets 1 in
+    // 3 (docs/traffic.md). At 190 ms -> 570 ms the baseline's noise would have to pass 285 ms. 2 workers at 570 ms
+    // serve ~7 requests in 2 s.
     const good = await headOf(sb!.checkout);
     await commitAndPush(sb!, { 'app.py': app('v3', { slowMs: 570 }) });
     const { record } = await baked({ bakeMaxLatency: '400ms', bakeMinRequests: 5 }, () => '/slow');
