@@ -32,8 +32,10 @@ const names = (config: Config) => (config.apps ?? []).map((a) => a.name).join(',
  */
 export function chooseApp(config: Config, flags: Readonly<Record<string, unknown>>, command: CommandName): Config {
   const name = config.app;
+  // host up takes --app itself: it brings up that app's container from the whole file
+  if (!APP_COMMANDS.includes(command)) return config;
   if (name === undefined) {
-    if (!config.apps || !APP_COMMANDS.includes(command)) return config;
+    if (!config.apps) return config;
     // --repo names the checkout (and so its daemon) as it does without apps:
     if (flags.repo !== undefined) return Object.freeze({ ...config, apps: undefined });
     if (command === 'status') return config;
