@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { ListenAddress } from '../config/options.js';
-import type { StatusServer } from './server.js';
+import { deliveryId, fdLimit, header, send, type StatusServer } from './server.js';
 import { authenticate, classifyEvent, precheck } from './signature.js';
 import { formPayload, isForm, parsePayload } from './payload.js';
 import { HttpError } from './http-error.js';
@@ -38,22 +38,6 @@ export interface AppsServerOptions {
 
 const ROUTES = 'routes: GET /, /status, /healthz, /metrics; POST /webhook, /sync, /reload-config; /apps/NAME/…';
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
-  res.writeHead(status, {
-    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
-}
-
-const header = (req: IncomingMessage, name: string) => {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-};
-
 /**
  * The one TCP listener of a many-apps process: /apps/NAME/… is that app's own listener (every route a single-app
  * daemon has, the path without its prefix); /status and /metrics cover every app; a webhook is verified once and
@@ -64,7 +48,7 @@ export async function startAppsServer(options: AppsServerOptions): Promise<Statu
   const { logger } = options;
   const counters = new ListenerCounters();
   const budget = new ByteBudget(LIMITS.bodyBudget);
-  const cap = options.maxConnections ?? connectionCap(undefined);
+  const cap = options.maxConnections ?? connectionCap(fdLimit());
   const guard = new ConnectionGuard({ cap, logger, refuse: (reason) => counters.refuse(reason) });
   const find = (name: string) => options.apps().find((a) => a.name === name);
 
@@ -102,9 +86,7 @@ export async function startAppsServer(options: AppsServerOptions): Promise<Statu
       if (event.kind === 'ping') return send(res, 200, { ok: true, message: 'pong' });
       if (event.kind === 'other') return send(res, 202, { ok: true, message: `event ${event.name} ignored` });
       const repos = payloadRepos(parsed.payload);
-      const delivery = /^[\w.-]{1,80}$/.exec(
-        header(req, 'x-github-delivery') ?? header(req, 'x-gitea-delivery') ?? '',
-      )?.[0];
+      const delivery = deliveryId(req.headers);
       const apps = options.apps().filter((app) => pushNames(repos, app.repoKey));
       // a push that names no repository wakes every app, but tells none that its webhooks arrive (no slower polls)
       const named = repos.urls.length > 0 || repos.names.length > 0;

@@ -131,7 +131,7 @@ export interface StatusServer {
   metricsText(): string;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
   res.writeHead(status, {
@@ -146,7 +146,7 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
  * The sender's id for this delivery (GitHub, Gitea, Forgejo, GitLab), to find it in the sender's delivery log; for
  * the log line and the deploy history.
  */
-function deliveryId(headers: IncomingHttpHeaders): string | undefined {
+export function deliveryId(headers: IncomingHttpHeaders): string | undefined {
   const raw = ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gitlab-event-uuid']
     .map((name) => headers[name])
     .find((v) => typeof v === 'string');
@@ -173,7 +173,7 @@ export function publicStatus(
   };
 }
 
-function fdLimit(): number | undefined {
+export function fdLimit(): number | undefined {
   try {
     return parseFdLimit(readFileSync('/proc/self/limits', 'utf8'));
   } catch {
@@ -183,7 +183,7 @@ function fdLimit(): number | undefined {
 
 const continueWanted = (req: IncomingMessage) => (req.headers.expect ?? '').toLowerCase() === '100-continue';
 
-const header = (req: IncomingMessage, name: string) => {
+export const header = (req: IncomingMessage, name: string) => {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 };
